@@ -1,0 +1,53 @@
+# Two commands for a newcomer: `make run` (the daily DAG against the sandbox, marts, a summary)
+# and `make test` (the whole suite). Everything else is a building block of those two.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SANDBOX_PORT ?= 8765
+export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/include
+export AIRFLOW_HOME ?= $(CURDIR)/.airflow
+
+.PHONY: help venv test test-fast lint sandbox run bench docs clean
+
+help:
+	@echo "make run      set up, run the daily DAG against the sandbox, build + publish marts, print a summary"
+	@echo "make test     set up and run the whole test suite"
+	@echo "make sandbox  serve the Graph API sandbox on 127.0.0.1:$(SANDBOX_PORT) (foreground)"
+	@echo "make bench    run the benchmarks; writes bench/results.json"
+	@echo "make lint     ruff (with Airflow's AIR rules)"
+	@echo "make docs     dbt docs generate (lineage in dbt_project/target/index.html)"
+
+venv: $(STAMP)
+
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
+	@test -x $(BIN)/python || uv venv --quiet -p $(PYTHON) $(VENV)
+	VIRTUAL_ENV=$(CURDIR)/$(VENV) uv pip install --quiet -r requirements-dev.txt -c constraints.txt
+	@touch $(STAMP)
+
+test: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/python -m pytest
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -m "not e2e and not slow"
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+sandbox: $(STAMP)
+	$(BIN)/python -m meta_sandbox --host 127.0.0.1 --port $(SANDBOX_PORT) $(SANDBOX_ARGS)
+
+run: $(STAMP)
+	$(BIN)/python -m meta_ads_elt.cli.run_local
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+docs: $(STAMP)
+	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir .
+
+clean:
+	rm -rf data .airflow dbt_project/target dbt_project/logs

@@ -1,0 +1,1 @@
+"""Meta (Facebook / Instagram) ads, leads and conversations: Airflow hooks, operators and triggers."""

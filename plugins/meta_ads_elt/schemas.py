@@ -1,0 +1,202 @@
+"""Arrow schemas of every lake dataset: the contract between the extractors and dbt.
+
+Partition columns (``account_id``, ``date``, ``page_id``, ``platform``) live in the hive-style
+directory names only, never inside the files, so DuckDB's ``hive_partitioning`` sees each once.
+Money and rates are decimals (never floats), counts are int64, instants are UTC timestamps.
+
+Layout under the lake root (``data/lake/`` by default)::
+
+    insights/account_id=<id>/date=<account-local YYYY-MM-DD>/part-*.parquet
+    accounts/account_id=<id>/part-*.parquet            (snapshot, replaced each run)
+    campaigns/account_id=<id>/part-*.parquet           (snapshot)
+    adsets/account_id=<id>/part-*.parquet              (snapshot)
+    ads/account_id=<id>/part-*.parquet                 (snapshot)
+    leads/page_id=<id>/date=<UTC created date>/part-*.parquet
+    lead_answers/page_id=<id>/date=<UTC created date>/part-*.parquet
+    conversations/page_id=<id>/platform=<p>/date=<UTC data-interval date>/part-*.parquet
+    messages/page_id=<id>/platform=<p>/date=<UTC data-interval date>/part-*.parquet
+    _manifests/<dataset>/...json                      (one per run and partition set)
+
+``account_id`` is the numeric id without the ``act_`` prefix, as Insights rows report it.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+MONEY = pa.decimal128(18, 6)
+"""Spend, values, costs and rates. Meta sends them as decimal strings; six places keep them exact."""
+
+UTC_TIMESTAMP = pa.timestamp("us", tz="UTC")
+
+ACTION_STAT = pa.struct(
+    [
+        pa.field("action_type", pa.string()),
+        pa.field("value", MONEY),
+        pa.field("1d_click", MONEY),
+        pa.field("7d_click", MONEY),
+        pa.field("28d_click", MONEY),
+        pa.field("1d_view", MONEY),
+    ]
+)
+"""One element of ``actions`` / ``action_values`` / ``cost_per_action_type`` (Meta's AdsActionStats,
+with the attribution-window keys kept under Meta's own names)."""
+
+EXTRACTED_AT = pa.field("_extracted_at", UTC_TIMESTAMP, nullable=False)
+
+INSIGHTS = pa.schema(
+    [
+        pa.field("account_name", pa.string()),
+        pa.field("account_currency", pa.string()),
+        pa.field("campaign_id", pa.string(), nullable=False),
+        pa.field("campaign_name", pa.string()),
+        pa.field("adset_id", pa.string(), nullable=False),
+        pa.field("adset_name", pa.string()),
+        pa.field("ad_id", pa.string(), nullable=False),
+        pa.field("ad_name", pa.string()),
+        pa.field("date_start", pa.date32(), nullable=False),
+        pa.field("date_stop", pa.date32(), nullable=False),
+        pa.field("spend", MONEY),
+        pa.field("impressions", pa.int64()),
+        pa.field("clicks", pa.int64()),
+        pa.field("reach", pa.int64()),
+        pa.field("frequency", MONEY),
+        pa.field("cpm", MONEY),
+        pa.field("ctr", MONEY),
+        pa.field("inline_link_clicks", pa.int64()),
+        pa.field("actions", pa.list_(ACTION_STAT)),
+        pa.field("action_values", pa.list_(ACTION_STAT)),
+        pa.field("cost_per_action_type", pa.list_(ACTION_STAT)),
+        pa.field("attribution_setting", pa.string()),
+        pa.field("_report_run_id", pa.string()),
+        EXTRACTED_AT,
+    ]
+)
+
+ACCOUNTS = pa.schema(
+    [
+        pa.field("name", pa.string()),
+        pa.field("currency", pa.string(), nullable=False),
+        pa.field("timezone_name", pa.string(), nullable=False),
+        pa.field("timezone_offset_hours_utc", pa.float64()),
+        pa.field("promoted_page_ids", pa.list_(pa.string())),
+        EXTRACTED_AT,
+    ]
+)
+
+CAMPAIGNS = pa.schema(
+    [
+        pa.field("campaign_id", pa.string(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("objective", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("created_time", UTC_TIMESTAMP),
+        EXTRACTED_AT,
+    ]
+)
+
+ADSETS = pa.schema(
+    [
+        pa.field("adset_id", pa.string(), nullable=False),
+        pa.field("campaign_id", pa.string(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("optimization_goal", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("created_time", UTC_TIMESTAMP),
+        EXTRACTED_AT,
+    ]
+)
+
+ADS = pa.schema(
+    [
+        pa.field("ad_id", pa.string(), nullable=False),
+        pa.field("adset_id", pa.string(), nullable=False),
+        pa.field("campaign_id", pa.string(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("status", pa.string()),
+        pa.field("created_time", UTC_TIMESTAMP),
+        EXTRACTED_AT,
+    ]
+)
+
+LEADS = pa.schema(
+    [
+        pa.field("lead_id", pa.string(), nullable=False),
+        pa.field("created_time", UTC_TIMESTAMP, nullable=False),
+        pa.field("form_id", pa.string(), nullable=False),
+        pa.field("ad_id", pa.string()),
+        pa.field("ad_name", pa.string()),
+        pa.field("adset_id", pa.string()),
+        pa.field("adset_name", pa.string()),
+        pa.field("campaign_id", pa.string()),
+        pa.field("campaign_name", pa.string()),
+        pa.field("is_organic", pa.bool_(), nullable=False),
+        pa.field("platform", pa.string()),
+        pa.field("email_sha256", pa.string()),
+        pa.field("phone_sha256", pa.string()),
+        pa.field(
+            "custom_disclaimer_responses",
+            pa.list_(pa.struct([pa.field("checkbox_key", pa.string()), pa.field("is_checked", pa.bool_())])),
+        ),
+        EXTRACTED_AT,
+    ]
+)
+
+LEAD_ANSWERS = pa.schema(
+    [
+        pa.field("lead_id", pa.string(), nullable=False),
+        pa.field("form_id", pa.string(), nullable=False),
+        pa.field("question", pa.string(), nullable=False),
+        pa.field("value", pa.string()),
+        pa.field("value_is_hashed", pa.bool_(), nullable=False),
+        EXTRACTED_AT,
+    ]
+)
+
+CONVERSATIONS = pa.schema(
+    [
+        pa.field("conversation_id", pa.string(), nullable=False),
+        pa.field("updated_time", UTC_TIMESTAMP, nullable=False),
+        pa.field("message_count", pa.int64()),
+        pa.field("participant_ids", pa.list_(pa.string())),
+        pa.field("messages_out_of_reach", pa.int64()),
+        EXTRACTED_AT,
+    ]
+)
+
+MESSAGES = pa.schema(
+    [
+        pa.field("message_id", pa.string(), nullable=False),
+        pa.field("conversation_id", pa.string(), nullable=False),
+        pa.field("created_time", UTC_TIMESTAMP, nullable=False),
+        pa.field("from_id", pa.string()),
+        pa.field("to_ids", pa.list_(pa.string())),
+        pa.field("is_from_page", pa.bool_(), nullable=False),
+        pa.field("message", pa.string()),
+        EXTRACTED_AT,
+    ]
+)
+
+DATASETS: dict[str, pa.Schema] = {
+    "insights": INSIGHTS,
+    "accounts": ACCOUNTS,
+    "campaigns": CAMPAIGNS,
+    "adsets": ADSETS,
+    "ads": ADS,
+    "leads": LEADS,
+    "lead_answers": LEAD_ANSWERS,
+    "conversations": CONVERSATIONS,
+    "messages": MESSAGES,
+}
+
+PARTITION_KEYS: dict[str, tuple[str, ...]] = {
+    "insights": ("account_id", "date"),
+    "accounts": ("account_id",),
+    "campaigns": ("account_id",),
+    "adsets": ("account_id",),
+    "ads": ("account_id",),
+    "leads": ("page_id", "date"),
+    "lead_answers": ("page_id", "date"),
+    "conversations": ("page_id", "platform", "date"),
+    "messages": ("page_id", "platform", "date"),
+}
