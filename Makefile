@@ -9,12 +9,13 @@ SANDBOX_PORT ?= 8765
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/include
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help venv test test-fast lint sandbox run bench docs clean
+.PHONY: help venv test test-fast lint sandbox run airflow bench docs clean
 
 help:
 	@echo "make run      set up, run the daily DAG against the sandbox, build + publish marts, print a summary"
 	@echo "make test     set up and run the whole test suite"
 	@echo "make sandbox  serve the Graph API sandbox on 127.0.0.1:$(SANDBOX_PORT) (foreground)"
+	@echo "make airflow  the Airflow UI (standalone) with this project's DAGs and the sandbox, on :8080"
 	@echo "make bench    run the benchmarks; writes bench/results.json"
 	@echo "make lint     ruff (with Airflow's AIR rules)"
 	@echo "make docs     dbt docs generate (lineage in dbt_project/target/index.html)"
@@ -22,9 +23,9 @@ help:
 venv: $(STAMP)
 
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt
-	@command -v uv >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet --user uv || $(PYTHON) -m pip install --quiet uv
-	@test -x $(BIN)/python || uv venv --quiet -p $(PYTHON) $(VENV)
-	VIRTUAL_ENV=$(CURDIR)/$(VENV) uv pip install --quiet -r requirements-dev.txt -c constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt -c constraints.txt
 	@touch $(STAMP)
 
 test: $(STAMP)
@@ -41,7 +42,10 @@ sandbox: $(STAMP)
 	$(BIN)/python -m meta_sandbox --host 127.0.0.1 --port $(SANDBOX_PORT) $(SANDBOX_ARGS)
 
 run: $(STAMP)
-	$(BIN)/python -m meta_ads_elt.cli.run_local
+	$(BIN)/python include/run_local.py
+
+airflow: $(STAMP)
+	$(BIN)/python include/run_local.py airflow
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

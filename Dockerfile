@@ -1,0 +1,11 @@
+# The pipeline's Airflow image: the official Airflow image plus requirements.txt, pinned by constraints.txt.
+# (Dependencies are baked in at build time, not installed at start via _PIP_ADDITIONAL_REQUIREMENTS.)
+FROM apache/airflow:3.3.2-python3.11
+
+COPY requirements.txt constraints.txt /opt/airflow/requirements/
+RUN pip install --no-cache-dir -r /opt/airflow/requirements/requirements.txt \
+        -c /opt/airflow/requirements/constraints.txt
+
+ENV PYTHONPATH=/opt/airflow/plugins:/opt/airflow/include \
+    META_PIPELINE_CONFIG=/opt/airflow/include/pipeline.yaml \
+    DBT_SEND_ANONYMOUS_USAGE_STATS=False

@@ -1,0 +1,85 @@
+-- One row per (date, account_id): leads collected (Lead Ads, paid) vs reported (insights `lead`),
+-- and first-party conversations started (Pages the account promotes, both platforms) vs reported
+-- (messaging_conversation_started_7d), with the differences (first-party minus reported).
+-- Rebuilt from the marts each run (small).
+with
+
+leads as (
+
+    select
+        date,
+        account_id,
+        sum(leads_collected) as leads_collected,
+        sum(leads_reported) as leads_reported,
+    from {{ ref('cost_per_lead') }}
+    group by all
+
+),
+
+conversations_reported as (
+
+    select
+        date,
+        account_id,
+        sum(conversations_started_reported) as conversations_started_reported,
+    from {{ ref('conversations_started') }}
+    group by all
+
+),
+
+pages as (
+
+    select * from {{ ref('int_pages_attributed') }}
+
+),
+
+conversations_first_party as (
+
+    select
+        by_page.date,
+        pages.account_id,
+        sum(by_page.conversations_started) as conversations_started,
+    from {{ ref('conversations_started_by_page') }} as by_page
+    inner join pages on pages.page_id = by_page.page_id
+    group by all
+
+),
+
+spine as (
+
+    select date, account_id from leads
+    union
+    select date, account_id from conversations_reported
+    union
+    select date, account_id from conversations_first_party
+
+),
+
+final as (
+
+    select
+        spine.date,
+        spine.account_id,
+        cast(coalesce(leads.leads_collected, 0) as bigint) as leads_collected,
+        cast(coalesce(leads.leads_reported, 0) as bigint) as leads_reported,
+        cast(coalesce(leads.leads_collected, 0) - coalesce(leads.leads_reported, 0) as bigint) as leads_difference,
+        cast(coalesce(conversations_first_party.conversations_started, 0) as bigint) as conversations_started,
+        cast(
+            coalesce(conversations_reported.conversations_started_reported, 0) as bigint
+        ) as conversations_started_reported,
+        cast(
+            coalesce(conversations_first_party.conversations_started, 0)
+            - coalesce(conversations_reported.conversations_started_reported, 0) as bigint
+        ) as conversations_started_difference,
+    from spine
+    left join leads
+        on leads.date = spine.date and leads.account_id = spine.account_id
+    left join conversations_reported
+        on conversations_reported.date = spine.date and conversations_reported.account_id = spine.account_id
+    left join conversations_first_party
+        on conversations_first_party.date = spine.date
+        and conversations_first_party.account_id = spine.account_id
+
+)
+
+select * from final

@@ -1,0 +1,121 @@
+"""Reconcile the published marts with the sandbox's ground truth (`GET /_sandbox/truth`).
+
+Used by `make run` (to say whether the marts equal the truth) and by the end-to-end tests.
+Spend is compared to the cent, counts exactly, per ad account and account-local day, and
+first-party conversations started per Page, platform and day.
+"""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from dataclasses import dataclass, field
+from decimal import Decimal
+
+import duckdb
+
+CENT = Decimal("0.01")
+
+ACCOUNT_DAYS_SQL = """
+with delivery as (
+    select date, account_id,
+           sum(spend) as spend, sum(impressions) as impressions, sum(clicks) as clicks,
+           sum(leads_reported) as leads_reported, sum(leads_collected) as leads_collected
+    from cost_per_lead group by all
+), conversations as (
+    select date, account_id, sum(conversations_started_reported) as conversations_started_reported
+    from conversations_started group by all
+)
+select cast(coalesce(d.date, c.date) as varchar) as date,
+       replace(coalesce(d.account_id, c.account_id), 'act_', '') as account_id,
+       cast(coalesce(d.spend, 0) as varchar) as spend,
+       coalesce(d.impressions, 0) as impressions, coalesce(d.clicks, 0) as clicks,
+       coalesce(d.leads_reported, 0) as leads_reported, coalesce(d.leads_collected, 0) as leads_collected,
+       coalesce(c.conversations_started_reported, 0) as conversations_started_reported
+from delivery d full outer join conversations c on c.date = d.date and c.account_id = d.account_id
+"""
+
+PAGE_DAYS_SQL = """
+select cast(date as varchar) as date, page_id, platform, conversations_started
+from conversations_started_by_page
+"""
+
+ACCOUNT_FIELDS = (
+    "spend",
+    "impressions",
+    "clicks",
+    "leads_reported",
+    "leads_collected",
+    "conversations_started_reported",
+)
+
+
+@dataclass
+class Reconciliation:
+    """The differences between marts and truth over a date range (empty lists mean they are equal)."""
+
+    since: str
+    until: str
+    account_days: int = 0
+    page_days: int = 0
+    differences: list[str] = field(default_factory=list)
+
+    @property
+    def equal(self) -> bool:
+        return not self.differences
+
+
+def fetch_truth(sandbox_url: str, since: str, until: str) -> dict:
+    url = f"{sandbox_url}/_sandbox/truth?since={since}&until={until}"
+    with urllib.request.urlopen(url, timeout=60) as response:  # noqa: S310 (the local sandbox)
+        return json.load(response)
+
+
+def _rows(connection: duckdb.DuckDBPyConnection, sql: str) -> list[dict]:
+    cursor = connection.execute(sql)
+    names = [column[0] for column in cursor.description]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+def _same(field_name: str, ours: object, theirs: object) -> bool:
+    if field_name == "spend":
+        return Decimal(str(ours)).quantize(CENT) == Decimal(str(theirs)).quantize(CENT)
+    return int(ours or 0) == int(theirs or 0)
+
+
+def reconcile(marts_path: str, truth: dict, since: str, until: str) -> Reconciliation:
+    """Compare every account-day and page-day in ``[since, until]`` of the marts with the truth."""
+    result = Reconciliation(since=since, until=until)
+    with duckdb.connect(marts_path, read_only=True) as connection:
+        ours_accounts = {
+            (row["account_id"], row["date"]): row
+            for row in _rows(connection, ACCOUNT_DAYS_SQL)
+            if since <= row["date"] <= until
+        }
+        ours_pages = {
+            (row["page_id"], row["platform"], row["date"]): row
+            for row in _rows(connection, PAGE_DAYS_SQL)
+            if since <= row["date"] <= until
+        }
+    zero_account = dict.fromkeys(ACCOUNT_FIELDS, 0)
+    theirs_accounts = {
+        (str(row["account_id"]).removeprefix("act_"), row["date"]): row for row in truth.get("accounts", [])
+    }
+    for key in sorted(set(ours_accounts) | set(theirs_accounts)):
+        ours, theirs = ours_accounts.get(key, zero_account), theirs_accounts.get(key, zero_account)
+        result.account_days += 1
+        for name in ACCOUNT_FIELDS:
+            if not _same(name, ours.get(name, 0), theirs.get(name, 0)):
+                result.differences.append(
+                    f"account {key[0]} {key[1]} {name}: marts {ours.get(name, 0)} vs truth {theirs.get(name, 0)}"
+                )
+    theirs_pages = {(str(row["page_id"]), row["platform"], row["date"]): row for row in truth.get("pages", [])}
+    for key in sorted(set(ours_pages) | set(theirs_pages)):
+        ours_count = ours_pages.get(key, {}).get("conversations_started", 0)
+        theirs_count = theirs_pages.get(key, {}).get("conversations_started", 0)
+        result.page_days += 1
+        if not _same("conversations_started", ours_count, theirs_count):
+            result.differences.append(
+                f"page {key[0]} {key[1]} {key[2]} conversations_started: marts {ours_count} vs truth {theirs_count}"
+            )
+    return result

@@ -1,0 +1,128 @@
+"""Access tokens, permissions and ``appsecret_proof``.
+
+Tokens (see DESIGN.md):
+- ``sandbox-token``: the user token, every permission.
+- ``sandbox-expired-token``: rejected with code 190, subcode 463.
+- ``sandbox-token-without-<permission>``: a user token lacking that one permission.
+- Page tokens: ``EAAP<base64 of page_id|user token>.<mac>``, served only by ``GET /me/accounts`` and
+  ``GET /<page_id>?fields=access_token``; they carry the permissions of the user token they came from.
+- Anything else: code 190 "Invalid OAuth access token".
+The token is read from ``access_token`` (query or form body) or ``Authorization: Bearer|OAuth <token>``.
+``appsecret_proof`` = HMAC-SHA256(key=app secret, msg=the token actually sent), checked when sent and
+required with ``--require-proof``.
+"""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import hashlib
+import hmac
+
+from meta_sandbox.errors import GraphError
+
+ALL_PERMISSIONS = frozenset({
+    "ads_read", "ads_management", "business_management", "leads_retrieval", "pages_show_list",
+    "pages_read_engagement", "pages_manage_metadata", "pages_manage_ads", "pages_messaging",
+    "instagram_basic", "instagram_manage_messages", "read_insights", "public_profile",
+})
+USER_PREFIX = "sandbox-token"
+EXPIRED = "sandbox-expired-token"
+WITHOUT = "sandbox-token-without-"
+
+
+@dataclasses.dataclass(frozen=True)
+class Principal:
+    token: str
+    kind: str  # "user" | "page"
+    permissions: frozenset
+    page_id: str | None = None
+    user_token: str | None = None  # for page tokens: the user token they derive from
+
+    @property
+    def rate_key(self) -> str:
+        return self.user_token or self.token
+
+
+def _mac(secret: str, text: str) -> str:
+    return hmac.new(secret.encode(), text.encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def proof(app_secret: str, token: str) -> str:
+    return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
+
+
+def page_token(app_secret: str, page_id: str, user_token: str) -> str:
+    payload = base64.urlsafe_b64encode(f"{page_id}|{user_token}".encode()).decode().rstrip("=")
+    return f"EAAP{payload}.{_mac(app_secret, payload)}"
+
+
+def token_from(params: dict, headers) -> str | None:
+    token = params.get("access_token")
+    if token:
+        return str(token)
+    auth = headers.get("Authorization") or headers.get("authorization") or ""
+    scheme, _, value = auth.partition(" ")
+    if scheme.lower() in ("bearer", "oauth") and value.strip():
+        return value.strip()
+    return None
+
+
+def _user(token: str) -> Principal | None:
+    if token == USER_PREFIX:
+        return Principal(token, "user", ALL_PERMISSIONS)
+    if token.startswith(WITHOUT):
+        missing = token[len(WITHOUT):]
+        return Principal(token, "user", ALL_PERMISSIONS - {missing})
+    return None
+
+
+def authenticate(token: str | None, app_secret: str, sent_proof: str | None, require_proof: bool) -> Principal:
+    """The principal behind a request, or the GraphError Meta would answer with."""
+    if not token:
+        raise GraphError("An access token is required to request this resource.", 104, type_="OAuthException")
+    if token == EXPIRED:
+        raise GraphError(
+            "Error validating access token: Session has expired on Friday, 01-Jan-21 00:00:00 PST. "
+            "The current time is later.", 190, subcode=463)
+    principal = _user(token)
+    if principal is None and token.startswith("EAAP") and "." in token:
+        payload, _, mac = token[4:].rpartition(".")
+        if hmac.compare_digest(mac, _mac(app_secret, payload)):
+            try:
+                page_id, _, user_token = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)) \
+                    .decode().partition("|")
+            except (ValueError, UnicodeDecodeError):
+                page_id, user_token = "", ""
+            base = _user(user_token) if user_token else None
+            if base is not None:
+                principal = Principal(token, "page", base.permissions, page_id=page_id, user_token=user_token)
+    if principal is None:
+        raise GraphError("Invalid OAuth access token - Cannot parse access token", 190)
+    if sent_proof:
+        if not hmac.compare_digest(str(sent_proof), proof(app_secret, token)):
+            raise GraphError("Invalid appsecret_proof provided in the API argument", 100,
+                             type_="GraphMethodException")
+    elif require_proof:
+        raise GraphError("API calls from the server require an appsecret_proof argument", 100,
+                         type_="GraphMethodException")
+    return principal
+
+
+def require(principal: Principal, permission: str) -> None:
+    """Code 10 for Page/leads/messaging permissions, 200 for ads permissions (Meta uses both ranges)."""
+    if permission in principal.permissions:
+        return
+    if permission in ("ads_read", "ads_management", "read_insights"):
+        raise GraphError(f"(#200) Requires {permission} permission to manage the object", 200,
+                         type_="OAuthException")
+    raise GraphError(f"(#10) This endpoint requires the '{permission}' permission. It has not been granted "
+                     "to this access token.", 10, type_="OAuthException")
+
+
+def require_page_token(principal: Principal, page_id: str) -> None:
+    """Page edges need a Page token of that very Page (code 190 otherwise, as Meta answers)."""
+    if principal.kind != "page":
+        raise GraphError("(#190) This method must be called with a Page Access Token", 190)
+    if principal.page_id != page_id:
+        raise GraphError("(#190) The Page Access Token does not belong to this Page", 190, subcode=492)

@@ -1,0 +1,419 @@
+"""Ads Insights: query parsing, row keys and row rendering (shared by sync GETs and async jobs).
+
+Guarantees:
+- A row exists for each (object at ``level``, time bucket) with delivery on at least one served
+  day; served days are the account's complete local days inside the history window.
+- Rows are ordered by object (world order) then by bucket, so paging is stable.
+- All metrics are strings; ``spend`` has 2 decimals; ``cpm``, ``ctr``, ``cpc``, ``frequency`` are
+  computed from the row's own totals; ``actions`` / ``action_values`` / ``cost_per_action_type``
+  follow ``metrics.py`` (``value`` = 7d_click + 1d_view; per-window keys only for the windows asked).
+- Numbers are the same whether a row is served sync, async, at ad level or summed at a higher level.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+
+from meta_sandbox.clock import day_number, from_day_number
+from meta_sandbox.errors import param_error, unknown_fields
+from meta_sandbox.metrics import WINDOWS, split_windows
+from meta_sandbox.params import json_param, list_param
+from meta_sandbox.rng import key
+from meta_sandbox.world import Account, Ad, AdSet, Campaign
+
+LEVELS = ("account", "campaign", "adset", "ad")
+ID_FIELDS = {"account_id", "account_name", "account_currency", "campaign_id", "campaign_name", "adset_id",
+             "adset_name", "ad_id", "ad_name", "objective", "optimization_goal", "buying_type",
+             "attribution_setting"}
+METRIC_FIELDS = {"date_start", "date_stop", "impressions", "reach", "frequency", "clicks", "inline_link_clicks",
+                 "inline_link_click_ctr", "spend", "cpm", "cpc", "ctr", "cpp", "cost_per_inline_link_click",
+                 "actions", "action_values", "cost_per_action_type", "unique_clicks", "created_time",
+                 "updated_time"}
+# Real Insights fields the sandbox knows but does not model: accepted and omitted (as Meta omits empties).
+OMITTED_FIELDS = {"conversions", "conversion_values", "cost_per_conversion", "purchase_roas",
+                  "website_purchase_roas", "video_play_actions", "video_p25_watched_actions",
+                  "video_p50_watched_actions", "video_p75_watched_actions", "video_p100_watched_actions",
+                  "outbound_clicks", "unique_actions", "cost_per_unique_click", "social_spend",
+                  "quality_ranking", "engagement_rate_ranking", "conversion_rate_ranking", "cost_per_action",
+                  "website_ctr", "unique_inline_link_clicks", "full_view_impressions", "full_view_reach",
+                  "instant_experience_clicks_to_open", "estimated_ad_recallers", "catalog_segment_value",
+                  "account_attribution_setting"}
+INSIGHTS_FIELDS = ID_FIELDS | METRIC_FIELDS | OMITTED_FIELDS
+DEFAULT_FIELDS = ["impressions", "spend"]
+VALID_WINDOWS = set(WINDOWS) | {"default", "dda", "1d_ev", "skan_click", "skan_view"}
+PRESETS = {"today": (0, 0), "yesterday": (1, 1), "last_3d": (3, 1), "last_7d": (7, 1), "last_14d": (14, 1),
+           "last_28d": (28, 1), "last_30d": (30, 1), "last_90d": (90, 1), "maximum": (37 * 31, 1),
+           "data_maximum": (37 * 31, 1)}
+_DATE_CACHE: dict[int, str] = {}
+_DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
+_SALT = {n: key("window-salt", n) & 0xFFFFFFFF for n in (
+    "onsite_conversion.lead_grouped", "offsite_conversion.fb_pixel_lead",
+    "onsite_conversion.messaging_conversation_started_7d", "onsite_conversion.messaging_first_reply")}
+_ACTION_TYPES_LEAD = ("onsite_conversion.lead_grouped", "offsite_conversion.fb_pixel_lead", "lead")
+_ACTION_TYPES_MSG = ("onsite_conversion.messaging_conversation_started_7d", "onsite_conversion.messaging_first_reply")
+
+
+def date_str(day: int) -> str:
+    s = _DATE_CACHE.get(day)
+    if s is None:
+        s = _DATE_CACHE[day] = from_day_number(day).isoformat()
+    return s
+
+
+def money(cents: int) -> str:
+    return f"{cents // 100}.{cents % 100:02d}"
+
+
+def ratio(x: float) -> str:
+    s = f"{x:.6f}".rstrip("0").rstrip(".")
+    return s or "0"
+
+
+def _parse_day(value, what: str) -> int:
+    try:
+        return day_number(dt.date.fromisoformat(str(value)))
+    except (TypeError, ValueError) as exc:
+        raise param_error(f"Param {what} must be a date in the format YYYY-MM-DD: '{value}'", 1487756) from exc
+
+
+def _range(obj, what: str) -> tuple[int, int]:
+    if not isinstance(obj, dict) or "since" not in obj or "until" not in obj:
+        raise param_error(f"Param {what} must be an object with since and until")
+    since = _parse_day(obj["since"], f"{what}[since]")
+    until = _parse_day(obj["until"], f"{what}[until]")
+    if since > until:
+        raise param_error(f"Param {what}: since must be on or before until", 1487756)
+    return since, until
+
+
+@dataclasses.dataclass
+class Query:
+    """A parsed insights request. ``todays`` freezes the clock (per account) at submission."""
+
+    level: str
+    fields: list[str]
+    windows: list[str] | None
+    buckets: list[tuple[int, int]]
+    ads: list[Ad]
+    todays: dict[int, int]
+    starts: dict[int, int]
+    entities: list = dataclasses.field(default_factory=list)  # [(obj, [ads], account)]
+
+    def estimated_rows(self) -> int:
+        return len(self.entities) * len(self.buckets)
+
+
+def _level_of(obj) -> str:
+    return {Account: "account", Campaign: "campaign", AdSet: "adset", Ad: "ad"}[type(obj)]
+
+
+def _ads_of(obj) -> list[Ad]:
+    if isinstance(obj, Account):
+        return obj.ads()
+    if isinstance(obj, Campaign):
+        return [ad for s in obj.adsets for ad in s.ads]
+    if isinstance(obj, AdSet):
+        return list(obj.ads)
+    return [obj]
+
+
+def _apply_filter(ads: list[Ad], flt: dict) -> list[Ad]:
+    if not isinstance(flt, dict):
+        raise param_error("Each filtering entry must be an object with field, operator and value")
+    field = str(flt.get("field", ""))
+    op = str(flt.get("operator", "")).upper()
+    value = flt.get("value")
+    obj_name, _, attr = field.partition(".")
+    if obj_name not in ("campaign", "adset", "ad") or attr not in (
+            "id", "name", "effective_status", "configured_status", "delivery_info", "objective"):
+        if field in ("action_type", "action_destination", "impressions", "spend", "clicks"):
+            return ads  # accepted, not modelled as a row filter
+        raise param_error(f"Filtering field {field} is invalid", 1487300)
+
+    def attr_of(ad: Ad):
+        obj = {"campaign": ad.campaign, "adset": ad.adset, "ad": ad}[obj_name]
+        if attr == "id":
+            return obj.id
+        if attr == "name":
+            return obj.name
+        if attr == "objective":
+            return ad.campaign.objective
+        return "ACTIVE"
+
+    values = value if isinstance(value, list) else [value]
+    values = [str(v) for v in values]
+    if op in ("IN", "EQUAL", "ANY"):
+        return [ad for ad in ads if attr_of(ad) in values]
+    if op in ("NOT_IN", "NOT_EQUAL", "NONE"):
+        return [ad for ad in ads if attr_of(ad) not in values]
+    if op == "CONTAIN":
+        return [ad for ad in ads if any(v.lower() in attr_of(ad).lower() for v in values)]
+    if op == "NOT_CONTAIN":
+        return [ad for ad in ads if not any(v.lower() in attr_of(ad).lower() for v in values)]
+    if op == "STARTS_WITH":
+        return [ad for ad in ads if any(attr_of(ad).startswith(v) for v in values)]
+    raise param_error(f"Filtering operator {op} is not supported for field {field}", 1487300)
+
+
+def _buckets(params: dict, today: int) -> list[tuple[int, int]]:
+    ranges = json_param(params, "time_ranges")
+    if ranges:
+        if not isinstance(ranges, list):
+            raise param_error("Param time_ranges must be a list")
+        return [_range(r, "time_ranges") for r in ranges]
+    tr = json_param(params, "time_range")
+    if tr:
+        since, until = _range(tr, "time_range")
+    else:
+        preset = params.get("date_preset") or "last_30d"
+        if preset not in PRESETS:
+            raise param_error(f"Param date_preset must be one of {{{', '.join(sorted(PRESETS))}}}")
+        back, end = PRESETS[preset]
+        since, until = today - back, today - end
+    inc = str(params.get("time_increment") or "all_days")
+    if inc == "all_days":
+        return [(since, until)]
+    if inc == "monthly":
+        out, d = [], since
+        while d <= until:
+            date = from_day_number(d)
+            nxt = day_number((date.replace(day=28) + dt.timedelta(days=4)).replace(day=1))
+            out.append((d, min(until, nxt - 1)))
+            d = nxt
+        return out
+    try:
+        step = int(inc)
+    except ValueError as exc:
+        raise param_error("Param time_increment must be 1-90, monthly or all_days") from exc
+    if not 1 <= step <= 90:
+        raise param_error("Param time_increment must be 1-90, monthly or all_days")
+    return [(d, min(until, d + step - 1)) for d in range(since, until + 1, step)]
+
+
+def parse(sandbox, obj, params: dict) -> Query:
+    """Parse and validate an insights request on ``obj`` (account, campaign, ad set or ad)."""
+    level = str(params.get("level") or _level_of(obj))
+    if level not in LEVELS:
+        raise param_error("param level must be one of {ad, adset, campaign, account}")
+    fields = [f.name for f in sandbox.fields_of(params)] or list(DEFAULT_FIELDS)
+    bad = [f for f in fields if f not in INSIGHTS_FIELDS]
+    if bad:
+        raise unknown_fields(bad)
+    breakdowns = list_param(params, "breakdowns")
+    if breakdowns:
+        raise param_error(f"Breakdowns are not supported by the sandbox: {', '.join(breakdowns)}")
+    windows = list_param(params, "action_attribution_windows")
+    if windows:
+        bad = [w for w in windows if w not in VALID_WINDOWS]
+        if bad:
+            raise param_error(f"action_attribution_windows must be one of {sorted(VALID_WINDOWS)}: {bad}")
+    ads = _ads_of(obj)
+    flt = json_param(params, "filtering")
+    if flt:
+        if not isinstance(flt, list):
+            raise param_error("Param filtering must be a list of {field, operator, value}")
+        for entry in flt:
+            ads = _apply_filter(ads, entry)
+    accounts = {ad.account.index: ad.account for ad in _ads_of(obj)} or {}
+    if isinstance(obj, Account):
+        accounts = {obj.index: obj}
+    todays = {i: sandbox.window(a)[1] for i, a in accounts.items()}
+    starts = {i: sandbox.window(a)[0] for i, a in accounts.items()}
+    scope_today = next(iter(todays.values())) if todays else day_number(sandbox.clock.now().date())
+    q = Query(level, fields, windows, _buckets(params, scope_today), ads, todays, starts)
+    groups: dict[int, tuple] = {}
+    for ad in ads:
+        ent = {"ad": ad, "adset": ad.adset, "campaign": ad.campaign, "account": ad.account}[level]
+        g = groups.get(id(ent))
+        if g is None:
+            groups[id(ent)] = (ent, [ad], ad.account)
+        else:
+            g[1].append(ad)
+    q.entities = list(groups.values())
+    return q
+
+
+def row_keys(sandbox, q: Query) -> list[tuple[int, int]]:
+    """(entity index, bucket index) of every row with delivery, in serving order."""
+    keys = []
+    delivers = sandbox.delivers
+    for ei, (_ent, ads, account) in enumerate(q.entities):
+        start, today = q.starts[account.index], q.todays[account.index]
+        for bi, (since, until) in enumerate(q.buckets):
+            lo, hi = max(since, start), min(until, today - 1)
+            if lo > hi:
+                continue
+            if any(delivers(ad, d) for ad in ads for d in range(lo, hi + 1)):
+                keys.append((ei, bi))
+    return keys
+
+
+def render_rows(sandbox, q: Query, keys: list[tuple[int, int]]) -> list[str]:
+    """Serialised rows for ``keys`` (a page)."""
+    return [_DUMPS(render_row(sandbox, q, ei, bi)) for ei, bi in keys]
+
+
+def render_row(sandbox, q: Query, ei: int, bi: int) -> dict:
+    ent, ads, account = q.entities[ei]
+    since, until = q.buckets[bi]
+    start, today = q.starts[account.index], q.todays[account.index]
+    lo, hi = max(since, start), min(until, today - 1)
+    impressions = reach = clicks = link = spend = 0
+    onsite = pixel = conv = reply = 0
+    want_actions = any(f in q.fields for f in ("actions", "action_values", "cost_per_action_type"))
+    windows = q.windows or []
+    win: dict[str, dict[str, int]] | None = {} if (windows and want_actions) else None
+    delivery = sandbox.delivery
+    for ad in ads:
+        for d in range(lo, hi + 1):
+            dl = delivery(ad, d)
+            if dl is None:
+                continue
+            impressions += dl.impressions
+            reach += dl.reach
+            clicks += dl.clicks
+            link += dl.link_clicks
+            spend += dl.spend_cents
+            if want_actions:
+                p, c, r = dl.reported(today)
+                onsite += dl.leads_onsite
+                pixel += p
+                conv += c
+                reply += r
+                if win is not None:
+                    h = dl.h
+                    for name, v in (("link_click", dl.link_clicks), ("onsite_conversion.lead_grouped", dl.leads_onsite),
+                                    ("offsite_conversion.fb_pixel_lead", p),
+                                    ("onsite_conversion.messaging_conversation_started_7d", c),
+                                    ("onsite_conversion.messaging_first_reply", r)):
+                        if not v:
+                            continue
+                        if name == "link_click":
+                            sw = {"1d_click": v, "7d_click": v, "28d_click": v, "1d_view": 0, "7d_view": 0,
+                                  "28d_view": 0}
+                        else:
+                            sw = split_windows(v, h ^ _SALT[name])
+                        acc = win.setdefault(name, dict.fromkeys(WINDOWS, 0))
+                        for k in WINDOWS:
+                            acc[k] += sw[k]
+    row: dict = {}
+    campaign = adset = ad = None
+    if isinstance(ent, Ad):
+        ad, adset, campaign = ent, ent.adset, ent.campaign
+    elif isinstance(ent, AdSet):
+        adset, campaign = ent, ent.campaign
+    elif isinstance(ent, Campaign):
+        campaign = ent
+    for f in q.fields:
+        if f == "account_id":
+            row[f] = account.account_id
+        elif f == "account_name":
+            row[f] = account.name
+        elif f == "account_currency":
+            row[f] = account.currency
+        elif f in ("campaign_id", "campaign_name", "objective", "buying_type"):
+            if campaign is not None:
+                row[f] = {"campaign_id": campaign.id, "campaign_name": campaign.name,
+                          "objective": campaign.objective, "buying_type": "AUCTION"}[f]
+        elif f in ("adset_id", "adset_name", "optimization_goal"):
+            if adset is not None:
+                row[f] = {"adset_id": adset.id, "adset_name": adset.name,
+                          "optimization_goal": adset.optimization_goal}[f]
+        elif f in ("ad_id", "ad_name"):
+            if ad is not None:
+                row[f] = ad.id if f == "ad_id" else ad.name
+        elif f == "attribution_setting":
+            row[f] = "7d_click_1d_view"
+        elif f == "impressions":
+            row[f] = str(impressions)
+        elif f == "reach":
+            row[f] = str(reach)
+        elif f == "frequency":
+            row[f] = ratio(impressions / reach) if reach else "0"
+        elif f == "clicks":
+            row[f] = str(clicks)
+        elif f == "unique_clicks":
+            row[f] = str(int(clicks * 0.93))
+        elif f == "inline_link_clicks":
+            row[f] = str(link)
+        elif f == "inline_link_click_ctr":
+            row[f] = ratio(100.0 * link / impressions) if impressions else "0"
+        elif f == "spend":
+            row[f] = money(spend)
+        elif f == "cpm":
+            row[f] = ratio(spend / 100.0 / impressions * 1000) if impressions else "0"
+        elif f == "cpp":
+            row[f] = ratio(spend / 100.0 / reach * 1000) if reach else "0"
+        elif f == "ctr":
+            row[f] = ratio(100.0 * clicks / impressions) if impressions else "0"
+        elif f == "cpc":
+            if clicks:
+                row[f] = ratio(spend / 100.0 / clicks)
+        elif f == "cost_per_inline_link_click":
+            if link:
+                row[f] = ratio(spend / 100.0 / link)
+        elif f in ("created_time", "updated_time"):
+            row[f] = date_str(account.created_day)
+        elif f in ("actions", "action_values", "cost_per_action_type"):
+            counts = {"link_click": link, "post_engagement": clicks, "page_engagement": clicks,
+                      "onsite_conversion.lead_grouped": onsite, "offsite_conversion.fb_pixel_lead": pixel,
+                      "lead": onsite + pixel, "onsite_conversion.messaging_conversation_started_7d": conv,
+                      "onsite_conversion.messaging_first_reply": reply}
+            items = _actions(f, counts, win, windows, spend, account.lead_value)
+            if items:
+                row[f] = items
+    row["date_start"] = date_str(since)
+    row["date_stop"] = date_str(until)
+    return row
+
+
+def _window_counts(name: str, counts: dict, win: dict | None) -> dict[str, int]:
+    if win is None:
+        return {}
+    if name in ("post_engagement", "page_engagement"):
+        v = counts[name]
+        return {"1d_click": v, "7d_click": v, "28d_click": v, "1d_view": 0, "7d_view": 0, "28d_view": 0}
+    if name == "lead":
+        a = win.get("onsite_conversion.lead_grouped")
+        b = win.get("offsite_conversion.fb_pixel_lead")
+        return {k: (a[k] if a else 0) + (b[k] if b else 0) for k in WINDOWS}
+    return win.get(name) or dict.fromkeys(WINDOWS, 0)
+
+
+def _actions(kind: str, counts: dict, win: dict | None, windows: list[str], spend: int, lead_value: float):
+    out = []
+    for name, v in counts.items():
+        if v <= 0:
+            continue
+        wc = _window_counts(name, counts, win)
+        if kind == "action_values":
+            if name not in ("offsite_conversion.fb_pixel_lead", "lead"):
+                continue
+            base = counts["offsite_conversion.fb_pixel_lead"]
+            if base <= 0:
+                continue
+            item = {"action_type": name, "value": f"{base * lead_value:.2f}"}
+            pw = _window_counts("offsite_conversion.fb_pixel_lead", counts, win)
+            for w in windows:
+                if w in wc:
+                    item[w] = f"{pw[w] * lead_value:.2f}"
+                elif w in ("default", "dda"):
+                    item[w] = item["value"]
+        elif kind == "cost_per_action_type":
+            item = {"action_type": name, "value": ratio(spend / 100.0 / v)}
+            for w in windows:
+                if w in wc and wc[w] > 0:
+                    item[w] = ratio(spend / 100.0 / wc[w])
+                elif w in ("default", "dda"):
+                    item[w] = item["value"]
+        else:
+            item = {"action_type": name, "value": str(v)}
+            for w in windows:
+                if w in wc:
+                    item[w] = str(wc[w])
+                elif w in ("default", "dda"):
+                    item[w] = str(v)
+        out.append(item)
+    return out

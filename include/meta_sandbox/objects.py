@@ -1,0 +1,390 @@
+"""Graph nodes and list edges: field selection, defaults, nested expansion, permissions.
+
+Every node kind has a set of known fields (anything else -> ``(#100) Unknown fields``), default
+fields (served when ``fields`` is absent) and list edges that can be read as ``/<id>/<edge>`` or
+expanded inside ``fields`` (``messages.limit(5){id,from}``), both paged the same way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from meta_sandbox import auth, conversations, leads, paging
+from meta_sandbox.clock import from_day_number, graph_time
+from meta_sandbox.errors import GraphError, nonexisting_field, param_error, unknown_fields
+from meta_sandbox.params import FieldSpec, json_param
+from meta_sandbox.world import Account, Ad, AdSet, Campaign, LeadForm, Page
+
+
+@dataclasses.dataclass
+class Ctx:
+    sandbox: object
+    principal: auth.Principal | None
+    params: dict
+    base_url: str
+    version: str
+
+
+def _day_time(day: int, hour: int = 9) -> str:
+    d = from_day_number(day)
+    return dt.datetime(d.year, d.month, d.day, hour, tzinfo=dt.UTC).strftime("%Y-%m-%dT%H:%M:%S+0000")
+
+
+# ---- simple fields per kind ---------------------------------------------------------------------
+
+def _account_fields(a: Account, ctx: Ctx) -> dict:
+    offset = a.tz.utcoffset(ctx.sandbox.clock.now().replace(tzinfo=None)).total_seconds() / 3600.0
+    return {
+        "id": a.id, "account_id": a.account_id, "name": a.name, "currency": a.currency,
+        "timezone_name": a.timezone_name, "timezone_offset_hours_utc": offset,
+        "timezone_id": {"America/Los_Angeles": 1, "Asia/Kolkata": 71, "Europe/Berlin": 47}.get(a.timezone_name, 0),
+        "account_status": 1, "disable_reason": 0, "business_name": a.name.split(" (")[0],
+        "created_time": _day_time(a.created_day), "is_personal": 0, "age": 1000.0,
+        "business_country_code": {"USD": "US", "INR": "IN", "EUR": "DE", "GBP": "GB"}.get(a.currency, "US"),
+        "spend_cap": "0", "min_daily_budget": 100, "owner": ctx.sandbox.world.user_id,
+    }
+
+
+def _campaign_fields(c: Campaign, ctx: Ctx) -> dict:
+    t = _day_time(c.account.created_day + 30 + c.index)
+    return {
+        "id": c.id, "name": c.name, "account_id": c.account.account_id, "objective": c.objective,
+        "status": "ACTIVE", "effective_status": "ACTIVE", "configured_status": "ACTIVE",
+        "buying_type": "AUCTION", "created_time": t, "updated_time": t, "start_time": t,
+        "special_ad_categories": [], "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
+    }
+
+
+def _adset_fields(s: AdSet, ctx: Ctx) -> dict:
+    t = _day_time(s.account.created_day + 30 + s.campaign.index)
+    promoted = {"page_id": s.account.page.id}
+    return {
+        "id": s.id, "name": s.name, "account_id": s.account.account_id, "campaign_id": s.campaign.id,
+        "campaign": {"id": s.campaign.id}, "status": "ACTIVE", "effective_status": "ACTIVE",
+        "configured_status": "ACTIVE", "optimization_goal": s.optimization_goal,
+        "billing_event": "IMPRESSIONS", "destination_type": s.destination_type,
+        "daily_budget": str(s.daily_budget_cents), "promoted_object": promoted, "created_time": t,
+        "updated_time": t, "start_time": t, "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
+    }
+
+
+def _ad_fields(ad: Ad, ctx: Ctx) -> dict:
+    t = _day_time(ad.account.created_day + 31 + ad.campaign.index)
+    out = {
+        "id": ad.id, "name": ad.name, "account_id": ad.account.account_id, "campaign_id": ad.campaign.id,
+        "adset_id": ad.adset.id, "campaign": {"id": ad.campaign.id}, "adset": {"id": ad.adset.id},
+        "status": "ACTIVE", "effective_status": "ACTIVE", "configured_status": "ACTIVE",
+        "created_time": t, "updated_time": t, "creative": {"id": ad.creative_id},
+    }
+    return out
+
+
+def _page_fields(p: Page, ctx: Ctx) -> dict:
+    out = {
+        "id": p.id, "name": p.name, "username": p.username, "category": "Local business",
+        "category_list": [{"id": "2500", "name": "Local business"}], "link": f"https://www.facebook.com/{p.username}",
+        "fan_count": 1000 + p.index * 137, "tasks": ["ANALYZE", "ADVERTISE", "MESSAGING", "MODERATE",
+                                                     "CREATE_CONTENT", "MANAGE"],
+        "instagram_business_account": {"id": p.ig_id}, "connected_instagram_account": {"id": p.ig_id},
+        "verification_status": "not_verified",
+    }
+    return out
+
+
+def _ig_fields(p: Page, ctx: Ctx) -> dict:
+    return {"id": p.ig_id, "username": p.ig_username, "name": p.name, "followers_count": 500 + 31 * p.index,
+            "profile_picture_url": f"https://example.invalid/ig/{p.ig_id}.jpg"}
+
+
+def _form_fields(f: LeadForm, ctx: Ctx) -> dict:
+    all_leads = ctx.sandbox.page_leads(f.page)
+    mine = [lead for lead in all_leads if lead.form is f]
+    return {
+        "id": f.id, "name": f.name, "status": "ACTIVE", "locale": f.locale, "created_time": _day_time(f.created_day),
+        "leads_count": len(mine), "organic_leads_count": sum(1 for lead in mine if lead.is_organic),
+        "expired_leads_count": 0, "page": {"id": f.page.id, "name": f.page.name}, "page_id": f.page.id,
+        "questions": [{"key": "full_name", "label": "Full name", "type": "FULL_NAME", "id": f"{f.id}1"},
+                      {"key": "email", "label": "Email", "type": "EMAIL", "id": f"{f.id}2"},
+                      {"key": "phone_number", "label": "Phone number", "type": "PHONE", "id": f"{f.id}3"}]
+        + [{"key": q["key"], "label": q["label"], "type": q["type"], "id": f"{f.id}{4 + i}",
+            **({"options": [{"key": o.lower().replace(' ', '_'), "value": o} for o in q["options"]]}
+               if q["options"] else {})}
+           for i, q in enumerate(f.questions)],
+        "privacy_policy_url": f"https://example.invalid/{f.page.username}/privacy",
+        "follow_up_action_url": f"https://example.invalid/{f.page.username}/thanks",
+        "allow_organic_lead": True, "block_display_for_non_targeted_viewer": False,
+        "is_optimized_for_quality": False, "question_page_custom_headline": "Tell us about you",
+        "tracking_parameters": [],
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Kind:
+    name: str  # SDK-ish node type name, used in errors
+    simple: object  # callable(obj, ctx) -> dict
+    known: frozenset
+    default: tuple
+    edges: tuple = ()
+
+
+KINDS = {
+    "user": Kind("User", lambda u, ctx: {"id": ctx.sandbox.world.user_id, "name": ctx.sandbox.world.user_name},
+                 frozenset({"id", "name", "email", "first_name", "last_name"}), ("id", "name"),
+                 ("adaccounts", "accounts")),
+    "account": Kind("AdAccount", _account_fields,
+                    frozenset({
+                        "id", "account_id", "name", "currency", "timezone_name", "timezone_offset_hours_utc",
+                        "timezone_id", "account_status", "disable_reason", "business_name", "created_time",
+                        "is_personal", "age", "business_country_code", "spend_cap", "min_daily_budget", "owner"}),
+                    ("account_id", "id"), ("campaigns", "adsets", "ads", "promote_pages")),
+    "campaign": Kind("Campaign", _campaign_fields, frozenset({
+        "id", "name", "account_id", "objective", "status", "effective_status", "configured_status",
+        "buying_type", "created_time", "updated_time", "start_time", "special_ad_categories", "bid_strategy",
+        "stop_time", "daily_budget", "lifetime_budget"}), ("id",), ("adsets", "ads")),
+    "adset": Kind("AdSet", _adset_fields, frozenset({
+        "id", "name", "account_id", "campaign_id", "campaign", "status", "effective_status", "configured_status",
+        "optimization_goal", "billing_event", "destination_type", "daily_budget", "promoted_object",
+        "created_time", "updated_time", "start_time", "bid_strategy", "end_time", "lifetime_budget",
+        "targeting", "bid_amount"}), ("id",), ("ads",)),
+    "ad": Kind("Ad", _ad_fields, frozenset({
+        "id", "name", "account_id", "campaign_id", "adset_id", "campaign", "adset", "status", "effective_status",
+        "configured_status", "created_time", "updated_time", "creative", "tracking_specs", "conversion_specs",
+        "bid_amount"}), ("id",), ("leads",)),
+    "page": Kind("Page", _page_fields, frozenset({
+        "id", "name", "username", "category", "category_list", "link", "fan_count", "tasks",
+        "instagram_business_account", "connected_instagram_account", "verification_status", "access_token",
+        "about", "emails", "phone", "website"}), ("name", "id"), ("leadgen_forms", "conversations")),
+    "iguser": Kind("IGUser", _ig_fields, frozenset({"id", "username", "name", "followers_count",
+                                                     "profile_picture_url", "biography"}), ("id",), ()),
+    "form": Kind("LeadgenForm", _form_fields, frozenset({
+        "id", "name", "status", "locale", "created_time", "leads_count", "organic_leads_count",
+        "expired_leads_count", "page", "page_id", "questions", "privacy_policy_url", "follow_up_action_url",
+        "allow_organic_lead", "block_display_for_non_targeted_viewer", "is_optimized_for_quality",
+        "question_page_custom_headline", "tracking_parameters", "context_card", "legal_content",
+        "thank_you_page", "creator", "creator_id"}), ("id", "locale", "name", "status"), ("leads",)),
+    "lead": Kind("Lead", None, frozenset(leads.LEAD_FIELDS), tuple(leads.LEAD_DEFAULT_FIELDS), ()),
+    "conversation": Kind("UnifiedThread", None, frozenset(conversations.CONVERSATION_FIELDS),
+                         tuple(conversations.CONVERSATION_DEFAULT_FIELDS), ("messages",)),
+    "message": Kind("Message", None, frozenset(conversations.MESSAGE_FIELDS),
+                    tuple(conversations.MESSAGE_DEFAULT_FIELDS), ()),
+}
+
+
+def check_fields(kind: str, specs: list[FieldSpec]) -> None:
+    k = KINDS[kind]
+    bad = [s.name for s in specs if s.name not in k.known and s.name not in k.edges and s.name != "insights"]
+    if bad:
+        raise unknown_fields(bad)
+
+
+def specs_or_default(kind: str, specs: list[FieldSpec]) -> list[FieldSpec]:
+    return specs or [FieldSpec(n) for n in KINDS[kind].default]
+
+
+# ---- rendering ----------------------------------------------------------------------------------
+
+def render(kind: str, obj, specs: list[FieldSpec], ctx: Ctx, nested_path: str | None = None) -> dict:
+    """A node with the requested fields; edges named in ``fields`` are expanded (one page)."""
+    check_fields(kind, specs)
+    specs = specs_or_default(kind, specs)
+    k = KINDS[kind]
+    names = [s.name for s in specs if s.name not in k.edges]
+    if kind == "lead":
+        out = leads.render(obj, names, graph_time)
+    elif kind == "conversation":
+        out = _render_conversation(obj, names, ctx)
+    elif kind == "message":
+        conv, msg, detailed = obj
+        out = conversations.render_message(conv, msg, names, graph_time, detailed)
+    else:
+        full = k.simple(obj, ctx)
+        out = {}
+        for n in names:
+            if n == "access_token" and kind == "page":
+                out[n] = page_access_token(obj, ctx)
+            elif n in full:
+                out[n] = full[n]
+        if "id" not in out and "id" in full:
+            out["id"] = full["id"]
+    for s in specs:
+        if s.name in k.edges:
+            items_kind, items = edge_items(kind, obj, s.name, ctx, nested=True)
+            oid = out.get("id") or node_id(kind, obj)
+            start, end = paging.window({}, len(items), s.limit or paging.DEFAULT_LIMIT)
+            sub = s.subfields or []
+            rendered = [render(items_kind, it, sub, ctx) for it in items[start:end]]
+            query = {"access_token": ctx.params.get("access_token")} if ctx.params.get("access_token") else {}
+            if s.limit:
+                query["limit"] = s.limit
+            if sub:
+                query["fields"] = ",".join(_spec_text(x) for x in sub)
+            out[s.name] = paging.page_dict(ctx, rendered, start, end, len(items), f"{oid}/{s.name}", query)
+    return out
+
+
+def _spec_text(s: FieldSpec) -> str:
+    text = s.name + "".join(f".{k}({v})" for k, v in s.modifiers.items())
+    if s.subfields:
+        text += "{" + ",".join(_spec_text(x) for x in s.subfields) + "}"
+    return text
+
+
+def node_id(kind: str, obj) -> str:
+    if kind == "lead":
+        return obj.id
+    if kind == "conversation":
+        return obj.id
+    if kind == "iguser":
+        return obj.ig_id
+    return getattr(obj, "id", "")
+
+
+def _render_conversation(conv, names: list[str], ctx: Ctx) -> dict:
+    cutoff = ctx.sandbox.cutoff_ts(conv.page.account)
+    visible = conv.visible(cutoff)
+    out: dict = {}
+    for n in names:
+        if n == "id":
+            out["id"] = conv.id
+        elif n == "updated_time":
+            out["updated_time"] = graph_time(visible[-1].ts)
+        elif n == "message_count":
+            out["message_count"] = len(visible)
+        elif n == "unread_count":
+            out["unread_count"] = 0
+        elif n in ("participants", "senders"):
+            out[n] = {"data": [conversations.participant(conv, True), conversations.participant(conv, False)]}
+        elif n == "former_participants":
+            out[n] = {"data": []}
+        elif n == "snippet":
+            out[n] = visible[-1].text[:100]
+        elif n == "can_reply":
+            out[n] = True
+        elif n == "is_subscribed":
+            out[n] = True
+        elif n == "folder":
+            out[n] = "inbox"
+        elif n == "link":
+            out[n] = f"/{conv.page.username}/inbox/{conv.id}"
+        elif n == "name":
+            out[n] = conv.user_name
+    out.setdefault("id", conv.id)
+    return out
+
+
+def page_access_token(page: Page, ctx: Ctx) -> str:
+    """Only a user token may read a Page token; it inherits that user token's permissions."""
+    p = ctx.principal
+    if p is None or p.kind != "user":
+        raise GraphError("(#100) Tried accessing nonexisting field (access_token) on node type (Page) with a "
+                         "Page access token", 100)
+    return auth.page_token(ctx.sandbox.app_secret, page.id, p.token)
+
+
+# ---- edges --------------------------------------------------------------------------------------
+
+def _status_filter(params: dict) -> bool:
+    """True if the effective_status / filtering params still admit ACTIVE objects."""
+    statuses = json_param(params, "effective_status")
+    if isinstance(statuses, list) and statuses and "ACTIVE" not in statuses:
+        return False
+    flt = json_param(params, "filtering")
+    if isinstance(flt, list):
+        for f in flt:
+            if isinstance(f, dict) and str(f.get("field", "")).endswith("effective_status"):
+                vals = f.get("value") if isinstance(f.get("value"), list) else [f.get("value")]
+                if str(f.get("operator", "IN")).upper() in ("IN", "EQUAL") and "ACTIVE" not in vals:
+                    return False
+    return True
+
+
+def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tuple[str, list]:
+    """(item kind, items) of a list edge, after permission checks and edge params."""
+    sb = ctx.sandbox
+    p = ctx.principal
+    params = {} if nested else ctx.params
+    if kind == "user":
+        if edge == "adaccounts":
+            auth.require(p, "ads_read")
+            return "account", list(sb.world.accounts)
+        if edge == "accounts":
+            if p.kind != "user":
+                raise nonexisting_field("accounts", "Page")
+            auth.require(p, "pages_show_list")
+            return "page", list(sb.world.pages)
+    if kind in ("account", "campaign", "adset") and edge in ("campaigns", "adsets", "ads"):
+        auth.require(p, "ads_read")
+        if not _status_filter(params):
+            return {"campaigns": "campaign", "adsets": "adset", "ads": "ad"}[edge], []
+        camps = obj.campaigns if kind == "account" else [obj] if kind == "campaign" else []
+        sets = [s for c in camps for s in c.adsets] if kind != "adset" else [obj]
+        if edge == "campaigns" and kind == "account":
+            return "campaign", list(obj.campaigns)
+        if edge == "adsets" and kind in ("account", "campaign"):
+            return "adset", sets
+        if edge == "ads":
+            return "ad", [ad for s in sets for ad in s.ads]
+    if kind == "account" and edge == "promote_pages":
+        auth.require(p, "ads_read")
+        return "page", [obj.page]
+    if kind == "page" and edge == "leadgen_forms":
+        auth.require_page_token(p, obj.id)
+        auth.require(p, "leads_retrieval")
+        return "form", list(obj.forms)
+    if kind == "page" and edge == "conversations":
+        auth.require_page_token(p, obj.id)
+        platform = str(params.get("platform") or "messenger").lower()
+        if platform not in ("messenger", "instagram"):
+            raise param_error("Param platform must be one of {MESSENGER, INSTAGRAM}")
+        auth.require(p, "instagram_manage_messages" if platform == "instagram" else "pages_messaging")
+        convs = [c for c in sb.page_conversations(obj) if c.platform == platform]
+        user_id = params.get("user_id")
+        if user_id:
+            convs = [c for c in convs if c.user_id == str(user_id)]
+        return "conversation", convs
+    if kind == "conversation" and edge == "messages":
+        auth.require_page_token(p, obj.page.id)
+        auth.require(p, "instagram_manage_messages" if obj.platform == "instagram" else "pages_messaging")
+        visible = obj.visible(sb.cutoff_ts(obj.page.account))
+        newest_first = list(reversed(visible))
+        return "message", [(obj, m, i < conversations.DETAIL_LIMIT) for i, m in enumerate(newest_first)]
+    if edge == "leads" and kind in ("form", "ad"):
+        page = obj.page if kind == "form" else obj.account.page
+        auth.require_page_token(p, page.id)
+        auth.require(p, "leads_retrieval")
+        items = sb.page_leads(page)
+        items = [lead for lead in items if (lead.form is obj if kind == "form" else lead.ad is obj)]
+        return "lead", filter_leads(items, params)
+    raise nonexisting_field(edge, KINDS[kind].name)
+
+
+_OPS = {
+    "GREATER_THAN": lambda a, b: a > b,
+    "LESS_THAN": lambda a, b: a < b,
+    "GREATER_THAN_OR_EQUAL": lambda a, b: a >= b,
+    "LESS_THAN_OR_EQUAL": lambda a, b: a <= b,
+    "EQUAL": lambda a, b: a == b,
+}
+
+
+def filter_leads(items: list, params: dict) -> list:
+    flt = json_param(params, "filtering")
+    if not flt:
+        return items
+    if not isinstance(flt, list):
+        raise param_error("Param filtering must be a list of {field, operator, value}")
+    for f in flt:
+        if not isinstance(f, dict) or f.get("field") != "time_created":
+            raise param_error(f"Filtering field {f.get('field') if isinstance(f, dict) else f} is invalid. "
+                              "Leads can be filtered on time_created", 1487300)
+        op = str(f.get("operator", "")).upper()
+        if op not in _OPS:
+            raise param_error("Filtering operator must be one of LESS_THAN, GREATER_THAN, GREATER_THAN_OR_EQUAL")
+        try:
+            value = int(float(f.get("value")))
+        except (TypeError, ValueError) as exc:
+            raise param_error("Each timestamp must be a Unix timestamp") from exc
+        cmp = _OPS[op]
+        items = [lead for lead in items if cmp(lead.created_ts, value)]
+    return items

@@ -1,0 +1,192 @@
+"""Graph API error classification and our own exception types.
+
+Every failure the hook sees becomes one of three kinds, each an exception class:
+
+* :class:`MetaRetryableError` - transient (codes 1, 2, HTTP 5xx, timeouts, dropped connections,
+  ``is_transient``); retried with backoff.
+* :class:`MetaThrottledError` - a rate limit (codes 4, 17, 32, 341, 613, 80000-80014); retried after
+  the wait Meta announces (``estimated_time_to_regain_access``) or a backoff.
+* :class:`MetaFatalError` - retrying cannot help; the message says what the user must do. These are
+  ``AirflowFailException``s, so Airflow does not retry the task either.
+
+Two special cases are neither: :class:`MetaDataTooLargeError` ("reduce the amount of data", code 100
+subcode 1487534) asks the caller to read smaller pages or split the job.
+Messages are always scrubbed of tokens and proofs, and never carry a raw SDK or requests traceback.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
+
+from meta_ads_elt.governor import regain_seconds
+from meta_ads_elt.redaction import scrub
+
+RETRYABLE_CODES = frozenset({1, 2})
+THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
+PERMISSION_CODES = frozenset({10, *range(200, 300)})
+TOKEN_CODES = frozenset({190, 102})
+DATA_TOO_LARGE_SUBCODES = frozenset({1487534})
+
+_KNOWN_PERMISSIONS = re.compile(
+    r"\b(ads_read|ads_management|leads_retrieval|read_insights|business_management|"
+    r"pages_[a-z_]+|instagram_[a-z_]+|email|public_profile)\b"
+)
+_REDUCE_DATA = re.compile(r"reduce the amount of data", re.IGNORECASE)
+
+
+class MetaApiError(Exception):
+    """A Graph API call failed. ``kind`` is ``retryable``, ``throttled``, ``too_much_data`` or ``fatal``."""
+
+    kind = "fatal"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: int | None = None,
+        subcode: int | None = None,
+        http_status: int | None = None,
+        fbtrace_id: str | None = None,
+        is_transient: bool = False,
+        retry_after: float = 0.0,
+        body: Any = None,
+    ) -> None:
+        self.message = scrub(message)
+        super().__init__(self.message)
+        self.code = code
+        self.subcode = subcode
+        self.http_status = http_status
+        self.fbtrace_id = fbtrace_id
+        self.is_transient = is_transient
+        self.retry_after = retry_after
+        self.body = body
+
+    def __reduce__(self):  # picklable / XCom-safe without re-scrubbing surprises
+        return (_rebuild, (type(self), self.message, self.__dict__))
+
+
+def _rebuild(cls, message, state):
+    obj = cls.__new__(cls)
+    Exception.__init__(obj, message)
+    obj.__dict__.update(state)
+    return obj
+
+
+class MetaRetryableError(MetaApiError):
+    kind = "retryable"
+
+
+class MetaThrottledError(MetaRetryableError):
+    kind = "throttled"
+
+
+class MetaDataTooLargeError(MetaApiError):
+    """Meta refuses the size of the request: read smaller pages or split the report job."""
+
+    kind = "too_much_data"
+
+
+class MetaFatalError(MetaApiError, AirflowFailException):
+    """Not retried, by the hook nor by Airflow: the message says what to fix."""
+
+    kind = "fatal"
+
+
+class MetaTokenError(MetaFatalError):
+    pass
+
+
+class MetaPermissionError(MetaFatalError):
+    pass
+
+
+class MetaParameterError(MetaFatalError):
+    pass
+
+
+class MetaConfigError(MetaFatalError):
+    """The Airflow Connection or operator arguments are wrong."""
+
+
+class MetaJobFailedError(MetaFatalError):
+    """An async report job failed even at its smallest split (one day, one campaign)."""
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def classify(
+    http_status: int | None,
+    body: Any,
+    headers: Any = None,
+    *,
+    conn_id: str | None = None,
+    what: str = "Graph API call",
+) -> MetaApiError:
+    """Turn one failed response (status, parsed JSON body, headers) into the right exception."""
+    error = body.get("error") if isinstance(body, dict) else None
+    if not isinstance(error, dict):
+        error = {}
+    code = _int(error.get("code"))
+    subcode = _int(error.get("error_subcode"))
+    meta_msg = str(error.get("error_user_msg") or error.get("message") or "").strip()
+    fbtrace = error.get("fbtrace_id")
+    transient = bool(error.get("is_transient"))
+    common = dict(
+        code=code, subcode=subcode, http_status=http_status, fbtrace_id=fbtrace, is_transient=transient
+    )
+    where = f" (connection '{conn_id}')" if conn_id else ""
+    ref = f" [code {code}{'/' + str(subcode) if subcode else ''}, HTTP {http_status}, fbtrace {fbtrace}]"
+
+    if code in TOKEN_CODES:
+        return MetaTokenError(
+            f"Meta rejected the access token{where}: {meta_msg or 'invalid or expired token'}. "
+            "Refresh the token (generate a new long-lived user or system-user token) and store it as the "
+            f"password of the Airflow connection{where}; this is not retried.{ref}",
+            **common,
+        )
+    if code in PERMISSION_CODES:
+        perms = sorted(set(_KNOWN_PERMISSIONS.findall(meta_msg)))
+        need = f"the permission(s) {', '.join(perms)}" if perms else "a permission this call needs"
+        return MetaPermissionError(
+            f"Permission denied for {what}{where}: {meta_msg}. The token lacks {need}: grant it to the "
+            f"app / system user (and access to the ad account or Page), then issue a new token.{ref}",
+            **common,
+        )
+    if (code == 100 and subcode in DATA_TOO_LARGE_SUBCODES) or _REDUCE_DATA.search(meta_msg):
+        return MetaDataTooLargeError(
+            f"Meta asks to reduce the amount of data for {what}: {meta_msg}{ref}", **common
+        )
+    if code in THROTTLE_CODES:
+        return MetaThrottledError(
+            f"Rate limited on {what}: {meta_msg}{ref}", retry_after=regain_seconds(headers), **common
+        )
+    if code in RETRYABLE_CODES or transient or (http_status is not None and http_status >= 500):
+        return MetaRetryableError(f"Transient Graph API error on {what}: {meta_msg or 'no body'}{ref}", **common)
+    if code == 100:
+        if "appsecret_proof" in meta_msg:
+            hint = "The app_secret in the connection does not belong to the token's app; fix app_secret."
+        else:
+            blame = (error.get("error_data") or {}) if isinstance(error.get("error_data"), dict) else {}
+            fields = blame.get("blame_field_specs")
+            hint = f"Fix the parameter{' ' + str(fields) if fields else ''} named in Meta's message."
+        return MetaParameterError(f"Invalid parameter in {what}: {meta_msg}. {hint}{ref}", **common)
+    if http_status == 429:
+        return MetaThrottledError(f"Rate limited on {what} (HTTP 429){ref}", retry_after=regain_seconds(headers), **common)
+    return MetaFatalError(
+        f"Graph API error on {what}: {meta_msg or 'HTTP ' + str(http_status)}. "
+        f"Not retried; check the request and the object ids{ref}",
+        **common,
+    )
+
+
+def classify_transport(exc: BaseException, *, what: str = "Graph API call") -> MetaRetryableError:
+    """Timeouts and dropped connections: retryable, with the cause named but not its traceback."""
+    return MetaRetryableError(f"Network error on {what}: {type(exc).__name__}: {scrub(exc)}")

@@ -1,0 +1,553 @@
+"""MetaGraphApiHook: the only code that speaks HTTP to the Graph API.
+
+Guarantees
+----------
+* Its own ``FacebookSession`` / ``FacebookAdsApi`` per hook (never the SDK's process-wide default, never
+  the class attribute ``FacebookSession.GRAPH``), with a timeout, the connection's base URL, no crash
+  reporter, no SDK debug printing, and ``appsecret_proof`` whenever an app secret is set.
+* Every call goes through the process-wide :mod:`rate-limit governor <meta_ads_elt.governor>` (before the
+  call, and reading usage headers after it, errors included).
+* Retries: transient errors (codes 1, 2, ``is_transient``, HTTP 5xx, timeouts, dropped connections) with
+  exponential backoff and jitter; throttles (4, 17, 32, 341, 613, 80000-80014) after the wait Meta
+  announces. Fatal errors (190 token, 10/200-299 permission, 100 parameter, other 4xx) are raised at
+  once as :class:`~meta_ads_elt.errors.MetaFatalError` subclasses with a message telling the user what
+  to do; Airflow does not retry them either.
+* Tokens and proofs never appear in a log line, exception message or returned URL (``redaction.scrub``),
+  and they are registered with Airflow's secrets masker.
+* The hook holds no job state; it is safe to share between threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import re
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+from urllib.parse import urlencode
+
+from airflow.sdk import BaseHook
+
+from meta_ads_elt.errors import (
+    MetaApiError,
+    MetaConfigError,
+    MetaDataTooLargeError,
+    MetaFatalError,
+    MetaRetryableError,
+    MetaThrottledError,
+    classify,
+    classify_transport,
+)
+from meta_ads_elt.governor import RateLimitGovernor, get_governor
+from meta_ads_elt.redaction import register_secret, scrub
+
+DEFAULT_API_VERSION = "v26.0"
+DEFAULT_BASE_URL = "https://graph.facebook.com"
+DEFAULT_TIMEOUT = 60.0
+BATCH_MAX = 50
+_API_VERSION_RE = re.compile(r"^v\d+\.\d+$")
+
+
+@dataclass(frozen=True)
+class GraphSettings:
+    """What a hook needs from its Connection, validated."""
+
+    access_token: str
+    app_id: str | None
+    app_secret: str | None
+    api_version: str
+    base_url: str
+    timeout: float
+
+    @property
+    def appsecret_proof(self) -> str | None:
+        if not self.app_secret:
+            return None
+        import hashlib
+        import hmac
+
+        return hmac.new(self.app_secret.encode(), self.access_token.encode(), hashlib.sha256).hexdigest()
+
+    def auth_params(self) -> dict[str, str]:
+        params = {"access_token": self.access_token}
+        if proof := self.appsecret_proof:
+            params["appsecret_proof"] = proof
+        return params
+
+
+def settings_from_connection(conn: Any, conn_id: str, access_token: str | None = None) -> GraphSettings:
+    """Validate a Connection into :class:`GraphSettings`; raise :class:`MetaConfigError` naming the problem."""
+    extra = dict(conn.extra_dejson or {})
+    token = access_token or conn.password or extra.get("access_token")
+    if not token:
+        raise MetaConfigError(
+            f"Connection '{conn_id}' has no access token: put the Meta access token in its Password field "
+            "(conn_type meta_graph_api)."
+        )
+    api_version = str(extra.get("api_version") or DEFAULT_API_VERSION)
+    if not api_version.startswith("v"):
+        api_version = "v" + api_version
+    if not _API_VERSION_RE.match(api_version):
+        raise MetaConfigError(
+            f"Connection '{conn_id}': extra api_version={extra.get('api_version')!r} is not like 'v26.0'."
+        )
+    base_url = str(extra.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", base_url):
+        raise MetaConfigError(
+            f"Connection '{conn_id}': extra base_url={base_url!r} must be an http(s) URL such as "
+            f"{DEFAULT_BASE_URL} (or http://127.0.0.1:8765 for the sandbox)."
+        )
+    try:
+        timeout = float(extra.get("timeout") or DEFAULT_TIMEOUT)
+        if timeout <= 0:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise MetaConfigError(
+            f"Connection '{conn_id}': extra timeout={extra.get('timeout')!r} must be a positive number of seconds."
+        ) from None
+    app_secret = extra.get("app_secret") or None
+    app_id = extra.get("app_id") or None
+    for secret in (token, app_secret):
+        register_secret(secret)
+    settings = GraphSettings(str(token), app_id, app_secret, api_version, base_url, timeout)
+    register_secret(settings.appsecret_proof)
+    return settings
+
+
+def _path_tuple(path: str | Sequence[Any]) -> tuple[str, ...]:
+    if isinstance(path, str):
+        if "://" in path:
+            # Never follow server-supplied URLs (paging.next carries the token and could point anywhere).
+            raise ValueError("MetaGraphApiHook takes Graph paths such as 'act_1/insights', not URLs")
+        return tuple(path.strip("/").split("/")) if path.strip("/") else ()
+    return tuple(str(p) for p in path)
+
+
+def _encode_params(params: dict[str, Any]) -> dict[str, str]:
+    """The SDK's wire encoding: dicts, lists and bools as compact sorted JSON, the rest as str."""
+    out = {}
+    for key, value in params.items():
+        if isinstance(value, dict | list | tuple | bool):
+            out[key] = json.dumps(value, sort_keys=True, separators=(",", ":"))
+        else:
+            out[key] = str(value)
+    return out
+
+
+def _scope_of(path: tuple[str, ...]) -> str | None:
+    if path and path[0].startswith("act_"):
+        return path[0].removeprefix("act_")
+    return None
+
+
+class MetaGraphApiHook(BaseHook):
+    """Talks to the Meta Graph / Marketing API through one Airflow Connection (see module docstring).
+
+    :param meta_conn_id: Connection of type ``meta_graph_api``: password = access token; extras
+        ``app_id``, ``app_secret``, ``api_version`` (default v26.0), ``base_url``, ``timeout`` (s).
+    :param access_token: use this token instead of the connection's (Page tokens, see :meth:`for_page`).
+    :param governor: rate-limit governor (default: the process-wide one).
+    :param max_attempts: attempts per call for retryable errors (throttles included).
+    """
+
+    conn_name_attr = "meta_conn_id"
+    default_conn_name = "meta_default"
+    conn_type = "meta_graph_api"
+    hook_name = "Meta Graph API"
+
+    def __init__(
+        self,
+        meta_conn_id: str = default_conn_name,
+        *,
+        access_token: str | None = None,
+        governor: RateLimitGovernor | None = None,
+        max_attempts: int = 8,
+        backoff_base: float = 0.5,
+        backoff_max: float = 30.0,
+    ) -> None:
+        super().__init__()
+        self.meta_conn_id = meta_conn_id
+        self._access_token = access_token
+        self.governor = governor or get_governor()
+        self.max_attempts = max_attempts
+        self.backoff_base = backoff_base
+        self.backoff_max = backoff_max
+        self._counter_lock = threading.Lock()
+        self.calls = 0
+        self.retries = 0
+        self._page_hooks: dict[str, MetaGraphApiHook] = {}
+        self._settings_override: GraphSettings | None = None
+        register_secret(access_token)
+
+    # -- Airflow UI -------------------------------------------------------------------------------
+    @classmethod
+    def get_ui_field_behaviour(cls) -> dict[str, Any]:
+        return {
+            "hidden_fields": ["host", "schema", "login", "port"],
+            "relabeling": {"password": "Access token"},
+            "placeholders": {
+                "password": "long-lived user or system-user access token",
+                "extra": json.dumps(
+                    {
+                        "app_id": "1234567890",
+                        "app_secret": "(enables appsecret_proof)",
+                        "api_version": DEFAULT_API_VERSION,
+                        "base_url": DEFAULT_BASE_URL,
+                        "timeout": DEFAULT_TIMEOUT,
+                    }
+                ),
+            },
+        }
+
+    @classmethod
+    def get_connection_form_widgets(cls) -> dict[str, Any]:
+        try:  # only importable where the (FAB) UI runs; workers never need the widgets
+            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
+            from flask_babel import lazy_gettext
+            from wtforms import PasswordField, StringField
+        except ImportError:
+            return {}
+        return {
+            "app_id": StringField(lazy_gettext("App ID"), widget=BS3TextFieldWidget()),
+            "app_secret": PasswordField(lazy_gettext("App secret"), widget=BS3PasswordFieldWidget()),
+            "api_version": StringField(lazy_gettext("API version"), widget=BS3TextFieldWidget()),
+            "base_url": StringField(lazy_gettext("Base URL"), widget=BS3TextFieldWidget()),
+            "timeout": StringField(lazy_gettext("Timeout (s)"), widget=BS3TextFieldWidget()),
+        }
+
+    # -- connection and SDK objects ---------------------------------------------------------------
+    @cached_property
+    def connection(self):
+        """The Airflow Connection (fetched once)."""
+        try:
+            return self.get_connection(self.meta_conn_id)
+        except Exception as exc:
+            raise MetaConfigError(
+                f"Airflow connection '{self.meta_conn_id}' could not be read ({type(exc).__name__}). "
+                "Create it with conn_type meta_graph_api, the access token as password and extras "
+                "app_id/app_secret/api_version/base_url/timeout."
+            ) from None
+
+    @cached_property
+    def settings(self) -> GraphSettings:
+        """Validated token, proof, version, base URL and timeout; fails early with a precise message."""
+        if self._settings_override is not None:
+            return self._settings_override
+        return settings_from_connection(self.connection, self.meta_conn_id, self._access_token)
+
+    async def asettings(self) -> GraphSettings:
+        """Same as :attr:`settings`, for async callers (triggers): never blocks the event loop."""
+        if "settings" in self.__dict__:
+            return self.settings
+        if self._settings_override is None:
+            conn = await self.aget_connection(self.meta_conn_id)
+            self.__dict__["connection"] = conn
+        return self.settings
+
+    @cached_property
+    def api(self):
+        """This hook's own ``FacebookAdsApi`` (never installed as the SDK's default API)."""
+        from facebook_business.api import FacebookAdsApi
+        from facebook_business.session import FacebookSession
+        from requests.adapters import HTTPAdapter
+
+        s = self.settings
+        session = FacebookSession(
+            app_id=s.app_id, app_secret=s.app_secret, access_token=s.access_token, timeout=s.timeout
+        )
+        # Instance attribute: FacebookAdsApi.call reads self._session.GRAPH, so other hooks in this
+        # process (pointing elsewhere) are unaffected.
+        session.GRAPH = s.base_url
+        if not s.base_url.startswith("https://graph.facebook.com"):
+            session.requests.verify = True  # the SDK's pinned CA bundle only fits graph.facebook.com
+        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
+        session.requests.mount("http://", adapter)
+        session.requests.mount("https://", adapter)
+        # No FacebookAdsApi.init(): it would replace the process default and install the crash reporter.
+        return FacebookAdsApi(session, api_version=s.api_version, enable_debug_logger=False)
+
+    def url_for(self, path: str | Sequence[Any]) -> str:
+        """The URL the SDK builds for ``path`` (no token in it)."""
+        return "/".join((self.api._session.GRAPH, self.settings.api_version, "/".join(_path_tuple(path))))
+
+    # -- calls ------------------------------------------------------------------------------------
+    def _count(self, retry: bool = False) -> None:
+        with self._counter_lock:
+            self.calls += 1
+            if retry:
+                self.retries += 1
+
+    def _backoff(self, attempt: int) -> float:
+        return min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)) * (0.5 + random.random())
+
+    def _once(self, method: str, path: tuple[str, ...], params: dict | None, scope: str | None) -> Any:
+        from facebook_business.exceptions import FacebookRequestError
+        from requests import RequestException
+
+        what = f"{method} /{'/'.join(path)}"
+        try:
+            response = self.api.call(method, path, params=params)
+        except FacebookRequestError as exc:
+            headers = exc.http_headers()
+            self.governor.observe(headers, scope)
+            raise classify(exc.http_status(), exc.body(), headers, conn_id=self.meta_conn_id, what=what) from None
+        except RequestException as exc:
+            raise classify_transport(exc, what=what) from None
+        except ValueError as exc:  # the SDK chokes on some malformed error bodies
+            raise MetaRetryableError(f"Unreadable Graph API response on {what}: {scrub(exc)}") from None
+        self.governor.observe(response.headers(), scope)
+        body = response.json()
+        if not isinstance(body, dict | list):
+            status = response.status()
+            if status >= 500 or status == 200:
+                # The SDK treats e.g. an HTML 502 as success; we do not.
+                raise MetaRetryableError(f"Non-JSON Graph API response on {what} (HTTP {status})")
+            raise MetaFatalError(f"Unexpected non-JSON Graph API response on {what} (HTTP {status})")
+        return body
+
+    def call(
+        self, method: str, path: str | Sequence[Any], params: dict | None = None, *, scope: str | None = None
+    ) -> Any:
+        """One Graph call with governor, retries and error classification; returns the parsed JSON.
+
+        :param scope: the ad account / Page id whose budget the call spends (derived from an ``act_``
+            path when omitted).
+        :raises MetaFatalError: token, permission, parameter or other non-retryable errors (at once).
+        :raises MetaDataTooLargeError: Meta asks for less data (caller reads smaller pages / splits).
+        :raises MetaRetryableError: still failing after ``max_attempts``.
+        """
+        method = method.upper()
+        tpath = _path_tuple(path)
+        scope = scope or _scope_of(tpath)
+        attempt = 0
+        while True:
+            attempt += 1
+            self.governor.wait(scope)
+            self._count(retry=attempt > 1)
+            try:
+                return self._once(method, tpath, params, scope)
+            except MetaRetryableError as err:
+                if attempt >= self.max_attempts:
+                    raise
+                delay = self._backoff(attempt)
+                if isinstance(err, MetaThrottledError):
+                    # Block the whole scope: other threads must not keep hitting a throttled account.
+                    self.governor.block(scope, max(err.retry_after, delay))
+                    delay = 0.0  # governor.wait() at the top of the loop does the waiting
+                self.log.warning(
+                    "Graph call %s failed (%s, attempt %d/%d); retrying", scrub("/".join(tpath)), err.kind,
+                    attempt, self.max_attempts,
+                )
+                if delay:
+                    time.sleep(delay)
+
+    def paginate(
+        self, path: str | Sequence[Any], params: dict | None = None, *, scope: str | None = None
+    ) -> Iterator[list[dict]]:
+        """Yield each page's ``data``, following ``paging.cursors.after`` while ``paging.next`` is present.
+
+        Never follows the server's ``next`` URL itself (it carries the token). A cursor seen twice raises
+        :class:`MetaRetryableError` (a loop would never end). When Meta asks to "reduce the amount of
+        data", the page size (``limit``) is halved and the same page is asked again.
+        """
+        params = dict(params or {})
+        seen: set[str] = set()
+        while True:
+            try:
+                body = self.call("GET", path, params, scope=scope)
+            except MetaDataTooLargeError:
+                limit = int(params.get("limit") or 25)
+                if limit <= 1:
+                    raise
+                params["limit"] = max(1, limit // 2)
+                self.log.warning("Meta asked for less data; page size halved to %d", params["limit"])
+                continue
+            if not isinstance(body, dict):
+                raise MetaFatalError(f"Expected a paged object from /{'/'.join(_path_tuple(path))}")
+            data = body.get("data") or []
+            if data:
+                yield data
+            paging = body.get("paging") or {}
+            after = (paging.get("cursors") or {}).get("after")
+            if not paging.get("next") or not after:
+                return
+            if after in seen:
+                raise MetaRetryableError(
+                    f"Cursor loop on /{'/'.join(_path_tuple(path))}: cursor returned twice; stopping the read"
+                )
+            seen.add(after)
+            params["after"] = after
+
+    # -- batch ------------------------------------------------------------------------------------
+    @staticmethod
+    def batch_op(request: dict) -> dict:
+        """A batch operation from ``{method, relative_url}`` or ``{method, path, params}``."""
+        if "relative_url" in request:
+            return {k: v for k, v in request.items() if k in ("method", "relative_url", "body", "name")}
+        method = request.get("method", "GET").upper()
+        rel = "/".join(_path_tuple(request["path"]))
+        params = _encode_params(request.get("params") or {})
+        op: dict[str, Any] = {"method": method, "relative_url": rel}
+        if params:
+            if method in ("GET", "DELETE"):
+                op["relative_url"] = f"{rel}?{urlencode(params)}"
+            else:
+                op["body"] = urlencode(params)
+        return op
+
+    def _parse_item(self, item: dict, scope: str | None) -> dict:
+        raw = item.get("body")
+        try:
+            body = json.loads(raw) if isinstance(raw, str) else raw
+        except ValueError:
+            body = raw
+        headers = item.get("headers") or []
+        self.governor.observe(headers, scope)
+        return {"code": item.get("code"), "headers": headers, "body": body}
+
+    def batch(self, requests: list[dict], *, scope: str | None = None) -> list[dict]:
+        """Run Graph batch requests (chunks of <= 50); return per item ``{code, headers, body}`` in order.
+
+        ``null`` items (Meta timed them out) and items with retryable errors are retried (only those);
+        items with fatal errors are returned as they are, for the caller to classify
+        (``errors.classify(item["code"], item["body"], item["headers"])``).
+        """
+        results: list[dict | None] = [None] * len(requests)
+        ops = [self.batch_op(r) for r in requests]
+        pending = list(range(len(requests)))
+        attempt = 0
+        while pending:
+            attempt += 1
+            for start in range(0, len(pending), BATCH_MAX):
+                chunk = pending[start : start + BATCH_MAX]
+                reply = self.call(
+                    "POST", (), {"batch": [ops[i] for i in chunk], "include_headers": "true"}, scope=scope
+                )
+                if not isinstance(reply, list):
+                    raise MetaRetryableError("Graph batch reply was not a list")
+                for i, item in zip(chunk, reply, strict=False):
+                    if not isinstance(item, dict):
+                        continue
+                    parsed = self._parse_item(item, scope)
+                    code = parsed["code"] or 0
+                    if code >= 400:
+                        err = classify(code, parsed["body"], parsed["headers"], conn_id=self.meta_conn_id)
+                        if isinstance(err, MetaRetryableError) and attempt < self.max_attempts:
+                            if isinstance(err, MetaThrottledError):
+                                self.governor.block(scope, max(err.retry_after, self._backoff(attempt)))
+                            continue
+                    results[i] = parsed
+            pending = [i for i in pending if results[i] is None]
+            if pending:
+                if attempt >= self.max_attempts:
+                    raise MetaRetryableError(
+                        f"{len(pending)} batch item(s) still failing after {attempt} attempts"
+                    )
+                time.sleep(self._backoff(attempt))
+        return results  # type: ignore[return-value]
+
+    async def abatch(self, requests: list[dict], *, scope: str | None = None, session=None) -> list[dict]:
+        """Async twin of :meth:`batch` (aiohttp) for triggers: same retries, governor and redaction."""
+        import aiohttp
+
+        s = await self.asettings()
+        url = f"{s.base_url}/{s.api_version}/"
+        ops = [self.batch_op(r) for r in requests]
+        results: list[dict | None] = [None] * len(requests)
+        pending = list(range(len(requests)))
+        own_session = session is None
+        session = session or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout))
+        try:
+            attempt = 0
+            while pending:
+                attempt += 1
+                for start in range(0, len(pending), BATCH_MAX):
+                    chunk = pending[start : start + BATCH_MAX]
+                    delay = self.governor.reserve(scope)
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    self._count(retry=attempt > 1)
+                    form = {"batch": json.dumps([ops[i] for i in chunk]), "include_headers": "true"}
+                    try:
+                        async with session.post(url, params=s.auth_params(), data=form) as resp:
+                            text = await resp.text()
+                            status, headers = resp.status, dict(resp.headers)
+                    except (TimeoutError, aiohttp.ClientError) as exc:
+                        if attempt >= self.max_attempts:
+                            raise classify_transport(exc, what="POST batch") from None
+                        continue
+                    self.governor.observe(headers, scope)
+                    try:
+                        reply = json.loads(text)
+                    except ValueError:
+                        reply = None
+                    if status >= 400 or not isinstance(reply, list):
+                        err = classify(status, reply, headers, conn_id=self.meta_conn_id, what="POST batch")
+                        if not isinstance(err, MetaRetryableError) or attempt >= self.max_attempts:
+                            raise err
+                        if isinstance(err, MetaThrottledError):
+                            self.governor.block(scope, max(err.retry_after, self._backoff(attempt)))
+                        continue
+                    for i, item in zip(chunk, reply, strict=False):
+                        if not isinstance(item, dict):
+                            continue
+                        parsed = self._parse_item(item, scope)
+                        code = parsed["code"] or 0
+                        if code >= 400:
+                            err = classify(code, parsed["body"], parsed["headers"], conn_id=self.meta_conn_id)
+                            if isinstance(err, MetaRetryableError) and attempt < self.max_attempts:
+                                if isinstance(err, MetaThrottledError):
+                                    self.governor.block(scope, max(err.retry_after, self._backoff(attempt)))
+                                continue
+                        results[i] = parsed
+                pending = [i for i in pending if results[i] is None]
+                if pending:
+                    if attempt >= self.max_attempts:
+                        raise MetaRetryableError(
+                            f"{len(pending)} batch item(s) still failing after {attempt} attempts"
+                        )
+                    await asyncio.sleep(self._backoff(attempt))
+        finally:
+            if own_session:
+                await session.close()
+        return results  # type: ignore[return-value]
+
+    # -- Page tokens ------------------------------------------------------------------------------
+    def for_page(self, page_id: str) -> MetaGraphApiHook:
+        """A hook on the same connection that uses the Page's access token.
+
+        The Page token comes from ``GET /<page_id>?fields=access_token`` with the user token; it is kept
+        in memory only (never stored, logged or returned), and ``appsecret_proof`` is recomputed for it.
+        """
+        page_id = str(page_id)
+        if page_id in self._page_hooks:
+            return self._page_hooks[page_id]
+        body = self.call("GET", (page_id,), {"fields": "access_token"}, scope=page_id)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not token:
+            raise MetaFatalError(
+                f"No Page access token for Page {page_id}: the connection's user must manage the Page "
+                "(pages_show_list / pages_read_engagement and a task on the Page)."
+            )
+        register_secret(token)
+        hook = MetaGraphApiHook(self.meta_conn_id, access_token=token, governor=self.governor)
+        base = self.settings
+        hook._settings_override = GraphSettings(
+            token, base.app_id, base.app_secret, base.api_version, base.base_url, base.timeout
+        )
+        register_secret(hook._settings_override.appsecret_proof)
+        self._page_hooks[page_id] = hook
+        return hook
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Airflow's "Test" button: ``GET /me``."""
+        try:
+            me = self.call("GET", ("me",), {"fields": "id,name"})
+        except MetaApiError as err:
+            return False, str(err)
+        return True, f"Connected as {me.get('name') or me.get('id')}"

@@ -1,0 +1,449 @@
+"""LakeWriter: hive-partitioned Parquet datasets, replaced partition by partition, atomically.
+
+Guarantees
+----------
+* Schema: every file holds exactly ``schemas.DATASETS[dataset]`` (partition columns only in the
+  directory names). Data that does not fit (unknown columns, uncastable values) is rejected before
+  anything is swapped in.
+* Atomic replacement: a transaction writes every listed partition (empty ones included, as a zero-row
+  file) under ``<root>/_staging/`` and swaps them in only when the ``with`` block exits cleanly. On an
+  exception nothing is swapped and the staged files are removed. On local/POSIX storage each partition
+  directory is swapped with two renames, so readers never see half a partition (between the two renames
+  the partition is briefly absent, never partial). A task killed mid-write leaves only files under
+  ``_staging/``, which the ``<dataset>/**/*.parquet`` globs do not match and the next transaction sweeps.
+  On object stores (``s3://``...) there is no rename: old files are deleted, then the new ones moved in.
+* Flat memory: rows are buffered per partition up to ``flush_rows`` in total and streamed to one
+  ``ParquetWriter`` per partition, so memory does not grow with the number of rows.
+* Idempotent: rerunning a window replaces exactly the listed partitions.
+
+The root is a local path (default ``data/lake``), an fsspec URL (``s3://bucket/lake``, ``memory://lake``)
+or an Airflow ``ObjectStoragePath``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import threading
+import time
+import uuid
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
+from typing import Any
+
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS
+
+STAGING_DIR = "_staging"
+MANIFEST_DIR = "_manifests"
+STATE_DIR = "_state"
+_STALE_STAGING_SECONDS = 6 * 3600
+
+
+class LakeSchemaError(ValueError):
+    """Data handed to the writer does not match the dataset's schema or partitions."""
+
+
+def _safe(value: Any) -> str:
+    return re.sub(r"[^A-Za-z0-9._=-]+", "_", str(value))[:120]
+
+
+def _fs_and_base(root: Any, storage_options: dict | None) -> tuple[Any, str]:
+    if hasattr(root, "fs") and hasattr(root, "path") and not isinstance(root, str | os.PathLike):
+        return root.fs, str(root.path).rstrip("/")  # Airflow ObjectStoragePath
+    fs, path = fsspec.core.url_to_fs(str(root), **(storage_options or {}))
+    return fs, str(path).rstrip("/")
+
+
+def _is_local(fs: Any) -> bool:
+    protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
+    return protocol in ("file", "local")
+
+
+# ---- conversion of API rows into typed Arrow data ---------------------------------------------
+
+def _loose_type(t: pa.DataType) -> pa.DataType:
+    """The type API values arrive in (numbers as strings), for a cast to ``t`` afterwards."""
+    if pa.types.is_decimal(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_date(t):
+        return pa.string()
+    if pa.types.is_timestamp(t):
+        return pa.string()
+    if pa.types.is_boolean(t):
+        return t
+    if pa.types.is_list(t):
+        return pa.list_(_loose_type(t.value_type))
+    if pa.types.is_struct(t):
+        return pa.struct([pa.field(f.name, _loose_type(f.type)) for f in t])
+    return t
+
+
+def _norm(value: Any, t: pa.DataType) -> Any:
+    if value is None:
+        return None
+    if pa.types.is_list(t):
+        return [_norm(v, t.value_type) for v in value]
+    if pa.types.is_struct(t):
+        return {f.name: _norm(value.get(f.name), f.type) for f in t} if isinstance(value, Mapping) else None
+    if pa.types.is_timestamp(t) and isinstance(value, dt.datetime):
+        value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
+        return value.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
+    if pa.types.is_boolean(t):
+        if isinstance(value, str):
+            return value.strip().lower() in ("1", "true", "yes")
+        return bool(value)
+    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
+        return value.isoformat()
+    if pa.types.is_string(t) and not isinstance(value, str):
+        return str(value)
+    if _loose_type(t) == pa.string() and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+def _quantize(value: str | None, scale: int) -> str | None:
+    if value is None:
+        return None
+    try:
+        return str(Decimal(value).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN))
+    except InvalidOperation:
+        raise LakeSchemaError(f"not a decimal number: {value!r}") from None
+
+
+def _cast(arr: pa.Array, t: pa.DataType) -> pa.Array:
+    """Cast a loose array to ``t``; decimals are rounded half-even to the target scale."""
+    if arr.type == t:
+        return arr
+    if pa.types.is_decimal(t):
+        try:
+            wide = arr.cast(pa.decimal128(38, 12))
+            return pc.round(wide, t.scale, round_mode="half_to_even").cast(t)
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            return pa.array([_quantize(v, t.scale) for v in arr.to_pylist()], pa.string()).cast(t)
+    if pa.types.is_timestamp(t) and pa.types.is_string(arr.type):
+        out = None
+        for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
+            try:
+                out = pc.strptime(arr, format=fmt, unit=t.unit)
+                break
+            except pa.ArrowInvalid:
+                continue
+        if out is None:
+            parsed = [dt.datetime.fromisoformat(v.replace("+0000", "+00:00")) if v else None for v in arr.to_pylist()]
+            return pa.array(parsed, t)
+        return out.cast(t)
+    if pa.types.is_list(t):
+        if pa.types.is_decimal(t.value_type) or pa.types.is_struct(t.value_type):
+            flat = _cast(pc.list_flatten(arr), t.value_type)
+            offsets = arr.offsets
+            out = pa.ListArray.from_arrays(offsets, flat, mask=arr.is_null())
+            return out.cast(t)
+        return arr.cast(t)
+    if pa.types.is_struct(t):
+        children = [_cast(arr.field(f.name), f.type) for f in t]
+        return pa.StructArray.from_arrays(children, fields=list(t), mask=arr.is_null())
+    return arr.cast(t)
+
+
+def rows_to_table(
+    dataset_or_schema: str | pa.Schema, rows: Sequence[Mapping[str, Any]], *, extra: Sequence[str] = ()
+) -> pa.Table:
+    """Typed table from API-shaped rows (numbers as strings, ISO dates / times, nested dicts).
+
+    ``extra`` names string columns to carry along (e.g. partition columns such as ``account_id``).
+    Columns missing from a row become nulls; keys not in the schema are ignored.
+    """
+    schema = DATASETS[dataset_or_schema] if isinstance(dataset_or_schema, str) else dataset_or_schema
+    arrays, fields = [], []
+    for f in schema:
+        loose = _loose_type(f.type)
+        values = [_norm(r.get(f.name), f.type) for r in rows]
+        try:
+            arr = _cast(pa.array(values, loose), f.type)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, LakeSchemaError) as exc:
+            raise LakeSchemaError(f"column {f.name!r}: {exc}") from None
+        if not f.nullable and arr.null_count:
+            raise LakeSchemaError(f"column {f.name!r} is required but {arr.null_count} row(s) lack it")
+        arrays.append(arr)
+        fields.append(f)
+    for name in extra:
+        arrays.append(pa.array([None if r.get(name) is None else str(r.get(name)) for r in rows], pa.string()))
+        fields.append(pa.field(name, pa.string()))
+    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
+
+
+# ---- the writer --------------------------------------------------------------------------------
+
+class PartitionTransaction:
+    """Collects rows for a fixed set of partitions; see :meth:`LakeWriter.replace_partitions`."""
+
+    def __init__(self, writer: LakeWriter, dataset: str, partitions: Iterable[Mapping[str, Any]], token: str):
+        self.writer = writer
+        self.dataset = dataset
+        self.schema = DATASETS[dataset]
+        self.keys = PARTITION_KEYS[dataset]
+        self.token = token
+        self.staging = f"{writer.base}/{STAGING_DIR}/{dataset}/{token}"
+        self.partitions: dict[tuple[str, ...], dict[str, str]] = {}
+        for p in partitions:
+            key = self._key(p)
+            self.partitions[key] = dict(zip(self.keys, key, strict=True))
+        self.rows_by_partition: dict[tuple[str, ...], int] = dict.fromkeys(self.partitions, 0)
+        self._buffers: dict[tuple[str, ...], list[pa.Table]] = {}
+        self._buffered = 0
+        self._writers: dict[tuple[str, ...], tuple[Any, pq.ParquetWriter]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def rows(self) -> int:
+        return sum(self.rows_by_partition.values())
+
+    def _key(self, p: Mapping[str, Any]) -> tuple[str, ...]:
+        missing = [k for k in self.keys if p.get(k) in (None, "")]
+        if missing:
+            raise LakeSchemaError(f"{self.dataset}: partition {dict(p)} lacks {missing}")
+        return tuple(str(p[k]) for k in self.keys)
+
+    def _rel(self, key: tuple[str, ...]) -> str:
+        return "/".join(f"{k}={v}" for k, v in zip(self.keys, key, strict=True))
+
+    def write(self, data: pa.Table | pa.RecordBatch | Sequence[Mapping], partition: Mapping | None = None) -> int:
+        """Add rows. Either ``partition`` names their one partition, or the data carries the partition
+        columns and each row is routed by them. Returns the number of rows accepted."""
+        if isinstance(data, pa.RecordBatch):
+            data = pa.Table.from_batches([data])
+        elif not isinstance(data, pa.Table):
+            extra = [] if partition else list(self.keys)
+            data = rows_to_table(self.schema, list(data), extra=extra)
+        if data.num_rows == 0:
+            return 0
+        if partition is not None:
+            groups = {self._key(partition): data}
+        else:
+            groups = self._route(data)
+        with self._lock:
+            for key, table in groups.items():
+                if key not in self.partitions:
+                    raise LakeSchemaError(
+                        f"{self.dataset}: rows for partition {self._rel(key)} which this run does not replace"
+                    )
+                table = self._conform(table)
+                self._buffers.setdefault(key, []).append(table)
+                self._buffered += table.num_rows
+                self.rows_by_partition[key] += table.num_rows
+            if self._buffered >= self.writer.flush_rows:
+                self._flush(all_=False)
+        return data.num_rows
+
+    def _route(self, table: pa.Table) -> dict[tuple[str, ...], pa.Table]:
+        missing = [k for k in self.keys if k not in table.column_names]
+        if missing:
+            raise LakeSchemaError(f"{self.dataset}: data has no partition column(s) {missing} and no partition=")
+        cols = [table.column(k).cast(pa.string()).to_pylist() for k in self.keys]
+        index: dict[tuple[str, ...], list[int]] = {}
+        for i, key in enumerate(zip(*cols, strict=True)):
+            if any(v is None for v in key):
+                raise LakeSchemaError(f"{self.dataset}: row {i} has a null partition value")
+            index.setdefault(key, []).append(i)
+        if len(index) == 1:
+            return {next(iter(index)): table.drop_columns(list(self.keys))}
+        body = table.drop_columns(list(self.keys))
+        return {key: body.take(pa.array(idx, pa.int64())) for key, idx in index.items()}
+
+    def _conform(self, table: pa.Table) -> pa.Table:
+        names = set(table.column_names)
+        expected = set(self.schema.names)
+        if names != expected:
+            raise LakeSchemaError(
+                f"{self.dataset}: columns differ from the schema: unexpected {sorted(names - expected)}, "
+                f"missing {sorted(expected - names)}"
+            )
+        table = table.select(self.schema.names)
+        if not table.schema.equals(self.schema):
+            try:
+                table = table.cast(self.schema)
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError, ValueError) as exc:
+                raise LakeSchemaError(f"{self.dataset}: {exc}") from None
+        return table
+
+    def _writer_for(self, key: tuple[str, ...]) -> pq.ParquetWriter:
+        if key not in self._writers:
+            fs = self.writer.fs
+            directory = f"{self.staging}/{self._rel(key)}"
+            fs.makedirs(directory, exist_ok=True)
+            handle = fs.open(f"{directory}/part-{self.token}.parquet", "wb")
+            self._writers[key] = (handle, pq.ParquetWriter(handle, self.schema, compression="zstd"))
+        return self._writers[key][1]
+
+    def _flush(self, all_: bool) -> None:
+        # Flush the largest buffers first until at most half the budget is held (or everything).
+        order = sorted(self._buffers, key=lambda k: -sum(t.num_rows for t in self._buffers[k]))
+        for key in order:
+            if not all_ and self._buffered <= self.writer.flush_rows // 2:
+                break
+            tables = self._buffers.pop(key)
+            table = pa.concat_tables(tables)
+            self._writer_for(key).write_table(table, row_group_size=self.writer.row_group_rows)
+            self._buffered -= table.num_rows
+
+    def _close(self) -> None:
+        with self._lock:
+            self._flush(all_=True)
+            for key in self.partitions:  # empty partitions: a zero-row file, so the date is replaced
+                self._writer_for(key)
+            for handle, w in self._writers.values():
+                w.close()
+                handle.close()
+            self._writers.clear()
+
+    def _abort(self) -> None:
+        with contextlib.suppress(Exception):
+            for handle, w in self._writers.values():
+                with contextlib.suppress(Exception):
+                    w.close()
+                handle.close()
+        self._writers.clear()
+        self._buffers.clear()
+        with contextlib.suppress(Exception):
+            self.writer.fs.rm(self.staging, recursive=True)
+
+    def _commit(self) -> None:
+        fs, base = self.writer.fs, self.writer.base
+        trash = f"{self.staging}/.replaced"
+        for key in self.partitions:
+            rel = self._rel(key)
+            staged = f"{self.staging}/{rel}"
+            final = f"{base}/{self.dataset}/{rel}"
+            if self.writer.local:
+                os.makedirs(os.path.dirname(final), exist_ok=True)
+                if os.path.exists(final):
+                    old = f"{trash}/{rel}"
+                    os.makedirs(os.path.dirname(old), exist_ok=True)
+                    os.rename(final, old)
+                os.rename(staged, final)
+            else:
+                if fs.exists(final):
+                    fs.rm(final, recursive=True)
+                fs.mv(staged, final, recursive=True)
+        with contextlib.suppress(Exception):
+            fs.rm(self.staging, recursive=True)
+
+
+class LakeWriter:
+    """Writes datasets of :mod:`meta_ads_elt.schemas` under ``root`` (see module docstring)."""
+
+    def __init__(
+        self,
+        root: Any = "data/lake",
+        *,
+        storage_options: dict | None = None,
+        flush_rows: int = 100_000,
+        row_group_rows: int = 128_000,
+    ) -> None:
+        self.root = root
+        self.fs, self.base = _fs_and_base(root, storage_options)
+        self.local = _is_local(self.fs)
+        if self.local:
+            self.base = os.path.abspath(self.base)
+        self.flush_rows = flush_rows
+        self.row_group_rows = row_group_rows
+
+    def dataset_path(self, dataset: str) -> str:
+        return f"{self.base}/{dataset}"
+
+    def partition_path(self, dataset: str, partition: Mapping[str, Any]) -> str:
+        keys = PARTITION_KEYS[dataset]
+        return f"{self.base}/{dataset}/" + "/".join(f"{k}={partition[k]}" for k in keys)
+
+    @contextlib.contextmanager
+    def replace_partitions(
+        self, dataset: str, partitions: Iterable[Mapping[str, Any]], *, run_id: str = ""
+    ) -> Iterator[PartitionTransaction]:
+        """Open a transaction replacing exactly ``partitions`` of ``dataset`` (see module docstring)."""
+        if dataset not in DATASETS:
+            raise LakeSchemaError(f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}")
+        self._sweep_staging(dataset)
+        token = f"{_safe(run_id) or 'run'}-{uuid.uuid4().hex[:10]}"
+        tx = PartitionTransaction(self, dataset, partitions, token)
+        try:
+            yield tx
+            tx._close()
+            tx._commit()
+        except BaseException:
+            tx._abort()
+            raise
+
+    def _sweep_staging(self, dataset: str) -> None:
+        """Remove staging leftovers of killed runs (older than a few hours, so live runs are safe)."""
+        if not self.local:
+            return
+        area = f"{self.base}/{STAGING_DIR}/{dataset}"
+        if not os.path.isdir(area):
+            return
+        now = time.time()
+        for name in os.listdir(area):
+            path = os.path.join(area, name)
+            with contextlib.suppress(OSError):
+                if now - os.path.getmtime(path) > _STALE_STAGING_SECONDS:
+                    shutil.rmtree(path, ignore_errors=True)
+
+    def _write_json(self, path: str, payload: Any) -> None:
+        text = json.dumps(payload, indent=2, sort_keys=True, default=str)
+        self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
+        if self.local:
+            tmp = f"{path}.tmp-{uuid.uuid4().hex[:8]}"
+            with open(tmp, "w") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        else:
+            with self.fs.open(path, "w") as fh:
+                fh.write(text)
+
+    def write_manifest(self, dataset: str, manifest: Mapping[str, Any]) -> str:
+        """Write one run's manifest to ``_manifests/<dataset>/``; returns its path.
+
+        Conventional keys: ``run_id``, ``rows``, ``calls``, ``report_run_ids``, ``attribution``,
+        ``partitions``, ``extracted_at`` (added when missing).
+        """
+        body = dict(manifest)
+        body.setdefault("dataset", dataset)
+        body.setdefault("extracted_at", dt.datetime.now(dt.UTC).isoformat())
+        digest = hashlib.sha1(json.dumps(body.get("partitions", []), sort_keys=True, default=str).encode())
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
+        name = f"{stamp}-{_safe(body.get('run_id', 'run'))}-{digest.hexdigest()[:8]}.json"
+        path = f"{self.base}/{MANIFEST_DIR}/{dataset}/{name}"
+        self._write_json(path, body)
+        return path
+
+
+class LakeState:
+    """Small JSON documents under ``<root>/_state/`` (e.g. running report ids to re-attach to)."""
+
+    def __init__(self, root: Any = "data/lake", *, storage_options: dict | None = None) -> None:
+        self._writer = LakeWriter(root, storage_options=storage_options)
+
+    def _path(self, name: str) -> str:
+        return f"{self._writer.base}/{STATE_DIR}/{'/'.join(_safe(p) for p in name.split('/'))}.json"
+
+    def read(self, name: str) -> dict | None:
+        path = self._path(name)
+        try:
+            with self._writer.fs.open(path, "r") as fh:
+                return json.load(fh)
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def write(self, name: str, payload: Mapping[str, Any]) -> None:
+        self._writer._write_json(self._path(name), dict(payload))
+
+    def delete(self, name: str) -> None:
+        with contextlib.suppress(FileNotFoundError):
+            self._writer.fs.rm(self._path(name))

@@ -1,0 +1,109 @@
+"""Helpers shared by the Page-level operators (leads, conversations): the data-interval window,
+Graph API times, and errors that name the Page and the permission."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NoReturn
+
+from meta_ads_elt.errors import (
+    MetaApiError,
+    MetaParameterError,
+    MetaPermissionError,
+    MetaTokenError,
+)
+
+
+def interval_day(context: Mapping[str, Any] | None, explicit: str | date | None = None) -> date:
+    """The data interval day D: ``explicit`` if given, else the UTC date of ``data_interval_start``.
+
+    Manual runs in Airflow 3 may have no data interval; they fall back to ``logical_date`` and then
+    ``dag_run.run_after`` (the moment the run was asked for).
+    """
+    if explicit:
+        return explicit if isinstance(explicit, date) else date.fromisoformat(str(explicit)[:10])
+    context = context or {}
+    for key in ("data_interval_start", "logical_date"):
+        moment = context.get(key)
+        if moment is not None:
+            return as_utc(moment).date()
+    run_after = getattr(context.get("dag_run"), "run_after", None)
+    if run_after is not None:
+        return as_utc(run_after).date()
+    raise ValueError("no data interval in the context: pass data_interval_day='YYYY-MM-DD'")
+
+
+def utc_window(day: date, lookback_days: int) -> tuple[datetime, datetime]:
+    """``[D - lookback + 1, D + 1)`` as UTC instants."""
+    if int(lookback_days) < 1:
+        raise ValueError(f"lookback_days must be >= 1, got {lookback_days}")
+    start = datetime.combine(day - timedelta(days=int(lookback_days) - 1), time(), UTC)
+    return start, datetime.combine(day + timedelta(days=1), time(), UTC)
+
+
+def window_dates(start: datetime, end: datetime) -> list[date]:
+    """Every UTC date of ``[start, end)`` (both at midnight)."""
+    return [start.date() + timedelta(days=i) for i in range((end - start).days)]
+
+
+def parse_meta_time(value: Any) -> datetime:
+    """A Graph API time (``2018-02-28T08:49:14+0000``, ISO, or Unix seconds) as an aware UTC datetime."""
+    if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
+        return datetime.fromtimestamp(int(value), UTC)
+    return as_utc(value)
+
+
+def as_utc(moment: Any) -> datetime:
+    if isinstance(moment, str):
+        moment = datetime.fromisoformat(moment)
+    if moment.tzinfo is None:
+        return moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC)
+
+
+def page_error(exc: BaseException, page_id: str, permission: str) -> BaseException:
+    """The hook's error re-worded to name the Page and the permission this operator needs.
+
+    Non-API errors (and API errors that are not about the token, the Page or a permission) are
+    returned unchanged, so retries and the lead budget keep their own types.
+    """
+    if not isinstance(exc, MetaApiError):
+        return exc
+    state = {
+        "code": exc.code,
+        "subcode": exc.subcode,
+        "http_status": exc.http_status,
+        "fbtrace_id": exc.fbtrace_id,
+    }
+    if isinstance(exc, MetaPermissionError):
+        if "page access token" in exc.message.lower():
+            return MetaPermissionError(
+                f"Page {page_id}: this call needs a Page access token, not a user token. The hook derives "
+                f"the Page token from the connection's user token (/me/accounts); make sure that user "
+                f"manages Page {page_id} and the token has '{permission}'. Meta said: {exc.message}",
+                **state,
+            )
+        return MetaPermissionError(
+            f"Page {page_id}: permission '{permission}' is missing (or the token cannot act for this Page). "
+            f"Grant '{permission}' to the app / user, give the user a role on Page {page_id}, then issue a "
+            f"new token. Meta said: {exc.message}",
+            **state,
+        )
+    if isinstance(exc, MetaTokenError):
+        return MetaTokenError(f"Page {page_id} ('{permission}'): {exc.message}", **state)
+    if isinstance(exc, MetaParameterError) and exc.code == 100:
+        return MetaParameterError(
+            f"Page {page_id} was not found or cannot be read with this token (it needs '{permission}'); "
+            f"check the Page id in the config. Meta said: {exc.message}",
+            **state,
+        )
+    return exc
+
+
+def raise_for_page(exc: BaseException, page_id: str, permission: str) -> NoReturn:
+    """Raise :func:`page_error` of ``exc`` (chained to it), or ``exc`` itself when it is not re-worded."""
+    better = page_error(exc, page_id, permission)
+    if better is exc:
+        raise exc
+    raise better from exc

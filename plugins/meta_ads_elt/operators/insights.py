@@ -1,0 +1,472 @@
+"""MetaInsightsOperator: ad-level daily Insights of one ad account through async report runs.
+
+Guarantees
+----------
+* **Idempotent per window**: for data-interval day D it pulls the account-local dates
+  ``[D - lookback_days + 1, D]`` and replaces exactly those ``insights/account_id=/date=`` partitions,
+  empty dates included, atomically (:class:`~meta_ads_elt.lake.LakeWriter`). Restated days are re-pulled
+  on every run; a rerun leaves identical data and never duplicates.
+* **Re-attach on retry**: the running ``report_run_id``s are kept in ``<lake>/_state/insights/...``
+  (keyed by account, window and a hash of the request), so an Airflow retry (or a worker that died
+  while deferred) polls the same jobs instead of resubmitting. The state is removed once the window is
+  written, and ignored when older than ``state_ttl_hours`` (results would be stale).
+* **Splitting**: a job that ends ``Job Failed`` / ``Job Skipped`` or is refused with code 100 subcode
+  1487534 is split - its date range halved down to one day, then its campaigns bisected with
+  ``filtering`` on ``campaign.id``. A single day of a single campaign that keeps failing raises
+  :class:`~meta_ads_elt.errors.MetaJobFailedError`. A job whose percentage has not moved for
+  ``stall_timeout_minutes`` is resubmitted.
+* **Bounded concurrency**: at most ``max_concurrent_jobs`` report runs at once; status polls of several
+  jobs go out as one Graph batch call.
+* **No worker slot while waiting**: with ``deferrable=True`` (default) it defers to
+  :class:`~meta_ads_elt.triggers.insights.MetaInsightsTrigger`; ``deferrable=False`` runs the same
+  trigger in-process (for deployments without a triggerer).
+* **Flat memory**: results are read in pages of ``page_limit`` rows (halved when Meta asks to reduce
+  the amount of data) and streamed page by page into the lake writer.
+* Fatal API errors (token, permission, parameter) fail the task at once without Airflow retries; the
+  message says what to fix. Transient errors and throttles are retried inside the hook.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import hashlib
+import json
+import threading
+import time
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass, field
+from functools import cached_property
+from typing import Any
+
+from airflow.sdk import BaseOperator
+
+from meta_ads_elt import fields as F
+from meta_ads_elt.errors import (
+    MetaApiError,
+    MetaConfigError,
+    MetaDataTooLargeError,
+    MetaFatalError,
+    MetaJobFailedError,
+)
+from meta_ads_elt.lake import LakeState, LakeWriter, rows_to_table
+from meta_ads_elt.redaction import scrub
+from meta_ads_elt.schemas import INSIGHTS
+
+MAX_JOB_ATTEMPTS = 3
+"""Submissions of one smallest job (one day, one campaign) before the run gives up."""
+
+
+# ---- job planning (pure) -----------------------------------------------------------------------
+
+@dataclass
+class ReportJob:
+    """One async report run: a date range, optionally restricted to some campaigns."""
+
+    since: str
+    until: str
+    campaign_ids: list[str] | None = None
+    report_run_id: str | None = None
+    status: str = "pending"  # pending | running | completed | failed | stalled
+    percent: float = 0.0
+    async_status: str = ""
+    submitted_at: float | None = None
+    progress_at: float | None = None
+    attempts: int = 0
+    error: str | None = None
+    error_subcode: int | None = None
+    key: str = field(default="")
+
+    def __post_init__(self) -> None:
+        if not self.key:
+            self.key = job_key(self.since, self.until, self.campaign_ids)
+
+    @property
+    def days(self) -> int:
+        return (dt.date.fromisoformat(self.until) - dt.date.fromisoformat(self.since)).days + 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ReportJob:
+        known = {f for f in cls.__dataclass_fields__}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+def job_key(since: str, until: str, campaign_ids: Sequence[str] | None) -> str:
+    key = since if since == until else f"{since}..{until}"
+    if campaign_ids:
+        digest = hashlib.sha1(",".join(sorted(campaign_ids)).encode()).hexdigest()[:6]
+        key += f"#c{len(campaign_ids)}-{digest}"
+    return key
+
+
+def plan_window(day: dt.date, lookback_days: int) -> tuple[dt.date, dt.date]:
+    """The account-local dates a run for data-interval day ``day`` replaces: ``[day-lookback+1, day]``."""
+    if lookback_days < 1:
+        raise MetaConfigError(f"lookback_days must be >= 1, got {lookback_days}")
+    return day - dt.timedelta(days=lookback_days - 1), day
+
+
+def plan_chunks(since: dt.date, until: dt.date, chunk_days: int) -> list[ReportJob]:
+    """Split ``[since, until]`` into consecutive jobs of at most ``chunk_days`` days (newest last)."""
+    if chunk_days < 1:
+        raise MetaConfigError(f"chunk_days must be >= 1, got {chunk_days}")
+    jobs, start = [], since
+    while start <= until:
+        end = min(until, start + dt.timedelta(days=chunk_days - 1))
+        jobs.append(ReportJob(start.isoformat(), end.isoformat()))
+        start = end + dt.timedelta(days=1)
+    return jobs
+
+
+def split_job(job: ReportJob, campaign_ids: Sequence[str] | None = None) -> list[ReportJob]:
+    """Children of a failed job: halves of its dates; at one day, halves of its campaigns.
+
+    ``campaign_ids`` is the account's campaign list, used when a one-day job has no campaign filter yet.
+    Returns ``[]`` when the job cannot be split further (one day, one campaign).
+    """
+    if job.days > 1:
+        since = dt.date.fromisoformat(job.since)
+        mid = since + dt.timedelta(days=job.days // 2 - 1)
+        return [
+            ReportJob(job.since, mid.isoformat(), job.campaign_ids),
+            ReportJob((mid + dt.timedelta(days=1)).isoformat(), job.until, job.campaign_ids),
+        ]
+    campaigns = list(job.campaign_ids) if job.campaign_ids else sorted(campaign_ids or [])
+    if len(campaigns) <= 1:
+        if not job.campaign_ids and campaigns:
+            return [ReportJob(job.since, job.until, campaigns)]
+        return []
+    half = len(campaigns) // 2
+    return [
+        ReportJob(job.since, job.until, campaigns[:half]),
+        ReportJob(job.since, job.until, campaigns[half:]),
+    ]
+
+
+def replan(jobs: list[ReportJob], campaign_ids_of) -> list[ReportJob]:
+    """Apply a trigger's verdict: split failed jobs, reset stalled ones to pending (resubmit)."""
+    out: list[ReportJob] = []
+    for job in jobs:
+        if job.status == "failed":
+            children = split_job(job, campaign_ids_of() if job.days == 1 and not job.campaign_ids else None)
+            if children:
+                out.extend(children)
+                continue
+            if job.attempts >= MAX_JOB_ATTEMPTS:
+                raise MetaJobFailedError(
+                    f"Insights job {job.key} failed {job.attempts} times at its smallest split "
+                    f"(one day, one campaign): {job.error or job.async_status}. Meta cannot build this report "
+                    "now; retry later or reduce the fields requested."
+                )
+            job.status, job.report_run_id, job.percent = "pending", None, 0.0
+        elif job.status == "stalled":
+            job.status, job.report_run_id, job.percent = "pending", None, 0.0
+        out.append(job)
+    return out
+
+
+# ---- the operator ------------------------------------------------------------------------------
+
+class MetaInsightsOperator(BaseOperator):
+    """Extract ad-level daily Insights of one ad account into the lake (see module docstring).
+
+    :param account_id: ad account id, with or without ``act_``.
+    :param meta_conn_id: Airflow connection of type ``meta_graph_api``.
+    :param lake_root: lake root (local path, fsspec URL or ``ObjectStoragePath``).
+    :param date: data-interval day D (``YYYY-MM-DD``); default: UTC date of ``data_interval_start``.
+    :param lookback_days: dates re-pulled (and replaced) per run, ending at D.
+    :param attribution_windows: ``action_attribution_windows`` (default 7d_click + 1d_view).
+    :param chunk_days: days per report job.
+    :param max_concurrent_jobs: report runs in flight at once.
+    :param poll_interval: longest wait between status polls (s); the first poll comes after ``first_poll``.
+    :param stall_timeout_minutes: resubmit a job whose progress has not moved for this long.
+    :param page_limit: rows per results page.
+    :param read_concurrency: report results read in parallel.
+    :param deferrable: wait in the triggerer (True) or in the worker (False).
+    """
+
+    template_fields: Sequence[str] = ("account_id", "meta_conn_id", "lake_root", "date")
+    ui_color = "#e7f0fe"
+
+    def __init__(
+        self,
+        *,
+        account_id: str,
+        meta_conn_id: str = "meta_default",
+        lake_root: Any = "data/lake",
+        date: str | None = None,
+        lookback_days: int = 28,
+        attribution_windows: Sequence[str] = F.INSIGHTS_ATTRIBUTION_WINDOWS,
+        chunk_days: int = 7,
+        max_concurrent_jobs: int = 10,
+        poll_interval: float = 30.0,
+        first_poll: float = 1.0,
+        stall_timeout_minutes: float = 20.0,
+        page_limit: int = F.INSIGHTS_PAGE_LIMIT,
+        read_concurrency: int = 4,
+        state_ttl_hours: float = 12.0,
+        deferrable: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.account_id = account_id
+        self.meta_conn_id = meta_conn_id
+        self.lake_root = lake_root
+        self.date = date
+        self.lookback_days = lookback_days
+        self.attribution_windows = list(attribution_windows)
+        self.chunk_days = chunk_days
+        self.max_concurrent_jobs = max_concurrent_jobs
+        self.poll_interval = poll_interval
+        self.first_poll = first_poll
+        self.stall_timeout_minutes = stall_timeout_minutes
+        self.page_limit = page_limit
+        self.read_concurrency = read_concurrency
+        self.state_ttl_hours = state_ttl_hours
+        self.deferrable = deferrable
+
+    # -- small helpers ----------------------------------------------------------------------------
+    @cached_property
+    def hook(self):
+        from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+
+        return MetaGraphApiHook(self.meta_conn_id)
+
+    @property
+    def numeric_account_id(self) -> str:
+        return str(self.account_id).removeprefix("act_")
+
+    def _day(self, context: Any) -> dt.date:
+        if self.date:
+            return dt.date.fromisoformat(str(self.date)[:10])
+        start = context.get("data_interval_start") or context.get("logical_date") if context else None
+        if start is None:
+            raise MetaConfigError("MetaInsightsOperator needs date= or a data_interval_start in the context")
+        return start.astimezone(dt.UTC).date() if start.tzinfo else start.date()
+
+    def _window(self, context: Any) -> tuple[dt.date, dt.date]:
+        return plan_window(self._day(context), self.lookback_days)
+
+    def _request_params(self, job: ReportJob) -> dict[str, Any]:
+        params: dict[str, Any] = {
+            "level": F.INSIGHTS_LEVEL,
+            "fields": list(F.INSIGHTS_FIELDS),
+            "time_range": {"since": job.since, "until": job.until},
+            "time_increment": 1,
+            "action_attribution_windows": self.attribution_windows,
+        }
+        if job.campaign_ids:
+            params["filtering"] = [{"field": "campaign.id", "operator": "IN", "value": list(job.campaign_ids)}]
+        return params
+
+    def _state_name(self, since: dt.date, until: dt.date) -> str:
+        spec = {"fields": F.INSIGHTS_FIELDS, "level": F.INSIGHTS_LEVEL, "windows": self.attribution_windows}
+        digest = hashlib.sha1(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
+        return f"insights/{self.numeric_account_id}/{since}_{until}_{digest}"
+
+    @cached_property
+    def _state(self) -> LakeState:
+        return LakeState(self.lake_root)
+
+    def _save_jobs(self, name: str, jobs: list[ReportJob]) -> None:
+        self._state.write(name, {"saved_at": time.time(), "jobs": [j.to_dict() for j in jobs]})
+
+    def _load_jobs(self, name: str) -> list[ReportJob] | None:
+        doc = self._state.read(name)
+        if not doc or time.time() - float(doc.get("saved_at", 0)) > self.state_ttl_hours * 3600:
+            return None
+        return [ReportJob.from_dict(j) for j in doc.get("jobs", [])]
+
+    _campaigns: list[str] | None = None
+
+    def _campaign_ids(self) -> list[str]:
+        if self._campaigns is None:
+            ids: list[str] = []
+            for page in self.hook.paginate(
+                (f"act_{self.numeric_account_id}", "campaigns"), {"fields": "id", "limit": 500}
+            ):
+                ids.extend(str(c["id"]) for c in page)
+            self._campaigns = ids
+        return self._campaigns
+
+    # -- submission -------------------------------------------------------------------------------
+    def _submit_one(self, job: ReportJob) -> list[ReportJob]:
+        try:
+            body = self.hook.call("POST", (f"act_{self.numeric_account_id}", "insights"), self._request_params(job))
+        except MetaDataTooLargeError as err:
+            job.status, job.error = "failed", err.message
+            return replan([job], self._campaign_ids)
+        run_id = str(body.get("report_run_id") or body.get("id") or "")
+        if not run_id:
+            raise MetaFatalError(f"Insights job submission for {job.key} returned no report_run_id")
+        now = time.time()
+        job.report_run_id, job.status, job.percent = run_id, "running", 0.0
+        job.submitted_at = job.progress_at = now
+        job.attempts += 1
+        job.async_status = "submitted"
+        return [job]
+
+    def _submit_pending(self, jobs: list[ReportJob]) -> list[ReportJob]:
+        """Submit pending jobs while fewer than ``max_concurrent_jobs`` run; returns the new job list."""
+        while True:
+            running = sum(j.status == "running" for j in jobs)
+            slots = self.max_concurrent_jobs - running
+            pending = [j for j in jobs if j.status == "pending"][: max(slots, 0)]
+            if not pending:
+                return jobs
+            with ThreadPoolExecutor(max_workers=min(8, len(pending))) as pool:
+                results = list(pool.map(self._submit_one, pending))
+            replaced = {id(j): r for j, r in zip(pending, results, strict=True)}
+            jobs = [x for j in jobs for x in replaced.get(id(j), [j])]
+            self.log.info(
+                "act_%s: submitted %d report job(s): %s", self.numeric_account_id, len(pending),
+                ", ".join(f"{j.key}={j.report_run_id}" for r in results for j in r if j.report_run_id),
+            )
+
+    def _trigger(self, jobs: list[ReportJob]):
+        from meta_ads_elt.triggers.insights import MetaInsightsTrigger
+
+        return MetaInsightsTrigger(
+            meta_conn_id=self.meta_conn_id,
+            account_id=self.numeric_account_id,
+            jobs=[j.to_dict() for j in jobs],
+            poll_interval=self.poll_interval,
+            first_poll=self.first_poll,
+            stall_timeout_minutes=self.stall_timeout_minutes,
+            max_concurrent_jobs=self.max_concurrent_jobs,
+        )
+
+    # -- Airflow entry points ---------------------------------------------------------------------
+    def execute(self, context: Any) -> dict[str, Any] | None:
+        since, until = self._window(context)
+        name = self._state_name(since, until)
+        jobs = self._load_jobs(name)
+        if jobs:
+            self.log.info(
+                "act_%s: re-attaching to %d report job(s) of a previous try: %s", self.numeric_account_id,
+                len(jobs), ", ".join(f"{j.key}={j.report_run_id}" for j in jobs if j.report_run_id),
+            )
+        else:
+            jobs = plan_chunks(since, until, self.chunk_days)
+            self.log.info(
+                "act_%s: window %s..%s (%d days) in %d job(s)", self.numeric_account_id, since, until,
+                self.lookback_days, len(jobs),
+            )
+        return self._advance(context, jobs, name)
+
+    def _advance(self, context: Any, jobs: list[ReportJob], name: str) -> dict[str, Any] | None:
+        while True:
+            jobs = self._submit_pending(jobs)
+            self._save_jobs(name, jobs)
+            trigger = self._trigger(jobs)
+            if self.deferrable:
+                self.defer(trigger=trigger, method_name="execute_complete")
+            event = asyncio.run(_first_event(trigger))
+            outcome = self._on_event(event)
+            if isinstance(outcome, dict):
+                return self._load(context, outcome["jobs"], name)
+            jobs = outcome
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any] | None:
+        since, until = self._window(context)
+        name = self._state_name(since, until)
+        outcome = self._on_event(event)
+        if isinstance(outcome, dict):
+            return self._load(context, outcome["jobs"], name)
+        return self._advance(context, outcome, name)
+
+    def _on_event(self, event: dict[str, Any]) -> dict[str, Any] | list[ReportJob]:
+        """``success`` -> the event (results ready); ``split`` -> the re-planned job list; ``error`` -> raise."""
+        status = event.get("status")
+        jobs = [ReportJob.from_dict(j) for j in event.get("jobs", [])]
+        if status == "success":
+            return {"jobs": jobs}
+        if status == "split":
+            self.log.warning("act_%s: %s (%s)", self.numeric_account_id, event.get("reason"), event.get("message"))
+            return replan(jobs, self._campaign_ids)
+        message = scrub(event.get("message") or "unknown trigger error")
+        if event.get("code") in (190, 102):
+            from meta_ads_elt.errors import MetaTokenError
+
+            raise MetaTokenError(message, code=event.get("code"))
+        raise MetaApiError(f"Insights polling for act_{self.numeric_account_id} failed: {message}")
+
+    # -- reading results into the lake ------------------------------------------------------------
+    def _load(self, context: Any, jobs: list[ReportJob], name: str) -> dict[str, Any]:
+        since, until = self._window(context)
+        dates = [since + dt.timedelta(days=i) for i in range((until - since).days + 1)]
+        partitions = [{"account_id": self.numeric_account_id, "date": d.isoformat()} for d in dates]
+        run_id = str((context or {}).get("run_id") or f"manual-{until}")
+        extracted_at = dt.datetime.now(dt.UTC)
+        writer = LakeWriter(self.lake_root)
+        lock = threading.Lock()
+        progress = {"rows": 0, "pages": 0}
+        t0 = time.monotonic()
+
+        def read(job: ReportJob, tx) -> int:
+            rows = 0
+            for page in self.hook.paginate(
+                (job.report_run_id, "insights"), {"limit": self.page_limit}, scope=self.numeric_account_id
+            ):
+                if getattr(self, "_killed", False):
+                    raise RuntimeError("task killed")
+                for r in page:
+                    r["date"] = r.get("date_start")
+                    r["account_id"] = self.numeric_account_id
+                    r["_report_run_id"] = job.report_run_id
+                    r["_extracted_at"] = extracted_at
+                tx.write(rows_to_table(INSIGHTS, page, extra=("account_id", "date")))
+                rows += len(page)
+                with lock:
+                    progress["rows"] += len(page)
+                    progress["pages"] += 1
+                    if progress["pages"] % 20 == 0:
+                        self._log_progress(progress["rows"], t0)
+            return rows
+
+        with writer.replace_partitions("insights", partitions, run_id=run_id) as tx:
+            with ThreadPoolExecutor(max_workers=max(1, min(self.read_concurrency, len(jobs)))) as pool:
+                counts = list(pool.map(lambda j: read(j, tx), jobs))
+        manifest = {
+            "run_id": run_id,
+            "account_id": self.numeric_account_id,
+            "since": since.isoformat(),
+            "until": until.isoformat(),
+            "rows": tx.rows,
+            "calls": self.hook.calls,
+            "report_run_ids": {j.key: j.report_run_id for j in jobs},
+            "rows_by_job": {j.key: c for j, c in zip(jobs, counts, strict=True)},
+            "attribution_windows": self.attribution_windows,
+            "level": F.INSIGHTS_LEVEL,
+            "fields": list(F.INSIGHTS_FIELDS),
+            "extracted_at": extracted_at.isoformat(),
+            "partitions": [p["date"] for p in partitions],
+            "rate_limit_wait_seconds": round(self.hook.governor.waited(self.numeric_account_id), 3),
+        }
+        path = writer.write_manifest("insights", manifest)
+        self._state.delete(name)
+        self._log_progress(tx.rows, t0, final=True)
+        return {"rows": tx.rows, "calls": self.hook.calls, "manifest": path, "partitions": len(partitions)}
+
+    def _log_progress(self, rows: int, t0: float, final: bool = False) -> None:
+        self.log.info(
+            "act_%s: %s%d rows, %d calls so far, %.1fs waited for rate limits, %.1fs reading",
+            self.numeric_account_id, "done: " if final else "", rows, self.hook.calls,
+            self.hook.governor.waited(self.numeric_account_id), time.monotonic() - t0,
+        )
+
+    def on_kill(self) -> None:
+        # The report runs are left alone (Meta has no cancel); their ids stay in _state/ so a retry
+        # re-attaches. Readers stop at the next page; the lake transaction then discards its staging.
+        self._killed = True
+        self.log.warning("act_%s: killed; running report jobs stay recorded for re-attachment", self.numeric_account_id)
+
+
+async def _first_event(trigger) -> dict[str, Any]:
+    async for event in trigger.run():
+        return event.payload
+    return {"status": "error", "message": "trigger ended without an event"}

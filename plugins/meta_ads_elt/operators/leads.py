@@ -1,0 +1,327 @@
+"""Lead Ads, form first: every lead of a Page's forms created in the data interval's window.
+
+Why form first: ``/<form_id>/leads`` is the only edge that returns organic leads as well as paid
+ones (an ad's ``/leads`` misses organic leads and ads not updated lately).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import pyarrow as pa
+from airflow.sdk import BaseOperator
+
+from meta_ads_elt import fields, schemas
+from meta_ads_elt.leadgen_budget import LeadgenUsageTap, LeadRetrievalBudget
+from meta_ads_elt.operators._pages import (
+    interval_day,
+    parse_meta_time,
+    raise_for_page,
+    utc_window,
+    window_dates,
+)
+from meta_ads_elt.pii import PiiPolicy, form_question_options
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+
+LEADS_PERMISSION = "leads_retrieval"
+
+
+# --- turning API records into lake rows --------------------------------------------------------
+
+
+def leads_filtering(start: datetime, end: datetime, overlap: timedelta) -> str:
+    """The ``filtering`` param: ``time_created`` over the window widened by ``overlap`` on each side."""
+    return json.dumps(
+        [
+            {"field": "time_created", "operator": "GREATER_THAN_OR_EQUAL", "value": int((start - overlap).timestamp())},
+            {"field": "time_created", "operator": "LESS_THAN", "value": int((end + overlap).timestamp())},
+        ],
+        separators=(",", ":"),
+    )
+
+
+def _truthy(value: Any) -> bool:
+    # Meta sends booleans as JSON bools, but custom_disclaimer_responses uses "1" / "".
+    if isinstance(value, str):
+        return value.strip().lower() in {"1", "true", "yes"}
+    return bool(value)
+
+
+@dataclass
+class LeadRows:
+    """Rows of ``leads`` and ``lead_answers`` for one Page, grouped by UTC created date."""
+
+    leads: dict[date, list[dict]]
+    answers: dict[date, list[dict]]
+
+    @classmethod
+    def empty(cls, dates: Iterable[date]) -> LeadRows:
+        dates = list(dates)
+        return cls({d: [] for d in dates}, {d: [] for d in dates})
+
+    @property
+    def lead_count(self) -> int:
+        return sum(len(rows) for rows in self.leads.values())
+
+    def add(
+        self,
+        lead: Mapping[str, Any],
+        form_id: str,
+        policy: PiiPolicy,
+        options: Mapping[str, frozenset[str]],
+        extracted_at: datetime,
+    ) -> bool:
+        """Add one API lead if its UTC created date is one of the window's; ``False`` if outside."""
+        created = parse_meta_time(lead["created_time"])
+        bucket = self.leads.get(created.date())
+        if bucket is None:
+            return False
+        pii = policy.apply(lead.get("field_data") or (), options)
+        lead_id = str(lead["id"])
+        lead_form = str(lead.get("form_id") or form_id)
+        bucket.append(
+            {
+                "lead_id": lead_id,
+                "created_time": created,
+                "form_id": lead_form,
+                "ad_id": _str_or_none(lead.get("ad_id")),
+                "ad_name": _str_or_none(lead.get("ad_name")),
+                "adset_id": _str_or_none(lead.get("adset_id")),
+                "adset_name": _str_or_none(lead.get("adset_name")),
+                "campaign_id": _str_or_none(lead.get("campaign_id")),
+                "campaign_name": _str_or_none(lead.get("campaign_name")),
+                "is_organic": _truthy(lead.get("is_organic")),
+                "platform": _str_or_none(lead.get("platform")),
+                "email_sha256": pii.email_sha256,
+                "phone_sha256": pii.phone_sha256,
+                "custom_disclaimer_responses": [
+                    {"checkbox_key": _str_or_none(r.get("checkbox_key")), "is_checked": _truthy(r.get("is_checked"))}
+                    for r in _data(lead.get("custom_disclaimer_responses"))
+                ],
+                "_extracted_at": extracted_at,
+            }
+        )
+        self.answers[created.date()].extend(
+            {
+                "lead_id": lead_id,
+                "form_id": lead_form,
+                "question": a.question,
+                "value": a.value,
+                "value_is_hashed": a.value_is_hashed,
+                "_extracted_at": extracted_at,
+            }
+            for a in pii.answers
+        )
+        return True
+
+    def tables(self, day: date) -> tuple[pa.Table, pa.Table]:
+        """The ``leads`` and ``lead_answers`` tables of one date, sorted so reruns write the same files."""
+        leads = sorted(self.leads[day], key=lambda r: (r["created_time"], r["lead_id"]))
+        answers = sorted(self.answers[day], key=lambda r: (r["lead_id"], r["question"], r["value"] or ""))
+        return (
+            pa.Table.from_pylist(leads, schema=schemas.LEADS),
+            pa.Table.from_pylist(answers, schema=schemas.LEAD_ANSWERS),
+        )
+
+
+def _str_or_none(value: Any) -> str | None:
+    return None if value in (None, "") else str(value)
+
+
+def _data(value: Any) -> list:
+    if isinstance(value, Mapping):  # an edge wrapped as {"data": [...]}
+        value = value.get("data")
+    return list(value or [])
+
+
+def discover_page_ids(hook: MetaGraphApiHook) -> list[str]:
+    """The ids of every Page the connection's user manages (``/me/accounts``), for configs."""
+    return [str(page["id"]) for batch in hook.paginate("me/accounts", {"fields": "id,name"}) for page in batch]
+
+
+# --- the operator --------------------------------------------------------------------------------
+
+
+class MetaLeadsOperator(BaseOperator):
+    """Export every lead of one Page's lead forms created in the window of the data interval.
+
+    Guarantees:
+
+    * Window: ``time_created`` in ``[D - lookback_days + 1, D + 1)`` UTC for the data interval day D.
+      The filter sent to Meta is widened by ``overlap_minutes`` and trimmed here, so a lead on a
+      boundary is neither lost nor taken twice.
+    * Idempotent and atomic: every ``leads/page_id=/date=`` and ``lead_answers/page_id=/date=``
+      partition of the window is replaced, empty dates included, through the lake writer's swap;
+      a rerun of D leaves identical rows (``_extracted_at`` aside). A manifest records the run.
+    * PII: see :mod:`meta_ads_elt.pii` (email/phone hashed, names and free text dropped unless a
+      question key is in ``pii_allow_list``). No lead value is logged.
+    * Lead-retrieval budget (200 x 24 x leads created in the last 90 days, per Page per 24 h):
+      calls are counted, together with Meta's ``leadgen`` usage header, and the task fails with
+      :class:`~meta_ads_elt.leadgen_budget.LeadRetrievalBudgetExceeded` *before* a call would
+      exceed it; nothing is written then. ``L`` is the sum of the forms' ``leads_count``, which
+      the form listing returns at no extra call. It counts all of a form's leads, not just the
+      last 90 days', so it can over-state the budget of an old Page; Meta's header (when sent)
+      corrects that, and the budget is so large for any Page with recent leads that the risk is
+      a Page whose leads are all older than 90 days.
+    * Errors: a bad Page id, a token that cannot act for the Page, or a missing
+      ``leads_retrieval`` permission fail at once with a message naming the Page and permission.
+      Transient errors and throttling are retried by the hook.
+    """
+
+    template_fields: Sequence[str] = ("page_id", "lake_root", "data_interval_day", "pii_allow_list")
+    ui_color = "#e7f0fd"
+
+    def __init__(
+        self,
+        *,
+        page_id: str,
+        lake_root: str,
+        meta_conn_id: str = "meta_default",
+        lookback_days: int = 28,
+        pii_allow_list: Sequence[str] = (),
+        default_phone_country_code: str | None = None,
+        overlap_minutes: int = fields.LEADS_FILTER_OVERLAP_MINUTES,
+        page_limit: int = fields.LEADS_PAGE_LIMIT,
+        data_interval_day: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.page_id = page_id
+        self.lake_root = lake_root
+        self.meta_conn_id = meta_conn_id
+        self.lookback_days = lookback_days
+        self.pii_allow_list = pii_allow_list
+        self.default_phone_country_code = default_phone_country_code
+        self.overlap_minutes = overlap_minutes
+        self.page_limit = page_limit
+        self.data_interval_day = data_interval_day
+
+    @cached_property
+    def usage_tap(self) -> LeadgenUsageTap:
+        """The process-wide governor, read along for the Page's ``leadgen`` usage header."""
+        from meta_ads_elt.governor import get_governor
+
+        return LeadgenUsageTap(get_governor())
+
+    @cached_property
+    def hook(self) -> MetaGraphApiHook:
+        from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+
+        return MetaGraphApiHook(meta_conn_id=self.meta_conn_id, governor=self.usage_tap)
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        page_id = str(self.page_id)
+        day = interval_day(context, self.data_interval_day)
+        start, end = utc_window(day, self.lookback_days)
+        extracted_at = datetime.now(UTC).replace(microsecond=0)
+        policy = PiiPolicy.build(self.pii_allow_list, self.default_phone_country_code)
+
+        page_hook = self._page_hook(page_id)
+        forms = self._forms(page_hook, page_id)
+        leads_90d = sum(int(f.get("leads_count") or 0) for f in forms)
+        # The form listing is counted as lead retrieval too: over-counting is the safe side.
+        budget = LeadRetrievalBudget(page_id, leads_90d, calls_used=page_hook.calls)
+        budget.observe_pct(self.usage_tap.leadgen_pct(page_id))
+        rows = LeadRows.empty(window_dates(start, end))
+        filtering = leads_filtering(start, end, timedelta(minutes=self.overlap_minutes))
+        seen: set[str] = set()
+        for form in forms:
+            options = form_question_options(_data(form.get("questions")))
+            for lead in self._leads(page_hook, page_id, str(form["id"]), filtering, budget):
+                if str(lead["id"]) not in seen and rows.add(lead, str(form["id"]), policy, options, extracted_at):
+                    seen.add(str(lead["id"]))
+        self.log.info(
+            "Page %s: %d leads from %d forms for %s..%s (%d lead-retrieval calls of %d allowed)",
+            page_id, rows.lead_count, len(forms), start.date(), day, budget.used, budget.limit,
+        )  # fmt: skip
+        return self._write(page_id, day, rows, context, budget, len(forms), extracted_at)
+
+    # -- API ------------------------------------------------------------------------------------
+
+    def _page_hook(self, page_id: str) -> MetaGraphApiHook:
+        try:
+            return self.hook.for_page(page_id)
+        except Exception as exc:
+            raise_for_page(exc, page_id, LEADS_PERMISSION)
+
+    def _forms(self, page_hook: MetaGraphApiHook, page_id: str) -> list[dict]:
+        params = {"fields": ",".join(fields.LEADGEN_FORM_FIELDS), "limit": 100}
+        try:
+            pages = page_hook.paginate(f"{page_id}/leadgen_forms", params, scope=page_id)
+            return [form for batch in pages for form in batch]
+        except Exception as exc:
+            raise_for_page(exc, page_id, LEADS_PERMISSION)
+
+    def _leads(
+        self, page_hook: MetaGraphApiHook, page_id: str, form_id: str, filtering: str, budget: LeadRetrievalBudget
+    ) -> Iterator[dict]:
+        params = {"fields": ",".join(fields.LEAD_FIELDS), "filtering": filtering, "limit": self.page_limit}
+        pages = page_hook.paginate(f"{form_id}/leads", params, scope=page_id)
+        while True:
+            budget.check()  # before the call: our stop must come before Meta's refusal
+            calls_before = page_hook.calls
+            try:
+                batch = next(pages)
+            except StopIteration:
+                return
+            except Exception as exc:
+                raise_for_page(exc, page_id, LEADS_PERMISSION)
+            finally:
+                # the hook's own count: retries included, and no call when the last page had no "next"
+                budget.charge(page_hook.calls - calls_before, force=True)
+                budget.observe_pct(self.usage_tap.leadgen_pct(page_id))
+            yield from batch
+
+    # -- lake -----------------------------------------------------------------------------------
+
+    def _write(
+        self,
+        page_id: str,
+        day: date,
+        rows: LeadRows,
+        context: Mapping[str, Any],
+        budget: LeadRetrievalBudget,
+        form_count: int,
+        extracted_at: datetime,
+    ) -> dict[str, Any]:
+        from meta_ads_elt.lake import LakeWriter
+
+        run_id = str((context or {}).get("run_id") or f"manual__{extracted_at:%Y%m%dT%H%M%S}")
+        writer = LakeWriter(self.lake_root)
+        dates = sorted(rows.leads)
+        partitions = [{"page_id": page_id, "date": d.isoformat()} for d in dates]
+        tables = {d: rows.tables(d) for d in dates}
+        counts: dict[str, int] = {}
+        for dataset, index in (("leads", 0), ("lead_answers", 1)):
+            with writer.replace_partitions(dataset, partitions, run_id=run_id) as tx:
+                for d, partition in zip(dates, partitions, strict=True):
+                    tx.write(tables[d][index], partition=partition)
+            counts[dataset] = tx.rows
+        manifest = {
+            "run_id": run_id,
+            "page_id": page_id,
+            "data_interval_day": day.isoformat(),
+            "since": dates[0].isoformat(),
+            "until": dates[-1].isoformat(),
+            "rows": counts,
+            "forms": form_count,
+            "calls": self.hook.calls + self.hook.for_page(page_id).calls,
+            "lead_retrieval_calls": budget.used,
+            "lead_retrieval_limit": budget.limit,
+            "leads_created_last_90_days": budget.leads_last_90_days,
+            "pii_allow_list": sorted(str(k) for k in self.pii_allow_list),
+            "extracted_at": extracted_at.isoformat(),
+            "partitions": [p["date"] for p in partitions],
+        }
+        for dataset in ("leads", "lead_answers"):
+            path = writer.write_manifest(dataset, {**manifest, "dataset": dataset})
+        return {"rows": counts, "calls": manifest["calls"], "manifest": path, "partitions": len(partitions)}

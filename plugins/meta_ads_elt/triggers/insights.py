@@ -1,0 +1,205 @@
+"""MetaInsightsTrigger: polls async Insights report runs without holding a worker slot.
+
+The trigger only polls. It receives the operator's jobs (``report_run_id`` + window + status), polls the
+running ones through the Graph batch API (one HTTP call for up to 50 jobs, aiohttp, with the token and
+``appsecret_proof``, all log lines scrubbed), sleeps with ``await asyncio.sleep`` (a short first poll,
+then an interval derived from each job's observed progress rate, capped by ``poll_interval``), and
+yields exactly ONE event:
+
+* ``{"status": "success", "jobs": [...]}`` - every job is ``Job Completed``;
+* ``{"status": "split", "jobs": [...], "reason": "failed"|"stalled"|"slots", "message": ...}`` - the
+  operator must act: some job failed or was skipped (split it), made no progress for
+  ``stall_timeout_minutes`` (resubmit it), or a slot freed up for a job still ``pending`` (submit it);
+* ``{"status": "error", "message": ..., "jobs": [...]}`` - a fatal error (e.g. expired token) or an
+  unexpected exception; the message is scrubbed and says what to do.
+
+Each job dict is ``ReportJob.to_dict()`` from :mod:`meta_ads_elt.operators.insights` (plain JSON).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from meta_ads_elt.errors import MetaApiError
+from meta_ads_elt.fields import JOB_DONE, JOB_FAILED_STATUSES, JOB_STATUS_FIELDS
+from meta_ads_elt.redaction import scrub
+
+MIN_POLL = 0.25
+
+
+def next_poll_delay(jobs: list[dict], now: float, previous: float, *, first_poll: float, poll_interval: float) -> float:
+    """Seconds until the next poll: when the slowest running job should be done (from its progress
+    rate so far), at least ``MIN_POLL``, at most ``poll_interval``; plain backoff when nothing moved."""
+    etas = []
+    for job in jobs:
+        if job.get("status") != "running":
+            continue
+        pct = float(job.get("percent") or 0.0)
+        started = job.get("submitted_at") or now
+        elapsed = max(now - started, 1e-3)
+        if 0 < pct < 100:
+            etas.append(elapsed * (100.0 - pct) / pct)
+    if etas:
+        # A little past the predicted end of the slowest job, so one poll usually finds it done.
+        return min(poll_interval, max(MIN_POLL, max(etas) * 1.05))
+    return min(poll_interval, max(first_poll, previous * 1.6))
+
+
+class MetaInsightsTrigger(BaseTrigger):
+    """Poll report runs until all completed, one needs the operator, or a fatal error (see module doc).
+
+    :param meta_conn_id: Airflow connection (read asynchronously in the triggerer).
+    :param account_id: numeric ad account id (the governor scope of the polls).
+    :param jobs: ``ReportJob.to_dict()`` items; ``running`` ones are polled.
+    :param poll_interval: upper bound of the wait between polls (seconds).
+    :param first_poll: wait before the first poll (seconds).
+    :param stall_timeout_minutes: a running job whose percentage has not moved for this long is
+        reported as ``stalled``.
+    :param max_concurrent_jobs: when fewer jobs run and some are ``pending``, the operator is woken.
+    """
+
+    def __init__(
+        self,
+        *,
+        meta_conn_id: str,
+        account_id: str,
+        jobs: list[dict[str, Any]],
+        poll_interval: float = 30.0,
+        first_poll: float = 1.0,
+        stall_timeout_minutes: float = 20.0,
+        max_concurrent_jobs: int = 10,
+    ) -> None:
+        super().__init__()
+        self.meta_conn_id = meta_conn_id
+        self.account_id = str(account_id)
+        self.jobs = [dict(j) for j in jobs]
+        self.poll_interval = float(poll_interval)
+        self.first_poll = float(first_poll)
+        self.stall_timeout_minutes = float(stall_timeout_minutes)
+        self.max_concurrent_jobs = int(max_concurrent_jobs)
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "meta_conn_id": self.meta_conn_id,
+                "account_id": self.account_id,
+                "jobs": self.jobs,
+                "poll_interval": self.poll_interval,
+                "first_poll": self.first_poll,
+                "stall_timeout_minutes": self.stall_timeout_minutes,
+                "max_concurrent_jobs": self.max_concurrent_jobs,
+            },
+        )
+
+    def _hook(self):
+        from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+
+        return MetaGraphApiHook(self.meta_conn_id)
+
+    def _apply(self, job: dict, item: dict | None, now: float) -> None:
+        """Fold one batch item (the job's status GET) into the job dict."""
+        from meta_ads_elt.errors import MetaPermissionError, MetaTokenError, classify
+
+        if item is None:
+            return
+        code, body = item.get("code") or 0, item.get("body")
+        if code >= 400:
+            err = classify(code, body, item.get("headers"))
+            if isinstance(err, MetaTokenError | MetaPermissionError):
+                raise err
+            # The run id is unknown / expired (report ids live 30 days): treat it as failed -> resubmitted.
+            job["status"] = "failed"
+            job["async_status"] = f"unreadable ({err.code})"
+            job["error"] = err.message
+            return
+        body = body if isinstance(body, dict) else {}
+        status = str(body.get("async_status") or "")
+        pct = float(body.get("async_percent_completion") or 0.0)
+        job["async_status"] = status
+        if pct > float(job.get("percent") or 0.0):
+            job["percent"] = pct
+            job["progress_at"] = now
+        if status == JOB_DONE:
+            job["status"] = "completed"
+            job["percent"] = 100.0
+        elif status in JOB_FAILED_STATUSES:
+            job["status"] = "failed"
+            job["error_subcode"] = body.get("error_subcode")
+            job["error"] = scrub(body.get("error_message") or status)
+        elif now - float(job.get("progress_at") or job.get("submitted_at") or now) > self.stall_timeout_minutes * 60:
+            job["status"] = "stalled"
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        polls = 0
+        hook = None
+        try:
+            import aiohttp
+
+            hook = self._hook()
+            delay = self.first_poll
+            async with aiohttp.ClientSession() as session:
+                while True:
+                    running = [j for j in self.jobs if j.get("status") == "running"]
+                    if running:
+                        await asyncio.sleep(delay)
+                        items = await hook.abatch(
+                            [
+                                {"method": "GET", "path": (j["report_run_id"],), "params": {"fields": JOB_STATUS_FIELDS}}
+                                for j in running
+                            ],
+                            scope=self.account_id,
+                            session=session,
+                        )
+                        polls += 1
+                        now = time.time()
+                        for job, item in zip(running, items, strict=False):
+                            self._apply(job, item, now)
+                        self.log.info(
+                            "act_%s: %s", self.account_id,
+                            ", ".join(f"{j['key']} {j.get('async_status') or j['status']} {j.get('percent', 0):.0f}%"
+                                      for j in self.jobs),
+                        )
+                    event = self._decide(polls, hook)
+                    if event is not None:
+                        yield event
+                        return
+                    delay = next_poll_delay(
+                        self.jobs, time.time(), delay, first_poll=self.first_poll, poll_interval=self.poll_interval
+                    )
+        except MetaApiError as err:
+            yield TriggerEvent(self._payload("error", polls, hook, message=err.message, code=err.code))
+        except Exception as exc:
+            yield TriggerEvent(
+                self._payload("error", polls, hook, message=f"Trigger failed: {type(exc).__name__}: {scrub(exc)}")
+            )
+
+    def _payload(self, status: str, polls: int, hook, **extra) -> dict[str, Any]:
+        return {
+            "status": status,
+            "account_id": self.account_id,
+            "jobs": self.jobs,
+            "polls": polls,
+            "calls": hook.calls if hook is not None else 0,
+            **extra,
+        }
+
+    def _decide(self, polls: int, hook) -> TriggerEvent | None:
+        statuses = [j.get("status") for j in self.jobs]
+        if "failed" in statuses:
+            failed = [j["key"] for j in self.jobs if j.get("status") == "failed"]
+            return TriggerEvent(self._payload("split", polls, hook, reason="failed", message=f"failed: {failed}"))
+        if "stalled" in statuses:
+            stalled = [j["key"] for j in self.jobs if j.get("status") == "stalled"]
+            return TriggerEvent(self._payload("split", polls, hook, reason="stalled", message=f"stalled: {stalled}"))
+        running = statuses.count("running")
+        if "pending" in statuses and running < self.max_concurrent_jobs:
+            return TriggerEvent(self._payload("split", polls, hook, reason="slots", message="slots free"))
+        if all(s == "completed" for s in statuses):
+            return TriggerEvent(self._payload("success", polls, hook))
+        return None

@@ -1,0 +1,122 @@
+"""The DAG files import cleanly, do no network or database work at parse time, and keep their promises."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+PROJECT_DIR = Path(__file__).resolve().parents[2]
+
+# Parses the DAG folder in a fresh interpreter where opening a socket or a SQLite/SQLAlchemy
+# connection raises, so any parse-time network or database access shows up as an import error.
+GUARDED_PARSE = r"""
+import json, socket, sqlite3, sys
+
+class ParseTimeIO(RuntimeError):
+    pass
+
+def refuse(*args, **kwargs):
+    raise ParseTimeIO("network or database access at DAG parse time")
+
+from airflow.dag_processing.dagbag import DagBag  # Airflow's own start-up may touch config first
+
+socket.socket.connect = refuse
+socket.create_connection = refuse
+sqlite3.connect = refuse
+import sqlalchemy
+sqlalchemy.create_engine = refuse
+
+bag = DagBag(dag_folder=sys.argv[1], include_examples=False)
+dag = bag.dags.get("meta_ads_daily")
+print(json.dumps({
+    "errors": {k: str(v)[-2000:] for k, v in bag.import_errors.items()},
+    "dag_ids": sorted(bag.dag_ids),
+    "tasks": sorted(t.task_id for t in dag.tasks) if dag else [],
+    "pools": sorted({t.pool for t in dag.tasks}) if dag else [],
+    "catchup": dag.catchup if dag else None,
+    "max_active_runs": dag.max_active_runs if dag else None,
+    "retries": sorted({t.retries for t in dag.tasks}) if dag else [],
+    "timetable": type(dag.timetable).__name__ if dag else None,
+}))
+"""
+
+
+@pytest.fixture(scope="module")
+def parsed(tmp_path_factory):
+    home = tmp_path_factory.mktemp("airflow_home")
+    env = {
+        **os.environ,
+        "AIRFLOW_HOME": str(home),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_DIR / "plugins"),
+        "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR / "plugins"), str(PROJECT_DIR / "include")]),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", GUARDED_PARSE, str(PROJECT_DIR / "dags")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-4000:]
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+def test_dagbag_imports_without_errors_or_parse_time_io(parsed):
+    assert parsed["errors"] == {}
+    assert "meta_ads_daily" in parsed["dag_ids"]
+
+
+def test_every_configured_account_and_page_gets_its_tasks(parsed):
+    from meta_ads_elt.config import load_config
+
+    config = load_config()
+    tasks = set(parsed["tasks"])
+    for account in config.accounts:
+        assert f"insights.insights_{account.numeric_id}" in tasks
+        assert f"insights.ad_objects_{account.numeric_id}" in tasks
+    for page in config.pages:
+        assert f"leads.leads_{page.id}" in tasks
+        assert f"conversations.conversations_{page.id}" in tasks
+    assert {"dbt_build", "publish"} <= tasks
+
+
+def test_backfill_safety_settings(parsed):
+    from meta_ads_elt.config import load_config
+    from meta_ads_elt.pools import DUCKDB_WRITER_POOL, pools_for
+
+    assert parsed["catchup"] is False
+    assert parsed["max_active_runs"] >= 1
+    assert min(parsed["retries"]) >= 1
+    assert DUCKDB_WRITER_POOL in parsed["pools"]
+    # every pool a task uses is one that `make run` / docker-compose create
+    assert set(parsed["pools"]) <= set(pools_for(load_config()))
+    assert parsed["timetable"] == "CronDataIntervalTimetable"
+
+
+def test_the_timetable_gives_whole_utc_days_as_data_intervals():
+    """Airflow 3's cron default (CronTriggerTimetable) has start == end; ours covers the day before the run."""
+    from airflow.timetables.base import TimeRestriction
+    from airflow.timetables.interval import CronDataIntervalTimetable
+    from pendulum import datetime as pdt
+
+    timetable = CronDataIntervalTimetable("0 0 * * *", timezone="UTC")
+    info = timetable.next_dagrun_info(
+        last_automated_data_interval=None,
+        restriction=TimeRestriction(earliest=pdt(2026, 11, 1, tz="UTC"), latest=None, catchup=True),
+    )
+    assert info.data_interval.start == pdt(2026, 11, 1, tz="UTC")
+    assert info.data_interval.end == pdt(2026, 11, 2, tz="UTC")
+    assert info.run_after == info.data_interval.end
+
+    manual = timetable.infer_manual_data_interval(run_after=pdt(2026, 11, 21, 13, 30, tz="UTC"))
+    assert (manual.start, manual.end) == (pdt(2026, 11, 20, tz="UTC"), pdt(2026, 11, 21, tz="UTC"))
+    assert manual.start.tzinfo is not None and manual.start != manual.end
+    assert datetime(2026, 11, 20, tzinfo=UTC).date() == manual.start.date()

@@ -1,0 +1,72 @@
+"""The pipeline config is validated once, with errors that name the key, the value and the fix."""
+
+from __future__ import annotations
+
+import pytest
+import yaml
+from meta_ads_elt.config import DEFAULT_CONFIG_PATH, ConfigError, load_config, parse_config
+
+VALID = {"accounts": [{"id": "act_101"}], "pages": [{"id": "201"}]}
+
+
+def test_the_shipped_config_is_valid():
+    config = load_config(DEFAULT_CONFIG_PATH)
+    assert config.accounts, "include/pipeline.yaml must declare at least one ad account"
+    assert config.lookback_days == 28
+
+
+def test_defaults_are_the_documented_ones():
+    config = parse_config(VALID)
+    assert config.insights.attribution_windows == ("7d_click", "1d_view")
+    assert config.pages[0].platforms == ("messenger", "instagram")
+    assert config.privacy.keep_message_text is False
+    assert config.privacy.raw_lead_fields_allow_list == ()
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"accounts": [{"id": "12345"}]}, "accounts[0].id = '12345': must be 'act_' followed by digits"),
+        ({"accounts": [{"id": "act_1"}], "lookback_days": 0}, "lookback_days = 0"),
+        ({"accounts": [{"id": "act_1"}], "lookbak_days": 7}, "lookbak_days: unknown key"),
+        ({"accounts": []}, "accounts = []"),
+        ({}, "accounts: required key is missing"),
+        (
+            {"accounts": [{"id": "act_1"}], "pages": [{"id": "9", "platforms": ["whatsapp"]}]},
+            "pages[0].platforms[0] = 'whatsapp'",
+        ),
+        (
+            {"accounts": [{"id": "act_1"}], "insights": {"attribution_windows": ["7d_view"]}},
+            "insights.attribution_windows[0] = '7d_view'",
+        ),
+        ({"accounts": [{"id": "act_1"}, {"id": "act_1"}]}, "listed twice"),
+    ],
+)
+def test_a_bad_key_or_value_is_named_in_the_error(data, expected):
+    with pytest.raises(ConfigError) as excinfo:
+        parse_config(data, source="pipeline.yaml")
+    assert expected in str(excinfo.value)
+    assert "pipeline.yaml" in str(excinfo.value)
+
+
+def test_allowed_values_are_listed_for_enumerations():
+    with pytest.raises(ConfigError, match="'messenger' or 'instagram'"):
+        parse_config({"accounts": [{"id": "act_1"}], "pages": [{"id": "9", "platforms": ["sms"]}]})
+
+
+def test_a_missing_file_and_broken_yaml_are_clear_errors(tmp_path):
+    with pytest.raises(ConfigError, match="cannot read the pipeline config"):
+        load_config(tmp_path / "absent.yaml")
+    broken = tmp_path / "broken.yaml"
+    broken.write_text("accounts: [\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(broken)
+
+
+def test_relative_paths_resolve_against_the_project_and_urls_pass_through(tmp_path):
+    config_file = tmp_path / "p.yaml"
+    config_file.write_text(yaml.safe_dump({**VALID, "lake_root": "s3://bucket/lake"}))
+    config = load_config(config_file)
+    assert config.lake_root_resolved == "s3://bucket/lake"
+    assert parse_config(VALID).resolve("data/lake").endswith("/data/lake")
+    assert parse_config(VALID).resolve("data/lake").startswith("/")

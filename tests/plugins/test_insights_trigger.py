@@ -1,0 +1,147 @@
+"""MetaInsightsTrigger: serialize() round trip and run() for every terminal status."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+import pytest
+
+from meta_ads_elt.errors import classify
+from meta_ads_elt.triggers.insights import MetaInsightsTrigger, next_poll_delay
+
+
+class FakeHook:
+    """Serves scripted batch replies: one list of per-job bodies per poll."""
+
+    def __init__(self, script):
+        self.script = list(script)
+        self.calls = 0
+        self.requests = []
+
+    async def abatch(self, requests, *, scope=None, session=None):
+        self.calls += 1
+        self.requests.append(requests)
+        step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(step, Exception):
+            raise step
+        return [
+            s if (isinstance(s, dict) and "code" in s) else {"code": 200, "headers": [], "body": s}
+            for s in step
+        ]
+
+
+def status(s, pct):
+    return {"async_status": s, "async_percent_completion": pct}
+
+
+def job(key, run_id, **kw):
+    return {"key": key, "report_run_id": run_id, "status": "running", "since": key, "until": key,
+            "submitted_at": time.time(), "progress_at": time.time(), "percent": 0.0, **kw}
+
+
+def make(script, jobs=None, **kw):
+    jobs = jobs if jobs is not None else [job("2026-11-01", "r1"), job("2026-11-02", "r2")]
+    trig = MetaInsightsTrigger(meta_conn_id="meta_default", account_id="1", jobs=jobs, first_poll=0.01,
+                               poll_interval=0.02, **kw)
+    fake = FakeHook(script)
+    trig._hook = lambda: fake
+    return trig, fake
+
+
+def run(trig):
+    async def first():
+        events = []
+        async for ev in trig.run():
+            events.append(ev)
+        return events
+
+    events = asyncio.run(first())
+    assert len(events) == 1  # exactly one event
+    return events[0].payload
+
+
+def test_serialize_round_trip():
+    trig = MetaInsightsTrigger(meta_conn_id="c", account_id="42", jobs=[job("2026-11-01", "r1")],
+                               poll_interval=15, first_poll=2, stall_timeout_minutes=7, max_concurrent_jobs=3)
+    path, kwargs = trig.serialize()
+    assert path == "meta_ads_elt.triggers.insights.MetaInsightsTrigger"
+    clone = MetaInsightsTrigger(**kwargs)
+    assert clone.serialize() == (path, kwargs)
+    import json
+
+    json.dumps(kwargs)  # plain JSON, as the triggerer stores it
+
+
+def test_success_when_every_job_completes_after_progress():
+    trig, fake = make([
+        [status("Job Running", 30), status("Job Not Started", 0)],
+        [status("Job Completed", 100), status("Job Running", 60)],
+        [status("Job Completed", 100), status("Job Completed", 100)],
+    ])
+    ev = run(trig)
+    assert ev["status"] == "success"
+    assert all(j["status"] == "completed" for j in ev["jobs"])
+    # completed jobs are no longer polled; several running jobs go out as one batch call
+    assert [len(r) for r in fake.requests] == [2, 2, 1]
+    assert fake.requests[0][0]["path"] == ("r1",)
+
+
+@pytest.mark.parametrize("terminal", ["Job Failed", "Job Skipped"])
+def test_failed_or_skipped_job_yields_split(terminal):
+    trig, _ = make([[status("Job Running", 10), status(terminal, 40)]])
+    ev = run(trig)
+    assert ev["status"] == "split" and ev["reason"] == "failed"
+    assert [j["status"] for j in ev["jobs"]] == ["running", "failed"]
+
+
+def test_stalled_job_yields_split_stalled():
+    old = time.time() - 3600
+    trig, _ = make([[status("Job Running", 10)]], jobs=[job("2026-11-01", "r1", submitted_at=old, progress_at=old,
+                                                           percent=10.0)], stall_timeout_minutes=1)
+    ev = run(trig)
+    assert ev["status"] == "split" and ev["reason"] == "stalled"
+
+
+def test_free_slot_for_pending_job_wakes_the_operator():
+    jobs = [job("2026-11-01", "r1"), {"key": "2026-11-02", "status": "pending", "report_run_id": None}]
+    trig, _ = make([[status("Job Completed", 100)]], jobs=jobs, max_concurrent_jobs=1)
+    ev = run(trig)
+    assert ev["status"] == "split" and ev["reason"] == "slots"
+
+
+def test_expired_token_yields_error_event():
+    expired = {"error": {"message": "Error validating access token: Session has expired", "code": 190,
+                         "error_subcode": 463, "type": "OAuthException"}}
+    trig, _ = make([[{"code": 400, "headers": [], "body": expired}, status("Job Running", 1)]])
+    ev = run(trig)
+    assert ev["status"] == "error" and ev["code"] == 190
+    assert "Refresh the token" in ev["message"]
+
+
+def test_fatal_exception_from_the_batch_call_becomes_an_error_event():
+    trig, _ = make([classify(400, {"error": {"code": 190, "message": "expired"}})])
+    ev = run(trig)
+    assert ev["status"] == "error"
+
+
+def test_unexpected_exception_becomes_a_scrubbed_error_event():
+    trig, _ = make([RuntimeError("boom access_token=SECRETSECRET")])
+    ev = run(trig)
+    assert ev["status"] == "error" and "boom" in ev["message"] and "SECRETSECRET" not in ev["message"]
+
+
+def test_unknown_report_id_counts_as_failed():
+    missing = {"error": {"message": "Unsupported get request", "code": 100, "error_subcode": 33}}
+    trig, _ = make([[{"code": 400, "headers": [], "body": missing}, status("Job Running", 5)]])
+    ev = run(trig)
+    assert ev["status"] == "split" and ev["jobs"][0]["status"] == "failed"
+
+
+def test_poll_delay_follows_progress_rate_and_is_bounded():
+    now = 1000.0
+    jobs = [{"status": "running", "percent": 50.0, "submitted_at": now - 4}]
+    assert next_poll_delay(jobs, now, 1.0, first_poll=1, poll_interval=30) == pytest.approx(4.2)
+    assert next_poll_delay(jobs, now, 1.0, first_poll=1, poll_interval=2) == 2
+    # nothing moved: back off from the previous delay
+    assert next_poll_delay([{"status": "running", "percent": 0}], now, 2.0, first_poll=1, poll_interval=30) == 3.2

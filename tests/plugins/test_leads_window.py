@@ -1,0 +1,87 @@
+"""Window planning, the time filter and lead rows: pure logic of the leads operator."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from meta_ads_elt.operators._pages import interval_day, parse_meta_time, utc_window, window_dates
+from meta_ads_elt.operators.leads import LeadRows, leads_filtering
+from meta_ads_elt.pii import PiiPolicy
+
+EXTRACTED = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def test_window_is_lookback_days_ending_after_the_interval_day():
+    start, end = utc_window(date(2026, 3, 10), 28)
+    assert start == datetime(2026, 2, 11, tzinfo=UTC)
+    assert end == datetime(2026, 3, 11, tzinfo=UTC)
+    assert len(window_dates(start, end)) == 28
+
+
+def test_interval_day_is_the_utc_date_of_the_interval_start():
+    moment = datetime(2026, 3, 10, 23, 30, tzinfo=UTC) + timedelta(hours=0)
+    assert interval_day({"data_interval_start": moment}) == date(2026, 3, 10)
+    assert interval_day({}, "2026-01-02") == date(2026, 1, 2)
+    with pytest.raises(ValueError, match="data_interval_day"):
+        interval_day({})
+
+
+@pytest.mark.parametrize(
+    "value", ["2026-03-10T08:49:14+0000", "2026-03-10T09:49:14+01:00", 1773132554, "1773132554"]
+)
+def test_meta_times_become_utc(value):
+    assert parse_meta_time(value) == datetime(2026, 3, 10, 8, 49, 14, tzinfo=UTC)
+
+
+def test_filter_widens_the_window_by_the_overlap():
+    start, end = utc_window(date(2026, 3, 10), 1)
+    sent = json.loads(leads_filtering(start, end, timedelta(minutes=15)))
+    assert sent == [
+        {"field": "time_created", "operator": "GREATER_THAN_OR_EQUAL", "value": int(start.timestamp()) - 900},
+        {"field": "time_created", "operator": "LESS_THAN", "value": int(end.timestamp()) + 900},
+    ]
+
+
+def _lead(lead_id: str, created: str, **extra) -> dict:
+    return {"id": lead_id, "created_time": created, "form_id": "f1", **extra}
+
+
+def test_leads_outside_the_window_are_trimmed_and_each_date_gets_a_partition():
+    start, end = utc_window(date(2026, 3, 10), 2)
+    rows = LeadRows.empty(window_dates(start, end))
+    policy = PiiPolicy.build()
+    assert rows.add(_lead("1", "2026-03-08T23:59:59+0000"), "f1", policy, {}, EXTRACTED) is False
+    assert rows.add(_lead("2", "2026-03-09T00:00:00+0000"), "f1", policy, {}, EXTRACTED) is True
+    assert rows.add(_lead("3", "2026-03-11T00:00:00+0000"), "f1", policy, {}, EXTRACTED) is False
+    leads, answers = rows.tables(date(2026, 3, 10))
+    assert leads.num_rows == 0 and answers.num_rows == 0  # an empty date still yields a (empty) table
+    assert rows.tables(date(2026, 3, 9))[0].column("lead_id").to_pylist() == ["2"]
+
+
+def test_a_lead_row_matches_the_schema_and_carries_no_raw_pii():
+    start, end = utc_window(date(2026, 3, 10), 1)
+    rows = LeadRows.empty(window_dates(start, end))
+    lead = _lead(
+        "7",
+        "2026-03-10T10:00:00+0000",
+        is_organic=False,
+        ad_id="a1",
+        campaign_id="c1",
+        platform="fb",
+        field_data=[{"name": "email", "values": ["X@Y.com"]}, {"name": "full_name", "values": ["Ann Lee"]}],
+        custom_disclaimer_responses=[{"checkbox_key": "optional_1", "is_checked": "1"}, {"checkbox_key": "o2", "is_checked": ""}],
+    )
+    rows.add(lead, "f1", PiiPolicy.build(), {}, EXTRACTED)
+    leads, answers = rows.tables(date(2026, 3, 10))
+    row = leads.to_pylist()[0]
+    assert row["created_time"] == datetime(2026, 3, 10, 10, tzinfo=UTC)
+    assert row["is_organic"] is False and row["ad_id"] == "a1"
+    assert row["custom_disclaimer_responses"] == [
+        {"checkbox_key": "optional_1", "is_checked": True},
+        {"checkbox_key": "o2", "is_checked": False},
+    ]
+    text = repr(leads.to_pylist()) + repr(answers.to_pylist())
+    assert "X@Y.com" not in text and "x@y.com" not in text and "Ann Lee" not in text
+    assert sorted(answers.column("question").to_pylist()) == ["email", "full_name"]
