@@ -111,10 +111,7 @@ def _build(sandbox, page, day: int, seq: int, ad, h: int) -> Conversation:
     cfg = sandbox.world.config
     tz = page.account.tz
     u = rng.stream(h, 8)
-    if ad is not None:
-        platform = ad.platform
-    else:
-        platform = "messenger" if u[0] < 0.55 else "instagram"
+    platform = ad.platform if ad is not None else ("messenger" if u[0] < 0.55 else "instagram")
     born = _local_midnight(tz, day) + int(u[1] * 0.85 * 86400)
     msgs: list[tuple[int, bool]] = []
     if u[2] < 0.05:  # a long-standing conversation: old history dated before the history window

@@ -105,7 +105,9 @@ class Profile:
         if unknown:
             raise ValueError(f"unknown fault profile keys: {sorted(unknown)}; known: {sorted(known)}")
         if "profile" in data:  # {"profile": "chaos", ...overrides}
-            base = PROFILES.get(data.pop("profile"))
+            base_name = data.pop("profile")
+            base = PROFILES.get(base_name)
+            data.setdefault("name", base_name)
             if base is None:
                 raise ValueError(f"unknown fault profile; known: {sorted(PROFILES)}")
             merged = json.loads(json.dumps(base))

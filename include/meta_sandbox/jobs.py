@@ -4,8 +4,13 @@ Lifecycle: ``Job Not Started`` (first 10% of the duration) -> ``Job Started`` (n
 ``Job Running`` (``async_percent_completion`` 1..99) -> ``Job Completed`` (100, ``time_completed``).
 Duration = ``job_base_seconds + job_seconds_per_1k_rows * estimated_rows / 1000``. Under a fault
 profile a job may instead end ``Job Failed`` (with v25+ ``error_*`` fields), ``Job Skipped``, or
-stall forever in ``Job Running`` at a fixed percentage. Result rows are rendered page by page from
-row keys computed once, when the job is first read after completion, so paging costs a few ms.
+stall forever in ``Job Running`` at a fixed percentage.
+
+Serving results: a large job (>= ``PRERENDER_MIN_ROWS`` rows) renders its rows in the background
+while it runs, into zlib-compressed chunks (~7x smaller), and reports ``Job Completed`` only once
+they are ready, so reading a 500-row page is a decompress-and-join (a few ms) — like Meta, where the
+work happens while the job runs. Small jobs, and jobs whose chunks were evicted by the memory bound,
+render each page on the fly.
 """
 
 from __future__ import annotations
@@ -14,9 +19,32 @@ import dataclasses
 import itertools
 import threading
 import time
+import zlib
 
 from meta_sandbox import rng
-from meta_sandbox.insights import Query, row_keys
+from meta_sandbox.insights import Query, render_rows, row_keys
+
+PRERENDER_MIN_ROWS = 2000
+CHUNK_ROWS = 256
+CACHE_BYTES = 512 * 1024 * 1024  # compressed rows kept across all jobs
+
+
+class Rendered:
+    """A job's rows as compressed chunks of newline-separated JSON rows."""
+
+    def __init__(self):
+        self.chunks: list[bytes] = []
+        self.nbytes = 0
+        self.total = 0
+
+    def rows(self, start: int, end: int) -> list[bytes]:
+        out: list[bytes] = []
+        first, last = start // CHUNK_ROWS, (end - 1) // CHUNK_ROWS
+        for ci in range(first, last + 1):
+            rows = zlib.decompress(self.chunks[ci]).split(b"\n")
+            base = ci * CHUNK_ROWS
+            out.extend(rows[max(start, base) - base:min(end, base + len(rows)) - base])
+        return out
 
 
 @dataclasses.dataclass(eq=False)
@@ -31,8 +59,12 @@ class Job:
     date_start: str
     date_stop: str
     params: dict
-    keys: list | None = None
+    keys: object | None = None
     lock: threading.Lock = dataclasses.field(default_factory=threading.Lock)
+    rendered: Rendered | None = None
+    prerendering: bool = False  # a background render is under way
+    rendered_at: float = 0.0
+
 
     def status(self, now: float | None = None) -> tuple[str, int]:
         now = time.time() if now is None else now
@@ -46,6 +78,8 @@ class Job:
             return "Job Started", 0
         if frac < 1.0:
             return "Job Running", max(1, min(99, int((frac - 0.2) / 0.8 * 100)))
+        if self.prerendering:  # the time is up but the rows are not ready yet
+            return "Job Running", 99
         if self.fate in ("failed", "too_much_data"):
             return "Job Failed", 100 if self.fate == "failed" else 0
         if self.fate == "skipped":
@@ -53,7 +87,7 @@ class Job:
         return "Job Completed", 100
 
     def finished_at(self) -> int:
-        return int(self.created + max(0.0, self.duration))
+        return int(max(self.created + max(0.0, self.duration), self.rendered_at))
 
     def ensure_keys(self, sandbox) -> list:
         with self.lock:
@@ -62,11 +96,31 @@ class Job:
             return self.keys
 
 
+    def prerender(self, sandbox, store: JobStore) -> None:
+        """Render every row into compressed chunks (runs on the store's background thread)."""
+        try:
+            keys = self.ensure_keys(sandbox)
+            rendered = Rendered()
+            for i in range(0, len(keys), CHUNK_ROWS):
+                blob = "\n".join(render_rows(sandbox, self.query, keys[i:i + CHUNK_ROWS])).encode()
+                chunk = zlib.compress(blob, 1)
+                rendered.chunks.append(chunk)
+                rendered.nbytes += len(chunk)
+            rendered.total = len(keys)
+            self.rendered = rendered
+            store.account_bytes(self)
+        finally:
+            self.rendered_at = time.time()
+            self.prerendering = False
+
+
 class JobStore:
     def __init__(self, seed: int):
         self._seed = seed
         self._jobs: dict[str, Job] = {}
         self._lock = threading.Lock()
+        self._rendered: list[Job] = []  # jobs holding rendered chunks, oldest first
+        self._executor = None
         self._counter = itertools.count(1)
         self._prefix = 6 * 10**14 + rng.key(seed, "jobs") % 10**13
 
@@ -83,3 +137,23 @@ class JobStore:
 
     def __len__(self) -> int:
         return len(self._jobs)
+
+    def start_prerender(self, sandbox, job: Job) -> None:
+        import concurrent.futures
+
+        with self._lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs")
+            job.prerendering = True
+        self._executor.submit(job.prerender, sandbox, self)
+
+    def account_bytes(self, job: Job) -> None:
+        """Keep the rendered chunks of all jobs under CACHE_BYTES (oldest dropped: they render on the fly)."""
+        with self._lock:
+            self._rendered.append(job)
+            total = sum(j.rendered.nbytes for j in self._rendered if j.rendered)
+            while total > CACHE_BYTES and len(self._rendered) > 1:
+                old = self._rendered.pop(0)
+                if old.rendered:
+                    total -= old.rendered.nbytes
+                    old.rendered = None

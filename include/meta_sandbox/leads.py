@@ -171,9 +171,7 @@ def render(lead: Lead, fields: list[str], clock_graph_time) -> dict:
                 continue  # organic leads carry no ad fields
             obj = {"ad": ad, "adset": ad.adset, "campaign": ad.campaign}[f.split("_")[0]]
             out[f] = obj.id if f.endswith("_id") else obj.name
-        elif f == "partner_name":
-            continue
-        elif f == "is_test_lead" or f == "retailer_item_id":
+        elif f == "partner_name" or f == "is_test_lead" or f == "retailer_item_id":
             continue
     if "id" not in out:
         out["id"] = lead.id

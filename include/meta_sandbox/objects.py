@@ -259,9 +259,7 @@ def _render_conversation(conv, names: list[str], ctx: Ctx) -> dict:
             out[n] = {"data": []}
         elif n == "snippet":
             out[n] = visible[-1].text[:100]
-        elif n == "can_reply":
-            out[n] = True
-        elif n == "is_subscribed":
+        elif n == "can_reply" or n == "is_subscribed":
             out[n] = True
         elif n == "folder":
             out[n] = "inbox"

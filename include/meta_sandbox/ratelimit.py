@@ -29,11 +29,11 @@ LEADGEN_WINDOW_S = 86400
 @dataclasses.dataclass
 class Budgets:
     window_s: float = 300.0
-    app: int = 1_000_000
-    user: int = 500_000
-    ads_insights: int = 50_000
-    ads_management: int = 50_000
-    pages: int = 50_000
+    app: int = 20_000
+    user: int = 20_000
+    ads_insights: int = 5_000
+    ads_management: int = 5_000
+    pages: int = 5_000
     leadgen_scale: float = 1.0
 
     @classmethod

@@ -216,7 +216,7 @@ class World:
                     adset = AdSet(
                         index=s, id=rng.numeric_id(seed, "adset", a, c, s, digits=18),
                         name=f"{camp.name} | Audience {s + 1}", campaign=camp, optimization_goal=goal,
-                        destination_type=dest, daily_budget_cents=int(round(cpm * 100 * 5)) * 100,
+                        destination_type=dest, daily_budget_cents=round(cpm * 100 * 5) * 100,
                     )
                     camp.adsets.append(adset)
                     self.by_id[adset.id] = adset

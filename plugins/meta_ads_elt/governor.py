@@ -139,6 +139,7 @@ class RateLimitGovernor:
         pause_at: float = 95.0,
         max_spacing: float = 5.0,
         min_pause: float = 60.0,
+        max_pause: float | None = None,
         clock=time.monotonic,
         sleep=time.sleep,
     ) -> None:
@@ -146,6 +147,8 @@ class RateLimitGovernor:
         self.pause_at = pause_at
         self.max_spacing = max_spacing
         self.min_pause = min_pause
+        # Optional cap on any single block (e.g. an operator-level SLA); None honours Meta's regain time.
+        self.max_pause = max_pause
         self._clock = clock
         self._sleep = sleep
         self._lock = threading.Lock()
@@ -164,10 +167,13 @@ class RateLimitGovernor:
     def pause_for(self, usage: Usage) -> float:
         """Seconds to block a scope after a reading (0 if it need not be blocked)."""
         if usage.regain_seconds > 0:
-            return max(usage.regain_seconds, 1.0)
+            return self._cap(max(usage.regain_seconds, 1.0))
         if usage.pct >= self.pause_at:
-            return self.min_pause
+            return self._cap(self.min_pause)
         return 0.0
+
+    def _cap(self, seconds: float) -> float:
+        return min(seconds, self.max_pause) if self.max_pause is not None else seconds
 
     # -- state ------------------------------------------------------------------------------------
     def _state(self, scope: str) -> _ScopeState:
@@ -202,7 +208,7 @@ class RateLimitGovernor:
         now = self._clock()
         with self._lock:
             st = self._state(scope or APP_SCOPE)
-            st.blocked_until = max(st.blocked_until, now + max(seconds, 0.0))
+            st.blocked_until = max(st.blocked_until, now + self._cap(max(seconds, 0.0)))
 
     def reserve(self, scope: str | None = None) -> float:
         """Reserve the next call slot in ``scope``; return how many seconds the caller must wait first."""

@@ -9,6 +9,7 @@ secrets masker, so Airflow's own log handlers hide them even in lines we did not
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from typing import Any
@@ -73,3 +74,36 @@ def scrub_obj(value: Any) -> Any:
     if isinstance(value, str):
         return scrub(value)
     return value
+
+
+class RedactingFilter(logging.Filter):
+    """A logging filter that passes every record's final text through :func:`scrub`."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        try:
+            message = record.getMessage()
+        except Exception:  # a broken format string: leave the record to the handler's error path
+            return True
+        clean = scrub(message)
+        if clean != message or record.args:
+            record.msg, record.args = clean, ()
+        if record.exc_info and not record.exc_text:
+            record.exc_text = scrub(logging.Formatter().formatException(record.exc_info))
+        elif record.exc_text:
+            record.exc_text = scrub(record.exc_text)
+        return True
+
+
+# Loggers of the libraries under the SDK that write URLs (urllib3 logs every request line, query and all).
+NOISY_LOGGERS = ("urllib3.connectionpool", "urllib3", "requests", "facebook_business", "aiohttp.client")
+_filter = RedactingFilter()
+
+
+def install_log_filter(*loggers: logging.Logger | str) -> None:
+    """Attach the scrubbing filter to the HTTP libraries' loggers and to ``loggers`` (idempotent)."""
+    for item in (*NOISY_LOGGERS, *loggers):
+        logger = logging.getLogger(item) if isinstance(item, str) else item
+        if not isinstance(logger, logging.Logger):
+            continue  # structlog loggers (Airflow's task logs) are masked by Airflow's secrets masker
+        if _filter not in logger.filters:
+            logger.addFilter(_filter)

@@ -70,3 +70,11 @@ def test_relative_paths_resolve_against_the_project_and_urls_pass_through(tmp_pa
     assert config.lake_root_resolved == "s3://bucket/lake"
     assert parse_config(VALID).resolve("data/lake").endswith("/data/lake")
     assert parse_config(VALID).resolve("data/lake").startswith("/")
+
+
+def test_the_shipped_config_declares_the_default_sandbox_world(sandbox):
+    """`make run` runs against the default world: the config must name exactly its accounts and Pages."""
+    config = load_config(DEFAULT_CONFIG_PATH)
+    world = sandbox.world()
+    assert {account.id for account in config.accounts} == {account["id"] for account in world["accounts"]}
+    assert {page.id for page in config.pages} == {page["id"] for page in world["pages"]}

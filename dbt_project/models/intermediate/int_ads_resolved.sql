@@ -1,3 +1,4 @@
+{{ config(materialized="table") }}
 -- Every known ad with its ad set, campaign and account: from the ad snapshots, plus ads seen only in
 -- insights (e.g. deleted ads still reporting), so leads can be attributed to an account.
 with

@@ -1,36 +1,28 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date',
-        on_schema_change='fail',
-        pre_hook="{{ meta_delete_window('date') }}",
-    )
-}}
--- One row per (date, ad_id): the latest extraction of the day with its reported lead and
--- conversation counts. Shared by cost_per_lead and conversations_started (the actions are unnested
--- once). Incremental: re-processes the lookback window.
+-- One row per (date, ad_id): the latest extraction of the day with its reported counts, taken from
+-- the `actions` array by the one action-type mapping (seed meta_action_types): only types flagged
+-- counts_as_lead / counts_as_conversation_started are summed, so `lead` is never added to its
+-- components (onsite_conversion.lead_grouped, offsite_conversion.fb_pixel_lead, ...).
+-- A view: the marts filter it to their window, and DuckDB prunes the lake's date partitions.
 with
 
 insights as (
 
     select * from {{ ref('int_insights_deduplicated') }}
-    {% if is_incremental() -%}
-    where date >= {{ meta_window_start() }}
-    {%- endif %}
 
 ),
 
-actions as (
+mapping as (
 
-    select * from {{ ref('int_insight_actions_pivoted') }}
-    {% if is_incremental() -%}
-    where date >= {{ meta_window_start() }}
-    {%- endif %}
+    select
+        coalesce(list(lower(action_type)) filter (where counts_as_lead), []) as lead_action_types,
+        coalesce(
+            list(lower(action_type)) filter (where counts_as_conversation_started), []
+        ) as conversation_started_action_types,
+    from {{ ref('meta_action_types') }}
 
 ),
 
-joined as (
+pivoted as (
 
     select
         insights.date,
@@ -46,16 +38,19 @@ joined as (
         insights.spend,
         insights.impressions,
         insights.clicks,
-        cast(coalesce(actions.leads_reported, 0) as bigint) as leads_reported,
-        cast(coalesce(actions.conversations_started_reported, 0) as bigint) as conversations_started_reported,
+        cast(coalesce(list_sum([
+            action."value" for action in insights.actions
+            if list_contains(mapping.lead_action_types, lower(action.action_type))
+        ]), 0) as bigint) as leads_reported,
+        cast(coalesce(list_sum([
+            action."value" for action in insights.actions
+            if list_contains(mapping.conversation_started_action_types, lower(action.action_type))
+        ]), 0) as bigint) as conversations_started_reported,
         insights.attribution_setting,
         insights.extracted_at,
     from insights
-    left join actions
-        on actions.ad_id = insights.ad_id
-        and actions.date = insights.date
-        and actions.extracted_at = insights.extracted_at
+    cross join mapping
 
 )
 
-select * from joined
+select * from pivoted

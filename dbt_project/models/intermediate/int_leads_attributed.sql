@@ -1,3 +1,4 @@
+{{ config(materialized="table") }}
 -- One row per lead (latest extraction), attributed to an ad account and dated in its timezone:
 -- paid leads -> the account of the lead's ad (ad snapshots, else insights); organic leads -> the
 -- account that promotes the form's Page; no account -> var('reporting_timezone').

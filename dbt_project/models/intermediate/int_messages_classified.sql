@@ -1,14 +1,29 @@
--- Each message with its local date (timezone of the account promoting the Page) and whether it starts
--- a conversation: a user message (not from the Page) that is the first message of its conversation,
--- or comes >= var('conversation_gap_hours') (168 h = 7 days) after the conversation's previous message.
--- When older messages are out of reach (conversation.message_count > messages known, or
--- messages_out_of_reach > 0) the first *known* message has an unknown predecessor: it is not counted.
--- Each start opens a session; the Page's first reply is its first message in that session.
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='message_date',
+        on_schema_change='fail',
+        pre_hook="{{ meta_delete_window('message_date') }}",
+    )
+}}
+-- Each message (de-duplicated across snapshots) with its local date (timezone of the account
+-- promoting the Page) and whether it starts a conversation: a user message (not from the Page) that is
+-- the first message of its conversation, or comes >= var('conversation_gap_hours') (168 h = 7 days)
+-- after the conversation's previous message. When older messages were out of reach
+-- (conversation.message_count > messages known, or messages_out_of_reach > 0), the first *known*
+-- message has an unknown predecessor and is not counted. first_reply_seconds (on starts): seconds to
+-- the Page's next message, if it comes before the conversation's next start.
+-- Incremental: re-classifies the messages of the recent snapshots and replaces the window's dates.
 with
 
 messages as (
 
-    select * from {{ ref('int_messages_deduplicated') }}
+    select *
+    from {{ meta_latest_messages(
+        ref('stg_meta__messages'),
+        snapshots_since=(meta_window_start(offset_days=2) if is_incremental() else none),
+    ) }} as latest_messages
 
 ),
 
@@ -48,18 +63,19 @@ history as (
 ordered as (
 
     select
-        messages.message_id,
-        messages.conversation_id,
-        messages.page_id,
-        messages.platform,
-        messages.created_time,
-        messages.is_from_page,
-        messages.extracted_at,
-        lag(messages.created_time) over by_conversation as previous_created_time,
+        message_id,
+        conversation_id,
+        page_id,
+        platform,
+        created_time,
+        is_from_page,
+        extracted_at,
+        lag(created_time) over by_conversation as previous_created_time,
+        min(case when is_from_page then created_time end) over (
+            by_conversation rows between 1 following and unbounded following
+        ) as next_page_message_time,
     from messages
-    window by_conversation as (
-        partition by messages.conversation_id order by messages.created_time, messages.message_id
-    )
+    window by_conversation as (partition by conversation_id order by created_time, message_id)
 
 ),
 
@@ -78,56 +94,44 @@ classified as (
 
 ),
 
-sessionized as (
+next_starts as (
 
     select
-        *,
-        sum(case when is_conversation_start then 1 else 0 end) over (
-            partition by conversation_id
-            order by created_time, message_id
-            rows between unbounded preceding and current row
-        ) as session_number,
+        message_id,
+        lead(created_time) over (
+            partition by conversation_id order by created_time, message_id
+        ) as next_start_time,
     from classified
-
-),
-
-replies as (
-
-    select
-        conversation_id,
-        session_number,
-        min(created_time) filter (where is_from_page) as first_reply_time,
-    from sessionized
-    where session_number > 0
-    group by all
+    where is_conversation_start
 
 ),
 
 localized as (
 
     select
-        sessionized.message_id,
-        sessionized.conversation_id,
-        sessionized.page_id,
-        sessionized.platform,
-        sessionized.created_time,
-        sessionized.is_from_page,
-        sessionized.is_conversation_start,
-        sessionized.session_number,
+        classified.message_id,
+        classified.conversation_id,
+        classified.page_id,
+        classified.platform,
+        classified.created_time,
+        classified.is_from_page,
+        classified.is_conversation_start,
         case
-            when sessionized.is_conversation_start
-                then (epoch_us(replies.first_reply_time) - epoch_us(sessionized.created_time)) / 1e6
+            when classified.is_conversation_start
+                and (next_starts.next_start_time is null
+                    or classified.next_page_message_time < next_starts.next_start_time)
+                then (epoch_us(classified.next_page_message_time) - epoch_us(classified.created_time)) / 1e6
         end as first_reply_seconds,
         pages.account_id,
-        {{ meta_local_date('sessionized.created_time', "coalesce(pages.timezone_name, '" ~ var('reporting_timezone') ~ "')") }} as message_date,
-        sessionized.extracted_at,
-    from sessionized
-    left join replies
-        on replies.conversation_id = sessionized.conversation_id
-        and replies.session_number = sessionized.session_number
-        and sessionized.is_conversation_start
-    left join pages on pages.page_id = sessionized.page_id
+        {{ meta_local_date('classified.created_time', "coalesce(pages.timezone_name, '" ~ var('reporting_timezone') ~ "')") }} as message_date,
+        classified.extracted_at,
+    from classified
+    left join next_starts on next_starts.message_id = classified.message_id
+    left join pages on pages.page_id = classified.page_id
 
 )
 
 select * from localized
+{% if is_incremental() -%}
+where message_date >= {{ meta_window_start() }}
+{%- endif %}

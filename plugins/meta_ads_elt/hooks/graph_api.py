@@ -44,7 +44,7 @@ from meta_ads_elt.errors import (
     classify_transport,
 )
 from meta_ads_elt.governor import RateLimitGovernor, get_governor
-from meta_ads_elt.redaction import register_secret, scrub
+from meta_ads_elt.redaction import install_log_filter, register_secret, scrub
 
 DEFAULT_API_VERSION = "v26.0"
 DEFAULT_BASE_URL = "https://graph.facebook.com"
@@ -183,6 +183,7 @@ class MetaGraphApiHook(BaseHook):
         self._page_hooks: dict[str, MetaGraphApiHook] = {}
         self._settings_override: GraphSettings | None = None
         register_secret(access_token)
+        install_log_filter(self.log)
 
     # -- Airflow UI -------------------------------------------------------------------------------
     @classmethod

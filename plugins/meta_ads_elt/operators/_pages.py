@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NoReturn
 
 from meta_ads_elt.errors import (
-    MetaApiError,
+    MetaFatalError,
     MetaParameterError,
     MetaPermissionError,
     MetaTokenError,
@@ -68,34 +68,38 @@ def page_error(exc: BaseException, page_id: str, permission: str) -> BaseExcepti
     Non-API errors (and API errors that are not about the token, the Page or a permission) are
     returned unchanged, so retries and the lead budget keep their own types.
     """
-    if not isinstance(exc, MetaApiError):
+    if not isinstance(exc, MetaFatalError):
         return exc
-    state = {
-        "code": exc.code,
-        "subcode": exc.subcode,
-        "http_status": exc.http_status,
-        "fbtrace_id": exc.fbtrace_id,
-    }
+    state = {"code": exc.code, "subcode": exc.subcode, "http_status": exc.http_status, "fbtrace_id": exc.fbtrace_id}
+    said = f"Meta said: {exc.message}"
+    text = exc.message.lower()
+    if "nonexisting field (access_token)" in text:
+        return MetaTokenError(
+            f"Page {page_id}: the connection holds a Page access token, but a user (or system-user) token "
+            f"is needed: the hook derives each Page's token from it. Store a user token with "
+            f"'{permission}' as the connection's password. {said}",
+            **state,
+        )
+    if "page access token" in text:
+        return MetaPermissionError(
+            f"Page {page_id}: this call needs a Page access token of Page {page_id}, not a user token (or "
+            f"another Page's token). Read Page edges through MetaGraphApiHook.for_page('{page_id}'), which "
+            f"derives it from the user token; the user must manage the Page and have '{permission}'. {said}",
+            **state,
+        )
     if isinstance(exc, MetaPermissionError):
-        if "page access token" in exc.message.lower():
-            return MetaPermissionError(
-                f"Page {page_id}: this call needs a Page access token, not a user token. The hook derives "
-                f"the Page token from the connection's user token (/me/accounts); make sure that user "
-                f"manages Page {page_id} and the token has '{permission}'. Meta said: {exc.message}",
-                **state,
-            )
         return MetaPermissionError(
             f"Page {page_id}: permission '{permission}' is missing (or the token cannot act for this Page). "
             f"Grant '{permission}' to the app / user, give the user a role on Page {page_id}, then issue a "
-            f"new token. Meta said: {exc.message}",
+            f"new token. {said}",
             **state,
         )
     if isinstance(exc, MetaTokenError):
-        return MetaTokenError(f"Page {page_id} ('{permission}'): {exc.message}", **state)
+        return MetaTokenError(f"Page {page_id} (needs '{permission}'): {exc.message}", **state)
     if isinstance(exc, MetaParameterError) and exc.code == 100:
         return MetaParameterError(
             f"Page {page_id} was not found or cannot be read with this token (it needs '{permission}'); "
-            f"check the Page id in the config. Meta said: {exc.message}",
+            f"check the Page id in the config. {said}",
             **state,
         )
     return exc

@@ -72,7 +72,7 @@ def next_cursor(paging: Mapping[str, Any]) -> str | None:
 
 def has_details(message: Mapping[str, Any]) -> bool:
     """A message beyond the 20 most recent comes back without sender/time (or as an error)."""
-    return bool(message.get("id")) and bool(message.get("created_time")) and "error" not in message
+    return bool(message.get("id")) and bool(message.get("created_time")) and bool(message.get("from")) and "error" not in message
 
 
 def message_row(

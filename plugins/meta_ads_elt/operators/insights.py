@@ -73,6 +73,8 @@ class ReportJob:
     async_status: str = ""
     submitted_at: float | None = None
     progress_at: float | None = None
+    first_progress_at: float | None = None
+    first_percent: float = 0.0
     attempts: int = 0
     error: str | None = None
     error_subcode: int | None = None
@@ -151,6 +153,8 @@ def replan(jobs: list[ReportJob], campaign_ids_of) -> list[ReportJob]:
     """Apply a trigger's verdict: split failed jobs, reset stalled ones to pending (resubmit)."""
     out: list[ReportJob] = []
     for job in jobs:
+        if job.status == "stalled" and job.attempts >= MAX_JOB_ATTEMPTS:
+            job.status = "failed"  # resubmitting did not help: treat it like a failed job and split it
         if job.status == "failed":
             children = split_job(job, campaign_ids_of() if job.days == 1 and not job.campaign_ids else None)
             if children:
@@ -306,6 +310,7 @@ class MetaInsightsOperator(BaseOperator):
         now = time.time()
         job.report_run_id, job.status, job.percent = run_id, "running", 0.0
         job.submitted_at = job.progress_at = now
+        job.first_progress_at, job.first_percent = None, 0.0
         job.attempts += 1
         job.async_status = "submitted"
         return [job]

@@ -230,7 +230,6 @@ class MetaLeadsOperator(BaseOperator):
         leads_90d = sum(int(f.get("leads_count") or 0) for f in forms)
         # The form listing is counted as lead retrieval too: over-counting is the safe side.
         budget = LeadRetrievalBudget(page_id, leads_90d, calls_used=page_hook.calls)
-        budget.observe_pct(self.usage_tap.leadgen_pct(page_id))
         rows = LeadRows.empty(window_dates(start, end))
         filtering = leads_filtering(start, end, timedelta(minutes=self.overlap_minutes))
         seen: set[str] = set()

@@ -33,17 +33,25 @@ MIN_POLL = 0.25
 
 
 def next_poll_delay(jobs: list[dict], now: float, previous: float, *, first_poll: float, poll_interval: float) -> float:
-    """Seconds until the next poll: when the slowest running job should be done (from its progress
-    rate so far), at least ``MIN_POLL``, at most ``poll_interval``; plain backoff when nothing moved."""
+    """Seconds until the next poll: when the slowest running job should be done, at least ``MIN_POLL``,
+    at most ``poll_interval``; plain backoff (x1.6) while no job has shown progress yet.
+
+    The rate comes from the progress seen between the first poll that showed a percentage and now
+    (Meta reports 0 % while a job is queued, so the time since submission would overestimate it).
+    """
     etas = []
     for job in jobs:
         if job.get("status") != "running":
             continue
         pct = float(job.get("percent") or 0.0)
-        started = job.get("submitted_at") or now
-        elapsed = max(now - started, 1e-3)
-        if 0 < pct < 100:
-            etas.append(elapsed * (100.0 - pct) / pct)
+        if not 0 < pct < 100:
+            continue
+        first_pct, first_at = float(job.get("first_percent") or 0.0), job.get("first_progress_at")
+        if first_at is not None and pct > first_pct and now > first_at:
+            rate = (pct - first_pct) / (now - first_at)
+        else:
+            rate = pct / max(now - float(job.get("submitted_at") or now), 1e-3)
+        etas.append((100.0 - pct) / rate)
     if etas:
         # A little past the predicted end of the slowest job, so one poll usually finds it done.
         return min(poll_interval, max(MIN_POLL, max(etas) * 1.05))
@@ -123,6 +131,8 @@ class MetaInsightsTrigger(BaseTrigger):
         pct = float(body.get("async_percent_completion") or 0.0)
         job["async_status"] = status
         if pct > float(job.get("percent") or 0.0):
+            if job.get("first_progress_at") is None:
+                job["first_progress_at"], job["first_percent"] = now, pct
             job["percent"] = pct
             job["progress_at"] = now
         if status == JOB_DONE:

@@ -1,0 +1,9 @@
+-- Grain of stg_meta__insight_actions: an action_type appears at most once (and never null) in one
+-- insights row's `actions`, so unnesting gives unique (ad_id, date, extracted_at, action_type).
+select
+    ad_id,
+    date,
+    extracted_at,
+from {{ ref('stg_meta__insights') }}
+where len(actions) <> len(list_distinct([lower(action.action_type) for action in actions]))
+    or list_contains([action.action_type is null for action in actions], true)

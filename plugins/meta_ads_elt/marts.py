@@ -1,0 +1,380 @@
+"""dbt build runner and the publish step that serves the marts to BI tools.
+
+Guarantees:
+
+* :func:`run_dbt_build` runs ``dbt build`` (seeds, models, unit and data tests) in a subprocess of this
+  environment's ``dbt`` with absolute paths (lake root, build DuckDB file), so it behaves the same from
+  Airflow, ``make run`` and the tests. A failure raises :class:`DbtBuildError` naming every failing node.
+  The build file is written by one process at a time: callers run it in a 1-slot pool.
+* :func:`publish_marts` never opens the serving file BI tools read. It copies the marts from the
+  build file into a *new* file next to the serving path, checkpoints and fsyncs it, then
+  ``os.replace``-s it over ``data/marts.duckdb`` (atomic on POSIX). A reader holding the old file
+  open keeps reading the old inode, unblocked and unbroken; the next connection sees the new marts,
+  never a half-published state. Each mart is also written as ``data/marts/<mart>.parquet`` (write
+  aside + rename). The serving file uses storage version ``v1.0.0`` by default, so BI drivers that
+  bundle DuckDB 1.x can open it (DuckDB 2.0's own format cannot be read by DuckDB < 2.0).
+* :func:`summarize_marts` prints a short human summary of the published marts.
+
+Relative paths are resolved against the repository root (the directory holding ``dbt_project/``).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import shutil
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
+
+MARTS: tuple[str, ...] = (
+    "cost_per_lead",
+    "conversations_started",
+    "conversations_started_by_page",
+    "lead_reconciliation",
+)
+"""The BI contract (DESIGN.md, issue 5): published as tables and as Parquet files."""
+
+ROLLUPS: tuple[str, ...] = ("cost_per_lead_by_campaign", "cost_per_lead_by_account")
+"""Convenience rollups (views in the build file), published as tables in the serving file only."""
+
+DEFAULT_SERVING_STORAGE_VERSION = "v1.0.0"
+"""Readable by every DuckDB >= 1.0 (checked with DuckDB 1.4.3); DuckDB 2.0 writes this when asked."""
+
+
+class DbtBuildError(RuntimeError):
+    """``dbt build`` failed; ``failures`` lists (node unique_id, status, message)."""
+
+    def __init__(self, message: str, failures: Sequence[tuple[str, str, str]] = ()) -> None:
+        super().__init__(message)
+        self.failures = list(failures)
+
+
+class PublishError(RuntimeError):
+    """The build file lacks a mart, or the serving copy could not be written."""
+
+
+def _resolve(path: str | os.PathLike[str] | None, env: str, default: Path) -> Path:
+    if path is None:
+        path = os.environ.get(env) or default
+    resolved = Path(path).expanduser()
+    if not resolved.is_absolute():
+        resolved = REPO_ROOT / resolved
+    return resolved.resolve()
+
+
+def default_lake_root() -> Path:
+    return _resolve(None, "META_LAKE_ROOT", REPO_ROOT / "data" / "lake")
+
+
+def default_build_db_path() -> Path:
+    return _resolve(None, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb")
+
+
+def _dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("dbt")
+    if not found:
+        raise DbtBuildError("dbt executable not found next to the Python interpreter or on PATH")
+    return found
+
+
+def dbt_env(
+    *,
+    lake_root: str | os.PathLike[str] | None = None,
+    build_db_path: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+) -> dict[str, str]:
+    """Environment for a dbt subprocess: absolute paths and no network calls (no usage stats, no version check)."""
+    env = dict(os.environ)
+    env["META_LAKE_ROOT"] = str(_resolve(lake_root, "META_LAKE_ROOT", REPO_ROOT / "data" / "lake"))
+    env["META_DBT_DUCKDB_PATH"] = str(
+        _resolve(build_db_path, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb")
+    )
+    if threads:
+        env["META_DBT_THREADS"] = str(threads)
+    env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
+    env["DBT_VERSION_CHECK"] = "False"
+    env["DBT_PROFILES_DIR"] = str(DBT_PROJECT_DIR)
+    env.setdefault("DBT_USE_COLORS", "False")
+    return env
+
+
+def run_dbt(
+    args: Sequence[str],
+    *,
+    lake_root: str | os.PathLike[str] | None = None,
+    build_db_path: str | os.PathLike[str] | None = None,
+    project_dir: str | os.PathLike[str] | None = None,
+    dbt_vars: Mapping[str, Any] | None = None,
+    target_path: str | os.PathLike[str] | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+    timeout: float | None = None,
+) -> subprocess.CompletedProcess[str]:
+    """Run one dbt command (``["build"]``, ``["docs", "generate"]``, ...) with the project's paths; no raise."""
+    project = Path(project_dir or DBT_PROJECT_DIR).resolve()
+    env = dbt_env(lake_root=lake_root, build_db_path=build_db_path, threads=threads)
+    Path(env["META_DBT_DUCKDB_PATH"]).parent.mkdir(parents=True, exist_ok=True)
+    command = [_dbt_executable(), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
+    if target_path:
+        command += ["--target-path", str(Path(target_path).resolve())]
+    if log_path:
+        command += ["--log-path", str(Path(log_path).resolve())]
+    if dbt_vars:
+        command += ["--vars", json.dumps(dict(dbt_vars))]
+    return subprocess.run(
+        command, cwd=project, env=env, capture_output=True, text=True, timeout=timeout, check=False
+    )
+
+
+def _failures(run_results: Path) -> list[tuple[str, str, str]]:
+    if not run_results.exists():
+        return []
+    results = json.loads(run_results.read_text())["results"]
+    return [
+        (r["unique_id"], r["status"], (r.get("message") or "").strip())
+        for r in results
+        if r["status"] in {"error", "fail", "runtime error"}
+    ]
+
+
+def run_dbt_build(
+    *,
+    lake_root: str | os.PathLike[str] | None = None,
+    build_db_path: str | os.PathLike[str] | None = None,
+    project_dir: str | os.PathLike[str] | None = None,
+    window_end: str | dt.date | None = None,
+    lookback_days: int | None = None,
+    full_refresh: bool = False,
+    select: str | None = None,
+    target_path: str | os.PathLike[str] | None = None,
+    log_path: str | os.PathLike[str] | None = None,
+    threads: int | None = None,
+    timeout: float | None = None,
+) -> dict[str, Any]:
+    """Run ``dbt build`` over the lake into ``build_db_path``; return a summary, raise on failure.
+
+    ``window_end`` (last account-local date, e.g. the data interval's date) and ``lookback_days``
+    set the incremental window (default: the newest insights date in the lake, 28 days). Re-running
+    the same window is idempotent. Raises :class:`DbtBuildError` naming each failing node.
+    """
+    project = Path(project_dir or DBT_PROJECT_DIR).resolve()
+    dbt_vars: dict[str, Any] = {}
+    if window_end is not None:
+        dbt_vars["window_end"] = str(window_end)
+    if lookback_days is not None:
+        dbt_vars["lookback_days"] = int(lookback_days)
+    args = ["build"]
+    if full_refresh:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", select]
+    started = dt.datetime.now(dt.UTC)
+    proc = run_dbt(
+        args,
+        lake_root=lake_root,
+        build_db_path=build_db_path,
+        project_dir=project,
+        dbt_vars=dbt_vars,
+        target_path=target_path,
+        log_path=log_path,
+        threads=threads,
+        timeout=timeout,
+    )
+    run_results = Path(target_path).resolve() if target_path else project / "target"
+    failures = _failures(run_results / "run_results.json")
+    if proc.returncode != 0 or failures:
+        if failures:
+            detail = "; ".join(f"{uid} [{status}]: {msg[:300]}" for uid, status, msg in failures)
+            message = f"dbt build failed on {len(failures)} node(s): {detail}"
+        else:
+            tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
+            message = f"dbt build failed (exit {proc.returncode}) before running nodes:\n{tail}"
+        raise DbtBuildError(
+            message + "\nFix the data or model named above, then re-run the task (the build is idempotent).",
+            failures,
+        )
+    return {
+        "build_db_path": dbt_env(build_db_path=build_db_path)["META_DBT_DUCKDB_PATH"],
+        "lake_root": dbt_env(lake_root=lake_root)["META_LAKE_ROOT"],
+        "started_at": started.isoformat(),
+        "seconds": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2),
+        "vars": dbt_vars,
+    }
+
+
+@contextlib.contextmanager
+def _publish_lock(serving: Path) -> Iterator[None]:
+    """Serialise publishers (never readers): an flock on a sidecar file, not on the serving file."""
+    lock_path = serving.with_name(serving.name + ".publish.lock")
+    with open(lock_path, "a+") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _fsync(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _quote(path: Path) -> str:
+    return str(path).replace("'", "''")
+
+
+def publish_marts(
+    build_db_path: str | os.PathLike[str] | None = None,
+    serving_db_path: str | os.PathLike[str] = "data/marts.duckdb",
+    parquet_dir: str | os.PathLike[str] | None = "data/marts/",
+    *,
+    storage_version: str | None = DEFAULT_SERVING_STORAGE_VERSION,
+    marts: Sequence[str] = MARTS,
+    rollups: Sequence[str] = ROLLUPS,
+) -> dict[str, Any]:
+    """Atomically publish the marts of ``build_db_path`` to ``serving_db_path`` and ``parquet_dir``.
+
+    Returns ``{"serving_db_path", "parquet_files", "rows": {mart: n}, "published_at"}``. The serving
+    file gets a ``_published`` table (mart, rows, min/max date, published_at). Nothing is replaced
+    unless every mart was copied. ``storage_version=None`` writes DuckDB's default (2.0) format.
+    """
+    import duckdb
+
+    build = _resolve(build_db_path, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb")
+    serving = _resolve(serving_db_path, "META_SERVING_DUCKDB_PATH", REPO_ROOT / "data" / "marts.duckdb")
+    if not build.exists():
+        raise PublishError(f"build file {build} does not exist: run the dbt build first")
+    serving.parent.mkdir(parents=True, exist_ok=True)
+    published_at = dt.datetime.now(dt.UTC)
+    token = uuid.uuid4().hex[:12]
+    staging = serving.with_name(f".{serving.name}.{token}.tmp")
+    parquet_written: dict[str, str] = {}
+    rows: dict[str, int] = {}
+    with _publish_lock(serving):
+        con = duckdb.connect()
+        try:
+            con.execute("set TimeZone = 'UTC'")
+            con.execute(f"attach '{_quote(build)}' as build (read_only)")
+            present = {
+                r[0]
+                for r in con.execute(
+                    "select table_name from information_schema.tables where table_catalog = 'build'"
+                ).fetchall()
+            }
+            missing = [m for m in marts if m not in present]
+            if missing:
+                raise PublishError(f"build file {build} lacks mart(s) {missing}: did dbt build succeed?")
+            options = f" (storage_version '{storage_version}')" if storage_version else ""
+            con.execute(f"attach '{_quote(staging)}' as serve{options}")
+            for mart in [*marts, *(r for r in rollups if r in present)]:
+                con.execute(f'create table serve.main."{mart}" as select * from build.main."{mart}"')
+                rows[mart] = con.execute(f'select count(*) from serve.main."{mart}"').fetchone()[0]
+            con.execute(
+                "create table serve.main._published "
+                "(mart varchar, row_count bigint, min_date date, max_date date, published_at timestamptz)"
+            )
+            for mart in marts:
+                con.execute(
+                    f'insert into serve.main._published select ?, count(*), min(date), max(date), ? from serve.main."{mart}"',
+                    [mart, published_at],
+                )
+            con.execute("checkpoint serve")
+            con.execute("detach serve")
+            _fsync(staging)
+            # Parquet copies: each written aside, then renamed over the previous file.
+            if parquet_dir is not None:
+                out_dir = _resolve(parquet_dir, "META_MARTS_PARQUET_DIR", REPO_ROOT / "data" / "marts")
+                out_dir.mkdir(parents=True, exist_ok=True)
+                pending: list[tuple[Path, Path]] = []
+                for mart in marts:
+                    final = out_dir / f"{mart}.parquet"
+                    tmp = out_dir / f".{mart}.parquet.{token}.tmp"
+                    con.execute(
+                        f"copy (select * from build.main.\"{mart}\" order by all) to '{_quote(tmp)}' "
+                        "(format parquet, compression zstd)"
+                    )
+                    _fsync(tmp)
+                    pending.append((tmp, final))
+                for tmp, final in pending:
+                    os.replace(tmp, final)
+                    parquet_written[Path(final).stem] = str(final)
+            # A stale WAL beside the serving path would be replayed onto the new file: remove it first.
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(serving.with_name(serving.name + ".wal"))
+            os.replace(staging, serving)
+            dir_fd = os.open(serving.parent, os.O_RDONLY)
+            try:
+                os.fsync(dir_fd)
+            finally:
+                os.close(dir_fd)
+        finally:
+            con.close()
+            for leftover in serving.parent.glob(f".{serving.name}.{token}.tmp*"):
+                leftover.unlink(missing_ok=True)
+    return {
+        "serving_db_path": str(serving),
+        "parquet_files": parquet_written,
+        "rows": rows,
+        "published_at": published_at.isoformat(),
+        "storage_version": storage_version or "default",
+    }
+
+
+def summarize_marts(serving_db_path: str | os.PathLike[str] = "data/marts.duckdb") -> str:
+    """A short human summary of the published marts: rows and dates per mart, totals per account."""
+    import duckdb
+
+    serving = _resolve(serving_db_path, "META_SERVING_DUCKDB_PATH", REPO_ROOT / "data" / "marts.duckdb")
+    con = duckdb.connect(str(serving), read_only=True)
+    try:
+        lines = [f"Marts in {serving}:"]
+        for mart in MARTS:
+            n, lo, hi = con.execute(f'select count(*), min(date), max(date) from "{mart}"').fetchone()
+            lines.append(f"  {mart:<31} {n:>9,} rows  {lo or '-'} .. {hi or '-'}")
+        lines.append("Totals per account (cost_per_lead, lead_reconciliation):")
+        per_account = con.execute(
+            """
+            with cpl as (
+                select account_id, any_value(currency) as currency, sum(spend) as spend,
+                    sum(leads_reported) as leads_reported, sum(leads_collected) as leads_collected,
+                from cost_per_lead group by account_id
+            ),
+            rec as (
+                select account_id, sum(conversations_started) as conversations_started,
+                    sum(conversations_started_reported) as conversations_started_reported,
+                from lead_reconciliation group by account_id
+            )
+            select cpl.account_id, cpl.currency, cpl.spend, cpl.leads_reported, cpl.leads_collected,
+                round(cpl.spend / nullif(cpl.leads_reported, 0), 2),
+                coalesce(rec.conversations_started, 0), coalesce(rec.conversations_started_reported, 0),
+            from cpl left join rec using (account_id)
+            order by cpl.account_id
+            """
+        ).fetchall()
+        for account_id, currency, spend, reported, collected, cpl, conv, conv_reported in per_account:
+            lines.append(
+                f"  act {account_id}: spend {spend} {currency or ''}, leads reported {reported} / "
+                f"collected {collected}, cost per lead {cpl if cpl is not None else '-'}, "
+                f"conversations started {conv} (reported {conv_reported})"
+            )
+        if not per_account:
+            lines.append("  (no rows)")
+        return "\n".join(lines)
+    finally:
+        con.close()

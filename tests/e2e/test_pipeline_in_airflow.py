@@ -1,0 +1,166 @@
+"""The whole pipeline, for real: `airflow standalone` (scheduler, triggerer, API server), the sandbox over
+HTTP, dbt and DuckDB. A scheduled run, a backfill created through the REST API as the UI creates it,
+a rerun of a day, and `airflow dags test` daily runs for comparison.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+import pytest
+from airflow_standalone import (
+    airflow_env,
+    free_port,
+    prepare_home,
+    run_airflow,
+    start_standalone,
+    write_pipeline_config,
+)
+from marts_vs_truth import reconcile
+
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+
+DAG_ID = "meta_ads_daily"
+LOOKBACK_DAYS = 3
+TODAY = datetime.now(UTC).date()
+YESTERDAY = TODAY - timedelta(days=1)
+# Two backfilled days, just before the scheduled day.
+BACKFILL_DAYS = [YESTERDAY - timedelta(days=2), YESTERDAY - timedelta(days=1)]
+VOLATILE_COLUMNS = {"_extracted_at", "_report_run_id"}
+LAKE_DATASETS = ("insights", "accounts", "campaigns", "adsets", "ads", "leads", "lead_answers", "conversations", "messages")
+MARTS = ("cost_per_lead", "conversations_started", "conversations_started_by_page", "lead_reconciliation")
+
+
+def lake_snapshot(lake_root: Path) -> dict[str, list[tuple]]:
+    """Every dataset's rows (volatile extraction columns left out), sorted, with their partition values."""
+    snapshot = {}
+    with duckdb.connect() as connection:
+        for dataset in LAKE_DATASETS:
+            files = list((lake_root / dataset).rglob("*.parquet"))
+            if not files:
+                snapshot[dataset] = []
+                continue
+            relation = connection.sql(
+                f"select * from read_parquet('{lake_root / dataset}/**/*.parquet', hive_partitioning=true, "
+                "union_by_name=true)"
+            )
+            columns = [name for name in relation.columns if name not in VOLATILE_COLUMNS]
+            rows = relation.select(*[f'"{name}"' for name in columns]).fetchall()
+            snapshot[dataset] = sorted(rows, key=repr)
+    return snapshot
+
+
+def marts_snapshot(serving_path: Path) -> dict[str, list[tuple]]:
+    with duckdb.connect(str(serving_path), read_only=True) as connection:
+        result = {}
+        for mart in MARTS:
+            relation = connection.table(mart)
+            columns = [name for name in relation.columns if name != "as_of"]
+            result[mart] = sorted(relation.select(*[f'"{name}"' for name in columns]).fetchall(), key=repr)
+        return result
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("pipeline")
+
+
+@pytest.fixture(scope="module")
+def airflow(sandbox, workdir):
+    """A running standalone Airflow whose DAG reads a config for the sandbox's world."""
+    config_path = write_pipeline_config(
+        workdir / "pipeline.yaml", sandbox.world(), workdir / "scheduler", lookback_days=LOOKBACK_DAYS
+    )
+    port = free_port()
+    env = airflow_env(workdir / "airflow_home", config_path, sandbox, port)
+    os.makedirs(env["AIRFLOW_HOME"], exist_ok=True)
+    prepare_home(env)
+    standalone = start_standalone(env, port)
+    yield standalone
+    standalone.stop()
+
+
+@pytest.fixture(scope="module")
+def scheduled_run(airflow):
+    """Unpaused with catchup off, the scheduler creates the run for the last complete UTC day."""
+    runs = airflow.wait_for_runs(DAG_ID, lambda run: run["run_type"] == "scheduled", count=1, timeout=900)
+    return runs[0]
+
+
+def test_a_scheduled_run_completes_and_its_marts_equal_the_truth(airflow, scheduled_run, sandbox, workdir):
+    assert scheduled_run["data_interval_start"].startswith(YESTERDAY.isoformat())
+    assert scheduled_run["data_interval_end"].startswith(TODAY.isoformat())
+    since = (YESTERDAY - timedelta(days=LOOKBACK_DAYS - 2)).isoformat()
+    until = YESTERDAY.isoformat()
+    result = reconcile(str(workdir / "scheduler" / "marts.duckdb"), sandbox.truth(since, until), since, until)
+    assert result.account_days > 0 and result.page_days > 0
+    assert result.equal, "\n".join(result.differences[:30])
+
+
+def test_the_insights_task_deferred_to_the_triggerer(airflow, scheduled_run):
+    """The deferrable operator really deferred (a trigger ran in the triggerer, no worker slot held)."""
+    log = airflow.log_path.read_text()
+    assert "triggerer" in log
+    instances = airflow.get(f"/dags/{DAG_ID}/dagRuns/{scheduled_run['dag_run_id']}/taskInstances")["task_instances"]
+    insights = [ti for ti in instances if ".insights_" in ti["task_id"]]
+    assert insights and all(ti["state"] == "success" for ti in insights)
+    assert any(int(ti.get("try_number") or 1) >= 1 for ti in insights)
+
+
+def test_a_rest_api_backfill_gives_the_same_lake_and_marts_as_daily_runs(airflow, scheduled_run, sandbox, workdir):
+    backfill = airflow.post(
+        "/backfills",
+        {
+            "dag_id": DAG_ID,
+            "from_date": f"{BACKFILL_DAYS[0].isoformat()}T00:00:00Z",
+            "to_date": f"{BACKFILL_DAYS[-1].isoformat()}T00:00:00Z",
+            "max_active_runs": 2,
+            "reprocess_behavior": "none",
+        },
+    )
+    assert backfill["dag_id"] == DAG_ID
+    runs = airflow.wait_for_runs(
+        DAG_ID, lambda run: run["run_type"] == "backfill", count=len(BACKFILL_DAYS), timeout=1200
+    )
+    assert sorted(run["data_interval_start"][:10] for run in runs) == [day.isoformat() for day in BACKFILL_DAYS]
+
+    # The same days as daily runs (`airflow dags test`, one after the other) into another lake.
+    daily_config = write_pipeline_config(
+        workdir / "daily.yaml", sandbox.world(), workdir / "daily", lookback_days=LOOKBACK_DAYS
+    )
+    env = {**airflow.env, "META_PIPELINE_CONFIG": str(daily_config)}
+    for day in [*BACKFILL_DAYS, YESTERDAY]:
+        run_airflow(env, "dags", "test", DAG_ID, f"{(day + timedelta(days=1)).isoformat()}T00:00:00+00:00")
+
+    scheduled_lake = lake_snapshot(workdir / "scheduler" / "lake")
+    daily_lake = lake_snapshot(workdir / "daily" / "lake")
+    for dataset in LAKE_DATASETS:
+        assert scheduled_lake[dataset] == daily_lake[dataset], f"{dataset} differs between backfill and daily runs"
+    assert scheduled_lake["insights"], "the lake has insights rows"
+    assert marts_snapshot(workdir / "scheduler" / "marts.duckdb") == marts_snapshot(workdir / "daily" / "marts.duckdb")
+
+
+def test_rerunning_a_day_changes_nothing(airflow, scheduled_run, workdir):
+    before = lake_snapshot(workdir / "scheduler" / "lake")
+    marts_before = marts_snapshot(workdir / "scheduler" / "marts.duckdb")
+    airflow.post(
+        f"/dags/{DAG_ID}/clearTaskInstances",
+        {
+            "dry_run": False,
+            "dag_run_id": scheduled_run["dag_run_id"],
+            "only_failed": False,
+            "reset_dag_runs": True,
+        },
+    )
+    cleared_at = datetime.now(UTC).isoformat()
+    airflow.wait_for_runs(
+        DAG_ID,
+        lambda run: run["dag_run_id"] == scheduled_run["dag_run_id"] and (run.get("end_date") or "") > cleared_at,
+        count=1,
+        timeout=900,
+    )
+    assert lake_snapshot(workdir / "scheduler" / "lake") == before
+    assert marts_snapshot(workdir / "scheduler" / "marts.duckdb") == marts_before

@@ -1,0 +1,246 @@
+"""MetaConversationsOperator against the Graph API sandbox over HTTP.
+
+Conversations started are computed from the lake with DESIGN.md's definition (a user-sent message
+that is the first of its conversation or comes >= 168 h after the previous one, by the Page-local
+date) and reconciled with ``/_sandbox/truth``.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import json
+import zoneinfo
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pytest
+import requests
+
+from meta_ads_elt.errors import MetaParameterError, MetaPermissionError
+from meta_ads_elt.operators.conversations import MetaConversationsOperator
+
+API = "v26.0"
+START_GAP = dt.timedelta(hours=168)
+
+
+def use_connection(monkeypatch, sandbox, token: str = "sandbox-token") -> None:
+    conn = {
+        "conn_type": "meta_graph_api",
+        "password": token,
+        "extra": {"base_url": sandbox.url, "app_id": sandbox.app_id, "app_secret": sandbox.app_secret},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_META_DEFAULT", json.dumps(conn))
+
+
+def today(sandbox) -> dt.date:
+    return dt.datetime.fromisoformat(sandbox.truth(None, None)["as_of"]).astimezone(dt.UTC).date()
+
+
+def run_conversations(lake: Path, page_id: str, day: dt.date, **kwargs) -> dict:
+    op = MetaConversationsOperator(
+        task_id=f"conversations_{page_id}",
+        page_id=page_id,
+        lake_root=str(lake),
+        data_interval_day=day.isoformat(),
+        **kwargs,
+    )
+    return op.execute({"run_id": "test"})
+
+
+def read(lake: Path, dataset: str) -> pa.Table:
+    part = pads.partitioning(
+        pa.schema([("page_id", pa.string()), ("platform", pa.string()), ("date", pa.string())]), flavor="hive"
+    )
+    return pads.dataset(str(lake / dataset), format="parquet", partitioning=part).to_table()
+
+
+def sorted_rows(table: pa.Table) -> list[dict]:
+    rows = [{k: v for k, v in r.items() if k != "_extracted_at"} for r in table.to_pylist()]
+    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+def starts_from_lake(messages: list[dict], page_tz: dict[str, zoneinfo.ZoneInfo]) -> collections.Counter:
+    """DESIGN.md's conversations_started, per (page, platform, Page-local date), from lake rows."""
+    by_conversation: dict[str, list[dict]] = collections.defaultdict(list)
+    for m in messages:
+        by_conversation[m["conversation_id"]].append(m)
+    counts: collections.Counter = collections.Counter()
+    for rows in by_conversation.values():
+        rows.sort(key=lambda m: (m["created_time"], m["message_id"]))
+        previous = None
+        for m in rows:
+            if not m["is_from_page"] and (previous is None or m["created_time"] - previous["created_time"] >= START_GAP):
+                local = m["created_time"].astimezone(page_tz[m["page_id"]]).date().isoformat()
+                counts[(m["page_id"], m["platform"], local)] += 1
+            previous = m
+    return counts
+
+
+def graph_get(sandbox, path: str, token: str, **params) -> dict:
+    response = requests.get(f"{sandbox.url}/{API}/{path}", params={"access_token": token, **params}, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+@pytest.fixture(scope="module")
+def world(sandbox):
+    return sandbox.world()
+
+
+@pytest.fixture
+def conn(monkeypatch, sandbox):
+    use_connection(monkeypatch, sandbox)
+
+
+@pytest.fixture(scope="module")
+def pulled(sandbox, world, tmp_path_factory):
+    """One 28-day pull of every Page (both platforms), shared by the read-only checks."""
+    lake = tmp_path_factory.mktemp("conversations_lake")
+    with pytest.MonkeyPatch.context() as mp:
+        use_connection(mp, sandbox)
+        day = today(sandbox)
+        summaries = {p["id"]: run_conversations(lake, p["id"], day, lookback_days=28) for p in world["pages"]}
+    return lake, day, summaries
+
+
+def test_conversations_started_reconcile_per_page_platform_and_day(sandbox, world, pulled):
+    lake, day, _ = pulled
+    window_start = dt.datetime.combine(day - dt.timedelta(days=27), dt.time(), dt.UTC)
+    page_tz = {p["id"]: zoneinfo.ZoneInfo(p["timezone_name"]) for p in world["pages"]}
+    counts = starts_from_lake(read(lake, "messages").to_pylist(), page_tz)
+    truth = sandbox.truth((day - dt.timedelta(days=30)).isoformat(), day.isoformat())
+    expected = {(t["page_id"], t["platform"], t["date"]): t["conversations_started"] for t in truth["pages"]}
+    compared = collections.Counter()
+    for page in world["pages"]:
+        tz = page_tz[page["id"]]
+        local_today = dt.datetime.fromisoformat(truth["as_of"]).astimezone(tz).date()
+        local_day = window_start.astimezone(tz).date()
+        while local_day < local_today:
+            # a start on this local date is inside the pull only if the whole date is after the window start
+            if dt.datetime.combine(local_day, dt.time(), tz) >= window_start:
+                for platform in ("messenger", "instagram"):
+                    key = (page["id"], platform, local_day.isoformat())
+                    assert counts.get(key, 0) == expected.get(key, 0), key
+                    compared[platform] += expected.get(key, 0)
+            local_day += dt.timedelta(days=1)
+    assert compared["messenger"] > 0 and compared["instagram"] > 0
+
+
+def test_only_the_20_most_recent_messages_are_read_and_the_rest_is_counted(pulled):
+    lake, _, _ = pulled
+    conversations = read(lake, "conversations").to_pylist()
+    per_conversation = collections.Counter(m["conversation_id"] for m in read(lake, "messages").to_pylist())
+    long = [c for c in conversations if c["message_count"] > 20]
+    assert long, "the sandbox world has conversations longer than 20 messages"
+    for c in conversations:
+        assert per_conversation[c["conversation_id"]] == min(c["message_count"], 20)
+        assert c["messages_out_of_reach"] == max(0, c["message_count"] - 20)
+
+
+def test_both_platforms_and_the_pages_own_messages_are_recognised(world, pulled):
+    lake, _, summaries = pulled
+    messages = read(lake, "messages").to_pylist()
+    ig_of = {p["id"]: p["instagram_id"] for p in world["pages"]}
+    for platform in ("messenger", "instagram"):
+        rows = [m for m in messages if m["platform"] == platform]
+        assert rows and any(m["is_from_page"] for m in rows) and not all(m["is_from_page"] for m in rows)
+        for m in rows:
+            page_actor = m["page_id"] if platform == "messenger" else ig_of[m["page_id"]]
+            assert m["is_from_page"] == (m["from_id"] == page_actor)
+    for summary in summaries.values():
+        assert set(summary["rows"]) == {"conversations", "messages"}
+        assert summary["partitions"] == 2
+
+
+def test_message_text_and_participant_names_stay_out_of_the_lake_by_default(sandbox, world, pulled):
+    lake, _, _ = pulled
+    secrets: set[str] = set()
+    for page in world["pages"]:
+        token = graph_get(sandbox, page["id"], "sandbox-token", fields="access_token")["access_token"]
+        for platform in ("messenger", "instagram"):
+            body = graph_get(
+                sandbox, f"{page['id']}/conversations", token, platform=platform, limit=50,
+                fields="participants,messages.limit(20){message}",
+            )  # fmt: skip
+            for conversation in body["data"]:
+                secrets.update(m["message"] for m in conversation["messages"]["data"] if m.get("message"))
+                for person in conversation["participants"]["data"]:
+                    secrets.update(str(person[k]) for k in ("name", "username", "email") if person.get(k))
+    assert secrets
+    decoded = json.dumps(
+        [read(lake, "messages").to_pylist(), read(lake, "conversations").to_pylist()], default=str
+    )
+    blobs = b"".join(p.read_bytes() for p in lake.rglob("*.parquet"))
+    for secret in secrets:
+        assert secret not in decoded
+        assert secret.encode() not in blobs
+    assert read(lake, "messages").column("message").null_count == read(lake, "messages").num_rows
+
+
+def test_keep_message_text_keeps_it(sandbox, world, conn, tmp_path):
+    run_conversations(tmp_path, world["pages"][0]["id"], today(sandbox), lookback_days=3, keep_message_text=True)
+    texts = read(tmp_path, "messages").column("message").to_pylist()
+    assert texts and all(texts)
+
+
+def test_paging_stops_at_the_window_start_and_reruns_leave_identical_data(sandbox, world, conn, tmp_path):
+    page_id = world["pages"][0]["id"]
+    day = today(sandbox)
+    sandbox.reset_stats()
+    first = run_conversations(tmp_path, page_id, day, lookback_days=2, page_limit=25)
+    listed = sum(v for k, v in sandbox.stats()["by_endpoint"].items() if "conversations" in k)
+    before = {n: sorted_rows(read(tmp_path, n)) for n in ("conversations", "messages")}
+    start = dt.datetime.combine(day - dt.timedelta(days=1), dt.time(), dt.UTC)
+    assert before["conversations"] and all(c["updated_time"] >= start for c in before["conversations"])
+    # newest first: a 2-day window needs the first list page(s) only, not the Page's whole history
+    assert listed <= 4, sandbox.stats()["by_endpoint"]
+
+    second = run_conversations(tmp_path, page_id, day, lookback_days=2, page_limit=25)
+    assert {n: sorted_rows(read(tmp_path, n)) for n in ("conversations", "messages")} == before
+    assert first["rows"] == second["rows"]
+    assert sorted(p.name for p in (tmp_path / "messages" / f"page_id={page_id}").iterdir()) == [
+        "platform=instagram",
+        "platform=messenger",
+    ]
+
+
+def test_short_nested_pages_are_completed_with_batch_requests(sandbox, world, conn, tmp_path):
+    page_id = world["pages"][1]["id"]
+    day = today(sandbox)
+    run_conversations(tmp_path / "full", page_id, day, lookback_days=7)
+    sandbox.reset_stats()
+    summary = run_conversations(tmp_path / "short", page_id, day, lookback_days=7, messages_per_conversation=3)
+    batch_calls = sum(p["batch_calls"] for p in json.loads(_manifest(tmp_path / "short"))["platforms"].values())
+    assert batch_calls >= 1
+    endpoints = sandbox.stats()["by_endpoint"]
+    assert any(k.startswith("POST") for k in endpoints), endpoints
+    for name in ("conversations", "messages"):
+        assert sorted_rows(read(tmp_path / "short", name)) == sorted_rows(read(tmp_path / "full", name))
+    assert summary["rows"]["messages"] > 0
+
+
+def _manifest(lake: Path) -> str:
+    (path,) = (lake / "_manifests" / "messages").glob("*.json")
+    return path.read_text()
+
+
+def test_a_token_without_pages_messaging_names_the_page_and_permission(sandbox, world, monkeypatch, tmp_path):
+    use_connection(monkeypatch, sandbox, token="sandbox-token-without-pages_messaging")
+    page_id = world["pages"][0]["id"]
+    with pytest.raises(MetaPermissionError, match=rf"Page {page_id}: permission 'pages_messaging' is missing"):
+        run_conversations(tmp_path, page_id, today(sandbox), lookback_days=2)
+
+
+def test_a_token_without_instagram_manage_messages_names_it(sandbox, world, monkeypatch, tmp_path):
+    use_connection(monkeypatch, sandbox, token="sandbox-token-without-instagram_manage_messages")
+    page_id = world["pages"][0]["id"]
+    with pytest.raises(MetaPermissionError, match=rf"Page {page_id}: permission 'instagram_manage_messages'"):
+        run_conversations(tmp_path, page_id, today(sandbox), lookback_days=2)
+    assert not (tmp_path / "messages").exists(), "nothing is written when one platform fails"
+
+
+def test_a_bad_page_id_names_the_page(sandbox, conn, tmp_path):
+    with pytest.raises(MetaParameterError, match=r"Page 999000111 was not found"):
+        run_conversations(tmp_path, "999000111", today(sandbox), lookback_days=2)

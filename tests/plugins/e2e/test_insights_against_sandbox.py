@@ -1,0 +1,324 @@
+"""Insights and ad-object extraction against the real sandbox over HTTP (no mocks of our code).
+
+Every test runs the operators as Airflow would (``execute`` with a minimal context, the trigger driven
+as the triggerer or ``dag.test`` drives it) and reconciles the lake with ``/_sandbox/truth``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import datetime as dt
+import glob
+import hashlib
+import hmac
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from decimal import Decimal
+
+import pyarrow.dataset as ds
+import pytest
+from airflow.sdk.exceptions import TaskDeferred
+
+from meta_ads_elt.errors import MetaTokenError
+from meta_ads_elt.governor import get_governor
+from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
+from meta_ads_elt.operators.insights import MetaInsightsOperator
+
+pytestmark = pytest.mark.e2e
+
+NOW = "2026-11-20T12:00:00+00:00"
+D = "2026-11-19"  # data-interval day: the UTC day before the sandbox's "now"
+LOOKBACK = 28
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))))
+
+
+def connect(monkeypatch, sb, token=None, conn_id="meta_default"):
+    extra = {"base_url": sb.url, "app_id": sb.app_id, "app_secret": sb.app_secret, "timeout": 20}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(
+        {"conn_type": "meta_graph_api", "password": token or sb.token, "extra": extra}))
+
+
+def accounts(sb):
+    return [a["account_id"] for a in sb.world()["accounts"]]
+
+
+def insights_op(account, lake, **kw):
+    kw.setdefault("date", D)
+    kw.setdefault("lookback_days", LOOKBACK)
+    kw.setdefault("deferrable", False)
+    kw.setdefault("first_poll", 0.2)
+    kw.setdefault("poll_interval", 1.0)
+    return MetaInsightsOperator(task_id=f"insights_{account}", account_id=f"act_{account}", lake_root=str(lake), **kw)
+
+
+def window():
+    until = dt.date.fromisoformat(D)
+    return (until - dt.timedelta(days=LOOKBACK - 1)).isoformat(), D
+
+
+def lake_table(lake):
+    files = glob.glob(f"{lake}/insights/**/*.parquet", recursive=True)
+    return ds.dataset(files, format="parquet", partitioning="hive").to_table()
+
+
+def lake_totals(lake):
+    totals = collections.defaultdict(lambda: {"spend": Decimal(0), "impressions": 0, "clicks": 0, "leads": Decimal(0)})
+    for r in lake_table(lake).to_pylist():
+        t = totals[(str(r["account_id"]), str(r["date"]))]
+        t["spend"] += r["spend"] or 0
+        t["impressions"] += r["impressions"] or 0
+        t["clicks"] += r["clicks"] or 0
+        t["leads"] += sum((a["value"] or 0) for a in (r["actions"] or []) if a["action_type"] == "lead")
+    return {k: v for k, v in totals.items() if v["impressions"] or v["spend"]}
+
+
+def truth_totals(sb, accts):
+    since, until = window()
+    return {
+        (r["account_id"], r["date"]): {"spend": Decimal(r["spend"]), "impressions": r["impressions"],
+                                       "clicks": r["clicks"], "leads": Decimal(r["leads_reported"])}
+        for r in sb.truth(since, until)["accounts"] if r["account_id"] in accts
+    }
+
+
+def assert_reconciles(sb, lake, accts):
+    got, want = lake_totals(lake), truth_totals(sb, accts)
+    assert want, "the truth has rows for the window"
+    assert sorted(got) == sorted(want)
+    for key in want:
+        assert got[key] == want[key], key  # to the cent (decimals, never floats)
+
+
+def no_duplicates(lake):
+    keys = [(r["account_id"], str(r["date"]), r["ad_id"]) for r in lake_table(lake).to_pylist()]
+    assert len(keys) == len(set(keys))
+
+
+@pytest.fixture
+def fixed_sandbox(sandbox_factory):
+    return sandbox_factory(now=NOW)
+
+
+def test_28_days_for_3_accounts_in_3_timezones_reconcile_and_rerun_is_identical(fixed_sandbox, monkeypatch, tmp_path):
+    sb = fixed_sandbox
+    connect(monkeypatch, sb)
+    world = sb.world()["accounts"]
+    assert len({a["timezone_name"] for a in world}) == 3
+    accts = [a["account_id"] for a in world]
+    for a in accts:
+        result = insights_op(a, tmp_path).execute({"run_id": "first"})
+        assert result["partitions"] == LOOKBACK
+    assert_reconciles(sb, tmp_path, accts)
+    no_duplicates(tmp_path)
+    # every date of the window is a partition (empty dates included)
+    for a in accts:
+        assert len(glob.glob(f"{tmp_path}/insights/account_id={a}/date=*")) == LOOKBACK
+    manifests = glob.glob(f"{tmp_path}/_manifests/insights/*.json")
+    m = json.load(open(manifests[0]))
+    assert m["attribution_windows"] == ["7d_click", "1d_view"] and m["report_run_ids"] and m["rows"] > 0
+
+    def content():
+        t = lake_table(tmp_path).drop_columns(["_extracted_at", "_report_run_id"])
+        return sorted(json.dumps(r, default=str, sort_keys=True) for r in t.to_pylist())
+
+    before = content()
+    for a in accts:
+        insights_op(a, tmp_path).execute({"run_id": "second"})
+    assert content() == before
+    no_duplicates(tmp_path)
+    assert not glob.glob(f"{tmp_path}/_state/insights/**/*.json", recursive=True)  # state cleared on success
+
+
+def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandbox, monkeypatch, tmp_path):
+    """What the triggerer (or ``dag.test``) does: execute -> TaskDeferred -> trigger.run() -> execute_complete."""
+    sb = fixed_sandbox
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    op = insights_op(acct, tmp_path, deferrable=True)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"run_id": "d"})
+    trigger = deferred.value.trigger
+    path, kwargs = trigger.serialize()
+    # the triggerer rebuilds the trigger from its serialized form
+    module, name = path.rsplit(".", 1)
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**json.loads(json.dumps(kwargs)))
+
+    async def first():
+        async for ev in rebuilt.run():
+            return ev.payload
+
+    event = asyncio.run(first())
+    assert event["status"] == "success"
+    result = MetaInsightsOperator(task_id="x", account_id=f"act_{acct}", lake_root=str(tmp_path), date=D,
+                                  lookback_days=LOOKBACK).execute_complete({"run_id": "d"}, event)
+    assert result["rows"] > 0
+    assert_reconciles(sb, tmp_path, [acct])
+
+
+def test_a_retry_reattaches_to_running_jobs_instead_of_resubmitting(sandbox_factory, monkeypatch, tmp_path):
+    sb = sandbox_factory(now=NOW, job_base_seconds=2)
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    with pytest.raises(TaskDeferred):
+        insights_op(acct, tmp_path, deferrable=True).execute({"run_id": "r"})  # try 1 dies while deferred
+    submitted = sb.stats()["by_endpoint"].get("POST /act_{id}/insights")
+    assert submitted == 4
+    result = insights_op(acct, tmp_path).execute({"run_id": "r"})  # try 2
+    assert sb.stats()["by_endpoint"].get("POST /act_{id}/insights") == submitted  # nothing resubmitted
+    assert result["rows"] > 0
+    assert_reconciles(sb, tmp_path, [acct])
+
+
+@pytest.mark.slow
+def test_chaos_profile_still_reconciles(sandbox_factory, monkeypatch, tmp_path):
+    """10 % transient errors, throttle bursts, 20 % failed jobs, dropped connections, null batch items."""
+    sb = sandbox_factory(now=NOW, faults="chaos", job_base_seconds=0.3)
+    connect(monkeypatch, sb)
+    gov = get_governor()
+    # The sandbox announces 1-minute regain times; this test caps a single wait to stay fast
+    # (the waiting itself is covered in test_governor / test_graph_api_hook).
+    monkeypatch.setattr(gov, "max_pause", 2.0)
+    accts = accounts(sb)
+    for a in accts:
+        insights_op(a, tmp_path).execute({"run_id": "chaos"})
+    assert_reconciles(sb, tmp_path, accts)
+    no_duplicates(tmp_path)
+    stats = sb.stats()
+    assert stats["errors"] > 0 or stats["dropped"] > 0  # faults really happened
+
+
+def test_failed_jobs_are_split_by_dates_then_campaigns(sandbox_factory, monkeypatch, tmp_path):
+    # Jobs estimated above 5 rows end "Job Failed": one day of 8 ads is too much, one campaign (4 ads) fits.
+    sb = sandbox_factory(now=NOW, faults=json.dumps({"too_much_data": {"max_rows": 5}}))
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    result = insights_op(acct, tmp_path, lookback_days=3, chunk_days=3).execute({"run_id": "split"})
+    manifest = json.load(open(result["manifest"]))
+    assert any("#c" in key for key in manifest["report_run_ids"])  # split by campaign
+    since = (dt.date.fromisoformat(D) - dt.timedelta(days=2)).isoformat()
+    truth = {(r["account_id"], r["date"]): Decimal(r["spend"]) for r in sb.truth(since, D)["accounts"]
+             if r["account_id"] == acct}
+    got = {k: v["spend"] for k, v in lake_totals(tmp_path).items()}
+    assert got == truth
+
+
+def test_pages_shrink_when_meta_asks_for_less_data(sandbox_factory, monkeypatch, tmp_path):
+    sb = sandbox_factory(now=NOW, faults=json.dumps({"too_much_data": {"max_page_rows": 40}}))
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    insights_op(acct, tmp_path, chunk_days=28).execute({"run_id": "pages"})
+    assert_reconciles(sb, tmp_path, [acct])
+
+
+def test_stalled_jobs_are_resubmitted(sandbox_factory, monkeypatch, tmp_path):
+    sb = sandbox_factory(now=NOW, job_base_seconds=0.2, faults=json.dumps({"jobs": {"stalled_rate": 0.5}}))
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    insights_op(acct, tmp_path, stall_timeout_minutes=0.02).execute({"run_id": "stall"})
+    assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] > 4
+    assert_reconciles(sb, tmp_path, [acct])
+
+
+def test_restated_conversions_are_picked_up_after_the_clock_moves(fixed_sandbox, monkeypatch, tmp_path):
+    sb = fixed_sandbox
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    insights_op(acct, tmp_path).execute({"run_id": "day1"})
+    before = lake_totals(tmp_path)
+    sb.set_clock(advance_days=3)  # later conversions get reported for the same days
+    insights_op(acct, tmp_path).execute({"run_id": "day1-rerun"})
+    after = lake_totals(tmp_path)
+    assert_reconciles(sb, tmp_path, [acct])
+    assert any(before[k]["leads"] != after[k]["leads"] for k in before)  # something was restated
+
+
+def test_expired_token_fails_at_once_with_a_clear_message(sandbox, monkeypatch, tmp_path):
+    connect(monkeypatch, sandbox, token="sandbox-expired-token")
+    acct = accounts(sandbox)[0]
+    sandbox.reset_stats()
+    started = time.monotonic()
+    with pytest.raises(MetaTokenError, match="Refresh the token"):
+        insights_op(acct, tmp_path).execute({"run_id": "expired"})
+    assert time.monotonic() - started < 5
+    # one call per job submitted concurrently at most; none of them retried
+    assert sandbox.stats()["by_endpoint"].get("POST /act_{id}/insights", 0) <= 4
+    assert not glob.glob(f"{tmp_path}/insights/**/*.parquet", recursive=True)
+
+
+def test_token_and_proof_never_reach_the_logs(sandbox, monkeypatch, tmp_path, caplog, capsys):
+    connect(monkeypatch, sandbox)
+    proof = hmac.new(sandbox.app_secret.encode(), sandbox.token.encode(), hashlib.sha256).hexdigest()
+    caplog.set_level(logging.DEBUG)  # urllib3 logs every request line, query string included
+    acct = accounts(sandbox)[0]
+    insights_op(acct, tmp_path, lookback_days=3).execute({"run_id": "logs"})
+    MetaAdObjectsOperator(task_id="o", account_id=acct, lake_root=str(tmp_path)).execute({"run_id": "logs"})
+    out = capsys.readouterr()
+    for text in (caplog.text, out.out, out.err):
+        assert sandbox.token not in text
+        assert proof not in text
+    assert "access_token=***" in caplog.text  # the request lines were logged, scrubbed
+
+
+def test_ad_objects_snapshot_matches_the_world(sandbox, monkeypatch, tmp_path):
+    connect(monkeypatch, sandbox)
+    world = sandbox.world()["accounts"][0]
+    acct = world["account_id"]
+    op = MetaAdObjectsOperator(task_id="o", account_id=f"act_{acct}", lake_root=str(tmp_path))
+    counts = op.execute({"run_id": "snap"})
+    counts_again = op.execute({"run_id": "snap2"})  # replaced, not appended
+    assert counts == counts_again
+    n_adsets = sum(len(c["adsets"]) for c in world["campaigns"])
+    n_ads = sum(len(s["ads"]) for c in world["campaigns"] for s in c["adsets"])
+    assert counts == {"accounts": 1, "campaigns": len(world["campaigns"]), "adsets": n_adsets, "ads": n_ads}
+    table = ds.dataset(f"{tmp_path}/accounts", partitioning="hive").to_table().to_pylist()
+    assert table[0]["currency"] == world["currency"] and table[0]["timezone_name"] == world["timezone_name"]
+    assert table[0]["promoted_page_ids"] == [world["page_id"]]
+    ads = ds.dataset(f"{tmp_path}/ads", partitioning="hive").to_table()
+    assert ads.num_rows == n_ads and {str(x) for x in ads.column("account_id").to_pylist()} == {acct}
+
+
+def test_a_task_killed_mid_write_leaves_the_lake_valid(sandbox_factory, tmp_path):
+    sb = sandbox_factory(now=NOW, latency_ms=30)
+    acct = accounts(sb)[0]
+    lake = tmp_path / "lake"
+    script = textwrap.dedent(f"""
+        import json, os
+        os.environ["AIRFLOW_CONN_META_DEFAULT"] = json.dumps({{"conn_type": "meta_graph_api",
+            "password": {sb.token!r}, "extra": {{"base_url": {sb.url!r}}}}})
+        from meta_ads_elt.operators.insights import MetaInsightsOperator
+        op = MetaInsightsOperator(task_id="t", account_id="{acct}", lake_root={str(lake)!r}, date="{D}",
+                                  lookback_days={LOOKBACK}, deferrable=False, first_poll=0.2, page_limit=5,
+                                  read_concurrency=1)
+        op.execute({{"run_id": "{{run}}"}})
+    """)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([f"{REPO}/plugins", f"{REPO}/include"])}
+    # a first complete run
+    subprocess.run([sys.executable, "-c", script.replace("{run}", "complete")], env=env, check=True,
+                   capture_output=True, timeout=120)
+    before = lake_table(lake).num_rows
+    assert before > 0
+    posted = sb.stats()["by_endpoint"]["POST /act_{id}/insights"]
+    # a second run, killed while it streams pages into the staging area
+    proc = subprocess.Popen([sys.executable, "-c", script.replace("{run}", "killed")], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while not glob.glob(f"{lake}/_staging/insights/*/account_id={acct}/*/*.parquet") and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert glob.glob(f"{lake}/_staging/insights/*"), "the kill happened mid-write"
+    assert lake_table(lake).num_rows == before  # readers see the complete previous data
+    no_duplicates(lake)
+    # the retry re-attaches to the killed try's jobs (no resubmission) and completes the window
+    subprocess.run([sys.executable, "-c", script.replace("{run}", "retry")], env=env, check=True,
+                   capture_output=True, timeout=120)
+    assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] == posted * 2
+    assert lake_table(lake).num_rows == before
+    no_duplicates(lake)

@@ -1,0 +1,291 @@
+"""MetaLeadsOperator against the Graph API sandbox over HTTP: reconciliation, reruns, PII, budget, errors."""
+
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import hashlib
+import json
+import zoneinfo
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.dataset as pads
+import pytest
+import requests
+
+from meta_ads_elt.errors import MetaParameterError, MetaPermissionError, MetaTokenError
+from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+from meta_ads_elt.leadgen_budget import LeadRetrievalBudgetExceeded
+from meta_ads_elt.operators._pages import page_error
+from meta_ads_elt.operators.leads import MetaLeadsOperator
+
+API = "v26.0"
+
+
+# --- helpers ---------------------------------------------------------------------------------------
+
+
+def use_connection(monkeypatch, sandbox, token: str = "sandbox-token") -> None:
+    conn = {
+        "conn_type": "meta_graph_api",
+        "password": token,
+        "extra": {"base_url": sandbox.url, "app_id": sandbox.app_id, "app_secret": sandbox.app_secret},
+    }
+    monkeypatch.setenv("AIRFLOW_CONN_META_DEFAULT", json.dumps(conn))
+
+
+def today(sandbox) -> dt.date:
+    return dt.datetime.fromisoformat(sandbox.truth(None, None)["as_of"]).astimezone(dt.UTC).date()
+
+
+def run_leads(lake: Path, page_id: str, day: dt.date, **kwargs) -> dict:
+    op = MetaLeadsOperator(
+        task_id=f"leads_{page_id}", page_id=page_id, lake_root=str(lake), data_interval_day=day.isoformat(), **kwargs
+    )
+    return op.execute({"run_id": "test"})
+
+
+def read(lake: Path, dataset: str) -> pa.Table:
+    keys = {"leads": ["page_id", "date"], "lead_answers": ["page_id", "date"]}[dataset]
+    part = pads.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive")
+    return pads.dataset(str(lake / dataset), format="parquet", partitioning=part).to_table()
+
+
+def sorted_rows(table: pa.Table) -> list[dict]:
+    rows = [{k: v for k, v in r.items() if k != "_extracted_at"} for r in table.to_pylist()]
+    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+def graph_get(sandbox, path: str, token: str, **params) -> dict:
+    response = requests.get(f"{sandbox.url}/{API}/{path}", params={"access_token": token, **params}, timeout=30)
+    response.raise_for_status()
+    return response.json()
+
+
+def page_token(sandbox, page_id: str) -> str:
+    return graph_get(sandbox, page_id, "sandbox-token", fields="access_token")["access_token"]
+
+
+def raw_leads(sandbox, page_id: str) -> list[dict]:
+    """Every lead of the Page straight from the sandbox (for the PII and per-form checks)."""
+    token = page_token(sandbox, page_id)
+    out = []
+    for form in graph_get(sandbox, f"{page_id}/leadgen_forms", token, fields="id", limit=100)["data"]:
+        after = None
+        while True:
+            params = {"fields": "id,form_id,field_data", "limit": 500, **({"after": after} if after else {})}
+            body = graph_get(sandbox, f"{form['id']}/leads", token, **params)
+            out.extend(body["data"])
+            after = (body.get("paging") or {}).get("cursors", {}).get("after")
+            if not body.get("paging", {}).get("next"):
+                break
+    return out
+
+
+def whole_local_days(tz: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime) -> list[dt.date]:
+    """Local dates whose whole day lies inside the UTC window ``[start, end)``."""
+    day, out = start.astimezone(tz).date(), []
+    while True:
+        lo = dt.datetime.combine(day, dt.time(), tz)
+        hi = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), tz)
+        if lo >= end:
+            return out
+        if lo >= start and hi <= end:
+            out.append(day)
+        day += dt.timedelta(days=1)
+
+
+# --- fixtures --------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world(sandbox):
+    return sandbox.world()
+
+
+@pytest.fixture
+def conn(monkeypatch, sandbox):
+    use_connection(monkeypatch, sandbox)
+
+
+# --- reconciliation ----------------------------------------------------------------------------------
+
+
+def test_leads_reconcile_with_the_truth_per_account_day_page_day_and_form(sandbox, world, conn, tmp_path):
+    day = today(sandbox)
+    lookback = 95  # beyond the 90-day history: every lead the sandbox serves
+    start = dt.datetime.combine(day - dt.timedelta(days=lookback - 1), dt.time(), dt.UTC)
+    end = dt.datetime.combine(day + dt.timedelta(days=1), dt.time(), dt.UTC)
+    for page in world["pages"]:
+        run_leads(tmp_path, page["id"], day, lookback_days=lookback)
+    leads = read(tmp_path, "leads").to_pylist()
+    assert leads, "the sandbox world has leads"
+    assert len({r["lead_id"] for r in leads}) == len(leads), "no lead twice"
+
+    ad_account = {
+        ad: a["account_id"]
+        for a in world["accounts"]
+        for c in a["campaigns"]
+        for s in c["adsets"]
+        for ad in s["ads"]
+    }
+    page_tz = {p["id"]: zoneinfo.ZoneInfo(p["timezone_name"]) for p in world["pages"]}
+    account_tz = {a["account_id"]: zoneinfo.ZoneInfo(a["timezone_name"]) for a in world["accounts"]}
+    truth = sandbox.truth((day - dt.timedelta(days=lookback)).isoformat(), day.isoformat())
+
+    # paid leads: by the account-local date of created_time, attributed to the account of the ad
+    paid = collections.Counter(
+        (ad_account[r["ad_id"]], r["created_time"].astimezone(account_tz[ad_account[r["ad_id"]]]).date().isoformat())
+        for r in leads
+        if not r["is_organic"]
+    )
+    expected_paid = {(t["account_id"], t["date"]): t["leads_collected"] for t in truth["accounts"]}
+    compared = 0
+    for account in world["accounts"]:
+        for local_day in whole_local_days(account_tz[account["account_id"]], start, end):
+            key = (account["account_id"], local_day.isoformat())
+            assert paid.get(key, 0) == expected_paid.get(key, 0), key
+            compared += expected_paid.get(key, 0)
+    assert compared > 0
+
+    # organic leads: per Page, platform and Page-local date
+    platform = {"fb": "messenger", "ig": "instagram"}
+    organic = collections.Counter(
+        (r["page_id"], platform[r["platform"]], r["created_time"].astimezone(page_tz[r["page_id"]]).date().isoformat())
+        for r in leads
+        if r["is_organic"]
+    )
+    expected_organic = {(t["page_id"], t["platform"], t["date"]): t["organic_leads"] for t in truth["pages"]}
+    compared = 0
+    for page in world["pages"]:
+        for local_day in whole_local_days(page_tz[page["id"]], start, end):
+            for p in ("messenger", "instagram"):
+                key = (page["id"], p, local_day.isoformat())
+                assert organic.get(key, 0) == expected_organic.get(key, 0), key
+                compared += expected_organic.get(key, 0)
+    assert compared > 0
+
+    # per form: every lead the form holds (the sandbox's own leads_count), organic ones included
+    per_form = collections.Counter(r["form_id"] for r in leads)
+    for page in world["pages"]:
+        token = page_token(sandbox, page["id"])
+        forms = graph_get(sandbox, f"{page['id']}/leadgen_forms", token, fields="id,leads_count,organic_leads_count")
+        for form in forms["data"]:
+            assert per_form[form["id"]] == form["leads_count"], form["id"]
+
+
+def test_every_window_date_is_a_partition_and_a_rerun_leaves_identical_data(sandbox, world, conn, tmp_path):
+    day = today(sandbox)
+    page_id = world["pages"][0]["id"]
+    first = run_leads(tmp_path, page_id, day, lookback_days=10)
+    before = {name: sorted_rows(read(tmp_path, name)) for name in ("leads", "lead_answers")}
+    dates = sorted(p.name for p in (tmp_path / "leads" / f"page_id={page_id}").iterdir())
+    assert dates == [f"date={(day - dt.timedelta(days=i)).isoformat()}" for i in range(9, -1, -1)]
+    assert first["partitions"] == 10
+
+    second = run_leads(tmp_path, page_id, day, lookback_days=10)
+    after = {name: sorted_rows(read(tmp_path, name)) for name in ("leads", "lead_answers")}
+    assert before == after and before["leads"]
+    assert first["rows"] == second["rows"]
+    manifests = list((tmp_path / "_manifests" / "leads").glob("*.json"))
+    assert len(manifests) == 2
+    assert json.loads(manifests[0].read_text())["lead_retrieval_limit"] > 0
+
+
+def test_raw_email_phone_and_names_never_reach_the_lake(sandbox, world, conn, tmp_path):
+    day = today(sandbox)
+    page_id = world["pages"][1]["id"]
+    run_leads(tmp_path, page_id, day, lookback_days=30)
+    raw = raw_leads(sandbox, page_id)
+    secrets: set[str] = set()
+    emails = {}
+    for lead in raw:
+        answers = {f["name"]: f["values"][0] for f in lead["field_data"]}
+        emails[lead["id"]] = answers["email"]
+        secrets.update({answers["email"], answers["email"].lower(), answers["full_name"], answers["phone_number"]})
+        secrets.update(answers["full_name"].split())  # first and last names alone
+        secrets.add(answers["phone_number"].lstrip("+"))
+        if "city" in answers:
+            secrets.add(answers["city"])
+    assert secrets
+
+    leads = read(tmp_path, "leads")
+    answers = read(tmp_path, "lead_answers")
+    decoded = json.dumps([leads.to_pylist(), answers.to_pylist()], default=str)
+    blobs = b"".join(p.read_bytes() for p in tmp_path.rglob("*.parquet"))
+    for secret in secrets:
+        assert secret not in decoded, "a raw PII value was decoded from the lake"
+        assert secret.encode() not in blobs, "a raw PII value is in a Parquet file"
+
+    # what is stored instead: the normalised hash, and the multiple-choice answers that are not PII
+    stored = {r["lead_id"]: r for r in leads.to_pylist()}
+    for lead_id, row in stored.items():
+        assert row["email_sha256"] == hashlib.sha256(emails[lead_id].strip().lower().encode()).hexdigest()
+        assert row["phone_sha256"] and len(row["phone_sha256"]) == 64
+    kept = {r["question"] for r in answers.to_pylist() if r["value"] is not None and not r["value_is_hashed"]}
+    assert kept and kept <= {"preferred_contact_time", "budget_range"}
+    dropped = {r["question"] for r in answers.to_pylist() if r["value"] is None}
+    assert "full_name" in dropped
+
+
+def test_allow_listed_questions_keep_their_raw_values(sandbox, world, conn, tmp_path):
+    page_id = world["pages"][0]["id"]
+    run_leads(tmp_path, page_id, today(sandbox), lookback_days=3, pii_allow_list=["full_name"])
+    names = [r["value"] for r in read(tmp_path, "lead_answers").to_pylist() if r["question"] == "full_name"]
+    assert names and all(name and " " in name for name in names)
+
+
+# --- the lead-retrieval budget ---------------------------------------------------------------------------
+
+
+def test_the_run_stops_before_exceeding_the_lead_retrieval_budget(sandbox_factory, monkeypatch, tmp_path):
+    # Meta's formula scaled down so that about five lead reads spend the Page's 24-hour budget; only
+    # Meta's leadgen usage header can tell the operator so (its own count assumes the full budget).
+    small = sandbox_factory(leadgen_budget_scale=1.6e-6)
+    try:
+        use_connection(monkeypatch, small)
+        page_id = small.world()["pages"][0]["id"]
+        small.reset_stats()
+        with pytest.raises(LeadRetrievalBudgetExceeded, match=rf"Page {page_id}") as caught:
+            run_leads(tmp_path, page_id, today(small), lookback_days=28, page_limit=5)
+        assert "200 x 24" in str(caught.value)
+        stats = small.stats()
+        assert "80005" not in stats["by_error_code"], "the sandbox never had to refuse a lead read"
+        assert stats["by_endpoint"], stats
+        assert not (tmp_path / "leads").exists(), "nothing is written when the budget stops the run"
+    finally:
+        small.stop()
+
+
+# --- errors ------------------------------------------------------------------------------------------
+
+
+def test_a_bad_page_id_names_the_page(sandbox, conn, tmp_path):
+    with pytest.raises(MetaParameterError, match=r"Page 999000111 was not found.*leads_retrieval"):
+        run_leads(tmp_path, "999000111", today(sandbox), lookback_days=2)
+
+
+def test_a_token_without_leads_retrieval_names_the_page_and_the_permission(sandbox, world, monkeypatch, tmp_path):
+    use_connection(monkeypatch, sandbox, token="sandbox-token-without-leads_retrieval")
+    page_id = world["pages"][0]["id"]
+    with pytest.raises(MetaPermissionError, match=rf"Page {page_id}: permission 'leads_retrieval' is missing"):
+        run_leads(tmp_path, page_id, today(sandbox), lookback_days=2)
+
+
+def test_a_page_token_in_the_connection_is_explained(sandbox, world, monkeypatch, tmp_path):
+    page_id = world["pages"][0]["id"]
+    use_connection(monkeypatch, sandbox, token=page_token(sandbox, page_id))
+    with pytest.raises(MetaTokenError, match=rf"Page {page_id}: the connection holds a Page access token"):
+        run_leads(tmp_path, page_id, today(sandbox), lookback_days=2)
+
+
+def test_a_user_token_where_a_page_token_is_needed_is_explained(sandbox, world, conn):
+    page_id = world["pages"][0]["id"]
+    user_hook = MetaGraphApiHook(meta_conn_id="meta_default")
+    with pytest.raises(MetaTokenError) as caught:
+        list(user_hook.paginate(f"{page_id}/leadgen_forms", {"fields": "id"}))
+    explained = page_error(caught.value, page_id, "leads_retrieval")
+    assert isinstance(explained, MetaPermissionError)
+    assert f"Page {page_id}: this call needs a Page access token" in str(explained)
+    assert "leads_retrieval" in str(explained)

@@ -1,0 +1,294 @@
+"""MetaGraphApiHook against a tiny scripted HTTP stub (the real sandbox is covered in e2e/)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import parse_qs, urlparse
+
+import pytest
+
+from meta_ads_elt.errors import (
+    MetaConfigError,
+    MetaParameterError,
+    MetaRetryableError,
+    MetaThrottledError,
+    MetaTokenError,
+)
+from meta_ads_elt.governor import RateLimitGovernor
+from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+
+TOKEN = "stub-user-token-123"
+SECRET = "stub-secret"
+
+
+class Stub:
+    """Scripted Graph stub: ``script`` maps a path to a list of responses (the last one repeats)."""
+
+    def __init__(self):
+        self.script: dict[str, list] = {}
+        self.requests: list[dict] = []
+        stub = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _serve(self):
+                url = urlparse(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                form = parse_qs(self.rfile.read(length).decode()) if length else {}
+                query = {k: v[0] for k, v in parse_qs(url.query).items()}
+                stub.requests.append({"method": self.command, "path": url.path, "query": query,
+                                      "form": {k: v[0] for k, v in form.items()}})
+                queue = stub.script.get(url.path) or stub.script.get("*") or [(404, {"error": {"code": 803}})]
+                item = queue.pop(0) if len(queue) > 1 else queue[0]
+                if callable(item):
+                    item = item(query, form)
+                if item == "drop":
+                    self.connection.close()
+                    return
+                if item[0] == "sleep":
+                    time.sleep(item[1])
+                    item = (200, {"ok": True})
+                status, body = item[0], item[1]
+                headers = item[2] if len(item) > 2 else {}
+                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                for k, v in headers.items():
+                    self.send_header(k, v)
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST = _serve
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+
+
+@pytest.fixture
+def stub():
+    s = Stub()
+    yield s
+    s.close()
+
+
+def connect(monkeypatch, stub, conn_id="meta_stub", password=TOKEN, **extra):
+    extra = {"base_url": stub.url, "app_id": "app", "app_secret": SECRET, "timeout": 5, **extra}
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}",
+                       json.dumps({"conn_type": "meta_graph_api", "password": password, "extra": extra}))
+    return MetaGraphApiHook(conn_id, governor=RateLimitGovernor(), backoff_base=0.01, max_attempts=4)
+
+
+def test_calls_go_to_the_connection_base_url_with_token_and_proof(monkeypatch, stub):
+    from facebook_business.session import FacebookSession
+
+    stub.script["/v26.0/act_1"] = [(200, {"id": "act_1"})]
+    hook = connect(monkeypatch, stub)
+    assert hook.call("GET", "act_1", {"fields": "id"}) == {"id": "act_1"}
+    req = stub.requests[-1]
+    assert req["query"]["access_token"] == TOKEN
+    assert req["query"]["appsecret_proof"] == hmac.new(SECRET.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
+    assert FacebookSession.GRAPH == "https://graph.facebook.com"  # class attribute untouched
+    assert hook.url_for("act_1/insights") == f"{stub.url}/v26.0/act_1/insights"
+
+
+def test_two_hooks_in_one_process_keep_their_own_base_urls(monkeypatch, stub):
+    other = Stub()
+    try:
+        stub.script["*"] = [(200, {"who": "one"})]
+        other.script["*"] = [(200, {"who": "two"})]
+        one = connect(monkeypatch, stub, conn_id="meta_one")
+        two = connect(monkeypatch, other, conn_id="meta_two")
+        assert one.call("GET", "me")["who"] == "one"
+        assert two.call("GET", "me")["who"] == "two"
+        assert one.call("GET", "me")["who"] == "one"
+    finally:
+        other.close()
+
+
+def test_no_proof_without_app_secret(monkeypatch, stub):
+    stub.script["*"] = [(200, {})]
+    hook = connect(monkeypatch, stub, app_secret="")
+    hook.call("GET", "me")
+    assert "appsecret_proof" not in stub.requests[-1]["query"]
+
+
+def test_transient_errors_are_retried(monkeypatch, stub):
+    stub.script["/v26.0/me"] = [
+        (500, {"error": {"code": 2, "message": "Service temporarily unavailable", "is_transient": True}}),
+        (502, "<html>Bad gateway</html>"),
+        "drop",
+        (200, {"id": "1"}),
+    ]
+    hook = connect(monkeypatch, stub)
+    assert hook.call("GET", "me") == {"id": "1"}
+    assert hook.calls == 4 and hook.retries == 3
+
+
+def test_expired_token_fails_at_once_without_retries(monkeypatch, stub, caplog):
+    stub.script["*"] = [(400, {"error": {"code": 190, "error_subcode": 463, "type": "OAuthException",
+                                         "message": "Error validating access token: Session has expired"}})]
+    hook = connect(monkeypatch, stub)
+    with pytest.raises(MetaTokenError, match="Refresh the token") as info:
+        hook.call("GET", "me")
+    assert len(stub.requests) == 1
+    assert info.value.__cause__ is None and info.value.__suppress_context__  # no SDK traceback chained
+    assert TOKEN not in str(info.value) and TOKEN not in caplog.text
+
+
+def test_throttle_waits_for_the_announced_regain_time(monkeypatch, stub):
+    buc = json.dumps({"1": [{"type": "ads_insights", "call_count": 100, "total_cputime": 1, "total_time": 1,
+                             "estimated_time_to_regain_access": 1}]})
+    stub.script["/v26.0/act_1/insights"] = [
+        (400, {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}},
+         {"X-Business-Use-Case-Usage": buc}),
+        (200, {"data": []}),
+    ]
+    hook = connect(monkeypatch, stub)
+    slept = []
+    hook.governor._sleep = slept.append
+    hook.call("GET", "act_1/insights")
+    assert slept and slept[0] == pytest.approx(60, abs=1)  # 1 minute, from the header of the error response
+    assert hook.governor.waited("1") == pytest.approx(60, abs=1)
+
+
+def test_throttle_gives_up_after_max_attempts(monkeypatch, stub):
+    stub.script["*"] = [(400, {"error": {"code": 17, "message": "(#17) User request limit reached"}})]
+    hook = connect(monkeypatch, stub)
+    hook.governor._sleep = lambda s: None
+    with pytest.raises(MetaThrottledError):
+        hook.call("GET", "me")
+    assert len(stub.requests) == hook.max_attempts
+
+
+def test_bad_parameter_is_not_retried(monkeypatch, stub):
+    stub.script["*"] = [(400, {"error": {"code": 100, "message": "(#100) level must be one of ad, adset"}})]
+    hook = connect(monkeypatch, stub)
+    with pytest.raises(MetaParameterError, match="level"):
+        hook.call("POST", "act_1/insights", {"level": "x"})
+    assert len(stub.requests) == 1
+
+
+def test_timeout_is_a_retryable_network_error(monkeypatch, stub):
+    stub.script["*"] = [("sleep", 2)]
+    hook = connect(monkeypatch, stub, timeout=0.3)
+    hook.max_attempts = 2
+    with pytest.raises(MetaRetryableError, match="Network error"):
+        hook.call("GET", "me")
+
+
+def page(rows, after=None, nxt=True):
+    body = {"data": rows}
+    if after:
+        body["paging"] = {"cursors": {"before": "B", "after": after}}
+        if nxt:
+            body["paging"]["next"] = f"https://evil.example/v26.0/x?access_token={TOKEN}&after={after}"
+    return body
+
+
+def test_paginate_follows_after_cursor_until_next_is_absent(monkeypatch, stub):
+    def serve(query, form):
+        after = query.get("after")
+        if after is None:
+            return (200, page([{"i": 1}, {"i": 2}], "C1"))
+        if after == "C1":
+            return (200, page([{"i": 3}], "C2"))
+        return (200, page([{"i": 4}], "C3", nxt=False))
+
+    stub.script["/v26.0/r1/insights"] = [serve]
+    hook = connect(monkeypatch, stub)
+    pages = list(hook.paginate("r1/insights", {"limit": 2}))
+    assert [[r["i"] for r in p] for p in pages] == [[1, 2], [3], [4]]
+    assert all(r["query"]["limit"] == "2" for r in stub.requests)
+
+
+def test_paginate_detects_cursor_loops(monkeypatch, stub):
+    stub.script["*"] = [(200, page([{"i": 1}], "SAME"))]
+    hook = connect(monkeypatch, stub)
+    with pytest.raises(MetaRetryableError, match="Cursor loop"):
+        list(hook.paginate("r1/insights"))
+
+
+def test_paginate_halves_the_page_size_when_asked_to_reduce_data(monkeypatch, stub):
+    def serve(query, form):
+        if int(query["limit"]) > 100:
+            return (500, {"error": {"code": 1, "message": "Please reduce the amount of data you're asking for, "
+                                                          "then retry your request"}})
+        return (200, page([{"i": 1}]))
+
+    stub.script["*"] = [serve]
+    hook = connect(monkeypatch, stub)
+    assert list(hook.paginate("r1/insights", {"limit": 500})) == [[{"i": 1}]]
+    assert [r["query"]["limit"] for r in stub.requests] == ["500", "250", "125", "62"]
+
+
+def test_batch_chunks_by_50_and_retries_null_and_transient_items(monkeypatch, stub):
+    seen = {}
+
+    def serve(query, form):
+        ops = json.loads(form["batch"][0])
+        out = []
+        for op in ops:
+            n = seen.get(op["relative_url"], 0)
+            seen[op["relative_url"]] = n + 1
+            if op["relative_url"].startswith("7?") and n == 0:
+                out.append(None)  # Meta timed this one out
+            elif op["relative_url"].startswith("8?") and n == 0:
+                out.append({"code": 500, "headers": [], "body": json.dumps({"error": {"code": 2, "message": "x"}})})
+            else:
+                out.append({"code": 200, "headers": [{"name": "X-App-Usage", "value": '{"call_count": 1}'}],
+                            "body": json.dumps({"id": op["relative_url"].split("?")[0]})})
+        return (200, out)
+
+    stub.script["/v26.0/"] = [serve]
+    hook = connect(monkeypatch, stub)
+    reqs = [{"method": "GET", "path": (str(i),), "params": {"fields": "async_status"}} for i in range(60)]
+    out = hook.batch(reqs)
+    assert [o["body"]["id"] for o in out] == [str(i) for i in range(60)]
+    assert all(o["code"] == 200 for o in out)
+    sizes = [len(json.loads(r["form"]["batch"])) for r in stub.requests]
+    assert sizes == [50, 10, 2]  # two chunks, then only the null and the transient item again
+    assert json.loads(stub.requests[0]["form"]["batch"])[0]["relative_url"] == "0?fields=async_status"
+
+
+def test_for_page_uses_the_page_token_and_its_own_proof(monkeypatch, stub, caplog):
+    page_token = "page-token-abcdef-999"
+    stub.script["/v26.0/555"] = [(200, {"id": "555", "access_token": page_token})]
+    stub.script["/v26.0/555/conversations"] = [(200, {"data": [{"id": "t_1"}]})]
+    hook = connect(monkeypatch, stub)
+    caplog.set_level(logging.DEBUG)
+    page_hook = hook.for_page("555")
+    assert list(page_hook.paginate("555/conversations")) == [[{"id": "t_1"}]]
+    q = stub.requests[-1]["query"]
+    assert q["access_token"] == page_token
+    assert q["appsecret_proof"] == hmac.new(SECRET.encode(), page_token.encode(), hashlib.sha256).hexdigest()
+    assert hook.for_page("555") is page_hook  # fetched once
+    assert page_token not in caplog.text
+
+
+def test_connection_is_validated_early(monkeypatch, stub):
+    with pytest.raises(MetaConfigError, match="no access token"):
+        connect(monkeypatch, stub, password="").settings
+    with pytest.raises(MetaConfigError, match="api_version"):
+        connect(monkeypatch, stub, api_version="26").settings.api_version.startswith("x") or connect(
+            monkeypatch, stub, api_version="latest").settings
+    with pytest.raises(MetaConfigError, match="could not be read"):
+        MetaGraphApiHook("meta_missing_conn").settings
+
+
+def test_ui_field_behaviour_relabels_the_password():
+    ui = MetaGraphApiHook.get_ui_field_behaviour()
+    assert ui["relabeling"]["password"] == "Access token"
+    assert "host" in ui["hidden_fields"]

@@ -1,0 +1,180 @@
+"""Fault profiles: each injected failure, its shape, and determinism under the seed."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+import requests
+from meta_sandbox.faults import PROFILES, Profile, load
+
+
+def _statuses(g, n=60, path="me/adaccounts"):
+    out = []
+    for _ in range(n):
+        try:
+            status, body, _headers = g.get(path)
+            out.append((status, body["error"]["code"] if status != 200 else 0))
+        except requests.ConnectionError:
+            out.append(("dropped", None))
+            g.http = requests.Session()
+    return out
+
+
+def test_transient_errors(sandbox_factory, graph_for):
+    sb = sandbox_factory(faults={"transient_error_rate": 0.5})
+    g = graph_for(sb)
+    results = []
+    for _ in range(40):
+        status, body, headers = g.get("me/adaccounts")
+        results.append(status)
+        if status != 200:
+            err = body["error"]
+            assert status == 500 and err["code"] in (1, 2) and err["is_transient"] is True
+            assert "x-app-usage" in headers
+    assert 5 < results.count(500) < 35
+
+
+def test_throttle_bursts_come_in_windows_with_regain_time(sandbox_factory, graph_for):
+    sb = sandbox_factory(faults={"throttle": {"burst_rate": 0.2, "burst_length": 4, "codes": [17, 80000, 613],
+                                              "regain_minutes": 3}})
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]
+    codes = []
+    for _ in range(60):
+        status, body, headers = g.get(f"{acct['id']}/insights", fields="spend")
+        if status == 200:
+            codes.append(0)
+            continue
+        codes.append(body["error"]["code"])
+        assert status == 400
+        buc = json.loads(headers["x-business-use-case-usage"])
+        assert buc[acct["account_id"]][0]["estimated_time_to_regain_access"] == 3
+    runs = [c for i, c in enumerate(codes) if c and (i == 0 or codes[i - 1] != c)]
+    assert set(runs) <= {17, 80000, 613} and len(set(runs)) >= 2
+    for code in set(runs):  # each burst is burst_length long
+        first = codes.index(code)
+        assert codes[first:first + 4] == [code] * 4
+
+
+def test_dropped_connections_close_without_response(sandbox_factory, graph_for):
+    sb = sandbox_factory(faults="drops")
+    results = _statuses(graph_for(sb), 40)
+    assert 2 <= sum(1 for s, _ in results if s == "dropped") <= 20
+    assert sb.stats()["dropped"] == sum(1 for s, _ in results if s == "dropped")
+
+
+def test_latency(sandbox_factory, graph_for):
+    sb = sandbox_factory(faults={"latency_ms": 150})
+    g = graph_for(sb)
+    g.get("me")
+    t = time.perf_counter()
+    g.get("me")
+    assert time.perf_counter() - t >= 0.15
+    sb.clear_faults()
+    t = time.perf_counter()
+    g.get("me")
+    assert time.perf_counter() - t < 0.15
+
+
+@pytest.mark.parametrize(("profile", "status", "extra"), [
+    ("jobs_fail", "Job Failed", {"error_code", "error_message", "error_subcode", "error_user_title",
+                                 "error_user_msg"}),
+    ("jobs_skip", "Job Skipped", set()),
+])
+def test_jobs_fail_or_get_skipped(sandbox_factory, graph_for, profile, status, extra, error_of):
+    sb = sandbox_factory(faults=profile)
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]["id"]
+    run = g.post(f"{acct}/insights", fields=["spend"], level="account")[1]["report_run_id"]
+    rr = g.ok(run + "/")
+    assert rr["async_status"] == status and extra <= set(rr)
+    code, body, _ = g.get(f"{run}/insights")
+    assert code == 400 and error_of(body)["code"] == 100
+
+
+def test_jobs_stall(sandbox_factory, graph_for):
+    sb = sandbox_factory(faults={"jobs": {"stalled_rate": 1.0, "stall_percent": 37}})
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]["id"]
+    run = g.post(f"{acct}/insights", fields=["spend"])[1]["report_run_id"]
+    for _ in range(3):
+        rr = g.ok(run + "/")
+        assert (rr["async_status"], rr["async_percent_completion"]) == ("Job Running", 37)
+        time.sleep(0.05)
+
+
+def test_too_much_data_sync_async_and_page_size(sandbox_factory, graph_for, error_of):
+    sb = sandbox_factory(faults={"too_much_data": {"max_rows": 200, "max_page_rows": 10}})
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]["id"]
+    big = {"level": "ad", "time_increment": 1, "date_preset": "last_30d", "fields": ["ad_id", "spend"]}
+    status, body, _ = g.get(f"{acct}/insights", **big)
+    err = error_of(body)
+    assert status == 400 and (err["code"], err["error_subcode"]) == (100, 1487534)
+    run = g.post(f"{acct}/insights", **big)[1]["report_run_id"]
+    rr = g.ok(run + "/")
+    assert rr["async_status"] == "Job Failed" and (rr["error_code"], rr["error_subcode"]) == (100, 1487534)
+    small = {"level": "ad", "time_increment": 1, "date_preset": "last_3d", "fields": ["ad_id", "spend"]}
+    assert g.get(f"{acct}/insights", limit=10, **small)[0] == 200
+    run = g.post(f"{acct}/insights", **small)[1]["report_run_id"]
+    assert g.ok(run + "/")["async_status"] == "Job Completed"
+    status, body, _ = g.get(f"{run}/insights", limit=500)
+    err = error_of(body)
+    assert status == 500 and err["code"] == 1 and "reduce the amount of data" in err["message"]
+    assert len(g.page_all(f"{run}/insights", limit=10)) > 10
+
+
+def test_endpoint_targeting(sandbox_factory, graph_for):
+    sb = sandbox_factory(faults={"transient_error_rate": 1.0, "endpoints": ["GET /{report_run_id}"]})
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]["id"]
+    status, body, _ = g.post(f"{acct}/insights", fields=["spend"])
+    assert status == 200
+    assert g.get(body["report_run_id"] + "/")[0] == 500
+    assert g.get(f"{body['report_run_id']}/insights")[0] == 200
+
+
+def test_faults_are_deterministic_under_the_seed(sandbox_factory, graph_for):
+    runs = []
+    for seed in (5, 5, 6):
+        sb = sandbox_factory(seed=seed, faults="chaos")
+        runs.append(_statuses(graph_for(sb), 50, path="me"))
+        sb.stop()
+    assert runs[0] == runs[1] and runs[0] != runs[2]
+
+
+def test_chaos_profile_and_runtime_switching(sandbox_factory, graph_for, sandbox):
+    p = load("chaos")
+    assert (p.transient_error_rate, p.failed_rate) == (0.10, 0.20)
+    assert p.burst_rate > 0 and p.dropped_connection_rate > 0
+    sb = sandbox_factory()
+    g = graph_for(sb)
+    assert sb.set_faults("chaos")["name"] == "chaos"
+    results = _statuses(g, 150, path="me")
+    kinds = {s if s == "dropped" else code for s, code in results}
+    assert {0, "dropped"} <= kinds and kinds & {1, 2} and kinds & {17, 80000, 613}
+    sb.clear_faults()
+    assert all(s == 200 for s, _ in _statuses(g, 20, path="me"))
+
+
+def test_profile_loading_from_yaml_and_errors(tmp_path):
+    path = tmp_path / "p.yaml"
+    path.write_text("name: mine\nlatency_ms: 5\njobs:\n  failed_rate: 0.5\n")
+    p = load(str(path))
+    assert (p.name, p.latency_ms, p.failed_rate) == ("mine", 5.0, 0.5)
+    assert load('{"transient_error_rate": 0.3}').transient_error_rate == 0.3
+    assert set(PROFILES) >= {"none", "chaos", "flaky", "throttled", "slow", "jobs_fail", "jobs_skip",
+                             "jobs_stall", "too_much_data", "drops", "null_batch"}
+    with pytest.raises(ValueError, match="unknown fault profile keys"):
+        Profile.from_dict({"transient": 1})
+    with pytest.raises(ValueError):
+        load("no-such-profile-name")
+
+
+def test_faults_via_yaml_flag(sandbox_factory, graph_for, tmp_path):
+    path = tmp_path / "flaky.yaml"
+    path.write_text("transient_error_rate: 1.0\n")
+    sb = sandbox_factory(faults=str(path))
+    assert graph_for(sb).get("me")[0] == 500

@@ -1,0 +1,306 @@
+"""Insights: sync and async, paging, levels, windows, filtering, restatement, job lifecycle."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import pytest
+
+NOW = "2026-03-15T12:00:00Z"
+FIELDS = ["account_id", "campaign_id", "adset_id", "ad_id", "spend", "impressions", "clicks", "reach",
+          "frequency", "cpm", "ctr", "inline_link_clicks", "actions", "action_values", "cost_per_action_type"]
+WINDOWS = ["1d_click", "7d_click", "28d_click", "1d_view"]
+
+
+def _range(since, until):
+    return {"since": since, "until": until}
+
+
+def _action(row, name, key="value"):
+    for item in row.get("actions", []):
+        if item["action_type"] == name:
+            return int(item.get(key, 0))
+    return 0
+
+
+@pytest.fixture(scope="module")
+def fixed(module_sandbox_factory):
+    return module_sandbox_factory(now=NOW)
+
+
+@pytest.fixture(scope="module")
+def g(fixed, graph_for):
+    return graph_for(fixed)
+
+
+@pytest.fixture(scope="module")
+def w(fixed):
+    return fixed.world()
+
+
+def test_sync_daily_ad_rows_page_to_the_end_without_empty_pages(g, w):
+    acct = w["accounts"][0]
+    rows = g.page_all(f"{acct['id']}/insights", level="ad", time_increment=1, fields=FIELDS,
+                      time_range=_range("2026-03-01", "2026-03-10"), limit=7)
+    ads = {ad for c in acct["campaigns"] for s in c["adsets"] for ad in s["ads"]}
+    assert {r["ad_id"] for r in rows} == ads
+    assert len(rows) == len({(r["ad_id"], r["date_start"]) for r in rows})
+    assert 8 * 10 * 0.85 <= len(rows) <= 80  # ~4% of ad-days have no delivery
+    for r in rows:
+        assert r["date_start"] == r["date_stop"] and "2026-03-01" <= r["date_start"] <= "2026-03-10"
+        assert r["account_id"] == acct["account_id"]
+        for key in ("spend", "impressions", "clicks", "reach", "cpm", "ctr", "frequency"):
+            assert isinstance(r[key], str)
+        assert r["spend"].count(".") == 1 and len(r["spend"].split(".")[1]) == 2
+        imp, clicks, spend = int(r["impressions"]), int(r["clicks"]), float(r["spend"])
+        assert abs(float(r["cpm"]) - spend / imp * 1000) < 1e-3
+        assert abs(float(r["ctr"]) - 100.0 * clicks / imp) < 1e-3
+        assert abs(float(r["frequency"]) - imp / int(r["reach"])) < 1e-3
+
+
+def test_paging_block_shape(g, w):
+    acct = w["accounts"][0]["id"]
+    body = g.ok(f"{acct}/insights", level="ad", time_increment=1, limit=5,
+                time_range=_range("2026-03-01", "2026-03-02"))
+    assert set(body["paging"]["cursors"]) == {"before", "after"} and "next" in body["paging"]
+    assert "access_token=" in body["paging"]["next"] and "after=" in body["paging"]["next"]
+    last = g.ok(f"{acct}/insights", level="ad", time_increment=1, limit=500,
+                time_range=_range("2026-03-01", "2026-03-02"))
+    assert "next" not in last["paging"]
+
+
+def test_empty_result_is_data_only(g, w):
+    body = g.ok(f"{w['accounts'][0]['id']}/insights", time_range=_range("2020-01-01", "2020-01-05"))
+    assert body == {"data": []}
+
+
+def test_levels_sum_up_to_the_account(g, w):
+    acct = w["accounts"][1]["id"]
+    common = {"time_increment": 1, "time_range": _range("2026-03-01", "2026-03-05"), "limit": 500,
+              "fields": ["spend", "impressions", "clicks", "actions"], "action_attribution_windows": WINDOWS}
+    by_level = {lvl: g.page_all(f"{acct}/insights", level=lvl, **common)
+                for lvl in ("ad", "adset", "campaign", "account")}
+    for lvl in ("ad", "adset", "campaign"):
+        for day in ("2026-03-01", "2026-03-04"):
+            acct_row = next(r for r in by_level["account"] if r["date_start"] == day)
+            rows = [r for r in by_level[lvl] if r["date_start"] == day]
+            assert sum(int(r["impressions"]) for r in rows) == int(acct_row["impressions"])
+            assert sum(round(float(r["spend"]) * 100) for r in rows) == round(float(acct_row["spend"]) * 100)
+            for action in ("lead", "onsite_conversion.messaging_conversation_started_7d"):
+                for key in ("value", "7d_click", "1d_view"):
+                    assert sum(_action(r, action, key) for r in rows) == _action(acct_row, action, key)
+
+
+def test_all_days_and_monthly_increments(g, w):
+    acct = w["accounts"][2]["id"]
+    total = g.ok(f"{acct}/insights", time_range=_range("2026-02-01", "2026-03-10"), fields="impressions")["data"]
+    assert len(total) == 1 and total[0]["date_start"] == "2026-02-01" and total[0]["date_stop"] == "2026-03-10"
+    monthly = g.ok(f"{acct}/insights", time_range=_range("2026-02-01", "2026-03-10"), time_increment="monthly",
+                   fields="impressions")["data"]
+    assert [(r["date_start"], r["date_stop"]) for r in monthly] == [("2026-02-01", "2026-02-28"),
+                                                                   ("2026-03-01", "2026-03-10")]
+    assert sum(int(r["impressions"]) for r in monthly) == int(total[0]["impressions"])
+
+
+def test_attribution_windows_are_consistent(g, w):
+    acct = w["accounts"][0]["id"]
+    rows = g.page_all(f"{acct}/insights", level="ad", time_increment=1, fields=["actions", "cost_per_action_type"],
+                      action_attribution_windows=WINDOWS, time_range=_range("2026-01-01", "2026-03-14"), limit=500)
+    seen = set()
+    for r in rows:
+        acts = {a["action_type"]: a for a in r.get("actions", [])}
+        for a in acts.values():
+            seen.add(a["action_type"])
+            v = int(a["value"])
+            assert v == int(a["7d_click"]) + int(a["1d_view"])
+            assert int(a["1d_click"]) <= int(a["7d_click"]) <= int(a["28d_click"])
+            assert "7d_view" not in a  # only the windows asked for
+        if "lead" in acts:
+            assert int(acts["lead"]["value"]) == int(acts.get("onsite_conversion.lead_grouped", {"value": 0})["value"]) \
+                + int(acts.get("offsite_conversion.fb_pixel_lead", {"value": 0})["value"])
+    assert {"lead", "onsite_conversion.lead_grouped", "offsite_conversion.fb_pixel_lead",
+            "onsite_conversion.messaging_conversation_started_7d", "onsite_conversion.messaging_first_reply",
+            "link_click"} <= seen
+
+
+def test_cost_per_action_matches_spend(g, w):
+    rows = g.ok(f"{w['accounts'][0]['id']}/insights", level="campaign", time_range=_range("2026-02-01", "2026-02-28"),
+                fields=["spend", "actions", "cost_per_action_type"])["data"]
+    for r in rows:
+        acts = {a["action_type"]: int(a["value"]) for a in r["actions"]}
+        for c in r["cost_per_action_type"]:
+            assert abs(float(c["value"]) - float(r["spend"]) / acts[c["action_type"]]) < 1e-3
+
+
+def test_filtering_on_campaign_adset_and_ad_ids(g, w):
+    acct = w["accounts"][0]
+    camp = acct["campaigns"][1]
+    common = {"level": "ad", "time_range": _range("2026-03-01", "2026-03-03"), "fields": "ad_id,campaign_id,adset_id"}
+    rows = g.ok(f"{acct['id']}/insights", filtering=[{"field": "campaign.id", "operator": "IN", "value": [camp["id"]]}],
+                **common)["data"]
+    assert rows and {r["campaign_id"] for r in rows} == {camp["id"]}
+    adset = camp["adsets"][0]
+    rows = g.ok(f"{acct['id']}/insights", filtering=f"[{{field:'adset.id',operator:'EQUAL',value:'{adset['id']}'}}]",
+                **common)["data"]
+    assert {r["adset_id"] for r in rows} == {adset["id"]}
+    ad = adset["ads"][0]
+    rows = g.ok(f"{acct['id']}/insights", filtering=[{"field": "ad.id", "operator": "IN", "value": [ad]}], **common)["data"]
+    assert {r["ad_id"] for r in rows} == {ad}
+
+
+def test_insights_on_campaign_adset_and_ad_nodes(g, w):
+    camp = w["accounts"][0]["campaigns"][0]
+    ad = camp["adsets"][0]["ads"][0]
+    tr = _range("2026-03-01", "2026-03-05")
+    ad_rows = g.ok(f"{ad}/insights", time_increment=1, time_range=tr, fields="ad_id,impressions")["data"]
+    assert ad_rows and {r["ad_id"] for r in ad_rows} == {ad}
+    camp_total = g.ok(f"{camp['id']}/insights", time_range=tr, fields="impressions")["data"][0]
+    ads_rows = g.page_all(f"{camp['id']}/insights", level="ad", time_range=tr, fields="impressions")
+    assert sum(int(r["impressions"]) for r in ads_rows) == int(camp_total["impressions"])
+
+
+def test_dates_are_account_local_and_today_is_not_served(g, w):
+    # At 2026-03-15T12:00Z it is already 2026-03-15 in Kolkata and in Los Angeles: both serve up to the 14th.
+    for acct in w["accounts"]:
+        rows = g.ok(f"{acct['id']}/insights", time_increment=1, date_preset="last_7d", fields="impressions")["data"]
+        assert max(r["date_start"] for r in rows) == "2026-03-14"
+    rows = g.ok(f"{w['accounts'][0]['id']}/insights", time_increment=1, fields="impressions",
+                time_range=_range("2026-03-14", "2026-03-16"))["data"]
+    assert [r["date_start"] for r in rows] == ["2026-03-14"]
+
+
+def test_history_window_bounds_the_data(g, w):
+    rows = g.page_all(f"{w['accounts'][0]['id']}/insights", time_increment=1, fields="impressions",
+                      date_preset="maximum", limit=500)
+    dates = sorted(r["date_start"] for r in rows)
+    assert dates[0] == (dt.date(2026, 3, 15) - dt.timedelta(days=90)).isoformat()
+    assert len(dates) == 90
+
+
+def test_unknown_insights_field_and_breakdowns_are_rejected(g, w, error_of):
+    status, body, _ = g.get(f"{w['accounts'][0]['id']}/insights", fields="spend,not_a_metric")
+    assert status == 400 and "Unknown fields" in error_of(body)["message"]
+    status, body, _ = g.get(f"{w['accounts'][0]['id']}/insights", breakdowns=["age"])
+    assert status == 400 and error_of(body)["code"] == 100
+
+
+def test_restatement_changes_recent_conversions_but_not_delivery(sandbox_factory, graph_for):
+    sb = sandbox_factory(now=NOW)
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]["id"]
+    q = {"level": "account", "time_increment": 1, "time_range": _range("2026-02-01", "2026-03-14"),
+         "fields": ["spend", "impressions", "actions"], "limit": 500}
+    before = {r["date_start"]: r for r in g.page_all(f"{acct}/insights", **q)}
+    sb.set_clock(advance_days=30)
+    after = {r["date_start"]: r for r in g.page_all(f"{acct}/insights", **q)}
+    assert before.keys() == after.keys()
+    grew = 0
+    for day, r in before.items():
+        assert r["spend"] == after[day]["spend"] and r["impressions"] == after[day]["impressions"]
+        for name in ("offsite_conversion.fb_pixel_lead", "onsite_conversion.messaging_conversation_started_7d"):
+            assert _action(after[day], name) >= _action(r, name)
+            grew += _action(after[day], name) > _action(r, name)
+            if day <= "2026-02-14":  # mature (>= 28 days) already: final
+                assert _action(after[day], name) == _action(r, name)
+        assert _action(after[day], "onsite_conversion.lead_grouped") == _action(r, "onsite_conversion.lead_grouped")
+    assert grew > 0
+
+
+# ---- async jobs ---------------------------------------------------------------------------------
+
+def test_async_job_lifecycle_and_result_paging(sandbox_factory, graph_for, error_of):
+    sb = sandbox_factory(now=NOW, job_base_seconds=1.2, job_seconds_per_1k_rows=0)
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]
+    status, body, _ = g.post(f"{acct['id']}/insights", fields=FIELDS, level="ad", time_increment=1,
+                             time_range=_range("2026-02-01", "2026-03-14"), action_attribution_windows=WINDOWS)
+    assert status == 200 and isinstance(body["report_run_id"], str)
+    run = body["report_run_id"]
+    seen = []
+    status, body, _ = g.get(f"{run}/insights")
+    assert status == 400 and "not ready" in error_of(body)["message"]
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        rr = g.ok(run + "/")
+        seen.append((rr["async_status"], rr["async_percent_completion"]))
+        if rr["async_status"] == "Job Completed":
+            break
+        time.sleep(0.05)
+    statuses = [s for s, _ in seen]
+    assert statuses[0] == "Job Not Started" and statuses[-1] == "Job Completed"
+    assert {"Job Started", "Job Running"} <= set(statuses)
+    assert [p for _, p in seen] == sorted(p for _, p in seen) and seen[-1][1] == 100
+    assert {"id", "account_id", "async_status", "async_percent_completion", "date_start", "date_stop", "time_ref",
+            "time_completed"} <= set(rr)
+    assert rr["account_id"] == acct["account_id"] and rr["date_start"] == "2026-02-01"
+    assert rr["date_stop"] == "2026-03-14" and isinstance(rr["time_ref"], int)
+    rows = g.page_all(f"{run}/insights", limit=100)
+    sync = g.page_all(f"{acct['id']}/insights", fields=FIELDS, level="ad", time_increment=1, limit=500,
+                      time_range=_range("2026-02-01", "2026-03-14"), action_attribution_windows=WINDOWS)
+    assert rows == sync and len(rows) > 250
+
+
+def test_async_job_accepts_csv_fields_and_node_without_slash(fixed, g):
+    sb = fixed
+    camp = sb.world()["accounts"][2]["campaigns"][0]["id"]
+    status, body, _ = g.post(f"{camp}/insights", fields="campaign_id,spend", time_range=_range("2026-03-01", "2026-03-02"))
+    assert status == 200
+    rr = g.ok(body["report_run_id"], fields="async_status,async_percent_completion")
+    assert set(rr) == {"id", "async_status", "async_percent_completion"}
+    assert g.ok(f"{body['report_run_id']}/insights")["data"][0]["campaign_id"] == camp
+
+
+def test_job_duration_grows_with_rows():
+    from meta_sandbox.app import Options, Sandbox
+    from meta_sandbox.auth import ALL_PERMISSIONS, Principal
+    from meta_sandbox.objects import Ctx
+
+    sb = Sandbox(Options(now=NOW, job_base_seconds=1.0, job_seconds_per_1k_rows=2.0))
+    acct = sb.world.accounts[0]
+    ctx = Ctx(sb, Principal("sandbox-token", "user", ALL_PERMISSIONS), {}, "http://x", "v26.0")
+    durations = []
+    for params in ({"level": "account", "date_preset": "last_7d"},
+                   {"level": "ad", "time_increment": "1", "date_preset": "last_90d"}):
+        ctx.params = params
+        run = sb.submit_job(acct, ctx)["report_run_id"]
+        durations.append(sb.jobs.get(run).duration)
+    assert durations[0] == pytest.approx(1.0, abs=0.01)
+    assert durations[1] == pytest.approx(1.0 + 2.0 * 8 * 90 / 1000)
+
+
+@pytest.mark.parametrize("params", [
+    {"level": "ad", "time_increment": "1", "fields": ",".join(FIELDS), "action_attribution_windows": '["1d_click","7d_click","28d_click","1d_view","7d_view","dda"]'},
+    {"level": "campaign", "time_increment": "7", "fields": ",".join(FIELDS) + ",cpc,cpp,unique_clicks,account_name,objective"},
+    {"level": "adset", "fields": "adset_name,optimization_goal,actions,action_values,cost_per_action_type,inline_link_click_ctr,cost_per_inline_link_click", "action_attribution_windows": '["default","1d_view"]'},
+    {"level": "account", "time_increment": "monthly", "fields": "account_currency,spend,actions,attribution_setting,created_time"},
+])
+def test_fast_row_serialiser_equals_the_reference_renderer(params):
+    import json
+
+    from meta_sandbox.app import Options, Sandbox
+    from meta_sandbox.insights import parse, render_row, render_row_json, row_keys
+
+    sb = Sandbox(Options(now=NOW))
+    q = parse(sb, sb.world.accounts[1], {**params, "date_preset": "last_90d"})
+    keys = row_keys(sb, q)
+    assert len(keys) > 3
+    for k in keys:
+        fast = render_row_json(sb, q, k >> 16, k & 0xFFFF)
+        assert json.loads(fast) == render_row(sb, q, k >> 16, k & 0xFFFF)
+
+
+def test_large_jobs_are_prerendered_and_serve_the_same_rows(sandbox_factory, graph_for):
+    sb = sandbox_factory(now=NOW, accounts=1, campaigns_per_account=2, adsets_per_campaign=3, ads_per_adset=5)
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]["id"]
+    params = {"level": "ad", "time_increment": 1, "date_preset": "last_90d", "fields": FIELDS,
+              "action_attribution_windows": WINDOWS}
+    run = g.post(f"{acct}/insights", **params)[1]["report_run_id"]
+    deadline = time.time() + 30
+    while g.ok(run)["async_status"] != "Job Completed":
+        assert time.time() < deadline
+        time.sleep(0.05)
+    rows = g.page_all(f"{run}/insights", limit=333)
+    assert len(rows) > 2000  # above the pre-render threshold
+    assert rows == g.page_all(f"{acct}/insights", limit=500, **params)

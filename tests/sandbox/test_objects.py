@@ -1,0 +1,136 @@
+"""Ad objects, the world, routing and Meta-shaped errors."""
+
+from __future__ import annotations
+
+import requests
+
+
+def test_me_adaccounts_lists_every_account_with_currency_and_timezone(graph, world):
+    body = graph.ok("me/adaccounts", fields="id,account_id,name,currency,timezone_name,timezone_offset_hours_utc")
+    accounts = {a["id"]: a for a in body["data"]}
+    assert set(accounts) == {a["id"] for a in world["accounts"]}
+    by_currency = {a["currency"]: a for a in body["data"]}
+    assert by_currency["USD"]["timezone_name"] == "America/Los_Angeles"
+    assert by_currency["INR"]["timezone_name"] == "Asia/Kolkata"
+    assert by_currency["INR"]["timezone_offset_hours_utc"] == 5.5
+    assert by_currency["EUR"]["timezone_name"] == "Europe/Berlin"
+    for a in body["data"]:
+        assert a["id"] == "act_" + a["account_id"] and a["account_id"].isdigit()
+
+
+def test_default_fields_of_adaccounts_are_id_and_account_id(graph):
+    row = graph.ok("me/adaccounts")["data"][0]
+    assert set(row) == {"id", "account_id"}
+
+
+def test_ad_account_node_and_promote_pages(graph, world):
+    acct = world["accounts"][0]
+    body = graph.ok(acct["id"], fields="name,currency,timezone_name,timezone_offset_hours_utc,account_id")
+    assert body["account_id"] == acct["account_id"] and body["currency"] == acct["currency"]
+    pages = graph.ok(f"{acct['id']}/promote_pages", fields="id,name")["data"]
+    assert [p["id"] for p in pages] == [acct["page_id"]]
+
+
+def test_campaigns_adsets_ads_edges_and_nodes(graph, world):
+    acct = world["accounts"][0]
+    campaigns = graph.page_all(f"{acct['id']}/campaigns", fields="id,name,objective,status", limit=1)
+    assert {c["objective"] for c in campaigns} == {"OUTCOME_LEADS", "OUTCOME_ENGAGEMENT"}
+    adsets = graph.ok(f"{acct['id']}/adsets", fields="id,campaign_id,optimization_goal")["data"]
+    assert "CONVERSATIONS" in {s["optimization_goal"] for s in adsets}
+    assert "LEAD_GENERATION" in {s["optimization_goal"] for s in adsets}
+    ads = graph.page_all(f"{acct['id']}/ads", fields="id,adset_id,campaign_id,name", limit=3)
+    expected = [ad for c in acct["campaigns"] for s in c["adsets"] for ad in s["ads"]]
+    assert sorted(a["id"] for a in ads) == sorted(expected)
+    camp = acct["campaigns"][0]
+    assert graph.ok(camp["id"], fields="name,objective")["objective"] == camp["objective"]
+    assert len(graph.ok(f"{camp['id']}/adsets")["data"]) == len(camp["adsets"])
+    adset = camp["adsets"][0]
+    node = graph.ok(adset["id"], fields="campaign_id,optimization_goal,promoted_object")
+    assert node["campaign_id"] == camp["id"] and node["promoted_object"]["page_id"] == acct["page_id"]
+    assert [a["id"] for a in graph.ok(f"{adset['id']}/ads")["data"]] == adset["ads"]
+    ad = graph.ok(adset["ads"][0], fields="id,name,adset_id,campaign_id,account_id,creative")
+    assert ad["adset_id"] == adset["id"] and ad["account_id"] == acct["account_id"]
+
+
+def test_effective_status_filter_on_object_edges(graph, world):
+    acct = world["accounts"][0]["id"]
+    assert graph.ok(f"{acct}/ads", effective_status=["PAUSED"])["data"] == []
+    assert graph.ok(f"{acct}/ads", effective_status=["ACTIVE"])["data"]
+
+
+def test_summary_total_count(graph, world):
+    body = graph.ok(f"{world['accounts'][0]['id']}/ads", summary="true", limit=1)
+    assert body["summary"]["total_count"] == 8 and len(body["data"]) == 1
+
+
+def test_any_api_version_and_trailing_slash_are_accepted(graph, world):
+    acct = world["accounts"][1]["id"]
+    for version in ("v19.0", "v26.0", "v99.0"):
+        status, body, headers = graph.call("GET", acct + "/", version=version, fields="name")
+        assert status == 200 and body["id"] == acct
+        assert headers["facebook-api-version"] == version
+
+
+def test_unknown_field_is_a_meta_error(graph, world, error_of):
+    status, body, _ = graph.get(world["accounts"][0]["id"], fields="name,bogus_field")
+    err = error_of(body)
+    assert status == 400 and err["code"] == 100 and "Unknown fields" in err["message"]
+    assert "bogus_field" in err["message"]
+
+
+def test_bad_id_and_bad_edge_are_meta_errors(graph, world, error_of):
+    status, body, _ = graph.get("123456789")
+    err = error_of(body)
+    assert status == 400 and err["code"] == 100 and err["error_subcode"] == 33
+    assert err["type"] == "GraphMethodException"
+    status, body, _ = graph.get(f"{world['accounts'][0]['id']}/nonsense")
+    assert status == 400 and "nonexisting field (nonsense)" in error_of(body)["message"]
+    status, body, _ = graph.get("act_1")
+    assert status == 400 and error_of(body)["code"] == 100
+
+
+def test_bad_params_are_meta_errors(graph, world, error_of):
+    acct = world["accounts"][0]["id"]
+    status, body, _ = graph.get(f"{acct}/insights", time_range={"since": "2024-13-01", "until": "2024-01-02"})
+    assert status == 400 and error_of(body)["code"] == 100
+    status, body, _ = graph.get(f"{acct}/insights", level="galaxy")
+    assert status == 400 and "level" in error_of(body)["message"]
+    status, body, _ = graph.get(f"{acct}/ads", limit="many")
+    assert status == 400 and error_of(body)["code"] == 100
+    status, body, _ = graph.get(f"{acct}/ads", after="not-a-cursor!")
+    assert status == 400 and error_of(body)["code"] == 100
+
+
+def test_crash_reporter_post_is_accepted_without_token(sandbox):
+    resp = requests.post(f"{sandbox.url}/v26.0/{sandbox.app_id}/instruments",
+                         data={"bizsdk_crash_report": '{"reason": "x"}'}, timeout=10)
+    assert resp.status_code == 200 and resp.json() == {"success": True}
+
+
+def test_me_node(graph, world):
+    body = graph.ok("me", fields="id,name")
+    assert body["id"] == world["user_id"]
+
+
+def test_world_route_names_pages_forms_and_counts(world):
+    assert world["counts"] == {"accounts": 3, "campaigns": 6, "adsets": 12, "ads": 24, "pages": 3, "forms": 6}
+    assert {p["account_id"] for p in world["pages"]} == {a["account_id"] for a in world["accounts"]}
+    assert all(p["instagram_id"].isdigit() for p in world["pages"])
+
+
+def test_page_and_instagram_nodes(graph, world):
+    page = world["pages"][0]
+    body = graph.ok(page["id"], fields="id,name,instagram_business_account")
+    assert body["instagram_business_account"]["id"] == page["instagram_id"]
+    ig = graph.ok(page["instagram_id"], fields="id,username")
+    assert ig["username"] == page["instagram_username"]
+
+
+def test_same_seed_gives_same_world_and_other_seed_differs():
+    from meta_sandbox.app import Options, Sandbox
+
+    a = Sandbox(Options(now="2026-03-01T12:00:00Z")).world.summary()
+    b = Sandbox(Options(now="2026-03-01T12:00:00Z")).world.summary()
+    c = Sandbox(Options(seed=7, now="2026-03-01T12:00:00Z")).world.summary()
+    assert a == b
+    assert a["accounts"][0]["id"] != c["accounts"][0]["id"]

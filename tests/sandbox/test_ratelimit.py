@@ -1,0 +1,71 @@
+"""Usage headers on every response and Meta's throttle errors when a budget is spent."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+
+def test_usage_headers_on_success_and_error(graph, world):
+    acct = world["accounts"][0]
+    for status_expected, path, params in ((200, f"{acct['id']}/insights", {"fields": "spend"}),
+                                          (400, f"{acct['id']}/insights", {"fields": "nope"}),
+                                          (400, "me/adaccounts", {"token": "bad"})):
+        status, _, headers = graph.get(path, **params)
+        assert status == status_expected
+        for h in ("x-app-usage", "x-ad-account-usage", "x-business-use-case-usage", "facebook-api-version",
+                  "x-fb-trace-id", "x-fb-request-id"):
+            assert h in headers, (h, path)
+        assert set(json.loads(headers["x-app-usage"])) == {"call_count", "total_cputime", "total_time"}
+    _, _, headers = graph.get(f"{acct['id']}/insights", fields="spend")
+    throttle = json.loads(headers["x-fb-ads-insights-throttle"])
+    assert set(throttle) == {"app_id_util_pct", "acc_id_util_pct", "ads_api_access_tier"}
+    buc = json.loads(headers["x-business-use-case-usage"])
+    entry = buc[acct["account_id"]][0]
+    assert entry["type"] == "ads_insights"
+    assert {"call_count", "total_cputime", "total_time", "estimated_time_to_regain_access",
+            "ads_api_access_tier"} <= set(entry)
+    _, _, headers = graph.get(acct["id"], fields="name")
+    assert "x-fb-ads-insights-throttle" not in headers
+    assert set(json.loads(headers["x-ad-account-usage"])) == {"acc_id_util_pct", "reset_time_duration",
+                                                              "ads_api_access_tier"}
+
+
+@pytest.mark.parametrize(("budget", "path_of", "code", "subcode", "buc_type"), [
+    ("ads_insights", lambda w: f"{w['accounts'][0]['id']}/insights", 80000, 2446079, "ads_insights"),
+    ("ads_management", lambda w: f"{w['accounts'][0]['id']}/campaigns", 80004, 2446079, "ads_management"),
+    ("user", lambda w: "me/adaccounts", 17, 2446079, None),
+    ("app", lambda w: "me/adaccounts", 4, None, None),
+])
+def test_spent_budgets_answer_with_metas_codes(sandbox_factory, graph_for, error_of, budget, path_of, code,
+                                               subcode, buc_type):
+    sb = sandbox_factory(budgets=f"{budget}=5,window_s=120")
+    g = graph_for(sb)
+    w = sb.world()
+    path = path_of(w)
+    usage = []
+    for _ in range(5):
+        status, _, headers = g.get(path)
+        assert status == 200
+        if buc_type:
+            usage.append(json.loads(headers["x-business-use-case-usage"])[w["accounts"][0]["account_id"]][0]["call_count"])
+    assert usage == sorted(usage) and (not usage or usage[-1] == 100)
+    status, body, headers = g.get(path)
+    err = error_of(body)
+    assert status == 400 and err["code"] == code and err.get("error_subcode") == subcode
+    if buc_type:
+        entry = json.loads(headers["x-business-use-case-usage"])[w["accounts"][0]["account_id"]][0]
+        assert entry["type"] == buc_type and entry["estimated_time_to_regain_access"] >= 1
+    if code in (4, 17):
+        assert err["is_transient"] is True
+    # Budgets can be reset/raised at runtime.
+    sb.set_budgets(**{budget: 1000})
+    assert g.get(path)[0] == 200
+
+
+def test_app_usage_rises_with_load(sandbox_factory, graph_for):
+    sb = sandbox_factory(budgets="app=20")
+    g = graph_for(sb)
+    seen = [json.loads(g.get("me")[2]["x-app-usage"])["call_count"] for _ in range(10)]
+    assert seen == sorted(seen) and seen[-1] >= 45
