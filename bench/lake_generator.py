@@ -27,7 +27,6 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
-
 from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS
 
 TIMEZONES = (
@@ -56,8 +55,18 @@ def _full_schema(dataset: str) -> pa.Schema:
     return schema
 
 
-def _write_batches(root: Path, dataset: str, reader: pa.RecordBatchReader | Iterable[pa.RecordBatch]) -> None:
-    """Write record batches (file schema + partition columns) as hive partitions of ``dataset``."""
+def _write_batches(
+    root: Path,
+    dataset: str,
+    reader: pa.RecordBatchReader | Iterable[pa.RecordBatch],
+    *,
+    replace: bool = True,
+) -> None:
+    """Write record batches (file schema + partition columns) as hive partitions of ``dataset``.
+
+    ``replace`` swaps whole partitions (the extractors' semantics); ``False`` adds a file beside the
+    existing ones (to simulate a re-pull that left two extractions of a day).
+    """
     schema = _full_schema(dataset)
     keys = PARTITION_KEYS[dataset]
 
@@ -73,23 +82,25 @@ def _write_batches(root: Path, dataset: str, reader: pa.RecordBatchReader | Iter
         format="parquet",
         partitioning=pads.partitioning(pa.schema([schema.field(k) for k in keys]), flavor="hive"),
         basename_template=f"part-{uuid.uuid4().hex[:8]}-{{i}}.parquet",
-        existing_data_behavior="delete_matching",
+        existing_data_behavior="delete_matching" if replace else "overwrite_or_ignore",
         max_partitions=100_000,
         max_open_files=512,
         max_rows_per_group=256 * 1024,
     )
 
 
-def write_rows(root: str | Path, dataset: str, rows: list[Mapping[str, Any]]) -> None:
+def write_rows(
+    root: str | Path, dataset: str, rows: list[Mapping[str, Any]], *, replace: bool = True
+) -> None:
     """Write hand-written rows (file columns + partition columns) into ``dataset``.
 
     Missing nullable columns default to ``None``. Partitions present in ``rows`` are replaced, like
-    the extractors' partition swap.
+    the extractors' partition swap, unless ``replace=False``.
     """
     schema = _full_schema(dataset)
     columns = {name: [row.get(name) for row in rows] for name in schema.names}
     table = pa.table(columns, schema=schema)
-    _write_batches(Path(root), dataset, table.to_batches())
+    _write_batches(Path(root), dataset, table.to_batches(), replace=replace)
 
 
 def _setup(con: duckdb.DuckDBPyConnection, params: dict[str, Any]) -> None:
@@ -111,6 +122,7 @@ def generate_lake(
     clean: bool = True,
     with_conversations: bool = True,
     threads: int | None = None,
+    lead_id_prefix: str = "L",
 ) -> dict[str, Any]:
     """Generate a coherent synthetic lake under ``root``; returns a summary of what was written.
 
@@ -126,6 +138,7 @@ def generate_lake(
     started = time.perf_counter()
     ads_per_account = max(1, insights_rows // max(1, accounts * days))
     con = duckdb.connect()
+    con.execute("set memory_limit = '6GB'")
     if threads:
         con.execute(f"set threads = {int(threads)}")
     _setup(
@@ -138,6 +151,7 @@ def generate_lake(
             "ads_per_account": ads_per_account,
             "n_leads": leads,
             "n_messages": messages,
+            "lead_prefix": lead_id_prefix,
         },
     )
     con.execute(
@@ -303,7 +317,7 @@ def generate_lake(
             from l
         )
         select
-            'L' || picked.i as lead_id,
+            getvariable('lead_prefix') || picked.i as lead_id,
             picked.created_time,
             'F' || acct.page_id as form_id,
             case when not is_organic then ads.ad_id end as ad_id,

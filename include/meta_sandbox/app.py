@@ -240,6 +240,16 @@ class Sandbox:
         return Scope()
 
     def handle(self, req: Request) -> Response:
+        """Serve one request; whatever happens, the answer is Meta-shaped (never a traceback)."""
+        try:
+            return self._handle(req)
+        except Exception:
+            traceback.print_exc(file=sys.stderr)
+            exc = errors.internal()
+            return Response(exc.status, paging.dumps(exc.body()).encode(),
+                            self._headers(API_VERSION, Scope(), None, None, None))
+
+    def _handle(self, req: Request) -> Response:
         m = VERSION_RE.match(req.path)
         version = m.group(1) if m else API_VERSION
         rest = (m.group(2) or "/") if m else req.path
@@ -281,8 +291,11 @@ class Sandbox:
             principal = auth.authenticate(token, self.app_secret, req.params.get("appsecret_proof"),
                                           self.options.require_proof)
             user_key = principal.rate_key
-            if scope.buc == "leadgen" and scope.page_id:
-                leadgen_budget = self.leadgen_budget(self.world.by_id[scope.page_id])
+            # Every Page-scoped response reports the Page's leadgen usage against its real budget
+            # (not only lead reads), or clients would see 100 % and back off for nothing.
+            page = self.world.by_id.get(scope.page_id) if scope.page_id else None
+            if isinstance(page, Page):
+                leadgen_budget = self.leadgen_budget(page)
             self.ratelimiter.charge(scope, user_key, leadgen_budget)
             ctx = objects.Ctx(self, principal, req.params, req.base_url, version)
             result = self.route(req.method, segs, ctx)
@@ -332,7 +345,7 @@ class Sandbox:
 
     # ---- routing ------------------------------------------------------------------------------
 
-    def resolve(self, head: str, ctx: objects.Ctx) -> tuple[str, object]:
+    def resolve(self, head: str, ctx: objects.Ctx, method: str = "GET") -> tuple[str, object]:
         if head == "me":
             p = ctx.principal
             if p is not None and p.kind == "page":
@@ -341,7 +354,7 @@ class Sandbox:
         if head.startswith("act_"):
             acct = self.world.account(head)
             if acct is None:
-                raise missing_object(head)
+                raise missing_object(head, method.lower())
             return "account", acct
         obj = self.world.by_id.get(head)
         if obj is not None:
@@ -364,16 +377,18 @@ class Sandbox:
                 idx = parsed[3]
                 if idx < len(visible):
                     return "message", (conv, visible[idx], len(visible) - 1 - idx < conv_mod.DETAIL_LIMIT)
-        raise missing_object(head)
+        raise missing_object(head, method.lower())
 
     def route(self, method: str, segs: list[str], ctx: objects.Ctx):
+        if not segs:
+            raise missing_object("/", method.lower())
         if segs[0] == "ads" and segs[1:3] == ["lead_gen", "export_csv"]:
             from meta_sandbox.export import export_csv
 
             return export_csv(self, ctx)
         if len(segs) > 2:
             raise GraphError(f"Unknown path components: /{'/'.join(segs[2:])}", 2500)
-        kind, obj = self.resolve(segs[0], ctx)
+        kind, obj = self.resolve(segs[0], ctx, method)
         edge = segs[1] if len(segs) > 1 else None
         p = ctx.principal
         if kind == "job":
@@ -448,13 +463,14 @@ class Sandbox:
         return self._rows_page(q, keys, ctx, f"{obj_id}/insights")
 
     def _rows_page(self, q, keys, ctx, edge_path: str) -> Response:
+        t0 = time.perf_counter()
         start, end = paging.window(ctx.params, len(keys))
         page_limit = self.faults.max_page_rows()
         if page_limit is not None and end - start > page_limit:
             raise errors.reduce_data()
         rows = self._page_rows(q, keys, start, end)
-        self.stats.rows(len(rows))
         body = paging.page_json(ctx, rows, start, end, len(keys), edge_path, ctx.params)
+        self.stats.rows(len(rows), time.perf_counter() - t0)
         return Response(200, body)
 
     def _page_rows(self, q, keys, start: int, end: int) -> list[str]:
@@ -525,6 +541,7 @@ class Sandbox:
         if status != "Job Completed":
             raise param_error(f"Report {job_id} is not ready: async_status is '{status}'. Poll the report run "
                               "until it is 'Job Completed'.")
+        t0 = time.perf_counter()
         keys = job.ensure_keys(self)
         rendered = job.rendered
         if rendered is None:
@@ -534,9 +551,9 @@ class Sandbox:
         if page_limit is not None and end - start > page_limit:
             raise errors.reduce_data()
         rows = rendered.rows(start, end) if end > start else []
-        self.stats.rows(len(rows))
-        return Response(200, paging.page_json_bytes(ctx, rows, start, end, len(keys), f"{job_id}/insights",
-                                                    ctx.params))
+        body = paging.page_json_bytes(ctx, rows, start, end, len(keys), f"{job_id}/insights", ctx.params)
+        self.stats.rows(len(rows), time.perf_counter() - t0)
+        return Response(200, body)
 
     # ---- control helpers ----------------------------------------------------------------------
 

@@ -75,11 +75,6 @@ def missing_object(ident: str, method: str = "get") -> GraphError:
     )
 
 
-def unknown_path(path: str, method: str = "get") -> GraphError:
-    return GraphError(f"Unknown path components: {path}", 2500, type_="OAuthException") if method == "x" \
-        else missing_object(path.strip("/").split("/")[0] or "/", method)
-
-
 def transient(code: int = 2) -> GraphError:
     if code == 1:
         return GraphError("An unknown error has occurred.", 1, status=500, transient=True)

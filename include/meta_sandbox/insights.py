@@ -258,6 +258,8 @@ def render_rows(sandbox, q: Query, keys) -> list[str]:
 
 
 def render_row(sandbox, q: Query, ei: int, bi: int) -> dict:
+    """The reference renderer (readable, dict-based); ``render_row_json`` is the fast path and a test
+    checks that both produce the same rows."""
     ent, ads, account = q.entities[ei]
     since, until = q.buckets[bi]
     start, today = q.starts[account.index], q.todays[account.index]
@@ -460,7 +462,7 @@ def _static_fragments(q: Query, ei: int) -> dict[str, str]:
 
 def render_row_json(sandbox, q: Query, ei: int, bi: int) -> str:
     """One row as JSON text, without building dicts (the paging hot path)."""
-    ent, ads, account = q.entities[ei]
+    _ent, ads, account = q.entities[ei]
     since, until = q.buckets[bi]
     start, today = q.starts[account.index], q.todays[account.index]
     lo, hi = max(since, start), min(until, today - 1)

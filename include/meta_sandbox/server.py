@@ -53,8 +53,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
         return parsed.path, params
 
     def _dispatch(self):
-        length = int(self.headers.get("Content-Length") or 0)
-        body = self.rfile.read(length) if length else b""
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+        except ValueError:
+            length = 0
+            self.close_connection = True
+        body = self.rfile.read(length) if length > 0 else b""
         path, params = self._params(body)
         host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
         req = Request(self.command, path, params, dict(self.headers.items()), f"http://{host}", body)

@@ -20,6 +20,7 @@ class Stats:
             self.dropped = 0
             self.batch_items = 0
             self.rows_served = 0
+            self.page_seconds = 0.0
 
     def call(self, endpoint: str, batch_item: bool = False) -> None:
         with self._lock:
@@ -37,12 +38,15 @@ class Stats:
         with self._lock:
             self.dropped += 1
 
-    def rows(self, n: int) -> None:
+    def rows(self, n: int, seconds: float = 0.0) -> None:
+        """Insights rows served, and the server time spent building their page."""
         with self._lock:
             self.rows_served += n
+            self.page_seconds += seconds
 
     def snapshot(self) -> dict:
         with self._lock:
             return {"total": self.total, "by_endpoint": dict(sorted(self.by_endpoint.items())),
                     "errors": self.errors, "by_error_code": dict(self.by_error_code), "dropped": self.dropped,
-                    "batch_items": self.batch_items, "insights_rows_served": self.rows_served}
+                    "batch_items": self.batch_items, "insights_rows_served": self.rows_served,
+                    "insights_page_seconds": round(self.page_seconds, 3)}

@@ -19,6 +19,6 @@ def lake_asset(lake_root: str, dataset: str) -> Asset:
 
 
 def mart_assets(serving_path: str) -> list[Asset]:
-    """One Asset per published mart in the serving DuckDB file."""
-    base = _uri(serving_path)
-    return [Asset(name=f"meta_mart_{name}", uri=f"{base}#main.{name}") for name in MART_NAMES]
+    """One Asset per published mart: ``duckdb://<serving file>/main/<mart>`` (the namespace Cosmos uses)."""
+    path = serving_path if "://" in serving_path else str(Path(serving_path).resolve())
+    return [Asset(name=f"meta_mart_{name}", uri=f"duckdb://{path}/main/{name}") for name in MART_NAMES]

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import functools
 import hashlib
 import json
 import os
@@ -153,6 +154,26 @@ def _cast(arr: pa.Array, t: pa.DataType) -> pa.Array:
     return arr.cast(t)
 
 
+@functools.lru_cache(maxsize=256)
+def _loose(t: pa.DataType) -> pa.DataType:
+    return _loose_type(t)
+
+
+def _to_array(values: list, t: pa.DataType) -> pa.Array:
+    """Arrow array of API values: straight from the values when they have the shapes Meta sends
+    (numbers as strings, nested dicts; Arrow ignores unknown struct keys), else normalised one by one."""
+    try:
+        return pa.array(values, _loose(t))
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        pass
+    if pa.types.is_timestamp(t) or pa.types.is_boolean(t):
+        try:
+            return pa.array(values, t)  # datetimes / bools as they are
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            pass
+    return pa.array([_norm(v, t) for v in values], _loose(t))
+
+
 def rows_to_table(
     dataset_or_schema: str | pa.Schema, rows: Sequence[Mapping[str, Any]], *, extra: Sequence[str] = ()
 ) -> pa.Table:
@@ -164,10 +185,9 @@ def rows_to_table(
     schema = DATASETS[dataset_or_schema] if isinstance(dataset_or_schema, str) else dataset_or_schema
     arrays, fields = [], []
     for f in schema:
-        loose = _loose_type(f.type)
-        values = [_norm(r.get(f.name), f.type) for r in rows]
+        values = [r.get(f.name) for r in rows]
         try:
-            arr = _cast(pa.array(values, loose), f.type)
+            arr = _cast(_to_array(values, f.type), f.type)
         except (pa.ArrowInvalid, pa.ArrowTypeError, LakeSchemaError) as exc:
             raise LakeSchemaError(f"column {f.name!r}: {exc}") from None
         if not f.nullable and arr.null_count:
@@ -225,10 +245,7 @@ class PartitionTransaction:
             data = rows_to_table(self.schema, list(data), extra=extra)
         if data.num_rows == 0:
             return 0
-        if partition is not None:
-            groups = {self._key(partition): data}
-        else:
-            groups = self._route(data)
+        groups = {self._key(partition): data} if partition is not None else self._route(data)
         with self._lock:
             for key, table in groups.items():
                 if key not in self.partitions:
@@ -345,7 +362,7 @@ class LakeWriter:
         root: Any = "data/lake",
         *,
         storage_options: dict | None = None,
-        flush_rows: int = 100_000,
+        flush_rows: int = 25_000,
         row_group_rows: int = 128_000,
     ) -> None:
         self.root = root
@@ -416,7 +433,7 @@ class LakeWriter:
         body = dict(manifest)
         body.setdefault("dataset", dataset)
         body.setdefault("extracted_at", dt.datetime.now(dt.UTC).isoformat())
-        digest = hashlib.sha1(json.dumps(body.get("partitions", []), sort_keys=True, default=str).encode())
+        digest = hashlib.sha256(json.dumps(body.get("partitions", []), sort_keys=True, default=str).encode())
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
         name = f"{stamp}-{_safe(body.get('run_id', 'run'))}-{digest.hexdigest()[:8]}.json"
         path = f"{self.base}/{MANIFEST_DIR}/{dataset}/{name}"

@@ -163,13 +163,18 @@ def run_dbt_build(
     log_path: str | os.PathLike[str] | None = None,
     threads: int | None = None,
     timeout: float | None = None,
+    build_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Run ``dbt build`` over the lake into ``build_db_path``; return a summary, raise on failure.
 
     ``window_end`` (last account-local date, e.g. the data interval's date) and ``lookback_days``
     set the incremental window (default: the newest insights date in the lake, 28 days). Re-running
-    the same window is idempotent. Raises :class:`DbtBuildError` naming each failing node.
+    the same window is idempotent. Pass the data interval's date as ``window_end`` in backfills, so an
+    old day is re-processed even when newer dates are already in the lake. Raises
+    :class:`DbtBuildError` naming each failing node. The returned dict can be passed as is to
+    :func:`publish_marts` (its ``build_db_path`` key is used).
     """
+    build_db_path = build_db_path or build_path  # `build_path`: alias used by the DAG's config
     project = Path(project_dir or DBT_PROJECT_DIR).resolve()
     dbt_vars: dict[str, Any] = {}
     if window_end is not None:
@@ -240,23 +245,32 @@ def _quote(path: Path) -> str:
 
 
 def publish_marts(
-    build_db_path: str | os.PathLike[str] | None = None,
+    build_db_path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     serving_db_path: str | os.PathLike[str] = "data/marts.duckdb",
     parquet_dir: str | os.PathLike[str] | None = "data/marts/",
     *,
     storage_version: str | None = DEFAULT_SERVING_STORAGE_VERSION,
     marts: Sequence[str] = MARTS,
     rollups: Sequence[str] = ROLLUPS,
+    serving_path: str | os.PathLike[str] | None = None,
 ) -> dict[str, Any]:
     """Atomically publish the marts of ``build_db_path`` to ``serving_db_path`` and ``parquet_dir``.
 
     Returns ``{"serving_db_path", "parquet_files", "rows": {mart: n}, "published_at"}``. The serving
     file gets a ``_published`` table (mart, rows, min/max date, published_at). Nothing is replaced
-    unless every mart was copied. ``storage_version=None`` writes DuckDB's default (2.0) format.
+    unless every mart was copied. ``build_db_path`` may be the dict returned by :func:`run_dbt_build`;
+    ``serving_path`` is an alias of ``serving_db_path``. ``storage_version=None`` writes DuckDB's
+    default (2.0) format, which DuckDB < 2.0 cannot open.
     """
     import duckdb
 
-    build = _resolve(build_db_path, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb")
+    if isinstance(build_db_path, Mapping):  # the summary returned by run_dbt_build
+        build_db_path = build_db_path["build_db_path"]
+    if serving_path is not None:  # alias used by the DAG's config
+        serving_db_path = serving_path
+    build = _resolve(
+        build_db_path, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb"
+    )
     serving = _resolve(serving_db_path, "META_SERVING_DUCKDB_PATH", REPO_ROOT / "data" / "marts.duckdb")
     if not build.exists():
         raise PublishError(f"build file {build} does not exist: run the dbt build first")
@@ -306,7 +320,7 @@ def publish_marts(
                     final = out_dir / f"{mart}.parquet"
                     tmp = out_dir / f".{mart}.parquet.{token}.tmp"
                     con.execute(
-                        f"copy (select * from build.main.\"{mart}\" order by all) to '{_quote(tmp)}' "
+                        f"copy (select * from build.main.\"{mart}\") to '{_quote(tmp)}' "
                         "(format parquet, compression zstd)"
                     )
                     _fsync(tmp)
@@ -327,6 +341,10 @@ def publish_marts(
             con.close()
             for leftover in serving.parent.glob(f".{serving.name}.{token}.tmp*"):
                 leftover.unlink(missing_ok=True)
+            if parquet_dir is not None:
+                out_dir = _resolve(parquet_dir, "META_MARTS_PARQUET_DIR", REPO_ROOT / "data" / "marts")
+                for leftover in out_dir.glob(f".*.parquet.{token}.tmp"):
+                    leftover.unlink(missing_ok=True)
     return {
         "serving_db_path": str(serving),
         "parquet_files": parquet_written,

@@ -6,7 +6,6 @@ import json
 
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
-
 from meta_ads_elt.errors import (
     MetaDataTooLargeError,
     MetaFatalError,
@@ -43,7 +42,7 @@ def test_http_5xx_without_body_is_retryable():
 
 @pytest.mark.parametrize("code", [4, 17, 32, 341, 613, 80000, 80004, 80006, 80014])
 def test_rate_limit_codes_are_throttled(code):
-    err = classify(400, body(code, "(#%d) too many calls" % code, 2446079))
+    err = classify(400, body(code, f"(#{code}) too many calls", 2446079))
     assert isinstance(err, MetaThrottledError)
     assert err.kind == "throttled"
 
@@ -69,7 +68,7 @@ def test_expired_token_is_fatal_and_says_refresh():
 
 @pytest.mark.parametrize("code", [10, 200, 294, 299])
 def test_permission_errors_name_the_missing_permission(code):
-    err = classify(403, body(code, "(#%d) Requires ads_read permission to manage the object" % code))
+    err = classify(403, body(code, f"(#{code}) Requires ads_read permission to manage the object"))
     assert isinstance(err, MetaPermissionError)
     assert "ads_read" in str(err)
 
@@ -109,5 +108,5 @@ def test_errors_pickle_round_trip():
     import pickle
 
     err = classify(400, body(190, "expired", 463))
-    back = pickle.loads(pickle.dumps(err))
+    back = pickle.loads(pickle.dumps(err))  # noqa: S301 - our own bytes
     assert type(back) is MetaTokenError and back.code == 190 and str(back) == str(err)

@@ -6,7 +6,6 @@ import json
 import threading
 
 import pytest
-
 from meta_ads_elt.governor import APP_SCOPE, RateLimitGovernor, parse_usage, regain_seconds
 
 

@@ -6,7 +6,6 @@ import asyncio
 import time
 
 import pytest
-
 from meta_ads_elt.errors import classify
 from meta_ads_elt.triggers.insights import MetaInsightsTrigger, next_poll_delay
 
@@ -18,6 +17,17 @@ class FakeHook:
         self.script = list(script)
         self.calls = 0
         self.requests = []
+
+    async def acall(self, method, path, params=None, *, scope=None, session=None):
+        self.calls += 1
+        self.requests.append([{"method": method, "path": path, "params": params}])
+        step = self.script.pop(0) if len(self.script) > 1 else self.script[0]
+        if isinstance(step, Exception):
+            raise step
+        item = step[0]
+        if isinstance(item, dict) and "code" in item:
+            raise classify(item["code"], item["body"], item["headers"])
+        return item
 
     async def abatch(self, requests, *, scope=None, session=None):
         self.calls += 1
@@ -140,8 +150,22 @@ def test_unknown_report_id_counts_as_failed():
 
 def test_poll_delay_follows_progress_rate_and_is_bounded():
     now = 1000.0
-    jobs = [{"status": "running", "percent": 50.0, "submitted_at": now - 4}]
-    assert next_poll_delay(jobs, now, 1.0, first_poll=1, poll_interval=30) == pytest.approx(4.2)
-    assert next_poll_delay(jobs, now, 1.0, first_poll=1, poll_interval=2) == 2
-    # nothing moved: back off from the previous delay
+    one_reading = {"status": "running", "percent": 50.0, "submitted_at": now - 4, "first_progress_at": now,
+                   "first_percent": 50.0, "progress_at": now}
+    # one reading bounds the finish (<= 4 s away): poll halfway to get a second reading
+    assert next_poll_delay([one_reading], now, 1.0, first_poll=1, poll_interval=30) == pytest.approx(2.0)
+    two_readings = {"status": "running", "percent": 50.0, "submitted_at": now - 10, "first_progress_at": now - 2,
+                    "first_percent": 25.0, "progress_at": now}
+    # two readings give the rate (12.5 %/s): poll just after the predicted end
+    assert next_poll_delay([two_readings], now, 1.0, first_poll=1, poll_interval=30) == pytest.approx(4.22)
+    assert next_poll_delay([two_readings], now, 1.0, first_poll=1, poll_interval=2) == 2
+    # nothing moved yet: back off from the previous delay
     assert next_poll_delay([{"status": "running", "percent": 0}], now, 2.0, first_poll=1, poll_interval=30) == 3.2
+
+
+def test_a_single_job_is_polled_with_one_plain_get():
+    trig, fake = make([[status("Job Running", 50)], [status("Job Completed", 100)]],
+                      jobs=[job("2026-11-01", "r1")])
+    ev = run(trig)
+    assert ev["status"] == "success"
+    assert all(r[0]["method"] == "GET" and r[0]["path"] == ("r1",) for r in fake.requests)

@@ -11,7 +11,6 @@ import textwrap
 
 import pyarrow.dataset as ds
 import pytest
-
 from meta_ads_elt.lake import LakeSchemaError, LakeState, LakeWriter, rows_to_table
 from meta_ads_elt.schemas import INSIGHTS
 
@@ -99,9 +98,11 @@ def test_exception_swaps_nothing_and_cleans_staging(tmp_path):
 
 def test_rows_outside_the_listed_partitions_are_rejected(tmp_path):
     w = LakeWriter(tmp_path)
-    with pytest.raises(LakeSchemaError, match="does not replace"):
-        with w.replace_partitions("insights", parts(["2026-11-01"]), run_id="r") as tx:
-            tx.write([insight("2026-11-05")])
+    with (
+        pytest.raises(LakeSchemaError, match="does not replace"),
+        w.replace_partitions("insights", parts(["2026-11-01"]), run_id="r") as tx,
+    ):
+        tx.write([insight("2026-11-05")])
     assert read(tmp_path) is None
 
 
@@ -110,9 +111,11 @@ def test_unknown_columns_are_rejected(tmp_path):
 
     t = rows_to_table("insights", [insight("2026-11-01")], extra=("account_id", "date"))
     t = t.append_column("surprise", pa.array([1]))
-    with pytest.raises(LakeSchemaError, match="surprise"):
-        with LakeWriter(tmp_path).replace_partitions("insights", parts(["2026-11-01"])) as tx:
-            tx.write(t)
+    with (
+        pytest.raises(LakeSchemaError, match="surprise"),
+        LakeWriter(tmp_path).replace_partitions("insights", parts(["2026-11-01"])) as tx,
+    ):
+        tx.write(t)
 
 
 def test_fsspec_memory_root_works():

@@ -6,6 +6,7 @@ import json
 
 import pytest
 from meta_ads_elt.leadgen_budget import (
+    LeadgenUsageTap,
     LeadRetrievalBudget,
     LeadRetrievalBudgetExceeded,
     leadgen_call_pct,
@@ -52,3 +53,29 @@ def test_metas_reported_usage_counts_calls_made_by_other_runs():
 )
 def test_leadgen_usage_is_read_only_for_the_page(headers, expected):
     assert leadgen_call_pct(headers, "p1") == expected
+
+
+class _Recorder:
+    def __init__(self):
+        self.seen = []
+
+    def observe(self, headers, scope=None):
+        self.seen.append(scope)
+        return []
+
+    def waited(self, scope=None):
+        return 1.5
+
+
+def test_the_usage_tap_reads_leadgen_usage_and_leaves_decisions_to_the_governor():
+    inner = _Recorder()
+    tap = LeadgenUsageTap(inner)
+    batch_item_headers = [
+        {"name": "x-business-use-case-usage", "value": json.dumps({"p1": [{"type": "leadgen", "call_count": 40}]})}
+    ]
+    tap.observe(batch_item_headers, "p1")
+    tap.observe({"X-Business-Use-Case-Usage": json.dumps({"p1": [{"type": "pages", "call_count": 3}]})}, "p1")
+    assert tap.leadgen_pct("p1") == 40.0  # a response without a leadgen entry changes nothing
+    assert tap.leadgen_pct("p2") is None
+    assert inner.seen == ["p1", "p1"]  # every reading still reaches the real governor
+    assert tap.waited("p1") == 1.5  # and everything else is the governor's

@@ -13,11 +13,13 @@ from meta_ads_elt.pii import PiiPolicy
 EXTRACTED = datetime(2026, 3, 1, tzinfo=UTC)
 
 
-def test_window_is_lookback_days_ending_after_the_interval_day():
+def test_window_is_lookback_days_ending_after_the_interval_day_plus_a_timezone_margin():
+    """28 UTC days ending with D, plus one UTC day each side so every account-local day is complete
+    (Los Angeles' day D ends at D+1 08:00 UTC, Kolkata's D-27 starts at D-28 18:30 UTC)."""
     start, end = utc_window(date(2026, 3, 10), 28)
-    assert start == datetime(2026, 2, 11, tzinfo=UTC)
-    assert end == datetime(2026, 3, 11, tzinfo=UTC)
-    assert len(window_dates(start, end)) == 28
+    assert start == datetime(2026, 2, 10, tzinfo=UTC)
+    assert end == datetime(2026, 3, 12, tzinfo=UTC)
+    assert len(window_dates(start, end)) == 30
 
 
 def test_interval_day_is_the_utc_date_of_the_interval_start():
@@ -49,15 +51,15 @@ def _lead(lead_id: str, created: str, **extra) -> dict:
 
 
 def test_leads_outside_the_window_are_trimmed_and_each_date_gets_a_partition():
-    start, end = utc_window(date(2026, 3, 10), 2)
+    start, end = utc_window(date(2026, 3, 10), 2)  # UTC dates 2026-03-08 .. 2026-03-11
     rows = LeadRows.empty(window_dates(start, end))
     policy = PiiPolicy.build()
-    assert rows.add(_lead("1", "2026-03-08T23:59:59+0000"), "f1", policy, {}, EXTRACTED) is False
-    assert rows.add(_lead("2", "2026-03-09T00:00:00+0000"), "f1", policy, {}, EXTRACTED) is True
-    assert rows.add(_lead("3", "2026-03-11T00:00:00+0000"), "f1", policy, {}, EXTRACTED) is False
+    assert rows.add(_lead("1", "2026-03-07T23:59:59+0000"), "f1", policy, {}, EXTRACTED) is False
+    assert rows.add(_lead("2", "2026-03-08T00:00:00+0000"), "f1", policy, {}, EXTRACTED) is True
+    assert rows.add(_lead("3", "2026-03-12T00:00:00+0000"), "f1", policy, {}, EXTRACTED) is False
     leads, answers = rows.tables(date(2026, 3, 10))
     assert leads.num_rows == 0 and answers.num_rows == 0  # an empty date still yields a (empty) table
-    assert rows.tables(date(2026, 3, 9))[0].column("lead_id").to_pylist() == ["2"]
+    assert rows.tables(date(2026, 3, 8))[0].column("lead_id").to_pylist() == ["2"]
 
 
 def test_a_lead_row_matches_the_schema_and_carries_no_raw_pii():

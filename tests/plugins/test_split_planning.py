@@ -5,7 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
 from meta_ads_elt.errors import MetaJobFailedError
 from meta_ads_elt.operators.insights import ReportJob, plan_chunks, plan_window, replan, split_job
 

@@ -69,3 +69,16 @@ def test_clock_route(sandbox_factory):
     assert sb.set_clock(advance_days=2).startswith("2026-03-17T12:00:00")
     assert sb.set_clock(now="2026-04-01T00:00:00Z").startswith("2026-04-01T00:00:00")
     assert max(r["date"] for r in sb.truth()["accounts"]) == "2026-03-31"
+
+
+def test_handle_interface_used_by_other_tests(sandbox_factory):
+    sb = sandbox_factory(now="2026-03-15T12:00:00Z")
+    for attr in ("url", "port", "token", "app_id", "app_secret"):
+        assert getattr(sb, attr)
+    for method in ("truth", "stats", "reset_stats", "set_faults", "clear_faults", "set_clock", "world", "stop"):
+        assert callable(getattr(sb, method))
+    assert (sb.token, sb.app_id, sb.app_secret) == ("sandbox-token", "sandbox-app", "sandbox-secret")
+    assert sb.set_faults({"transient_error_rate": 0.1})["transient_error_rate"] == 0.1
+    sb.clear_faults()
+    sb.stop()
+    sb.stop()  # idempotent

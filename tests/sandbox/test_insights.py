@@ -210,7 +210,7 @@ def test_restatement_changes_recent_conversions_but_not_delivery(sandbox_factory
 # ---- async jobs ---------------------------------------------------------------------------------
 
 def test_async_job_lifecycle_and_result_paging(sandbox_factory, graph_for, error_of):
-    sb = sandbox_factory(now=NOW, job_base_seconds=1.2, job_seconds_per_1k_rows=0)
+    sb = sandbox_factory(now=NOW, job_base_seconds=3.0, job_seconds_per_1k_rows=0)
     g = graph_for(sb)
     acct = sb.world()["accounts"][0]
     status, body, _ = g.post(f"{acct['id']}/insights", fields=FIELDS, level="ad", time_increment=1,
@@ -220,7 +220,7 @@ def test_async_job_lifecycle_and_result_paging(sandbox_factory, graph_for, error
     seen = []
     status, body, _ = g.get(f"{run}/insights")
     assert status == 400 and "not ready" in error_of(body)["message"]
-    deadline = time.time() + 10
+    deadline = time.time() + 20
     while time.time() < deadline:
         rr = g.ok(run + "/")
         seen.append((rr["async_status"], rr["async_percent_completion"]))

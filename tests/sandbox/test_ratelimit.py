@@ -69,3 +69,16 @@ def test_app_usage_rises_with_load(sandbox_factory, graph_for):
     g = graph_for(sb)
     seen = [json.loads(g.get("me")[2]["x-app-usage"])["call_count"] for _ in range(10)]
     assert seen == sorted(seen) and seen[-1] >= 45
+
+
+def test_page_responses_report_leadgen_usage_against_the_pages_real_budget(sandbox, graph, world):
+    """After a lead read, later Page calls (conversations, forms) must not report the leadgen budget as spent."""
+    page = world["pages"][0]
+    page_token = graph.ok(page["id"], fields="access_token")["access_token"]
+    graph.ok(f"{page['forms'][0]}/leads", token=page_token, limit=5)
+    for path, params in ((f"{page['id']}/conversations", {"platform": "messenger"}), (f"{page['id']}/leadgen_forms", {})):
+        status, _, headers = graph.get(path, token=page_token, **params)
+        assert status == 200
+        entries = json.loads(headers["x-business-use-case-usage"]).get(page["id"], [])
+        leadgen = [entry for entry in entries if entry["type"] == "leadgen"]
+        assert leadgen and leadgen[0]["call_count"] < 5, (path, entries)

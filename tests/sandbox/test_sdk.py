@@ -20,7 +20,7 @@ NOW = "2026-03-15T12:00:00Z"
 
 @pytest.fixture(scope="module")
 def sb(module_sandbox_factory):
-    return module_sandbox_factory(now=NOW, job_base_seconds=0.3)
+    return module_sandbox_factory(now=NOW, job_base_seconds=1.0)
 
 
 @pytest.fixture

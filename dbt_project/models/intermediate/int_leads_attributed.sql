@@ -1,4 +1,12 @@
-{{ config(materialized="table") }}
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='created_date',
+        on_schema_change='fail',
+        pre_hook="{{ meta_delete_window('created_date') }}",
+    )
+}}
 -- One row per lead (latest extraction), attributed to an ad account and dated in its timezone:
 -- paid leads -> the account of the lead's ad (ad snapshots, else insights); organic leads -> the
 -- account that promotes the form's Page; no account -> var('reporting_timezone').
@@ -7,6 +15,10 @@ with
 leads as (
 
     select * from {{ ref('stg_meta__leads') }}
+    {% if is_incremental() -%}
+    -- local dates >= the window start can only come from UTC dates >= the day before it
+    where created_date_utc >= {{ meta_window_start(offset_days=1) }}
+    {%- endif %}
     qualify row_number() over (partition by lead_id order by extracted_at desc) = 1
 
 ),
@@ -65,3 +77,6 @@ localized as (
 )
 
 select * from localized
+{% if is_incremental() -%}
+where created_date >= {{ meta_window_start() }}
+{%- endif %}

@@ -1,28 +1,17 @@
--- No double counting: in the lookback window, the marts' leads_reported per account and day equals the
--- sum of the `lead` action alone (latest extraction of each ad-day), never lead + its components.
-{{ config(severity='error') }}
-
+-- No double counting: per account and day of the lookback window, cost_per_lead.leads_reported equals
+-- the `lead` action alone (latest extraction of each ad-day), never lead + its components.
 with
 
-actions as (
+insights as (
 
     select
         date,
         account_id,
         ad_id,
         extracted_at,
-        sum(action_value) filter (where action_type = 'lead') as lead_value,
-    from {{ ref('stg_meta__insight_actions') }}
+        coalesce(list_sum([action."value" for action in actions if action.action_type = 'lead']), 0) as lead_value,
+    from {{ ref('stg_meta__insights') }}
     where date >= {{ meta_window_start() }}
-    group by all
-
-),
-
-latest_rows as (
-
-    select *
-    from actions
-    qualify extracted_at = max(extracted_at) over (partition by ad_id, date)
 
 ),
 
@@ -32,7 +21,14 @@ latest as (
         date,
         account_id,
         sum(lead_value) as leads,
-    from latest_rows
+    from insights
+    where not exists (
+        select 1
+        from insights as newer
+        where newer.ad_id = insights.ad_id
+            and newer.date = insights.date
+            and newer.extracted_at > insights.extracted_at
+    )
     group by all
 
 ),

@@ -287,28 +287,35 @@ class MetaGraphApiHook(BaseHook):
         return min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)) * (0.5 + random.random())
 
     def _once(self, method: str, path: tuple[str, ...], params: dict | None, scope: str | None) -> Any:
-        from facebook_business.exceptions import FacebookRequestError
+        # HTTP goes through the SDK session's requests.Session (token and proof as its default params,
+        # its timeout), to the URL FacebookAdsApi.call would build, with the SDK's parameter encoding.
+        # Not through FacebookAdsApi.call itself: it parses every body twice (costly on 500-row
+        # pages) and takes e.g. an HTML 502 for a success.
+        from facebook_business.api import FacebookAdsApi, _top_level_param_json_encode
         from requests import RequestException
 
+        session = self.api._session
         what = f"{method} /{'/'.join(path)}"
+        url = "/".join((session.GRAPH, self.api._api_version, "/".join(path)))
+        encoded = _top_level_param_json_encode(params) if params else {}
+        key = "params" if method in ("GET", "DELETE") else "data"
         try:
-            response = self.api.call(method, path, params=params)
-        except FacebookRequestError as exc:
-            headers = exc.http_headers()
-            self.governor.observe(headers, scope)
-            raise classify(exc.http_status(), exc.body(), headers, conn_id=self.meta_conn_id, what=what) from None
+            response = session.requests.request(
+                method, url, headers=FacebookAdsApi.HTTP_DEFAULT_HEADERS, timeout=session.timeout, **{key: encoded}
+            )
         except RequestException as exc:
             raise classify_transport(exc, what=what) from None
-        except ValueError as exc:  # the SDK chokes on some malformed error bodies
-            raise MetaRetryableError(f"Unreadable Graph API response on {what}: {scrub(exc)}") from None
-        self.governor.observe(response.headers(), scope)
-        body = response.json()
+        headers = response.headers
+        self.governor.observe(headers, scope)
+        try:
+            body = json.loads(response.content) if response.content else None
+        except ValueError:
+            body = None
+        status = response.status_code
+        if status >= 400 or (isinstance(body, dict) and "error" in body):
+            raise classify(status, body, headers, conn_id=self.meta_conn_id, what=what)
         if not isinstance(body, dict | list):
-            status = response.status()
-            if status >= 500 or status == 200:
-                # The SDK treats e.g. an HTML 502 as success; we do not.
-                raise MetaRetryableError(f"Non-JSON Graph API response on {what} (HTTP {status})")
-            raise MetaFatalError(f"Unexpected non-JSON Graph API response on {what} (HTTP {status})")
+            raise MetaRetryableError(f"Non-JSON Graph API response on {what} (HTTP {status})")
         return body
 
     def call(
@@ -452,70 +459,108 @@ class MetaGraphApiHook(BaseHook):
                 time.sleep(self._backoff(attempt))
         return results  # type: ignore[return-value]
 
-    async def abatch(self, requests: list[dict], *, scope: str | None = None, session=None) -> list[dict]:
-        """Async twin of :meth:`batch` (aiohttp) for triggers: same retries, governor and redaction."""
+    # -- async twins (for triggers) ---------------------------------------------------------------
+    async def _aonce(self, session, method: str, tpath: tuple[str, ...], params: dict | None, scope: str | None):
         import aiohttp
 
         s = await self.asettings()
-        url = f"{s.base_url}/{s.api_version}/"
-        ops = [self.batch_op(r) for r in requests]
-        results: list[dict | None] = [None] * len(requests)
-        pending = list(range(len(requests)))
-        own_session = session is None
+        url = f"{s.base_url}/{s.api_version}/{'/'.join(tpath)}"
+        what = f"{method} /{'/'.join(tpath)}"
+        query: dict[str, str] = dict(s.auth_params())
+        data = None
+        encoded = _encode_params(params or {})
+        if method in ("GET", "DELETE"):
+            query.update(encoded)
+        else:
+            data = encoded
+        try:
+            async with session.request(method, url, params=query, data=data) as resp:
+                text = await resp.text()
+                status, headers = resp.status, dict(resp.headers)
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise classify_transport(exc, what=what) from None
+        self.governor.observe(headers, scope)
+        try:
+            body = json.loads(text)
+        except ValueError:
+            body = None
+        if status >= 400 or (isinstance(body, dict) and "error" in body):
+            raise classify(status, body, headers, conn_id=self.meta_conn_id, what=what)
+        if not isinstance(body, dict | list):
+            raise MetaRetryableError(f"Non-JSON Graph API response on {what} (HTTP {status})")
+        return body
+
+    async def acall(
+        self, method: str, path: str | Sequence[Any], params: dict | None = None, *, scope: str | None = None,
+        session=None,
+    ) -> Any:
+        """Async twin of :meth:`call` (aiohttp): same governor, retries, classification and redaction."""
+        import aiohttp
+
+        method = method.upper()
+        tpath = _path_tuple(path)
+        scope = scope or _scope_of(tpath)
+        s = await self.asettings()
+        own = session is None
         session = session or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout))
         try:
             attempt = 0
-            while pending:
+            while True:
                 attempt += 1
-                for start in range(0, len(pending), BATCH_MAX):
-                    chunk = pending[start : start + BATCH_MAX]
-                    delay = self.governor.reserve(scope)
-                    if delay > 0:
-                        await asyncio.sleep(delay)
-                    self._count(retry=attempt > 1)
-                    form = {"batch": json.dumps([ops[i] for i in chunk]), "include_headers": "true"}
-                    try:
-                        async with session.post(url, params=s.auth_params(), data=form) as resp:
-                            text = await resp.text()
-                            status, headers = resp.status, dict(resp.headers)
-                    except (TimeoutError, aiohttp.ClientError) as exc:
-                        if attempt >= self.max_attempts:
-                            raise classify_transport(exc, what="POST batch") from None
-                        continue
-                    self.governor.observe(headers, scope)
-                    try:
-                        reply = json.loads(text)
-                    except ValueError:
-                        reply = None
-                    if status >= 400 or not isinstance(reply, list):
-                        err = classify(status, reply, headers, conn_id=self.meta_conn_id, what="POST batch")
-                        if not isinstance(err, MetaRetryableError) or attempt >= self.max_attempts:
-                            raise err
-                        if isinstance(err, MetaThrottledError):
-                            self.governor.block(scope, max(err.retry_after, self._backoff(attempt)))
-                        continue
-                    for i, item in zip(chunk, reply, strict=False):
-                        if not isinstance(item, dict):
-                            continue
-                        parsed = self._parse_item(item, scope)
-                        code = parsed["code"] or 0
-                        if code >= 400:
-                            err = classify(code, parsed["body"], parsed["headers"], conn_id=self.meta_conn_id)
-                            if isinstance(err, MetaRetryableError) and attempt < self.max_attempts:
-                                if isinstance(err, MetaThrottledError):
-                                    self.governor.block(scope, max(err.retry_after, self._backoff(attempt)))
-                                continue
-                        results[i] = parsed
-                pending = [i for i in pending if results[i] is None]
-                if pending:
+                delay = self.governor.reserve(scope)
+                if delay > 0:
+                    await asyncio.sleep(delay)
+                self._count(retry=attempt > 1)
+                try:
+                    return await self._aonce(session, method, tpath, params, scope)
+                except MetaRetryableError as err:
                     if attempt >= self.max_attempts:
-                        raise MetaRetryableError(
-                            f"{len(pending)} batch item(s) still failing after {attempt} attempts"
-                        )
-                    await asyncio.sleep(self._backoff(attempt))
+                        raise
+                    wait = self._backoff(attempt)
+                    if isinstance(err, MetaThrottledError):
+                        self.governor.block(scope, max(err.retry_after, wait))
+                        wait = 0.0
+                    self.log.warning("Graph call %s failed (%s, attempt %d/%d); retrying",
+                                     scrub("/".join(tpath)), err.kind, attempt, self.max_attempts)
+                    if wait:
+                        await asyncio.sleep(wait)
         finally:
-            if own_session:
+            if own:
                 await session.close()
+
+    async def abatch(self, requests: list[dict], *, scope: str | None = None, session=None) -> list[dict]:
+        """Async twin of :meth:`batch`: same chunking, per-item retries, governor and redaction."""
+        ops = [self.batch_op(r) for r in requests]
+        results: list[dict | None] = [None] * len(requests)
+        pending = list(range(len(requests)))
+        attempt = 0
+        while pending:
+            attempt += 1
+            for start in range(0, len(pending), BATCH_MAX):
+                chunk = pending[start : start + BATCH_MAX]
+                reply = await self.acall(
+                    "POST", (), {"batch": [ops[i] for i in chunk], "include_headers": "true"},
+                    scope=scope, session=session,
+                )
+                if not isinstance(reply, list):
+                    raise MetaRetryableError("Graph batch reply was not a list")
+                for i, item in zip(chunk, reply, strict=False):
+                    if not isinstance(item, dict):
+                        continue
+                    parsed = self._parse_item(item, scope)
+                    code = parsed["code"] or 0
+                    if code >= 400:
+                        err = classify(code, parsed["body"], parsed["headers"], conn_id=self.meta_conn_id)
+                        if isinstance(err, MetaRetryableError) and attempt < self.max_attempts:
+                            if isinstance(err, MetaThrottledError):
+                                self.governor.block(scope, max(err.retry_after, self._backoff(attempt)))
+                            continue
+                    results[i] = parsed
+            pending = [i for i in pending if results[i] is None]
+            if pending:
+                if attempt >= self.max_attempts:
+                    raise MetaRetryableError(f"{len(pending)} batch item(s) still failing after {attempt} attempts")
+                await asyncio.sleep(self._backoff(attempt))
         return results  # type: ignore[return-value]
 
     # -- Page tokens ------------------------------------------------------------------------------

@@ -34,12 +34,21 @@ def interval_day(context: Mapping[str, Any] | None, explicit: str | date | None 
     raise ValueError("no data interval in the context: pass data_interval_day='YYYY-MM-DD'")
 
 
+TIMEZONE_MARGIN = timedelta(days=1)
+"""Ad accounts report in their own time zone (UTC-12 to UTC+14): leads and messages are pulled one
+UTC day beyond each end of the window, so every account-local day of the window is complete."""
+
+
 def utc_window(day: date, lookback_days: int) -> tuple[datetime, datetime]:
-    """``[D - lookback + 1, D + 1)`` as UTC instants."""
+    """``[D - lookback + 1, D + 1)`` widened by one UTC day on each side (``TIMEZONE_MARGIN``).
+
+    The last UTC date (D + 1) may still be in progress when the run starts: its partition holds what
+    existed at run time and is replaced, complete, by the next day's run.
+    """
     if int(lookback_days) < 1:
         raise ValueError(f"lookback_days must be >= 1, got {lookback_days}")
-    start = datetime.combine(day - timedelta(days=int(lookback_days) - 1), time(), UTC)
-    return start, datetime.combine(day + timedelta(days=1), time(), UTC)
+    start = datetime.combine(day - timedelta(days=int(lookback_days) - 1), time(), UTC) - TIMEZONE_MARGIN
+    return start, datetime.combine(day + timedelta(days=1), time(), UTC) + TIMEZONE_MARGIN
 
 
 def window_dates(start: datetime, end: datetime) -> list[date]:

@@ -245,7 +245,10 @@ class MetaConversationsOperator(BaseOperator):
         except Exception as exc:
             raise_for_page(exc, page_id, PLATFORM_PERMISSIONS[platform])
         account = node.get(fields.PAGE_INSTAGRAM_FIELD) or {}
-        return str(account["id"]) if isinstance(account, Mapping) and account.get("id") else None
+        if isinstance(account, Mapping) and account.get("id"):
+            return str(account["id"])
+        self.log.warning("Page %s has no Instagram professional account: no message is_from_page", page_id)
+        return None
 
     def _pull(
         self, page_hook: MetaGraphApiHook, page_id: str, platform: str, start: datetime, extracted_at: datetime

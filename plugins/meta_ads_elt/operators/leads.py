@@ -164,14 +164,15 @@ class MetaLeadsOperator(BaseOperator):
       a rerun of D leaves identical rows (``_extracted_at`` aside). A manifest records the run.
     * PII: see :mod:`meta_ads_elt.pii` (email/phone hashed, names and free text dropped unless a
       question key is in ``pii_allow_list``). No lead value is logged.
-    * Lead-retrieval budget (200 x 24 x leads created in the last 90 days, per Page per 24 h):
-      calls are counted, together with Meta's ``leadgen`` usage header, and the task fails with
-      :class:`~meta_ads_elt.leadgen_budget.LeadRetrievalBudgetExceeded` *before* a call would
-      exceed it; nothing is written then. ``L`` is the sum of the forms' ``leads_count``, which
-      the form listing returns at no extra call. It counts all of a form's leads, not just the
-      last 90 days', so it can over-state the budget of an old Page; Meta's header (when sent)
-      corrects that, and the budget is so large for any Page with recent leads that the risk is
-      a Page whose leads are all older than 90 days.
+    * Lead-retrieval budget (200 x 24 x L per Page per 24 h, L = leads created in the last 90
+      days): before every lead read, the calls counted so far (the form listing included) or, if
+      higher, the share Meta reports in the Page's ``leadgen`` entry of
+      ``X-Business-Use-Case-Usage`` (which also sees other runs' calls) is checked; when the next
+      call would exceed the budget the task fails with
+      :class:`~meta_ads_elt.leadgen_budget.LeadRetrievalBudgetExceeded` before Meta refuses, and
+      nothing is written. L is the sum of the forms' ``leads_count``, returned by the form listing
+      at no extra call; it counts a form's older leads too, so for an old Page it over-states the
+      budget, which Meta's header corrects.
     * Errors: a bad Page id, a token that cannot act for the Page, or a missing
       ``leads_retrieval`` permission fail at once with a message naming the Page and permission.
       Transient errors and throttling are retried by the hook.

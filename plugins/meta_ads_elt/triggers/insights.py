@@ -32,29 +32,46 @@ from meta_ads_elt.redaction import scrub
 MIN_POLL = 0.25
 
 
-def next_poll_delay(jobs: list[dict], now: float, previous: float, *, first_poll: float, poll_interval: float) -> float:
-    """Seconds until the next poll: when the slowest running job should be done, at least ``MIN_POLL``,
-    at most ``poll_interval``; plain backoff (x1.6) while no job has shown progress yet.
+def _eta(job: dict, now: float) -> tuple[float, bool]:
+    """(seconds until the job should complete, whether the estimate is exact) from its progress so far.
 
-    The rate comes from the progress seen between the first poll that showed a percentage and now
-    (Meta reports 0 % while a job is queued, so the time since submission would overestimate it).
+    Two progress readings give the rate; with one reading the rate is only bounded from below (the job
+    started progressing after the last 0 % reading), so the estimate is an upper bound.
     """
-    etas = []
+    pct = float(job.get("percent") or 0.0)
+    first_pct, first_at = float(job.get("first_percent") or 0.0), job.get("first_progress_at")
+    last_at = float(job.get("progress_at") or now)
+    if first_at is not None and pct > first_pct and last_at > first_at:
+        rate = (pct - first_pct) / (last_at - first_at)
+        return max(0.0, (100.0 - pct) / rate - (now - last_at)), True
+    origin = float(job.get("zero_at") or job.get("submitted_at") or now)
+    seen_at = float(first_at or now)
+    rate = pct / max(seen_at - origin, 1e-3)
+    return max(0.0, (100.0 - pct) / rate - (now - seen_at)), False
+
+
+def next_poll_delay(jobs: list[dict], now: float, previous: float, *, first_poll: float, poll_interval: float) -> float:
+    """Seconds until the next poll, at least ``MIN_POLL`` and at most ``poll_interval``.
+
+    * every running job has an exact rate: just after the slowest one should finish (so one poll
+      usually finds everything done);
+    * some job has a single reading: halfway to its upper-bound finish, to get a second reading;
+    * no job has shown progress yet: back off (x1.6) from the previous wait.
+    """
+    exact, bounds = [], []
     for job in jobs:
         if job.get("status") != "running":
             continue
         pct = float(job.get("percent") or 0.0)
         if not 0 < pct < 100:
-            continue
-        first_pct, first_at = float(job.get("first_percent") or 0.0), job.get("first_progress_at")
-        if first_at is not None and pct > first_pct and now > first_at:
-            rate = (pct - first_pct) / (now - first_at)
-        else:
-            rate = pct / max(now - float(job.get("submitted_at") or now), 1e-3)
-        etas.append((100.0 - pct) / rate)
-    if etas:
-        # A little past the predicted end of the slowest job, so one poll usually finds it done.
-        return min(poll_interval, max(MIN_POLL, max(etas) * 1.05))
+            return min(poll_interval, max(first_poll, previous * 1.6))
+        eta, is_exact = _eta(job, now)
+        (exact if is_exact else bounds).append(eta)
+    if bounds:
+        return min(poll_interval, max(MIN_POLL, max(bounds) * 0.5))
+    if exact:
+        slowest = max(exact)
+        return min(poll_interval, max(MIN_POLL, slowest * 1.03 + 0.1))
     return min(poll_interval, max(first_poll, previous * 1.6))
 
 
@@ -130,6 +147,8 @@ class MetaInsightsTrigger(BaseTrigger):
         status = str(body.get("async_status") or "")
         pct = float(body.get("async_percent_completion") or 0.0)
         job["async_status"] = status
+        if pct <= 0 and status != JOB_DONE:
+            job["zero_at"] = now
         if pct > float(job.get("percent") or 0.0):
             if job.get("first_progress_at") is None:
                 job["first_progress_at"], job["first_percent"] = now, pct
@@ -158,14 +177,7 @@ class MetaInsightsTrigger(BaseTrigger):
                     running = [j for j in self.jobs if j.get("status") == "running"]
                     if running:
                         await asyncio.sleep(delay)
-                        items = await hook.abatch(
-                            [
-                                {"method": "GET", "path": (j["report_run_id"],), "params": {"fields": JOB_STATUS_FIELDS}}
-                                for j in running
-                            ],
-                            scope=self.account_id,
-                            session=session,
-                        )
+                        items = await self._poll(hook, running, session)
                         polls += 1
                         now = time.time()
                         for job, item in zip(running, items, strict=False):
@@ -188,6 +200,27 @@ class MetaInsightsTrigger(BaseTrigger):
             yield TriggerEvent(
                 self._payload("error", polls, hook, message=f"Trigger failed: {type(exc).__name__}: {scrub(exc)}")
             )
+
+    async def _poll(self, hook, running: list[dict], session) -> list[dict | None]:
+        """Status of each running job: one plain GET for one job, one Graph batch call for several."""
+        from meta_ads_elt.errors import MetaPermissionError, MetaTokenError
+
+        if len(running) == 1:
+            try:
+                body = await hook.acall("GET", (running[0]["report_run_id"],), {"fields": JOB_STATUS_FIELDS},
+                                        scope=self.account_id, session=session)
+            except (MetaTokenError, MetaPermissionError):
+                raise
+            except MetaApiError as err:  # e.g. an expired or unknown report id: resubmitted by the operator
+                return [{"code": err.http_status or 400, "headers": [],
+                         "body": {"error": {"code": err.code, "message": err.message}}}]
+            return [{"code": 200, "headers": [], "body": body}]
+        return await hook.abatch(
+            [{"method": "GET", "path": (j["report_run_id"],), "params": {"fields": JOB_STATUS_FIELDS}}
+             for j in running],
+            scope=self.account_id,
+            session=session,
+        )
 
     def _payload(self, status: str, polls: int, hook, **extra) -> dict[str, Any]:
         return {

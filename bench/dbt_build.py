@@ -1,0 +1,169 @@
+"""dbt marts build benchmark: a full `dbt build` over a generated 10M-row lake, and the daily incremental.
+
+Keys (bench/results.json):
+
+* ``dbt_full_build_seconds_10m``: wall time of ``run_dbt_build(full_refresh=True)`` (seeds, models,
+  unit and data tests) over >= 10M insights rows, 1M leads, 5M messages (fresh build file).
+* ``dbt_build_ratio_vs_raw_scan``: that time / the time of one DuckDB scan reading every column of
+  the same Parquet (insights, leads, messages; nested ``actions`` values included).
+* ``dbt_incremental_seconds``: the next day's build: one more day of insights and leads lands in the
+  lake, then ``run_dbt_build()`` re-processes the 28-day window incrementally.
+
+The lake is generated once under ``bench/out/dbt_lake`` (reused while its parameters match).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import duckdb
+from meta_ads_elt import marts
+
+from bench.lake_generator import generate_lake
+
+OUT = Path(__file__).resolve().parent / "out"
+PARAMS: dict[str, Any] = {
+    "insights_rows": 10_000_000,
+    "leads": 1_000_000,
+    "messages": 5_000_000,
+    "accounts": 8,
+    "days": 90,
+    "end_date": "2026-11-20",
+}
+
+
+def _lake(root: Path) -> Path:
+    marker = root / "_params.json"
+    if marker.exists() and json.loads(marker.read_text()) == PARAMS:
+        return root
+    params = {**PARAMS, "end_date": dt.date.fromisoformat(PARAMS["end_date"])}
+    generate_lake(root, **params)
+    marker.write_text(json.dumps(PARAMS))
+    return root
+
+
+def raw_scan_seconds(lake: Path) -> float:
+    """One DuckDB scan over the same Parquet: every column of insights, leads and messages read and
+    decoded once (nested ``actions`` values included), aggregated so nothing can be skipped."""
+    opts = "hive_partitioning = true, union_by_name = true"
+    queries = [
+        f"""
+        select max(account_name), max(account_currency), max(campaign_id), max(campaign_name),
+            max(adset_id), max(adset_name), max(ad_id), max(ad_name), max(date_start), max(date_stop),
+            sum(spend), sum(impressions), sum(clicks), sum(reach), sum(frequency), sum(cpm), sum(ctr),
+            sum(inline_link_clicks), sum(list_sum([x."value" for x in actions])),
+            max(attribution_setting), max(_report_run_id), max(_extracted_at), max(account_id), max(date)
+        from read_parquet('{lake}/insights/*/*/*.parquet', {opts})
+        """,
+        f"""
+        select max(lead_id), max(created_time), max(form_id), max(ad_id), max(adset_id), max(campaign_id),
+            max(ad_name), max(is_organic), max(platform), max(email_sha256), max(_extracted_at),
+            max(page_id), max(date)
+        from read_parquet('{lake}/leads/*/*/*.parquet', {opts})
+        """,
+        f"""
+        select max(message_id), max(conversation_id), max(created_time), max(from_id), max(is_from_page),
+            max(message), max(_extracted_at), max(page_id), max(platform), max(date)
+        from read_parquet('{lake}/messages/*/*/*/*.parquet', {opts})
+        """,
+    ]
+    con = duckdb.connect()
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        con.execute("set enable_progress_bar = false")
+        started = time.perf_counter()
+        for sql in queries:
+            con.execute(sql).fetchall()
+        return time.perf_counter() - started
+    finally:
+        con.close()
+
+
+def _add_next_day(lake: Path, work: Path) -> None:
+    """The next day's extraction: one more account-local day of insights (and its leads)."""
+    day = work / "next_day"
+    end = dt.date.fromisoformat(PARAMS["end_date"]) + dt.timedelta(days=1)
+    per_day = PARAMS["insights_rows"] // PARAMS["days"]
+    generate_lake(
+        day,
+        insights_rows=per_day,
+        leads=PARAMS["leads"] // PARAMS["days"],
+        messages=0,
+        accounts=PARAMS["accounts"],
+        days=1,
+        end_date=end,
+        with_conversations=False,
+        lead_id_prefix=f"L{end:%Y%m%d}-",
+    )
+    for dataset in ("insights", "leads"):
+        for partition in (day / dataset).glob("*/*"):
+            target = lake / dataset / partition.parent.name / partition.name
+            if target.exists():
+                shutil.rmtree(target)
+            shutil.copytree(partition, target)
+    shutil.rmtree(day)
+
+
+def run() -> dict[str, Any]:
+    OUT.mkdir(parents=True, exist_ok=True)
+    work = OUT / "dbt_build"
+    if work.exists():
+        shutil.rmtree(work)
+    work.mkdir(parents=True)
+    lake_root = OUT / "dbt_lake"
+    gen_started = time.perf_counter()
+    _lake(lake_root)
+    generate_seconds = time.perf_counter() - gen_started
+    # the bench adds a day below: work on a copy-on-write-free copy of the generated lake
+    lake = work / "lake"
+    shutil.copytree(lake_root, lake)
+    scan = min(raw_scan_seconds(lake) for _ in range(2))
+    build_kwargs = {
+        "lake_root": lake,
+        "build_db_path": work / "build" / "marts_build.duckdb",
+        "target_path": work / "target",
+        "log_path": work / "logs",
+        "threads": 2,
+    }
+    started = time.perf_counter()
+    marts.run_dbt_build(full_refresh=True, **build_kwargs)
+    full = time.perf_counter() - started
+    rows = duckdb.connect(str(build_kwargs["build_db_path"]), read_only=True)
+    try:
+        insights_rows = rows.execute("select count(*) from conversations_started").fetchone()[0]
+    finally:
+        rows.close()
+    slowest = sorted(
+        json.loads((work / "target" / "run_results.json").read_text())["results"],
+        key=lambda r: -r["execution_time"],
+    )[:6]
+    _add_next_day(lake, work)
+    started = time.perf_counter()
+    marts.run_dbt_build(**build_kwargs)
+    incremental = time.perf_counter() - started
+    started = time.perf_counter()
+    marts.publish_marts(
+        build_kwargs["build_db_path"], work / "serve" / "marts.duckdb", work / "serve" / "marts"
+    )
+    publish = time.perf_counter() - started
+    return {
+        "dbt_full_build_seconds_10m": round(full, 1),
+        "dbt_build_ratio_vs_raw_scan": round(full / scan, 2),
+        "dbt_incremental_seconds": round(incremental, 1),
+        "dbt_raw_scan_seconds_10m": round(scan, 2),
+        "dbt_publish_seconds_10m": round(publish, 1),
+        "dbt_bench_insights_rows": insights_rows,
+        "dbt_bench_lake_generate_seconds": round(generate_seconds, 1),
+        "dbt_bench_slowest_nodes": {
+            r["unique_id"].split(".")[-1][:60]: round(r["execution_time"], 1) for r in slowest
+        },
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))

@@ -1,0 +1,165 @@
+"""The marts reproduce the sandbox truth definitions on a hand-written lake (see conftest.scenario)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+from tests.dbt.conftest import Build
+
+D = dt.date.fromisoformat
+
+MART_COLUMNS = {
+    "cost_per_lead": [
+        "date",
+        "account_id",
+        "account_name",
+        "campaign_id",
+        "campaign_name",
+        "adset_id",
+        "adset_name",
+        "ad_id",
+        "ad_name",
+        "currency",
+        "spend",
+        "impressions",
+        "clicks",
+        "leads_reported",
+        "leads_collected",
+        "cost_per_lead_reported",
+        "cost_per_lead_collected",
+        "attribution_setting",
+        "as_of",
+    ],
+    "conversations_started": [
+        "date",
+        "account_id",
+        "campaign_id",
+        "adset_id",
+        "ad_id",
+        "conversations_started_reported",
+        "spend",
+        "cost_per_conversation_started",
+        "currency",
+        "as_of",
+    ],
+    "conversations_started_by_page": [
+        "date",
+        "page_id",
+        "platform",
+        "conversations_started",
+        "messages_in",
+        "messages_out",
+        "median_first_reply_seconds",
+    ],
+    "lead_reconciliation": [
+        "date",
+        "account_id",
+        "leads_collected",
+        "leads_reported",
+        "leads_difference",
+        "conversations_started",
+        "conversations_started_reported",
+        "conversations_started_difference",
+    ],
+}
+
+
+def test_marts_have_exactly_the_contract_columns(scenario: Build) -> None:
+    for mart, columns in MART_COLUMNS.items():
+        got = [r[0] for r in scenario.query(f"select column_name from (describe {mart})")]
+        assert got == columns, mart
+
+
+def test_leads_are_dated_in_the_account_timezone(scenario: Build) -> None:
+    rows = scenario.query(
+        "select date, account_id, ad_id, leads_collected from cost_per_lead where leads_collected > 0 order by all"
+    )
+    # 2026-11-01T06:00Z is 2026-10-31 in Los Angeles; 2026-11-01T20:00Z is 2026-11-02 in Kolkata.
+    assert rows == [
+        (D("2026-10-31"), "1001", "A1", 1),
+        (D("2026-10-31"), "1001", "A3", 1),  # the ad is known only from insights (deleted ad)
+        (D("2026-11-02"), "1002", "A2", 1),
+    ]
+
+
+def test_messages_are_dated_in_the_promoting_account_timezone(scenario: Build) -> None:
+    rows = scenario.query(
+        "select date, page_id, platform, conversations_started, messages_in, messages_out, "
+        "median_first_reply_seconds from conversations_started_by_page order by all"
+    )
+    assert rows == [
+        (D("2026-10-31"), "P1", "messenger", 1, 1, 1, 600.0),
+        (D("2026-11-02"), "P2", "instagram", 1, 3, 0, None),
+        (D("2026-11-07"), "P1", "messenger", 1, 1, 0, None),
+    ]
+
+
+def test_lead_is_never_summed_with_its_components(scenario: Build) -> None:
+    row = scenario.query(
+        "select leads_reported, cost_per_lead_reported, cost_per_lead_collected, spend "
+        "from cost_per_lead where date = '2026-10-31' and ad_id = 'A1'"
+    )
+    # lead = 5 (= lead_grouped 3 + fb_pixel_lead 2): 5, never 10
+    assert row == [(5, Decimal("2.002000"), Decimal("10.010000"), Decimal("10.01"))]
+    total = scenario.query("select sum(leads_reported) from cost_per_lead")[0][0]
+    assert total == 5 + 1
+
+
+def test_repulled_day_keeps_the_latest_extraction(scenario: Build) -> None:
+    rows = scenario.query(
+        "select spend, leads_reported, as_of from cost_per_lead where date = '2026-11-01' and ad_id = 'A1'"
+    )
+    assert [(r[0], r[1]) for r in rows] == [(Decimal("2.50"), 1)]
+    assert rows[0][2] == dt.datetime(2026, 11, 4, 6, tzinfo=dt.UTC)
+
+
+def test_divide_by_zero_gives_null(scenario: Build) -> None:
+    rows = scenario.query(
+        "select leads_reported, cost_per_lead_reported, leads_collected, cost_per_lead_collected "
+        "from cost_per_lead where ad_id = 'A2'"
+    )
+    assert rows == [(0, None, 1, Decimal("7.770000"))]
+
+
+def test_conversations_started_reported_and_cost(scenario: Build) -> None:
+    rows = scenario.query(
+        "select date, ad_id, conversations_started_reported, spend, cost_per_conversation_started, currency "
+        "from conversations_started order by all"
+    )
+    assert rows == [
+        (D("2026-10-31"), "A1", 2, Decimal("10.01"), Decimal("5.005000"), "USD"),
+        (D("2026-10-31"), "A3", 0, Decimal("0.10"), None, "USD"),
+        (D("2026-11-01"), "A1", 0, Decimal("2.50"), None, "USD"),
+        (D("2026-11-02"), "A2", 1, Decimal("7.77"), Decimal("7.770000"), "INR"),
+    ]
+
+
+def test_lead_reconciliation_per_account_and_local_day(scenario: Build) -> None:
+    rows = scenario.query("select * from lead_reconciliation order by date, account_id")
+    assert rows == [
+        # date, account, collected, reported, diff, conv first-party, conv reported, diff
+        (D("2026-10-31"), "1001", 2, 5, -3, 1, 2, -1),
+        (D("2026-11-01"), "1001", 0, 1, -1, 0, 0, 0),
+        (D("2026-11-02"), "1002", 1, 0, 1, 1, 1, 0),
+        (D("2026-11-07"), "1001", 0, 0, 0, 1, 0, 1),
+    ]
+
+
+def test_spend_is_exact_decimal_in_rollups(scenario: Build) -> None:
+    rows = scenario.query(
+        "select account_id, sum(spend), typeof(sum(spend)) from cost_per_lead group by all order by all"
+    )
+    assert [(r[0], r[1]) for r in rows] == [("1001", Decimal("12.61")), ("1002", Decimal("7.77"))]
+    assert rows[0][2].startswith("DECIMAL")
+    by_account = scenario.query(
+        "select spend, leads_reported, cost_per_lead_reported from cost_per_lead_by_account "
+        "where account_id = '1001' and date = '2026-10-31'"
+    )
+    # recomputed from sums: (10.01 + 0.10) / 5, not an average of per-ad ratios
+    assert by_account == [(Decimal("10.11"), 5, Decimal("2.022000"))]
+
+
+def test_absent_dataset_builds_as_empty(scenario: Build) -> None:
+    # the scenario lake has no lead_answers at all
+    assert scenario.query("select count(*) from stg_meta__lead_answers") == [(0,)]
