@@ -51,7 +51,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 docs: $(STAMP)
-	cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir .
+	mkdir -p data/build && cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir .
 
 clean:
 	rm -rf data .airflow dbt_project/target dbt_project/logs

@@ -37,14 +37,19 @@ PARAMS: dict[str, Any] = {
 }
 
 
-def _lake(root: Path) -> Path:
+def _lake(root: Path) -> float:
+    """Generate the bench lake unless the one on disk has the same parameters; its generation seconds."""
     marker = root / "_params.json"
-    if marker.exists() and json.loads(marker.read_text()) == PARAMS:
-        return root
+    if marker.exists():
+        recorded = json.loads(marker.read_text())
+        if recorded.get("params") == PARAMS:
+            return float(recorded["seconds"])
     params = {**PARAMS, "end_date": dt.date.fromisoformat(PARAMS["end_date"])}
+    started = time.perf_counter()
     generate_lake(root, **params)
-    marker.write_text(json.dumps(PARAMS))
-    return root
+    seconds = time.perf_counter() - started
+    marker.write_text(json.dumps({"params": PARAMS, "seconds": round(seconds, 1)}))
+    return seconds
 
 
 def raw_scan_seconds(lake: Path) -> float:
@@ -116,9 +121,7 @@ def run() -> dict[str, Any]:
         shutil.rmtree(work)
     work.mkdir(parents=True)
     lake_root = OUT / "dbt_lake"
-    gen_started = time.perf_counter()
-    _lake(lake_root)
-    generate_seconds = time.perf_counter() - gen_started
+    generate_seconds = _lake(lake_root)
     # the bench adds a day below: work on a copy-on-write-free copy of the generated lake
     lake = work / "lake"
     shutil.copytree(lake_root, lake)

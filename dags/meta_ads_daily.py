@@ -94,6 +94,7 @@ def meta_ads_daily():
                         lake_root=lake_root,
                         lookback_days=config.lookback_days,
                         pii_allow_list=config.privacy.raw_lead_fields_allow_list,
+                        default_phone_country_code=config.privacy.default_phone_country_code,
                         pool=page_pool(page.id),
                         outlets=[lake_asset(lake_root, "leads"), lake_asset(lake_root, "lead_answers")],
                     )
@@ -117,23 +118,28 @@ def meta_ads_daily():
         extracted.append(conversations_group)
 
     @task(pool=DUCKDB_WRITER_POOL, retries=1)
-    def dbt_build() -> str:
-        """One `dbt build` (models + tests) into the build file; the pool keeps DuckDB to one writer."""
+    def dbt_build(data_interval_start=None) -> dict:
+        """One `dbt build` (models + tests) into the build file; the pool keeps DuckDB to one writer.
+
+        Incremental marts re-process the lookback window ending with this run's day, so a backfilled
+        day rebuilds its own window, not the newest one.
+        """
         from meta_ads_elt.marts import run_dbt_build
 
         return run_dbt_build(
             lake_root=lake_root,
             build_path=config.resolve(config.marts.build_path),
+            window_end=data_interval_start.date().isoformat(),
             lookback_days=config.lookback_days,
         )
 
     @task(pool=DUCKDB_WRITER_POOL, retries=2, outlets=mart_assets(config.resolve(config.marts.serving_path)))
-    def publish(build_path: str) -> dict:
+    def publish(build: dict) -> dict:
         """Atomically swap in the serving DuckDB file and the Parquet copies BI tools read."""
         from meta_ads_elt.marts import publish_marts
 
         return publish_marts(
-            build_path,
+            build,
             serving_path=config.resolve(config.marts.serving_path),
             parquet_dir=config.resolve(config.marts.parquet_dir),
         )

@@ -84,6 +84,7 @@ class PrivacyConfig(_Strict):
 
     raw_lead_fields_allow_list: tuple[str, ...] = ()
     keep_message_text: bool = False
+    default_phone_country_code: str | None = Field(default=None, pattern=r"^\d{1,3}$")
 
 
 class MartsConfig(_Strict):

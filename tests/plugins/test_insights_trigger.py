@@ -154,6 +154,9 @@ def test_poll_delay_follows_progress_rate_and_is_bounded():
                    "first_percent": 50.0, "progress_at": now}
     # one reading bounds the finish (<= 4 s away): poll halfway to get a second reading
     assert next_poll_delay([one_reading], now, 1.0, first_poll=1, poll_interval=30) == pytest.approx(2.0)
+    # a first reading of 1 % says little about the rate: read again soon instead of waiting for the bound
+    tiny = {**one_reading, "percent": 1.0, "first_percent": 1.0, "submitted_at": now - 1.6}
+    assert next_poll_delay([tiny], now, 1.0, first_poll=1, poll_interval=30) == pytest.approx(1.6)
     two_readings = {"status": "running", "percent": 50.0, "submitted_at": now - 10, "first_progress_at": now - 2,
                     "first_percent": 25.0, "progress_at": now}
     # two readings give the rate (12.5 %/s): poll just after the predicted end
@@ -169,3 +172,11 @@ def test_a_single_job_is_polled_with_one_plain_get():
     ev = run(trig)
     assert ev["status"] == "success"
     assert all(r[0]["method"] == "GET" and r[0]["path"] == ("r1",) for r in fake.requests)
+
+
+def test_kwargs_survive_airflow_serde_as_dag_test_and_the_triggerer_use_it():
+    from airflow.sdk.serde import deserialize, serialize
+
+    trig = MetaInsightsTrigger(meta_conn_id="c", account_id="1", jobs=[job("2026-11-01", "r1"), job("2026-11-02", "r2")])
+    path, kwargs = trig.serialize()
+    assert MetaInsightsTrigger(**deserialize(serialize(kwargs))).serialize() == (path, kwargs)

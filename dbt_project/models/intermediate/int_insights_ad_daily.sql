@@ -1,16 +1,28 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='date',
+        on_schema_change='fail',
+        pre_hook="{{ meta_delete_window('date') }}",
+    )
+}}
 -- One row per (date, ad_id): the latest extraction of the day with its reported counts, taken from
 -- the `actions` array by the one action-type mapping (seed meta_action_types, inlined by the macro
 -- meta_action_types when the model runs): only types flagged counts_as_lead /
 -- counts_as_conversation_started are summed, so `lead` is never added to its components
 -- (onsite_conversion.lead_grouped, offsite_conversion.fb_pixel_lead, ...). Meta's action types are
--- lower-case, as in the seed. A view: the marts filter it to their window, and DuckDB prunes the
--- lake's date partitions.
+-- lower-case, as in the seed. Incremental (lookback window), computed once per run for both
+-- cost_per_lead and conversations_started; the window filter prunes the lake's date partitions.
 -- depends_on: {{ ref('meta_action_types') }}
 with
 
 insights as (
 
     select * from {{ ref('int_insights_deduplicated') }}
+    {% if is_incremental() -%}
+    where date >= {{ meta_window_start() }}
+    {%- endif %}
 
 ),
 

@@ -32,9 +32,10 @@ import asyncio
 import datetime as dt
 import hashlib
 import json
+import queue
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
@@ -50,7 +51,7 @@ from meta_ads_elt.errors import (
     MetaFatalError,
     MetaJobFailedError,
 )
-from meta_ads_elt.lake import LakeState, LakeWriter, rows_to_table
+from meta_ads_elt.lake import LakeState, LakeWriter, rows_to_table, warm_up
 from meta_ads_elt.redaction import scrub
 from meta_ads_elt.schemas import INSIGHTS
 
@@ -372,6 +373,7 @@ class MetaInsightsOperator(BaseOperator):
             trigger = self._trigger(jobs)
             if self.deferrable:
                 self.defer(trigger=trigger, method_name="execute_complete")
+            warm_up()  # conversion set-up while the jobs run, not on the first result page
             event = asyncio.run(_first_event(trigger))
             outcome = self._on_event(event)
             if isinstance(outcome, dict):
@@ -416,9 +418,10 @@ class MetaInsightsOperator(BaseOperator):
 
         def read(job: ReportJob, tx) -> int:
             rows = 0
-            for page in self.hook.paginate(
+            pages = self.hook.paginate(
                 (job.report_run_id, "insights"), {"limit": self.page_limit}, scope=self.numeric_account_id
-            ):
+            )
+            for page in prefetch(pages):  # the next page downloads while this one is converted and written
                 if getattr(self, "_killed", False):
                     raise RuntimeError("task killed")
                 for r in page:
@@ -474,6 +477,41 @@ class MetaInsightsOperator(BaseOperator):
         # re-attaches. Readers stop at the next page; the lake transaction then discards its staging.
         self._killed = True
         self.log.warning("act_%s: killed; running report jobs stay recorded for re-attachment", self.numeric_account_id)
+
+
+def prefetch(iterator: Iterator[Any], depth: int = 1) -> Iterator[Any]:
+    """Iterate ``iterator`` in a background thread, at most ``depth`` items ahead (bounded memory)."""
+    items: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+    done = object()
+
+    def produce() -> None:
+        try:
+            for item in iterator:
+                while not stop.is_set():
+                    try:
+                        items.put(item, timeout=0.5)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            items.put(done)
+        except BaseException as exc:  # handed to the consumer, raised there
+            items.put(exc)
+
+    thread = threading.Thread(target=produce, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = items.get()
+            if item is done:
+                return
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
 
 
 async def _first_event(trigger) -> dict[str, Any]:

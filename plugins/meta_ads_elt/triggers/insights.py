@@ -55,7 +55,7 @@ def next_poll_delay(jobs: list[dict], now: float, previous: float, *, first_poll
 
     * every running job has an exact rate: just after the slowest one should finish (so one poll
       usually finds everything done);
-    * some job has a single reading: halfway to its upper-bound finish, to get a second reading;
+    * some job has a single reading: a second reading soon (see below), to learn its rate;
     * no job has shown progress yet: back off (x1.6) from the previous wait.
     """
     exact, bounds = [], []
@@ -66,9 +66,15 @@ def next_poll_delay(jobs: list[dict], now: float, previous: float, *, first_poll
         if not 0 < pct < 100:
             return min(poll_interval, max(first_poll, previous * 1.6))
         eta, is_exact = _eta(job, now)
-        (exact if is_exact else bounds).append(eta)
+        if is_exact:
+            exact.append(eta)
+        else:
+            # Second reading after as long again as the first one took to show progress (a reliable
+            # rate), but no later than halfway to the upper-bound finish.
+            observed = now - float(job.get("zero_at") or job.get("submitted_at") or now)
+            bounds.append(min(eta * 0.5, max(MIN_POLL, observed)))
     if bounds:
-        return min(poll_interval, max(MIN_POLL, max(bounds) * 0.5))
+        return min(poll_interval, max(MIN_POLL, min(bounds)))
     if exact:
         slowest = max(exact)
         return min(poll_interval, max(MIN_POLL, slowest * 1.03 + 0.1))
