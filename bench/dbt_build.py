@@ -141,14 +141,14 @@ def run() -> dict[str, Any]:
         insights_rows = rows.execute("select count(*) from conversations_started").fetchone()[0]
     finally:
         rows.close()
-    slowest = sorted(
-        json.loads((work / "target" / "run_results.json").read_text())["results"],
-        key=lambda r: -r["execution_time"],
-    )[:6]
+    slowest = _slowest_nodes(work / "target" / "run_results.json")
+    load_full = _loadavg()
     _add_next_day(lake, work)
     started = time.perf_counter()
     marts.run_dbt_build(**build_kwargs)
     incremental = time.perf_counter() - started
+    slowest_incremental = _slowest_nodes(work / "target" / "run_results.json")
+    load_incremental = _loadavg()
     started = time.perf_counter()
     marts.publish_marts(
         build_kwargs["build_db_path"], work / "serve" / "marts.duckdb", work / "serve" / "marts"
@@ -162,10 +162,32 @@ def run() -> dict[str, Any]:
         "dbt_publish_seconds_10m": round(publish, 1),
         "dbt_bench_insights_rows": insights_rows,
         "dbt_bench_lake_generate_seconds": round(generate_seconds, 1),
-        "dbt_bench_slowest_nodes": {
-            r["unique_id"].split(".")[-1][:60]: round(r["execution_time"], 1) for r in slowest
-        },
+        "dbt_bench_slowest_nodes": slowest,
+        "dbt_bench_slowest_nodes_incremental": slowest_incremental,
+        "dbt_bench_loadavg_1m": {"full": load_full, "incremental": load_incremental},
     }
+
+
+def _slowest_nodes(run_results: Path, n: int = 6) -> dict[str, float]:
+    """The n slowest nodes of a dbt run (seconds), named by model/test name (tests: their short name)."""
+    results = json.loads(run_results.read_text())["results"]
+    slowest = sorted(results, key=lambda r: -r["execution_time"])[:n]
+    return {_node_name(r["unique_id"]): round(r["execution_time"], 1) for r in slowest}
+
+
+def _node_name(unique_id: str) -> str:
+    parts = unique_id.split(".")
+    # generic tests end with a hash: test.meta_ads.<name>.<hash>
+    name = parts[2] if parts[0] == "test" and len(parts) > 3 else parts[-1]
+    return name[:60]
+
+
+def _loadavg() -> float:
+    """1-minute load average of this shared box, recorded next to the timings."""
+    try:
+        return float(Path("/proc/loadavg").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return -1.0
 
 
 if __name__ == "__main__":

@@ -210,6 +210,8 @@ def run() -> dict:
             sb.reset_stats()
             ours = _ours_tasks({**common, "lake": lake})
             ours_stats = sb.stats()
+            # The same task alone (no other task competing for the 2 cores): overhead vs the floor.
+            alone = _ours_tasks({**common, "accounts": accounts[:1], "lake": os.path.join(lake, "alone")})
         sb.reset_stats()
         peer = _child("peer", common)
         peer_stats = sb.stats()
@@ -218,6 +220,7 @@ def run() -> dict:
     if ours["rows"] != peer["rows"]:
         raise RuntimeError(f"row counts differ: ours {ours['rows']} vs peer {peer['rows']}")
     floor, floor_detail = _floor_s(ours["manifests"], ads)
+    floor_alone, _ = _floor_s(alone["manifests"], ads)
 
     # Peak RSS, flat in rows: ~100k and ~1M rows through one process, no latency, instant jobs.
     rss = {}
@@ -244,6 +247,9 @@ def run() -> dict:
         "insights_wall_s_airflow_hook": round(peer["wall_s"], 2),
         "insights_floor_s": round(floor, 2),
         "insights_floor_job": floor_detail,
+        "insights_task_s_ours": ours["task_s"],
+        "insights_wall_s_one_task_alone": round(alone["wall_s"], 2),
+        "insights_wall_ratio_vs_floor_one_task_alone": round(alone["wall_s"] / floor_alone, 3),
         "insights_calls_ours": ours_stats["total"],
         "insights_calls_airflow_hook": peer_stats["total"],
         "insights_calls_by_endpoint_ours": ours_stats["by_endpoint"],

@@ -1,9 +1,10 @@
 {% macro meta_delete_window(date_column='date') -%}
     {#-
-        Pre-hook of the incremental marts: on an incremental run, delete every row of the lookback
+        Pre-hook of the incremental models: on an incremental run, delete every row of the lookback
         window first, so dates that became empty in the lake do not keep stale rows. The model then
-        re-inserts the window (delete+insert on `date`); both happen in the model's one transaction,
-        so a re-run of the same window gives the same table (idempotent).
+        appends the window straight from its select (incremental_strategy='append': every row it
+        selects is inside the window; see macros/meta_incremental_materialization.sql). Both happen in
+        the model's one transaction, so a re-run of the same window gives the same table (idempotent).
     -#}
     {%- if execute and is_incremental() -%}
         delete from {{ this }} where {{ date_column }} >= {{ meta_window_start() }}

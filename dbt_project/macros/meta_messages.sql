@@ -4,16 +4,29 @@
         snapshot). `snapshots_since` (SQL date) reads only recent snapshot partitions: every snapshot
         holds all reachable messages of the conversations updated in its window, so the recent ones
         are enough to classify the messages of the incremental window.
+        Repeated message_ids are found in two steps, so DuckDB aggregates one 64-bit hash per row
+        instead of the 5M message_id strings: the hashes seen more than once, then the exact
+        per-message_id check on those rows only. Each CTE reads the relation itself (a CTE used twice
+        would be materialized with every column).
     -#}
+    {%- set since_filter -%}
+        {%- if snapshots_since is not none %} where snapshot_date >= {{ snapshots_since }}{% endif -%}
+    {%- endset -%}
     (
         with
 
         messages as (
 
-            select * from {{ messages_relation }}
-            {% if snapshots_since is not none -%}
-            where snapshot_date >= {{ snapshots_since }}
-            {%- endif %}
+            select * from {{ messages_relation }}{{ since_filter }}
+
+        ),
+
+        repeated_hashes as (
+
+            select hash(message_id) as message_hash,
+            from {{ messages_relation }}{{ since_filter }}
+            group by message_hash
+            having count(*) > 1
 
         ),
 
@@ -22,7 +35,8 @@
             select
                 message_id,
                 max({'extracted_at': extracted_at, 'snapshot_date': snapshot_date}) as latest,
-            from messages
+            from (select * from {{ messages_relation }}{{ since_filter }}) as candidates
+            where hash(message_id) in (select repeated_hashes.message_hash from repeated_hashes)
             group by message_id
             having count(*) > 1
 

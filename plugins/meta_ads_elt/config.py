@@ -72,11 +72,11 @@ class PageConfig(_Strict):
 
 class InsightsConfig(_Strict):
     attribution_windows: tuple[AttributionWindow, ...] = ("7d_click", "1d_view")
-    chunk_days: Annotated[int, Field(ge=1, le=90)] = 7
-    max_concurrent_jobs: Annotated[int, Field(ge=1, le=100)] = 8
+    chunk_days: Annotated[int, Field(ge=1, le=90)] | None = None  # None: the whole window in one job
+    max_concurrent_jobs: Annotated[int, Field(ge=1, le=100)] = 10
     deferrable: bool = True
-    poll_interval_seconds: Annotated[float, Field(gt=0, le=300)] = 10.0
-    stall_timeout_minutes: Annotated[float, Field(gt=0, le=120)] = 15.0
+    poll_interval_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
+    stall_timeout_minutes: Annotated[float, Field(gt=0, le=120)] = 20.0
 
 
 class PrivacyConfig(_Strict):

@@ -80,6 +80,22 @@ def default_build_db_path() -> Path:
     return _resolve(None, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb")
 
 
+def default_window_end(lake_root: str | os.PathLike[str] | None = None) -> dt.date:
+    """The incremental window's default last day, as the dbt macro meta_window_start computes it when
+    the var ``window_end`` is unset: the newest ``date=`` partition of the insights in the lake, else
+    today in UTC."""
+    root = _resolve(lake_root, "META_LAKE_ROOT", REPO_ROOT / "data" / "lake")
+    dates = []
+    for partition in root.glob("insights/account_id=*/date=*"):
+        try:
+            day = dt.date.fromisoformat(partition.name.removeprefix("date="))
+        except ValueError:
+            continue
+        if any(partition.glob("*.parquet")):
+            dates.append(day)
+    return max(dates) if dates else dt.datetime.now(dt.UTC).date()
+
+
 def _dbt_executable() -> str:
     candidate = Path(sys.executable).with_name("dbt")
     if candidate.exists():
@@ -177,8 +193,10 @@ def run_dbt_build(
     build_db_path = build_db_path or build_path  # `build_path`: alias used by the DAG's config
     project = Path(project_dir or DBT_PROJECT_DIR).resolve()
     dbt_vars: dict[str, Any] = {}
-    if window_end is not None:
-        dbt_vars["window_end"] = str(window_end)
+    if window_end is None:
+        # Resolved once here rather than by every node's meta_window_start() (a glob over the lake each).
+        window_end = default_window_end(lake_root)
+    dbt_vars["window_end"] = str(window_end)
     if lookback_days is not None:
         dbt_vars["lookback_days"] = int(lookback_days)
     args = ["build"]

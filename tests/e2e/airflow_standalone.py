@@ -36,7 +36,7 @@ def write_pipeline_config(path: Path, world: dict, workdir: Path, **overrides) -
         "lookback_days": 28,
         "accounts": [{"id": account["id"]} for account in world["accounts"]],
         "pages": [{"id": page["id"]} for page in world["pages"]],
-        "insights": {"poll_interval_seconds": 1, "chunk_days": 7},
+        "insights": {"poll_interval_seconds": 2},
         "marts": {
             "build_path": str(workdir / "build" / "marts_build.duckdb"),
             "serving_path": str(workdir / "marts.duckdb"),

@@ -1,28 +1,18 @@
-{{
-    config(
-        materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date',
-        on_schema_change='fail',
-        pre_hook="{{ meta_delete_window('date') }}",
-    )
-}}
+{{ config(materialized='view') }}
 -- One row per (date, ad_id): the latest extraction of the day with its reported counts, taken from
 -- the `actions` array by the one action-type mapping (seed meta_action_types, inlined by the macro
 -- meta_action_types when the model runs): only types flagged counts_as_lead /
 -- counts_as_conversation_started are summed, so `lead` is never added to its components
 -- (onsite_conversion.lead_grouped, offsite_conversion.fb_pixel_lead, ...). Meta's action types are
--- lower-case, as in the seed. Incremental (lookback window), computed once per run for both
--- cost_per_lead and conversations_started; the window filter prunes the lake's date partitions.
+-- lower-case, as in the seed. A view: cost_per_lead and conversations_started each read it with
+-- their window filter, which prunes the lake's date partitions, and DuckDB pipelines lake -> mart
+-- (measured cheaper than writing 10M intermediate rows once and reading them twice).
 -- depends_on: {{ ref('meta_action_types') }}
 with
 
 insights as (
 
     select * from {{ ref('int_insights_deduplicated') }}
-    {% if is_incremental() -%}
-    where date >= {{ meta_window_start() }}
-    {%- endif %}
 
 ),
 

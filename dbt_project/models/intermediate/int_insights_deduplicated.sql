@@ -1,12 +1,24 @@
 -- One insights row per (ad_id, date): a re-pulled day keeps only its latest extraction.
--- Re-pulls replace whole partitions, so duplicates are rare: find only the duplicated keys (a narrow
--- aggregate) and drop their stale rows with a left join, instead of ranking every row (a full sort).
--- The join is on (ad_id, date), so a date filter on this view prunes the lake's partitions on both sides.
+-- Re-pulls replace whole partitions, so duplicates are rare and can only exist on dates holding more
+-- than one extraction time: find those dates (a tiny aggregate over two columns), then the duplicated
+-- keys on those dates only (a narrow aggregate), and drop their stale rows with a left join, instead
+-- of ranking every row (a full sort). Each CTE reads the staging view itself (DuckDB would otherwise
+-- materialize a shared CTE with every column, `actions` included). A date filter on this view
+-- prunes the lake's date partitions.
 with
 
 insights as (
 
     select * from {{ ref('stg_meta__insights') }}
+
+),
+
+repulled_dates as (
+
+    select date
+    from {{ ref('stg_meta__insights') }}
+    group by date
+    having count(distinct extracted_at) > 1
 
 ),
 
@@ -16,7 +28,8 @@ duplicated_keys as (
         ad_id,
         date,
         max(extracted_at) as latest_extracted_at,
-    from insights
+    from {{ ref('stg_meta__insights') }}
+    where date in (select repulled_dates.date from repulled_dates)
     group by ad_id, date
     having count(*) > 1
 

@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='message_date',
+        incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ meta_delete_window('message_date') }}",
     )
@@ -39,27 +38,6 @@ pages as (
 
 ),
 
-known as (
-
-    select
-        conversation_id,
-        count(*) as known_message_count,
-    from messages
-    group by conversation_id
-
-),
-
-history as (
-
-    select
-        known.conversation_id,
-        coalesce(conversations.messages_out_of_reach, 0) = 0
-            and coalesce(conversations.message_count, 0) <= known.known_message_count as history_complete,
-    from known
-    left join conversations on conversations.conversation_id = known.conversation_id
-
-),
-
 ordered as (
 
     select
@@ -74,7 +52,13 @@ ordered as (
         min(case when is_from_page then created_time end) over (
             by_conversation rows between 1 following and unbounded following
         ) as next_page_message_time,
+        -- messages known in the conversation (same window: one sort for the three)
+        count(*) over (
+            by_conversation rows between unbounded preceding and unbounded following
+        ) as known_message_count,
     from messages
+    -- a message without a conversation has no history and is not classified
+    where conversation_id is not null
     window by_conversation as (partition by conversation_id order by created_time, message_id)
 
 ),
@@ -82,52 +66,62 @@ ordered as (
 classified as (
 
     select
-        ordered.*,
+        ordered.message_id,
+        ordered.conversation_id,
+        ordered.page_id,
+        ordered.platform,
+        ordered.created_time,
+        ordered.is_from_page,
+        ordered.extracted_at,
+        ordered.next_page_message_time,
         not ordered.is_from_page
         and case
-            when ordered.previous_created_time is null then history.history_complete
+            -- the first known message: a start only if no older message is out of reach
+            when ordered.previous_created_time is null
+                then coalesce(conversations.messages_out_of_reach, 0) = 0
+                and coalesce(conversations.message_count, 0) <= ordered.known_message_count
             else epoch_us(ordered.created_time) - epoch_us(ordered.previous_created_time)
                 >= cast({{ var('conversation_gap_hours') }} as bigint) * 3600 * 1000000
         end as is_conversation_start,
     from ordered
-    inner join history on history.conversation_id = ordered.conversation_id
+    left join conversations on conversations.conversation_id = ordered.conversation_id
 
 ),
 
-next_starts as (
+with_next_start as (
 
     select
-        message_id,
-        lead(created_time) over (
+        *,
+        -- the conversation's next start (starts are ordered like the messages)
+        min(case when is_conversation_start then created_time end) over (
             partition by conversation_id order by created_time, message_id
+            rows between 1 following and unbounded following
         ) as next_start_time,
     from classified
-    where is_conversation_start
 
 ),
 
 localized as (
 
     select
-        classified.message_id,
-        classified.conversation_id,
-        classified.page_id,
-        classified.platform,
-        classified.created_time,
-        classified.is_from_page,
-        classified.is_conversation_start,
+        with_next_start.message_id,
+        with_next_start.conversation_id,
+        with_next_start.page_id,
+        with_next_start.platform,
+        with_next_start.created_time,
+        with_next_start.is_from_page,
+        with_next_start.is_conversation_start,
         case
-            when classified.is_conversation_start
-                and (next_starts.next_start_time is null
-                    or classified.next_page_message_time < next_starts.next_start_time)
-                then (epoch_us(classified.next_page_message_time) - epoch_us(classified.created_time)) / 1e6
+            when with_next_start.is_conversation_start
+                and (with_next_start.next_start_time is null
+                    or with_next_start.next_page_message_time < with_next_start.next_start_time)
+                then (epoch_us(with_next_start.next_page_message_time) - epoch_us(with_next_start.created_time)) / 1e6
         end as first_reply_seconds,
         pages.account_id,
-        {{ meta_local_date('classified.created_time', "coalesce(pages.timezone_name, '" ~ var('reporting_timezone') ~ "')") }} as message_date,
-        classified.extracted_at,
-    from classified
-    left join next_starts on next_starts.message_id = classified.message_id
-    left join pages on pages.page_id = classified.page_id
+        {{ meta_local_date('with_next_start.created_time', "coalesce(pages.timezone_name, '" ~ var('reporting_timezone') ~ "')") }} as message_date,
+        with_next_start.extracted_at,
+    from with_next_start
+    left join pages on pages.page_id = with_next_start.page_id
 
 )
 

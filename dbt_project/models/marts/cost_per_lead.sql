@@ -1,8 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
-        unique_key='date',
+        incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ meta_delete_window('date') }}",
     )

@@ -211,7 +211,7 @@ class MetaInsightsOperator(BaseOperator):
         chunk_days: int | None = None,
         max_concurrent_jobs: int = 10,
         poll_interval: float = 30.0,
-        first_poll: float = 1.0,
+        first_poll: float = 2.0,
         stall_timeout_minutes: float = 20.0,
         page_limit: int = F.INSIGHTS_PAGE_LIMIT,
         read_concurrency: int = 4,
@@ -397,12 +397,17 @@ class MetaInsightsOperator(BaseOperator):
         if status == "split":
             self.log.warning("act_%s: %s (%s)", self.numeric_account_id, event.get("reason"), event.get("message"))
             return replan(jobs, self._campaign_ids)
-        message = scrub(event.get("message") or "unknown trigger error")
-        if event.get("code") in (190, 102):
-            from meta_ads_elt.errors import MetaTokenError
+        from meta_ads_elt.errors import PERMISSION_CODES, TOKEN_CODES, MetaPermissionError, MetaTokenError
 
-            raise MetaTokenError(message, code=event.get("code"))
-        raise MetaApiError(f"Insights polling for act_{self.numeric_account_id} failed: {message}")
+        message = scrub(event.get("message") or "unknown trigger error")
+        code = event.get("code")
+        if code in TOKEN_CODES:  # fatal: Airflow must not retry with the same token
+            raise MetaTokenError(message, code=code)
+        if code in PERMISSION_CODES:
+            raise MetaPermissionError(message, code=code)
+        # Anything else (e.g. retries exhausted while polling): an ordinary failure, Airflow may retry
+        # and the retry re-attaches to the same report runs.
+        raise MetaApiError(f"Insights polling for act_{self.numeric_account_id} failed: {message}", code=code)
 
     # -- reading results into the lake ------------------------------------------------------------
     def _load(self, context: Any, jobs: list[ReportJob], name: str) -> dict[str, Any]:

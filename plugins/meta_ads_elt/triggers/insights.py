@@ -101,7 +101,7 @@ class MetaInsightsTrigger(BaseTrigger):
         account_id: str,
         jobs: list[dict[str, Any]],
         poll_interval: float = 30.0,
-        first_poll: float = 1.0,
+        first_poll: float = 2.0,
         stall_timeout_minutes: float = 20.0,
         max_concurrent_jobs: int = 10,
     ) -> None:
