@@ -189,10 +189,10 @@ def start_standalone(env: dict[str, str], port: int) -> Standalone:
         if process.poll() is not None:
             raise AssertionError(f"airflow standalone exited:\n{standalone.log_tail()}")
         try:
-            if requests.get(f"http://localhost:{port}/api/v2/version", timeout=2).ok:
+            if requests.get(f"http://localhost:{port}/api/v2/version", timeout=10).ok:
                 standalone.authenticate()
                 return standalone
-        except (requests.ConnectionError, FileNotFoundError, KeyError, json.JSONDecodeError):
+        except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
             pass
         time.sleep(2)
     standalone.stop()

@@ -131,7 +131,10 @@ def test_a_rest_api_backfill_gives_the_same_lake_and_marts_as_daily_runs(airflow
     daily_config = write_pipeline_config(
         workdir / "daily.yaml", sandbox.world(), workdir / "daily", lookback_days=LOOKBACK_DAYS
     )
-    env = {**airflow.env, "META_PIPELINE_CONFIG": str(daily_config)}
+    # Its own metadata DB: Asset names are unique per deployment, and this one points at another lake.
+    env = {**airflow.env, "META_PIPELINE_CONFIG": str(daily_config), "AIRFLOW_HOME": str(workdir / "daily_home")}
+    os.makedirs(env["AIRFLOW_HOME"], exist_ok=True)
+    prepare_home(env)
     for day in [*BACKFILL_DAYS, YESTERDAY]:
         run_airflow(env, "dags", "test", DAG_ID, f"{(day + timedelta(days=1)).isoformat()}T00:00:00+00:00")
 

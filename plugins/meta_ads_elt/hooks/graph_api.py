@@ -418,6 +418,23 @@ class MetaGraphApiHook(BaseHook):
         self.governor.observe(headers, scope)
         return {"code": item.get("code"), "headers": headers, "body": body}
 
+    def _accept_batch_reply(self, chunk: list[int], reply: Any, results: list, attempt: int, scope: Any) -> None:
+        """Store the answered items of one batch call; leave null and retryable items for another attempt."""
+        if not isinstance(reply, list):
+            raise MetaRetryableError("Graph batch reply was not a list")
+        for i, item in zip(chunk, reply, strict=False):
+            if not isinstance(item, dict):  # null: Meta timed the item out
+                continue
+            parsed = self._parse_item(item, scope)
+            code = parsed["code"] or 0
+            if code >= 400:
+                err = classify(code, parsed["body"], parsed["headers"], conn_id=self.meta_conn_id)
+                if isinstance(err, MetaRetryableError) and attempt < self.max_attempts:
+                    if isinstance(err, MetaThrottledError):
+                        self.governor.block(scope, max(err.retry_after, self._backoff(attempt)))
+                    continue
+            results[i] = parsed
+
     def batch(self, requests: list[dict], *, scope: str | None = None) -> list[dict]:
         """Run Graph batch requests (chunks of <= 50); return per item ``{code, headers, body}`` in order.
 
@@ -436,20 +453,7 @@ class MetaGraphApiHook(BaseHook):
                 reply = self.call(
                     "POST", (), {"batch": [ops[i] for i in chunk], "include_headers": "true"}, scope=scope
                 )
-                if not isinstance(reply, list):
-                    raise MetaRetryableError("Graph batch reply was not a list")
-                for i, item in zip(chunk, reply, strict=False):
-                    if not isinstance(item, dict):
-                        continue
-                    parsed = self._parse_item(item, scope)
-                    code = parsed["code"] or 0
-                    if code >= 400:
-                        err = classify(code, parsed["body"], parsed["headers"], conn_id=self.meta_conn_id)
-                        if isinstance(err, MetaRetryableError) and attempt < self.max_attempts:
-                            if isinstance(err, MetaThrottledError):
-                                self.governor.block(scope, max(err.retry_after, self._backoff(attempt)))
-                            continue
-                    results[i] = parsed
+                self._accept_batch_reply(chunk, reply, results, attempt, scope)
             pending = [i for i in pending if results[i] is None]
             if pending:
                 if attempt >= self.max_attempts:
@@ -542,20 +546,7 @@ class MetaGraphApiHook(BaseHook):
                     "POST", (), {"batch": [ops[i] for i in chunk], "include_headers": "true"},
                     scope=scope, session=session,
                 )
-                if not isinstance(reply, list):
-                    raise MetaRetryableError("Graph batch reply was not a list")
-                for i, item in zip(chunk, reply, strict=False):
-                    if not isinstance(item, dict):
-                        continue
-                    parsed = self._parse_item(item, scope)
-                    code = parsed["code"] or 0
-                    if code >= 400:
-                        err = classify(code, parsed["body"], parsed["headers"], conn_id=self.meta_conn_id)
-                        if isinstance(err, MetaRetryableError) and attempt < self.max_attempts:
-                            if isinstance(err, MetaThrottledError):
-                                self.governor.block(scope, max(err.retry_after, self._backoff(attempt)))
-                            continue
-                    results[i] = parsed
+                self._accept_batch_reply(chunk, reply, results, attempt, scope)
             pending = [i for i in pending if results[i] is None]
             if pending:
                 if attempt >= self.max_attempts:
