@@ -12,8 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import pyarrow.parquet as pq
 import pytest
-from meta_ads_elt import marts
+from meta_ads_elt import marts, schemas
 
 from bench.lake_generator import generate_lake, write_rows
 
@@ -232,6 +233,12 @@ def write_scenario_lake(lake: Path) -> None:
         [insight("1001", "2026-11-01", "A1", "2.50", [action("lead", 1)], E2, "C1", "S1", "USD")],
         replace=False,
     )
+    # Days extracted with no delivery: the extractors write an empty partition for each such day,
+    # and only extracted days appear in the marts (int_account_days_extracted).
+    for account_id, day in (("1001", "2026-11-07"), ("1002", "2026-11-07")):
+        empty_day = lake / "insights" / f"account_id={account_id}" / f"date={day}"
+        empty_day.mkdir(parents=True, exist_ok=True)
+        pq.write_table(schemas.INSIGHTS.empty_table(), empty_day / "part-empty.parquet")
 
     def lead(lead_id: str, created: str, page: str, ad: str | None, organic: bool = False) -> dict[str, Any]:
         created_at = ts(created)

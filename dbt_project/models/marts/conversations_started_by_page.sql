@@ -20,7 +20,19 @@ messages as (
 
 ),
 
-final as (
+pages as (
+
+    select * from {{ ref('int_pages_attributed') }}
+
+),
+
+extracted_days as (
+
+    select * from {{ ref('int_account_days_extracted') }}
+
+),
+
+per_page_day as (
 
     select
         message_date as date,
@@ -32,6 +44,23 @@ final as (
         cast(median(first_reply_seconds) as double) as median_first_reply_seconds,
     from messages
     group by all
+
+),
+
+final as (
+
+    -- Only days the promoting account has extracted (see int_account_days_extracted); a Page no
+    -- account promotes is dated in the reporting timezone and kept as it is.
+    select per_page_day.*
+    from per_page_day
+    left join pages on pages.page_id = per_page_day.page_id
+    where pages.account_id is null
+        or exists (
+            select 1
+            from extracted_days
+            where extracted_days.account_id = pages.account_id
+                and extracted_days.date = per_page_day.date
+        )
 
 )
 

@@ -40,6 +40,12 @@ accounts as (
 
 ),
 
+extracted_days as (
+
+    select * from {{ ref('int_account_days_extracted') }}
+
+),
+
 leads_per_ad_day as (
 
     select
@@ -108,6 +114,9 @@ final as (
         joined.attribution_setting,
         joined.as_of,
     from joined
+    inner join extracted_days
+        on extracted_days.account_id = joined.account_id
+        and extracted_days.date = joined.date
     left join accounts on accounts.account_id = joined.account_id
 
 )
