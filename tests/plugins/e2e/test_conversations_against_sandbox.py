@@ -13,32 +13,16 @@ import json
 import zoneinfo
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.dataset as pads
 import pytest
 import requests
 from meta_ads_elt import governor
 from meta_ads_elt.errors import MetaParameterError, MetaPermissionError
 from meta_ads_elt.operators._pages import utc_window
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
+from sandbox_lake import read, sorted_rows, today, use_connection
 
 API = "v26.0"
-USER_TOKEN = "sandbox-token"
 START_GAP = dt.timedelta(hours=168)
-
-
-def use_connection(monkeypatch, sandbox, token: str = USER_TOKEN) -> None:
-    conn = {
-        "conn_type": "meta_graph_api",
-        "password": token,
-        "extra": {"base_url": sandbox.url, "app_id": sandbox.app_id, "app_secret": sandbox.app_secret},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_META_DEFAULT", json.dumps(conn))
-
-
-def today(sandbox) -> dt.date:
-    """The sandbox clock's UTC date: the data interval day whose window reaches "now"."""
-    return dt.datetime.fromisoformat(sandbox.now()).astimezone(dt.UTC).date()
 
 
 def run_conversations(lake: Path, page_id: str, day: dt.date, **kwargs) -> dict:
@@ -50,18 +34,6 @@ def run_conversations(lake: Path, page_id: str, day: dt.date, **kwargs) -> dict:
         **kwargs,
     )
     return op.execute({"run_id": "test"})
-
-
-def read(lake: Path, dataset: str) -> pa.Table:
-    part = pads.partitioning(
-        pa.schema([("page_id", pa.string()), ("platform", pa.string()), ("date", pa.string())]), flavor="hive"
-    )
-    return pads.dataset(str(lake / dataset), format="parquet", partitioning=part).to_table()
-
-
-def sorted_rows(table: pa.Table) -> list[dict]:
-    rows = [{k: v for k, v in r.items() if k != "_extracted_at"} for r in table.to_pylist()]
-    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
 
 
 def starts_from_lake(messages: list[dict], page_tz: dict[str, zoneinfo.ZoneInfo]) -> collections.Counter:

@@ -9,8 +9,6 @@ import json
 import zoneinfo
 from pathlib import Path
 
-import pyarrow as pa
-import pyarrow.dataset as pads
 import pytest
 import requests
 from meta_ads_elt import governor
@@ -19,26 +17,12 @@ from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 from meta_ads_elt.leadgen_budget import LeadRetrievalBudgetExceeded
 from meta_ads_elt.operators._pages import page_error, utc_window
 from meta_ads_elt.operators.leads import MetaLeadsOperator, discover_page_ids
+from sandbox_lake import read, sorted_rows, today, use_connection
 
 API = "v26.0"
-USER_TOKEN = "sandbox-token"
 
 
 # --- helpers ---------------------------------------------------------------------------------------
-
-
-def use_connection(monkeypatch, sandbox, token: str = USER_TOKEN) -> None:
-    conn = {
-        "conn_type": "meta_graph_api",
-        "password": token,
-        "extra": {"base_url": sandbox.url, "app_id": sandbox.app_id, "app_secret": sandbox.app_secret},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_META_DEFAULT", json.dumps(conn))
-
-
-def today(sandbox) -> dt.date:
-    """The sandbox clock's UTC date: the data interval day whose window reaches "now"."""
-    return dt.datetime.fromisoformat(sandbox.now()).astimezone(dt.UTC).date()
 
 
 def run_leads(lake: Path, page_id: str, day: dt.date, **kwargs) -> dict:
@@ -46,17 +30,6 @@ def run_leads(lake: Path, page_id: str, day: dt.date, **kwargs) -> dict:
         task_id=f"leads_{page_id}", page_id=page_id, lake_root=str(lake), data_interval_day=day.isoformat(), **kwargs
     )
     return op.execute({"run_id": "test"})
-
-
-def read(lake: Path, dataset: str) -> pa.Table:
-    keys = {"leads": ["page_id", "date"], "lead_answers": ["page_id", "date"]}[dataset]
-    part = pads.partitioning(pa.schema([(k, pa.string()) for k in keys]), flavor="hive")
-    return pads.dataset(str(lake / dataset), format="parquet", partitioning=part).to_table()
-
-
-def sorted_rows(table: pa.Table) -> list[dict]:
-    rows = [{k: v for k, v in r.items() if k != "_extracted_at"} for r in table.to_pylist()]
-    return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
 
 
 def graph_get(sandbox, path: str, token: str, **params) -> dict:
