@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pyarrow as pa
 import pyarrow.dataset as pads
+from meta_ads_elt import governor
 from meta_ads_elt.schemas import PARTITION_KEYS
 
 USER_TOKEN = "sandbox-token"
@@ -21,6 +22,14 @@ def use_connection(monkeypatch, sandbox, token: str = USER_TOKEN) -> None:
         "extra": {"base_url": sandbox.url, "app_id": sandbox.app_id, "app_secret": sandbox.app_secret},
     }
     monkeypatch.setenv("AIRFLOW_CONN_META_DEFAULT", json.dumps(conn))
+
+
+def calm_governor_in(monkeypatch) -> None:
+    """Swap in a fresh governor that never pauses on usage percentages (regain times and errors still
+    count): for tests about what is extracted, not about pacing. The process-wide governor lives as
+    long as pytest, so one test's usage readings (or the 24 h block that Meta's regain time rightly
+    imposes after the lead-budget test) would otherwise pace the next."""
+    monkeypatch.setattr(governor, "_governor", governor.RateLimitGovernor(slow_from=101, pause_at=101))
 
 
 def today(sandbox) -> dt.date:

@@ -15,11 +15,10 @@ from pathlib import Path
 
 import pytest
 import requests
-from meta_ads_elt import governor
 from meta_ads_elt.errors import MetaParameterError, MetaPermissionError
 from meta_ads_elt.operators._pages import utc_window
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
-from sandbox_lake import read, sorted_rows, today, use_connection
+from sandbox_lake import calm_governor_in, read, sorted_rows, today, use_connection
 
 API = "v26.0"
 START_GAP = dt.timedelta(hours=168)
@@ -59,28 +58,7 @@ def graph_get(sandbox, path: str, token: str, **params) -> dict:
     return response.json()
 
 
-@pytest.fixture(autouse=True, scope="module")
-def calm_governor():
-    """A fresh governor that never pauses on usage percentages (regain times and errors still count).
-
-    These tests are about what is extracted, not about pacing: a fresh governor keeps one test's usage
-    readings from pacing the next (the process-wide one lives as long as pytest). It also shields the
-    tests from a sandbox quirk: Page-scoped responses report the Page's ``leadgen`` usage at 100 % once
-    any lead was read, which a real governor answers with a 60 s pause.
-    """
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(governor, "_governor", governor.RateLimitGovernor(slow_from=101, pause_at=101))
-        yield
-
-
-@pytest.fixture(scope="module")
-def world(sandbox):
-    return sandbox.world()
-
-
-@pytest.fixture
-def conn(monkeypatch, sandbox):
-    use_connection(monkeypatch, sandbox)
+pytestmark = pytest.mark.usefixtures("calm_governor")
 
 
 @pytest.fixture(scope="module")
@@ -88,6 +66,7 @@ def pulled(sandbox, world, tmp_path_factory):
     """One 28-day pull of every Page (both platforms), shared by the read-only checks."""
     lake = tmp_path_factory.mktemp("conversations_lake")
     with pytest.MonkeyPatch.context() as mp:
+        calm_governor_in(mp)
         use_connection(mp, sandbox)
         day = today(sandbox)
         summaries = {p["id"]: run_conversations(lake, p["id"], day, lookback_days=28) for p in world["pages"]}

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 import requests
-from meta_ads_elt import governor
 from meta_ads_elt.errors import MetaParameterError, MetaPermissionError, MetaTokenError
 from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 from meta_ads_elt.leadgen_budget import LeadRetrievalBudgetExceeded
@@ -74,29 +73,7 @@ def whole_local_days(tz: zoneinfo.ZoneInfo, start: dt.datetime, end: dt.datetime
 # --- fixtures --------------------------------------------------------------------------------------
 
 
-@pytest.fixture(autouse=True)
-def calm_governor():
-    """A fresh governor that never pauses on usage percentages (regain times and errors still count).
-
-    These tests are about what is extracted, not about pacing: a fresh governor keeps one test's usage
-    readings from pacing the next (the process-wide one lives as long as pytest; after the budget test
-    it rightly blocks the Page for Meta's regain time, 24 h). It also shields the
-    tests from a sandbox quirk: Page-scoped responses report the Page's ``leadgen`` usage at 100 % once
-    any lead was read, which a real governor answers with a 60 s pause.
-    """
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(governor, "_governor", governor.RateLimitGovernor(slow_from=101, pause_at=101))
-        yield
-
-
-@pytest.fixture(scope="module")
-def world(sandbox):
-    return sandbox.world()
-
-
-@pytest.fixture
-def conn(monkeypatch, sandbox):
-    use_connection(monkeypatch, sandbox)
+pytestmark = pytest.mark.usefixtures("calm_governor")
 
 
 # --- reconciliation ----------------------------------------------------------------------------------
