@@ -10,9 +10,10 @@ The servers bind loopback on free ports, with their data in temporary directorie
 run as root, so under root (CI) it runs as Debian's ``postgres`` system user (``setpriv``). Binaries come
 from Debian's packages (``make services-deps``; ``.ci/run`` runs it).
 
-Every process started here carries a marker in its environment. ``CeleryDeployment.stop`` signals each
-process, kills its process group after a grace period, then kills whatever still carries the marker (task
-processes put themselves in process groups of their own), and fails if anything survives.
+Each process started here leads a new session and carries a marker in its environment.
+``CeleryDeployment.stop`` signals each, kills its process group after a grace period, then kills whatever
+is still in those sessions, below those processes or carries the marker (task processes put themselves
+in process groups of their own), and fails if anything survives.
 """
 
 from __future__ import annotations
@@ -169,6 +170,7 @@ class CeleryDeployment:
     postgres_address: str = ""
     redis_address: str = ""
     env: dict[str, str] = field(default_factory=dict)
+    started_at: float = field(default_factory=lambda: time.time() - 1)
 
     # -- starting --
 
@@ -382,27 +384,38 @@ class CeleryDeployment:
     def log_tails(self) -> str:
         return "\n".join(f"--- {managed.name}\n{managed.tail(1500)}" for managed in self.processes)
 
-    def marked_processes(self) -> list[psutil.Process]:
-        """Every process alive on the machine that carries this deployment's marker."""
-        found = []
+    def own_processes(self, started: list[Managed], *, marked: bool = True) -> list[psutil.Process]:
+        """Every live process that ``started`` gave rise to: those in their sessions (each leads a new
+        one; task processes change process group, not session), their descendants (PostgreSQL's
+        backends start sessions of their own), and, if ``marked``, whatever carries this deployment's
+        marker in its environment (setproctitle may overwrite the environment of the others)."""
+        leaders = {managed.process.pid for managed in started}
+        found: dict[int, psutil.Process] = {}
         for process in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, OSError):
+                if process.create_time() < self.started_at or process.status() == psutil.STATUS_ZOMBIE:
+                    continue
+                if os.getsid(process.pid) in leaders or (
+                    marked and process.environ().get(MARKER) == self.marker
+                ):
+                    found[process.pid] = process
+        for managed in started:
             with contextlib.suppress(psutil.Error):
-                if process.status() != psutil.STATUS_ZOMBIE and process.environ().get(MARKER) == self.marker:
-                    found.append(process)
-        return found
+                for child in psutil.Process(managed.process.pid).children(recursive=True):
+                    found.setdefault(child.pid, child)
+        return list(found.values())
 
     def stop(self) -> None:
-        """Stop every process started here, Airflow first, then the servers; also on a failed start."""
+        """Stop every process started here, also after a failed start: the Airflow components, then the
+        API server (it waits for their connections to close), then the servers."""
         airflow = [managed for managed in self.processes if managed.name not in SERVERS]
         servers = [managed for managed in self.processes if managed.name in SERVERS]
-        self._stop_group(airflow)
-        server_pids = {managed.process.pid for managed in servers}
-        self._kill(
-            process for process in self.marked_processes() if process_group(process) not in server_pids
-        )
+        self._stop_group([managed for managed in airflow if managed.name != "api-server"])
+        self._stop_group([managed for managed in airflow if managed.name == "api-server"])
+        self._kill(self.own_processes(airflow, marked=False))
         self._stop_group(servers)
-        self._kill(self.marked_processes())
-        survivors = self.marked_processes()
+        self._kill(self.own_processes(self.processes))
+        survivors = self.own_processes(self.processes)
         for directory in self.scratch_dirs:
             shutil.rmtree(directory, ignore_errors=True)
         if survivors:
@@ -434,12 +447,6 @@ class CeleryDeployment:
 
 def long_options(options: dict[str, str]) -> list[str]:
     return [arg for name, value in options.items() for arg in (f"--{name}", value)]
-
-
-def process_group(process: psutil.Process) -> int | None:
-    with contextlib.suppress(ProcessLookupError, psutil.Error):
-        return os.getpgid(process.pid)
-    return None
 
 
 @contextlib.contextmanager
