@@ -323,6 +323,8 @@ class CeleryDeployment:
             # Unpaused by the test once every worker is ready, so that both take part in the run.
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__API__HOST": "127.0.0.1",
+            # One parse at start is all the run needs: no re-parsing every few seconds on 2 cores.
+            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "600",
         }
         init_env = self.component_env("init")
         prepare_home({**init_env, MARKER: self.marker})
