@@ -9,7 +9,7 @@ SANDBOX_PORT ?= 8765
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/include
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help venv test test-fast lint sandbox run airflow bench docs clean
+.PHONY: help venv test test-fast lint sandbox run airflow bench docs clean services-deps
 
 help:
 	@echo "make run      set up, run the daily DAG against the sandbox, build + publish marts, print a summary"
@@ -19,6 +19,7 @@ help:
 	@echo "make bench    run the benchmarks; writes bench/results.json"
 	@echo "make lint     ruff (with Airflow's AIR rules)"
 	@echo "make docs     dbt docs generate (lineage in dbt_project/target/index.html)"
+	@echo "make services-deps  PostgreSQL and Redis server binaries for the Celery e2e test (apt-get)"
 
 venv: $(STAMP)
 
@@ -52,6 +53,19 @@ bench: $(STAMP)
 
 docs: $(STAMP)
 	mkdir -p data/build && cd dbt_project && ../$(BIN)/dbt docs generate --profiles-dir .
+
+# Server binaries the CeleryExecutor end-to-end test starts itself, on free loopback ports
+# (tests/e2e/celery_cluster.py): PostgreSQL and Redis from Debian's packages. Installs only what is
+# missing; the test never uses the system services these packages may set up.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+services-deps:
+	@if ls /usr/lib/postgresql/*/bin/postgres >/dev/null 2>&1 && command -v redis-server >/dev/null; then \
+		echo "postgresql and redis-server are installed"; \
+	else \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+			postgresql redis-server; \
+	fi
 
 clean:
 	rm -rf data .airflow dbt_project/target dbt_project/logs

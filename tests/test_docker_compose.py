@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -95,3 +97,76 @@ def test_the_sandbox_service_serves_the_documented_port(compose):
     sandbox = compose["services"]["sandbox"]
     assert "8765:8765" in sandbox["ports"]
     assert sandbox["entrypoint"][:3] == ["python", "-m", "meta_sandbox"]
+
+
+# -- compose and the Celery end-to-end test (tests/e2e/test_celery_executor.py) run the same deployment --
+
+
+@pytest.fixture(scope="module")
+def e2e_deployment():
+    """The Celery e2e test's deployment module (its settings, components and database role)."""
+    sys.path.insert(0, str(PROJECT_DIR / "tests" / "e2e"))
+    return importlib.import_module("celery_cluster")
+
+
+def container_port(mapping: str) -> int:
+    return int(str(mapping).rsplit(":", 1)[-1])
+
+
+def test_compose_runs_the_components_the_celery_e2e_test_runs(compose, e2e_deployment):
+    commands = [compose["services"][name]["command"] for name in sorted(AIRFLOW_SERVICES - {"airflow-init"})]
+    assert sorted(commands) == sorted(e2e_deployment.COMPONENTS)
+
+
+def test_every_airflow_service_has_the_settings_the_celery_e2e_test_runs_with(compose, e2e_deployment):
+    """Executor, metadata database, result backend, broker and execution API URL, as the test's
+    deployment builds them for compose's host names and ports; the shared secrets from the environment."""
+    services = compose["services"]
+    api_port = container_port(services["airflow-apiserver"]["ports"][0])
+    redis_port = container_port(services["redis"]["expose"][0])
+    expected = e2e_deployment.deployment_settings(
+        postgres="postgres:5432",
+        redis=f"redis:{redis_port}",
+        api_server=f"airflow-apiserver:{api_port}",
+        shared_secrets=dict.fromkeys(e2e_deployment.SECRET_SETTINGS, ""),
+    )
+    for name in AIRFLOW_SERVICES:
+        env = services[name]["environment"]
+        for key, value in expected.items():
+            if key in e2e_deployment.SECRET_SETTINGS:
+                assert re.fullmatch(rf"\$\{{{key}:\?.+\}}", str(env.get(key))), (
+                    f"{name}: {key} must be required from the environment (`${{{key}:?...}}`), not {env.get(key)!r}"
+                )
+            else:
+                assert env.get(key) == value, (
+                    f"{name}: {key} is {env.get(key)!r}; the Celery e2e test runs {value!r}"
+                )
+    # The API server listens on Airflow's default port, the one the execution API URL names.
+    assert "AIRFLOW__API__PORT" not in services["airflow-apiserver"]["environment"] and api_port == 8080
+    assert f"localhost:{api_port}/" in " ".join(services["airflow-apiserver"]["healthcheck"]["test"])
+
+
+def test_the_database_and_broker_services_are_the_ones_the_celery_e2e_test_starts(compose, e2e_deployment):
+    postgres, redis = compose["services"]["postgres"], compose["services"]["redis"]
+    assert postgres["image"].startswith("postgres:") and redis["image"].startswith("redis:")
+    assert postgres["environment"] == {
+        "POSTGRES_USER": e2e_deployment.DATABASE_USER,
+        "POSTGRES_PASSWORD": e2e_deployment.DATABASE_PASSWORD,
+        "POSTGRES_DB": e2e_deployment.DATABASE_NAME,
+    }
+
+
+def test_compose_and_the_celery_e2e_test_create_the_same_pools(compose):
+    """compose's airflow-init imports include/pools_file.py's output; the e2e test imports
+    pools_import_document(load_config()) (airflow_standalone.prepare_home): the same document."""
+    from meta_ads_elt.config import load_config
+    from meta_ads_elt.pools import pools_import_document
+
+    result = subprocess.run(
+        [sys.executable, str(PROJECT_DIR / "include" / "pools_file.py")],
+        env={**os.environ, "PYTHONPATH": f"{PROJECT_DIR / 'plugins'}:{PROJECT_DIR / 'include'}"},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert json.loads(result.stdout) == pools_import_document(load_config())

@@ -203,3 +203,17 @@ def copy_tree(source: Path, target: Path) -> None:
     if target.exists():
         shutil.rmtree(target)
     shutil.copytree(source, target)
+
+
+def assert_insights_deferred_to_triggerer(airflow: Standalone, dag_id: str, run: dict) -> None:
+    """The deferrable operator really deferred: each account's trigger ran in the triggerer (its own
+    log file), polled the report runs to completion and fired the event that resumed the task."""
+    instances = airflow.get(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
+    insights = [ti for ti in instances if ".insights_" in ti["task_id"]]
+    assert insights and all(ti["state"] == "success" for ti in insights)
+    logs = Path(airflow.env["AIRFLOW_HOME"], "logs", f"dag_id={dag_id}", f"run_id={run['dag_run_id']}")
+    for ti in insights:
+        trigger_logs = list((logs / f"task_id={ti['task_id']}").glob("*.trigger.*.log"))
+        assert trigger_logs, f"{ti['task_id']} never ran a trigger"
+        text = "\n".join(path.read_text() for path in trigger_logs)
+        assert "Job Completed 100%" in text and "Trigger fired event" in text

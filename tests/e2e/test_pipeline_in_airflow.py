@@ -13,6 +13,7 @@ import duckdb
 import pytest
 from airflow_standalone import (
     airflow_env,
+    assert_insights_deferred_to_triggerer,
     free_port,
     prepare_home,
     run_airflow,
@@ -101,17 +102,7 @@ def test_a_scheduled_run_completes_and_its_marts_equal_the_truth(airflow, schedu
 
 
 def test_the_insights_task_deferred_to_the_triggerer(airflow, scheduled_run):
-    """The deferrable operator really deferred: each account's trigger ran in the triggerer (its own
-    log file), polled the report runs to completion and fired the event that resumed the task."""
-    instances = airflow.get(f"/dags/{DAG_ID}/dagRuns/{scheduled_run['dag_run_id']}/taskInstances")["task_instances"]
-    insights = [ti for ti in instances if ".insights_" in ti["task_id"]]
-    assert insights and all(ti["state"] == "success" for ti in insights)
-    logs = Path(airflow.env["AIRFLOW_HOME"], "logs", f"dag_id={DAG_ID}", f"run_id={scheduled_run['dag_run_id']}")
-    for ti in insights:
-        trigger_logs = list((logs / f"task_id={ti['task_id']}").glob("*.trigger.*.log"))
-        assert trigger_logs, f"{ti['task_id']} never ran a trigger"
-        text = "\n".join(path.read_text() for path in trigger_logs)
-        assert "Job Completed 100%" in text and "Trigger fired event" in text
+    assert_insights_deferred_to_triggerer(airflow, DAG_ID, scheduled_run)
 
 
 def test_a_rest_api_backfill_gives_the_same_lake_and_marts_as_daily_runs(airflow, scheduled_run, sandbox, workdir):
