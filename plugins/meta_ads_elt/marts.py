@@ -41,6 +41,7 @@ MARTS: tuple[str, ...] = (
     "conversations_started",
     "conversations_started_by_page",
     "lead_reconciliation",
+    "leads_by_page",
 )
 """The BI contract (DESIGN.md, issue 5): published as tables and as Parquet files."""
 

@@ -7,8 +7,11 @@
     )
 }}
 -- One row per (date, page_id, platform), date = local date in the timezone of the account promoting
--- the Page: first-party conversations started (Conversations API), messages in (from users) and out
--- (from the Page), and the median seconds from a conversation start to the Page's first reply.
+-- the Page: first-party conversations started (Conversations API) = observed (the sender was read)
+-- + inferred (the opening message was beyond the 20 most recent in every snapshot; see
+-- int_messages_classified), messages in (from users) and out (from the Page; messages whose sender is
+-- beyond reach are in neither), and the median seconds from a conversation start to the Page's first
+-- reply.
 with
 
 messages as (
@@ -42,6 +45,10 @@ per_page_day as (
         cast(count(*) filter (where not is_from_page) as bigint) as messages_in,
         cast(count(*) filter (where is_from_page) as bigint) as messages_out,
         cast(median(first_reply_seconds) as double) as median_first_reply_seconds,
+        cast(
+            count(*) filter (where is_conversation_start and not is_conversation_start_inferred) as bigint
+        ) as conversations_started_observed,
+        cast(count(*) filter (where is_conversation_start_inferred) as bigint) as conversations_started_inferred,
     from messages
     group by all
 
