@@ -23,7 +23,13 @@ from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields, schemas
 from meta_ads_elt.errors import MetaPermissionError, MetaTokenError, classify
-from meta_ads_elt.operators._pages import interval_day, parse_meta_time, raise_for_page, utc_window
+from meta_ads_elt.operators._pages import (
+    interval_day,
+    page_hook_or_raise,
+    parse_meta_time,
+    raise_for_page,
+    utc_window,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
 PLATFORM_PERMISSIONS = {"messenger": "pages_messaging", "instagram": "instagram_manage_messages"}
+"""The permission named in errors (the full list each platform needs: ``access.REQUIRED_PERMISSIONS``)."""
 
 
 @dataclass
@@ -293,19 +300,15 @@ class MetaConversationsOperator(BaseOperator):
         start, _ = utc_window(day, self.lookback_days)
         extracted_at = datetime.now(UTC).replace(microsecond=0)
 
-        page_hook = self._page_hook(page_id, platforms[0] if platforms else "messenger")
+        page_hook = page_hook_or_raise(
+            self.hook, page_id, PLATFORM_PERMISSIONS[platforms[0] if platforms else "messenger"]
+        )
         pulls = {
             platform: self._pull(page_hook, page_id, platform, start, extracted_at) for platform in platforms
         }
         return self._write(page_id, day, start, pulls, context, extracted_at)
 
     # -- API ------------------------------------------------------------------------------------
-
-    def _page_hook(self, page_id: str, platform: str) -> MetaGraphApiHook:
-        try:
-            return self.hook.for_page(page_id)
-        except Exception as exc:
-            raise_for_page(exc, page_id, PLATFORM_PERMISSIONS[platform])
 
     def _actor_id(self, page_hook: MetaGraphApiHook, page_id: str, platform: str) -> str | None:
         """The id messages from the Page carry: the Page (Messenger) or its Instagram account."""
