@@ -57,17 +57,18 @@ per_page_day as (
 final as (
 
     -- Only days the promoting account has extracted (see int_account_days_extracted); a Page no
-    -- account promotes is dated in the reporting timezone and kept as it is.
+    -- account promotes is dated in the reporting timezone and kept on the days some account has
+    -- extracted (the runs' windows), so its older messages (anchors, long histories) never show up as
+    -- half-counted days.
     select per_page_day.*
     from per_page_day
     left join pages on pages.page_id = per_page_day.page_id
-    where pages.account_id is null
-        or exists (
-            select 1
-            from extracted_days
-            where extracted_days.account_id = pages.account_id
-                and extracted_days.date = per_page_day.date
-        )
+    where exists (
+        select 1
+        from extracted_days
+        where extracted_days.date = per_page_day.date
+            and (pages.account_id is null or extracted_days.account_id = pages.account_id)
+    )
 
 )
 

@@ -4,7 +4,7 @@
 -- the pipeline cannot attribute to an ad (leads_collected_unattributed: no ad id, seed 003's ad
 -- previews and requesters without advertiser privileges, or an ad no configured account knows) and
 -- organic leads. Nothing the lake holds is left out: this is where unattributed leads are seen per
--- Page. Only days the promoting account has extracted (as conversations_started_by_page).
+-- Page. Only extracted days (as conversations_started_by_page).
 -- Rebuilt each run from int_leads_attributed (small).
 with
 
@@ -62,13 +62,12 @@ final as (
 
     select per_page_day.*
     from per_page_day
-    where per_page_day.account_id is null
-        or exists (
-            select 1
-            from extracted_days
-            where extracted_days.account_id = per_page_day.account_id
-                and extracted_days.date = per_page_day.date
-        )
+    where exists (
+        select 1
+        from extracted_days
+        where extracted_days.date = per_page_day.date
+            and (per_page_day.account_id is null or extracted_days.account_id = per_page_day.account_id)
+    )
 
 )
 
