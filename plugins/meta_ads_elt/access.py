@@ -169,25 +169,25 @@ def check_page(
             "then issue a new token."
         )
         return
+    no_task = set()
     if page.conversations:
-        for platform in page.platforms:
-            need = CONVERSATION_TASKS[platform]
-            if tasks and not tasks & set(need):
-                report.problems.append(
-                    f"Page {page_id} ({node.get('name')}): the token's user can perform {sorted(tasks)} but "
-                    f"{platform} conversations need the {' or '.join(need)} task (seed 004). Give the user "
-                    "the Messages task on the Page (Page settings > Page access) or set "
-                    f"pages[].conversations: false for Page {page_id}."
-                )
-                break
+        no_task = {p for p in page.platforms if tasks and not tasks & set(CONVERSATION_TASKS[p])}
+        if no_task:
+            need = " or ".join(CONVERSATION_TASKS["messenger" if "messenger" in no_task else "instagram"])
+            report.problems.append(
+                f"Page {page_id} ({node.get('name')}): the token's user can perform {sorted(tasks)}, but "
+                f"{' and '.join(sorted(no_task))} conversations need the {need} task (seed 004). Give the user "
+                "the Messages task on the Page (Page settings > Page access) or set "
+                f"pages[].conversations: false for Page {page_id}."
+            )
     page_hook = hook.for_page(page_id)
     if page.leads and not missing & set(REQUIRED_PERMISSIONS["leads"]):
         _probe(page_hook, f"{page_id}/leadgen_forms", {"fields": "id", "limit": 100}, page_id, "leads_retrieval",
                report, forms=page.forms, user_hook=hook)
     if page.conversations:
         for platform in page.platforms:
-            if missing & set(REQUIRED_PERMISSIONS[platform]):
-                continue
+            if platform in no_task or missing & set(REQUIRED_PERMISSIONS[platform]):
+                continue  # already reported
             _probe(page_hook, f"{page_id}/conversations", {"platform": platform, "fields": "id", "limit": 1},
                    page_id, " and ".join(REQUIRED_PERMISSIONS[platform]), report)
 
