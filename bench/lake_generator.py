@@ -405,6 +405,7 @@ def generate_lake(
                 conversation_id, page_id, platform,
                 max(created_time) as updated_time,
                 count(*) as message_count,
+                arg_min(message_id, created_time) as first_message_id,
                 least(cast(max(created_time) as date), getvariable('end_date')) as snapshot_date,
                 any_value(user_id) as user_id
             from msg group by all
@@ -416,7 +417,7 @@ def generate_lake(
             con.sql(
                 """
                 select conversation_id, updated_time, message_count, [user_id, page_id] as participant_ids,
-                    0::bigint as messages_out_of_reach,
+                    0::bigint as messages_out_of_reach, first_message_id,
                     snapshot_date::timestamptz + interval 30 hour as _extracted_at,
                     page_id, platform, snapshot_date as date
                 from conv order by page_id, platform, snapshot_date

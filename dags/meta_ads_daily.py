@@ -24,6 +24,9 @@ DOC = """
 
 For the data interval's UTC day **D** (the run at D+1 00:00 UTC covers D):
 
+0. **Access check**: the token's permissions (`/me/permissions`) and, per Page, its tasks and what
+   the Page edges answer; a missing permission or task, an id that is not a Page or another Page's
+   token fails the run here, before any budget is spent, with every problem named.
 1. **Insights** per ad account: async report runs at ad level re-pull the account-local dates
    `[D - lookback + 1, D]` (restated conversions are replaced), and ad-object snapshots.
 2. **Leads** per Page: forms, then leads created in `[D - lookback + 1, D + 1)` UTC; PII hashed.
@@ -53,6 +56,14 @@ Pools: one per ad account and per Page (API budget), one slot for the DuckDB wri
     },
 )
 def meta_ads_daily():
+    @task(retries=2)
+    def access_check() -> dict:
+        """Fail fast when the token cannot read what the config asks for (meta_ads_elt.access)."""
+        from meta_ads_elt.access import check_config
+
+        return check_config(config)
+
+    checked = access_check()
     extracted: list = []
 
     with TaskGroup("insights") as insights_group:
@@ -95,6 +106,7 @@ def meta_ads_daily():
                         lookback_days=config.lookback_days,
                         pii_allow_list=config.privacy.raw_lead_fields_allow_list,
                         default_phone_country_code=config.privacy.default_phone_country_code,
+                        form_ids=page.forms,
                         pool=page_pool(page.id),
                         outlets=[lake_asset(lake_root, "leads"), lake_asset(lake_root, "lead_answers")],
                     )
@@ -145,6 +157,7 @@ def meta_ads_daily():
         )
 
     built = dbt_build()
+    checked >> extracted
     extracted >> built
     publish(built)
 

@@ -1,8 +1,10 @@
 """Reconcile the published marts with the sandbox's ground truth (`GET /_sandbox/truth`).
 
 Used by `make run` (to say whether the marts equal the truth) and by the end-to-end tests.
-Spend is compared to the cent, counts exactly, per ad account and account-local day, and
-first-party conversations started per Page, platform and day.
+Spend is compared to the cent, counts exactly, per ad account and account-local day (paid leads
+without an ad included), and per Page, platform and day: first-party conversations started (with
+observed + inferred = started, and no more inferred than the starts the truth says are beyond the
+API's reach now) and leads (attributed, unattributed, organic).
 """
 
 from __future__ import annotations
@@ -25,19 +27,43 @@ with delivery as (
 ), conversations as (
     select date, account_id, sum(conversations_started_reported) as conversations_started_reported
     from conversations_started group by all
+), unattributed as (
+    select date, account_id, sum(leads_collected_unattributed) as leads_collected_unattributed
+    from lead_reconciliation group by all
+), spine as (
+    select date, account_id from delivery
+    union select date, account_id from conversations
+    union select date, account_id from unattributed
 )
-select cast(coalesce(d.date, c.date) as varchar) as date,
-       replace(coalesce(d.account_id, c.account_id), 'act_', '') as account_id,
+select cast(spine.date as varchar) as date,
+       replace(spine.account_id, 'act_', '') as account_id,
        cast(coalesce(d.spend, 0) as varchar) as spend,
        coalesce(d.impressions, 0) as impressions, coalesce(d.clicks, 0) as clicks,
        coalesce(d.leads_reported, 0) as leads_reported, coalesce(d.leads_collected, 0) as leads_collected,
-       coalesce(c.conversations_started_reported, 0) as conversations_started_reported
-from delivery d full outer join conversations c on c.date = d.date and c.account_id = d.account_id
+       coalesce(c.conversations_started_reported, 0) as conversations_started_reported,
+       coalesce(u.leads_collected_unattributed, 0) as leads_collected_unattributed
+from spine
+left join delivery d on d.date = spine.date and d.account_id = spine.account_id
+left join conversations c on c.date = spine.date and c.account_id = spine.account_id
+left join unattributed u on u.date = spine.date and u.account_id = spine.account_id
 """
 
 PAGE_DAYS_SQL = """
-select cast(date as varchar) as date, page_id, platform, conversations_started
-from conversations_started_by_page
+with spine as (
+    select date, page_id, platform from conversations_started_by_page
+    union select date, page_id, platform from leads_by_page
+)
+select cast(spine.date as varchar) as date, spine.page_id, spine.platform,
+       coalesce(c.conversations_started, 0) as conversations_started,
+       coalesce(c.conversations_started_observed, 0) as conversations_started_observed,
+       coalesce(c.conversations_started_inferred, 0) as conversations_started_inferred,
+       coalesce(l.leads_collected, 0) as leads_collected,
+       coalesce(l.leads_collected_unattributed, 0) as leads_collected_unattributed,
+       coalesce(l.organic_leads, 0) as organic_leads
+from spine
+left join conversations_started_by_page c
+    on c.date = spine.date and c.page_id = spine.page_id and c.platform = spine.platform
+left join leads_by_page l on l.date = spine.date and l.page_id = spine.page_id and l.platform = spine.platform
 """
 
 ACCOUNT_FIELDS = (
@@ -47,7 +73,11 @@ ACCOUNT_FIELDS = (
     "leads_reported",
     "leads_collected",
     "conversations_started_reported",
+    "leads_collected_unattributed",
 )
+
+PAGE_FIELDS = ("conversations_started", "leads_collected", "leads_collected_unattributed", "organic_leads")
+"""Page-day counts that must equal the truth's."""
 
 
 @dataclass
@@ -58,6 +88,8 @@ class Reconciliation:
     until: str
     account_days: int = 0
     page_days: int = 0
+    inferred_starts: int = 0  # starts the marts inferred (their message beyond reach in every snapshot)
+    beyond_reach_starts: int = 0  # starts whose message the truth says is beyond the API's reach now
     differences: list[str] = field(default_factory=list)
 
     @property
@@ -111,11 +143,23 @@ def reconcile(marts_path: str, truth: dict, since: str, until: str) -> Reconcili
                 )
     theirs_pages = {(str(row["page_id"]), row["platform"], row["date"]): row for row in truth.get("pages", [])}
     for key in sorted(set(ours_pages) | set(theirs_pages)):
-        ours_count = ours_pages.get(key, {}).get("conversations_started", 0)
-        theirs_count = theirs_pages.get(key, {}).get("conversations_started", 0)
+        ours, theirs = ours_pages.get(key, {}), theirs_pages.get(key, {})
         result.page_days += 1
-        if not _same("conversations_started", ours_count, theirs_count):
+        where = f"page {key[0]} {key[1]} {key[2]}"
+        for name in PAGE_FIELDS:
+            if not _same(name, ours.get(name, 0), theirs.get(name, 0)):
+                result.differences.append(f"{where} {name}: marts {ours.get(name, 0)} vs truth {theirs.get(name, 0)}")
+        observed, inferred = ours.get("conversations_started_observed", 0), ours.get("conversations_started_inferred", 0)
+        if observed + inferred != ours.get("conversations_started", 0):
             result.differences.append(
-                f"page {key[0]} {key[1]} {key[2]} conversations_started: marts {ours_count} vs truth {theirs_count}"
+                f"{where}: conversations_started_observed {observed} + inferred {inferred} "
+                f"!= conversations_started {ours.get('conversations_started', 0)}"
             )
+        beyond = theirs.get("conversations_started_beyond_reach", 0)
+        if inferred > beyond:  # a start inferred by the marts is beyond reach now (conversations only grow)
+            result.differences.append(
+                f"{where}: {inferred} starts inferred, but only {beyond} are beyond the API's reach in the truth"
+            )
+        result.inferred_starts += inferred
+        result.beyond_reach_starts += beyond
     return result

@@ -126,7 +126,7 @@ def create_pools(env: dict[str, str]) -> None:
 
 
 def summarize(sandbox_url: str, day: date) -> None:
-    """Print the marts' summary, then check the last 7 days against the sandbox's ground truth."""
+    """Print the marts' summary, then check every day of the lookback window against the sandbox's truth."""
     from marts_vs_truth import fetch_truth, reconcile
     from meta_ads_elt.config import load_config
     from meta_ads_elt.marts import summarize_marts
@@ -134,12 +134,14 @@ def summarize(sandbox_url: str, day: date) -> None:
     config = load_config()
     serving_path = config.resolve(config.marts.serving_path)
     print(summarize_marts(serving_path), flush=True)
-    since, until = (day - timedelta(days=6)).isoformat(), day.isoformat()
+    since, until = (day - timedelta(days=config.lookback_days - 1)).isoformat(), day.isoformat()
     result = reconcile(serving_path, fetch_truth(sandbox_url, since, until), since, until)
     if result.equal:
         say(
             f"marts equal the sandbox truth for {since}..{until}: {result.account_days} account-days "
-            f"(spend to the cent, leads, conversations) and {result.page_days} page-days"
+            f"(spend to the cent, leads with and without an ad, conversations) and {result.page_days} page-days "
+            f"({result.inferred_starts} conversation starts inferred beyond the API's 20-message reach, "
+            f"of {result.beyond_reach_starts} beyond it now)"
         )
         return
     for line in result.differences[:20]:

@@ -87,7 +87,7 @@
         'conversations': [
             ('conversation_id', 'varchar'), ('updated_time', 'timestamp with time zone'),
             ('message_count', 'bigint'), ('participant_ids', 'varchar[]'), ('messages_out_of_reach', 'bigint'),
-            ('_extracted_at', 'timestamp with time zone'), ('page_id', 'varchar'), ('platform', 'varchar'),
+            ('first_message_id', 'varchar'), ('_extracted_at', 'timestamp with time zone'), ('page_id', 'varchar'), ('platform', 'varchar'),
             ('date', 'date'),
         ],
         'messages': [

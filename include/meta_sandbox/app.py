@@ -130,8 +130,8 @@ class Sandbox:
 
     # ---- world helpers ------------------------------------------------------------------------
 
-    def window(self, account: Account) -> tuple[int, int]:
-        """(first served day, local today) for an account; served days are [first, today)."""
+    def window(self, account: Account | Page) -> tuple[int, int]:
+        """(first served day, local today) for an account (or a Page: its ``tz``); served days are [first, today)."""
         today = self.clock.local_today(account.tz)
         return today - self.world.config.history_days, today
 
@@ -165,11 +165,11 @@ class Sandbox:
         return value
 
     def page_leads(self, page: Page) -> list:
-        today = self.window(page.account)[1]
+        today = self.window(page)[1]
         return self._cached(("leads", page.index, today), lambda: leads_mod.page_leads(self, page))
 
     def page_conversations(self, page: Page) -> list:
-        today = self.window(page.account)[1]
+        today = self.window(page)[1]
         return self._cached(("convs", page.index, today), lambda: conv_mod.page_conversations(self, page))
 
     def leadgen_budget(self, page: Page) -> int:
@@ -228,11 +228,11 @@ class Sandbox:
             return Scope("pages", page_id=self.world.ig_pages[head].id)
         parsed = leads_mod.parse_lead_id(head)
         if parsed is not None:
-            organic, owner, _day, _seq = parsed
-            if organic and owner < len(self.world.pages):
+            kind, owner, _day, _seq = parsed
+            if kind != leads_mod.PAID and owner < len(self.world.pages):
                 return Scope("leadgen", page_id=self.world.pages[owner].id)
             ad = self.world.ads_by_gindex.get(owner)
-            if not organic and ad is not None:
+            if kind == leads_mod.PAID and ad is not None:
                 return Scope("leadgen", page_id=ad.account.page.id)
         parsed = conv_mod.parse_id(head)
         if parsed and parsed[0] < len(self.world.pages):
@@ -373,7 +373,7 @@ class Sandbox:
             if conv is not None:
                 if head.startswith("t_"):
                     return "conversation", conv
-                visible = conv.visible(self.cutoff_ts(conv.page.account))
+                visible = conv.visible(self.cutoff_ts(conv.page))
                 idx = parsed[3]
                 if idx < len(visible):
                     return "message", (conv, visible[idx], len(visible) - 1 - idx < conv_mod.DETAIL_LIMIT)
@@ -415,8 +415,9 @@ class Sandbox:
             auth.require(p, "leads_retrieval")
         if kind in ("conversation", "message"):
             conv = obj if kind == "conversation" else obj[0]
-            auth.require_page_token(p, conv.page.id)
-            auth.require(p, "instagram_manage_messages" if conv.platform == "instagram" else "pages_messaging")
+            auth.require_conversations(p, conv.page.id, conv.platform)
+            if not conv_mod.visible_to(conv, p):
+                raise missing_object(segs[0], method.lower())
         if kind == "form":
             auth.require(p, "leads_retrieval")
         specs = self.fields_of(ctx.params)
@@ -427,7 +428,10 @@ class Sandbox:
                     "to missing permissions, or does not support this operation. This message has been deleted: "
                     "only the 20 most recent messages of a conversation can be read.",
                     100, subcode=33, type_="GraphMethodException")
-            return objects.render(kind, obj, specs, ctx)
+            out = objects.render(kind, obj, specs, ctx)
+            if str(ctx.params.get("metadata", "")).lower() in ("1", "true"):
+                out["metadata"] = objects.metadata(kind)  # seed 002, "Metadatos del nodo"
+            return out
         items_kind, items = objects.edge_items(kind, obj, edge, ctx)
         objects.check_fields(items_kind, specs)
         start, end = paging.window(ctx.params, len(items))

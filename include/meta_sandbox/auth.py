@@ -3,7 +3,13 @@
 Tokens (see DESIGN.md):
 - ``sandbox-token``: the user token, every permission.
 - ``sandbox-expired-token``: rejected with code 190, subcode 463.
-- ``sandbox-token-without-<permission>``: a user token lacking that one permission.
+- ``sandbox-token-without-<permission>``: a user token lacking that one permission; several are
+  joined with ``+``, and upper-case names are Page tasks the user cannot perform on any Page
+  (``sandbox-token-without-MESSAGING+MODERATE``).
+- ``sandbox-token-standard-access``: every permission, but the app has only Standard Access: seed
+  004, "Advanced Access is needed to see conversations with people who have no role on the app".
+- ``sandbox-token-not-advertiser-on-<account_id>``: every permission, but the user has no advertiser
+  privileges on that ad account: seed 003, its leads come without ad, ad set and campaign ids.
 - Page tokens: ``EAAP<base64 of page_id|user token>.<mac>``, served only by ``GET /me/accounts`` and
   ``GET /<page_id>?fields=access_token``; they carry the permissions of the user token they came from.
 - Anything else: code 190 "Invalid OAuth access token".
@@ -26,9 +32,13 @@ ALL_PERMISSIONS = frozenset({
     "pages_read_engagement", "pages_manage_metadata", "pages_manage_ads", "pages_messaging",
     "instagram_basic", "instagram_manage_messages", "read_insights", "public_profile",
 })
+ALL_TASKS = ("ANALYZE", "ADVERTISE", "MESSAGING", "MODERATE", "CREATE_CONTENT", "MANAGE")
+"""Page tasks (``/me/accounts`` ``tasks``); the Conversations API needs MESSAGING or MODERATE (seed 004)."""
 USER_PREFIX = "sandbox-token"
 EXPIRED = "sandbox-expired-token"
 WITHOUT = "sandbox-token-without-"
+STANDARD_ACCESS = "sandbox-token-standard-access"
+NOT_ADVERTISER = "sandbox-token-not-advertiser-on-"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,6 +48,9 @@ class Principal:
     permissions: frozenset
     page_id: str | None = None
     user_token: str | None = None  # for page tokens: the user token they derive from
+    tasks: frozenset = frozenset(ALL_TASKS)  # what the user can do on every Page
+    advanced_access: bool = True  # False: conversations with people without an app role are hidden
+    not_advertiser_on: frozenset = frozenset()  # ad account ids (numeric) without advertiser privileges
 
     @property
     def rate_key(self) -> str:
@@ -71,9 +84,14 @@ def token_from(params: dict, headers) -> str | None:
 def _user(token: str) -> Principal | None:
     if token == USER_PREFIX:
         return Principal(token, "user", ALL_PERMISSIONS)
+    if token == STANDARD_ACCESS:
+        return Principal(token, "user", ALL_PERMISSIONS, advanced_access=False)
+    if token.startswith(NOT_ADVERTISER) and token[len(NOT_ADVERTISER):].isdigit():
+        return Principal(token, "user", ALL_PERMISSIONS, not_advertiser_on=frozenset({token[len(NOT_ADVERTISER):]}))
     if token.startswith(WITHOUT):
-        missing = token[len(WITHOUT):]
-        return Principal(token, "user", ALL_PERMISSIONS - {missing})
+        missing = set(token[len(WITHOUT):].split("+"))
+        return Principal(token, "user", ALL_PERMISSIONS - missing,
+                         tasks=frozenset(t for t in ALL_TASKS if t not in missing))
     return None
 
 
@@ -96,7 +114,8 @@ def authenticate(token: str | None, app_secret: str, sent_proof: str | None, req
                 page_id, user_token = "", ""
             base = _user(user_token) if user_token else None
             if base is not None:
-                principal = Principal(token, "page", base.permissions, page_id=page_id, user_token=user_token)
+                principal = dataclasses.replace(base, token=token, kind="page", page_id=page_id,
+                                                user_token=user_token)
     if principal is None:
         raise GraphError("Invalid OAuth access token - Cannot parse access token", 190)
     if sent_proof:
@@ -118,6 +137,26 @@ def require(principal: Principal, permission: str) -> None:
                          type_="OAuthException")
     raise GraphError(f"(#10) This endpoint requires the '{permission}' permission. It has not been granted "
                      "to this access token.", 10, type_="OAuthException")
+
+
+CONVERSATION_PERMISSIONS = {
+    "messenger": ("pages_messaging",),
+    "instagram": ("instagram_basic", "instagram_manage_messages", "pages_manage_metadata"),  # seed 004
+}
+CONVERSATION_TASKS = {"messenger": ("MESSAGING", "MODERATE"), "instagram": ("MESSAGING",)}  # seed 004
+
+
+def require_conversations(principal: Principal, page_id: str, platform: str) -> None:
+    """Seed 004: a Page token of that Page, the platform's permissions, and a user who can perform the
+    MESSAGING or MODERATE task on the Page (MESSAGING for Instagram)."""
+    require_page_token(principal, page_id)
+    for permission in CONVERSATION_PERMISSIONS[platform]:
+        require(principal, permission)
+    tasks = CONVERSATION_TASKS[platform]
+    if not set(tasks) & principal.tasks:
+        raise GraphError(f"(#10) To read {platform} conversations of Page {page_id} the access token must belong "
+                         f"to a user who can perform the {' or '.join(tasks)} task on the Page.", 10,
+                         type_="OAuthException")
 
 
 def require_page_token(principal: Principal, page_id: str) -> None:

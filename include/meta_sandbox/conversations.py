@@ -1,15 +1,26 @@
 """Messenger and Instagram conversations of each Page, generated from the daily facts.
 
 Guarantees:
-- Conversations are born on a Page-local day D (the promoting account's timezone): one per
-  conversation start of each messaging ad that day (``delivery(ad, D).conv_final``, so the
-  ``onsite_conversion.messaging_conversation_started_7d`` of a mature day matches them exactly),
-  plus organic ones. Each conversation's first message of that day is user-sent (a start).
+- Conversations are born on a Page-local day D (the promoting account's timezone, UTC for a Page no
+  account promotes): one per conversation start of each messaging ad that day
+  (``delivery(ad, D).conv_final``, so the ``onsite_conversion.messaging_conversation_started_7d`` of a
+  mature day matches them exactly), plus organic ones. Each conversation's first message of that
+  day is user-sent (a start).
 - Some conversations get a follow-up (< 7 days later, not a start) and/or a re-engagement
   (>= 7 days later, user-sent, a start that is organic, i.e. not attributed to an ad).
-- About 5% are "long": they also carry 22-35 older messages dated before the history window. Every
-  other conversation has <= 20 messages, so all messages needed for the starts inside the window
-  are among the 20 most recent ones (the API's detail limit).
+- Long conversations, as real inboxes have them (seed 004: details only for the 20 most recent
+  messages), so starts inside the history window fall beyond the API's reach:
+  about 5% carry an older history of 22-35 messages that began 8 to ~150 days before D (its first
+  message is a start, often inside the window, never within reach); about 8% open with a burst of
+  21-40 messages (support threads, bots, quick replies: beyond reach from the first pull on);
+  about 8% open short and grow past 20 messages with a session on the next local day (an earlier
+  daily pull saw the start with its details, the next one no longer does); a quarter of the
+  re-engagements are such bursts too.
+- Messaging policy the world follows (the basis of the pipeline's inference rule, DESIGN.md): a
+  Page never sends a conversation's first message, nor a message after >= 7 days of silence;
+  those are always the person's.
+- About 5% of the people have a role on the app (testers, the Page's staff): the only
+  conversations a Standard Access token sees (seed 004).
 - Only messages before the local midnight starting "today" are visible.
 - Ids: conversations ``t_<token>``, messages ``m_<token>``; both decode to (page, day, seq[, idx]).
 """
@@ -25,6 +36,8 @@ from meta_sandbox.clock import from_day_number
 
 START_GAP_SECONDS = 7 * 86400
 DETAIL_LIMIT = 20
+APP_ROLE_SHARE = 0.05
+"""Share of conversations with people who have a role on the app (what Standard Access sees)."""
 USER_LINES = ["Hola, ¿siguen disponibles?", "Hi! What are your prices?", "Can I book for Saturday?",
               "Is there a discount this week?", "Do you deliver to my area?", "Thanks, sounds good",
               "Could you call me back?", "What are the opening hours?", "Me interesa, ¿cómo sigo?",
@@ -53,9 +66,15 @@ class Conversation:
     user_id: str
     user_name: str
     messages: list[Message]  # all generated messages, chronological (visibility applied by callers)
+    user_has_app_role: bool = False  # visible to a Standard Access token (seed 004)
 
     def visible(self, cutoff_ts: int) -> list[Message]:
         return [m for m in self.messages if m.ts < cutoff_ts]
+
+
+def visible_to(conv: Conversation, principal) -> bool:
+    """Seed 004: without Advanced Access, conversations with people who have no role on the app are hidden."""
+    return conv.user_has_app_role or getattr(principal, "advanced_access", True)
 
 
 def _enc(text: str) -> str:
@@ -109,22 +128,31 @@ def _session(msgs: list[tuple[int, bool]], start: int, n: int, first_user: bool,
 
 def _build(sandbox, page, day: int, seq: int, ad, h: int) -> Conversation:
     cfg = sandbox.world.config
-    tz = page.account.tz
+    tz = page.tz
     u = rng.stream(h, 8)
     platform = ad.platform if ad is not None else ("messenger" if u[0] < 0.55 else "instagram")
     born = _local_midnight(tz, day) + int(u[1] * 0.85 * 86400)
     msgs: list[tuple[int, bool]] = []
-    if u[2] < 0.05:  # a long-standing conversation: old history dated before the history window
-        legacy_start = born - (cfg.history_days + 30 + int(u[3] * 60)) * 86400
+    shape = u[2]
+    if shape < 0.05:  # a long-standing conversation: an older history of 22-35 messages, out of reach
+        legacy_start = born - (8 + int(u[3] * (cfg.history_days + 60))) * 86400
         _session(msgs, legacy_start, 22 + int(u[4] * 14), True, rng.mix64(h ^ 0x1E6))
-    last = _session(msgs, born, 2 + int(u[5] * 6), True, rng.mix64(h ^ 0xB0))
+    if 0.05 <= shape < 0.13:  # opens with a burst past 20 messages: the start is beyond reach at once
+        last = _session(msgs, born, 21 + int(u[5] * 20), True, rng.mix64(h ^ 0xB0))
+    else:
+        last = _session(msgs, born, 2 + int(u[5] * 6), True, rng.mix64(h ^ 0xB0))
+    if 0.13 <= shape < 0.21:  # grows past 20 messages on the next local day (not a new start)
+        next_day = _local_midnight(tz, day + 1) + 3600 + int(u[4] * 20 * 3600)
+        last = _session(msgs, max(next_day, last + 600), 20 + int(u[3] * 12), u[3] < 0.5,
+                        rng.mix64(h ^ 0x96))
     if u[6] < 0.3:  # follow-up within a week: not a new start
         last = _session(msgs, last + 7200 + int(u[7] * 60 * 3600), 2 + int(u[6] * 10) % 4,
                         u[7] < 0.7, rng.mix64(h ^ 0xF0))
-    u2 = rng.stream(rng.mix64(h ^ 0x7E), 3)
-    if u2[0] < 0.2:  # re-engagement after >= 7 days: a new, organic start
-        _session(msgs, last + START_GAP_SECONDS + 3600 + int(u2[1] * 7 * 86400), 2 + int(u2[2] * 4),
-                 True, rng.mix64(h ^ 0x3E))
+    u2 = rng.stream(rng.mix64(h ^ 0x7E), 5)
+    if u2[0] < 0.2:  # re-engagement after >= 7 days: a new, organic start (a quarter are bursts)
+        n = 21 + int(u2[3] * 15) if u2[3] < 0.25 else 2 + int(u2[2] * 4)
+        _session(msgs, last + START_GAP_SECONDS + 3600 + int(u2[1] * 7 * 86400), n, True,
+                 rng.mix64(h ^ 0x3E))
     user_h = rng.mix64(h ^ 0xAB)
     if platform == "instagram":
         user_id = str(10**16 + user_h % (9 * 10**16))
@@ -139,9 +167,8 @@ def _build(sandbox, page, day: int, seq: int, ad, h: int) -> Conversation:
         mh = rng.mix64(h ^ (idx * 0x9E37))
         text = rng.pick(USER_LINES if from_user else PAGE_LINES, mh)
         messages.append(Message(idx, ts, from_user, text))
-    conv = Conversation(conversation_id(page.index, day, seq), page, day, seq, platform, ad, user_id,
-                        user_name, messages)
-    return conv
+    return Conversation(conversation_id(page.index, day, seq), page, day, seq, platform, ad, user_id,
+                        user_name, messages, user_has_app_role=u2[4] < APP_ROLE_SHARE)
 
 
 def day_conversations(sandbox, page, day: int) -> list[Conversation]:
@@ -163,11 +190,11 @@ def day_conversations(sandbox, page, day: int) -> list[Conversation]:
 
 def page_conversations(sandbox, page) -> list[Conversation]:
     """Visible conversations of a Page, newest ``updated_time`` first."""
-    start, today = sandbox.window(page.account)
+    start, today = sandbox.window(page)
     out: list[Conversation] = []
     for day in range(start, today):
         out.extend(day_conversations(sandbox, page, day))
-    cutoff = sandbox.cutoff_ts(page.account)
+    cutoff = sandbox.cutoff_ts(page)
     out.sort(key=lambda c: (c.visible(cutoff)[-1].ts, c.id), reverse=True)
     return out
 
@@ -176,7 +203,7 @@ def find_conversation(sandbox, page_index: int, day: int, seq: int) -> Conversat
     if page_index >= len(sandbox.world.pages):
         return None
     page = sandbox.world.pages[page_index]
-    start, today = sandbox.window(page.account)
+    start, today = sandbox.window(page)
     if not start <= day < today:
         return None
     convs = day_conversations(sandbox, page, day)
@@ -194,6 +221,11 @@ def starts(conv: Conversation, cutoff_ts: int) -> list[Message]:
             out.append(m)
         prev = m
     return out
+
+
+def beyond_reach(conv: Conversation, m: Message, cutoff_ts: int) -> bool:
+    """True if ``m`` is older than the 20 most recent visible messages: the API gives only its id and time."""
+    return sum(1 for other in conv.messages if m.ts < other.ts < cutoff_ts) >= DETAIL_LIMIT
 
 
 def participant(conv: Conversation, user: bool) -> dict:

@@ -4,8 +4,8 @@ Served on the sandbox host (Meta serves it on www.facebook.com, outside the vers
 Tab-separated, UTF-8, one header line. ``from_date`` defaults to (and is clamped to) the form's
 creation, ``to_date`` to now. Columns: id, created_time, ad_id, ad_name, adset_id, adset_name,
 campaign_id, campaign_name, form_id, form_name, is_organic (1/0), platform, then every field_data
-name of the form (full_name, email, phone_number, custom questions). Organic leads leave the ad
-columns empty. Needs ``leads_retrieval``; charged to the Page's leadgen budget.
+name of the form (full_name, email, phone_number, custom questions). Organic and ad-preview leads
+leave the ad columns empty, and so do leads of an account the requester is no advertiser on (seed 003). Needs ``leads_retrieval``; charged to the Page's leadgen budget.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def export_csv(sandbox, ctx):
               "form_id", "form_name", "is_organic", "platform", *questions]
     lines = ["\t".join(header)]
     for lead in sorted(rows, key=lambda r: r.created_ts):
-        ad = lead.ad
+        ad = lead.ad if leads.ad_ids_visible(lead, ctx.principal) else None
         data = {d["name"]: ",".join(d["values"]) for d in leads.field_data(lead)}
         cells = [lead.id, graph_time(lead.created_ts),
                  ad.id if ad else "", ad.name if ad else "", ad.adset.id if ad else "", ad.adset.name if ad else "",

@@ -4,9 +4,17 @@ Guarantees:
 - Paid leads of ad A on account-local day D: exactly ``delivery(A, D).leads_onsite`` records, each
   with ``created_time`` inside local day D (so ``onsite_conversion.lead_grouped`` matches them).
 - Organic leads (``is_organic: true``, no ad/campaign ids) per Page and local day: a Poisson count.
+- Ad-preview leads (seed 003: a lead "puede enviarse desde una vista previa del anuncio"): forms
+  submitted from an ad's preview, per Page with lead ads and local day (Poisson, mean
+  ``PREVIEW_LEADS_PER_DAY``): ``is_organic: false`` and never any ad/ad set/campaign id. No ad
+  delivered them, so Insights never counts them.
+- Seed 003 again: ad ids are given only to a requester with advertiser privileges on the ad
+  account; ``render(..., ad_ids_visible=False)`` leaves them out (the caller decides per token).
+- A Page with ``collects_leads`` False has its forms but never a lead.
 - Only complete local days inside the history window exist (the same days insights serve).
 - Lead ids are 16-digit numeric strings that encode their place, so ``GET /<lead_id>`` needs no index:
-  ``7`` + kind (0 paid / 1 organic) + owner (5 digits: ad global index or Page index) + day (5) + seq (4).
+  ``7`` + kind (0 paid / 1 organic / 2 ad preview) + owner (5 digits: ad global index or Page index)
+  + day (5) + seq (4).
 """
 
 from __future__ import annotations
@@ -21,6 +29,8 @@ FIRST_NAMES = ["Ana", "Ravi", "Lena", "Tom", "Priya", "Jonas", "Maria", "Arjun",
                "Kabir", "Mia", "Noah", "Isha", "Felix", "Olivia", "Rohan", "Clara", "Liam"]
 LAST_NAMES = ["Garcia", "Sharma", "Müller", "Smith", "Patel", "Schmidt", "Rossi", "Iyer", "Lopez", "Weber",
               "Brown", "Nair", "Fischer", "Khan", "Silva", "Meyer", "Jones", "Reddy", "Wagner", "Costa"]
+PREVIEW_LEADS_PER_DAY = 0.3
+"""Leads submitted from ad previews, per Page with lead ads and local day (mean)."""
 PHONE_PREFIX = {"USD": "+1415555", "INR": "+9198765", "EUR": "+49151", "GBP": "+447700", "BRL": "+55119",
                 "AUD": "+61412", "MXN": "+52155"}
 
@@ -34,20 +44,25 @@ class Lead:
     ad: object | None
     is_organic: bool
     h: int
+    is_preview: bool = False  # submitted from an ad preview: paid (not organic) but no ad
 
     def local_day(self) -> int:
-        tz = self.page.account.tz
+        tz = self.page.tz
         return (dt.datetime.fromtimestamp(self.created_ts, tz).date() - dt.date(1970, 1, 1)).days
 
 
-def lead_id(organic: bool, owner: int, day: int, seq: int) -> str:
-    return f"7{1 if organic else 0}{owner:05d}{day:05d}{seq:04d}"
+PAID, ORGANIC, PREVIEW = 0, 1, 2
 
 
-def parse_lead_id(ident: str) -> tuple[bool, int, int, int] | None:
-    if len(ident) != 16 or not ident.isdigit() or ident[0] != "7" or ident[1] not in "01":
+def lead_id(kind: int, owner: int, day: int, seq: int) -> str:
+    return f"7{int(kind)}{owner:05d}{day:05d}{seq:04d}"
+
+
+def parse_lead_id(ident: str) -> tuple[int, int, int, int] | None:
+    """(kind, owner, day, seq): kind PAID (owner = ad global index), ORGANIC or PREVIEW (owner = Page index)."""
+    if len(ident) != 16 or not ident.isdigit() or ident[0] != "7" or ident[1] not in "012":
         return None
-    return ident[1] == "1", int(ident[2:7]), int(ident[7:12]), int(ident[12:16])
+    return int(ident[1]), int(ident[2:7]), int(ident[7:12]), int(ident[12:16])
 
 
 def _created_ts(tz, day: int, h: int) -> int:
@@ -63,32 +78,49 @@ def paid_leads(sandbox, ad, day: int) -> list[Lead]:
     out = []
     for seq in range(n):
         h = rng.mix64(ad.key ^ (day << 20) ^ (seq + 1) ^ 0x5EED)
-        out.append(Lead(lead_id(False, ad.gindex, day, seq), _created_ts(page.account.tz, day, h), page,
+        out.append(Lead(lead_id(PAID, ad.gindex, day, seq), _created_ts(page.tz, day, h), page,
                         ad.form, ad, False, h))
     return out
 
 
 def organic_leads(sandbox, page, day: int) -> list[Lead]:
     cfg = sandbox.world.config
+    if not page.collects_leads or not page.forms:
+        return []
     h0 = rng.mix64(rng.key(cfg.seed, "organic-leads", page.index) ^ day)
     n = rng.poisson(cfg.organic_leads_per_day, rng.unit(h0))
     out = []
     for seq in range(n):
         h = rng.mix64(h0 ^ (seq + 1))
         form = page.forms[h % len(page.forms)]
-        out.append(Lead(lead_id(True, page.index, day, seq), _created_ts(page.account.tz, day, h), page,
+        out.append(Lead(lead_id(ORGANIC, page.index, day, seq), _created_ts(page.tz, day, h), page,
                         form, None, True, h))
+    return out
+
+
+def preview_leads(sandbox, page, day: int) -> list[Lead]:
+    """Leads submitted from the preview of one of the Page's lead ads: not organic, never an ad id."""
+    if not page.collects_leads or not page.lead_ads:
+        return []
+    h0 = rng.mix64(rng.key(sandbox.world.config.seed, "preview-leads", page.index) ^ day)
+    out = []
+    for seq in range(rng.poisson(PREVIEW_LEADS_PER_DAY, rng.unit(h0))):
+        h = rng.mix64(h0 ^ (seq + 1) ^ 0x9E)
+        form = page.lead_ads[h % len(page.lead_ads)].form
+        out.append(Lead(lead_id(PREVIEW, page.index, day, seq), _created_ts(page.tz, day, h), page,
+                        form, None, False, h, is_preview=True))
     return out
 
 
 def page_leads(sandbox, page) -> list[Lead]:
     """Every visible lead of a Page, newest first (cached per clock date by the caller)."""
-    start, today = sandbox.window(page.account)
+    start, today = sandbox.window(page)
     out: list[Lead] = []
     for day in range(start, today):
         for ad in page.lead_ads:
             out.extend(paid_leads(sandbox, ad, day))
         out.extend(organic_leads(sandbox, page, day))
+        out.extend(preview_leads(sandbox, page, day))
     out.sort(key=lambda lead: (lead.created_ts, lead.id), reverse=True)
     return out
 
@@ -97,13 +129,14 @@ def find_lead(sandbox, ident: str) -> Lead | None:
     parsed = parse_lead_id(ident)
     if parsed is None:
         return None
-    organic, owner, day, seq = parsed
-    if organic:
+    kind, owner, day, seq = parsed
+    if kind in (ORGANIC, PREVIEW):
         if owner >= len(sandbox.world.pages):
             return None
         page = sandbox.world.pages[owner]
-        start, today = sandbox.window(page.account)
-        candidates = organic_leads(sandbox, page, day) if start <= day < today else []
+        start, today = sandbox.window(page)
+        made = organic_leads if kind == ORGANIC else preview_leads
+        candidates = made(sandbox, page, day) if start <= day < today else []
     else:
         ad = sandbox.world.ads_by_gindex.get(owner)
         if ad is None or ad.form is None:
@@ -123,7 +156,7 @@ def field_data(lead: Lead) -> list[dict]:
     h = lead.h
     first = rng.pick(FIRST_NAMES, h >> 8)
     last = rng.pick(LAST_NAMES, h >> 20)
-    currency = lead.page.account.currency
+    currency = lead.page.account.currency if lead.page.account else "USD"
     phone = PHONE_PREFIX.get(currency, "+1555") + f"{(h >> 32) % 100000:05d}"
     email_user = f"{first}.{last}".lower().replace("ü", "ue")
     data = [
@@ -147,7 +180,12 @@ def disclaimer_responses(lead: Lead) -> list[dict]:
     ]
 
 
-def render(lead: Lead, fields: list[str], clock_graph_time) -> dict:
+def ad_ids_visible(lead: Lead, principal) -> bool:
+    """Seed 003: ad, ad set and campaign ids only for a requester with advertiser privileges on the account."""
+    return lead.ad is None or lead.ad.account.account_id not in getattr(principal, "not_advertiser_on", ())
+
+
+def render(lead: Lead, fields: list[str], clock_graph_time, ad_ids_visible: bool = True) -> dict:
     """A lead node with the requested fields (unknown fields were rejected earlier)."""
     ad = lead.ad
     out: dict = {}
@@ -167,8 +205,8 @@ def render(lead: Lead, fields: list[str], clock_graph_time) -> dict:
         elif f == "platform":
             out["platform"] = "ig" if lead_platform(lead) == "instagram" else "fb"
         elif f in ("ad_id", "ad_name", "adset_id", "adset_name", "campaign_id", "campaign_name"):
-            if ad is None:
-                continue  # organic leads carry no ad fields
+            if ad is None or not ad_ids_visible:
+                continue  # organic and ad-preview leads carry no ad fields, nor leads the requester may not attribute
             obj = {"ad": ad, "adset": ad.adset, "campaign": ad.campaign}[f.split("_")[0]]
             out[f] = obj.id if f.endswith("_id") else obj.name
         elif f == "partner_name" or f == "is_test_lead" or f == "retailer_item_id":

@@ -84,8 +84,8 @@ def _page_fields(p: Page, ctx: Ctx) -> dict:
     out = {
         "id": p.id, "name": p.name, "username": p.username, "category": "Local business",
         "category_list": [{"id": "2500", "name": "Local business"}], "link": f"https://www.facebook.com/{p.username}",
-        "fan_count": 1000 + p.index * 137, "tasks": ["ANALYZE", "ADVERTISE", "MESSAGING", "MODERATE",
-                                                     "CREATE_CONTENT", "MANAGE"],
+        "fan_count": 1000 + p.index * 137,
+        "tasks": [t for t in auth.ALL_TASKS if ctx.principal is None or t in ctx.principal.tasks],
         "instagram_business_account": {"id": p.ig_id}, "connected_instagram_account": {"id": p.ig_id},
         "verification_status": "not_verified",
     }
@@ -131,7 +131,9 @@ class Kind:
 KINDS = {
     "user": Kind("User", lambda u, ctx: {"id": ctx.sandbox.world.user_id, "name": ctx.sandbox.world.user_name},
                  frozenset({"id", "name", "email", "first_name", "last_name"}), ("id", "name"),
-                 ("adaccounts", "accounts")),
+                 ("adaccounts", "accounts", "permissions")),
+    "permission": Kind("Permission", lambda perm, ctx: perm, frozenset({"permission", "status"}),
+                       ("permission", "status"), ()),
     "account": Kind("AdAccount", _account_fields,
                     frozenset({
                         "id", "account_id", "name", "currency", "timezone_name", "timezone_offset_hours_utc",
@@ -171,6 +173,12 @@ KINDS = {
 }
 
 
+def metadata(kind: str) -> dict:
+    """``?metadata=1`` (seed 002): the node's type and the fields it supports."""
+    k = KINDS[kind]
+    return {"type": k.name.lower(), "fields": [{"name": name} for name in sorted(k.known)]}
+
+
 def check_fields(kind: str, specs: list[FieldSpec]) -> None:
     k = KINDS[kind]
     bad = [s.name for s in specs if s.name not in k.known and s.name not in k.edges and s.name != "insights"]
@@ -191,7 +199,7 @@ def render(kind: str, obj, specs: list[FieldSpec], ctx: Ctx, nested_path: str | 
     k = KINDS[kind]
     names = [s.name for s in specs if s.name not in k.edges]
     if kind == "lead":
-        out = leads.render(obj, names, graph_time)
+        out = leads.render(obj, names, graph_time, leads.ad_ids_visible(obj, ctx.principal))
     elif kind == "conversation":
         out = _render_conversation(obj, names, ctx)
     elif kind == "message":
@@ -241,7 +249,7 @@ def node_id(kind: str, obj) -> str:
 
 
 def _render_conversation(conv, names: list[str], ctx: Ctx) -> dict:
-    cutoff = ctx.sandbox.cutoff_ts(conv.page.account)
+    cutoff = ctx.sandbox.cutoff_ts(conv.page)
     visible = conv.visible(cutoff)
     out: dict = {}
     for n in names:
@@ -311,6 +319,10 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
                 raise nonexisting_field("accounts", "Page")
             auth.require(p, "pages_show_list")
             return "page", list(sb.world.pages)
+        if edge == "permissions":
+            # GET /me/permissions: every permission the app asked for, granted or declined
+            return "permission", [{"permission": perm, "status": "granted" if perm in p.permissions else "declined"}
+                                  for perm in sorted(auth.ALL_PERMISSIONS)]
     if kind in ("account", "campaign", "adset") and edge in ("campaigns", "adsets", "ads"):
         auth.require(p, "ads_read")
         if not _status_filter(params):
@@ -335,16 +347,16 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
         platform = str(params.get("platform") or "messenger").lower()
         if platform not in ("messenger", "instagram"):
             raise param_error("Param platform must be one of {MESSENGER, INSTAGRAM}")
-        auth.require(p, "instagram_manage_messages" if platform == "instagram" else "pages_messaging")
-        convs = [c for c in sb.page_conversations(obj) if c.platform == platform]
+        auth.require_conversations(p, obj.id, platform)
+        # Standard Access: the edge answers normally and leaves out people without an app role (seed 004)
+        convs = [c for c in sb.page_conversations(obj) if c.platform == platform and conversations.visible_to(c, p)]
         user_id = params.get("user_id")
         if user_id:
             convs = [c for c in convs if c.user_id == str(user_id)]
         return "conversation", convs
     if kind == "conversation" and edge == "messages":
-        auth.require_page_token(p, obj.page.id)
-        auth.require(p, "instagram_manage_messages" if obj.platform == "instagram" else "pages_messaging")
-        visible = obj.visible(sb.cutoff_ts(obj.page.account))
+        auth.require_conversations(p, obj.page.id, obj.platform)
+        visible = obj.visible(sb.cutoff_ts(obj.page))
         newest_first = list(reversed(visible))
         return "message", [(obj, m, i < conversations.DETAIL_LIMIT) for i, m in enumerate(newest_first)]
     if edge == "leads" and kind in ("form", "ad"):

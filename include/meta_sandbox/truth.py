@@ -4,12 +4,19 @@ See DESIGN.md ("Definitions the truth uses"). Built from the same generators tha
 - accounts: per (account, local date) with delivery: spend, impressions, clicks, ``leads_reported``
   (the ``lead`` action's value = onsite lead_grouped + reported pixel leads), ``leads_collected``
   (paid lead records by local created date), ``conversations_started_reported`` (the reported
-  ``onsite_conversion.messaging_conversation_started_7d``).
-- pages: per (page, platform, local date) with a start or an organic lead: ``conversations_started``
-  (user messages that are first or come >= 7 days after the previous message) and ``organic_leads``
+  ``onsite_conversion.messaging_conversation_started_7d``), ``leads_collected_unattributed``
+  (ad-preview leads of the Page the account promotes: paid, never an ad id; seed 003).
+- pages: per (page, platform, local date) with a start or a lead: ``conversations_started`` (user
+  messages that are first or come >= 7 days after the previous message) and ``organic_leads``
   (organic lead records by local created date; platform from the lead's ``platform`` field:
-  ``fb`` -> messenger, ``ig`` -> instagram).
-Only dates inside each account's served window (history, complete local days) appear.
+  ``fb`` -> messenger, ``ig`` -> instagram), plus ``conversations_started_beyond_reach`` (of those
+  starts, the ones whose message is older than the 20 most recent of its conversation as of the
+  clock: the API gives only its id and created_time), ``conversations_started_standard_access``
+  (the starts in conversations with people who have a role on the app: all a Standard Access token
+  sees, seed 004), ``leads_collected`` (paid leads with an ad) and ``leads_collected_unattributed``
+  (ad-preview leads). A Page's local dates are its promoting account's, UTC for a Page no account
+  promotes.
+Only dates inside each account's (Page's) served window (history, complete local days) appear.
 """
 
 from __future__ import annotations
@@ -17,9 +24,12 @@ from __future__ import annotations
 import collections
 
 from meta_sandbox.clock import graph_time
-from meta_sandbox.conversations import day_conversations, starts
+from meta_sandbox.conversations import beyond_reach, day_conversations, starts
 from meta_sandbox.insights import date_str, money
-from meta_sandbox.leads import lead_platform, organic_leads
+from meta_sandbox.leads import lead_platform, organic_leads, paid_leads, preview_leads
+
+PAGE_COUNTS = ("conversations_started", "organic_leads", "conversations_started_beyond_reach",
+               "conversations_started_standard_access", "leads_collected", "leads_collected_unattributed")
 
 
 def truth(sandbox, since_day: int | None, until_day: int | None) -> dict:
@@ -50,23 +60,39 @@ def truth(sandbox, since_day: int | None, until_day: int | None) -> dict:
                     "account_id": account.account_id, "date": date_str(day), "currency": account.currency,
                     "spend": money(spend), "impressions": imp, "clicks": clicks, "leads_reported": leads_rep,
                     "leads_collected": leads_col, "conversations_started_reported": conv_rep,
+                    "leads_collected_unattributed": len(preview_leads(sandbox, account.page, day)),
                 })
-        page = account.page
-        cutoff = sandbox.cutoff_ts(account)
-        counts: dict[tuple[str, int], list[int]] = collections.defaultdict(lambda: [0, 0])
-        # Starts can come from conversations born up to (window) days earlier; all are born in-window.
-        for born in range(start, today):
-            for conv in day_conversations(sandbox, page, born):
-                for m in starts(conv, cutoff):
-                    d = sandbox.local_day(account, m.ts)
-                    if lo <= d <= hi:
-                        counts[(conv.platform, d)][0] += 1
-        for day in range(lo, hi + 1):
-            for lead in organic_leads(sandbox, page, day):
-                counts[(lead_platform(lead), day)][1] += 1
-        for (platform, day), (conv_n, org_n) in counts.items():
-            pages_out.append({"page_id": page.id, "platform": platform, "date": date_str(day),
-                              "conversations_started": conv_n, "organic_leads": org_n})
+    for page in sandbox.world.pages:
+        pages_out.extend(_page_rows(sandbox, page, since_day, until_day))
     pages_out.sort(key=lambda r: (r["page_id"], r["date"], r["platform"]))
     return {"as_of": sandbox.clock.now().isoformat(), "as_of_graph_time": graph_time(sandbox.clock.now().timestamp()),
             "accounts": accounts_out, "pages": pages_out}
+
+
+def _page_rows(sandbox, page, since_day: int | None, until_day: int | None) -> list[dict]:
+    start, today = sandbox.window(page)
+    lo = start if since_day is None else max(start, since_day)
+    hi = today - 1 if until_day is None else min(today - 1, until_day)
+    cutoff = sandbox.cutoff_ts(page)
+    counts: dict[tuple[str, int], collections.Counter] = collections.defaultdict(collections.Counter)
+    # Starts can come from conversations born up to (window) days earlier; all are born in-window.
+    for born in range(start, today):
+        for conv in day_conversations(sandbox, page, born):
+            for m in starts(conv, cutoff):
+                d = sandbox.local_day(page, m.ts)
+                if lo <= d <= hi:
+                    row = counts[(conv.platform, d)]
+                    row["conversations_started"] += 1
+                    row["conversations_started_beyond_reach"] += beyond_reach(conv, m, cutoff)
+                    row["conversations_started_standard_access"] += conv.user_has_app_role
+    for day in range(lo, hi + 1):
+        for lead in organic_leads(sandbox, page, day):
+            counts[(lead_platform(lead), day)]["organic_leads"] += 1
+        for ad in page.lead_ads:
+            for lead in paid_leads(sandbox, ad, day):
+                counts[(lead_platform(lead), day)]["leads_collected"] += 1
+        for lead in preview_leads(sandbox, page, day):
+            counts[(lead_platform(lead), day)]["leads_collected_unattributed"] += 1
+    return [{"page_id": page.id, "platform": platform, "date": date_str(day),
+             **{name: row[name] for name in PAGE_COUNTS}}
+            for (platform, day), row in counts.items()]

@@ -7,6 +7,9 @@ Guarantees:
 - Campaigns alternate kinds: even index = lead generation (``OUTCOME_LEADS``), odd = messaging
   (``OUTCOME_ENGAGEMENT`` with ``CONVERSATIONS`` ad sets); each account promotes exactly one Page,
   and each Page has one Instagram professional account.
+- Two more Pages no account promotes (``UNPROMOTED_PAGES``): one with lead forms that never
+  collected a lead, one with no lead forms at all. Both have (organic) conversations. Their local
+  dates are UTC (a Page's ``tz`` is its promoting account's timezone, else UTC).
 Per-day facts (delivery, leads, conversations) are not stored here: see ``metrics.py``,
 ``leads.py`` and ``conversations.py``.
 """
@@ -29,6 +32,9 @@ ACCOUNT_PROFILES = [
     ("AUD", "Australia/Sydney", 14.0, 15.0),
     ("MXN", "America/Mexico_City", 70.0, 150.0),
 ]
+
+# (name, has lead forms) of the Pages no account promotes, after the accounts' Pages.
+UNPROMOTED_PAGES = [("Lakeside Florist", True), ("Corner Bakery", False)]
 
 BRANDS = ["Acme Solar", "Bharat Homes", "Berlin Bikes", "Thames Tutors", "Hudson Dental", "Rio Fitness",
           "Harbour Realty", "Casa Verde", "Nordic Kitchens", "Lotus Clinic", "Atlas Movers", "Pine Insurance"]
@@ -111,9 +117,11 @@ class Page:
     id: str
     name: str
     username: str
-    account: Account
+    account: Account | None  # the ad account promoting the Page (None: not promoted)
     ig_id: str
     ig_username: str
+    tz: zoneinfo.ZoneInfo  # local dates of the Page: the promoting account's timezone, else UTC
+    collects_leads: bool = True  # False: its forms exist but nobody ever submitted one
     forms: list[LeadForm] = dataclasses.field(default_factory=list)
     lead_ads: list[Ad] = dataclasses.field(default_factory=list)
     messaging_ads: list[Ad] = dataclasses.field(default_factory=list)
@@ -182,7 +190,7 @@ class World:
             slug = brand.lower().replace(" ", "")
             page = Page(
                 index=a, id=rng.numeric_id(seed, "page", a), name=brand, username=slug, account=acct,
-                ig_id=rng.numeric_id(seed, "ig", a, digits=17), ig_username=slug + ".official",
+                ig_id=rng.numeric_id(seed, "ig", a, digits=17), ig_username=slug + ".official", tz=acct.tz,
             )
             acct.page = page
             self.pages.append(page)
@@ -236,6 +244,24 @@ class World:
                         adset.ads.append(ad)
                         self.by_id[ad.id] = ad
                         (page.lead_ads if kind == "leads" else page.messaging_ads).append(ad)
+        for i, (name, has_forms) in enumerate(UNPROMOTED_PAGES):
+            slug = name.lower().replace(" ", "")
+            page = Page(
+                index=len(self.pages), id=rng.numeric_id(seed, "unpromoted-page", i), name=name, username=slug,
+                account=None, ig_id=rng.numeric_id(seed, "unpromoted-ig", i, digits=17),
+                ig_username=slug + ".shop", tz=zoneinfo.ZoneInfo("UTC"), collects_leads=False,
+            )
+            self.pages.append(page)
+            self.by_id[page.id] = page
+            self.ig_pages[page.ig_id] = page
+            for f in range(config.forms_per_page if has_forms else 0):
+                form = LeadForm(
+                    index=f, id=rng.numeric_id(seed, "unpromoted-form", i, f), name=f"{name} lead form {f + 1}",
+                    page=page, locale="EN_US", questions=[CUSTOM_QUESTIONS[f % 3], CUSTOM_QUESTIONS[(f + 1) % 3]],
+                    created_day=17000 + 10 + f,
+                )
+                page.forms.append(form)
+                self.by_id[form.id] = form
         self.ads: list[Ad] = [ad for acct in self.accounts for ad in acct.ads()]
         self.ads_by_gindex = {ad.gindex: ad for ad in self.ads}
 
@@ -262,7 +288,7 @@ class World:
             ],
             "pages": [
                 {"id": p.id, "name": p.name, "instagram_id": p.ig_id, "instagram_username": p.ig_username,
-                 "account_id": p.account.account_id, "timezone_name": p.account.timezone_name,
+                 "account_id": p.account.account_id if p.account else None, "timezone_name": str(p.tz),
                  "forms": [f.id for f in p.forms]}
                 for p in self.pages
             ],

@@ -61,12 +61,21 @@ class PageConfig(_Strict):
     platforms: tuple[Platform, ...] = ("messenger", "instagram")
     leads: bool = True
     conversations: bool = True
+    forms: tuple[str, ...] = ()  # only these lead forms of the Page (default: all)
 
     @field_validator("id")
     @classmethod
     def _numeric(cls, value: str) -> str:
         if not re.fullmatch(r"\d+", value):
             raise ValueError("must be the Page's numeric id, e.g. '102927594431953'")
+        return value
+
+    @field_validator("forms")
+    @classmethod
+    def _numeric_forms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for form_id in value:
+            if not re.fullmatch(r"\d+", str(form_id)):
+                raise ValueError(f"form id {form_id!r} must be a lead form's numeric id (GET /<page_id>/leadgen_forms)")
         return value
 
 

@@ -84,6 +84,10 @@ CONVERSATION_PLATFORMS = ("messenger", "instagram")
 MESSAGE_FIELDS = ("id", "created_time", "from", "to", "message")
 MESSAGES_WITH_DETAILS = 20
 """Meta serves details only for the 20 most recent messages of a conversation (seed 004)."""
+MESSAGE_LISTING_FIELDS = ("id", "created_time")
+"""What the ``messages`` edge gives for every message, older ones included (seed 004's default fields)."""
+MESSAGES_LISTING_PAGE_LIMIT = 100
+"""Messages per page when walking a long conversation's ids and times back to the window start."""
 CONVERSATIONS_PAGE_LIMIT = 100
 PAGE_INSTAGRAM_FIELD = "instagram_business_account"
 

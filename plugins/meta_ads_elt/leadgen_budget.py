@@ -1,19 +1,20 @@
-"""The per-Page Lead Ads retrieval budget: count calls and stop *before* Meta would refuse one.
+"""The per-Page Lead Ads retrieval budget, decided by what Meta says.
 
 Meta's rule (seed 003): a Page may make ``200 x 24 x L`` lead-retrieval calls per rolling 24 h,
-where ``L`` is the number of leads created on the Page in the last 90 days. Over it, requests fail.
+where ``L`` is the number of leads created on the Page in the last 90 days. Over it, requests fail
+(code 80005, with ``estimated_time_to_regain_access``).
 
-What this module guarantees: :meth:`LeadRetrievalBudget.charge` raises
-:class:`LeadRetrievalBudgetExceeded` (naming the Page, the limit and the calls counted) instead of
-letting the caller make a call that would exceed the budget. The calls counted are the larger of
+What this module guarantees:
 
-* the calls this process charged, plus those already used when the budget was created, and
-* what Meta itself reports: the ``leadgen`` entry for the Page in ``X-Business-Use-Case-Usage``
-  (``call_count`` in percent of the budget), fed in through :meth:`observe_usage`. That header is
-  the only view of calls made by *other* runs in the same 24 h, so it wins when it is higher.
-
-``L`` is decided by the caller (the leads operator uses the ``leads_count`` of the Page's forms,
-which it reads anyway when it lists them; see ``operators/leads.py``).
+* Meta is the authority. The ``leadgen`` entry of the Page in ``X-Business-Use-Case-Usage`` (the
+  share of the budget used, counting other runs' calls too) stops the run before a call once it
+  reads 100 %; a refusal (a throttle error while that reading is full) ends the run at once with
+  :class:`LeadRetrievalBudgetExceeded` naming the regain time, instead of sleeping for hours.
+* Our own count never blocks a call Meta would allow. The forms' ``leads_count`` is an *all-time*
+  count (Meta's budget counts 90 days), so ``200 x 24 x sum(leads_count)`` is only an upper bound
+  of the limit: the run stops on it only when even that bound is spent. A form that omits
+  ``leads_count`` makes the bound unknown (no local stop); a form whose ``leads_count`` is 0 has
+  nothing to fetch and costs no call (see ``operators/leads.py``).
 """
 
 from __future__ import annotations
@@ -21,73 +22,98 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
+
+from airflow.sdk.exceptions import AirflowFailException
 
 CALLS_PER_LEAD_PER_24H = 200 * 24
 
 
-class LeadRetrievalBudgetExceeded(RuntimeError):
-    """The next lead-retrieval call would exceed the Page's 24-hour budget. Not retryable today."""
+class LeadRetrievalBudgetExceeded(AirflowFailException):
+    """Meta's lead-retrieval budget of the Page is spent: not retryable before Meta says so."""
 
-    def __init__(self, page_id: str, limit: int, used: int, leads_90d: int) -> None:
+    def __init__(
+        self,
+        page_id: str,
+        *,
+        reported_pct: float | None = None,
+        calls_used: int = 0,
+        ceiling: int | None = None,
+        regain_minutes: float | None = None,
+    ) -> None:
         self.page_id = page_id
-        self.limit = limit
-        self.used = used
-        self.leads_90d = leads_90d
+        self.reported_pct = reported_pct
+        self.calls_used = calls_used
+        self.ceiling = ceiling
+        self.regain_minutes = regain_minutes
+        if reported_pct is not None and reported_pct >= 100:
+            why = f"Meta reports {reported_pct:g} % of its leadgen budget used"
+        else:
+            why = f"{calls_used} calls made, the most the forms' leads_count allows ({ceiling})"
+        regain = f" Meta expects access again in about {regain_minutes:g} minutes." if regain_minutes else ""
         super().__init__(
-            f"Lead retrieval budget of Page {page_id} would be exceeded: {used} calls counted of "
-            f"{limit} allowed per 24 h (200 x 24 x {leads_90d} leads created in the last 90 days). "
-            "Stopped before Meta refuses the call; retry after the 24-hour window has moved on, "
-            "or shorten the lookback."
+            f"Lead retrieval budget of Page {page_id} is spent: {why} (200 x 24 x leads created in the "
+            f"last 90 days, per 24 h).{regain} Nothing was written; retry after the 24-hour window has "
+            "moved on, or shorten the lookback."
         )
 
 
 @dataclass
 class LeadRetrievalBudget:
-    """Call counter for one Page's lead-retrieval budget (see the module docstring)."""
+    """Call counter for one Page's lead-retrieval budget (see the module docstring).
+
+    :param leads_count: the sum of the forms' all-time ``leads_count``, or None when a form did not
+        report it (unknown).
+    """
 
     page_id: str
-    leads_last_90_days: int
+    leads_count: int | None
     calls_used: int = 0
-    reported_pct: float = field(default=0.0)
+    reported_pct: float | None = None
+    regain_minutes: float | None = None
 
     @property
-    def limit(self) -> int:
-        return CALLS_PER_LEAD_PER_24H * max(0, int(self.leads_last_90_days))
+    def ceiling(self) -> int | None:
+        """``200 x 24 x leads_count``: an upper bound of Meta's limit (None when unknown)."""
+        return None if self.leads_count is None else CALLS_PER_LEAD_PER_24H * max(0, int(self.leads_count))
 
     @property
-    def used(self) -> int:
-        """Calls counted so far: ours, or Meta's reported share of the limit if that is higher."""
-        reported = int(-(-self.reported_pct * self.limit // 100))  # ceil: never under-count
-        return max(self.calls_used, reported)
-
-    @property
-    def remaining(self) -> int:
-        return max(0, self.limit - self.used)
+    def spent_per_meta(self) -> bool:
+        return self.reported_pct is not None and self.reported_pct >= 100
 
     def check(self, calls: int = 1) -> None:
-        """Raise if ``calls`` more calls would exceed the budget (without counting them)."""
-        if self.used + calls > self.limit:
-            raise LeadRetrievalBudgetExceeded(self.page_id, self.limit, self.used, self.leads_last_90_days)
+        """Raise if Meta says the budget is spent, or ``calls`` more would pass even the upper bound."""
+        ceiling = self.ceiling
+        if self.spent_per_meta or (ceiling is not None and self.calls_used + calls > ceiling):
+            raise self.exceeded()
 
-    def charge(self, calls: int = 1, *, force: bool = False) -> None:
-        """Count ``calls`` about to be made; raise instead if they would exceed the budget.
+    def exceeded(self) -> LeadRetrievalBudgetExceeded:
+        return LeadRetrievalBudgetExceeded(
+            self.page_id,
+            reported_pct=self.reported_pct,
+            calls_used=self.calls_used,
+            ceiling=self.ceiling,
+            regain_minutes=self.regain_minutes,
+        )
 
-        ``force`` counts calls already made (no check): the counter must never under-count.
-        """
-        if not force:
-            self.check(calls)
+    def charge(self, calls: int = 1) -> None:
+        """Count calls already made (never checked: the counter must never under-count)."""
         self.calls_used += calls
 
-    def observe_usage(self, headers: Any) -> None:
-        """Take Meta's own count from a response's ``X-Business-Use-Case-Usage`` header, if present."""
-        self.observe_pct(leadgen_call_pct(headers, self.page_id))
+    def observe(self, reading: LeadgenReading | None) -> None:
+        """Take Meta's latest ``leadgen`` reading for the Page (None: no reading yet)."""
+        if reading is not None:
+            self.reported_pct = reading.pct
+            self.regain_minutes = reading.regain_minutes or None
 
-    def observe_pct(self, pct: float | None) -> None:
-        """Take Meta's own count, as the ``leadgen`` ``call_count`` percent of the budget."""
-        if pct is not None:
-            self.reported_pct = pct
+
+@dataclass(frozen=True)
+class LeadgenReading:
+    """The ``leadgen`` entry of one Page in ``X-Business-Use-Case-Usage``."""
+
+    pct: float  # call_count: percent of the 24-hour budget used
+    regain_minutes: float = 0.0
 
 
 def _buc_header(headers: Any) -> Any:
@@ -101,8 +127,8 @@ def _buc_header(headers: Any) -> Any:
     return next((v for k, v in pairs if str(k).lower() == "x-business-use-case-usage"), None)
 
 
-def leadgen_call_pct(headers: Any, page_id: str) -> float | None:
-    """The ``call_count`` percent of the ``leadgen`` entry for ``page_id`` in the BUC header, if any."""
+def leadgen_reading(headers: Any, page_id: str) -> LeadgenReading | None:
+    """The ``leadgen`` entry for ``page_id`` in the BUC header, if any (the highest, if several)."""
     raw = _buc_header(headers)
     if not raw:
         return None
@@ -112,41 +138,65 @@ def leadgen_call_pct(headers: Any, page_id: str) -> float | None:
         return None
     if not isinstance(usage, Mapping):
         return None
-    best: float | None = None
+    best: LeadgenReading | None = None
     for entry in usage.get(str(page_id)) or ():
         if isinstance(entry, Mapping) and str(entry.get("type", "")).lower() == "leadgen":
             try:
-                pct = float(entry.get("call_count", 0))
+                reading = LeadgenReading(
+                    float(entry.get("call_count", 0)), float(entry.get("estimated_time_to_regain_access") or 0)
+                )
             except (TypeError, ValueError):
                 continue
-            best = pct if best is None else max(best, pct)
+            if best is None or reading.pct > best.pct:
+                best = reading
     return best
 
 
+def leadgen_call_pct(headers: Any, page_id: str) -> float | None:
+    """The ``call_count`` percent of the ``leadgen`` entry for ``page_id`` in the BUC header, if any."""
+    reading = leadgen_reading(headers, page_id)
+    return None if reading is None else reading.pct
+
+
 class LeadgenUsageTap:
-    """A rate-limit governor that also remembers each Page's ``leadgen`` usage from Meta's headers.
+    """A rate-limit governor that also remembers each Page's ``leadgen`` reading from Meta's headers.
 
     The hook reports every response's headers (errors and batch items included) to its governor
     and to nothing else, so the leads operator hands the hook this thin wrapper around the
-    process-wide governor: every decision is still the shared governor's; this only reads along.
+    process-wide governor: every decision is still the shared governor's, with one exception:
+    when Meta refuses a call of a Page whose leadgen budget it reports spent, the hook would block
+    the Page until Meta's regain time (hours) and retry; :meth:`block` raises
+    :class:`LeadRetrievalBudgetExceeded` instead, which ends the task at once.
     """
 
     def __init__(self, inner: Any) -> None:
         self._inner = inner
         self._lock = threading.Lock()
-        self._pct: dict[str, float] = {}
+        self._readings: dict[str, LeadgenReading] = {}
 
     def observe(self, headers: Any, scope: str | None = None) -> Any:
         if scope:
-            pct = leadgen_call_pct(headers, scope)
-            if pct is not None:
+            reading = leadgen_reading(headers, scope)
+            if reading is not None:
                 with self._lock:
-                    self._pct[scope] = pct  # the latest reading: usage also falls as the 24 h window rolls
+                    self._readings[scope] = reading  # the latest: usage also falls as the 24 h window rolls
         return self._inner.observe(headers, scope)
 
-    def leadgen_pct(self, page_id: str) -> float | None:
+    def reading(self, page_id: str) -> LeadgenReading | None:
         with self._lock:
-            return self._pct.get(str(page_id))
+            return self._readings.get(str(page_id))
+
+    def leadgen_pct(self, page_id: str) -> float | None:
+        reading = self.reading(page_id)
+        return None if reading is None else reading.pct
+
+    def block(self, scope: str | None, seconds: float) -> None:
+        reading = self.reading(scope) if scope else None
+        if reading is not None and reading.pct >= 100:
+            raise LeadRetrievalBudgetExceeded(
+                str(scope), reported_pct=reading.pct, regain_minutes=reading.regain_minutes or None
+            )
+        self._inner.block(scope, seconds)
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._inner, name)

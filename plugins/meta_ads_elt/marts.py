@@ -41,6 +41,7 @@ MARTS: tuple[str, ...] = (
     "conversations_started",
     "conversations_started_by_page",
     "lead_reconciliation",
+    "leads_by_page",
 )
 """The BI contract (DESIGN.md, issue 5): published as tables and as Parquet files."""
 
@@ -411,6 +412,33 @@ def summarize_marts(serving_db_path: str | os.PathLike[str] = "data/marts.duckdb
             )
         if not per_account:
             lines.append("  (no rows)")
+        lines.extend(conversation_access_warnings(con))
         return "\n".join(lines)
     finally:
         con.close()
+
+
+def conversation_access_warnings(con: Any) -> list[str]:
+    """Warnings for account-days whose first-party conversation starts are far below Meta's reported
+    paid starts (``lead_reconciliation.first_party_starts_far_below_reported``): the signature of a
+    token whose app has only Standard Access, which sees no conversation with people who have no
+    role on the app (seed 004). Never a silent zero."""
+    flagged = con.execute(
+        """
+        select account_id, count(*) as days, sum(conversations_started), sum(conversations_started_reported),
+            min(date), max(date),
+        from lead_reconciliation
+        where first_party_starts_far_below_reported
+        group by account_id
+        order by account_id
+        """
+    ).fetchall()
+    lines = []
+    for account_id, days, first_party, reported, lo, hi in flagged:
+        lines.append(
+            f"WARNING act {account_id}: on {days} day(s) between {lo} and {hi} the Conversations API gave "
+            f"{first_party} conversation starts where Meta reports {reported} paid ones. The token's app "
+            "probably has only Standard Access, which hides conversations with people who have no role on "
+            "the app (seed 004): request Advanced Access for pages_messaging / instagram_manage_messages."
+        )
+    return lines

@@ -159,7 +159,8 @@ CONVERSATIONS = pa.schema(
         pa.field("updated_time", UTC_TIMESTAMP, nullable=False),
         pa.field("message_count", pa.int64()),
         pa.field("participant_ids", pa.list_(pa.string())),
-        pa.field("messages_out_of_reach", pa.int64()),
+        pa.field("messages_out_of_reach", pa.int64()),  # null: message_count unknown
+        pa.field("first_message_id", pa.string()),  # null: the walk did not reach the first message
         EXTRACTED_AT,
     ]
 )
@@ -171,7 +172,7 @@ MESSAGES = pa.schema(
         pa.field("created_time", UTC_TIMESTAMP, nullable=False),
         pa.field("from_id", pa.string()),
         pa.field("to_ids", pa.list_(pa.string())),
-        pa.field("is_from_page", pa.bool_(), nullable=False),
+        pa.field("is_from_page", pa.bool_()),  # null: beyond the 20 most recent, sender unknown
         pa.field("message", pa.string()),
         EXTRACTED_AT,
     ]

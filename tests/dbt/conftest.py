@@ -262,6 +262,8 @@ def write_scenario_lake(lake: Path) -> None:
             lead("L2", "2026-11-01T20:00:00Z", "P2", "A2"),  # Kolkata: 2026-11-02
             lead("L3", "2026-11-01T06:00:00Z", "P1", None, organic=True),  # organic: never collected
             lead("L4", "2026-10-31T20:00:00Z", "P1", "A3"),  # ad known only from insights; LA 2026-10-31
+            # paid without an ad id (seed 003: ad preview / no advertiser privileges): LA 2026-10-31
+            lead("L5", "2026-11-01T06:30:00Z", "P1", None),
         ],
     )
 
@@ -269,12 +271,13 @@ def write_scenario_lake(lake: Path) -> None:
         mid: str,
         conv: str,
         created: str,
-        from_page: bool,
+        from_page: bool | None,
         page: str,
         platform: str,
         snapshot: str,
         extracted: dt.datetime,
     ) -> dict[str, Any]:
+        """``from_page`` None: a message beyond the 20 most recent (id and time only)."""
         return {
             "page_id": page,
             "platform": platform,
@@ -282,10 +285,10 @@ def write_scenario_lake(lake: Path) -> None:
             "message_id": mid,
             "conversation_id": conv,
             "created_time": ts(created),
-            "from_id": page if from_page else "U",
-            "to_ids": ["U" if from_page else page],
+            "from_id": None if from_page is None else page if from_page else "U",
+            "to_ids": None if from_page is None else ["U" if from_page else page],
             "is_from_page": from_page,
-            "message": "hi",
+            "message": None if from_page is None else "hi",
             "_extracted_at": extracted,
         }
 
@@ -308,11 +311,31 @@ def write_scenario_lake(lake: Path) -> None:
             message("n2", "K2", "2026-11-01T20:30:00Z", False, "P2", "instagram", "2026-11-09", s2),
             # K3: a complete conversation opened at Kolkata 2026-11-02 01:30
             message("n3", "K3", "2026-11-01T20:00:00Z", False, "P2", "instagram", "2026-11-09", s2),
+            # K5: opened with a burst: its first message was beyond reach from the first pull on;
+            # Kolkata 2026-11-07 02:30, an inferred start; the Page answers 300 s later
+            message("r1", "K5", "2026-11-06T21:00:00Z", None, "P2", "instagram", "2026-11-09", s2),
+            message("r2", "K5", "2026-11-06T21:05:00Z", True, "P2", "instagram", "2026-11-09", s2),
+        ]
+        # K4: opened at LA 2026-11-01 11:00 and seen so by the first snapshot; by the second it had
+        # grown past 20 messages and its first two came without details: the start stays observed
+        + [
+            message("q1", "K4", "2026-11-01T18:00:00Z", False, "P1", "messenger", "2026-11-05", s1),
+            message("q2", "K4", "2026-11-01T18:10:00Z", True, "P1", "messenger", "2026-11-05", s1),
+            message("q1", "K4", "2026-11-01T18:00:00Z", None, "P1", "messenger", "2026-11-09", s2),
+            message("q2", "K4", "2026-11-01T18:10:00Z", None, "P1", "messenger", "2026-11-09", s2),
+            message("q3", "K4", "2026-11-02T01:00:00Z", False, "P1", "messenger", "2026-11-09", s2),
         ],
     )
 
     def conversation(
-        conv: str, page: str, platform: str, snapshot: str, count: int, extracted: dt.datetime
+        conv: str,
+        page: str,
+        platform: str,
+        snapshot: str,
+        count: int,
+        extracted: dt.datetime,
+        first: str | None,
+        out_of_reach: int = 0,
     ) -> dict[str, Any]:
         return {
             "page_id": page,
@@ -322,18 +345,29 @@ def write_scenario_lake(lake: Path) -> None:
             "updated_time": extracted,
             "message_count": count,
             "participant_ids": ["U", page],
-            "messages_out_of_reach": 0,
+            "messages_out_of_reach": out_of_reach,
+            "first_message_id": first,
             "_extracted_at": extracted,
         }
 
-    write_rows(lake, "conversations", [conversation("K1", "P1", "messenger", "2026-11-05", 2, s1)])
     write_rows(
         lake,
         "conversations",
         [
-            conversation("K1", "P1", "messenger", "2026-11-09", 3, s2),
-            conversation("K2", "P2", "instagram", "2026-11-09", 25, s2),
-            conversation("K3", "P2", "instagram", "2026-11-09", 1, s2),
+            conversation("K1", "P1", "messenger", "2026-11-05", 2, s1, "m1"),
+            conversation("K4", "P1", "messenger", "2026-11-05", 2, s1, "q1"),
+        ],
+    )
+    write_rows(
+        lake,
+        "conversations",
+        [
+            conversation("K1", "P1", "messenger", "2026-11-09", 3, s2, "m1"),
+            # 25 messages, the walk stopped at the window start: its first message is unknown
+            conversation("K2", "P2", "instagram", "2026-11-09", 25, s2, None, out_of_reach=23),
+            conversation("K3", "P2", "instagram", "2026-11-09", 1, s2, "n3"),
+            conversation("K4", "P1", "messenger", "2026-11-09", 22, s2, "q1", out_of_reach=2),
+            conversation("K5", "P2", "instagram", "2026-11-09", 23, s2, "r1", out_of_reach=1),
         ],
     )
 

@@ -51,6 +51,8 @@ MART_COLUMNS = {
         "messages_in",
         "messages_out",
         "median_first_reply_seconds",
+        "conversations_started_observed",
+        "conversations_started_inferred",
     ],
     "lead_reconciliation": [
         "date",
@@ -61,6 +63,18 @@ MART_COLUMNS = {
         "conversations_started",
         "conversations_started_reported",
         "conversations_started_difference",
+        "leads_collected_unattributed",
+        "first_party_starts_far_below_reported",
+    ],
+    "leads_by_page": [
+        "date",
+        "page_id",
+        "platform",
+        "account_id",
+        "leads_collected",
+        "leads_collected_unattributed",
+        "organic_leads",
+        "as_of",
     ],
 }
 
@@ -86,12 +100,17 @@ def test_leads_are_dated_in_the_account_timezone(scenario: Build) -> None:
 def test_messages_are_dated_in_the_promoting_account_timezone(scenario: Build) -> None:
     rows = scenario.query(
         "select date, page_id, platform, conversations_started, messages_in, messages_out, "
-        "median_first_reply_seconds from conversations_started_by_page order by all"
+        "median_first_reply_seconds, conversations_started_observed, conversations_started_inferred "
+        "from conversations_started_by_page order by all"
     )
     assert rows == [
-        (D("2026-10-31"), "P1", "messenger", 1, 1, 1, 600.0),
-        (D("2026-11-02"), "P2", "instagram", 1, 3, 0, None),
-        (D("2026-11-07"), "P1", "messenger", 1, 1, 0, None),
+        (D("2026-10-31"), "P1", "messenger", 1, 1, 1, 600.0, 1, 0),
+        # K4: the start the first snapshot saw survives the second one, where it is beyond reach
+        (D("2026-11-01"), "P1", "messenger", 1, 2, 1, 600.0, 1, 0),
+        (D("2026-11-02"), "P2", "instagram", 1, 3, 0, None, 1, 0),
+        (D("2026-11-07"), "P1", "messenger", 1, 1, 0, None, 1, 0),
+        # K5: its first message was never within reach: inferred, and the sender-less row is no message in
+        (D("2026-11-07"), "P2", "instagram", 1, 0, 1, 300.0, 0, 1),
     ]
 
 
@@ -138,12 +157,28 @@ def test_conversations_started_reported_and_cost(scenario: Build) -> None:
 def test_lead_reconciliation_per_account_and_local_day(scenario: Build) -> None:
     rows = scenario.query("select * from lead_reconciliation order by date, account_id")
     assert rows == [
-        # date, account, collected, reported, diff, conv first-party, conv reported, diff
-        (D("2026-10-31"), "1001", 2, 5, -3, 1, 2, -1),
-        (D("2026-11-01"), "1001", 0, 1, -1, 0, 0, 0),
-        (D("2026-11-02"), "1002", 1, 0, 1, 1, 1, 0),
-        (D("2026-11-07"), "1001", 0, 0, 0, 1, 0, 1),
+        # date, account, collected, reported, diff, conv first-party, conv reported, diff,
+        # unattributed leads, first-party far below reported
+        (D("2026-10-31"), "1001", 2, 5, -3, 1, 2, -1, 1, False),
+        (D("2026-11-01"), "1001", 0, 1, -1, 1, 0, 1, 0, False),
+        (D("2026-11-02"), "1002", 1, 0, 1, 1, 1, 0, 0, False),
+        (D("2026-11-07"), "1001", 0, 0, 0, 1, 0, 1, 0, False),
+        (D("2026-11-07"), "1002", 0, 0, 0, 1, 0, 1, 0, False),
     ]
+
+
+def test_paid_leads_without_an_ad_are_kept_per_page_and_day(scenario: Build) -> None:
+    rows = scenario.query(
+        "select date, page_id, platform, account_id, leads_collected, leads_collected_unattributed, "
+        "organic_leads from leads_by_page order by all"
+    )
+    # L1, L4 (ad known), L5 (no ad id) and L3 (organic) on LA 2026-10-31; L2 in Kolkata
+    assert rows == [
+        (D("2026-10-31"), "P1", "messenger", "1001", 2, 1, 1),
+        (D("2026-11-02"), "P2", "messenger", "1002", 1, 0, 0),
+    ]
+    total = scenario.query("select sum(leads_collected) from cost_per_lead")[0][0]
+    assert total == 3, "a lead without an ad never reaches cost_per_lead"
 
 
 def test_spend_is_exact_decimal_in_rollups(scenario: Build) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -171,6 +172,15 @@ class Standalone:
         except subprocess.TimeoutExpired:
             self.process.kill()
         subprocess.run(["pkill", "-f", self.env["AIRFLOW_HOME"]], check=False)
+        # The scheduler, API server and executor workers can outlive `airflow standalone` (reparented
+        # to init, their command lines do not name AIRFLOW_HOME): they share its process group
+        # (start_new_session), so end the group.
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(self.process.pid, sig)
+            except ProcessLookupError:
+                break
+            time.sleep(5)
 
 
 def start_standalone(env: dict[str, str], port: int) -> Standalone:

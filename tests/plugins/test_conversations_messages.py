@@ -31,35 +31,83 @@ def _conversation(count: int, shown: int, more: bool) -> dict:
     }
 
 
-def test_a_long_conversation_keeps_20_messages_and_counts_the_rest_out_of_reach():
-    state = ConversationState(_conversation(count=35, shown=20, more=True))
-    assert not state.wants_more()  # 20 read: the rest have no details, so no further call
+def _bare(i: int, day: int) -> dict:
+    """A message beyond the 20 most recent: Meta lists only its id and time (seed 004)."""
+    return {"id": f"m_{i}", "created_time": f"2026-02-{day:02d}T09:00:00+0000"}
+
+
+WINDOW_START = datetime(2026, 2, 5, tzinfo=UTC)
+
+
+def test_a_long_conversation_keeps_20_messages_and_walks_ids_and_times_to_the_window_start():
+    state = ConversationState(_conversation(count=35, shown=20, more=True), WINDOW_START)
+    assert state.wants_more()  # the 21st and older: ids and times, until the window start
+    url = urlsplit(state.more_request()["relative_url"])
+    assert parse_qs(url.query) == {"fields": ["id,created_time"], "limit": ["100"], "after": ["CUR"]}
+    state.add_page([_bare(20 + i, 9 - i) for i in range(6)], {"cursors": {"after": "C2"}, "next": "n"})
+    assert not state.wants_more(), "a message older than the window start ends the walk"
+    kept = [m["id"] for m in state.rows_to_keep()]
+    # the 20 with details, the ones inside the window, and the first one before it (the anchor)
+    assert kept[:20] == [f"m_{i}" for i in range(20)] and kept[20:] == ["m_20", "m_21", "m_22", "m_23", "m_24", "m_25"]
     row = state.row(EXTRACTED)
     assert row["messages_out_of_reach"] == 15
+    assert row["first_message_id"] is None, "the walk stopped before the conversation's first message"
     assert row["participant_ids"] == ["p1", "u1"]
 
 
+def test_a_walk_that_reaches_the_end_names_the_first_message():
+    state = ConversationState(_conversation(count=23, shown=20, more=True), WINDOW_START)
+    state.add_page([_bare(20, 9), _bare(21, 8), _bare(22, 7)], {"cursors": {"after": "C2"}})
+    assert not state.wants_more()
+    row = state.row(EXTRACTED)
+    assert row["first_message_id"] == "m_22" and row["messages_out_of_reach"] == 3
+    rows = [message_row(m, "t_1", "p1", keep_text=True, extracted_at=EXTRACTED) for m in state.rows_to_keep()]
+    bare = [r for r in rows if r["message_id"] in {"m_20", "m_21", "m_22"}]
+    assert len(bare) == 3 and all(
+        r["is_from_page"] is None and r["from_id"] is None and r["to_ids"] is None and r["message"] is None
+        for r in bare
+    ), "a message beyond reach keeps its time, never a guessed sender"
+
+
+def test_a_short_conversation_names_its_first_message_without_more_calls():
+    state = ConversationState(_conversation(count=4, shown=4, more=False), WINDOW_START)
+    assert not state.wants_more()
+    assert state.row(EXTRACTED)["first_message_id"] == "m_3"
+
+
+def test_a_missing_message_count_is_unknown_never_zero():
+    record = _conversation(count=0, shown=20, more=True)
+    del record["message_count"]
+    state = ConversationState(record, WINDOW_START)
+    state.add_page([_bare(20, 9), _bare(21, 1)], {"cursors": {"after": "C2"}, "next": "n"})
+    row = state.row(EXTRACTED)
+    assert row["message_count"] is None and row["messages_out_of_reach"] is None
+    assert row["first_message_id"] is None
+    complete = ConversationState(record, WINDOW_START)
+    complete.add_page([_bare(20, 9)], {"cursors": {"after": "C2"}})
+    assert complete.row(EXTRACTED)["messages_out_of_reach"] == 1, "a complete walk counts them itself"
+
+
 def test_a_short_first_page_asks_for_the_rest_of_the_20_in_one_batch_operation():
-    state = ConversationState(_conversation(count=12, shown=5, more=True))
+    state = ConversationState(_conversation(count=12, shown=5, more=True), WINDOW_START)
     assert state.wants_more()
     request = state.more_request()
     url = urlsplit(request["relative_url"])
     assert request["method"] == "GET" and url.path == "t_1/messages"
     assert parse_qs(url.query) == {
         "fields": ["id,created_time,from,to,message"],
-        "limit": ["7"],
+        "limit": ["15"],
         "after": ["CUR"],
     }
     state.add_page([_msg(i) for i in range(5, 12)], {})
     assert not state.wants_more() and state.out_of_reach() == 0
+    assert state.first_message_id() == "m_11"
 
 
-def test_messages_without_details_are_out_of_reach_not_errors():
-    record = _conversation(count=3, shown=1, more=True)
-    state = ConversationState(record)
-    state.add_page([{"id": "m_old"}, {"id": "m_old2", "error": {"code": 100}}], {"cursors": {"after": "X"}, "next": "n"})
-    assert not state.wants_more()
-    assert state.out_of_reach() == 2
+def test_an_unreadable_page_ends_the_walk_and_leaves_the_first_message_unknown():
+    state = ConversationState(_conversation(count=30, shown=20, more=True), WINDOW_START)
+    state.stop()
+    assert not state.wants_more() and state.first_message_id() is None and state.errors == 1
 
 
 def test_next_cursor_needs_both_after_and_next():

@@ -47,5 +47,5 @@ def test_other_errors_keep_their_type():
     transient = _meta(2, "Service temporarily unavailable")
     assert isinstance(transient, MetaRetryableError)
     assert page_error(transient, "42", "leads_retrieval") is transient
-    budget = LeadRetrievalBudgetExceeded("42", 10, 10, 1)
+    budget = LeadRetrievalBudgetExceeded("42", reported_pct=100.0)
     assert page_error(budget, "42", "leads_retrieval") is budget

@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 NOW = "2026-03-15T12:00:00Z"
-NESTED = "id,updated_time,message_count,participants,messages.limit(100){id,created_time,from,to,message}"
+NESTED = "id,updated_time,message_count,participants,messages.limit(500){id,created_time,from,to,message}"
 
 
 @pytest.fixture(scope="module")
@@ -128,26 +128,42 @@ def test_messaging_permissions(sb, page, graph_for, error_of):
 
 
 def test_first_party_starts_reproduce_the_truth(sb, all_convs, page, w):
-    """Starts computed from the API (only reachable messages) equal the truth's page rows."""
+    """Starts computed from the API equal the truth's page rows: a user message with details that is
+    first or comes >= 7 days after the previous one is an observed start; a message beyond the 20
+    most recent (id and created_time only) in that position is the person's (inferred: a Page cannot
+    open a conversation nor write after 7 days of silence), and only those are beyond reach."""
     tz = ZoneInfo(next(a for a in w["accounts"] if a["page_id"] == page["id"])["timezone_name"])
     truth = sb.truth()
     first_day = min(r["date"] for r in truth["accounts"])
-    counts = collections.Counter()
+    observed, inferred = collections.Counter(), collections.Counter()
     for platform, convs in all_convs.items():
         for c in convs:
             msgs = list(reversed(c["messages"]["data"]))  # chronological
             for i, m in enumerate(msgs):
-                if "from" not in m:
-                    continue
-                from_user = m["from"]["id"] not in (page["id"], page["instagram_id"])
                 gap_ok = i == 0 or _t(m["created_time"]) - _t(msgs[i - 1]["created_time"]) >= dt.timedelta(days=7)
-                if from_user and gap_ok:
-                    day = _t(m["created_time"]).astimezone(tz).date().isoformat()
-                    if day >= first_day:
-                        counts[(platform, day)] += 1
-    expected = {(r["platform"], r["date"]): r["conversations_started"] for r in truth["pages"]
-                if r["page_id"] == page["id"] and r["conversations_started"]}
-    assert dict(counts) == expected
+                day = _t(m["created_time"]).astimezone(tz).date().isoformat()
+                if not gap_ok or day < first_day:
+                    continue
+                if "from" not in m:
+                    inferred[(platform, day)] += 1
+                elif m["from"]["id"] not in (page["id"], page["instagram_id"]):
+                    observed[(platform, day)] += 1
+    rows = [r for r in truth["pages"] if r["page_id"] == page["id"]]
+    expected = {(r["platform"], r["date"]): r["conversations_started"] for r in rows if r["conversations_started"]}
+    assert dict(observed + inferred) == expected
+    beyond = {(r["platform"], r["date"]): r["conversations_started_beyond_reach"] for r in rows
+              if r["conversations_started_beyond_reach"]}
+    assert dict(inferred) == beyond
+    for platform in ("messenger", "instagram"):
+        assert sum(n for (p, _), n in inferred.items() if p == platform) > 0, "long conversations on both platforms"
+
+
+def test_some_long_conversations_start_inside_the_window(all_convs, sb):
+    """Long threads are not confined to history before the window: some open inside it."""
+    first_day = min(r["date"] for r in sb.truth()["accounts"])
+    long_inside = [c for convs in all_convs.values() for c in convs
+                   if c["message_count"] > 20 and c["messages"]["data"][-1]["created_time"][:10] > first_day]
+    assert long_inside
 
 
 def test_ad_attributed_starts_match_reported_messaging_actions_once_mature(sb, g, w):

@@ -43,7 +43,7 @@ def _ts(iso: str) -> int:
 def test_me_accounts_serves_page_tokens(g, w):
     body = g.ok("me/accounts", fields="id,name,access_token,tasks", summary="true")
     assert {p["id"] for p in body["data"]} == {p["id"] for p in w["pages"]}
-    assert body["summary"]["total_count"] == 3
+    assert body["summary"]["total_count"] == len(w["pages"]) == 5  # 3 promoted Pages + 2 no account promotes
     for p in body["data"]:
         assert p["access_token"].startswith("EAAP") and "MESSAGING" in p["tasks"]
     tok = g.ok(w["pages"][1]["id"], fields="access_token")
@@ -90,7 +90,11 @@ def test_form_leads_with_time_created_filters(pg, page):
     paid = [lead for lead in everything if not lead["is_organic"]]
     assert organic and paid
     assert all("ad_id" not in lead and "campaign_id" not in lead for lead in organic)
-    assert all(lead["ad_id"] and lead["campaign_id"] for lead in paid)
+    with_ad = [lead for lead in paid if "ad_id" in lead]
+    assert with_ad and all(lead["ad_id"] and lead["campaign_id"] for lead in with_ad)
+    # seed 003: a paid lead without ad ids came from an ad preview (its id says so in the sandbox)
+    previews = [lead for lead in paid if "ad_id" not in lead]
+    assert previews and all("campaign_id" not in lead and lead["id"][1] == "2" for lead in previews)
     assert {lead["platform"] for lead in everything} <= {"fb", "ig"}
 
 

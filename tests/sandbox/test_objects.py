@@ -113,8 +113,13 @@ def test_me_node(graph, world):
 
 
 def test_world_route_names_pages_forms_and_counts(world):
-    assert world["counts"] == {"accounts": 3, "campaigns": 6, "adsets": 12, "ads": 24, "pages": 3, "forms": 6}
-    assert {p["account_id"] for p in world["pages"]} == {a["account_id"] for a in world["accounts"]}
+    assert world["counts"] == {"accounts": 3, "campaigns": 6, "adsets": 12, "ads": 24, "pages": 5, "forms": 8}
+    promoted = [p for p in world["pages"] if p["account_id"]]
+    assert {p["account_id"] for p in promoted} == {a["account_id"] for a in world["accounts"]}
+    # two Pages no account promotes, dated in UTC: one with forms (never a lead), one without forms
+    unpromoted = [p for p in world["pages"] if not p["account_id"]]
+    assert [len(p["forms"]) for p in unpromoted] == [2, 0]
+    assert {p["timezone_name"] for p in unpromoted} == {"UTC"}
     assert all(p["instagram_id"].isdigit() for p in world["pages"])
 
 

@@ -21,11 +21,20 @@ def test_truth_shape(sb):
     assert t["as_of"].startswith("2026-03-15T12:00:00")
     row = t["accounts"][0]
     assert set(row) == {"account_id", "date", "currency", "spend", "impressions", "clicks", "leads_reported",
-                        "leads_collected", "conversations_started_reported"}
+                        "leads_collected", "conversations_started_reported", "leads_collected_unattributed"}
     assert isinstance(row["spend"], str) and len(row["spend"].split(".")[1]) == 2
     assert len(t["accounts"]) == 3 * 14
     page_row = t["pages"][0]
-    assert set(page_row) == {"page_id", "platform", "date", "conversations_started", "organic_leads"}
+    assert set(page_row) == {"page_id", "platform", "date", "conversations_started", "organic_leads",
+                             "conversations_started_beyond_reach", "conversations_started_standard_access",
+                             "leads_collected", "leads_collected_unattributed"}
+    for r in t["pages"]:
+        assert r["conversations_started_beyond_reach"] <= r["conversations_started"]
+        assert r["conversations_started_standard_access"] <= r["conversations_started"]
+    unpromoted = {p["id"] for p in sb.world()["pages"] if not p["account_id"]}
+    assert unpromoted <= {r["page_id"] for r in t["pages"]}, "Pages no account promotes have conversations"
+    assert not any(r["leads_collected"] + r["organic_leads"] + r["leads_collected_unattributed"]
+                   for r in t["pages"] if r["page_id"] in unpromoted)
     assert {r["platform"] for r in t["pages"]} == {"messenger", "instagram"}
     assert all("2026-03-01" <= r["date"] <= "2026-03-14" for r in t["accounts"] + t["pages"])
 
@@ -51,20 +60,32 @@ def test_truth_matches_insights_and_lead_records(sb, graph_for):
         pg = graph_for(sb, token=g.page_token(acct["page_id"]))
         tz = ZoneInfo(acct["timezone_name"])
         page = next(p for p in w["pages"] if p["id"] == acct["page_id"])
-        paid, organic = collections.Counter(), collections.Counter()
+        paid, preview, organic = collections.Counter(), collections.Counter(), collections.Counter()
         for form in page["forms"]:
-            for lead in pg.page_all(f"{form}/leads", fields="created_time,is_organic,platform", limit=500):
+            for lead in pg.page_all(f"{form}/leads", fields="created_time,is_organic,platform,ad_id", limit=500):
                 day = dt.datetime.fromisoformat(lead["created_time"].replace("+0000", "+00:00")).astimezone(tz)
                 day = day.date().isoformat()
+                platform = "instagram" if lead["platform"] == "ig" else "messenger"
                 if "2026-02-01" <= day <= "2026-03-14":
                     if lead["is_organic"]:
-                        organic[("instagram" if lead["platform"] == "ig" else "messenger", day)] += 1
-                    else:
+                        organic[(platform, day)] += 1
+                    elif "ad_id" in lead:
                         paid[day] += 1
+                    else:  # seed 003: paid, but from an ad preview: no ad id
+                        preview[(platform, day)] += 1
         assert {d: r["leads_collected"] for d, r in truth_rows.items() if r["leads_collected"]} == dict(paid)
-        org_truth = {(r["platform"], r["date"]): r["organic_leads"] for r in t["pages"]
-                     if r["page_id"] == page["id"] and r["organic_leads"]}
+        page_rows = [r for r in t["pages"] if r["page_id"] == page["id"]]
+        org_truth = {(r["platform"], r["date"]): r["organic_leads"] for r in page_rows if r["organic_leads"]}
         assert org_truth == dict(organic)
+        preview_truth = {(r["platform"], r["date"]): r["leads_collected_unattributed"] for r in page_rows
+                         if r["leads_collected_unattributed"]}
+        assert preview_truth == dict(preview) and preview
+        per_day = collections.Counter()
+        for (_, day), n in preview.items():
+            per_day[day] += n
+        assert {d: r["leads_collected_unattributed"] for d, r in truth_rows.items()
+                if r["leads_collected_unattributed"]} == dict(per_day)
+        assert sum(r["leads_collected"] for r in page_rows) == sum(paid.values())
 
 
 def test_truth_depends_only_on_seed_scale_and_date():

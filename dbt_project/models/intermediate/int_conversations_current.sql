@@ -1,4 +1,6 @@
--- One row per conversation: its latest snapshot (message_count, messages out of reach).
+-- One row per conversation: its latest snapshot (message_count, messages out of reach), with the
+-- id of its first message from any snapshot whose walk of the messages edge reached it (the first
+-- message never changes; a later snapshot may stop its walk at the window start and not see it).
 with
 
 conversations as (
@@ -9,7 +11,9 @@ conversations as (
 
 latest as (
 
-    select *
+    select
+        * exclude (first_message_id),
+        max(first_message_id) over (partition by conversation_id) as first_message_id,
     from conversations
     qualify row_number() over (
         partition by conversation_id order by extracted_at desc, snapshot_date desc

@@ -7,8 +7,11 @@
     )
 }}
 -- One row per lead (latest extraction), attributed to an ad account and dated in its timezone:
--- paid leads -> the account of the lead's ad (ad snapshots, else insights); organic leads -> the
--- account that promotes the form's Page; no account -> var('reporting_timezone').
+-- paid leads -> the account of the lead's ad (ad snapshots, else insights; is_attributed_to_ad);
+-- organic leads -> the account that promotes the form's Page; paid leads without an ad id (seed
+-- 003: ad previews, or a requester without advertiser privileges on the account) or with an ad no
+-- configured account knows -> unattributed, kept, and given the Page's account only when exactly one
+-- account promotes the Page; no account -> var('reporting_timezone').
 with
 
 leads as (
@@ -56,7 +59,12 @@ attributed as (
         case when not leads.is_organic then coalesce(ads.ad_name, leads.ad_name) end as ad_name,
         case when not leads.is_organic then coalesce(ads.adset_name, leads.adset_name) end as adset_name,
         case when not leads.is_organic then coalesce(ads.campaign_name, leads.campaign_name) end as campaign_name,
-        case when leads.is_organic then pages.account_id else ads.account_id end as account_id,
+        not leads.is_organic and ads.account_id is not null as is_attributed_to_ad,
+        case
+            when leads.is_organic then pages.account_id
+            when ads.account_id is not null then ads.account_id
+            when pages.promoting_account_count = 1 then pages.account_id
+        end as account_id,
         leads.extracted_at,
     from leads
     left join ads on ads.ad_id = leads.ad_id and not leads.is_organic

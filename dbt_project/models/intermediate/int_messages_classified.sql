@@ -6,13 +6,20 @@
         pre_hook="{{ meta_delete_window('message_date') }}",
     )
 }}
--- Each message (de-duplicated across snapshots) with its local date (timezone of the account
--- promoting the Page) and whether it starts a conversation: a user message (not from the Page) that is
--- the first message of its conversation, or comes >= var('conversation_gap_hours') (168 h = 7 days)
--- after the conversation's previous message. When older messages were out of reach
--- (conversation.message_count > messages known, or messages_out_of_reach > 0), the first *known*
--- message has an unknown predecessor and is not counted. first_reply_seconds (on starts): seconds to
--- the Page's next message, if it comes before the conversation's next start.
+-- Each message (de-duplicated across snapshots, a row with the sender winning) with its local date
+-- (timezone of the account promoting the Page) and whether it starts a conversation (DESIGN.md,
+-- "Conversation starts"). A message opens a conversation when it is the conversation's first
+-- message (its id is the first_message_id a snapshot's walk of the messages edge reached) or comes
+-- >= var('conversation_gap_hours') (168 h = 7 days) after the conversation's previous message (every
+-- message's created_time is known, details or not). Then:
+--   * observed start: the sender is known and is not the Page;
+--   * inferred start: the sender is unknown (beyond the 20 most recent messages in every snapshot
+--     that listed it): Meta lets a Page message a person only in reply, so a message that opens a
+--     conversation or ends 7 days of silence is the person's;
+--   * a Page message never starts one; the oldest known message of a conversation whose first
+--     message no snapshot reached has an unknown predecessor and is not counted.
+-- first_reply_seconds (on starts): seconds to the Page's next message, if it comes before the
+-- conversation's next start.
 -- Incremental: re-classifies the messages of the recent snapshots and replaces the window's dates.
 with
 
@@ -52,10 +59,6 @@ ordered as (
         min(case when is_from_page then created_time end) over (
             by_conversation rows between 1 following and unbounded following
         ) as next_page_message_time,
-        -- messages known in the conversation (same window: one sort for the three)
-        count(*) over (
-            by_conversation rows between unbounded preceding and unbounded following
-        ) as known_message_count,
     from messages
     -- a message without a conversation has no history and is not classified
     where conversation_id is not null
@@ -74,17 +77,25 @@ classified as (
         ordered.is_from_page,
         ordered.extracted_at,
         ordered.next_page_message_time,
-        not ordered.is_from_page
+        coalesce(not ordered.is_from_page, true)
         and case
-            -- the first known message: a start only if no older message is out of reach
             when ordered.previous_created_time is null
-                then coalesce(conversations.messages_out_of_reach, 0) = 0
-                and coalesce(conversations.message_count, 0) <= ordered.known_message_count
+                then coalesce(ordered.message_id = conversations.first_message_id, false)
             else epoch_us(ordered.created_time) - epoch_us(ordered.previous_created_time)
                 >= cast({{ var('conversation_gap_hours') }} as bigint) * 3600 * 1000000
-        end as is_conversation_start,
+        end as opens_conversation,
     from ordered
     left join conversations on conversations.conversation_id = ordered.conversation_id
+
+),
+
+starts as (
+
+    select
+        * exclude (opens_conversation),
+        opens_conversation as is_conversation_start,
+        opens_conversation and is_from_page is null as is_conversation_start_inferred,
+    from classified
 
 ),
 
@@ -97,7 +108,7 @@ with_next_start as (
             partition by conversation_id order by created_time, message_id
             rows between 1 following and unbounded following
         ) as next_start_time,
-    from classified
+    from starts
 
 ),
 
@@ -111,6 +122,7 @@ localized as (
         with_next_start.created_time,
         with_next_start.is_from_page,
         with_next_start.is_conversation_start,
+        with_next_start.is_conversation_start_inferred,
         case
             when with_next_start.is_conversation_start
                 and (with_next_start.next_start_time is null

@@ -7,8 +7,11 @@
     )
 }}
 -- One row per (date, page_id, platform), date = local date in the timezone of the account promoting
--- the Page: first-party conversations started (Conversations API), messages in (from users) and out
--- (from the Page), and the median seconds from a conversation start to the Page's first reply.
+-- the Page: first-party conversations started (Conversations API) = observed (the sender was read)
+-- + inferred (the opening message was beyond the 20 most recent in every snapshot; see
+-- int_messages_classified), messages in (from users) and out (from the Page; messages whose sender is
+-- beyond reach are in neither), and the median seconds from a conversation start to the Page's first
+-- reply.
 with
 
 messages as (
@@ -42,6 +45,10 @@ per_page_day as (
         cast(count(*) filter (where not is_from_page) as bigint) as messages_in,
         cast(count(*) filter (where is_from_page) as bigint) as messages_out,
         cast(median(first_reply_seconds) as double) as median_first_reply_seconds,
+        cast(
+            count(*) filter (where is_conversation_start and not is_conversation_start_inferred) as bigint
+        ) as conversations_started_observed,
+        cast(count(*) filter (where is_conversation_start_inferred) as bigint) as conversations_started_inferred,
     from messages
     group by all
 
@@ -50,17 +57,18 @@ per_page_day as (
 final as (
 
     -- Only days the promoting account has extracted (see int_account_days_extracted); a Page no
-    -- account promotes is dated in the reporting timezone and kept as it is.
+    -- account promotes is dated in the reporting timezone and kept on the days some account has
+    -- extracted (the runs' windows), so its older messages (anchors, long histories) never show up as
+    -- half-counted days.
     select per_page_day.*
     from per_page_day
     left join pages on pages.page_id = per_page_day.page_id
-    where pages.account_id is null
-        or exists (
-            select 1
-            from extracted_days
-            where extracted_days.account_id = pages.account_id
-                and extracted_days.date = per_page_day.date
-        )
+    where exists (
+        select 1
+        from extracted_days
+        where extracted_days.date = per_page_day.date
+            and (pages.account_id is null or extracted_days.account_id = pages.account_id)
+    )
 
 )
 

@@ -25,8 +25,7 @@ insights as (
 leads as (
 
     select * from {{ ref('int_leads_attributed') }}
-    where not is_organic
-        and account_id is not null
+    where is_attributed_to_ad
         {% if is_incremental() -%}
         and created_date_utc >= {{ meta_window_start(offset_days=1) }}
         and created_date >= {{ meta_window_start() }}

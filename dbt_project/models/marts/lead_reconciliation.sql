@@ -1,6 +1,11 @@
 -- One row per (date, account_id): leads collected (Lead Ads, paid) vs reported (insights `lead`),
 -- and first-party conversations started (Pages the account promotes, both platforms) vs reported
 -- (messaging_conversation_started_7d), with the differences (first-party minus reported).
+-- leads_collected_unattributed: paid leads of the Pages only this account promotes that carry no ad
+-- the pipeline knows (seed 003: ad previews, no advertiser privileges); never in leads_collected.
+-- first_party_starts_far_below_reported flags days where first-party starts are far below the paid
+-- starts Meta reports: the signature of a token with Standard Access (seed 004), which sees only
+-- conversations with people who have a role on the app.
 -- Rebuilt from the marts each run (small).
 with
 
@@ -45,6 +50,28 @@ conversations_first_party as (
 
 ),
 
+extracted_days as (
+
+    select * from {{ ref('int_account_days_extracted') }}
+
+),
+
+leads_unattributed as (
+
+    select
+        unattributed.created_date as date,
+        unattributed.account_id,
+        count(*) as leads_collected_unattributed,
+    from {{ ref('int_leads_attributed') }} as unattributed
+    inner join extracted_days
+        on extracted_days.account_id = unattributed.account_id
+        and extracted_days.date = unattributed.created_date
+    where not unattributed.is_organic
+        and not unattributed.is_attributed_to_ad
+    group by all
+
+),
+
 spine as (
 
     select date, account_id from leads
@@ -52,6 +79,8 @@ spine as (
     select date, account_id from conversations_reported
     union
     select date, account_id from conversations_first_party
+    union
+    select date, account_id from leads_unattributed
 
 ),
 
@@ -71,6 +100,13 @@ final as (
             coalesce(conversations_first_party.conversations_started, 0)
             - coalesce(conversations_reported.conversations_started_reported, 0) as bigint
         ) as conversations_started_difference,
+        cast(coalesce(leads_unattributed.leads_collected_unattributed, 0) as bigint) as leads_collected_unattributed,
+        coalesce(conversations_reported.conversations_started_reported, 0)
+            >= {{ var('standard_access_min_reported_starts') }}
+        and coalesce(conversations_first_party.conversations_started, 0)
+            < {{ var('standard_access_max_first_party_share') }}
+            * coalesce(conversations_reported.conversations_started_reported, 0)
+            as first_party_starts_far_below_reported,
     from spine
     left join leads
         on leads.date = spine.date and leads.account_id = spine.account_id
@@ -79,6 +115,8 @@ final as (
     left join conversations_first_party
         on conversations_first_party.date = spine.date
         and conversations_first_party.account_id = spine.account_id
+    left join leads_unattributed
+        on leads_unattributed.date = spine.date and leads_unattributed.account_id = spine.account_id
 
 )
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from meta_ads_elt.errors import (
     MetaFatalError,
@@ -13,6 +13,9 @@ from meta_ads_elt.errors import (
     MetaPermissionError,
     MetaTokenError,
 )
+
+if TYPE_CHECKING:
+    from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
 
 def interval_day(context: Mapping[str, Any] | None, explicit: str | date | None = None) -> date:
@@ -120,3 +123,19 @@ def raise_for_page(exc: BaseException, page_id: str, permission: str) -> NoRetur
     if better is exc:
         raise exc
     raise better from exc
+
+
+def page_hook_or_raise(hook: MetaGraphApiHook, page_id: str, permission: str) -> MetaGraphApiHook:
+    """``hook.for_page(page_id)``, or a clear error: the id is not a Page (Meta says what it is), the
+    connection holds another Page's token, or the user lacks the Page or the permission."""
+    from meta_ads_elt.access import not_a_page, page_token_in_connection
+
+    try:
+        return hook.for_page(page_id)
+    except MetaParameterError as exc:
+        state = {"code": exc.code, "subcode": exc.subcode, "http_status": exc.http_status, "fbtrace_id": exc.fbtrace_id}
+        if "nonexisting field (access_token)" in exc.message:
+            raise MetaTokenError(f"Page {page_id}: {page_token_in_connection(hook)}", **state) from exc
+        raise MetaParameterError(f"{not_a_page(hook, page_id, exc)} (It needs '{permission}'.)", **state) from exc
+    except Exception as exc:
+        raise_for_page(exc, page_id, permission)

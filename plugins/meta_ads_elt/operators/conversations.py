@@ -23,7 +23,13 @@ from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields, schemas
 from meta_ads_elt.errors import MetaPermissionError, MetaTokenError, classify
-from meta_ads_elt.operators._pages import interval_day, parse_meta_time, raise_for_page, utc_window
+from meta_ads_elt.operators._pages import (
+    interval_day,
+    page_hook_or_raise,
+    parse_meta_time,
+    raise_for_page,
+    utc_window,
+)
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -31,6 +37,7 @@ if TYPE_CHECKING:
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
 PLATFORM_PERMISSIONS = {"messenger": "pages_messaging", "instagram": "instagram_manage_messages"}
+"""The permission named in errors (the full list each platform needs: ``access.REQUIRED_PERMISSIONS``)."""
 
 
 @dataclass
@@ -41,11 +48,16 @@ class ConversationPull:
     messages: list[dict] = field(default_factory=list)
     pages_read: int = 0
     batch_requests: int = 0
+    listing_errors: int = 0
     watermark: datetime | None = None
 
     @property
     def messages_out_of_reach(self) -> int:
         return sum(c["messages_out_of_reach"] or 0 for c in self.conversations)
+
+    @property
+    def messages_without_sender(self) -> int:
+        return sum(1 for m in self.messages if m["is_from_page"] is None)
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
         """``conversations`` and ``messages`` tables, sorted so reruns write the same rows."""
@@ -71,7 +83,8 @@ def next_cursor(paging: Mapping[str, Any]) -> str | None:
 
 
 def has_details(message: Mapping[str, Any]) -> bool:
-    """A message beyond the 20 most recent comes back without sender/time (or as an error)."""
+    """Meta serves the sender (and text) only for the 20 most recent messages; older ones come with
+    ``id`` and ``created_time`` only (or, read one by one, as an error saying they were deleted)."""
     return bool(message.get("id")) and bool(message.get("created_time")) and bool(message.get("from")) and "error" not in message
 
 
@@ -82,64 +95,124 @@ def message_row(
     keep_text: bool,
     extracted_at: datetime,
 ) -> dict:
+    """A lake row. A message without details keeps its id and time; its sender is unknown
+    (``from_id`` and ``is_from_page`` null), never guessed."""
+    detailed = has_details(message)
     sender = message.get("from") or {}
     recipients, _ = _edge(message.get("to"))
-    from_id = str(sender["id"]) if sender.get("id") else None
+    from_id = str(sender["id"]) if detailed and sender.get("id") else None
     return {
         "message_id": str(message["id"]),
         "conversation_id": conversation_id,
         "created_time": parse_meta_time(message["created_time"]),
         "from_id": from_id,
-        "to_ids": [str(r["id"]) for r in recipients if r.get("id")],
-        "is_from_page": from_id is not None and from_id == page_actor_id,
-        "message": message.get("message") if keep_text else None,
+        "to_ids": [str(r["id"]) for r in recipients if r.get("id")] if detailed else None,
+        "is_from_page": (from_id is not None and from_id == page_actor_id) if detailed else None,
+        "message": message.get("message") if keep_text and detailed else None,
         "_extracted_at": extracted_at,
     }
 
 
 class ConversationState:
-    """One conversation being assembled: its reachable messages so far and where to read more."""
+    """One conversation being assembled, walking its ``messages`` edge newest first.
 
-    def __init__(self, record: Mapping[str, Any]) -> None:
+    * The 20 most recent messages are read with their details (``messages_per_conversation`` per
+      request); ``messages`` holds those that came with a sender.
+    * Beyond them Meta gives only ``id`` and ``created_time`` (seed 004). The walk goes on with those
+      two fields until it passes a message older than ``window_start`` (kept as the anchor that dates
+      the silence before the window's first message) or reaches the conversation's first message,
+      whose id is then recorded (``first_message_id``): what decides whether the oldest message
+      starts the conversation when its sender is beyond reach (DESIGN.md, "Conversation starts").
+    * A missing ``message_count`` stays unknown (None), never 0.
+    """
+
+    def __init__(self, record: Mapping[str, Any], window_start: datetime | None = None) -> None:
         self.record = record
         self.id = str(record["id"])
+        self.window_start = window_start
         count = record.get("message_count")
         self.message_count: int | None = None if count is None else int(count)
-        messages, paging = _edge(record.get("messages"))
-        self.messages: dict[str, Mapping[str, Any]] = {}
+        self.messages: dict[str, Mapping[str, Any]] = {}  # with details (sender known)
+        self.listed: list[Mapping[str, Any]] = []  # every message listed so far, newest first
         self.cursor: str | None = None
+        self.complete = False  # the walk reached the conversation's first message
+        self.errors = 0
+        messages, paging = _edge(record.get("messages"))
         self.add_page(messages, paging)
 
     @property
-    def reachable(self) -> int:
-        """How many messages can have details: the 20 most recent, or fewer if there are fewer."""
-        total = self.message_count if self.message_count is not None else len(self.messages)
-        return min(total, fields.MESSAGES_WITH_DETAILS)
+    def position(self) -> int:
+        """How many messages the walk has listed (the newest is position 0)."""
+        return len(self.listed)
 
     def add_page(self, messages: Iterable[Mapping[str, Any]], paging: Mapping[str, Any]) -> None:
         for message in messages:
-            if has_details(message) and len(self.messages) < fields.MESSAGES_WITH_DETAILS:
+            if not message.get("id") or not message.get("created_time"):
+                continue
+            if has_details(message) and self.position < fields.MESSAGES_WITH_DETAILS:
                 self.messages.setdefault(str(message["id"]), message)
+            self.listed.append(message)
         self.cursor = next_cursor(paging)
-        if messages and not any(has_details(m) for m in messages):
-            self.cursor = None  # a page of detail-less messages: the rest is out of reach too
+        self.complete = self.cursor is None
+
+    def stop(self) -> None:
+        """An unreadable page (an error item): the rest of the walk is unknown, so is the first message."""
+        self.errors += 1
+        self.cursor = None
+        self.complete = False
+
+    def _oldest_time(self) -> datetime | None:
+        return parse_meta_time(self.listed[-1]["created_time"]) if self.listed else None
 
     def wants_more(self) -> bool:
-        return self.cursor is not None and len(self.messages) < self.reachable
+        if self.cursor is None:
+            return False
+        if self.position < fields.MESSAGES_WITH_DETAILS:
+            return True  # the rest of the 20 most recent, with details
+        oldest = self._oldest_time()
+        return self.window_start is not None and oldest is not None and oldest >= self.window_start
 
     def more_request(self) -> dict:
         """The batch operation reading this conversation's next page of messages."""
-        params = {
-            "fields": ",".join(fields.MESSAGE_FIELDS),
-            "limit": self.reachable - len(self.messages),
-            "after": self.cursor,
-        }
+        if self.position < fields.MESSAGES_WITH_DETAILS:
+            params = {
+                "fields": ",".join(fields.MESSAGE_FIELDS),
+                "limit": fields.MESSAGES_WITH_DETAILS - self.position,
+                "after": self.cursor,
+            }
+        else:
+            params = {
+                "fields": ",".join(fields.MESSAGE_LISTING_FIELDS),
+                "limit": fields.MESSAGES_LISTING_PAGE_LIMIT,
+                "after": self.cursor,
+            }
         return {"method": "GET", "relative_url": f"{self.id}/messages?{urlencode(params)}"}
 
-    def out_of_reach(self) -> int:
-        if self.message_count is None:
-            return 0
-        return max(0, self.message_count - len(self.messages))
+    def rows_to_keep(self) -> list[Mapping[str, Any]]:
+        """Messages with details, and those without from the window start on plus one older anchor."""
+        kept: list[Mapping[str, Any]] = []
+        for message in self.listed:
+            if str(message["id"]) in self.messages:
+                kept.append(self.messages[str(message["id"])])
+                continue
+            kept.append(message)
+            if self.window_start is not None and parse_meta_time(message["created_time"]) < self.window_start:
+                break  # the anchor: anything older cannot decide a start inside the window
+        ids = {str(m["id"]) for m in kept}
+        kept.extend(m for mid, m in self.messages.items() if mid not in ids)
+        return kept
+
+    def first_message_id(self) -> str | None:
+        return str(self.listed[-1]["id"]) if self.complete and self.listed else None
+
+    def out_of_reach(self) -> int | None:
+        """Messages Meta gives no details for; None when the total is unknown."""
+        total = self.message_count
+        if total is None and self.complete:
+            total = self.position
+        if total is None:
+            return None
+        return max(0, total - len(self.messages))
 
     def row(self, extracted_at: datetime) -> dict:
         participants, _ = _edge(self.record.get("participants"))
@@ -150,6 +223,7 @@ class ConversationState:
             # names and emails of participants are PII and never stored: ids only
             "participant_ids": sorted(str(p["id"]) for p in participants if p.get("id")),
             "messages_out_of_reach": self.out_of_reach(),
+            "first_message_id": self.first_message_id(),
             "_extracted_at": extracted_at,
         }
 
@@ -166,8 +240,12 @@ class MetaConversationsOperator(BaseOperator):
     * Calls: conversations arrive with up to ``messages_per_conversation`` (<= 20) recent messages
       per request, paging stops at the first conversation older than the window (newest first),
       and the remaining per-conversation reads are Graph batches of at most 50.
-    * Meta serves details only for a conversation's 20 most recent messages: older ones are never
-      an error here; ``conversations.messages_out_of_reach`` records how many were not read.
+    * Meta serves details only for a conversation's 20 most recent messages (seed 004). Older ones
+      are listed with ``id`` and ``created_time`` back to the window start (plus one older message),
+      stored with an unknown sender; ``conversations.messages_out_of_reach`` counts the messages
+      without details (null when ``message_count`` is missing) and ``first_message_id`` names the
+      conversation's first message when the walk reached it. The marts decide starts from these
+      (DESIGN.md, "Conversation starts").
     * ``is_from_page``: the sender is the Page (Messenger) or the Page's Instagram account.
     * Message text is PII: the ``message`` column is null unless ``keep_message_text=True``.
       Participant names and emails are never stored.
@@ -222,19 +300,15 @@ class MetaConversationsOperator(BaseOperator):
         start, _ = utc_window(day, self.lookback_days)
         extracted_at = datetime.now(UTC).replace(microsecond=0)
 
-        page_hook = self._page_hook(page_id, platforms[0] if platforms else "messenger")
+        page_hook = page_hook_or_raise(
+            self.hook, page_id, PLATFORM_PERMISSIONS[platforms[0] if platforms else "messenger"]
+        )
         pulls = {
             platform: self._pull(page_hook, page_id, platform, start, extracted_at) for platform in platforms
         }
         return self._write(page_id, day, start, pulls, context, extracted_at)
 
     # -- API ------------------------------------------------------------------------------------
-
-    def _page_hook(self, page_id: str, platform: str) -> MetaGraphApiHook:
-        try:
-            return self.hook.for_page(page_id)
-        except Exception as exc:
-            raise_for_page(exc, page_id, PLATFORM_PERMISSIONS[platform])
 
     def _actor_id(self, page_hook: MetaGraphApiHook, page_id: str, platform: str) -> str | None:
         """The id messages from the Page carry: the Page (Messenger) or its Instagram account."""
@@ -272,7 +346,7 @@ class MetaConversationsOperator(BaseOperator):
                         older = True  # newest-updated first: everything after is older still
                         break
                     pull.watermark = max(pull.watermark or updated, updated)
-                    states.append(ConversationState(record))
+                    states.append(ConversationState(record, start))
                 if older:
                     break
             pull.batch_requests = self._read_more_messages(page_hook, page_id, states)
@@ -283,19 +357,27 @@ class MetaConversationsOperator(BaseOperator):
             pull.conversations.append(state.row(extracted_at))
             pull.messages.extend(
                 message_row(m, state.id, actor_id, bool(self.keep_message_text), extracted_at)
-                for m in state.messages.values()
+                for m in state.rows_to_keep()
             )
+            pull.listing_errors += state.errors
         self.log.info(
-            "Page %s %s: %d conversations, %d messages (%d out of reach) in %d list pages + %d batch calls",
-            page_id, platform, len(pull.conversations), len(pull.messages), pull.messages_out_of_reach,
-            pull.pages_read, pull.batch_requests,
+            "Page %s %s: %d conversations, %d messages (%d without details, %d out of reach) in %d list pages"
+            " + %d batch calls",
+            page_id, platform, len(pull.conversations), len(pull.messages), pull.messages_without_sender,
+            pull.messages_out_of_reach, pull.pages_read, pull.batch_requests,
         )  # fmt: skip
+        if pull.listing_errors:
+            self.log.warning(
+                "Page %s %s: %d message pages could not be read; those conversations keep no first message, "
+                "so a start hidden there is not counted", page_id, platform, pull.listing_errors,
+            )  # fmt: skip
         return pull
 
     def _read_more_messages(
         self, page_hook: MetaGraphApiHook, page_id: str, states: list[ConversationState]
     ) -> int:
-        """Page nested messages beyond the first page (up to 20 per conversation), 50 per batch call."""
+        """Walk the conversations' ``messages`` edges beyond the first nested page, 50 operations per
+        batch call: the rest of the 20 most recent with details, then ids and times back to the window."""
         batch_calls = 0
         pending = [s for s in states if s.wants_more()]
         while pending:
@@ -309,9 +391,9 @@ class MetaConversationsOperator(BaseOperator):
                         error = classify(item.get("code"), body, item.get("headers"), what="GET messages")
                         if isinstance(error, MetaPermissionError | MetaTokenError):
                             raise error
-                        # Meta answers messages older than the 20 most recent as "deleted": out of
-                        # reach, recorded in messages_out_of_reach, never a failed run.
-                        state.cursor = None
+                        # An unreadable page ends this conversation's walk; its first message stays
+                        # unknown (first_message_id null), which the marts never count as a start.
+                        state.stop()
                         continue
                     messages, paging = _edge(body)
                     state.add_page(messages, paging)
@@ -353,6 +435,8 @@ class MetaConversationsOperator(BaseOperator):
                     "conversations": len(pull.conversations),
                     "messages": len(pull.messages),
                     "messages_out_of_reach": pull.messages_out_of_reach,
+                    "messages_without_sender": pull.messages_without_sender,
+                    "listing_errors": pull.listing_errors,
                     "list_pages": pull.pages_read,
                     "batch_calls": pull.batch_requests,
                     # newest updated_time seen: where the next run's newest-first walk begins

@@ -17,9 +17,11 @@ import pyarrow as pa
 from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields, schemas
+from meta_ads_elt.errors import MetaConfigError
 from meta_ads_elt.leadgen_budget import LeadgenUsageTap, LeadRetrievalBudget
 from meta_ads_elt.operators._pages import (
     interval_day,
+    page_hook_or_raise,
     parse_meta_time,
     raise_for_page,
     utc_window,
@@ -164,21 +166,23 @@ class MetaLeadsOperator(BaseOperator):
       a rerun of D leaves identical rows (``_extracted_at`` aside). A manifest records the run.
     * PII: see :mod:`meta_ads_elt.pii` (email/phone hashed, names and free text dropped unless a
       question key is in ``pii_allow_list``). No lead value is logged.
+    * Nothing to fetch, no call: a form whose ``leads_count`` is 0 is skipped, and a Page without
+      forms (or whose forms all report 0) writes its empty partitions and succeeds.
     * Lead-retrieval budget (200 x 24 x L per Page per 24 h, L = leads created in the last 90
-      days): before every lead read, the calls counted so far (the form listing included) or, if
-      higher, the share Meta reports in the Page's ``leadgen`` entry of
-      ``X-Business-Use-Case-Usage`` (which also sees other runs' calls) is checked; when the next
-      call would exceed the budget the task fails with
-      :class:`~meta_ads_elt.leadgen_budget.LeadRetrievalBudgetExceeded` before Meta refuses, and
-      nothing is written. L is the sum of the forms' ``leads_count``, returned by the form listing
-      at no extra call; it counts a form's older leads too, so for an old Page it over-states the
-      budget, which Meta's header corrects.
+      days): Meta decides (:mod:`meta_ads_elt.leadgen_budget`). Before every lead read, the Page's
+      ``leadgen`` reading in ``X-Business-Use-Case-Usage`` (which also sees other runs' calls) stops
+      the run once it says 100 %, and a refusal while it says so ends the task at once; either way
+      :class:`~meta_ads_elt.leadgen_budget.LeadRetrievalBudgetExceeded` is raised and nothing is
+      written. ``200 x 24 x sum(leads_count)`` (an all-time count: an upper bound of the limit) stops
+      it only when even that is spent; a form without ``leads_count`` never blocks a call.
+    * ``form_ids``: only these forms of the Page (default: all); an id that is not one of the
+      Page's forms fails before any lead is read, naming the Page it belongs to.
     * Errors: a bad Page id, a token that cannot act for the Page, or a missing
       ``leads_retrieval`` permission fail at once with a message naming the Page and permission.
       Transient errors and throttling are retried by the hook.
     """
 
-    template_fields: Sequence[str] = ("page_id", "lake_root", "data_interval_day", "pii_allow_list")
+    template_fields: Sequence[str] = ("page_id", "lake_root", "data_interval_day", "pii_allow_list", "form_ids")
     ui_color = "#e7f0fd"
 
     def __init__(
@@ -193,10 +197,12 @@ class MetaLeadsOperator(BaseOperator):
         overlap_minutes: int = fields.LEADS_FILTER_OVERLAP_MINUTES,
         page_limit: int = fields.LEADS_PAGE_LIMIT,
         data_interval_day: str | None = None,
+        form_ids: Sequence[str] = (),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.page_id = page_id
+        self.form_ids = form_ids
         self.lake_root = lake_root
         self.meta_conn_id = meta_conn_id
         self.lookback_days = lookback_days
@@ -226,32 +232,43 @@ class MetaLeadsOperator(BaseOperator):
         extracted_at = datetime.now(UTC).replace(microsecond=0)
         policy = PiiPolicy.build(self.pii_allow_list, self.default_phone_country_code)
 
-        page_hook = self._page_hook(page_id)
-        forms = self._forms(page_hook, page_id)
-        leads_90d = sum(int(f.get("leads_count") or 0) for f in forms)
+        page_hook = page_hook_or_raise(self.hook, page_id, LEADS_PERMISSION)
+        forms = self._selected(self._forms(page_hook, page_id), page_id)
+        counts = [f.get("leads_count") for f in forms]
+        leads_count = None if any(c is None for c in counts) else sum(int(c) for c in counts)
         # The form listing is counted as lead retrieval too: over-counting is the safe side.
-        budget = LeadRetrievalBudget(page_id, leads_90d, calls_used=page_hook.calls)
+        budget = LeadRetrievalBudget(page_id, leads_count, calls_used=page_hook.calls)
         rows = LeadRows.empty(window_dates(start, end))
         filtering = leads_filtering(start, end, timedelta(minutes=self.overlap_minutes))
         seen: set[str] = set()
         for form in forms:
+            if form.get("leads_count") is not None and int(form["leads_count"]) == 0:
+                continue  # Meta says the form never collected a lead: nothing to fetch
             options = form_question_options(_data(form.get("questions")))
             for lead in self._leads(page_hook, page_id, str(form["id"]), filtering, budget):
                 if str(lead["id"]) not in seen and rows.add(lead, str(form["id"]), policy, options, extracted_at):
                     seen.add(str(lead["id"]))
         self.log.info(
-            "Page %s: %d leads from %d forms for %s..%s (%d lead-retrieval calls of %d allowed)",
-            page_id, rows.lead_count, len(forms), start.date(), day, budget.used, budget.limit,
+            "Page %s: %d leads from %d forms for %s..%s (%d lead-retrieval calls; Meta's leadgen usage %s %%)",
+            page_id, rows.lead_count, len(forms), start.date(), day, budget.calls_used,
+            "unknown" if budget.reported_pct is None else f"{budget.reported_pct:g}",
         )  # fmt: skip
         return self._write(page_id, day, rows, context, budget, len(forms), extracted_at)
 
     # -- API ------------------------------------------------------------------------------------
 
-    def _page_hook(self, page_id: str) -> MetaGraphApiHook:
-        try:
-            return self.hook.for_page(page_id)
-        except Exception as exc:
-            raise_for_page(exc, page_id, LEADS_PERMISSION)
+    def _selected(self, forms: list[dict], page_id: str) -> list[dict]:
+        """The configured ``form_ids`` among the Page's forms (all of them when none is configured)."""
+        if not self.form_ids:
+            return forms
+        from meta_ads_elt.access import form_of_another_page
+
+        wanted = [str(f) for f in self.form_ids]
+        by_id = {str(f["id"]): f for f in forms}
+        problems = [p for f in wanted if f not in by_id and (p := form_of_another_page(self.hook, f, page_id))]
+        if problems:
+            raise MetaConfigError("; ".join(problems))
+        return [by_id[f] for f in wanted if f in by_id]
 
     def _forms(self, page_hook: MetaGraphApiHook, page_id: str) -> list[dict]:
         params = {"fields": ",".join(fields.LEADGEN_FORM_FIELDS), "limit": 100}
@@ -267,7 +284,8 @@ class MetaLeadsOperator(BaseOperator):
         params = {"fields": ",".join(fields.LEAD_FIELDS), "filtering": filtering, "limit": self.page_limit}
         pages = page_hook.paginate(f"{form_id}/leads", params, scope=page_id)
         while True:
-            budget.check()  # before the call: our stop must come before Meta's refusal
+            budget.observe(self.usage_tap.reading(page_id))
+            budget.check()  # before the call: stop when Meta says the budget is spent
             calls_before = page_hook.calls
             try:
                 batch = next(pages)
@@ -277,8 +295,7 @@ class MetaLeadsOperator(BaseOperator):
                 raise_for_page(exc, page_id, LEADS_PERMISSION)
             finally:
                 # the hook's own count: retries included, and no call when the last page had no "next"
-                budget.charge(page_hook.calls - calls_before, force=True)
-                budget.observe_pct(self.usage_tap.leadgen_pct(page_id))
+                budget.charge(page_hook.calls - calls_before)
             yield from batch
 
     # -- lake -----------------------------------------------------------------------------------
@@ -315,9 +332,11 @@ class MetaLeadsOperator(BaseOperator):
             "rows": counts,
             "forms": form_count,
             "calls": self.hook.calls + self.hook.for_page(page_id).calls,
-            "lead_retrieval_calls": budget.used,
-            "lead_retrieval_limit": budget.limit,
-            "leads_created_last_90_days": budget.leads_last_90_days,
+            "lead_retrieval_calls": budget.calls_used,
+            # 200 x 24 x the forms' all-time leads_count: an upper bound of Meta's limit (null: unknown)
+            "lead_retrieval_limit": budget.ceiling,
+            "leads_count_all_time": budget.leads_count,
+            "leadgen_usage_pct": budget.reported_pct,
             "pii_allow_list": sorted(str(k) for k in self.pii_allow_list),
             "extracted_at": extracted_at.isoformat(),
             "partitions": [p["date"] for p in partitions],

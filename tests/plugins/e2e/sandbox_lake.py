@@ -47,3 +47,44 @@ def read(lake: Path, dataset: str) -> pa.Table:
 def sorted_rows(table: pa.Table) -> list[dict]:
     rows = [{k: v for k, v in r.items() if k != "_extracted_at"} for r in table.to_pylist()]
     return sorted(rows, key=lambda r: json.dumps(r, sort_keys=True, default=str))
+
+
+def run_day(lake: Path, world: dict, day: dt.date, lookback_days: int, run_id: str = "test") -> None:
+    """Every extraction of the daily DAG for ``day``, as Airflow runs them (``execute``), into ``lake``:
+    ad objects and Insights per account (polling in the worker), leads and conversations per Page."""
+    from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
+    from meta_ads_elt.operators.conversations import MetaConversationsOperator
+    from meta_ads_elt.operators.insights import MetaInsightsOperator
+    from meta_ads_elt.operators.leads import MetaLeadsOperator
+
+    context = {"run_id": run_id}
+    for account in world["accounts"]:
+        MetaAdObjectsOperator(task_id="objects", account_id=account["id"], lake_root=str(lake)).execute(context)
+        MetaInsightsOperator(
+            task_id="insights", account_id=account["id"], lake_root=str(lake), date=day.isoformat(),
+            lookback_days=lookback_days, deferrable=False, first_poll=0.1, poll_interval=0.5,
+        ).execute(context)  # fmt: skip
+    for page in world["pages"]:
+        common = {"page_id": page["id"], "lake_root": str(lake), "data_interval_day": day.isoformat(),
+                  "lookback_days": lookback_days}  # fmt: skip
+        MetaLeadsOperator(task_id="leads", **common).execute(context)
+        MetaConversationsOperator(task_id="conversations", **common).execute(context)
+
+
+def build_marts(root: Path, lake: Path, day: dt.date, lookback_days: int) -> Path:
+    """The DAG's dbt build (incremental window ending with ``day``) and publish; the serving file."""
+    from meta_ads_elt.marts import publish_marts, run_dbt_build
+
+    build = run_dbt_build(
+        lake_root=lake, build_db_path=root / "build.duckdb", target_path=root / "target", log_path=root / "logs",
+        window_end=day.isoformat(), lookback_days=lookback_days, threads=2, timeout=900,
+    )  # fmt: skip
+    serving = root / "marts.duckdb"
+    publish_marts(build, serving_db_path=serving, parquet_dir=None)
+    return serving
+
+
+def dbt_results(root: Path) -> dict[str, dict]:
+    """``target/run_results.json`` of the last build: unique_id -> result."""
+    results = json.loads((root / "target" / "run_results.json").read_text())["results"]
+    return {r["unique_id"]: r for r in results}

@@ -1,8 +1,9 @@
 """MetaConversationsOperator against the Graph API sandbox over HTTP.
 
-Conversations started are computed from the lake with DESIGN.md's definition (a user-sent message
-that is the first of its conversation or comes >= 168 h after the previous one, by the Page-local
-date) and reconciled with ``/_sandbox/truth``.
+Conversations started are computed from the lake with DESIGN.md's rule (a message that is its
+conversation's first (``first_message_id``) or comes >= 168 h after the previous one, by the
+Page-local date: observed when its sender is a person, inferred when it is beyond the 20 most recent
+messages and its sender unknown) and reconciled with ``/_sandbox/truth``.
 """
 
 from __future__ import annotations
@@ -35,21 +36,30 @@ def run_conversations(lake: Path, page_id: str, day: dt.date, **kwargs) -> dict:
     return op.execute({"run_id": "test"})
 
 
-def starts_from_lake(messages: list[dict], page_tz: dict[str, zoneinfo.ZoneInfo]) -> collections.Counter:
-    """DESIGN.md's conversations_started, per (page, platform, Page-local date), from lake rows."""
-    by_conversation: dict[str, list[dict]] = collections.defaultdict(list)
-    for m in messages:
-        by_conversation[m["conversation_id"]].append(m)
-    counts: collections.Counter = collections.Counter()
+def starts_from_lake(
+    messages: list[dict], conversations: list[dict], page_tz: dict[str, zoneinfo.ZoneInfo]
+) -> tuple[collections.Counter, collections.Counter]:
+    """DESIGN.md's conversations started, per (page, platform, Page-local date), from lake rows:
+    (observed, inferred)."""
+    first_ids = {c["first_message_id"] for c in conversations if c["first_message_id"]}
+    by_conversation: dict[str, dict[str, dict]] = collections.defaultdict(dict)
+    for m in messages:  # a message with its sender wins over the same message without (later snapshot)
+        kept = by_conversation[m["conversation_id"]].get(m["message_id"])
+        if kept is None or (kept["is_from_page"] is None and m["is_from_page"] is not None):
+            by_conversation[m["conversation_id"]][m["message_id"]] = m
+    observed: collections.Counter = collections.Counter()
+    inferred: collections.Counter = collections.Counter()
     for rows in by_conversation.values():
-        rows.sort(key=lambda m: (m["created_time"], m["message_id"]))
         previous = None
-        for m in rows:
-            if not m["is_from_page"] and (previous is None or m["created_time"] - previous["created_time"] >= START_GAP):
+        for m in sorted(rows.values(), key=lambda m: (m["created_time"], m["message_id"])):
+            opens = m["message_id"] in first_ids if previous is None else (
+                m["created_time"] - previous["created_time"] >= START_GAP
+            )
+            if opens and m["is_from_page"] is not True:
                 local = m["created_time"].astimezone(page_tz[m["page_id"]]).date().isoformat()
-                counts[(m["page_id"], m["platform"], local)] += 1
+                (inferred if m["is_from_page"] is None else observed)[(m["page_id"], m["platform"], local)] += 1
             previous = m
-    return counts
+    return observed, inferred
 
 
 def graph_get(sandbox, path: str, token: str, **params) -> dict:
@@ -77,9 +87,13 @@ def test_conversations_started_reconcile_per_page_platform_and_day(sandbox, worl
     lake, day, _ = pulled
     window_start = dt.datetime.combine(day - dt.timedelta(days=27), dt.time(), dt.UTC)
     page_tz = {p["id"]: zoneinfo.ZoneInfo(p["timezone_name"]) for p in world["pages"]}
-    counts = starts_from_lake(read(lake, "messages").to_pylist(), page_tz)
+    observed, inferred = starts_from_lake(
+        read(lake, "messages").to_pylist(), read(lake, "conversations").to_pylist(), page_tz
+    )
+    counts = observed + inferred
     truth = sandbox.truth((day - dt.timedelta(days=30)).isoformat(), day.isoformat())
     expected = {(t["page_id"], t["platform"], t["date"]): t["conversations_started"] for t in truth["pages"]}
+    beyond = {(t["page_id"], t["platform"], t["date"]): t["conversations_started_beyond_reach"] for t in truth["pages"]}
     compared = collections.Counter()
     for page in world["pages"]:
         tz = page_tz[page["id"]]
@@ -91,20 +105,48 @@ def test_conversations_started_reconcile_per_page_platform_and_day(sandbox, worl
                 for platform in ("messenger", "instagram"):
                     key = (page["id"], platform, local_day.isoformat())
                     assert counts.get(key, 0) == expected.get(key, 0), key
+                    # one pull: a start is inferred exactly when the truth says it is beyond reach
+                    assert inferred.get(key, 0) == beyond.get(key, 0), key
                     compared[platform] += expected.get(key, 0)
+                    compared[f"{platform} inferred"] += inferred.get(key, 0)
             local_day += dt.timedelta(days=1)
-    assert compared["messenger"] > 0 and compared["instagram"] > 0
+    assert all(compared[k] > 0 for k in ("messenger", "instagram", "messenger inferred", "instagram inferred"))
 
 
-def test_only_the_20_most_recent_messages_are_read_and_the_rest_is_counted(pulled):
-    lake, _, _ = pulled
+def test_only_the_20_most_recent_messages_come_with_a_sender_and_older_ones_keep_their_time(pulled):
+    lake, day, _ = pulled
     conversations = read(lake, "conversations").to_pylist()
-    per_conversation = collections.Counter(m["conversation_id"] for m in read(lake, "messages").to_pylist())
+    messages = read(lake, "messages").to_pylist()
+    detailed = collections.Counter(m["conversation_id"] for m in messages if m["is_from_page"] is not None)
+    bare = collections.defaultdict(list)
+    for m in messages:
+        if m["is_from_page"] is None:
+            assert m["from_id"] is None and m["to_ids"] is None and m["message"] is None
+            bare[m["conversation_id"]].append(m["created_time"])
     long = [c for c in conversations if c["message_count"] > 20]
     assert long, "the sandbox world has conversations longer than 20 messages"
+    window_start, _ = utc_window(day, 28)
     for c in conversations:
-        assert per_conversation[c["conversation_id"]] == min(c["message_count"], 20)
+        assert detailed[c["conversation_id"]] == min(c["message_count"], 20)
         assert c["messages_out_of_reach"] == max(0, c["message_count"] - 20)
+        times = sorted(bare[c["conversation_id"]])
+        assert sum(1 for t in times if t < window_start) <= 1, "at most one message before the window (the anchor)"
+        if c["message_count"] > 20 and c["first_message_id"] is None:
+            # the walk stopped at the window start: a message before it dates the silence before the window
+            kept = [m["created_time"] for m in messages if m["conversation_id"] == c["conversation_id"]]
+            assert min(kept) < window_start
+    oldest = {}
+    for m in sorted(messages, key=lambda m: (m["created_time"], m["message_id"]), reverse=True):
+        oldest[m["conversation_id"]] = m["message_id"]
+    stored = {m["message_id"] for m in messages}
+    for c in conversations:
+        if c["first_message_id"] in stored:  # a first message is the oldest one kept, never a later one
+            assert oldest[c["conversation_id"]] == c["first_message_id"]
+    assert any(
+        c["message_count"] > 20 and c["first_message_id"] in stored and c["first_message_id"] not in detailed_ids
+        for c in conversations
+        for detailed_ids in [{m["message_id"] for m in messages if m["is_from_page"] is not None}]
+    ), "long conversations that opened inside the window name their first message, beyond reach"
 
 
 def test_both_platforms_and_the_pages_own_messages_are_recognised(world, pulled):
@@ -112,7 +154,7 @@ def test_both_platforms_and_the_pages_own_messages_are_recognised(world, pulled)
     messages = read(lake, "messages").to_pylist()
     ig_of = {p["id"]: p["instagram_id"] for p in world["pages"]}
     for platform in ("messenger", "instagram"):
-        rows = [m for m in messages if m["platform"] == platform]
+        rows = [m for m in messages if m["platform"] == platform and m["is_from_page"] is not None]
         assert rows and any(m["is_from_page"] for m in rows) and not all(m["is_from_page"] for m in rows)
         for m in rows:
             page_actor = m["page_id"] if platform == "messenger" else ig_of[m["page_id"]]
@@ -149,8 +191,10 @@ def test_message_text_and_participant_names_stay_out_of_the_lake_by_default(sand
 
 def test_keep_message_text_keeps_it(sandbox, world, conn, tmp_path):
     run_conversations(tmp_path, world["pages"][0]["id"], today(sandbox), lookback_days=3, keep_message_text=True)
-    texts = read(tmp_path, "messages").column("message").to_pylist()
+    rows = read(tmp_path, "messages").to_pylist()
+    texts = [m["message"] for m in rows if m["is_from_page"] is not None]
     assert texts and all(texts)
+    assert all(m["message"] is None for m in rows if m["is_from_page"] is None), "no text beyond reach"
 
 
 def test_paging_stops_at_the_window_start_and_reruns_leave_identical_data(sandbox, world, conn, tmp_path):
@@ -216,3 +260,29 @@ def test_a_token_without_instagram_manage_messages_names_it(sandbox, world, monk
 def test_a_bad_page_id_names_the_page(sandbox, conn, tmp_path):
     with pytest.raises(MetaParameterError, match=r"Page 999000111 was not found"):
         run_conversations(tmp_path, "999000111", today(sandbox), lookback_days=2)
+
+
+def test_a_standard_access_token_sees_only_people_with_a_role_on_the_app(sandbox, world, monkeypatch, tmp_path):
+    """Seed 004: the edge answers normally, without the conversations of everyone else. The lake holds
+    exactly what the token sees (the truth's conversations_started_standard_access); the marts warn."""
+    use_connection(monkeypatch, sandbox, token="sandbox-token-standard-access")
+    page = world["pages"][0]
+    day = today(sandbox)
+    run_conversations(tmp_path, page["id"], day, lookback_days=28)
+    page_tz = {page["id"]: zoneinfo.ZoneInfo(page["timezone_name"])}
+    observed, inferred = starts_from_lake(
+        read(tmp_path, "messages").to_pylist(), read(tmp_path, "conversations").to_pylist(), page_tz
+    )
+    truth = sandbox.truth((day - dt.timedelta(days=26)).isoformat(), (day - dt.timedelta(days=1)).isoformat())
+    rows = [t for t in truth["pages"] if t["page_id"] == page["id"]]
+    seen = observed + inferred
+    for t in rows:
+        assert seen.get((page["id"], t["platform"], t["date"]), 0) == t["conversations_started_standard_access"], t
+    assert sum(t["conversations_started"] for t in rows) > 5 * sum(t["conversations_started_standard_access"] for t in rows)
+
+
+def test_a_user_without_the_messaging_task_is_named_with_the_fix(sandbox, world, monkeypatch, tmp_path):
+    use_connection(monkeypatch, sandbox, token="sandbox-token-without-MESSAGING+MODERATE")
+    page_id = world["pages"][0]["id"]
+    with pytest.raises(MetaPermissionError, match=rf"Page {page_id}.*MESSAGING or MODERATE task"):
+        run_conversations(tmp_path, page_id, today(sandbox), lookback_days=2, platforms=["messenger"])

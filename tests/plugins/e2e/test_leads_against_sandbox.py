@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import requests
-from meta_ads_elt.errors import MetaParameterError, MetaPermissionError, MetaTokenError
+from meta_ads_elt.errors import MetaConfigError, MetaParameterError, MetaPermissionError, MetaTokenError
 from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 from meta_ads_elt.leadgen_budget import LeadRetrievalBudgetExceeded
 from meta_ads_elt.operators._pages import page_error, utc_window
@@ -105,7 +105,7 @@ def test_leads_reconcile_with_the_truth_per_account_day_page_day_and_form(sandbo
     paid = collections.Counter(
         (ad_account[r["ad_id"]], r["created_time"].astimezone(account_tz[ad_account[r["ad_id"]]]).date().isoformat())
         for r in leads
-        if not r["is_organic"]
+        if not r["is_organic"] and r["ad_id"]
     )
     expected_paid = {(t["account_id"], t["date"]): t["leads_collected"] for t in truth["accounts"]}
     compared = 0
@@ -116,22 +116,29 @@ def test_leads_reconcile_with_the_truth_per_account_day_page_day_and_form(sandbo
             compared += expected_paid.get(key, 0)
     assert compared > 0
 
-    # organic leads: per Page, platform and Page-local date
+    # organic leads, and paid leads without an ad id (seed 003: ad previews): per Page, platform and
+    # Page-local date; they stay in the lake, none dropped
     platform = {"fb": "messenger", "ig": "instagram"}
-    organic = collections.Counter(
-        (r["page_id"], platform[r["platform"]], r["created_time"].astimezone(page_tz[r["page_id"]]).date().isoformat())
-        for r in leads
-        if r["is_organic"]
-    )
-    expected_organic = {(t["page_id"], t["platform"], t["date"]): t["organic_leads"] for t in truth["pages"]}
-    compared = 0
-    for page in world["pages"]:
-        for local_day in whole_local_days(page_tz[page["id"]], start, end):
-            for p in ("messenger", "instagram"):
-                key = (page["id"], p, local_day.isoformat())
-                assert organic.get(key, 0) == expected_organic.get(key, 0), key
-                compared += expected_organic.get(key, 0)
-    assert compared > 0
+
+    def per_page(rows):
+        return collections.Counter(
+            (r["page_id"], platform[r["platform"]], r["created_time"].astimezone(page_tz[r["page_id"]]).date().isoformat())
+            for r in rows
+        )
+
+    organic = per_page(r for r in leads if r["is_organic"])
+    unattributed = per_page(r for r in leads if not r["is_organic"] and not r["ad_id"])
+    assert all(not r["adset_id"] and not r["campaign_id"] for r in leads if not r["ad_id"])
+    for found, name in ((organic, "organic_leads"), (unattributed, "leads_collected_unattributed")):
+        expected = {(t["page_id"], t["platform"], t["date"]): t[name] for t in truth["pages"]}
+        compared = 0
+        for page in world["pages"]:
+            for local_day in whole_local_days(page_tz[page["id"]], start, end):
+                for p in ("messenger", "instagram"):
+                    key = (page["id"], p, local_day.isoformat())
+                    assert found.get(key, 0) == expected.get(key, 0), (name, key)
+                    compared += expected.get(key, 0)
+        assert compared > 0, name
 
     # per form: every lead the form holds (the sandbox's own leads_count), organic ones included
     per_form = collections.Counter(r["form_id"] for r in leads)
@@ -226,6 +233,54 @@ def test_the_run_stops_before_exceeding_the_lead_retrieval_budget(sandbox_factor
         small.stop()
 
 
+# --- Pages with nothing to fetch, tokens that withhold ad ids ----------------------------------------
+
+
+def test_pages_without_leads_or_forms_write_empty_partitions_without_a_lead_read(sandbox, world, conn, tmp_path):
+    """Forms whose leads_count is 0, and no forms at all: nothing to fetch, so no lead read, no budget
+    to refuse; every date of the window is written (empty) and the task succeeds."""
+    day = today(sandbox)
+    quiet = [p for p in world["pages"] if not p["account_id"]]
+    assert [len(p["forms"]) for p in quiet] == [2, 0]
+    sandbox.reset_stats()
+    for page in quiet:
+        summary = run_leads(tmp_path, page["id"], day, lookback_days=5)
+        assert summary["rows"] == {"leads": 0, "lead_answers": 0} and summary["partitions"] == 7
+        dates = list((tmp_path / "leads" / f"page_id={page['id']}").iterdir())
+        assert len(dates) == 7
+    endpoints = sandbox.stats()["by_endpoint"]
+    assert not any(k.endswith("/leads") for k in endpoints), endpoints
+
+
+def test_leads_of_an_account_the_user_is_no_advertiser_on_keep_coming_without_ad_ids(
+    sandbox, world, monkeypatch, tmp_path
+):
+    """Seed 003: without advertiser privileges on the ad account, its leads come without ad, ad set and
+    campaign ids. They stay in the lake (paid, unattributed): per Page-day they equal the truth's paid
+    leads plus its ad-preview leads."""
+    account = world["accounts"][1]
+    use_connection(monkeypatch, sandbox, token=f"sandbox-token-not-advertiser-on-{account['account_id']}")
+    day = today(sandbox)
+    page = next(p for p in world["pages"] if p["id"] == account["page_id"])
+    other = next(p for p in world["pages"] if p["account_id"] and p["id"] != page["id"])
+    for p in (page, other):
+        run_leads(tmp_path, p["id"], day, lookback_days=10)
+    leads = read(tmp_path, "leads").to_pylist()
+    mine = [r for r in leads if r["page_id"] == page["id"] and not r["is_organic"]]
+    assert mine and not any(r["ad_id"] or r["adset_id"] or r["campaign_id"] for r in mine)
+    assert any(r["ad_id"] for r in leads if r["page_id"] == other["id"]), "other accounts keep their ad ids"
+    tz = zoneinfo.ZoneInfo(page["timezone_name"])
+    start, end = utc_window(day, 10)
+    truth = sandbox.truth((day - dt.timedelta(days=12)).isoformat(), day.isoformat())
+    expected = collections.Counter()
+    for t in truth["pages"]:
+        if t["page_id"] == page["id"]:
+            expected[t["date"]] += t["leads_collected"] + t["leads_collected_unattributed"]
+    got = collections.Counter(r["created_time"].astimezone(tz).date().isoformat() for r in mine)
+    days = [d.isoformat() for d in whole_local_days(tz, start, end)]
+    assert days and all(got[d] == expected[d] for d in days), [(d, got[d], expected[d]) for d in days]
+
+
 # --- errors ------------------------------------------------------------------------------------------
 
 
@@ -241,11 +296,59 @@ def test_a_token_without_leads_retrieval_names_the_page_and_the_permission(sandb
         run_leads(tmp_path, page_id, today(sandbox), lookback_days=2)
 
 
-def test_a_page_token_in_the_connection_is_explained(sandbox, world, monkeypatch, tmp_path):
-    page_id = world["pages"][0]["id"]
-    use_connection(monkeypatch, sandbox, token=page_token(sandbox, page_id))
-    with pytest.raises(MetaTokenError, match=rf"Page {page_id}: the connection holds a Page access token"):
-        run_leads(tmp_path, page_id, today(sandbox), lookback_days=2)
+def lake_files(lake: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(lake)): p.read_bytes() for p in sorted(lake.rglob("*.parquet"))}
+
+
+@pytest.fixture
+def filled_lake(sandbox, world, conn, tmp_path):
+    """A lake that already holds a good extraction of every promoted Page: bad input must not touch it."""
+    for page in world["pages"][:3]:
+        run_leads(tmp_path, page["id"], today(sandbox), lookback_days=3)
+    before = lake_files(tmp_path)
+    assert before
+    return tmp_path, before
+
+
+def test_a_token_of_another_page_is_named_and_the_lake_is_kept(sandbox, world, monkeypatch, filled_lake):
+    lake, before = filled_lake
+    owner, target = world["pages"][0], world["pages"][1]
+    use_connection(monkeypatch, sandbox, token=page_token(sandbox, owner["id"]))
+    with pytest.raises(MetaTokenError, match=(
+        rf"Page {target['id']}: the connection 'meta_default' holds the Page access token of Page "
+        rf"{owner['id']} \(Acme Solar\), not a user token.*Store a user or system-user token"
+    )):  # fmt: skip
+        run_leads(lake, target["id"], today(sandbox), lookback_days=3)
+    assert lake_files(lake) == before
+
+
+@pytest.mark.parametrize("kind", ["leadgenform", "iguser", "campaign"])
+def test_an_id_that_is_not_a_page_says_what_it_is_and_the_lake_is_kept(sandbox, world, filled_lake, kind):
+    lake, before = filled_lake
+    not_a_page = {
+        "leadgenform": world["pages"][0]["forms"][0],
+        "iguser": world["pages"][0]["instagram_id"],
+        "campaign": world["accounts"][0]["campaigns"][0]["id"],
+    }[kind]
+    with pytest.raises(MetaParameterError, match=(
+        rf"pages\[\]\.id {not_a_page} is not a Page: Meta says it is a {kind}\. Use the Page's numeric id"
+    )):  # fmt: skip
+        run_leads(lake, not_a_page, today(sandbox), lookback_days=3)
+    assert lake_files(lake) == before
+
+
+def test_a_form_of_another_page_is_named_with_its_page_and_the_lake_is_kept(sandbox, world, filled_lake):
+    lake, before = filled_lake
+    page, other = world["pages"][0], world["pages"][1]
+    foreign = other["forms"][0]
+    with pytest.raises(MetaConfigError, match=(
+        rf"lead form {foreign} belongs to Page {other['id']}, not to Page {page['id']}\. Move it under"
+    )):  # fmt: skip
+        run_leads(lake, page["id"], today(sandbox), lookback_days=3, form_ids=[page["forms"][0], foreign])
+    assert lake_files(lake) == before
+    # the Page's own form alone is fine, and only that form is read
+    run_leads(lake, page["id"], today(sandbox), lookback_days=3, form_ids=[page["forms"][1]])
+    assert {r["form_id"] for r in read(lake, "leads").to_pylist() if r["page_id"] == page["id"]} == {page["forms"][1]}
 
 
 def test_a_user_token_where_a_page_token_is_needed_is_explained(sandbox, world, conn):

@@ -16,7 +16,9 @@ renamed as (
         updated_time,
         cast(message_count as bigint) as message_count,
         participant_ids,
-        cast(coalesce(messages_out_of_reach, 0) as bigint) as messages_out_of_reach,
+        -- null = unknown (message_count missing), never 0
+        cast(messages_out_of_reach as bigint) as messages_out_of_reach,
+        cast(first_message_id as varchar) as first_message_id,
         _extracted_at as extracted_at,
 
     from source
