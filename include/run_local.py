@@ -6,7 +6,8 @@ Steps, each printed as it happens:
    Connection pointing at the sandbox (an environment-variable Connection: nothing written to disk);
 3. run ``airflow dags test meta_ads_daily <today 00:00 UTC>``: a real DAG run for the most recent
    complete UTC day, whose lookback fills the last 28 days;
-4. print a short summary of the published marts (``data/marts.duckdb``).
+4. print a short summary of the published marts (``data/marts.duckdb``), check them against the
+   sandbox's truth, and write the HTML report of the marts (``data/report.html``).
 
 Real credentials: put them in an Airflow Connection instead (see README); this script is for the sandbox.
 """
@@ -168,6 +169,15 @@ def standalone_settings(api_port: int, cpus: int | None = None) -> dict[str, str
     }
 
 
+def write_report() -> Path:
+    """The static HTML report of the published marts (meta_ads_elt.report), beside them."""
+    from meta_ads_elt.config import load_config
+    from meta_ads_elt.report import write_report as write
+
+    config = load_config()
+    return write(config.resolve(config.marts.serving_path))
+
+
 def serve_airflow_ui() -> None:
     """`make airflow`: an `airflow standalone` on 127.0.0.1:$AIRFLOW_PORT with this project's DAGs,
     pools and the sandbox."""
@@ -208,6 +218,7 @@ def main() -> None:
         say(f"DAG run finished in {time.monotonic() - started:.0f} s")
         summarize(sandbox_url, today - timedelta(days=1))
         say(f"sandbox truth for comparison: {sandbox_url}/_sandbox/truth?since=YYYY-MM-DD&until=YYYY-MM-DD")
+        say(f"report of the marts (open it in a browser; `make report` rewrites it): {write_report()}")
 
 
 if __name__ == "__main__":
