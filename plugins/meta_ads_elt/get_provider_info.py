@@ -69,9 +69,7 @@ def get_provider_info() -> dict[str, Any]:
                 "tags": ["service"],
             }
         ],
-        "hooks": [
-            {"integration-name": "Meta Graph API", "python-modules": ["meta_ads_elt.hooks.graph_api"]}
-        ],
+        "hooks": [{"integration-name": "Meta Graph API", "python-modules": ["meta_ads_elt.hooks.graph_api"]}],
         "operators": [
             {
                 "integration-name": "Meta Graph API",

@@ -58,7 +58,7 @@ def load(serving_path: str | os.PathLike[str]) -> ReportData:
     path = Path(serving_path)
     con = duckdb.connect(str(path), read_only=True)
     try:
-        published_at = con.execute("select max(published_at) from _published").fetchone()[0]
+        (published_at,) = con.execute("select max(published_at) from _published").fetchone() or (None,)
         campaign_days = con.execute(
             """
             with leads as (
@@ -119,7 +119,15 @@ def load(serving_path: str | os.PathLike[str]) -> ReportData:
         con.close()
     for frame in (campaign_days, account_days, page_days):
         frame["date"] = pd.to_datetime(frame["date"])
-    return ReportData(path, published_at, accounts, account_days, campaign_days, page_days, coverage_gaps(accounts, account_days))
+    return ReportData(
+        path,
+        published_at,
+        accounts,
+        account_days,
+        campaign_days,
+        page_days,
+        coverage_gaps(accounts, account_days),
+    )
 
 
 def coverage_gaps(accounts: pd.DataFrame, account_days: pd.DataFrame) -> pd.DataFrame:
@@ -246,14 +254,20 @@ def conversations_chart(data: ReportData, account: Any) -> Any:
     )
     figure.add_trace(
         go.Scatter(
-            x=days["date"], y=days["conversations_started"], name="first-party (the promoted Pages' messages)",
-            mode="lines+markers", line={"width": 3},
+            x=days["date"],
+            y=days["conversations_started"],
+            name="first-party (the promoted Pages' messages)",
+            mode="lines+markers",
+            line={"width": 3},
         )
     )
     figure.add_trace(
         go.Scatter(
-            x=days["date"], y=days["conversations_started_reported"], name="reported by Meta (all campaigns)",
-            mode="lines+markers", line={"width": 3, "dash": "dash"},
+            x=days["date"],
+            y=days["conversations_started_reported"],
+            name="reported by Meta (all campaigns)",
+            mode="lines+markers",
+            line={"width": 3, "dash": "dash"},
         )
     )
     campaigns = data.campaign_days[data.campaign_days["account_id"] == account.account_id]
@@ -279,7 +293,9 @@ def pages_chart(data: ReportData) -> Any:
 
     figure = _figure("Conversations started per Page and platform", "conversations started", [])
     for (page_id, platform), rows in data.page_days.groupby(["page_id", "platform"]):
-        figure.add_trace(go.Bar(x=rows["date"], y=rows["conversations_started"], name=f"Page {page_id} {platform}"))
+        figure.add_trace(
+            go.Bar(x=rows["date"], y=rows["conversations_started"], name=f"Page {page_id} {platform}")
+        )
     figure.update_layout(barmode="stack")
     return figure
 
@@ -345,7 +361,14 @@ def render(data: ReportData) -> str:
     for account in data.accounts.itertuples():
         heading = f"{account.account_name or 'account'} (act_{account.account_id}, {account.currency})"
         charts.append(
-            (heading, [cost_per_lead_chart(data, account), leads_chart(data, account), conversations_chart(data, account)])
+            (
+                heading,
+                [
+                    cost_per_lead_chart(data, account),
+                    leads_chart(data, account),
+                    conversations_chart(data, account),
+                ],
+            )
         )
     if not data.page_days.empty:
         charts.append(("Pages", [pages_chart(data)]))
@@ -374,7 +397,9 @@ days without any mart row (not extracted, or extracted with no delivery, leads o
 """
 
 
-def write_report(serving_path: str | os.PathLike[str], out_path: str | os.PathLike[str] | None = None) -> Path:
+def write_report(
+    serving_path: str | os.PathLike[str], out_path: str | os.PathLike[str] | None = None
+) -> Path:
     """Write the report of the marts in ``serving_path``; return its path (default: beside the marts)."""
     serving = Path(serving_path)
     out = Path(out_path) if out_path else serving.with_name("report.html")
@@ -388,7 +413,9 @@ def write_report(serving_path: str | os.PathLike[str], out_path: str | os.PathLi
 def main(argv: list[str] | None = None) -> None:
     from meta_ads_elt.config import load_config
 
-    parser = argparse.ArgumentParser(prog="python -m meta_ads_elt.report", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m meta_ads_elt.report", description=__doc__.splitlines()[0]
+    )
     parser.add_argument("--marts", help="the serving DuckDB file (default: marts.serving_path of the config)")
     parser.add_argument("--out", help="the HTML file to write (default: report.html beside the marts)")
     args = parser.parse_args(argv)

@@ -28,9 +28,13 @@ def test_a_try_that_raised_logs_its_cause_and_the_next_step(caplog):
         log_retried_try({"ti": _ti(), "exception": error})
         log_failed_try({"ti": _ti(), "exception": error})
     retried, failed = (record.getMessage() for record in caplog.records)
-    assert retried.startswith("Try 2 of insights.insights_1001 (run backfill__2026-11-01T00:00:00+00:00) failed")
+    assert retried.startswith(
+        "Try 2 of insights.insights_1001 (run backfill__2026-11-01T00:00:00+00:00) failed"
+    )
     assert "MetaTokenError: (#190) Error validating access token" in retried
-    assert retried.endswith("Airflow retries the task.") and failed.endswith("no retry left: the task has failed.")
+    assert retried.endswith("Airflow retries the task.") and failed.endswith(
+        "no retry left: the task has failed."
+    )
     assert "EAAB-secret-token" not in caplog.text
 
 
@@ -38,8 +42,11 @@ def test_a_try_ended_by_the_scheduler_gets_the_cause_appended_to_its_own_log(tmp
     monkeypatch.setenv("AIRFLOW__LOGGING__BASE_LOG_FOLDER", str(tmp_path))
     path = try_log_path(_ti())
     assert path == (
-        tmp_path / "dag_id=meta_ads_daily" / "run_id=backfill__2026-11-01T00:00:00+00:00"
-        / "task_id=insights.insights_1001" / "attempt=2.log"
+        tmp_path
+        / "dag_id=meta_ads_daily"
+        / "run_id=backfill__2026-11-01T00:00:00+00:00"
+        / "task_id=insights.insights_1001"
+        / "attempt=2.log"
     )
     path.parent.mkdir(parents=True)
     path.write_text(json.dumps({"event": "Pausing task as DEFERRED.", "level": "info"}) + "\n")

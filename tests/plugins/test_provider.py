@@ -39,7 +39,9 @@ def test_the_provider_info_is_valid_for_airflows_providers_manager():
 
 def test_the_entry_point_and_package_name_match_pyproject():
     project = tomllib.loads((PROJECT_DIR / "pyproject.toml").read_text())["project"]
-    module_name, function_name = project["entry-points"]["apache_airflow_provider"]["provider_info"].split(":")
+    module_name, function_name = project["entry-points"]["apache_airflow_provider"]["provider_info"].split(
+        ":"
+    )
     assert getattr(importlib.import_module(module_name), function_name) is get_provider_info
     assert project["name"] == get_provider_info()["package-name"]
     hook_path = _connection_type()["hook-class-name"]
@@ -105,7 +107,9 @@ def test_airflow_lists_the_provider_and_its_connection_type(installed_airflow):
 
 @pytest.mark.slow
 def test_airflow_builds_the_connection_form_from_the_declaration(installed_airflow):
-    widgets = {w["connection_parameter_name"]: w for w in _airflow_json(installed_airflow, "providers", "widgets")}
+    widgets = {
+        w["connection_parameter_name"]: w for w in _airflow_json(installed_airflow, "providers", "widgets")
+    }
     assert {f"extra__{CONN_TYPE}__{name}" for name in _connection_type()["conn-fields"]} <= set(widgets)
     assert widgets[f"extra__{CONN_TYPE}__timeout"]["field_type"] == ["number", "null"]
     behaviours = [b["field_behaviours"] for b in _airflow_json(installed_airflow, "providers", "behaviours")]
@@ -121,7 +125,11 @@ def meta_connection(monkeypatch, sandbox):
                 {
                     "conn_type": CONN_TYPE,
                     "password": token,
-                    "extra": {"base_url": base_url, "app_id": sandbox.app_id, "app_secret": sandbox.app_secret},
+                    "extra": {
+                        "base_url": base_url,
+                        "app_id": sandbox.app_id,
+                        "app_secret": sandbox.app_secret,
+                    },
                 }
             ),
         )

@@ -38,7 +38,9 @@ def published(tmp_path_factory) -> tuple[Path, str, list[dt.date]]:
     """Marts of a generated lake (2 accounts, 10 days) where one account was not extracted on 2 days."""
     root = tmp_path_factory.mktemp("report")
     lake = root / "lake"
-    generate_lake(lake, insights_rows=800, leads=120, messages=400, accounts=2, days=DAYS, end_date=END, threads=2)
+    generate_lake(
+        lake, insights_rows=800, leads=120, messages=400, accounts=2, days=DAYS, end_date=END, threads=2
+    )
     account_dirs = sorted((lake / "insights").glob("account_id=*"))
     account_id = account_dirs[0].name.split("=", 1)[1]
     missing = [END - dt.timedelta(days=4), END - dt.timedelta(days=3)]
@@ -54,7 +56,9 @@ def published(tmp_path_factory) -> tuple[Path, str, list[dt.date]]:
 def test_the_coverage_gaps_are_the_days_not_extracted(published):
     serving, account_id, missing = published
     data = report.load(serving)
-    gaps = data.gaps.groupby("account_id")["date"].apply(lambda days: sorted(d.date() for d in days)).to_dict()
+    gaps = (
+        data.gaps.groupby("account_id")["date"].apply(lambda days: sorted(d.date() for d in days)).to_dict()
+    )
     assert gaps == {account_id: missing}
 
 
@@ -63,14 +67,18 @@ def test_the_report_is_one_offline_file_whose_charts_render_in_chromium(publishe
     path = report.write_report(serving, tmp_path / "report.html")
     text = path.read_text()
     assert _external_resources(text) == [], "plotly.js is inlined, nothing is loaded from elsewhere"
-    assert f"{missing[0].isoformat()}, {missing[1].isoformat()}" in text  # the coverage table lists the gap days
+    assert (
+        f"{missing[0].isoformat()}, {missing[1].isoformat()}" in text
+    )  # the coverage table lists the gap days
 
     with headless_chromium() as (browser, refused):
         page = browser.new_page()
         errors: list[str] = []
         page.on("pageerror", lambda error: errors.append(str(error)))
         page.goto(path.as_uri())
-        page.wait_for_function("document.querySelectorAll('.js-plotly-plot .main-svg').length >= 7", timeout=60_000)
+        page.wait_for_function(
+            "document.querySelectorAll('.js-plotly-plot .main-svg').length >= 7", timeout=60_000
+        )
         charts = page.evaluate(
             """() => [...document.querySelectorAll('.js-plotly-plot')].map(plot => ({
                 title: plot.layout.title.text,
@@ -90,4 +98,6 @@ def test_the_report_is_one_offline_file_whose_charts_render_in_chromium(publishe
     assert all(chart["traces"] > 0 and chart["points"] > 0 for chart in charts), charts
     name = report.load(serving).accounts.set_index("account_id").loc[account_id, "account_name"]
     shaded = {chart["title"] for chart in charts if chart["shapes"]}
-    assert shaded == {t for t in titles if t.endswith(f" - {name}")}, "the gap is shaded in each chart of its account"
+    assert shaded == {t for t in titles if t.endswith(f" - {name}")}, (
+        "the gap is shaded in each chart of its account"
+    )
