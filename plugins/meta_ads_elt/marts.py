@@ -5,7 +5,7 @@ Guarantees:
 * :func:`run_dbt_build` runs ``dbt build`` (seeds, models, unit and data tests) in a subprocess of this
   environment's ``dbt`` with absolute paths (lake root, build DuckDB file), so it behaves the same from
   Airflow, ``make run`` and the tests. dbt's progress (one line per model, seed and test as it
-  finishes) goes to this module's logger while dbt runs (the task log, in Airflow), then a
+  finishes, with its status and time) goes to this module's logger while dbt runs (the task log, in Airflow), then a
   PASS / WARN / ERROR / SKIP summary naming each warning and failure. A failure raises
   :class:`DbtBuildError` naming every failing node; warn-level results are returned.
   The build file is written by one process at a time: callers run it in a 1-slot pool.
@@ -187,6 +187,8 @@ def _run_streaming(
             try:
                 info = json.loads(line)["info"]
                 level, message = _DBT_LEVELS.get(info.get("level"), logging.INFO), str(info.get("msg", ""))
+                if info.get("name") == "LogStartLine":  # "N of M START ...": the result line follows
+                    level = logging.DEBUG
             except (ValueError, KeyError, TypeError):  # not a dbt event (a crash before logging started)
                 level, message = logging.INFO, line.rstrip("\n")
             if not message.strip():
