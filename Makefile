@@ -6,28 +6,42 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SANDBOX_PORT ?= 8765
+AIRFLOW_PORT ?= 8080
+export SANDBOX_PORT AIRFLOW_PORT
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/include
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help venv test test-fast lint sandbox run airflow bench docs clean services-deps
+.PHONY: help venv browser services-deps test test-fast lint sandbox run airflow report bench docs clean
 
 help:
 	@echo "make run      set up, run the daily DAG against the sandbox, build + publish marts, print a summary"
 	@echo "make test     set up and run the whole test suite"
 	@echo "make sandbox  serve the Graph API sandbox on 127.0.0.1:$(SANDBOX_PORT) (foreground)"
-	@echo "make airflow  the Airflow UI (standalone) with this project's DAGs and the sandbox, on :8080"
+	@echo "make airflow  the Airflow UI (standalone) with this project's DAGs and the sandbox, on 127.0.0.1:$(AIRFLOW_PORT)"
+	@echo "make report   a static HTML report of the published marts (data/report.html)"
 	@echo "make bench    run the benchmarks; writes bench/results.json"
 	@echo "make lint     ruff (with Airflow's AIR rules)"
 	@echo "make docs     dbt docs generate (lineage in dbt_project/target/index.html)"
 	@echo "make services-deps  PostgreSQL and Redis server binaries for the Celery e2e test (apt-get)"
+	@echo "make browser  Debian's headless Chromium for the browser tests (as root; .ci/run does it)"
 
 venv: $(STAMP)
 
-$(STAMP): requirements.txt requirements-dev.txt constraints.txt
+# The project itself is installed too (editable): that registers it as an Airflow provider
+# (the `meta_graph_api` connection type in the UI); the code still runs from plugins/.
+$(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt -c constraints.txt
+	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt -e . -c constraints.txt
 	@touch $(STAMP)
+
+# Debian's chromium (no browser download): the browser tests drive it headless with Playwright.
+# Needs root and apt; elsewhere those tests skip and say why.
+browser:
+	@if command -v chromium >/dev/null 2>&1; then echo "chromium: $$(command -v chromium)"; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	else echo "make browser: install Debian's chromium as root (apt-get install chromium chromium-driver)"; fi
 
 test: $(STAMP)
 	$(BIN)/ruff check .
@@ -47,6 +61,9 @@ run: $(STAMP)
 
 airflow: $(STAMP)
 	$(BIN)/python include/run_local.py airflow
+
+report: $(STAMP)
+	$(BIN)/python -m meta_ads_elt.report
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

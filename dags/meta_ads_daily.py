@@ -9,6 +9,7 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, TaskGroup, dag, task
 from meta_ads_elt.assets import lake_asset, mart_assets
+from meta_ads_elt.callbacks import log_failed_try, log_retried_try
 from meta_ads_elt.config import load_config_cached
 from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
@@ -49,10 +50,16 @@ Pools: one per ad account and per Page (API budget), one slot for the DuckDB wri
     doc_md=DOC,
     tags=["meta", "insights", "leads", "conversations", "dbt"],
     default_args={
-        "retries": 3,
+        # A backfill runs max_active_runs days at once against the same account budgets: throttles and
+        # Airflow's deferral race (apache/airflow#66374) can each cost a try. 5 retries, each delay about
+        # doubling (1-2, 2-4, 4-8, 8-15, 15 min: ~30-45 min in all). Airflow 3.3's backoff is a
+        # multiplier: `True` would mean 1.0, a constant 1-minute delay.
+        "retries": 5,
         "retry_delay": pendulum.duration(minutes=1),
-        "retry_exponential_backoff": True,
+        "retry_exponential_backoff": 2.0,
         "max_retry_delay": pendulum.duration(minutes=15),
+        "on_retry_callback": log_retried_try,
+        "on_failure_callback": log_failed_try,
     },
 )
 def meta_ads_daily():

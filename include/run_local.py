@@ -6,7 +6,8 @@ Steps, each printed as it happens:
    Connection pointing at the sandbox (an environment-variable Connection: nothing written to disk);
 3. run ``airflow dags test meta_ads_daily <today 00:00 UTC>``: a real DAG run for the most recent
    complete UTC day, whose lookback fills the last 28 days;
-4. print a short summary of the published marts (``data/marts.duckdb``).
+4. print a short summary of the published marts (``data/marts.duckdb``), check them against the
+   sandbox's truth, and write the HTML report of the marts (``data/report.html``).
 
 Real credentials: put them in an Airflow Connection instead (see README); this script is for the sandbox.
 """
@@ -149,18 +150,52 @@ def summarize(sandbox_url: str, day: date) -> None:
     raise SystemExit(f"the marts differ from the sandbox truth in {len(result.differences)} places ({since}..{until})")
 
 
+def standalone_settings(api_port: int, cpus: int | None = None) -> dict[str, str]:
+    """What `make airflow` changes in an `airflow standalone` (also what the browser test runs).
+
+    One port sets both the API server's port and the execution API URL the task workers call (apart,
+    every task fails with "Connection refused" on :8080); the server binds to loopback only; API
+    workers and the LocalExecutor's worker processes are sized for this machine (Airflow's default
+    forks 32 task workers at once); the connection form's Test button is enabled (loopback only).
+    """
+    cpus = cpus or os.cpu_count() or 1
+    return {
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(api_port),
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://127.0.0.1:{api_port}/execution/",
+        "AIRFLOW__API__WORKERS": str(max(1, min(4, cpus // 2))),
+        # Tasks mostly wait on HTTP or defer (a deferred task holds no worker): 4 per core.
+        "AIRFLOW__CORE__PARALLELISM": str(max(4, min(32, 4 * cpus))),
+        "AIRFLOW__DAG_PROCESSOR__PARSING_PROCESSES": str(max(1, min(2, cpus // 2))),
+        "AIRFLOW__CORE__TEST_CONNECTION": "Enabled",
+    }
+
+
+def write_report() -> Path:
+    """The static HTML report of the published marts (meta_ads_elt.report), beside them."""
+    from meta_ads_elt.config import load_config
+    from meta_ads_elt.report import write_report as write
+
+    config = load_config()
+    return write(config.resolve(config.marts.serving_path))
+
+
 def serve_airflow_ui() -> None:
-    """`make airflow`: an `airflow standalone` (UI on :8080) with this project's DAGs, pools and the sandbox."""
+    """`make airflow`: an `airflow standalone` on 127.0.0.1:$AIRFLOW_PORT with this project's DAGs,
+    pools and the sandbox."""
     (PROJECT_DIR / ".airflow").mkdir(exist_ok=True)
     port = int(os.environ.get("SANDBOX_PORT", "8765"))
+    api_port = int(os.environ.get("AIRFLOW_PORT", "8080"))
     with ExitStack() as stack:
         sandbox_url = start_sandbox(stack, port)
         env = airflow_env(sandbox_url)
+        env.update(standalone_settings(api_port))
         env["PATH"] = f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}"
         airflow(env, "db", "migrate", quiet=True)
         create_pools(env)
-        say("starting airflow standalone on http://localhost:8080 (Ctrl-C to stop); the admin password is")
-        say("printed below and kept in .airflow/simple_auth_manager_passwords.json.generated")
+        say(f"starting airflow standalone on http://127.0.0.1:{api_port} (Ctrl-C to stop; another port:")
+        say("`AIRFLOW_PORT=8090 make airflow`); the admin password is printed below and kept in")
+        say(".airflow/simple_auth_manager_passwords.json.generated")
         with suppress(KeyboardInterrupt):
             subprocess.run([str(VENV_BIN / "airflow"), "standalone"], env=env, cwd=PROJECT_DIR, check=False)
 
@@ -185,6 +220,7 @@ def main() -> None:
         say(f"DAG run finished in {time.monotonic() - started:.0f} s")
         summarize(sandbox_url, today - timedelta(days=1))
         say(f"sandbox truth for comparison: {sandbox_url}/_sandbox/truth?since=YYYY-MM-DD&until=YYYY-MM-DD")
+        say(f"report of the marts (open it in a browser; `make report` rewrites it): {write_report()}")
 
 
 if __name__ == "__main__":

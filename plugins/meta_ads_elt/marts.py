@@ -4,7 +4,10 @@ Guarantees:
 
 * :func:`run_dbt_build` runs ``dbt build`` (seeds, models, unit and data tests) in a subprocess of this
   environment's ``dbt`` with absolute paths (lake root, build DuckDB file), so it behaves the same from
-  Airflow, ``make run`` and the tests. A failure raises :class:`DbtBuildError` naming every failing node.
+  Airflow, ``make run`` and the tests. dbt's progress (one line per model, seed and test as it
+  finishes, with its status and time) goes to this module's logger while dbt runs (the task log, in Airflow), then a
+  PASS / WARN / ERROR / SKIP summary naming each warning and failure. A failure raises
+  :class:`DbtBuildError` naming every failing node; warn-level results are returned.
   The build file is written by one process at a time: callers run it in a 1-slot pool.
 * :func:`publish_marts` never opens the serving file BI tools read. It copies the marts from the
   build file into a *new* file next to the serving path, checkpoints and fsyncs it, then
@@ -24,14 +27,18 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import shutil
 import subprocess
 import sys
+import threading
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+log = logging.getLogger(__name__)
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DBT_PROJECT_DIR = REPO_ROOT / "dbt_project"
@@ -139,8 +146,13 @@ def run_dbt(
     log_path: str | os.PathLike[str] | None = None,
     threads: int | None = None,
     timeout: float | None = None,
+    progress: logging.Logger | None = None,
 ) -> subprocess.CompletedProcess[str]:
-    """Run one dbt command (``["build"]``, ``["docs", "generate"]``, ...) with the project's paths; no raise."""
+    """Run one dbt command (``["build"]``, ``["docs", "generate"]``, ...) with the project's paths; no raise.
+
+    With ``progress``, dbt's messages are logged there as they come (not only when dbt ends), and
+    ``stdout`` holds those messages as text.
+    """
     project = Path(project_dir or DBT_PROJECT_DIR).resolve()
     env = dbt_env(lake_root=lake_root, build_db_path=build_db_path, threads=threads)
     Path(env["META_DBT_DUCKDB_PATH"]).parent.mkdir(parents=True, exist_ok=True)
@@ -151,20 +163,95 @@ def run_dbt(
         command += ["--log-path", str(Path(log_path).resolve())]
     if dbt_vars:
         command += ["--vars", json.dumps(dict(dbt_vars))]
+    if progress is not None:
+        return _run_streaming([*command, "--log-format", "json"], project, env, timeout, progress)
     return subprocess.run(
         command, cwd=project, env=env, capture_output=True, text=True, timeout=timeout, check=False
     )
 
 
-def _failures(run_results: Path) -> list[tuple[str, str, str]]:
-    if not run_results.exists():
-        return []
-    results = json.loads(run_results.read_text())["results"]
+_DBT_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
+
+
+def _run_streaming(
+    command: list[str], cwd: Path, env: dict[str, str], timeout: float | None, progress: logging.Logger
+) -> subprocess.CompletedProcess[str]:
+    """Run dbt with JSON log lines on stdout; log each message at dbt's level while dbt runs."""
+    messages: list[str] = []
+    process = subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, bufsize=1
+    )
+
+    def pump() -> None:
+        assert process.stdout is not None
+        for line in process.stdout:
+            try:
+                info = json.loads(line)["info"]
+                level, message = _DBT_LEVELS.get(info.get("level"), logging.INFO), str(info.get("msg", ""))
+                if info.get("name") == "LogStartLine":  # "N of M START ...": the result line follows
+                    level = logging.DEBUG
+            except (ValueError, KeyError, TypeError):  # not a dbt event (a crash before logging started)
+                level, message = logging.INFO, line.rstrip("\n")
+            if not message.strip():
+                continue
+            messages.append(message)
+            if level > logging.DEBUG:
+                progress.log(level, "dbt: %s", message)
+
+    reader = threading.Thread(target=pump, name="dbt-output", daemon=True)
+    reader.start()
+    try:
+        returncode = process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+        reader.join(timeout=10)
+        raise
+    reader.join(timeout=30)
+    return subprocess.CompletedProcess(command, returncode, stdout="\n".join(messages), stderr="")
+
+
+_FAILED = frozenset({"error", "fail", "runtime error"})
+_SUMMARY_STATUSES = {"success": "PASS", "pass": "PASS", "warn": "WARN", "skipped": "SKIP", "no-op": "NO-OP"}
+
+
+def _run_results(target: Path) -> list[dict[str, Any]]:
+    path = target / "run_results.json"
+    return json.loads(path.read_text())["results"] if path.exists() else []
+
+
+def _failures(results: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return [
-        (r["unique_id"], r["status"], (r.get("message") or "").strip())
-        for r in results
-        if r["status"] in {"error", "fail", "runtime error"}
+        (r["unique_id"], r["status"], (r.get("message") or "").strip()) for r in results if r["status"] in _FAILED
     ]
+
+
+def summarize_results(results: list[dict[str, Any]]) -> dict[str, Any]:
+    """``{"counts": {"PASS": n, "WARN": n, "ERROR": n, "SKIP": n}, "warnings": [{"node", "message"}]}``."""
+    counts = dict.fromkeys(("PASS", "WARN", "ERROR", "SKIP"), 0)
+    warnings = []
+    for result in results:
+        status = "ERROR" if result["status"] in _FAILED else _SUMMARY_STATUSES.get(result["status"], "PASS")
+        counts[status] = counts.get(status, 0) + 1
+        if status == "WARN":
+            warnings.append({"node": result["unique_id"], "message": (result.get("message") or "").strip()})
+    return {"counts": counts, "warnings": warnings}
+
+
+def _log_summary(summary: dict[str, Any], failures: list[tuple[str, str, str]], seconds: float) -> None:
+    counts = summary["counts"]
+    line = " ".join(f"{status}={n}" for status, n in counts.items())
+    log.log(
+        logging.ERROR if counts["ERROR"] else logging.WARNING if counts["WARN"] else logging.INFO,
+        "dbt build summary: %s TOTAL=%d in %.1f s",
+        line,
+        sum(counts.values()),
+        seconds,
+    )
+    for warning in summary["warnings"]:
+        log.warning("dbt WARN %s: %s", warning["node"], warning["message"][:500])
+    for node, status, message in failures:
+        log.error("dbt %s %s: %s", status.upper(), node, message[:500])
 
 
 def run_dbt_build(
@@ -216,9 +303,13 @@ def run_dbt_build(
         log_path=log_path,
         threads=threads,
         timeout=timeout,
+        progress=log,
     )
-    run_results = Path(target_path).resolve() if target_path else project / "target"
-    failures = _failures(run_results / "run_results.json")
+    results = _run_results(Path(target_path).resolve() if target_path else project / "target")
+    failures = _failures(results)
+    summary = summarize_results(results)
+    seconds = round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2)
+    _log_summary(summary, failures, seconds)
     if proc.returncode != 0 or failures:
         if failures:
             detail = "; ".join(f"{uid} [{status}]: {msg[:300]}" for uid, status, msg in failures)
@@ -234,8 +325,10 @@ def run_dbt_build(
         "build_db_path": dbt_env(build_db_path=build_db_path)["META_DBT_DUCKDB_PATH"],
         "lake_root": dbt_env(lake_root=lake_root)["META_LAKE_ROOT"],
         "started_at": started.isoformat(),
-        "seconds": round((dt.datetime.now(dt.UTC) - started).total_seconds(), 2),
+        "seconds": seconds,
         "vars": dbt_vars,
+        "results": summary["counts"],
+        "warnings": summary["warnings"],
     }
 
 

@@ -3,18 +3,23 @@
 What is guaranteed, for every answer of a lead's ``field_data`` (one :class:`Answer` per value):
 
 * **Email** questions (key ``email`` or containing ``email``, e.g. ``work_email``): only
-  ``sha256(normalize_email(value))`` is stored, ``value_is_hashed=True``. Normalisation: trim
-  surrounding whitespace, lower-case (the form Meta's own matching uses).
+  ``sha256(normalize_email(value))`` is stored, ``value_is_hashed=True``. Normalisation as Meta
+  specifies it for its match keys (Conversions API "Customer Information Parameters", ``em``): trim
+  surrounding whitespace, lower-case.
 * **Phone** questions (key containing ``phone``): only ``sha256(normalize_phone(value))``.
-  Normalisation keeps digits only, *with* the country code:
+  Meta's rule (``ph``): digits only, *with* the country code, no leading zeros, no symbols or
+  letters, i.e. the E.164 number without its ``+``. The number is parsed with ``phonenumbers``
+  (Google's libphonenumber), which knows each country's trunk prefix:
 
-  - ``+<digits>`` or ``00<digits>``: the number is international already; the ``+``/``00`` goes.
-  - otherwise, if a ``default_country_code`` is configured (e.g. ``"34"``): one national trunk
-    ``0`` is dropped and the code is prepended (``"0612 345 678"`` -> ``"34612345678"``).
-  - otherwise the digits are hashed as they are. Meta's lead forms deliver phone numbers
-    in international form (``+15551234567``), so this only happens to hand-typed custom
-    questions; such a hash will not match a hash made elsewhere with a country code, which is why
-    the default can be configured.
+  - ``+<code> ...`` or ``00<code> ...``: international already (``0049 (0)30 1234567`` ->
+    ``49301234567``: the ``00`` and the national trunk ``(0)`` go);
+  - otherwise, with a configured ``default_country_code`` (a calling code such as ``"49"``): parsed
+    as a national number of that country (``030 1234567`` -> ``49301234567``; Italy keeps its
+    leading 0: ``06 1234 5678`` -> ``390612345678``);
+  - otherwise (no country known) or when the library cannot parse it: Meta's literal rule, digits
+    with leading zeros removed. Meta's lead forms deliver phone numbers in international form
+    (``+15551234567``), so this only happens to hand-typed custom questions; such a hash will not
+    match one made elsewhere with a country code, which is why the default can be configured;
   - a value without any digit hashes to nothing (``None``).
 * **Multiple-choice** answers are kept raw when the form declares the question with options
   and the value is one of those options (by option ``key`` or ``value``), and the question is not
@@ -37,6 +42,8 @@ import hashlib
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+
+import phonenumbers
 
 SENSITIVE_KEYS = frozenset(
     {
@@ -67,6 +74,8 @@ SENSITIVE_KEYS = frozenset(
 """Standard question keys never kept raw, even when the form offers them as options."""
 
 _NON_DIGITS = re.compile(r"\D+")
+_INTERNATIONAL_00 = re.compile(r"^00(?=\s*\(?[1-9])")
+"""``00`` + a country code: the international call prefix most countries use, written for ``+``."""
 
 
 def sha256_hex(text: str) -> str:
@@ -81,20 +90,22 @@ def normalize_email(value: str) -> str | None:
 
 
 def normalize_phone(value: str, default_country_code: str | None = None) -> str | None:
-    """Digits only, with the country code (rules in the module docstring); ``None`` without digits."""
-    stripped = value.strip()
-    digits = _NON_DIGITS.sub("", stripped)
+    """E.164 digits without the ``+`` (rules in the module docstring); ``None`` without digits."""
+    digits = _NON_DIGITS.sub("", value)
     if not digits:
         return None
-    if stripped.startswith("+"):
-        return digits
-    if digits.startswith("00"):
-        return digits[2:] or None
+    text = _INTERNATIONAL_00.sub("+", value.strip(), count=1)
+    region = None
     if default_country_code:
-        code = _NON_DIGITS.sub("", default_country_code)
-        national = digits[1:] if digits.startswith("0") else digits
-        return code + national
-    return digits
+        region = phonenumbers.region_code_for_country_code(int(_NON_DIGITS.sub("", default_country_code) or 0))
+    if text.startswith("+") or region not in (None, phonenumbers.UNKNOWN_REGION):
+        try:
+            number = phonenumbers.parse(text, None if text.startswith("+") else region)
+        except phonenumbers.NumberParseException:
+            pass
+        else:
+            return phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164).lstrip("+")
+    return digits.lstrip("0") or None
 
 
 def hash_email(value: str) -> str | None:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
+import logging
+import re
 import shutil
 import struct
 import threading
@@ -16,7 +19,7 @@ from meta_ads_elt import marts
 from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS
 
 from bench.lake_generator import generate_lake, write_rows
-from tests.dbt.conftest import Build
+from tests.dbt.conftest import Build, write_scenario_lake
 
 MARTS = marts.MARTS
 
@@ -184,3 +187,40 @@ def test_docs_generate_and_source_freshness_work(scenario: Build) -> None:
     freshness = scenario.dbt("source", "freshness")
     # the scenario was extracted in 2026-11: stale relative to now, but every dataset that exists is checked
     assert "freshness of meta.insights" in freshness.stdout, freshness.stdout[-2000:]
+
+
+def test_the_build_logs_each_node_as_it_finishes_and_returns_its_warnings(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lake = tmp_path / "lake"
+    write_scenario_lake(lake)
+    # A paid lead whose ad id Meta withheld: the warn-level not_null test on stg_meta__leads.ad_id.
+    paid_without_ad = {
+        "page_id": "P1",
+        "date": dt.date(2026, 11, 1),
+        "lead_id": "L9",
+        "created_time": dt.datetime(2026, 11, 1, 7, tzinfo=dt.UTC),
+        "form_id": "FP1",
+        "ad_id": None,
+        "is_organic": False,
+        "platform": "fb",
+        "_extracted_at": dt.datetime(2026, 11, 4, 6, tzinfo=dt.UTC),
+    }
+    write_rows(lake, "leads", [paid_without_ad], replace=False)
+    with caplog.at_level(logging.INFO, logger="meta_ads_elt.marts"):
+        result = Build(tmp_path, lake).build()
+
+    messages = [record.getMessage() for record in caplog.records if record.name == "meta_ads_elt.marts"]
+    progress = [m for m in messages if re.match(r"dbt: \d+ of \d+ (OK|PASS|WARN)", m)]
+    assert any("OK created sql incremental model main.cost_per_lead" in m for m in progress), messages[:40]
+    summary = next(i for i, m in enumerate(messages) if m.startswith("dbt build summary: "))
+    assert summary > max(messages.index(m) for m in progress), "progress is logged before the summary"
+    assert re.match(r"dbt build summary: PASS=\d+ WARN=[1-9]\d* ERROR=0 SKIP=0 TOTAL=\d+", messages[summary])
+
+    assert result["results"]["WARN"] >= 1 and result["results"]["ERROR"] == 0
+    assert result["results"]["PASS"] == len(progress) - result["results"]["WARN"]
+    warned = {w["node"]: w["message"] for w in result["warnings"]}
+    node = next(n for n in warned if "not_null_stg_meta__leads_ad_id" in n)
+    assert "1 result" in warned[node]
+    assert any(m.startswith(f"dbt WARN {node}") for m in messages)
+    json.dumps(result)  # an XCom: plain JSON

@@ -287,9 +287,3 @@ def test_connection_is_validated_early(monkeypatch, stub):
         _ = connect(monkeypatch, stub, base_url="graph.facebook.com").settings
     with pytest.raises(MetaConfigError, match="could not be read"):
         _ = MetaGraphApiHook("meta_missing_conn").settings
-
-
-def test_ui_field_behaviour_relabels_the_password():
-    ui = MetaGraphApiHook.get_ui_field_behaviour()
-    assert ui["relabeling"]["password"] == "Access token"
-    assert "host" in ui["hidden_fields"]

@@ -9,6 +9,7 @@ from meta_ads_elt.pii import (
     PiiPolicy,
     form_question_options,
     hash_email,
+    hash_phone,
     normalize_email,
     normalize_phone,
 )
@@ -18,9 +19,25 @@ def _sha(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+# Meta's own examples: Conversions API, Customer Information Parameters (``em``: trim, lower-case;
+# ``ph``: digits with the country code, no symbols, letters or leading zeros),
+# https://developers.facebook.com/documentation/ads-commerce/conversions-api/parameters/customer-information-parameters
+# and the same cases in the tests of Meta's Parameter Builder SDK (github.com/facebook/capi-param-builder).
+META_EMAIL_EXAMPLES = [("     John_Smith@gmail.com    ", "john_smith@gmail.com"), ("NICK@EMAIL.com", "nick@email.com")]
+META_PHONE_EXAMPLES = [
+    ("+1 (616) 954-78 88", "16169547888"),
+    ("1(650)123-4567", "16501234567"),  # the country code written without "+": only symbols go
+    ("+001 (616) 954-78 88", "16169547888"),
+    ("01(650)123-4567", "16501234567"),  # leading zeros go
+    ("4792813113", "4792813113"),
+    ("+44 20 7946 0958", "442079460958"),
+    ("+49 30 12345678", "493012345678"),
+]
+
+
 @pytest.mark.parametrize(
     ("raw", "expected"),
-    [("  Joe@Example.COM ", "joe@example.com"), ("a@b.c", "a@b.c"), ("   ", None)],
+    [*META_EMAIL_EXAMPLES, ("  Joe@Example.COM ", "joe@example.com"), ("a@b.c", "a@b.c"), ("   ", None)],
 )
 def test_email_is_trimmed_and_lower_cased(raw, expected):
     assert normalize_email(raw) == expected
@@ -30,20 +47,35 @@ def test_email_hash_is_sha256_of_the_normalized_address():
     assert hash_email(" Joe@Example.com") == _sha("joe@example.com")
 
 
+@pytest.mark.parametrize(("raw", "expected"), META_PHONE_EXAMPLES)
+def test_phone_follows_metas_documented_examples(raw, expected):
+    assert normalize_phone(raw) == expected
+
+
 @pytest.mark.parametrize(
     ("raw", "default", "expected"),
     [
         ("+1 (555) 123-4567", None, "15551234567"),
         ("+34 612 34 56 78", "1", "34612345678"),  # an explicit code wins over the default
         ("0034 612345678", None, "34612345678"),
-        ("0612 345 678", "34", "34612345678"),  # trunk 0 dropped, default code prepended
+        # "00" is the international prefix and "(0)" the German trunk prefix: E.164 is 49 30 1234567.
+        ("0049 (0)30 1234567", None, "49301234567"),
+        ("+49 (0)30 1234567", None, "49301234567"),
+        ("030 1234567", "49", "49301234567"),  # national number: the trunk 0 goes, the code comes
+        ("06 1234 5678", "39", "390612345678"),  # Italy keeps its leading 0 (no trunk prefix there)
+        ("011 49 30 1234567", "1", "49301234567"),  # the US international prefix
         ("555-123-4567", "+1", "15551234567"),
         ("5551234567", None, "5551234567"),  # no code known: digits as they are
+        ("0612 345", None, "612345"),  # ... without leading zeros (Meta's rule)
         ("n/a", None, None),
     ],
 )
-def test_phone_keeps_digits_with_the_country_code(raw, default, expected):
+def test_phone_is_e164_digits_with_the_country_code(raw, default, expected):
     assert normalize_phone(raw, default) == expected
+
+
+def test_phone_hash_is_sha256_of_the_e164_digits():
+    assert hash_phone("0049 (0)30 1234567") == _sha("49301234567")
 
 
 def test_default_policy_hashes_email_and_phone_and_drops_names_and_free_text():

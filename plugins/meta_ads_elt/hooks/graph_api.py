@@ -43,12 +43,16 @@ from meta_ads_elt.errors import (
     classify,
     classify_transport,
 )
+from meta_ads_elt.get_provider_info import (
+    CONN_TYPE,
+    DEFAULT_API_VERSION,
+    DEFAULT_BASE_URL,
+    DEFAULT_TIMEOUT_SECONDS,
+)
 from meta_ads_elt.governor import RateLimitGovernor, get_governor
 from meta_ads_elt.redaction import install_log_filter, register_secret, scrub
 
-DEFAULT_API_VERSION = "v26.0"
-DEFAULT_BASE_URL = "https://graph.facebook.com"
-DEFAULT_TIMEOUT = 60.0
+DEFAULT_TIMEOUT = float(DEFAULT_TIMEOUT_SECONDS)
 BATCH_MAX = 50
 _API_VERSION_RE = re.compile(r"^v\d+\.\d+$")
 
@@ -157,8 +161,10 @@ class MetaGraphApiHook(BaseHook):
 
     conn_name_attr = "meta_conn_id"
     default_conn_name = "meta_default"
-    conn_type = "meta_graph_api"
+    conn_type = CONN_TYPE
     hook_name = "Meta Graph API"
+    # The Connection form (labels, hidden fields, the app secret as a password) is declared once, in
+    # meta_ads_elt.get_provider_info (Airflow 3's conn-fields / ui-field-behaviour).
 
     def __init__(
         self,
@@ -184,42 +190,6 @@ class MetaGraphApiHook(BaseHook):
         self._settings_override: GraphSettings | None = None
         register_secret(access_token)
         install_log_filter(self.log)
-
-    # -- Airflow UI -------------------------------------------------------------------------------
-    @classmethod
-    def get_ui_field_behaviour(cls) -> dict[str, Any]:
-        return {
-            "hidden_fields": ["host", "schema", "login", "port"],
-            "relabeling": {"password": "Access token"},
-            "placeholders": {
-                "password": "long-lived user or system-user access token",
-                "extra": json.dumps(
-                    {
-                        "app_id": "1234567890",
-                        "app_secret": "(enables appsecret_proof)",
-                        "api_version": DEFAULT_API_VERSION,
-                        "base_url": DEFAULT_BASE_URL,
-                        "timeout": DEFAULT_TIMEOUT,
-                    }
-                ),
-            },
-        }
-
-    @classmethod
-    def get_connection_form_widgets(cls) -> dict[str, Any]:
-        try:  # only importable where the (FAB) UI runs; workers never need the widgets
-            from flask_appbuilder.fieldwidgets import BS3PasswordFieldWidget, BS3TextFieldWidget
-            from flask_babel import lazy_gettext
-            from wtforms import PasswordField, StringField
-        except ImportError:
-            return {}
-        return {
-            "app_id": StringField(lazy_gettext("App ID"), widget=BS3TextFieldWidget()),
-            "app_secret": PasswordField(lazy_gettext("App secret"), widget=BS3PasswordFieldWidget()),
-            "api_version": StringField(lazy_gettext("API version"), widget=BS3TextFieldWidget()),
-            "base_url": StringField(lazy_gettext("Base URL"), widget=BS3TextFieldWidget()),
-            "timeout": StringField(lazy_gettext("Timeout (s)"), widget=BS3TextFieldWidget()),
-        }
 
     # -- connection and SDK objects ---------------------------------------------------------------
     @cached_property
@@ -582,9 +552,19 @@ class MetaGraphApiHook(BaseHook):
         return hook
 
     def test_connection(self) -> tuple[bool, str]:
-        """Airflow's "Test" button: ``GET /me``."""
+        """Airflow's "Test" button (and ``airflow connections test``): ``GET /me`` with the form's token.
+
+        Returns ``(False, <what to fix>)`` for a missing or malformed field, an invalid or expired token
+        or an unreachable base URL; never raises and never shows the token.
+        """
+        attempts, self.max_attempts = self.max_attempts, min(self.max_attempts, 2)  # answer the button fast
         try:
+            settings = self.settings
             me = self.call("GET", ("me",), {"fields": "id,name"})
         except MetaApiError as err:
             return False, str(err)
-        return True, f"Connected as {me.get('name') or me.get('id')}"
+        finally:
+            self.max_attempts = attempts
+        who = me.get("name") or me.get("id") if isinstance(me, dict) else None
+        proof = " with appsecret_proof" if settings.app_secret else ""
+        return True, f"Connected to {settings.base_url} ({settings.api_version}){proof} as {who}"
