@@ -10,7 +10,7 @@ Guarantees:
 - About 5% are "long": they also carry 22-35 older messages dated before the history window. Every
   other conversation has <= 20 messages, so all messages needed for the starts inside the window
   are among the 20 most recent ones (the API's detail limit).
-- Only messages before the local midnight starting "today" are visible.
+- Only messages sent before the clock are visible (today's so far included).
 - Ids: conversations ``t_<token>``, messages ``m_<token>``; both decode to (page, day, seq[, idx]).
 """
 
@@ -149,7 +149,7 @@ def day_conversations(sandbox, page, day: int) -> list[Conversation]:
     cfg = sandbox.world.config
     out: list[Conversation] = []
     seq = 0
-    for ad in page.messaging_ads:
+    for ad in sandbox.page_ads(page, "messaging", day):
         dl = sandbox.delivery(ad, day)
         for _ in range(dl.conv_final if dl else 0):
             out.append(_build(sandbox, page, day, seq, ad, rng.mix64(ad.key ^ (day << 24) ^ seq)))
@@ -164,10 +164,10 @@ def day_conversations(sandbox, page, day: int) -> list[Conversation]:
 def page_conversations(sandbox, page) -> list[Conversation]:
     """Visible conversations of a Page, newest ``updated_time`` first."""
     start, today = sandbox.window(page.account)
-    out: list[Conversation] = []
-    for day in range(start, today):
-        out.extend(day_conversations(sandbox, page, day))
     cutoff = sandbox.cutoff_ts(page.account)
+    out: list[Conversation] = []
+    for day in range(start, today + 1):
+        out.extend(c for c in day_conversations(sandbox, page, day) if c.visible(cutoff))
     out.sort(key=lambda c: (c.visible(cutoff)[-1].ts, c.id), reverse=True)
     return out
 
@@ -177,10 +177,11 @@ def find_conversation(sandbox, page_index: int, day: int, seq: int) -> Conversat
         return None
     page = sandbox.world.pages[page_index]
     start, today = sandbox.window(page.account)
-    if not start <= day < today:
+    if not start <= day <= today:
         return None
     convs = day_conversations(sandbox, page, day)
-    return convs[seq] if seq < len(convs) else None
+    conv = convs[seq] if seq < len(convs) else None
+    return conv if conv is not None and conv.visible(sandbox.cutoff_ts(page.account)) else None
 
 
 def starts(conv: Conversation, cutoff_ts: int) -> list[Message]:

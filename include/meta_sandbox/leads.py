@@ -4,7 +4,8 @@ Guarantees:
 - Paid leads of ad A on account-local day D: exactly ``delivery(A, D).leads_onsite`` records, each
   with ``created_time`` inside local day D (so ``onsite_conversion.lead_grouped`` matches them).
 - Organic leads (``is_organic: true``, no ad/campaign ids) per Page and local day: a Poisson count.
-- Only complete local days inside the history window exist (the same days insights serve).
+- Only leads created before the clock exist: the history window's days and today so far (the same
+  days insights serve).
 - Lead ids are 16-digit numeric strings that encode their place, so ``GET /<lead_id>`` needs no index:
   ``7`` + kind (0 paid / 1 organic) + owner (5 digits: ad global index or Page index) + day (5) + seq (4).
 """
@@ -82,13 +83,15 @@ def organic_leads(sandbox, page, day: int) -> list[Lead]:
 
 
 def page_leads(sandbox, page) -> list[Lead]:
-    """Every visible lead of a Page, newest first (cached per clock date by the caller)."""
+    """Every visible lead of a Page (today's up to the clock), newest first (cached by the caller)."""
     start, today = sandbox.window(page.account)
+    cutoff = sandbox.cutoff_ts(page.account)
     out: list[Lead] = []
-    for day in range(start, today):
-        for ad in page.lead_ads:
+    for day in range(start, today + 1):
+        for ad in sandbox.page_ads(page, "leads", day):
             out.extend(paid_leads(sandbox, ad, day))
         out.extend(organic_leads(sandbox, page, day))
+    out = [lead for lead in out if lead.created_ts < cutoff]
     out.sort(key=lambda lead: (lead.created_ts, lead.id), reverse=True)
     return out
 
@@ -103,14 +106,15 @@ def find_lead(sandbox, ident: str) -> Lead | None:
             return None
         page = sandbox.world.pages[owner]
         start, today = sandbox.window(page.account)
-        candidates = organic_leads(sandbox, page, day) if start <= day < today else []
+        candidates = organic_leads(sandbox, page, day) if start <= day <= today else []
     else:
-        ad = sandbox.world.ads_by_gindex.get(owner)
+        ad = sandbox.world.ad_for_gindex(owner, day)
         if ad is None or ad.form is None:
             return None
         start, today = sandbox.window(ad.account)
-        candidates = paid_leads(sandbox, ad, day) if start <= day < today else []
-    return candidates[seq] if seq < len(candidates) else None
+        candidates = paid_leads(sandbox, ad, day) if start <= day <= today else []
+    lead = candidates[seq] if seq < len(candidates) else None
+    return lead if lead is not None and lead.created_ts < sandbox.cutoff_ts(lead.page.account) else None
 
 
 def lead_platform(lead: Lead) -> str:
