@@ -25,6 +25,13 @@ CONFIG_PATH_ENV = "META_PIPELINE_CONFIG"
 
 Platform = Literal["messenger", "instagram"]
 AttributionWindow = Literal["1d_click", "7d_click", "28d_click", "1d_view"]
+AdEffectiveStatus = Literal[
+    "ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "DISAPPROVED", "IN_PROCESS", "PAUSED",
+    "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED", "WITH_ISSUES",
+]  # fields.AD_EFFECTIVE_STATUSES (a test keeps the two equal)
+DEFAULT_SCHEDULE = "0 12 * * *"
+"""12:00 UTC: every account-local day D ends by D+1 12:00 UTC (UTC-12 is the westmost time zone), so the
+run covering D never extracts a day that is still going on, in any account."""
 
 
 class ConfigError(ValueError):
@@ -77,6 +84,12 @@ class InsightsConfig(_Strict):
     deferrable: bool = True
     poll_interval_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
     stall_timeout_minutes: Annotated[float, Field(gt=0, le=120)] = 20.0
+    queued_timeout_minutes: Annotated[float, Field(gt=0, le=600)] = 60.0
+    worker_poll_seconds: Annotated[float, Field(ge=0, le=600)] = 15.0
+    effective_statuses: tuple[AdEffectiveStatus, ...] = (
+        "ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "DISAPPROVED", "IN_PROCESS", "PAUSED",
+        "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED", "WITH_ISSUES",
+    )
 
 
 class PrivacyConfig(_Strict):
@@ -99,8 +112,10 @@ class PipelineConfig(_Strict):
     meta_conn_id: str = "meta_default"
     lake_root: str = "data/lake"
     lookback_days: Annotated[int, Field(ge=1, le=90)] = 28
-    schedule: str = "0 0 * * *"
+    schedule: str = DEFAULT_SCHEDULE
     max_active_runs: Annotated[int, Field(ge=1, le=16)] = 2
+    execution_timeout_minutes: Annotated[int, Field(ge=5, le=1440)] = 180
+    max_rate_limit_wait_minutes: Annotated[float, Field(gt=0, le=1440)] = 30.0
     accounts: tuple[AccountConfig, ...] = Field(min_length=1)
     pages: tuple[PageConfig, ...] = ()
     insights: InsightsConfig = InsightsConfig()
