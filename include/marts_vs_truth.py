@@ -2,7 +2,9 @@
 
 Used by `make run` (to say whether the marts equal the truth) and by the end-to-end tests.
 Spend is compared to the cent, counts exactly, per ad account and account-local day, and
-first-party conversations started per Page, platform and day.
+first-party conversations started per Page, platform and day; per ad and day for the ads that are
+archived or deleted by now (the rows a default Insights listing drops); and each account-day's
+`day_status` (partial / restating / settled) where the truth gives one.
 """
 
 from __future__ import annotations
@@ -35,6 +37,27 @@ select cast(coalesce(d.date, c.date) as varchar) as date,
 from delivery d full outer join conversations c on c.date = d.date and c.account_id = d.account_id
 """
 
+RETIRED_AD_DAYS_SQL = """
+with leads as (
+    select cast(date as varchar) as date, ad_id, sum(spend) as spend, sum(impressions) as impressions,
+           sum(leads_reported) as leads_reported, sum(leads_collected) as leads_collected
+    from cost_per_lead group by all
+), conversations as (
+    select cast(date as varchar) as date, ad_id, sum(conversations_started_reported) as conversations_started_reported
+    from conversations_started group by all
+)
+select coalesce(l.date, c.date) as date, coalesce(l.ad_id, c.ad_id) as ad_id,
+       cast(coalesce(l.spend, 0) as varchar) as spend, coalesce(l.impressions, 0) as impressions,
+       coalesce(l.leads_reported, 0) as leads_reported, coalesce(l.leads_collected, 0) as leads_collected,
+       coalesce(c.conversations_started_reported, 0) as conversations_started_reported
+from leads l full outer join conversations c on c.date = l.date and c.ad_id = l.ad_id
+"""
+
+DAY_STATUS_SQL = """
+select cast(date as varchar) as date, replace(account_id, 'act_', '') as account_id, any_value(day_status) as day_status
+from lead_reconciliation group by all
+"""
+
 PAGE_DAYS_SQL = """
 select cast(date as varchar) as date, page_id, platform, conversations_started
 from conversations_started_by_page
@@ -58,6 +81,8 @@ class Reconciliation:
     until: str
     account_days: int = 0
     page_days: int = 0
+    retired_ad_days: int = 0
+    partial_account_days: list[str] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)
 
     @property
@@ -97,6 +122,8 @@ def reconcile(marts_path: str, truth: dict, since: str, until: str) -> Reconcili
             for row in _rows(connection, PAGE_DAYS_SQL)
             if since <= row["date"] <= until
         }
+        ours_retired = {(row["ad_id"], row["date"]): row for row in _rows(connection, RETIRED_AD_DAYS_SQL)}
+        ours_status = {(row["account_id"], row["date"]): row["day_status"] for row in _rows(connection, DAY_STATUS_SQL)}
     zero_account = dict.fromkeys(ACCOUNT_FIELDS, 0)
     theirs_accounts = {
         (str(row["account_id"]).removeprefix("act_"), row["date"]): row for row in truth.get("accounts", [])
@@ -108,6 +135,23 @@ def reconcile(marts_path: str, truth: dict, since: str, until: str) -> Reconcili
             if not _same(name, ours.get(name, 0), theirs.get(name, 0)):
                 result.differences.append(
                     f"account {key[0]} {key[1]} {name}: marts {ours.get(name, 0)} vs truth {theirs.get(name, 0)}"
+                )
+        status = theirs.get("day_status")
+        if status is not None and key in ours_status and ours_status[key] != status:
+            result.differences.append(f"account {key[0]} {key[1]} day_status: marts {ours_status[key]} vs truth {status}")
+        if ours_status.get(key) == "partial":
+            result.partial_account_days.append(f"{key[0]} {key[1]}")
+    retired_fields = ("spend", "impressions", "leads_reported", "leads_collected", "conversations_started_reported")
+    for row in truth.get("archived_or_deleted_ads", []):
+        if not since <= row["date"] <= until:
+            continue
+        ours = ours_retired.get((str(row["ad_id"]), row["date"]), dict.fromkeys(retired_fields, 0))
+        result.retired_ad_days += 1
+        for name in retired_fields:
+            if not _same(name, ours.get(name, 0), row.get(name, 0)):
+                result.differences.append(
+                    f"{row['effective_status'].lower()} ad {row['ad_id']} {row['date']} {name}: "
+                    f"marts {ours.get(name, 0)} vs truth {row.get(name, 0)}"
                 )
     theirs_pages = {(str(row["page_id"]), row["platform"], row["date"]): row for row in truth.get("pages", [])}
     for key in sorted(set(ours_pages) | set(theirs_pages)):

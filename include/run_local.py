@@ -4,9 +4,11 @@ Steps, each printed as it happens:
 1. start the Graph API sandbox (or reuse one already answering on ``$SANDBOX_PORT``);
 2. prepare a local Airflow home (``.airflow/``, SQLite), its pools, and the ``meta_default``
    Connection pointing at the sandbox (an environment-variable Connection: nothing written to disk);
-3. run ``airflow dags test meta_ads_daily <today 00:00 UTC>``: a real DAG run for the most recent
-   complete UTC day, whose lookback fills the last 28 days;
-4. print a short summary of the published marts (``data/marts.duckdb``).
+3. run ``airflow dags test meta_ads_daily <end of the latest data interval>``: a real DAG run for the
+   newest day D the schedule has completed (with the default ``0 12 * * *``, D is over in every time
+   zone: yesterday from 12:00 UTC on, the day before yesterday earlier), whose lookback fills the 28 days up to D;
+4. print a short summary of the published marts (``data/marts.duckdb``) and check all 28 days against
+   the sandbox's ground truth (archived and deleted ads included, each day's ``day_status`` too).
 
 Real credentials: put them in an Airflow Connection instead (see README); this script is for the sandbox.
 """
@@ -21,7 +23,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import ExitStack, suppress
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -125,8 +127,21 @@ def create_pools(env: dict[str, str]) -> None:
     airflow(env, "pools", "import", str(pools_file), quiet=True)
 
 
+def latest_data_interval() -> tuple[datetime, datetime]:
+    """The newest complete data interval of the DAG's schedule (what a scheduled run would cover now)."""
+    from airflow.timetables.interval import CronDataIntervalTimetable
+    from meta_ads_elt.config import load_config
+    from pendulum import now
+
+    interval = CronDataIntervalTimetable(load_config().schedule, "UTC").infer_manual_data_interval(
+        run_after=now("UTC")
+    )
+    return interval.start, interval.end
+
+
 def summarize(sandbox_url: str, day: date) -> None:
-    """Print the marts' summary, then check the last 7 days against the sandbox's ground truth."""
+    """Print the marts' summary, then check the whole lookback window ending with ``day`` against the
+    sandbox's ground truth (every account-day, page-day, and archived or deleted ad-day)."""
     from marts_vs_truth import fetch_truth, reconcile
     from meta_ads_elt.config import load_config
     from meta_ads_elt.marts import summarize_marts
@@ -134,12 +149,14 @@ def summarize(sandbox_url: str, day: date) -> None:
     config = load_config()
     serving_path = config.resolve(config.marts.serving_path)
     print(summarize_marts(serving_path), flush=True)
-    since, until = (day - timedelta(days=6)).isoformat(), day.isoformat()
+    since, until = (day - timedelta(days=config.lookback_days - 1)).isoformat(), day.isoformat()
     result = reconcile(serving_path, fetch_truth(sandbox_url, since, until), since, until)
     if result.equal:
         say(
             f"marts equal the sandbox truth for {since}..{until}: {result.account_days} account-days "
-            f"(spend to the cent, leads, conversations) and {result.page_days} page-days"
+            f"(spend to the cent, leads, conversations, day status), {result.page_days} page-days and "
+            f"{result.retired_ad_days} ad-days of archived or deleted ads"
+            + (f"; partial: {', '.join(result.partial_account_days)}" if result.partial_account_days else "")
         )
         return
     for line in result.differences[:20]:
@@ -175,13 +192,14 @@ def main() -> None:
         say("preparing the local Airflow metadata database (.airflow/airflow.db)")
         airflow(env, "db", "migrate", quiet=True)
         create_pools(env)
-        today = datetime.now(UTC).date()
-        logical_date = f"{today.isoformat()}T00:00:00+00:00"
-        say(f"running DAG {DAG_ID} for the most recent complete UTC day (logical date {logical_date})")
+        start, end = latest_data_interval()
+        day = start.date()
+        say(f"running DAG {DAG_ID} for day {day} (data interval {start.isoformat()} .. {end.isoformat()}: "
+            "the newest day that is over in every account's time zone)")
         started = time.monotonic()
-        airflow(env, "dags", "test", DAG_ID, logical_date)
+        airflow(env, "dags", "test", DAG_ID, end.isoformat())
         say(f"DAG run finished in {time.monotonic() - started:.0f} s")
-        summarize(sandbox_url, today - timedelta(days=1))
+        summarize(sandbox_url, day)
         say(f"sandbox truth for comparison: {sandbox_url}/_sandbox/truth?since=YYYY-MM-DD&until=YYYY-MM-DD")
 
 

@@ -111,17 +111,16 @@ class _Lifecycle:
         return self.schedule.status(day)
 
     def effective_status(self, day: int) -> str | None:
-        """Meta's effective_status on ``day``: the object's own terminal status, else its parents'
-        (campaign first), else CAMPAIGN_PAUSED / ADSET_PAUSED / PAUSED, else ACTIVE."""
+        """Meta's effective_status on ``day``: DELETED if the object or a parent is deleted, else ARCHIVED
+        if one is archived (children inherit a parent's status), else CAMPAIGN_PAUSED / ADSET_PAUSED /
+        PAUSED, else ACTIVE. So a listed (live or archived) object's parents are listed too."""
         chain = self.chain()
         statuses = [o.schedule.status(day) for o in chain]
         if any(s is None for s in statuses):
             return None
-        if statuses[-1] in TERMINAL_STATUSES:
-            return statuses[-1]
-        for s in statuses[:-1]:
-            if s in TERMINAL_STATUSES:
-                return s
+        for terminal in ("DELETED", "ARCHIVED"):
+            if terminal in statuses:
+                return terminal
         labels = (*("CAMPAIGN_PAUSED", "ADSET_PAUSED")[: len(chain) - 1], "PAUSED")
         for s, label in zip(statuses, labels, strict=True):
             if s == "PAUSED":

@@ -42,6 +42,7 @@ per_page_day as (
         cast(count(*) filter (where not is_from_page) as bigint) as messages_in,
         cast(count(*) filter (where is_from_page) as bigint) as messages_out,
         cast(median(first_reply_seconds) as double) as median_first_reply_seconds,
+        max(extracted_at) as extracted_at,
     from messages
     group by all
 
@@ -49,18 +50,21 @@ per_page_day as (
 
 final as (
 
-    -- Only days the promoting account has extracted (see int_account_days_extracted); a Page no
-    -- account promotes is dated in the reporting timezone and kept as it is.
-    select per_page_day.*
+    -- Only days the promoting account has extracted (see int_account_days_extracted), with their
+    -- day_status; a Page no account promotes is dated in the reporting timezone and kept as it is, its
+    -- day_status from its latest message snapshot.
+    select
+        per_page_day.* exclude (extracted_at),
+        coalesce(
+            extracted_days.day_status,
+            {{ meta_day_status('per_page_day.date', meta_local_date('per_page_day.extracted_at', "'" ~ var('reporting_timezone') ~ "'")) }}
+        ) as day_status,
     from per_page_day
     left join pages on pages.page_id = per_page_day.page_id
-    where pages.account_id is null
-        or exists (
-            select 1
-            from extracted_days
-            where extracted_days.account_id = pages.account_id
-                and extracted_days.date = per_page_day.date
-        )
+    left join extracted_days
+        on extracted_days.account_id = pages.account_id
+        and extracted_days.date = per_page_day.date
+    where pages.account_id is null or extracted_days.account_id is not null
 
 )
 

@@ -29,12 +29,15 @@ from meta_ads_elt import fields as F
 from meta_ads_elt.errors import classify
 from meta_ads_elt.lake import LakeWriter, read_rows
 
-# dataset -> (edge, API fields, {lake column: API field}, the Insights column naming its objects)
+# dataset -> (edge, API fields, {lake column: API field}, the Insights column naming its objects).
+# Children first: the parents their rows name are read by id when no edge lists them, so every ad's ad
+# set and campaign are in the snapshot (the staging relationships tests hold).
 _EDGES = {
-    "campaigns": ("campaigns", F.CAMPAIGN_FIELDS, {"campaign_id": "id"}, "campaign_id"),
-    "adsets": ("adsets", F.ADSET_FIELDS, {"adset_id": "id"}, "adset_id"),
     "ads": ("ads", F.AD_FIELDS, {"ad_id": "id"}, "ad_id"),
+    "adsets": ("adsets", F.ADSET_FIELDS, {"adset_id": "id"}, "adset_id"),
+    "campaigns": ("campaigns", F.CAMPAIGN_FIELDS, {"campaign_id": "id"}, "campaign_id"),
 }
+_PARENT_COLUMNS = ("adset_id", "campaign_id")
 
 
 class MetaAdObjectsOperator(BaseOperator):
@@ -103,6 +106,7 @@ class MetaAdObjectsOperator(BaseOperator):
         counts["accounts"] = 1
 
         seen_in_insights = read_rows(self.lake_root, "insights", partition, [c for *_, c in _EDGES.values()])
+        referenced: dict[str, set[str]] = {column: set() for column in _PARENT_COLUMNS}
         for dataset, (edge, api_fields, renames, insights_column) in _EDGES.items():
             id_column = next(iter(renames))
             previous = self._previous(dataset, id_column)
@@ -112,17 +116,21 @@ class MetaAdObjectsOperator(BaseOperator):
                           "effective_status": list(F.EDGE_EFFECTIVE_STATUSES[edge])}
                 for page in self.hook.paginate((node, edge), params):
                     listed.update(str(r["id"]) for r in page)
+                    self._note_parents(page, referenced)
                     tx.write(self._rows(page, renames, extracted_at), partition=partition)
                 # DELETED objects: carried forward, or read by id
                 carried = [r for oid, r in previous.items()
                            if oid not in listed and r.get("effective_status") == F.DELETED_STATUS]
                 if carried:
+                    self._note_parents(carried, referenced)
                     tx.write(carried, partition=partition)
                 known = listed | {oid for oid, r in previous.items() if r.get("effective_status") == F.DELETED_STATUS}
                 wanted = ({oid for oid in previous if oid not in known}
-                          | {str(r[insights_column]) for r in seen_in_insights if r.get(insights_column)} - known)
+                          | {str(r[insights_column]) for r in seen_in_insights if r.get(insights_column)}
+                          | referenced.get(id_column, set())) - known
                 fetched, missing = self._by_id(sorted(wanted), api_fields)
                 if fetched:
+                    self._note_parents(fetched, referenced)
                     tx.write(self._rows(fetched, renames, extracted_at), partition=partition)
                 if missing:
                     unreadable[dataset] = missing
@@ -145,6 +153,13 @@ class MetaAdObjectsOperator(BaseOperator):
         columns = DATASETS[dataset].names
         rows = read_rows(self.lake_root, dataset, {"account_id": self.numeric_account_id}, columns)
         return {str(r[id_column]): r for r in rows if r.get(id_column)}
+
+    @staticmethod
+    def _note_parents(rows: list[dict], referenced: dict[str, set[str]]) -> None:
+        for r in rows:
+            for column in _PARENT_COLUMNS:
+                if r.get(column):
+                    referenced[column].add(str(r[column]))
 
     @staticmethod
     def _rows(page: list[dict], renames: dict[str, str], extracted_at: dt.datetime) -> list[dict]:
