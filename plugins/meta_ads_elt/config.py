@@ -19,16 +19,15 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from meta_ads_elt.fields import AD_EFFECTIVE_STATUSES
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_DIR / "include" / "pipeline.yaml"
 CONFIG_PATH_ENV = "META_PIPELINE_CONFIG"
 
 Platform = Literal["messenger", "instagram"]
 AttributionWindow = Literal["1d_click", "7d_click", "28d_click", "1d_view"]
-AdEffectiveStatus = Literal[
-    "ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "DISAPPROVED", "IN_PROCESS", "PAUSED",
-    "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED", "WITH_ISSUES",
-]  # fields.AD_EFFECTIVE_STATUSES (a test keeps the two equal)
+AdEffectiveStatus = Literal[AD_EFFECTIVE_STATUSES]  # Meta's Ad.EffectiveStatus values
 DEFAULT_SCHEDULE = "0 12 * * *"
 """12:00 UTC: every account-local day D ends by D+1 12:00 UTC (UTC-12 is the westmost time zone), so the
 run covering D never extracts a day that is still going on, in any account."""
@@ -86,10 +85,7 @@ class InsightsConfig(_Strict):
     stall_timeout_minutes: Annotated[float, Field(gt=0, le=120)] = 20.0
     queued_timeout_minutes: Annotated[float, Field(gt=0, le=600)] = 60.0
     worker_poll_seconds: Annotated[float, Field(ge=0, le=600)] = 15.0
-    effective_statuses: tuple[AdEffectiveStatus, ...] = (
-        "ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "DISAPPROVED", "IN_PROCESS", "PAUSED",
-        "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED", "WITH_ISSUES",
-    )
+    effective_statuses: tuple[AdEffectiveStatus, ...] = AD_EFFECTIVE_STATUSES
 
 
 class PrivacyConfig(_Strict):

@@ -21,7 +21,8 @@ from airflow_standalone import (
 )
 from marts_vs_truth import reconcile
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow]
+# A backfill of two days plus three `airflow dags test` runs: more than the suite's 600 s on a busy 2-core box.
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1800)]
 
 DAG_ID = "meta_ads_daily"
 LOOKBACK_DAYS = 3
@@ -101,7 +102,9 @@ def workdir(tmp_path_factory) -> Path:
 def airflow(sandbox, workdir):
     """A running standalone Airflow whose DAG reads a config for the sandbox's world."""
     config_path = write_pipeline_config(
-        workdir / "pipeline.yaml", sandbox.world(), workdir / "scheduler", lookback_days=LOOKBACK_DAYS
+        workdir / "pipeline.yaml", sandbox.world(), workdir / "scheduler", lookback_days=LOOKBACK_DAYS,
+        # defer at once: the sandbox's jobs are instant, and this deployment's runs go through the triggerer
+        insights={"poll_interval_seconds": 2, "worker_poll_seconds": 0},
     )
     port = free_port()
     env = airflow_env(workdir / "airflow_home", config_path, sandbox, port)

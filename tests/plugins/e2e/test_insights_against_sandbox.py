@@ -230,6 +230,10 @@ def test_failed_jobs_are_split_by_dates_then_campaigns(sandbox_factory, monkeypa
              if r["account_id"] == acct}
     got = {k: v["spend"] for k, v in lake_totals(tmp_path).items()}
     assert got == truth
+    # the campaign split kept the archived and deleted campaigns' ads (no default campaigns listing)
+    retired = {(r["ad_id"], r["date"]) for r in sb.truth(since, D)["archived_or_deleted_ads"] if r["account_id"] == acct}
+    rows = {(str(r["ad_id"]), str(r["date"])) for r in lake_table(tmp_path).to_pylist()}
+    assert retired and retired <= rows
 
 
 def test_pages_shrink_when_meta_asks_for_less_data(sandbox_factory, monkeypatch, tmp_path):
