@@ -105,7 +105,7 @@ def _add_next_day(lake: Path, work: Path) -> None:
         with_conversations=False,
         lead_id_prefix=f"L{end:%Y%m%d}-",
     )
-    for dataset in ("insights", "leads"):
+    for dataset in ("insights", "insights_account_totals", "leads"):
         for partition in (day / dataset).glob("*/*"):
             target = lake / dataset / partition.parent.name / partition.name
             if target.exists():

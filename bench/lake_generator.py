@@ -201,6 +201,8 @@ def generate_lake(
             f"""
             select distinct campaign_id, 'Campaign ' || campaign_id as name, 'OUTCOME_LEADS' as objective,
                 'ACTIVE' as status, timestamptz '2026-01-01 00:00:00+00' as created_time,
+                'ACTIVE' as effective_status, 'ACTIVE' as configured_status,
+                timestamptz '2026-01-01 00:00:00+00' as updated_time,
                 {extracted} as _extracted_at, account_id
             from ads order by account_id, campaign_id
             """
@@ -214,6 +216,8 @@ def generate_lake(
             select distinct adset_id, campaign_id, 'Ad set ' || adset_id as name,
                 'LEAD_GENERATION' as optimization_goal, 'ACTIVE' as status,
                 timestamptz '2026-01-01 00:00:00+00' as created_time,
+                'ACTIVE' as effective_status, 'ACTIVE' as configured_status,
+                timestamptz '2026-01-01 00:00:00+00' as updated_time,
                 {extracted} as _extracted_at, account_id
             from ads order by account_id, adset_id
             """
@@ -226,6 +230,8 @@ def generate_lake(
             f"""
             select ad_id, adset_id, campaign_id, 'Ad ' || ad_id as name, 'ACTIVE' as status,
                 timestamptz '2026-01-01 00:00:00+00' as created_time,
+                'ACTIVE' as effective_status, 'ACTIVE' as configured_status,
+                timestamptz '2026-01-01 00:00:00+00' as updated_time,
                 {extracted} as _extracted_at, account_id
             from ads order by account_id, ad_id
             """
@@ -298,6 +304,24 @@ def generate_lake(
         order by account_id, day
     """
     _write_batches(root, "insights", con.sql(insights_sql).to_arrow_reader(200_000))
+    # -- the completeness control: per account-day, the sums of the ad rows (served the next day at 12:00
+    # UTC, when every time zone has finished the last day) --------------------------------------------
+    totals_sql = f"""
+        with served as (select timestamptz '{end_date.isoformat()} 12:00:00+00' + interval 1 day as served_at)
+        select
+            any_value(i.account_currency) as account_currency, sum(i.spend) as spend,
+            sum(i.impressions) as impressions, sum(i.clicks) as clicks,
+            any_value(acct.timezone_name) as timezone_name, any_value(served.served_at) as served_at,
+            cast(timezone(any_value(acct.timezone_name), any_value(served.served_at)) as date) as served_local_date,
+            {extracted} as _extracted_at, i.account_id, i.date
+        from read_parquet('{root / "insights"}/*/*/*.parquet', hive_partitioning = true,
+                          hive_types = {{'account_id': 'VARCHAR', 'date': 'DATE'}}) as i
+        join acct on acct.account_id = i.account_id
+        cross join served
+        group by i.account_id, i.date
+        order by i.account_id, i.date
+    """
+    _write_batches(root, "insights_account_totals", con.sql(totals_sql).to_arrow_reader(200_000))
     # -- leads -------------------------------------------------------------------------------------
     con.execute(
         """

@@ -23,13 +23,17 @@ lake_root = config.lake_root_resolved
 DOC = """
 ### Meta ads daily
 
-For the data interval's UTC day **D** (the run at D+1 00:00 UTC covers D):
+For the data interval's UTC day **D** (by default the run at D+1 12:00 UTC covers D: by then day D is
+over in every time zone, so the newest day is complete for every account; a day still going on when
+extracted is marked `partial` in the marts):
 
 0. **Access check**: the token's permissions (`/me/permissions`) and, per Page, its tasks and what
    the Page edges answer; a missing permission or task, an id that is not a Page or another Page's
    token fails the run here, before any budget is spent, with every problem named.
-1. **Insights** per ad account: async report runs at ad level re-pull the account-local dates
-   `[D - lookback + 1, D]` (restated conversions are replaced), and ad-object snapshots.
+1. **Insights** per ad account: async report runs at ad level, for ads of every status (archived and
+   deleted included), re-pull the account-local dates `[D - lookback + 1, D]` (restated conversions are
+   replaced) with the account totals that check them; then the ad-object snapshot (deleted objects
+   found in those rows are read by id).
 2. **Leads** per Page: forms, then leads created in `[D - lookback + 1, D + 1)` UTC; PII hashed.
 3. **Conversations** per Page and platform: conversations updated since the window start and
    their reachable messages (a snapshot partition for D).
@@ -60,6 +64,9 @@ Pools: one per ad account and per Page (API budget), one slot for the DuckDB wri
         "max_retry_delay": pendulum.duration(minutes=15),
         "on_retry_callback": log_retried_try,
         "on_failure_callback": log_failed_try,
+        # Every task ends in bounded time (deferral included): a stuck Meta job or a long rate-limit wait
+        # never holds a slot silently.
+        "execution_timeout": pendulum.duration(minutes=config.execution_timeout_minutes),
     },
 )
 def meta_ads_daily():
@@ -75,14 +82,6 @@ def meta_ads_daily():
 
     with TaskGroup("insights") as insights_group:
         for account in config.accounts:
-            objects = MetaAdObjectsOperator(
-                task_id=f"ad_objects_{account.numeric_id}",
-                account_id=account.id,
-                meta_conn_id=config.meta_conn_id,
-                lake_root=lake_root,
-                pool=account_pool(account.id),
-                outlets=[lake_asset(lake_root, name) for name in ("accounts", "campaigns", "adsets", "ads")],
-            )
             insights = MetaInsightsOperator(
                 task_id=f"insights_{account.numeric_id}",
                 account_id=account.id,
@@ -94,11 +93,24 @@ def meta_ads_daily():
                 max_concurrent_jobs=config.insights.max_concurrent_jobs,
                 poll_interval=config.insights.poll_interval_seconds,
                 stall_timeout_minutes=config.insights.stall_timeout_minutes,
+                queued_timeout_minutes=config.insights.queued_timeout_minutes,
+                effective_statuses=config.insights.effective_statuses,
                 deferrable=config.insights.deferrable,
+                worker_poll_seconds=config.insights.worker_poll_seconds,
+                max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
                 pool=account_pool(account.id),
-                outlets=[lake_asset(lake_root, "insights")],
+                outlets=[lake_asset(lake_root, "insights"), lake_asset(lake_root, "insights_account_totals")],
             )
-            objects >> insights
+            objects = MetaAdObjectsOperator(
+                task_id=f"ad_objects_{account.numeric_id}",
+                account_id=account.id,
+                meta_conn_id=config.meta_conn_id,
+                lake_root=lake_root,
+                max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
+                pool=account_pool(account.id),
+                outlets=[lake_asset(lake_root, name) for name in ("accounts", "campaigns", "adsets", "ads")],
+            )
+            insights >> objects  # the snapshot reads the ids of deleted objects from the fresh Insights rows
     extracted.append(insights_group)
 
     if any(page.leads for page in config.pages):

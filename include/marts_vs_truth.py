@@ -4,7 +4,9 @@ Used by `make run` (to say whether the marts equal the truth) and by the end-to-
 Spend is compared to the cent, counts exactly, per ad account and account-local day (paid leads
 without an ad included), and per Page, platform and day: first-party conversations started (with
 observed + inferred = started, and no more inferred than the starts the truth says are beyond the
-API's reach now) and leads (attributed, unattributed, organic).
+API's reach now) and leads (attributed, unattributed, organic); per ad and day for the ads that are
+archived or deleted by now (the rows a default Insights listing drops); and each account-day's
+`day_status` (partial / restating / settled) where the truth gives one.
 """
 
 from __future__ import annotations
@@ -46,6 +48,27 @@ from spine
 left join delivery d on d.date = spine.date and d.account_id = spine.account_id
 left join conversations c on c.date = spine.date and c.account_id = spine.account_id
 left join unattributed u on u.date = spine.date and u.account_id = spine.account_id
+"""
+
+RETIRED_AD_DAYS_SQL = """
+with leads as (
+    select cast(date as varchar) as date, ad_id, sum(spend) as spend, sum(impressions) as impressions,
+           sum(leads_reported) as leads_reported, sum(leads_collected) as leads_collected
+    from cost_per_lead group by all
+), conversations as (
+    select cast(date as varchar) as date, ad_id, sum(conversations_started_reported) as conversations_started_reported
+    from conversations_started group by all
+)
+select coalesce(l.date, c.date) as date, coalesce(l.ad_id, c.ad_id) as ad_id,
+       cast(coalesce(l.spend, 0) as varchar) as spend, coalesce(l.impressions, 0) as impressions,
+       coalesce(l.leads_reported, 0) as leads_reported, coalesce(l.leads_collected, 0) as leads_collected,
+       coalesce(c.conversations_started_reported, 0) as conversations_started_reported
+from leads l full outer join conversations c on c.date = l.date and c.ad_id = l.ad_id
+"""
+
+DAY_STATUS_SQL = """
+select cast(date as varchar) as date, replace(account_id, 'act_', '') as account_id, any_value(day_status) as day_status
+from lead_reconciliation group by all
 """
 
 PAGE_DAYS_SQL = """
@@ -90,6 +113,8 @@ class Reconciliation:
     page_days: int = 0
     inferred_starts: int = 0  # starts the marts inferred (their message beyond reach in every snapshot)
     beyond_reach_starts: int = 0  # starts whose message the truth says is beyond the API's reach now
+    retired_ad_days: int = 0
+    partial_account_days: list[str] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)
 
     @property
@@ -129,6 +154,8 @@ def reconcile(marts_path: str, truth: dict, since: str, until: str) -> Reconcili
             for row in _rows(connection, PAGE_DAYS_SQL)
             if since <= row["date"] <= until
         }
+        ours_retired = {(row["ad_id"], row["date"]): row for row in _rows(connection, RETIRED_AD_DAYS_SQL)}
+        ours_status = {(row["account_id"], row["date"]): row["day_status"] for row in _rows(connection, DAY_STATUS_SQL)}
     zero_account = dict.fromkeys(ACCOUNT_FIELDS, 0)
     theirs_accounts = {
         (str(row["account_id"]).removeprefix("act_"), row["date"]): row for row in truth.get("accounts", [])
@@ -140,6 +167,23 @@ def reconcile(marts_path: str, truth: dict, since: str, until: str) -> Reconcili
             if not _same(name, ours.get(name, 0), theirs.get(name, 0)):
                 result.differences.append(
                     f"account {key[0]} {key[1]} {name}: marts {ours.get(name, 0)} vs truth {theirs.get(name, 0)}"
+                )
+        status = theirs.get("day_status")
+        if status is not None and key in ours_status and ours_status[key] != status:
+            result.differences.append(f"account {key[0]} {key[1]} day_status: marts {ours_status[key]} vs truth {status}")
+        if ours_status.get(key) == "partial":
+            result.partial_account_days.append(f"{key[0]} {key[1]}")
+    retired_fields = ("spend", "impressions", "leads_reported", "leads_collected", "conversations_started_reported")
+    for row in truth.get("archived_or_deleted_ads", []):
+        if not since <= row["date"] <= until:
+            continue
+        ours = ours_retired.get((str(row["ad_id"]), row["date"]), dict.fromkeys(retired_fields, 0))
+        result.retired_ad_days += 1
+        for name in retired_fields:
+            if not _same(name, ours.get(name, 0), row.get(name, 0)):
+                result.differences.append(
+                    f"{row['effective_status'].lower()} ad {row['ad_id']} {row['date']} {name}: "
+                    f"marts {ours.get(name, 0)} vs truth {row.get(name, 0)}"
                 )
     theirs_pages = {(str(row["page_id"]), row["platform"], row["date"]): row for row in truth.get("pages", [])}
     for key in sorted(set(ours_pages) | set(theirs_pages)):

@@ -4,10 +4,12 @@ Steps, each printed as it happens:
 1. start the Graph API sandbox (or reuse one already answering on ``$SANDBOX_PORT``);
 2. prepare a local Airflow home (``.airflow/``, SQLite), its pools, and the ``meta_default``
    Connection pointing at the sandbox (an environment-variable Connection: nothing written to disk);
-3. run ``airflow dags test meta_ads_daily <today 00:00 UTC>``: a real DAG run for the most recent
-   complete UTC day, whose lookback fills the last 28 days;
-4. print a short summary of the published marts (``data/marts.duckdb``), check them against the
-   sandbox's truth, and write the HTML report of the marts (``data/report.html``).
+3. run ``airflow dags test meta_ads_daily <end of the latest data interval>``: a real DAG run for the
+   newest day D the schedule has completed (with the default ``0 12 * * *``, D is over in every time
+   zone: yesterday from 12:00 UTC on, the day before yesterday earlier), whose lookback fills the 28 days up to D;
+4. print a short summary of the published marts (``data/marts.duckdb``), check all 28 days against
+   the sandbox's ground truth (archived and deleted ads included, each day's ``day_status`` too), and
+   write the HTML report of the marts (``data/report.html``).
 
 Real credentials: put them in an Airflow Connection instead (see README); this script is for the sandbox.
 """
@@ -22,7 +24,7 @@ import time
 import urllib.error
 import urllib.request
 from contextlib import ExitStack, suppress
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 PROJECT_DIR = Path(__file__).resolve().parents[1]
@@ -126,8 +128,21 @@ def create_pools(env: dict[str, str]) -> None:
     airflow(env, "pools", "import", str(pools_file), quiet=True)
 
 
+def latest_data_interval() -> tuple[datetime, datetime]:
+    """The newest complete data interval of the DAG's schedule (what a scheduled run would cover now)."""
+    from airflow.timetables.interval import CronDataIntervalTimetable
+    from meta_ads_elt.config import load_config
+    from pendulum import now
+
+    interval = CronDataIntervalTimetable(load_config().schedule, "UTC").infer_manual_data_interval(
+        run_after=now("UTC")
+    )
+    return interval.start, interval.end
+
+
 def summarize(sandbox_url: str, day: date) -> None:
-    """Print the marts' summary, then check every day of the lookback window against the sandbox's truth."""
+    """Print the marts' summary, then check the whole lookback window ending with ``day`` against the
+    sandbox's ground truth (every account-day, page-day, and archived or deleted ad-day)."""
     from marts_vs_truth import fetch_truth, reconcile
     from meta_ads_elt.config import load_config
     from meta_ads_elt.marts import summarize_marts
@@ -140,9 +155,11 @@ def summarize(sandbox_url: str, day: date) -> None:
     if result.equal:
         say(
             f"marts equal the sandbox truth for {since}..{until}: {result.account_days} account-days "
-            f"(spend to the cent, leads with and without an ad, conversations) and {result.page_days} page-days "
-            f"({result.inferred_starts} conversation starts inferred beyond the API's 20-message reach, "
-            f"of {result.beyond_reach_starts} beyond it now)"
+            f"(spend to the cent, leads with and without an ad, conversations, day status) and "
+            f"{result.page_days} page-days ({result.inferred_starts} conversation starts inferred beyond the "
+            f"API's 20-message reach, of {result.beyond_reach_starts} beyond it now), and "
+            f"{result.retired_ad_days} ad-days of archived or deleted ads"
+            + (f"; partial: {', '.join(result.partial_account_days)}" if result.partial_account_days else "")
         )
         return
     for line in result.differences[:20]:
@@ -212,13 +229,14 @@ def main() -> None:
         say("preparing the local Airflow metadata database (.airflow/airflow.db)")
         airflow(env, "db", "migrate", quiet=True)
         create_pools(env)
-        today = datetime.now(UTC).date()
-        logical_date = f"{today.isoformat()}T00:00:00+00:00"
-        say(f"running DAG {DAG_ID} for the most recent complete UTC day (logical date {logical_date})")
+        start, end = latest_data_interval()
+        day = start.date()
+        say(f"running DAG {DAG_ID} for day {day} (data interval {start.isoformat()} .. {end.isoformat()}: "
+            "the newest day that is over in every account's time zone)")
         started = time.monotonic()
-        airflow(env, "dags", "test", DAG_ID, logical_date)
+        airflow(env, "dags", "test", DAG_ID, end.isoformat())
         say(f"DAG run finished in {time.monotonic() - started:.0f} s")
-        summarize(sandbox_url, today - timedelta(days=1))
+        summarize(sandbox_url, day)
         say(f"sandbox truth for comparison: {sandbox_url}/_sandbox/truth?since=YYYY-MM-DD&until=YYYY-MM-DD")
         say(f"report of the marts (open it in a browser; `make report` rewrites it): {write_report()}")
 

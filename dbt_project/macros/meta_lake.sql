@@ -50,6 +50,12 @@
             ('_report_run_id', 'varchar'), ('_extracted_at', 'timestamp with time zone'),
             ('account_id', 'varchar'), ('date', 'date'),
         ],
+        'insights_account_totals': [
+            ('account_currency', 'varchar'), ('spend', 'decimal(18,6)'), ('impressions', 'bigint'),
+            ('clicks', 'bigint'), ('timezone_name', 'varchar'), ('served_at', 'timestamp with time zone'),
+            ('served_local_date', 'date'), ('_extracted_at', 'timestamp with time zone'),
+            ('account_id', 'varchar'), ('date', 'date'),
+        ],
         'accounts': [
             ('name', 'varchar'), ('currency', 'varchar'), ('timezone_name', 'varchar'),
             ('timezone_offset_hours_utc', 'double'), ('promoted_page_ids', 'varchar[]'),
@@ -57,18 +63,18 @@
         ],
         'campaigns': [
             ('campaign_id', 'varchar'), ('name', 'varchar'), ('objective', 'varchar'), ('status', 'varchar'),
-            ('created_time', 'timestamp with time zone'), ('_extracted_at', 'timestamp with time zone'),
-            ('account_id', 'varchar'),
+            ('created_time', 'timestamp with time zone'), ('effective_status', 'varchar'), ('configured_status', 'varchar'), ('updated_time', 'timestamp with time zone'),
+            ('_extracted_at', 'timestamp with time zone'), ('account_id', 'varchar'),
         ],
         'adsets': [
             ('adset_id', 'varchar'), ('campaign_id', 'varchar'), ('name', 'varchar'),
             ('optimization_goal', 'varchar'), ('status', 'varchar'),
-            ('created_time', 'timestamp with time zone'), ('_extracted_at', 'timestamp with time zone'),
-            ('account_id', 'varchar'),
+            ('created_time', 'timestamp with time zone'), ('effective_status', 'varchar'), ('configured_status', 'varchar'), ('updated_time', 'timestamp with time zone'),
+            ('_extracted_at', 'timestamp with time zone'), ('account_id', 'varchar'),
         ],
         'ads': [
             ('ad_id', 'varchar'), ('adset_id', 'varchar'), ('campaign_id', 'varchar'), ('name', 'varchar'),
-            ('status', 'varchar'), ('created_time', 'timestamp with time zone'),
+            ('status', 'varchar'), ('created_time', 'timestamp with time zone'), ('effective_status', 'varchar'), ('configured_status', 'varchar'), ('updated_time', 'timestamp with time zone'),
             ('_extracted_at', 'timestamp with time zone'), ('account_id', 'varchar'),
         ],
         'leads': [

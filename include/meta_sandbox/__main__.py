@@ -46,6 +46,10 @@ def parser() -> argparse.ArgumentParser:
                         "(keys: window_s, app, user, ads_insights, ads_management, pages, leadgen_scale)")
     p.add_argument("--leadgen-budget-scale", type=float, default=d.leadgen_budget_scale,
                    help="multiplies Meta's 200 x 24 x leads-in-90-days lead-retrieval budget")
+    p.add_argument("--usage-header-key", choices=("business", "account"), default=d.usage_header_key,
+                   help="which id keys the ads types of x-business-use-case-usage (Meta: the token's business)")
+    p.add_argument("--no-promo-campaigns", dest="promo_campaigns", action="store_false",
+                   help="no rotating promo campaigns (no paused, archived or deleted objects)")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 

@@ -13,6 +13,7 @@ import collections
 import concurrent.futures
 import dataclasses
 import datetime as dt
+import email.utils
 import re
 import sys
 import threading
@@ -34,13 +35,25 @@ from meta_sandbox import (
 from meta_sandbox import conversations as conv_mod
 from meta_sandbox import leads as leads_mod
 from meta_sandbox.clock import Clock, day_number, parse_iso
-from meta_sandbox.errors import GraphError, missing_object, param_error
+from meta_sandbox.errors import GraphError, missing_object
 from meta_sandbox.faults import Faults, load
 from meta_sandbox.jobs import PRERENDER_MIN_ROWS, Job, JobStore
 from meta_sandbox.params import parse_fields
 from meta_sandbox.ratelimit import Budgets, RateLimiter, Scope
 from meta_sandbox.stats import Stats
-from meta_sandbox.world import Account, Ad, AdSet, Campaign, LeadForm, Page, World, WorldConfig
+from meta_sandbox.world import (
+    TAIL_DAYS,
+    TERMINAL_STATUSES,
+    Account,
+    Ad,
+    AdSet,
+    Business,
+    Campaign,
+    LeadForm,
+    Page,
+    World,
+    WorldConfig,
+)
 
 VERSION_RE = re.compile(r"^/(v\d+\.\d+)(/.*)?$")
 JOB_FIELDS = {"id", "account_id", "async_percent_completion", "async_report_url", "async_status", "date_start",
@@ -72,6 +85,8 @@ class Options:
     job_seconds_per_1k_rows: float = 0.2
     budgets: str | None = None
     leadgen_budget_scale: float = 1.0
+    usage_header_key: str = "business"
+    promo_campaigns: bool = True
     verbose: bool = False
 
 
@@ -106,12 +121,13 @@ class Sandbox:
             seed=o.seed, accounts=o.accounts, campaigns_per_account=o.campaigns_per_account,
             adsets_per_campaign=o.adsets_per_campaign, ads_per_adset=o.ads_per_adset,
             history_days=o.history_days, leads_per_day=o.leads_per_day,
-            organic_leads_per_day=o.organic_leads_per_day, conversations_per_day=o.conversations_per_day))
+            organic_leads_per_day=o.organic_leads_per_day, conversations_per_day=o.conversations_per_day,
+            promo_campaigns=o.promo_campaigns))
         self.clock = Clock(parse_iso(o.now) if o.now else None)
         budgets = Budgets.parse(o.budgets)
         if o.leadgen_budget_scale != 1.0:
             budgets.leadgen_scale = o.leadgen_budget_scale
-        self.ratelimiter = RateLimiter(budgets)
+        self.ratelimiter = RateLimiter(budgets, o.usage_header_key)
         self.faults = Faults(o.seed, load(o.faults))
         self.jobs = JobStore(o.seed)
         self.stats = Stats()
@@ -127,27 +143,113 @@ class Sandbox:
                 self._means[ad.gindex] = (o.leads_per_day / n_lead, 0.0)
             for ad in page.messaging_ads:
                 self._means[ad.gindex] = (0.0, 0.75 * o.conversations_per_day / n_msg)
+            if page.account is None:  # a Page no account promotes runs no promo campaigns
+                continue
+            # promo slots: a lead ad or a messaging ad, depending on the generation
+            for slot in range(3):
+                self._means[self.world.promo_slot_base + 3 * page.account.index + slot] = (
+                    o.leads_per_day / max(1, n_lead), 0.75 * o.conversations_per_day / max(1, n_msg))
 
     # ---- world helpers ------------------------------------------------------------------------
 
     def window(self, account: Account | Page) -> tuple[int, int]:
-        """(first served day, local today) for an account (or a Page: its ``tz``); served days are [first, today)."""
+        """(first served day, local today) for an account (or a Page: its ``tz``). Served days are
+        ``[first, today]``: the complete days before today, and today as it stands at the clock (partial)."""
         today = self.clock.local_today(account.tz)
         return today - self.world.config.history_days, today
 
+    def now_ts(self) -> int:
+        """The clock in whole minutes: what exists "so far" (today's leads, messages, delivery)."""
+        return int(self.clock.now().timestamp()) // 60 * 60
+
     def cutoff_ts(self, account: Account) -> int:
-        today = self.window(account)[1]
-        d = dt.date(1970, 1, 1) + dt.timedelta(days=today)
+        """Records (leads, messages) created before this instant are visible."""
+        return self.now_ts()
+
+    def midnight_ts(self, account: Account, day: int) -> int:
+        d = dt.date(1970, 1, 1) + dt.timedelta(days=day)
         return int(dt.datetime(d.year, d.month, d.day, tzinfo=account.tz).timestamp())
+
+    def day_fraction(self, account: Account, day: int) -> float:
+        """Share of the account-local ``day`` gone at the clock (0 before it starts, 1 once over)."""
+        start, end = self.midnight_ts(account, day), self.midnight_ts(account, day + 1)
+        return min(1.0, max(0.0, (self.now_ts() - start) / (end - start)))
 
     def local_day(self, account: Account, ts: float) -> int:
         return day_number(dt.datetime.fromtimestamp(ts, account.tz).date())
 
-    def delivery(self, ad: Ad, day: int):
-        lead_mean, conv_mean = self._means[ad.gindex]
-        return metrics.delivery(ad, day, lead_mean, conv_mean)
+    def today(self, account: Account) -> int:
+        return self.clock.local_today(account.tz)
 
-    delivers = staticmethod(metrics.delivers)
+    def status_now(self, obj) -> str | None:
+        """An ad object's effective status as of the clock (its account's local today)."""
+        return obj.effective_status(self.today(obj.account))
+
+    def delivery(self, ad: Ad, day: int):
+        """The final facts of an ad-day (None without delivery): live days deliver; a lead ad that
+        stopped (archived / deleted) still reports pixel leads for ``TAIL_DAYS`` days."""
+        lead_mean, conv_mean = self._means[ad.gindex]
+        if ad.steady:
+            return metrics.delivery(ad, day, lead_mean, conv_mean)
+        status = ad.effective_status(day)
+        if status == "ACTIVE":
+            return metrics.delivery(ad, day, lead_mean, conv_mean)
+        if status in TERMINAL_STATUSES:
+            stopped = ad.stopped_day()
+            if stopped is not None and stopped <= day < stopped + TAIL_DAYS:
+                return metrics.tail_delivery(ad, day, lead_mean)
+        return None
+
+    def delivers(self, ad: Ad, day: int) -> bool:
+        """Cheap: whether an ad-day has a row (complete days)."""
+        if ad.steady or ad.effective_status(day) == "ACTIVE":
+            return metrics.delivers(ad, day)
+        return self.delivery(ad, day) is not None
+
+    def observed(self, ad: Ad, day: int, today: int):
+        """What Meta reports for an ad-day as of the clock: complete days in full, the account's
+        current day (``today``) as it stands (partial), nothing for later days."""
+        if day < today:
+            return self.delivery(ad, day)
+        if day > today:
+            return None
+        dl = self.delivery(ad, day)
+        if dl is None:
+            return None
+        account = ad.account
+        fraction = self.day_fraction(account, day)
+        if fraction >= 1.0:
+            return dl
+        cutoff = self.now_ts()
+        leads = sum(1 for lead in leads_mod.paid_leads(self, ad, day) if lead.created_ts < cutoff)
+        convs = 0
+        if dl.conv_final:
+            midnight = self.midnight_ts(account, day)
+            page = account.page
+            for conv in self._cached(("day-convs", page.index, day),
+                                     lambda: conv_mod.day_conversations(self, page, day)):
+                if conv.ad is ad and min(m.ts for m in conv.messages if m.ts >= midnight) < cutoff:
+                    convs += 1
+        return metrics.partial(dl, fraction, leads, convs)
+
+    def ads_of(self, obj, lo: int, hi: int) -> list[Ad]:
+        """The ads under an account, campaign, ad set or ad that may report on ``[lo, hi]``."""
+        if isinstance(obj, Account):
+            return [ad for c in self.world.campaigns_of(obj, lo, hi) for s in c.adsets for ad in s.ads]
+        if isinstance(obj, Campaign):
+            return [ad for s in obj.adsets for ad in s.ads]
+        if isinstance(obj, AdSet):
+            return list(obj.ads)
+        return [obj]
+
+    def page_ads(self, page: Page, kind: str, day: int) -> list[Ad]:
+        """The lead ads (``kind="leads"``) or messaging ads of a Page's account that may deliver on ``day``."""
+        permanent = page.lead_ads if kind == "leads" else page.messaging_ads
+        if page.account is None:  # a Page no account promotes runs no ads
+            return permanent
+        promo = [ad for c in self.world.promo_campaigns(page.account, day, day) if c.kind == kind
+                 for s in c.adsets for ad in s.ads]
+        return permanent + promo
 
     def organic_conv_mean(self, page: Page) -> float:
         cpd = self.options.conversations_per_day
@@ -166,17 +268,39 @@ class Sandbox:
 
     def page_leads(self, page: Page) -> list:
         today = self.window(page)[1]
-        return self._cached(("leads", page.index, today), lambda: leads_mod.page_leads(self, page))
+        return self._cached(("leads", page.index, today, self.now_ts()), lambda: leads_mod.page_leads(self, page))
 
     def page_conversations(self, page: Page) -> list:
         today = self.window(page)[1]
-        return self._cached(("convs", page.index, today), lambda: conv_mod.page_conversations(self, page))
+        return self._cached(("convs", page.index, today, self.now_ts()),
+                            lambda: conv_mod.page_conversations(self, page))
 
     def leadgen_budget(self, page: Page) -> int:
         """200 x 24 x leads created on the Page in the last 90 days (x the scale knob), per 24 h."""
         now = self.clock.now().timestamp()
         n = sum(1 for lead in self.page_leads(page) if lead.created_ts >= now - 90 * 86400)
         return int(200 * 24 * n * self.ratelimiter.budgets.leadgen_scale)
+
+    def world_summary(self) -> dict:
+        """``/_sandbox/world``: the world's ids, plus each account's campaigns, ad sets and ads of the
+        served window (promo generations included) with their statuses as of the clock."""
+        out = self.world.summary()
+        for doc, account in zip(out["accounts"], self.world.accounts, strict=True):
+            start, today = self.window(account)
+            objects = []
+            for c in self.world.campaigns_of(account, start, today):
+                for level, obj, parents in [("campaign", c, {})] + [
+                        item for s in c.adsets for item in
+                        [("adset", s, {"campaign_id": c.id})] + [
+                            ("ad", ad, {"campaign_id": c.id, "adset_id": s.id}) for ad in s.ads]]:
+                    status = obj.effective_status(today)
+                    if status is None:
+                        continue
+                    objects.append({"level": level, "id": obj.id, "name": obj.name, **parents,
+                                    "effective_status": status, "configured_status": obj.configured_status(today)})
+            doc["business_id"] = account.business.id if account.business else None
+            doc["objects"] = objects
+        return out
 
     def fields_of(self, params: dict):
         return parse_fields(params.get("fields"))
@@ -211,10 +335,11 @@ class Sandbox:
         if head == "ads" and edge == "lead_gen":
             form = self.world.by_id.get(str(params.get("id", "")))
             return Scope("leadgen", page_id=form.page.id) if isinstance(form, LeadForm) else Scope()
-        obj = self.world.account(head) if head.startswith("act_") else self.world.by_id.get(head)
+        obj = self.world.account(head) if head.startswith("act_") else self.world.find(head)
         if isinstance(obj, Account | Campaign | AdSet) or (isinstance(obj, Ad) and edge != "leads"):
             acct = obj if isinstance(obj, Account) else obj.account
-            return Scope("ads_insights" if ins else "ads_management", account_id=acct.account_id, insights=ins)
+            return Scope("ads_insights" if ins else "ads_management", account_id=acct.account_id, insights=ins,
+                         business_id=acct.business.id if acct.business else None)
         if isinstance(obj, Ad):
             return Scope("leadgen", page_id=obj.account.page.id)
         if isinstance(obj, Page):
@@ -223,15 +348,17 @@ class Sandbox:
             return Scope("leadgen" if edge == "leads" else "pages", page_id=obj.page.id)
         job = self.jobs.get(head)
         if job is not None:
-            return Scope("ads_insights", account_id=job.account_id, insights=True)
+            acct = self.world.account(job.account_id)
+            return Scope("ads_insights", account_id=job.account_id, insights=True,
+                         business_id=acct.business.id if acct is not None and acct.business else None)
         if head in self.world.ig_pages:
             return Scope("pages", page_id=self.world.ig_pages[head].id)
         parsed = leads_mod.parse_lead_id(head)
         if parsed is not None:
-            kind, owner, _day, _seq = parsed
+            kind, owner, day, _seq = parsed
             if kind != leads_mod.PAID and owner < len(self.world.pages):
                 return Scope("leadgen", page_id=self.world.pages[owner].id)
-            ad = self.world.ads_by_gindex.get(owner)
+            ad = self.world.ad_for_gindex(owner, day)
             if kind == leads_mod.PAID and ad is not None:
                 return Scope("leadgen", page_id=ad.account.page.id)
         parsed = conv_mod.parse_id(head)
@@ -322,6 +449,7 @@ class Sandbox:
     def _headers(self, version, scope, user_key, leadgen_budget, regain) -> dict:
         trace = errors.trace_id()
         h = {
+            "Date": email.utils.formatdate(self.clock.now().timestamp(), usegmt=True),  # the sandbox's now
             "facebook-api-version": version,
             "x-fb-trace-id": trace,
             "x-fb-request-id": "A" + trace[::-1] + "Q",
@@ -356,9 +484,11 @@ class Sandbox:
             if acct is None:
                 raise missing_object(head, method.lower())
             return "account", acct
-        obj = self.world.by_id.get(head)
+        obj = self.world.find(head)
         if obj is not None:
-            return {Campaign: "campaign", AdSet: "adset", Ad: "ad", Page: "page", LeadForm: "form"}[type(obj)], obj
+            kinds = {Campaign: "campaign", AdSet: "adset", Ad: "ad", Page: "page", LeadForm: "form",
+                     Business: "business"}
+            return kinds[type(obj)], obj
         if head in self.world.ig_pages:
             return "iguser", self.world.ig_pages[head]
         job = self.jobs.get(head)
@@ -410,6 +540,8 @@ class Sandbox:
             raise missing_object(segs[0], method.lower())
         if kind in ("account", "campaign", "adset", "ad"):
             auth.require(p, "ads_read")
+        if kind == "business":
+            auth.require(p, "business_management")
         if kind in ("lead",):
             auth.require_page_token(p, obj.page.id)
             auth.require(p, "leads_retrieval")
@@ -505,10 +637,13 @@ class Sandbox:
         o = self.options
         duration = o.job_base_seconds + o.job_seconds_per_1k_rows * q.estimated_rows() / 1000.0
         account = obj if isinstance(obj, Account) else obj.account
+        profile = self.faults.profile
         job = Job(id=self.jobs.new_id(), account_id=account.account_id, query=q, created=time.time(),
                   duration=duration, fate=fate, stall_percent=stall,
                   date_start=insights.date_str(min(b[0] for b in q.buckets)),
-                  date_stop=insights.date_str(max(b[1] for b in q.buckets)), params=dict(ctx.params))
+                  date_stop=insights.date_str(max(b[1] for b in q.buckets)), params=dict(ctx.params),
+                  queued=profile.queued_minutes * 60.0, finishing=profile.running_at_100_seconds,
+                  unreadable_reads=profile.unreadable_reads)
         self.jobs.add(job)
         if fate == "ok" and q.estimated_rows() >= PRERENDER_MIN_ROWS:
             self.jobs.start_prerender(self, job)
@@ -542,9 +677,12 @@ class Sandbox:
 
     def job_results(self, job: Job, job_id: str, ctx: objects.Ctx) -> Response:
         status, _pct = job.status()
-        if status != "Job Completed":
-            raise param_error(f"Report {job_id} is not ready: async_status is '{status}'. Poll the report run "
-                              "until it is 'Job Completed'.")
+        unreadable = status != "Job Completed"
+        if not unreadable and job.unreadable_reads > 0:
+            with self._cache_lock:
+                unreadable, job.unreadable_reads = job.unreadable_reads > 0, max(0, job.unreadable_reads - 1)
+        if unreadable:
+            raise errors.report_not_loadable()
         t0 = time.perf_counter()
         keys = job.ensure_keys(self)
         rendered = job.rendered

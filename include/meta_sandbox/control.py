@@ -64,7 +64,7 @@ def control(sandbox, req, path: str):
             sandbox.stats.reset()
             return _json(200, sandbox.stats.snapshot())
         if route == "/_sandbox/world":
-            return _json(200, sandbox.world.summary())
+            return _json(200, sandbox.world_summary())
         if route == "/_sandbox/clock":
             if method == "POST":
                 body = _body(req)

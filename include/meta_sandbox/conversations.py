@@ -21,7 +21,7 @@ Guarantees:
   those are always the person's.
 - About 5% of the people have a role on the app (testers, the Page's staff): the only
   conversations a Standard Access token sees (seed 004).
-- Only messages before the local midnight starting "today" are visible.
+- Only messages sent before the clock are visible (today's so far included).
 - Ids: conversations ``t_<token>``, messages ``m_<token>``; both decode to (page, day, seq[, idx]).
 """
 
@@ -176,7 +176,7 @@ def day_conversations(sandbox, page, day: int) -> list[Conversation]:
     cfg = sandbox.world.config
     out: list[Conversation] = []
     seq = 0
-    for ad in page.messaging_ads:
+    for ad in sandbox.page_ads(page, "messaging", day):
         dl = sandbox.delivery(ad, day)
         for _ in range(dl.conv_final if dl else 0):
             out.append(_build(sandbox, page, day, seq, ad, rng.mix64(ad.key ^ (day << 24) ^ seq)))
@@ -191,10 +191,10 @@ def day_conversations(sandbox, page, day: int) -> list[Conversation]:
 def page_conversations(sandbox, page) -> list[Conversation]:
     """Visible conversations of a Page, newest ``updated_time`` first."""
     start, today = sandbox.window(page)
-    out: list[Conversation] = []
-    for day in range(start, today):
-        out.extend(day_conversations(sandbox, page, day))
     cutoff = sandbox.cutoff_ts(page)
+    out: list[Conversation] = []
+    for day in range(start, today + 1):
+        out.extend(c for c in day_conversations(sandbox, page, day) if c.visible(cutoff))
     out.sort(key=lambda c: (c.visible(cutoff)[-1].ts, c.id), reverse=True)
     return out
 
@@ -204,10 +204,11 @@ def find_conversation(sandbox, page_index: int, day: int, seq: int) -> Conversat
         return None
     page = sandbox.world.pages[page_index]
     start, today = sandbox.window(page)
-    if not start <= day < today:
+    if not start <= day <= today:
         return None
     convs = day_conversations(sandbox, page, day)
-    return convs[seq] if seq < len(convs) else None
+    conv = convs[seq] if seq < len(convs) else None
+    return conv if conv is not None and conv.visible(sandbox.cutoff_ts(page)) else None
 
 
 def starts(conv: Conversation, cutoff_ts: int) -> list[Message]:

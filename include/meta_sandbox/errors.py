@@ -99,3 +99,14 @@ def too_much_data() -> GraphError:
         100, subcode=1487534, user_title="Too Much Data Requested",
         user_msg="Please reduce the amount of data you're asking for, then retry your request.",
     )
+
+
+def report_not_loadable() -> GraphError:
+    """Reading an async report's results before it is loadable (seen even at 100 %): Meta's body, as
+    quoted in facebook/facebook-python-business-sdk#293."""
+    return GraphError(
+        "Error accessing adreport job.", 2601, subcode=1815107, transient=True,
+        user_title="Loading Async Ads Report Failed",
+        user_msg="Sorry, the report cannot be loaded successfully. Please check if your job status is completed "
+                 "instead of failed or running before fetching the data.",
+    )

@@ -17,6 +17,9 @@ Schema (YAML or JSON; every key optional; rates are probabilities per request in
       skipped_rate: 0.0           # ending "Job Skipped"
       stalled_rate: 0.0           # stuck at stall_percent in "Job Running" forever
       stall_percent: 42
+      queued_minutes: 0           # every job waits this long in "Job Not Started" at 0 % first (Meta's queue)
+      running_at_100_seconds: 0   # then says "Job Running" at 100 % this long; its results answer 2601/1815107
+      unreadable_reads: 0         # the first N result reads of a completed job still answer 2601/1815107
     too_much_data:
       max_rows: null              # rows above which sync -> 100/1487534, async -> Job Failed
       max_page_rows: null         # result page limit above which -> code 1, HTTP 500 "reduce the amount"
@@ -56,6 +59,8 @@ PROFILES: dict[str, dict] = {
     "jobs_fail": {"jobs": {"failed_rate": 1.0}},
     "jobs_skip": {"jobs": {"skipped_rate": 1.0}},
     "jobs_stall": {"jobs": {"stalled_rate": 1.0, "stall_percent": 42}},
+    "jobs_queued": {"jobs": {"queued_minutes": 5}},
+    "jobs_slow_to_finish": {"jobs": {"running_at_100_seconds": 5, "unreadable_reads": 2}},
     "too_much_data": {"too_much_data": {"max_rows": 1000, "max_page_rows": 1000}},
     "drops": {"dropped_connection_rate": 0.2},
     "null_batch": {"null_batch_item_rate": 0.5},
@@ -89,6 +94,9 @@ class Profile:
     skipped_rate: float = 0.0
     stalled_rate: float = 0.0
     stall_percent: int = 42
+    queued_minutes: float = 0.0
+    running_at_100_seconds: float = 0.0
+    unreadable_reads: int = 0
     max_rows: int | None = None
     max_page_rows: int | None = None
     dropped_connection_rate: float = 0.0
@@ -133,6 +141,9 @@ class Profile:
             skipped_rate=float(jobs.get("skipped_rate") or 0),
             stalled_rate=float(jobs.get("stalled_rate") or 0),
             stall_percent=int(jobs.get("stall_percent") or 42),
+            queued_minutes=float(jobs.get("queued_minutes") or 0),
+            running_at_100_seconds=float(jobs.get("running_at_100_seconds") or 0),
+            unreadable_reads=int(jobs.get("unreadable_reads") or 0),
             max_rows=int(tmd["max_rows"]) if tmd.get("max_rows") is not None else None,
             max_page_rows=int(tmd["max_page_rows"]) if tmd.get("max_page_rows") is not None else None,
             dropped_connection_rate=float(data.get("dropped_connection_rate") or 0),

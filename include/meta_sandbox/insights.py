@@ -2,7 +2,12 @@
 
 Guarantees:
 - A row exists for each (object at ``level``, time bucket) with delivery on at least one served
-  day; served days are the account's complete local days inside the history window.
+  day; served days are the account's local days inside the history window up to today, today as it
+  stands at the clock (partial numbers that grow with the clock and are complete once the day is over).
+- Object status (Meta's "Manage your ad object's status"): the result list of
+  ``/<parent>/insights?level=<lower level>`` leaves out objects whose effective status (as of the
+  clock) is ARCHIVED or DELETED, unless the request filters on an ``*.effective_status``; a node's
+  own row (``/<id>/insights``, ``level=account``) aggregates every child, whatever its status.
 - Rows are ordered by object (world order) then by bucket, so paging is stable.
 - All metrics are strings; ``spend`` has 2 decimals; ``cpm``, ``ctr``, ``cpc``, ``frequency`` are
   computed from the row's own totals; ``actions`` / ``action_values`` / ``cost_per_action_type``
@@ -19,10 +24,10 @@ import json
 
 from meta_sandbox.clock import day_number, from_day_number
 from meta_sandbox.errors import param_error, unknown_fields
-from meta_sandbox.metrics import WINDOWS, split_windows
+from meta_sandbox.metrics import WINDOWS, shows, split_windows
 from meta_sandbox.params import json_param, list_param
 from meta_sandbox.rng import key
-from meta_sandbox.world import Account, Ad, AdSet, Campaign
+from meta_sandbox.world import EFFECTIVE_STATUSES, TERMINAL_STATUSES, Account, Ad, AdSet, Campaign
 
 LEVELS = ("account", "campaign", "adset", "ad")
 ID_FIELDS = {"account_id", "account_name", "account_currency", "campaign_id", "campaign_name", "adset_id",
@@ -110,17 +115,18 @@ def _level_of(obj) -> str:
     return {Account: "account", Campaign: "campaign", AdSet: "adset", Ad: "ad"}[type(obj)]
 
 
-def _ads_of(obj) -> list[Ad]:
-    if isinstance(obj, Account):
-        return obj.ads()
-    if isinstance(obj, Campaign):
-        return [ad for s in obj.adsets for ad in s.ads]
-    if isinstance(obj, AdSet):
-        return list(obj.ads)
-    return [obj]
+def _status_values(field: str, values: list[str]) -> list[str]:
+    """The values of an ``<object>.effective_status`` filter, checked against Meta's enum."""
+    level = field.partition(".")[0]
+    allowed = EFFECTIVE_STATUSES[level]
+    for i, v in enumerate(values):
+        if v not in allowed:
+            raise param_error(f"Filtering field {field}: value[{i}] {v!r} is not a valid effective_status; it "
+                              f"must be one of {{{', '.join(allowed)}}}", 1487300)
+    return values
 
 
-def _apply_filter(ads: list[Ad], flt: dict) -> list[Ad]:
+def _apply_filter(ads: list[Ad], flt: dict, today_of) -> list[Ad]:
     if not isinstance(flt, dict):
         raise param_error("Each filtering entry must be an object with field, operator and value")
     field = str(flt.get("field", ""))
@@ -141,10 +147,14 @@ def _apply_filter(ads: list[Ad], flt: dict) -> list[Ad]:
             return obj.name
         if attr == "objective":
             return ad.campaign.objective
+        if attr == "effective_status":
+            return obj.effective_status(today_of(ad)) or ""
         return "ACTIVE"
 
     values = value if isinstance(value, list) else [value]
     values = [str(v) for v in values]
+    if attr == "effective_status":
+        _status_values(field, values)
     if op in ("IN", "EQUAL", "ANY"):
         return [ad for ad in ads if attr_of(ad) in values]
     if op in ("NOT_IN", "NOT_EQUAL", "NONE"):
@@ -210,20 +220,23 @@ def parse(sandbox, obj, params: dict) -> Query:
         bad = [w for w in windows if w not in VALID_WINDOWS]
         if bad:
             raise param_error(f"action_attribution_windows must be one of {sorted(VALID_WINDOWS)}: {bad}")
-    ads = _ads_of(obj)
+    account = obj if isinstance(obj, Account) else obj.account
+    start, today = sandbox.window(account)
+    todays, starts = {account.index: today}, {account.index: start}
+    buckets = _buckets(params, today)
+    lo = max(start, min(b[0] for b in buckets))
+    hi = min(today, max(b[1] for b in buckets))
+    ads = sandbox.ads_of(obj, lo, hi)
     flt = json_param(params, "filtering")
+    status_filtered = False
     if flt:
         if not isinstance(flt, list):
             raise param_error("Param filtering must be a list of {field, operator, value}")
         for entry in flt:
-            ads = _apply_filter(ads, entry)
-    accounts = {ad.account.index: ad.account for ad in _ads_of(obj)} or {}
-    if isinstance(obj, Account):
-        accounts = {obj.index: obj}
-    todays = {i: sandbox.window(a)[1] for i, a in accounts.items()}
-    starts = {i: sandbox.window(a)[0] for i, a in accounts.items()}
-    scope_today = next(iter(todays.values())) if todays else day_number(sandbox.clock.now().date())
-    q = Query(level, fields, windows, _buckets(params, scope_today), ads, todays, starts)
+            ads = _apply_filter(ads, entry, lambda ad: today)
+            if isinstance(entry, dict) and str(entry.get("field", "")).endswith(("effective_status", "delivery_info")):
+                status_filtered = True
+    q = Query(level, fields, windows, buckets, ads, todays, starts)
     groups: dict[int, tuple] = {}
     for ad in ads:
         ent = {"ad": ad, "adset": ad.adset, "campaign": ad.campaign, "account": ad.account}[level]
@@ -232,7 +245,12 @@ def parse(sandbox, obj, params: dict) -> Query:
             groups[id(ent)] = (ent, [ad], ad.account)
         else:
             g[1].append(ad)
-    q.entities = list(groups.values())
+    entities = list(groups.values())
+    if not status_filtered and LEVELS.index(level) > LEVELS.index(_level_of(obj)):
+        # "you cannot retrieve the deleted objects as a connection object from a non deleted node":
+        # the result list of a parent at a lower level leaves out ARCHIVED and DELETED objects.
+        entities = [e for e in entities if e[0].effective_status(today) not in TERMINAL_STATUSES]
+    q.entities = entities
     return q
 
 
@@ -240,14 +258,16 @@ def row_keys(sandbox, q: Query) -> array.array:
     """Every row with delivery, in serving order, packed as ``entity index << 16 | bucket index``
     (4 bytes a row, so a 1M-row job costs 4 MB, not a list of tuples)."""
     keys = array.array("L")
-    delivers = sandbox.delivers
+    delivers, observed = sandbox.delivers, sandbox.observed
     for ei, (_ent, ads, account) in enumerate(q.entities):
         start, today = q.starts[account.index], q.todays[account.index]
         for bi, (since, until) in enumerate(q.buckets):
-            lo, hi = max(since, start), min(until, today - 1)
+            lo, hi = max(since, start), min(until, today)
             if lo > hi:
                 continue
-            if any(delivers(ad, d) for ad in ads for d in range(lo, hi + 1)):
+            complete_hi = min(hi, today - 1)
+            if any(delivers(ad, d) for ad in ads for d in range(lo, complete_hi + 1)) or (
+                    hi == today and any(shows(observed(ad, today, today)) for ad in ads)):
                 keys.append(ei << 16 | bi)
     return keys
 
@@ -263,16 +283,16 @@ def render_row(sandbox, q: Query, ei: int, bi: int) -> dict:
     ent, ads, account = q.entities[ei]
     since, until = q.buckets[bi]
     start, today = q.starts[account.index], q.todays[account.index]
-    lo, hi = max(since, start), min(until, today - 1)
+    lo, hi = max(since, start), min(until, today)
     impressions = reach = clicks = link = spend = 0
     onsite = pixel = conv = reply = 0
     want_actions = any(f in q.fields for f in ("actions", "action_values", "cost_per_action_type"))
     windows = q.windows or []
     win: dict[str, dict[str, int]] | None = {} if (windows and want_actions) else None
-    delivery = sandbox.delivery
+    observed = sandbox.observed
     for ad in ads:
         for d in range(lo, hi + 1):
-            dl = delivery(ad, d)
+            dl = observed(ad, d, today)
             if dl is None:
                 continue
             impressions += dl.impressions
@@ -465,7 +485,7 @@ def render_row_json(sandbox, q: Query, ei: int, bi: int) -> str:
     _ent, ads, account = q.entities[ei]
     since, until = q.buckets[bi]
     start, today = q.starts[account.index], q.todays[account.index]
-    lo, hi = max(since, start), min(until, today - 1)
+    lo, hi = max(since, start), min(until, today)
     fields = q.fields
     want_actions = q.__dict__.get("_want_actions")
     if want_actions is None:
@@ -475,10 +495,10 @@ def render_row_json(sandbox, q: Query, ei: int, bi: int) -> str:
     track = bool(windows) and want_actions
     impressions = reach = clicks = link = spend = onsite = pixel = conv = reply = 0
     win = {} if track else None
-    delivery = sandbox.delivery
+    observed = sandbox.observed
     for ad in ads:
         for d in range(lo, hi + 1):
-            dl = delivery(ad, d)
+            dl = observed(ad, d, today)
             if dl is None:
                 continue
             impressions += dl.impressions

@@ -4,7 +4,11 @@ Lifecycle: ``Job Not Started`` (first 10% of the duration) -> ``Job Started`` (n
 ``Job Running`` (``async_percent_completion`` 1..99) -> ``Job Completed`` (100, ``time_completed``).
 Duration = ``job_base_seconds + job_seconds_per_1k_rows * estimated_rows / 1000``. Under a fault
 profile a job may instead end ``Job Failed`` (with v25+ ``error_*`` fields), ``Job Skipped``, or
-stall forever in ``Job Running`` at a fixed percentage.
+stall forever in ``Job Running`` at a fixed percentage; it may first wait ``queued`` seconds in
+``Job Not Started`` at 0 % (Meta's queue), and say ``Job Running`` at 100 % for ``finishing``
+seconds before ``Job Completed``. Reading the results of a job that is not ``Job Completed`` (and
+the first ``unreadable_reads`` reads of a completed one) answers code 2601, subcode 1815107,
+``is_transient`` (the body Meta sends: facebook-python-business-sdk#293).
 
 Serving results: a large job (>= ``PRERENDER_MIN_ROWS`` rows) renders its rows in the background
 while it runs, into zlib-compressed chunks (~7x smaller), and reports ``Job Completed`` only once
@@ -64,11 +68,15 @@ class Job:
     rendered: Rendered | None = None
     prerendering: bool = False  # a background render is under way
     rendered_at: float = 0.0
-
+    queued: float = 0.0  # seconds in "Job Not Started" before the work starts
+    finishing: float = 0.0  # seconds at 100 % "Job Running" after the work is done
+    unreadable_reads: int = 0  # result reads of the completed job that still answer 2601
 
     def status(self, now: float | None = None) -> tuple[str, int]:
         now = time.time() if now is None else now
-        elapsed = now - self.created
+        elapsed = now - self.created - self.queued
+        if elapsed < 0:
+            return "Job Not Started", 0
         frac = 1.0 if self.duration <= 0 else elapsed / self.duration
         if self.fate == "stalled" and frac >= 0.2:
             return "Job Running", self.stall_percent
@@ -84,10 +92,12 @@ class Job:
             return "Job Failed", 100 if self.fate == "failed" else 0
         if self.fate == "skipped":
             return "Job Skipped", 0
+        if elapsed < max(0.0, self.duration) + self.finishing:
+            return "Job Running", 100
         return "Job Completed", 100
 
     def finished_at(self) -> int:
-        return int(max(self.created + max(0.0, self.duration), self.rendered_at))
+        return int(max(self.created + self.queued + max(0.0, self.duration) + self.finishing, self.rendered_at))
 
     def ensure_keys(self, sandbox) -> list:
         with self.lock:

@@ -11,7 +11,8 @@ Guarantees:
 - Seed 003 again: ad ids are given only to a requester with advertiser privileges on the ad
   account; ``render(..., ad_ids_visible=False)`` leaves them out (the caller decides per token).
 - A Page with ``collects_leads`` False has its forms but never a lead.
-- Only complete local days inside the history window exist (the same days insights serve).
+- Only leads created before the clock exist: the history window's days and today so far (the same
+  days insights serve).
 - Lead ids are 16-digit numeric strings that encode their place, so ``GET /<lead_id>`` needs no index:
   ``7`` + kind (0 paid / 1 organic / 2 ad preview) + owner (5 digits: ad global index or Page index)
   + day (5) + seq (4).
@@ -113,14 +114,16 @@ def preview_leads(sandbox, page, day: int) -> list[Lead]:
 
 
 def page_leads(sandbox, page) -> list[Lead]:
-    """Every visible lead of a Page, newest first (cached per clock date by the caller)."""
+    """Every visible lead of a Page (today's up to the clock), newest first (cached by the caller)."""
     start, today = sandbox.window(page)
+    cutoff = sandbox.cutoff_ts(page)
     out: list[Lead] = []
-    for day in range(start, today):
-        for ad in page.lead_ads:
+    for day in range(start, today + 1):
+        for ad in sandbox.page_ads(page, "leads", day):
             out.extend(paid_leads(sandbox, ad, day))
         out.extend(organic_leads(sandbox, page, day))
         out.extend(preview_leads(sandbox, page, day))
+    out = [lead for lead in out if lead.created_ts < cutoff]
     out.sort(key=lambda lead: (lead.created_ts, lead.id), reverse=True)
     return out
 
@@ -136,14 +139,15 @@ def find_lead(sandbox, ident: str) -> Lead | None:
         page = sandbox.world.pages[owner]
         start, today = sandbox.window(page)
         made = organic_leads if kind == ORGANIC else preview_leads
-        candidates = made(sandbox, page, day) if start <= day < today else []
+        candidates = made(sandbox, page, day) if start <= day <= today else []
     else:
-        ad = sandbox.world.ads_by_gindex.get(owner)
+        ad = sandbox.world.ad_for_gindex(owner, day)
         if ad is None or ad.form is None:
             return None
         start, today = sandbox.window(ad.account)
-        candidates = paid_leads(sandbox, ad, day) if start <= day < today else []
-    return candidates[seq] if seq < len(candidates) else None
+        candidates = paid_leads(sandbox, ad, day) if start <= day <= today else []
+    lead = candidates[seq] if seq < len(candidates) else None
+    return lead if lead is not None and lead.created_ts < sandbox.cutoff_ts(lead.page) else None
 
 
 def lead_platform(lead: Lead) -> str:

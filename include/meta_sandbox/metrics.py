@@ -13,10 +13,15 @@ Guarantees (the truth and the insights rows are both built from these functions,
 - ``lead`` = ``onsite_conversion.lead_grouped`` + ``offsite_conversion.fb_pixel_lead``.
 - Attribution split of a reported count V: ``value`` = V = ``7d_click`` + ``1d_view`` (the default
   attribution); ``1d_click`` <= ``7d_click`` <= ``28d_click``; ``1d_view`` <= ``7d_view`` <= ``28d_view``.
+- ``tail_delivery(ad, day)``: a lead ad that stopped delivering (archived or deleted) still reports
+  pixel leads on some of the ``TAIL_DAYS`` days after: no impressions, clicks or spend.
+- ``partial(delivery, fraction, ...)``: the account's current local day as it stands: delivery
+  metrics scaled by the share of the day gone, lead-form and conversation counts as created so far.
 """
 
 from __future__ import annotations
 
+import copy
 import math
 
 from meta_sandbox.rng import MASK64, mix64, poisson
@@ -100,6 +105,48 @@ def delivery(ad: Ad, day: int, lead_mean: float, conv_mean: float) -> Delivery |
         d.conv_final = poisson(conv_mean, (h3 & 0xFFFFFFFF) * (1.0 / 4294967296.0))
         d.reply_final = d.conv_final - (1 if d.conv_final and (h3 >> 32) & 3 == 0 else 0)
     return d
+
+
+_TAILK = 0x7A11D4E5C0FFEE01
+
+
+def tail_delivery(ad: Ad, day: int, lead_mean: float) -> Delivery | None:
+    """Pixel leads still tracked on a day after a lead ad stopped delivering (no delivery metrics)."""
+    if ad.form is None:
+        return None
+    h = mix64(ad.key ^ ((day * _DAYK) & MASK64) ^ _TAILK)
+    pixel = poisson(lead_mean * 0.4, (h & 0xFFFFFFFF) * (1.0 / 4294967296.0))
+    if pixel <= 0:
+        return None
+    d = Delivery()
+    d.day, d.h = day, mix64(h)
+    d.impressions = d.reach = d.clicks = d.link_clicks = d.spend_cents = 0
+    d.leads_onsite = d.conv_final = d.reply_final = 0
+    d.pixel_final = pixel
+    return d
+
+
+def partial(dl: Delivery, fraction: float, leads_so_far: int, conversations_so_far: int) -> Delivery:
+    """``dl`` as it stands when ``fraction`` of its local day has gone (1.0: the whole day)."""
+    if fraction >= 1.0:
+        return dl
+    p = copy.copy(dl)
+    p.impressions = int(dl.impressions * fraction)
+    p.reach = min(int(dl.reach * fraction), p.impressions)
+    p.clicks = min(int(dl.clicks * fraction), p.impressions)
+    p.link_clicks = min(int(dl.link_clicks * fraction), p.clicks)
+    p.spend_cents = int(dl.spend_cents * fraction)
+    p.leads_onsite = leads_so_far
+    p.pixel_final = int(dl.pixel_final * fraction)
+    p.conv_final = conversations_so_far
+    p.reply_final = min(conversations_so_far, int(dl.reply_final * fraction))
+    return p
+
+
+def shows(dl: Delivery | None) -> bool:
+    """Whether an ad-day has anything to report (an Insights row exists)."""
+    return dl is not None and bool(dl.impressions or dl.spend_cents or dl.leads_onsite or dl.pixel_final
+                                   or dl.conv_final)
 
 
 WINDOWS = ("1d_click", "7d_click", "28d_click", "1d_view", "7d_view", "28d_view")

@@ -14,7 +14,7 @@ from meta_sandbox import auth, conversations, leads, paging
 from meta_sandbox.clock import from_day_number, graph_time
 from meta_sandbox.errors import GraphError, nonexisting_field, param_error, unknown_fields
 from meta_sandbox.params import FieldSpec, json_param
-from meta_sandbox.world import Account, Ad, AdSet, Campaign, LeadForm, Page
+from meta_sandbox.world import EFFECTIVE_STATUSES, Account, Ad, AdSet, Business, Campaign, LeadForm, Page
 
 
 @dataclasses.dataclass
@@ -43,39 +43,57 @@ def _account_fields(a: Account, ctx: Ctx) -> dict:
         "created_time": _day_time(a.created_day), "is_personal": 0, "age": 1000.0,
         "business_country_code": {"USD": "US", "INR": "IN", "EUR": "DE", "GBP": "GB"}.get(a.currency, "US"),
         "spend_cap": "0", "min_daily_budget": 100, "owner": ctx.sandbox.world.user_id,
+        "business": {"id": a.business.id, "name": a.business.name} if a.business else None,
     }
 
 
+def _business_fields(b: Business, ctx: Ctx) -> dict:
+    return {"id": b.id, "name": b.name, "created_time": _day_time(b.created_day),
+            "link": f"https://business.facebook.com/settings/?business_id={b.id}",
+            "verification_status": "verified", "timezone_id": 1, "is_hidden": False}
+
+
+def _status_fields(obj, created_day: int, ctx: Ctx) -> dict:
+    """``status`` / ``configured_status`` (the object's own setting), ``effective_status`` (with its
+    parents'), and ``updated_time`` (the day of the last status change), as of the clock."""
+    today = ctx.sandbox.today(obj.account)
+    configured = obj.configured_status(today) or "ACTIVE"
+    changed = obj.schedule.changed_on(today) if obj.schedule.status(today) else created_day
+    return {"status": configured, "configured_status": configured,
+            "effective_status": obj.effective_status(today) or configured,
+            "created_time": _day_time(created_day), "updated_time": _day_time(max(created_day, changed), 10)}
+
+
 def _campaign_fields(c: Campaign, ctx: Ctx) -> dict:
-    t = _day_time(c.account.created_day + 30 + c.index)
+    created = c.schedule.start if c.generation is not None else c.account.created_day + 30 + c.index
     return {
         "id": c.id, "name": c.name, "account_id": c.account.account_id, "objective": c.objective,
-        "status": "ACTIVE", "effective_status": "ACTIVE", "configured_status": "ACTIVE",
-        "buying_type": "AUCTION", "created_time": t, "updated_time": t, "start_time": t,
+        "buying_type": "AUCTION", "start_time": _day_time(created), **_status_fields(c, created, ctx),
         "special_ad_categories": [], "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
     }
 
 
 def _adset_fields(s: AdSet, ctx: Ctx) -> dict:
-    t = _day_time(s.account.created_day + 30 + s.campaign.index)
+    created = (s.schedule.start if s.campaign.generation is not None
+               else s.account.created_day + 30 + s.campaign.index)
     promoted = {"page_id": s.account.page.id}
     return {
         "id": s.id, "name": s.name, "account_id": s.account.account_id, "campaign_id": s.campaign.id,
-        "campaign": {"id": s.campaign.id}, "status": "ACTIVE", "effective_status": "ACTIVE",
-        "configured_status": "ACTIVE", "optimization_goal": s.optimization_goal,
+        "campaign": {"id": s.campaign.id}, **_status_fields(s, created, ctx),
+        "optimization_goal": s.optimization_goal,
         "billing_event": "IMPRESSIONS", "destination_type": s.destination_type,
-        "daily_budget": str(s.daily_budget_cents), "promoted_object": promoted, "created_time": t,
-        "updated_time": t, "start_time": t, "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
+        "daily_budget": str(s.daily_budget_cents), "promoted_object": promoted,
+        "start_time": _day_time(created), "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
     }
 
 
 def _ad_fields(ad: Ad, ctx: Ctx) -> dict:
-    t = _day_time(ad.account.created_day + 31 + ad.campaign.index)
+    created = (ad.schedule.start if ad.campaign.generation is not None
+               else ad.account.created_day + 31 + ad.campaign.index)
     out = {
         "id": ad.id, "name": ad.name, "account_id": ad.account.account_id, "campaign_id": ad.campaign.id,
         "adset_id": ad.adset.id, "campaign": {"id": ad.campaign.id}, "adset": {"id": ad.adset.id},
-        "status": "ACTIVE", "effective_status": "ACTIVE", "configured_status": "ACTIVE",
-        "created_time": t, "updated_time": t, "creative": {"id": ad.creative_id},
+        **_status_fields(ad, created, ctx), "creative": {"id": ad.creative_id},
     }
     return out
 
@@ -138,8 +156,12 @@ KINDS = {
                     frozenset({
                         "id", "account_id", "name", "currency", "timezone_name", "timezone_offset_hours_utc",
                         "timezone_id", "account_status", "disable_reason", "business_name", "created_time",
-                        "is_personal", "age", "business_country_code", "spend_cap", "min_daily_budget", "owner"}),
+                        "is_personal", "age", "business_country_code", "spend_cap", "min_daily_budget", "owner",
+                        "business"}),
                     ("account_id", "id"), ("campaigns", "adsets", "ads", "promote_pages")),
+    "business": Kind("Business", _business_fields, frozenset({
+        "id", "name", "created_time", "link", "verification_status", "timezone_id", "is_hidden"}),
+        ("id", "name"), ("owned_ad_accounts", "owned_pages")),
     "campaign": Kind("Campaign", _campaign_fields, frozenset({
         "id", "name", "account_id", "objective", "status", "effective_status", "configured_status",
         "buying_type", "created_time", "updated_time", "start_time", "special_ad_categories", "bid_strategy",
@@ -290,19 +312,39 @@ def page_access_token(page: Page, ctx: Ctx) -> str:
 
 # ---- edges --------------------------------------------------------------------------------------
 
-def _status_filter(params: dict) -> bool:
-    """True if the effective_status / filtering params still admit ACTIVE objects."""
+def _edge_statuses(params: dict, level: str) -> set[str]:
+    """The effective statuses a list edge returns. Meta's "Manage your ad object's status": without a
+    status filter only live objects (not ARCHIVED, not DELETED); ARCHIVED ones when the filter names
+    ARCHIVED; DELETED objects are never returned as a connection, and asking for them is an error."""
+    allowed = EFFECTIVE_STATUSES[level]
+    wanted: set[str] | None = None
     statuses = json_param(params, "effective_status")
-    if isinstance(statuses, list) and statuses and "ACTIVE" not in statuses:
-        return False
+    if statuses not in (None, "", []):
+        values = statuses if isinstance(statuses, list) else [statuses]
+        for i, v in enumerate(values):
+            if str(v) not in allowed:
+                raise param_error(f"Param effective_status[{i}] must be one of {{{', '.join(allowed)}}}; got {v!r}")
+        wanted = {str(v) for v in values}
     flt = json_param(params, "filtering")
     if isinstance(flt, list):
         for f in flt:
-            if isinstance(f, dict) and str(f.get("field", "")).endswith("effective_status"):
-                vals = f.get("value") if isinstance(f.get("value"), list) else [f.get("value")]
-                if str(f.get("operator", "IN")).upper() in ("IN", "EQUAL") and "ACTIVE" not in vals:
-                    return False
-    return True
+            if not (isinstance(f, dict) and str(f.get("field", "")).endswith("effective_status")):
+                continue
+            vals = f.get("value") if isinstance(f.get("value"), list) else [f.get("value")]
+            for i, v in enumerate(vals):
+                if str(v) not in allowed:
+                    raise param_error(f"Filtering field {f.get('field')}: value[{i}] {v!r} is not a valid "
+                                      f"effective_status; it must be one of {{{', '.join(allowed)}}}", 1487300)
+            op = str(f.get("operator", "IN")).upper()
+            chosen = {str(v) for v in vals} if op in ("IN", "EQUAL", "ANY") else set(allowed) - {str(v) for v in vals}
+            wanted = chosen if wanted is None else wanted & chosen
+    if wanted is None:
+        return set(allowed) - {"ARCHIVED", "DELETED"}
+    if "DELETED" in wanted:
+        raise param_error(
+            "Deleted objects cannot be read as a connection of another object: remove DELETED from the "
+            "effective_status filter and read deleted objects by their id (GET /<id>)")
+    return wanted
 
 
 def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tuple[str, list]:
@@ -325,16 +367,28 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
                                   for perm in sorted(auth.ALL_PERMISSIONS)]
     if kind in ("account", "campaign", "adset") and edge in ("campaigns", "adsets", "ads"):
         auth.require(p, "ads_read")
-        if not _status_filter(params):
-            return {"campaigns": "campaign", "adsets": "adset", "ads": "ad"}[edge], []
-        camps = obj.campaigns if kind == "account" else [obj] if kind == "campaign" else []
+        level = {"campaigns": "campaign", "adsets": "adset", "ads": "ad"}[edge]
+        statuses = _edge_statuses(params, level)
+        account = obj if kind == "account" else obj.account
+        start, today = sb.window(account)
+        camps = (sb.world.campaigns_of(obj, start, today) if kind == "account"
+                 else [obj] if kind == "campaign" else [])
         sets = [s for c in camps for s in c.adsets] if kind != "adset" else [obj]
         if edge == "campaigns" and kind == "account":
-            return "campaign", list(obj.campaigns)
-        if edge == "adsets" and kind in ("account", "campaign"):
-            return "adset", sets
-        if edge == "ads":
-            return "ad", [ad for s in sets for ad in s.ads]
+            items = list(camps)
+        elif edge == "adsets" and kind in ("account", "campaign"):
+            items = sets
+        elif edge == "ads":
+            items = [ad for s in sets for ad in s.ads]
+        else:
+            raise nonexisting_field(edge, KINDS[kind].name)
+        return level, [o for o in items if o.effective_status(today) in statuses]
+    if kind == "business" and edge in ("owned_ad_accounts", "owned_pages"):
+        auth.require(p, "business_management")
+        accounts = [a for a in sb.world.accounts if a.business is obj]
+        if edge == "owned_ad_accounts":
+            return "account", accounts
+        return "page", [a.page for a in accounts if a.page is not None]
     if kind == "account" and edge == "promote_pages":
         auth.require(p, "ads_read")
         return "page", [obj.page]

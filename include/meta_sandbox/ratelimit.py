@@ -9,6 +9,9 @@ Budgets are calls per rolling window (``window_s`` seconds, default 300) per key
 - ``leadgen``: lead-retrieval calls per Page over 24 h: 200 x 24 x leads created on the Page in the
   last 90 days x ``leadgen_scale`` (code 80005), as Meta documents.
 Headers report percentages of these budgets; ``estimated_time_to_regain_access`` is in minutes.
+``x-business-use-case-usage`` is keyed by "the ID of the business associated with the token"
+(Meta's rate-limiting docs) for the ads types when ``usage_key="business"`` (default), by the ad
+account id with ``usage_key="account"``; the Page types are keyed by the Page id.
 Refused calls are not counted, so access comes back once the window has rolled.
 """
 
@@ -78,10 +81,17 @@ class Scope:
     account_id: str | None = None  # numeric, no act_
     page_id: str | None = None
     insights: bool = False
+    business_id: str | None = None  # the business owning the account (keys the ads usage header)
+
+
+USAGE_KEYS = ("business", "account")
 
 
 class RateLimiter:
-    def __init__(self, budgets: Budgets):
+    def __init__(self, budgets: Budgets, usage_key: str = "business"):
+        if usage_key not in USAGE_KEYS:
+            raise ValueError(f"usage header key must be one of {USAGE_KEYS}, got {usage_key!r}")
+        self.usage_key = usage_key
         self.budgets = budgets
         self._lock = threading.Lock()
         self._calls: dict[tuple, collections.deque] = collections.defaultdict(collections.deque)
@@ -165,7 +175,8 @@ class RateLimiter:
                                         "ads_api_access_tier": tier})
                     if kind == (scope.buc if scope.buc in kinds else "ads_management"):
                         acc_pct = round(100.0 * self._count(key, now) / budget, 2) if budget else 100.0
-                buc[scope.account_id] = entries or [
+                key = scope.business_id if self.usage_key == "business" and scope.business_id else scope.account_id
+                buc[key] = entries or [
                     {"type": "ads_management", "call_count": 0, "total_cputime": 0, "total_time": 0,
                      "estimated_time_to_regain_access": 0, "ads_api_access_tier": tier}]
             if scope.page_id:

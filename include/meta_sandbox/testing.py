@@ -112,6 +112,9 @@ def _args(options: dict) -> list[str]:
     out = []
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
+        if value is False and name == "promo_campaigns":
+            out.append("--no-promo-campaigns")
+            continue
         if value is None or value is False:
             continue
         if value is True:

@@ -1,12 +1,23 @@
-"""The sandbox's world: ad accounts, campaigns, ad sets, ads, Pages, Instagram accounts, lead forms.
+"""The sandbox's world: a Business, ad accounts, campaigns, ad sets, ads, Pages, Instagram accounts,
+lead forms, and the status of every ad object on every day.
 
 Guarantees:
-- Everything is a pure function of ``WorldConfig`` (seed + scale knobs): two sandboxes with the
-  same config have the same ids, names, currencies and timezones.
+- Everything is a pure function of ``WorldConfig`` (seed + scale knobs) and of the absolute day:
+  two sandboxes with the same config have the same ids, names, currencies, timezones and statuses.
 - Ids are numeric strings (accounts are addressed as ``act_<id>``).
-- Campaigns alternate kinds: even index = lead generation (``OUTCOME_LEADS``), odd = messaging
-  (``OUTCOME_ENGAGEMENT`` with ``CONVERSATIONS`` ad sets); each account promotes exactly one Page,
-  and each Page has one Instagram professional account.
+- One Business owns every ad account (the account's ``business`` field, ``GET /<business_id>``).
+- Permanent campaigns alternate kinds: even index = lead generation (``OUTCOME_LEADS``), odd =
+  messaging (``OUTCOME_ENGAGEMENT`` with ``CONVERSATIONS`` ad sets); each account promotes exactly one
+  Page, and each Page has one Instagram professional account. The last ad set of the first messaging
+  campaign is paused one week in four (``PAUSED``, its ads ``ADSET_PAUSED``).
+- Promo campaigns rotate (Meta's "Manage your ad object's status" lifecycle): every account runs one
+  promo campaign generation per ``PROMO_DAYS`` days (new ids each time), with two ad sets and three
+  ads. Inside a generation the first ad set pauses for two days, the second ad of the first ad set is
+  DELETED after a week, the second ad set ends after ten days (ARCHIVED or DELETED) and the campaign
+  ends after ``PROMO_DAYS`` days (DELETED or ARCHIVED, alternating). So any 28-day window holds paused,
+  archived and deleted campaigns, ad sets and ads that delivered before they stopped, and lead ads
+  that keep reporting pixel leads for ``TAIL_DAYS`` days after they stopped delivering ("it may still
+  track impressions, clicks, and actions for 28 days after the date of last delivery").
 - Two more Pages no account promotes (``UNPROMOTED_PAGES``): one with lead forms that never
   collected a lead, one with no lead forms at all. Both have (organic) conversations. Their local
   dates are UTC (a Page's ``tz`` is its promoting account's timezone, else UTC).
@@ -17,6 +28,7 @@ Per-day facts (delivery, leads, conversations) are not stored here: see ``metric
 from __future__ import annotations
 
 import dataclasses
+import functools
 import zoneinfo
 
 from meta_sandbox import rng
@@ -35,9 +47,107 @@ ACCOUNT_PROFILES = [
 
 # (name, has lead forms) of the Pages no account promotes, after the accounts' Pages.
 UNPROMOTED_PAGES = [("Lakeside Florist", True), ("Corner Bakery", False)]
+# Meta's effective_status enums (facebook_business Ad/AdSet/Campaign.EffectiveStatus).
+AD_EFFECTIVE_STATUSES = ("ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "DISAPPROVED",
+                         "IN_PROCESS", "PAUSED", "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED",
+                         "WITH_ISSUES")
+ADSET_EFFECTIVE_STATUSES = ("ACTIVE", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "IN_PROCESS", "PAUSED",
+                            "WITH_ISSUES")
+CAMPAIGN_EFFECTIVE_STATUSES = ("ACTIVE", "ARCHIVED", "DELETED", "IN_PROCESS", "PAUSED", "WITH_ISSUES")
+EFFECTIVE_STATUSES = {"campaign": CAMPAIGN_EFFECTIVE_STATUSES, "adset": ADSET_EFFECTIVE_STATUSES,
+                      "ad": AD_EFFECTIVE_STATUSES}
+TERMINAL_STATUSES = ("ARCHIVED", "DELETED")
+PROMO_DAYS = 14
+TAIL_DAYS = 7
 
 BRANDS = ["Acme Solar", "Bharat Homes", "Berlin Bikes", "Thames Tutors", "Hudson Dental", "Rio Fitness",
           "Harbour Realty", "Casa Verde", "Nordic Kitchens", "Lotus Clinic", "Atlas Movers", "Pine Insurance"]
+
+
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """An object's configured status by absolute day: ACTIVE from ``start``, PAUSED inside ``pauses``
+    (``[from, to)`` day ranges) and in week ``weekly_pause[1]`` of every ``weekly_pause[0]`` weeks,
+    then ``end_status`` (ARCHIVED or DELETED, terminal) from day ``end`` on."""
+
+    start: int = 0
+    end: int | None = None
+    end_status: str = "DELETED"
+    pauses: tuple[tuple[int, int], ...] = ()
+    weekly_pause: tuple[int, int] | None = None
+
+    @property
+    def steady(self) -> bool:
+        return self.end is None and not self.pauses and self.weekly_pause is None
+
+    def status(self, day: int) -> str | None:
+        """The configured status on ``day`` (None before the object exists)."""
+        if day < self.start:
+            return None
+        if self.end is not None and day >= self.end:
+            return self.end_status
+        for lo, hi in self.pauses:
+            if lo <= day < hi:
+                return "PAUSED"
+        if self.weekly_pause is not None:
+            period, week = self.weekly_pause
+            if (day // 7) % period == week:
+                return "PAUSED"
+        return "ACTIVE"
+
+    def changed_on(self, day: int) -> int:
+        """The first day of the status run that ``day`` is in (its ``updated_time``)."""
+        current = self.status(day)
+        first = day
+        while first > self.start and self.status(first - 1) == current and day - first < 400:
+            first -= 1
+        return first
+
+
+class _Lifecycle:
+    """Statuses of a campaign, ad set or ad (its own schedule plus its parents', Meta's inheritance)."""
+
+    schedule: Schedule
+
+    def chain(self) -> tuple:  # top-down: campaign, ad set, ad
+        raise NotImplementedError
+
+    def configured_status(self, day: int) -> str | None:
+        return self.schedule.status(day)
+
+    def effective_status(self, day: int) -> str | None:
+        """Meta's effective_status on ``day``: DELETED if the object or a parent is deleted, else ARCHIVED
+        if one is archived (children inherit a parent's status), else CAMPAIGN_PAUSED / ADSET_PAUSED /
+        PAUSED, else ACTIVE. So a listed (live or archived) object's parents are listed too."""
+        chain = self.chain()
+        statuses = [o.schedule.status(day) for o in chain]
+        if any(s is None for s in statuses):
+            return None
+        for terminal in ("DELETED", "ARCHIVED"):
+            if terminal in statuses:
+                return terminal
+        labels = (*("CAMPAIGN_PAUSED", "ADSET_PAUSED")[: len(chain) - 1], "PAUSED")
+        for s, label in zip(statuses, labels, strict=True):
+            if s == "PAUSED":
+                return label
+        return "ACTIVE"
+
+    def stopped_day(self) -> int | None:
+        """First day on which the object (or a parent) is ARCHIVED or DELETED, if any."""
+        ends = [o.schedule.end for o in self.chain() if o.schedule.end is not None]
+        return min(ends) if ends else None
+
+    @functools.cached_property
+    def steady(self) -> bool:
+        """True for objects that are ACTIVE every day (the fast path of the daily generators)."""
+        return all(o.schedule.steady for o in self.chain())
+
+
+@dataclasses.dataclass(eq=False)
+class Business:
+    id: str
+    name: str
+    created_day: int
 
 
 @dataclasses.dataclass(eq=False)
@@ -53,17 +163,20 @@ class Account:
     created_day: int
     page: Page | None = None
     campaigns: list[Campaign] = dataclasses.field(default_factory=list)
+    business: Business | None = None
+    promo_offset: int = 0
 
     @property
     def id(self) -> str:
         return "act_" + self.account_id
 
     def ads(self) -> list[Ad]:
+        """The permanent ads (promo generations: ``World.promo_campaigns``)."""
         return [ad for c in self.campaigns for s in c.adsets for ad in s.ads]
 
 
 @dataclasses.dataclass(eq=False)
-class Campaign:
+class Campaign(_Lifecycle):
     index: int
     id: str
     name: str
@@ -71,10 +184,16 @@ class Campaign:
     kind: str  # "leads" | "messaging"
     objective: str
     adsets: list[AdSet] = dataclasses.field(default_factory=list)
+    schedule: Schedule = Schedule()
+    created_day: int = 0
+    generation: int | None = None  # promo campaigns: their generation
+
+    def chain(self) -> tuple:
+        return (self,)
 
 
 @dataclasses.dataclass(eq=False)
-class AdSet:
+class AdSet(_Lifecycle):
     index: int
     id: str
     name: str
@@ -83,14 +202,18 @@ class AdSet:
     destination_type: str
     daily_budget_cents: int
     ads: list[Ad] = dataclasses.field(default_factory=list)
+    schedule: Schedule = Schedule()
 
     @property
     def account(self) -> Account:
         return self.campaign.account
 
+    def chain(self) -> tuple:
+        return (self.campaign, self)
+
 
 @dataclasses.dataclass(eq=False)
-class Ad:
+class Ad(_Lifecycle):
     gindex: int  # global index, used in lead ids
     id: str
     name: str
@@ -101,6 +224,7 @@ class Ad:
     form: LeadForm | None  # lead ads
     platform: str | None  # messaging ads: "messenger" | "instagram"
     creative_id: str = ""
+    schedule: Schedule = Schedule()
 
     @property
     def campaign(self) -> Campaign:
@@ -109,6 +233,9 @@ class Ad:
     @property
     def account(self) -> Account:
         return self.adset.campaign.account
+
+    def chain(self) -> tuple:
+        return (self.adset.campaign, self.adset, self)
 
 
 @dataclasses.dataclass(eq=False)
@@ -152,6 +279,7 @@ class WorldConfig:
     organic_leads_per_day: float = 1.0  # per Page per day (mean)
     conversations_per_day: float = 5.0  # new conversations per Page per day (mean, ads + organic)
     forms_per_page: int = 2
+    promo_campaigns: bool = True  # the rotating promo campaigns (paused / archived / deleted objects)
 
 
 CUSTOM_QUESTIONS = [
@@ -175,6 +303,8 @@ class World:
         self.pages: list[Page] = []
         self.by_id: dict[str, object] = {}
         self.ig_pages: dict[str, Page] = {}
+        self.business = Business(rng.numeric_id(seed, "business", digits=16), "Sandbox Media Agency", 16900)
+        self.by_id[self.business.id] = self.business
         gindex = 0
         for a in range(config.accounts):
             currency, tzname, cpm, lead_value = ACCOUNT_PROFILES[a % len(ACCOUNT_PROFILES)]
@@ -183,7 +313,7 @@ class World:
                 index=a, account_id=rng.numeric_id(seed, "account", a, digits=16), name=f"{brand} ({currency})",
                 currency=currency, timezone_name=tzname, tz=zoneinfo.ZoneInfo(tzname),
                 cpm=cpm * (0.8 + 0.4 * rng.unit(rng.key(seed, "cpm", a))), lead_value=lead_value,
-                created_day=17000 + a,
+                created_day=17000 + a, business=self.business, promo_offset=(a * 5) % PROMO_DAYS,
             )
             self.accounts.append(acct)
             self.by_id[acct.id] = acct
@@ -212,6 +342,7 @@ class World:
                     name=f"{brand} | {'Lead gen' if kind == 'leads' else 'Messaging'} {c // 2 + 1}",
                     account=acct, kind=kind,
                     objective="OUTCOME_LEADS" if kind == "leads" else "OUTCOME_ENGAGEMENT",
+                    created_day=acct.created_day + 30 + c,
                 )
                 acct.campaigns.append(camp)
                 self.by_id[camp.id] = camp
@@ -225,6 +356,9 @@ class World:
                         index=s, id=rng.numeric_id(seed, "adset", a, c, s, digits=18),
                         name=f"{camp.name} | Audience {s + 1}", campaign=camp, optimization_goal=goal,
                         destination_type=dest, daily_budget_cents=round(cpm * 100 * 5) * 100,
+                        # the last ad set of the first messaging campaign pauses one week in four
+                        schedule=(Schedule(weekly_pause=(4, (a + 1) % 4))
+                                  if c == 1 and s == config.adsets_per_campaign - 1 and s > 0 else Schedule()),
                     )
                     camp.adsets.append(adset)
                     self.by_id[adset.id] = adset
@@ -264,11 +398,120 @@ class World:
                 self.by_id[form.id] = form
         self.ads: list[Ad] = [ad for acct in self.accounts for ad in acct.ads()]
         self.ads_by_gindex = {ad.gindex: ad for ad in self.ads}
+        # Promo generations are made on demand (``promo``); their ids encode the generation.
+        self._promo: dict[tuple[int, int], Campaign] = {}
+        self._promo_prefixes: dict[str, tuple[int, str, int]] = {}
+        self.promo_slot_base = gindex  # promo ad slot gindex = base + 3 * account + slot
+        if config.promo_campaigns:
+            for acct in self.accounts:
+                a = acct.index
+                self._promo_prefixes[rng.numeric_id(seed, "promo-campaign", a, digits=12)] = (a, "campaign", 0)
+                for s in range(2):
+                    self._promo_prefixes[rng.numeric_id(seed, "promo-adset", a, s, digits=12)] = (a, "adset", s)
+                for slot in range(3):
+                    self._promo_prefixes[rng.numeric_id(seed, "promo-ad", a, slot, digits=12)] = (a, "ad", slot)
 
     def account(self, ident: str) -> Account | None:
         ident = ident if ident.startswith("act_") else "act_" + ident
         obj = self.by_id.get(ident)
         return obj if isinstance(obj, Account) else None
+
+    # ---- promo generations (rotating campaigns: paused, archived, deleted objects) ---------------
+
+    def promo(self, account: Account, g: int) -> Campaign:
+        """Promo campaign generation ``g`` of ``account``: days ``[start, start + PROMO_DAYS)``."""
+        key = (account.index, g)
+        camp = self._promo.get(key)
+        if camp is not None:
+            return camp
+        seed, a = self.config.seed, account.index
+        start = g * PROMO_DAYS + account.promo_offset
+        kind = "leads" if (g // 2) % 2 == 0 else "messaging"
+        brand = account.name.split(" (")[0]
+        label = f"{brand} | Promo {g}"
+        camp = Campaign(
+            index=len(account.campaigns), id=rng.numeric_id(seed, "promo-campaign", a, digits=12) + f"{g:06d}",
+            name=label, account=account, kind=kind,
+            objective="OUTCOME_LEADS" if kind == "leads" else "OUTCOME_ENGAGEMENT",
+            schedule=Schedule(start, end=start + PROMO_DAYS, end_status="DELETED" if g % 2 == 0 else "ARCHIVED"),
+            created_day=start, generation=g,
+        )
+        page = account.page
+        schedules = (Schedule(start, pauses=((start + 3, start + 5),)),
+                     Schedule(start, end=start + 10, end_status="ARCHIVED" if g % 2 == 0 else "DELETED"))
+        slot = 0
+        for s, adset_schedule in enumerate(schedules):
+            if kind == "leads":
+                goal, dest = "LEAD_GENERATION", "ON_AD"
+            else:
+                goal, dest = "CONVERSATIONS", ("MESSENGER" if s == 0 else "INSTAGRAM_DIRECT")
+            adset = AdSet(
+                index=s, id=rng.numeric_id(seed, "promo-adset", a, s, digits=12) + f"{g:06d}",
+                name=f"{label} | Audience {s + 1}", campaign=camp, optimization_goal=goal, destination_type=dest,
+                daily_budget_cents=round(account.cpm * 100 * 5) * 100, schedule=adset_schedule,
+            )
+            camp.adsets.append(adset)
+            for d in range(2 if s == 0 else 1):
+                k = rng.key(seed, "promo-ad", a, slot, g)
+                u = rng.stream(k, 3)
+                ad = Ad(
+                    gindex=self.promo_slot_base + 3 * a + slot,
+                    id=rng.numeric_id(seed, "promo-ad", a, slot, digits=12) + f"{g:06d}",
+                    name=f"{adset.name} | Creative {d + 1}", adset=adset, key=k,
+                    base_impressions=800 + 4000 * u[0], ctr=0.006 + 0.02 * u[1],
+                    form=page.forms[(g + d) % len(page.forms)] if kind == "leads" and page.forms else None,
+                    platform=None if kind == "leads" else ("messenger" if s == 0 else "instagram"),
+                    creative_id=rng.numeric_id(seed, "promo-creative", a, slot, g, digits=18),
+                    # the second creative of the first ad set is deleted after a week
+                    schedule=Schedule(start, end=start + 7, end_status="DELETED") if (s, d) == (0, 1)
+                    else Schedule(start),
+                )
+                adset.ads.append(ad)
+                slot += 1
+        self._promo[key] = camp
+        return camp
+
+    def promo_campaigns(self, account: Account, lo: int, hi: int) -> list[Campaign]:
+        """Promo generations that exist on some day of ``[lo, hi]`` or report then (tail included)."""
+        if not self.config.promo_campaigns:
+            return []
+        first = (lo - account.promo_offset - PROMO_DAYS - TAIL_DAYS) // PROMO_DAYS
+        last = (hi - account.promo_offset) // PROMO_DAYS
+        return [self.promo(account, g) for g in range(max(first, 0), last + 1)]
+
+    def promo_ad_for(self, gindex: int, day: int) -> Ad | None:
+        """The ad of a promo slot (``gindex``) that delivers around ``day`` (lead ids name the slot)."""
+        rel = gindex - self.promo_slot_base
+        if not self.config.promo_campaigns or rel < 0 or rel >= 3 * len(self.accounts):
+            return None
+        account, slot = self.accounts[rel // 3], rel % 3
+        g = (day - account.promo_offset) // PROMO_DAYS
+        ads = [ad for s in self.promo(account, g).adsets for ad in s.ads]
+        return ads[slot]
+
+    def ad_for_gindex(self, gindex: int, day: int) -> Ad | None:
+        """A permanent ad by ``gindex``, or the promo slot's ad around ``day`` (lead ids carry both)."""
+        return self.ads_by_gindex.get(gindex) or self.promo_ad_for(gindex, day)
+
+    def find(self, ident: str):
+        """Any object by id: permanent ones, and promo generations (their ids encode the generation)."""
+        obj = self.by_id.get(ident)
+        if obj is not None or len(ident) != 18 or not ident.isdigit():
+            return obj
+        hit = self._promo_prefixes.get(ident[:12])
+        if hit is None:
+            return None
+        a, level, index = hit
+        camp = self.promo(self.accounts[a], int(ident[12:]))
+        if level == "campaign":
+            return camp
+        if level == "adset":
+            return camp.adsets[index]
+        return [ad for s in camp.adsets for ad in s.ads][index]
+
+    def campaigns_of(self, account: Account, lo: int, hi: int) -> list[Campaign]:
+        """Permanent campaigns plus the promo generations around ``[lo, hi]``, in serving order."""
+        return list(account.campaigns) + self.promo_campaigns(account, lo, hi)
 
     def summary(self) -> dict:
         """The ``/_sandbox/world`` document: every id a test or config needs."""
@@ -276,6 +519,7 @@ class World:
             "seed": self.config.seed,
             "config": dataclasses.asdict(self.config),
             "user_id": self.user_id,
+            "business": {"id": self.business.id, "name": self.business.name},
             "accounts": [
                 {"id": a.id, "account_id": a.account_id, "name": a.name, "currency": a.currency,
                  "timezone_name": a.timezone_name, "page_id": a.page.id if a.page else None,

@@ -19,12 +19,18 @@ from typing import Annotated, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from meta_ads_elt.fields import AD_EFFECTIVE_STATUSES
+
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_DIR / "include" / "pipeline.yaml"
 CONFIG_PATH_ENV = "META_PIPELINE_CONFIG"
 
 Platform = Literal["messenger", "instagram"]
 AttributionWindow = Literal["1d_click", "7d_click", "28d_click", "1d_view"]
+AdEffectiveStatus = Literal[AD_EFFECTIVE_STATUSES]  # Meta's Ad.EffectiveStatus values
+DEFAULT_SCHEDULE = "0 12 * * *"
+"""12:00 UTC: every account-local day D ends by D+1 12:00 UTC (UTC-12 is the westmost time zone), so the
+run covering D never extracts a day that is still going on, in any account."""
 
 
 class ConfigError(ValueError):
@@ -86,6 +92,9 @@ class InsightsConfig(_Strict):
     deferrable: bool = True
     poll_interval_seconds: Annotated[float, Field(gt=0, le=300)] = 30.0
     stall_timeout_minutes: Annotated[float, Field(gt=0, le=120)] = 20.0
+    queued_timeout_minutes: Annotated[float, Field(gt=0, le=600)] = 60.0
+    worker_poll_seconds: Annotated[float, Field(ge=0, le=600)] = 15.0
+    effective_statuses: tuple[AdEffectiveStatus, ...] = AD_EFFECTIVE_STATUSES
 
 
 class PrivacyConfig(_Strict):
@@ -108,8 +117,10 @@ class PipelineConfig(_Strict):
     meta_conn_id: str = "meta_default"
     lake_root: str = "data/lake"
     lookback_days: Annotated[int, Field(ge=1, le=90)] = 28
-    schedule: str = "0 0 * * *"
+    schedule: str = DEFAULT_SCHEDULE
     max_active_runs: Annotated[int, Field(ge=1, le=16)] = 2
+    execution_timeout_minutes: Annotated[int, Field(ge=5, le=1440)] = 180
+    max_rate_limit_wait_minutes: Annotated[float, Field(gt=0, le=1440)] = 30.0
     accounts: tuple[AccountConfig, ...] = Field(min_length=1)
     pages: tuple[PageConfig, ...] = ()
     insights: InsightsConfig = InsightsConfig()

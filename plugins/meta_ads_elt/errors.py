@@ -115,6 +115,24 @@ class MetaJobFailedError(MetaFatalError):
     """An async report job failed even at its smallest split (one day, one campaign)."""
 
 
+class MetaRateLimitWaitError(MetaFatalError):
+    """Meta's rate limit would hold the task longer than ``max_rate_limit_wait_minutes``: fail now with
+    the time to retry, rather than hold a worker slot silently (Airflow retries would only wait again)."""
+
+
+def rate_limit_wait_error(scope: str, seconds: float, max_wait: float, *, now: Any = None) -> MetaRateLimitWaitError:
+    import datetime as dt
+
+    now = now or dt.datetime.now(dt.UTC)
+    retry_at = (now + dt.timedelta(seconds=seconds)).strftime("%Y-%m-%d %H:%M UTC")
+    what = "the app" if scope == "__app__" else f"'{scope}'"
+    return MetaRateLimitWaitError(
+        f"Meta's rate limit for {what} is spent: access returns in about {seconds / 60:.0f} min (at {retry_at}), "
+        f"longer than max_rate_limit_wait_minutes={max_wait / 60:g}. Not waiting: clear (re-run) the task after "
+        f"{retry_at}, or raise max_rate_limit_wait_minutes in the pipeline config."
+    )
+
+
 def _int(value: Any) -> int | None:
     try:
         return int(value)

@@ -41,15 +41,51 @@ INSIGHTS_PAGE_LIMIT = 500
 INSIGHTS_PRIMARY_KEY = ("account_id", "date", "ad_id")
 JOB_DONE = "Job Completed"
 JOB_FAILED_STATUSES = ("Job Failed", "Job Skipped")
+JOB_NOT_STARTED_STATUSES = ("Job Not Started", "Job Started")
+"""A job in these states (at 0 %) waits in Meta's queue: it is not resubmitted before the queued wait."""
 JOB_STATUS_FIELDS = "id,async_status,async_percent_completion,date_start,date_stop"
+
+AD_EFFECTIVE_STATUSES = (
+    "ACTIVE",
+    "ADSET_PAUSED",
+    "ARCHIVED",
+    "CAMPAIGN_PAUSED",
+    "DELETED",
+    "DISAPPROVED",
+    "IN_PROCESS",
+    "PAUSED",
+    "PENDING_BILLING_INFO",
+    "PENDING_REVIEW",
+    "PREAPPROVED",
+    "WITH_ISSUES",
+)
+"""Every ``Ad.EffectiveStatus`` (facebook_business). Insights jobs filter on all of them: without a
+status filter ``act_<id>/insights?level=ad`` leaves out ARCHIVED and DELETED ads (Meta, "Manage your ad
+object's status"), whose spend and actions would then vanish from a re-pulled window."""
+INSIGHTS_STATUS_FILTER_FIELD = "ad.effective_status"
+
+ACCOUNT_TOTALS_FIELDS = ("account_currency", "spend", "impressions", "clicks")
+"""The completeness control: the same window at ``level=account`` (the account's own row aggregates
+every child, deleted ones included), the fields that ad-level rows must sum to."""
+ACCOUNT_TOTALS_LEVEL = "account"
 
 # --- Ad objects (accounts, campaigns, ad sets, ads) --------------------------------------------
 
 ACCOUNT_FIELDS = ("account_id", "name", "currency", "timezone_name", "timezone_offset_hours_utc")
-CAMPAIGN_FIELDS = ("id", "name", "objective", "status", "created_time")
-ADSET_FIELDS = ("id", "campaign_id", "name", "optimization_goal", "status", "created_time")
-AD_FIELDS = ("id", "adset_id", "campaign_id", "name", "status", "created_time")
+_STATUS_FIELDS = ("effective_status", "configured_status", "updated_time")
+CAMPAIGN_FIELDS = ("id", "name", "objective", "status", "created_time", *_STATUS_FIELDS)
+ADSET_FIELDS = ("id", "campaign_id", "name", "optimization_goal", "status", "created_time", *_STATUS_FIELDS)
+AD_FIELDS = ("id", "adset_id", "campaign_id", "name", "status", "created_time", *_STATUS_FIELDS)
 AD_OBJECTS_PAGE_LIMIT = 500
+EDGE_EFFECTIVE_STATUSES = {
+    "campaigns": ("ACTIVE", "ARCHIVED", "IN_PROCESS", "PAUSED", "WITH_ISSUES"),
+    "adsets": ("ACTIVE", "ARCHIVED", "CAMPAIGN_PAUSED", "IN_PROCESS", "PAUSED", "WITH_ISSUES"),
+    "ads": tuple(s for s in AD_EFFECTIVE_STATUSES if s != "DELETED"),
+}
+"""``effective_status`` asked of the object edges: live and ARCHIVED objects (edges leave ARCHIVED out
+unless asked). DELETED objects are never returned by an edge (asking is an error), so the snapshot
+reads them by id."""
+DELETED_STATUS = "DELETED"
 
 # --- Lead Ads ----------------------------------------------------------------------------------
 

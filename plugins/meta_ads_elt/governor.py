@@ -11,6 +11,15 @@ must wait:
 * at or above ``pause_at`` %, or when Meta reports ``estimated_time_to_regain_access`` (minutes) or a
   throttle error, the scope is blocked until the regain time (at least ``min_pause`` seconds).
 
+Meta keys ``X-Business-Use-Case-Usage`` by "the ID of the business associated with the token" (its
+rate-limiting docs), by ad account or Page id in practice, and by the app when throttling globally. A
+reading under a key the governor knows as a call scope (an account or Page it has paced calls for) is
+filed there; a reading under any other key (a business id, say) is filed under the scope of the call
+that received it, so it still slows the calls that spend that budget.
+
+A wait longer than the caller's ``max_wait`` raises :class:`WaitTooLong` instead of sleeping (the hook
+turns it into an error that says when to retry).
+
 One governor is shared by every hook, thread and trigger in a process (:func:`get_governor`), and it is
 thread-safe: waiting happens outside the lock, and slots are reserved under it so parallel threads
 queue instead of bursting. **Across processes** (parallel Airflow tasks on different workers) nothing
@@ -120,6 +129,15 @@ def regain_seconds(headers: Any) -> float:
     return max((u.regain_seconds for u in parse_usage(headers)), default=0.0)
 
 
+class WaitTooLong(Exception):
+    """A call in ``scope`` would have to wait ``seconds`` (longer than the caller accepts)."""
+
+    def __init__(self, scope: str, seconds: float) -> None:
+        super().__init__(f"{scope}: {seconds:.0f} s")
+        self.scope = scope
+        self.seconds = seconds
+
+
 @dataclass
 class _ScopeState:
     blocked_until: float = 0.0
@@ -153,6 +171,7 @@ class RateLimitGovernor:
         self._sleep = sleep
         self._lock = threading.Lock()
         self._scopes: dict[str, _ScopeState] = {}
+        self._call_scopes: set[str] = set()  # scopes calls were paced in (accounts, Pages)
 
     # -- decisions (pure) -------------------------------------------------------------------------
     def spacing_for(self, pct: float) -> float:
@@ -189,6 +208,15 @@ class RateLimitGovernor:
             return readings
         now = self._clock()
         with self._lock:
+            own = scope or APP_SCOPE
+            # A business-use-case reading under an id that is no call scope (a business, an unknown
+            # object) belongs to the budget of the call that received it.
+            readings = [
+                Usage(own, u.pct, u.regain_seconds, u.source)
+                if u.source == "buc" and u.scope not in (own, APP_SCOPE) and u.scope not in self._call_scopes
+                else u
+                for u in readings
+            ]
             # Several readings may target one scope (BUC + account + insights): the worst one wins.
             worst: dict[str, float] = {}
             for u in readings:
@@ -214,6 +242,8 @@ class RateLimitGovernor:
         """Reserve the next call slot in ``scope``; return how many seconds the caller must wait first."""
         now = self._clock()
         with self._lock:
+            if scope:
+                self._call_scopes.add(scope)
             app = self._state(APP_SCOPE)
             own = self._state(scope) if scope else app
             ready = max(now, app.blocked_until, own.blocked_until, own.next_slot, app.next_slot)
@@ -227,9 +257,14 @@ class RateLimitGovernor:
                 own.waited += delay
         return delay
 
-    def wait(self, scope: str | None = None) -> float:
-        """Block the calling thread until a call in ``scope`` may go out; return the seconds waited."""
+    def wait(self, scope: str | None = None, max_wait: float | None = None) -> float:
+        """Block the calling thread until a call in ``scope`` may go out; return the seconds waited.
+
+        :raises WaitTooLong: the wait would be longer than ``max_wait`` seconds (nothing slept).
+        """
         delay = self.reserve(scope)
+        if max_wait is not None and delay > max_wait:
+            raise WaitTooLong(scope or APP_SCOPE, delay)
         if delay > 0:
             self._sleep(delay)
         return delay

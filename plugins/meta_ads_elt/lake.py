@@ -492,6 +492,26 @@ class LakeWriter:
         return path
 
 
+def read_rows(
+    root: Any, dataset: str, partition: Mapping[str, Any], columns: Sequence[str], *, storage_options: dict | None = None
+) -> list[dict[str, Any]]:
+    """The rows (``columns`` that exist; others None) of the partitions under ``partition`` (leading keys
+    of the dataset's partitioning, e.g. one account of ``insights``); ``[]`` when there are none."""
+    writer = LakeWriter(root, storage_options=storage_options)
+    keys = PARTITION_KEYS[dataset][: len(partition)]
+    path = f"{writer.dataset_path(dataset)}/" + "/".join(f"{k}={partition[k]}" for k in keys)
+    if not writer.fs.exists(path):
+        return []
+    rows: list[dict[str, Any]] = []
+    for file in sorted(writer.fs.glob(f"{path}/**/*.parquet") if writer.fs.isdir(path) else []):
+        with writer.fs.open(file, "rb") as fh:
+            table = pq.read_table(fh)
+        present = [c for c in columns if c in table.column_names]
+        for row in table.select(present).to_pylist():
+            rows.append({c: row.get(c) for c in columns})
+    return rows
+
+
 class LakeState:
     """Small JSON documents under ``<root>/_state/`` (e.g. running report ids to re-attach to)."""
 

@@ -466,6 +466,17 @@ def publish_marts(
     }
 
 
+def _partial_days_line(con: Any) -> str:
+    """The account-days whose local day was not over when extracted (day_status = 'partial')."""
+    partial = con.execute(
+        "select account_id, date from lead_reconciliation where day_status = 'partial' order by all"
+    ).fetchall()
+    if not partial:
+        return "Partial account-days (not over when extracted): none"
+    days = ", ".join(f"act {account_id} {day}" for account_id, day in partial)
+    return f"Partial account-days (not over when extracted; the next run replaces them): {days}"
+
+
 def summarize_marts(serving_db_path: str | os.PathLike[str] = "data/marts.duckdb") -> str:
     """A short human summary of the published marts: rows and dates per mart, totals per account."""
     import duckdb
@@ -506,6 +517,7 @@ def summarize_marts(serving_db_path: str | os.PathLike[str] = "data/marts.duckdb
         if not per_account:
             lines.append("  (no rows)")
         lines.extend(conversation_access_warnings(con))
+        lines.append(_partial_days_line(con))
         return "\n".join(lines)
     finally:
         con.close()

@@ -7,6 +7,7 @@ Money and rates are decimals (never floats), counts are int64, instants are UTC 
 Layout under the lake root (``data/lake/`` by default)::
 
     insights/account_id=<id>/date=<account-local YYYY-MM-DD>/part-*.parquet
+    insights_account_totals/account_id=<id>/date=<account-local YYYY-MM-DD>/part-*.parquet
     accounts/account_id=<id>/part-*.parquet            (snapshot, replaced each run)
     campaigns/account_id=<id>/part-*.parquet           (snapshot)
     adsets/account_id=<id>/part-*.parquet              (snapshot)
@@ -44,6 +45,14 @@ with the attribution-window keys kept under Meta's own names)."""
 
 EXTRACTED_AT = pa.field("_extracted_at", UTC_TIMESTAMP, nullable=False)
 
+OBJECT_STATUS_FIELDS = (
+    pa.field("effective_status", pa.string()),
+    pa.field("configured_status", pa.string()),
+    pa.field("updated_time", UTC_TIMESTAMP),
+)
+"""Status of a campaign / ad set / ad as of the snapshot (Meta's effective_status, configured_status and
+updated_time): snapshots hold archived and deleted objects too."""
+
 INSIGHTS = pa.schema(
     [
         pa.field("account_name", pa.string()),
@@ -73,6 +82,23 @@ INSIGHTS = pa.schema(
     ]
 )
 
+INSIGHTS_ACCOUNT_TOTALS = pa.schema(
+    [
+        pa.field("account_currency", pa.string()),
+        pa.field("spend", MONEY),
+        pa.field("impressions", pa.int64()),
+        pa.field("clicks", pa.int64()),
+        pa.field("timezone_name", pa.string()),
+        pa.field("served_at", UTC_TIMESTAMP),
+        pa.field("served_local_date", pa.date32()),
+        EXTRACTED_AT,
+    ]
+)
+"""The completeness control: the account's own Insights row (``level=account``) per account-local date
+of the window, one row per date (zeros when Meta had no row). ``served_at`` is Meta's clock (the
+response's ``Date`` header) and ``served_local_date`` that instant's date in the account's time zone:
+a date on or after it was not over when served (partial)."""
+
 ACCOUNTS = pa.schema(
     [
         pa.field("name", pa.string()),
@@ -91,6 +117,7 @@ CAMPAIGNS = pa.schema(
         pa.field("objective", pa.string()),
         pa.field("status", pa.string()),
         pa.field("created_time", UTC_TIMESTAMP),
+        *OBJECT_STATUS_FIELDS,
         EXTRACTED_AT,
     ]
 )
@@ -103,6 +130,7 @@ ADSETS = pa.schema(
         pa.field("optimization_goal", pa.string()),
         pa.field("status", pa.string()),
         pa.field("created_time", UTC_TIMESTAMP),
+        *OBJECT_STATUS_FIELDS,
         EXTRACTED_AT,
     ]
 )
@@ -115,6 +143,7 @@ ADS = pa.schema(
         pa.field("name", pa.string()),
         pa.field("status", pa.string()),
         pa.field("created_time", UTC_TIMESTAMP),
+        *OBJECT_STATUS_FIELDS,
         EXTRACTED_AT,
     ]
 )
@@ -180,6 +209,7 @@ MESSAGES = pa.schema(
 
 DATASETS: dict[str, pa.Schema] = {
     "insights": INSIGHTS,
+    "insights_account_totals": INSIGHTS_ACCOUNT_TOTALS,
     "accounts": ACCOUNTS,
     "campaigns": CAMPAIGNS,
     "adsets": ADSETS,
@@ -192,6 +222,7 @@ DATASETS: dict[str, pa.Schema] = {
 
 PARTITION_KEYS: dict[str, tuple[str, ...]] = {
     "insights": ("account_id", "date"),
+    "insights_account_totals": ("account_id", "date"),
     "accounts": ("account_id",),
     "campaigns": ("account_id",),
     "adsets": ("account_id",),

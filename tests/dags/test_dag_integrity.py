@@ -43,6 +43,9 @@ print(json.dumps({
     "max_active_runs": dag.max_active_runs if dag else None,
     "retries": sorted({t.retries for t in dag.tasks}) if dag else [],
     "timetable": type(dag.timetable).__name__ if dag else None,
+    "execution_timeouts": {t.task_id: t.execution_timeout.total_seconds() if t.execution_timeout else None
+                           for t in dag.tasks} if dag else {},
+    "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks} if dag else {},
 }))
 """
 
@@ -120,6 +123,21 @@ def test_backfill_safety_settings(parsed):
     # default_pool, which always exists: the access check spends no account or Page budget)
     assert set(parsed["pools"]) - {"default_pool"} <= set(pools_for(load_config()))
     assert parsed["timetable"] == "CronDataIntervalTimetable"
+
+
+def test_every_task_has_an_execution_timeout(parsed):
+    from meta_ads_elt.config import load_config
+
+    timeouts = parsed["execution_timeouts"]
+    assert timeouts and all(seconds == load_config().execution_timeout_minutes * 60 for seconds in timeouts.values())
+
+
+def test_the_snapshot_runs_after_the_insights_of_its_account(parsed):
+    from meta_ads_elt.config import load_config
+
+    for account in load_config().accounts:
+        upstream = parsed["upstream"][f"insights.ad_objects_{account.numeric_id}"]
+        assert upstream == [f"insights.insights_{account.numeric_id}"]
 
 
 def test_the_timetable_gives_whole_utc_days_as_data_intervals():

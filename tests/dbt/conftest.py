@@ -240,6 +240,26 @@ def write_scenario_lake(lake: Path) -> None:
         empty_day.mkdir(parents=True, exist_ok=True)
         pq.write_table(schemas.INSIGHTS.empty_table(), empty_day / "part-empty.parquet")
 
+    # The account totals written beside them (the completeness control): LA's window was served on
+    # 2026-11-08 (local), Kolkata's at 2026-11-07T12:00Z, 17:30 there: its 2026-11-07 was not over (partial).
+    def total(account_id: str, date: str, spend: str, impressions: int, served: str, local: str) -> dict[str, Any]:
+        return {"account_id": account_id, "date": d(date), "account_currency": "USD" if account_id == "1001" else "INR",
+                "spend": Decimal(spend), "impressions": impressions, "clicks": 0,
+                "timezone_name": "America/Los_Angeles" if account_id == "1001" else "Asia/Kolkata",
+                "served_at": ts(served), "served_local_date": d(local), "_extracted_at": ts(served)}
+
+    write_rows(
+        lake,
+        "insights_account_totals",
+        [
+            total("1001", "2026-10-31", "10.11", 200, "2026-11-08T12:00:00Z", "2026-11-08"),
+            total("1001", "2026-11-01", "2.50", 100, "2026-11-08T12:00:00Z", "2026-11-08"),
+            total("1001", "2026-11-07", "0", 0, "2026-11-08T12:00:00Z", "2026-11-08"),
+            total("1002", "2026-11-02", "7.77", 100, "2026-11-07T12:00:00Z", "2026-11-07"),
+            total("1002", "2026-11-07", "0", 0, "2026-11-07T12:00:00Z", "2026-11-07"),
+        ],
+    )
+
     def lead(lead_id: str, created: str, page: str, ad: str | None, organic: bool = False) -> dict[str, Any]:
         created_at = ts(created)
         return {

@@ -30,6 +30,7 @@ MART_COLUMNS = {
         "cost_per_lead_collected",
         "attribution_setting",
         "as_of",
+        "day_status",
     ],
     "conversations_started": [
         "date",
@@ -42,6 +43,7 @@ MART_COLUMNS = {
         "cost_per_conversation_started",
         "currency",
         "as_of",
+        "day_status",
     ],
     "conversations_started_by_page": [
         "date",
@@ -53,6 +55,7 @@ MART_COLUMNS = {
         "median_first_reply_seconds",
         "conversations_started_observed",
         "conversations_started_inferred",
+        "day_status",
     ],
     "lead_reconciliation": [
         "date",
@@ -65,6 +68,11 @@ MART_COLUMNS = {
         "conversations_started_difference",
         "leads_collected_unattributed",
         "first_party_starts_far_below_reported",
+        "spend",
+        "impressions",
+        "account_total_spend",
+        "account_total_impressions",
+        "day_status",
     ],
     "leads_by_page": [
         "date",
@@ -75,6 +83,7 @@ MART_COLUMNS = {
         "leads_collected_unattributed",
         "organic_leads",
         "as_of",
+        "day_status",
     ],
 }
 
@@ -155,7 +164,11 @@ def test_conversations_started_reported_and_cost(scenario: Build) -> None:
 
 
 def test_lead_reconciliation_per_account_and_local_day(scenario: Build) -> None:
-    rows = scenario.query("select * from lead_reconciliation order by date, account_id")
+    rows = scenario.query(
+        "select date, account_id, leads_collected, leads_reported, leads_difference, conversations_started, "
+        "conversations_started_reported, conversations_started_difference from lead_reconciliation "
+        "order by date, account_id"
+    )
     assert rows == [
         # date, account, collected, reported, diff, conv first-party, conv reported, diff,
         # unattributed leads, first-party far below reported
@@ -179,6 +192,55 @@ def test_paid_leads_without_an_ad_are_kept_per_page_and_day(scenario: Build) -> 
     ]
     total = scenario.query("select sum(leads_collected) from cost_per_lead")[0][0]
     assert total == 3, "a lead without an ad never reaches cost_per_lead"
+
+
+def test_ad_level_sums_sit_beside_the_account_totals_with_each_days_status(scenario: Build) -> None:
+    rows = scenario.query(
+        "select date, account_id, spend, impressions, account_total_spend, account_total_impressions, day_status "
+        "from lead_reconciliation order by date, account_id"
+    )
+    assert rows == [
+        (D("2026-10-31"), "1001", Decimal("10.11"), 200, Decimal("10.11"), 200, "restating"),
+        (D("2026-11-01"), "1001", Decimal("2.50"), 100, Decimal("2.50"), 100, "restating"),
+        (D("2026-11-02"), "1002", Decimal("7.77"), 100, Decimal("7.77"), 100, "restating"),
+        (D("2026-11-07"), "1001", Decimal("0.00"), 0, Decimal("0.00"), 0, "restating"),
+    ]
+
+
+def test_every_mart_row_has_the_day_status_of_its_account_day(scenario: Build) -> None:
+    # Kolkata's 2026-11-07 was served at 17:30 local time (partial); everything else after its day ended.
+    assert scenario.query(
+        "select account_id, date, day_status from int_account_days_extracted where day_status != 'restating'"
+    ) == [("1002", D("2026-11-07"), "partial")]
+    for mart in ("cost_per_lead", "conversations_started", "conversations_started_by_page", "lead_reconciliation",
+                 "cost_per_lead_by_campaign", "cost_per_lead_by_account"):
+        assert scenario.query(f"select count(*) from {mart} where day_status is null") == [(0,)], mart
+    assert scenario.query("select distinct day_status from conversations_started_by_page where page_id = 'P2' "
+                          "and date = '2026-11-07'") in ([], [("partial",)])
+
+
+def test_the_build_fails_naming_the_account_day_whose_rows_miss_the_account_total(tmp_path) -> None:
+    import shutil
+
+    import pytest
+    from meta_ads_elt import marts
+
+    from bench.lake_generator import write_rows
+    from tests.dbt.conftest import write_scenario_lake
+
+    lake = tmp_path / "lake"
+    write_scenario_lake(lake)
+    # Meta counted one more ad that day (a deleted one the ad-level rows left out).
+    shutil.rmtree(lake / "insights_account_totals" / "account_id=1001" / "date=2026-10-31")
+    write_rows(lake, "insights_account_totals", [{
+        "account_id": "1001", "date": D("2026-10-31"), "account_currency": "USD", "spend": Decimal("12.34"),
+        "impressions": 250, "clicks": 0, "timezone_name": "America/Los_Angeles",
+        "served_at": dt.datetime(2026, 11, 8, 12, tzinfo=dt.UTC), "served_local_date": D("2026-11-08"),
+        "_extracted_at": dt.datetime(2026, 11, 8, 12, tzinfo=dt.UTC)}])
+    with pytest.raises(marts.DbtBuildError) as failed:
+        Build(tmp_path, lake).build()
+    assert "assert_ad_level_rows_sum_to_the_account_totals" in str(failed.value)
+    assert "account 1001 on 2026-10-31: spend 10.11 vs total 12.34 USD" in str(failed.value)
 
 
 def test_spend_is_exact_decimal_in_rollups(scenario: Build) -> None:

@@ -40,6 +40,11 @@ def test_defaults_are_the_documented_ones():
             "insights.attribution_windows[0] = '7d_view'",
         ),
         ({"accounts": [{"id": "act_1"}, {"id": "act_1"}]}, "listed twice"),
+        (
+            {"accounts": [{"id": "act_1"}], "insights": {"effective_statuses": ["ACTIVE", "REMOVED"]}},
+            "insights.effective_statuses[1] = 'REMOVED'",
+        ),
+        ({"accounts": [{"id": "act_1"}], "max_rate_limit_wait_minutes": 0}, "max_rate_limit_wait_minutes = 0"),
     ],
 )
 def test_a_bad_key_or_value_is_named_in_the_error(data, expected):
@@ -47,6 +52,27 @@ def test_a_bad_key_or_value_is_named_in_the_error(data, expected):
         parse_config(data, source="pipeline.yaml")
     assert expected in str(excinfo.value)
     assert "pipeline.yaml" in str(excinfo.value)
+
+
+def test_insights_ask_for_every_effective_status_by_default():
+    from meta_ads_elt.fields import AD_EFFECTIVE_STATUSES
+
+    config = parse_config(VALID)
+    assert config.insights.effective_statuses == AD_EFFECTIVE_STATUSES
+    assert config.insights.queued_timeout_minutes == 60
+    with pytest.raises(ConfigError, match="'PENDING_REVIEW', 'PREAPPROVED' or 'WITH_ISSUES'"):  # the fix is listed
+        parse_config({**VALID, "insights": {"effective_statuses": ["LIVE"]}})
+
+
+def test_the_default_schedule_runs_after_every_time_zone_finished_the_day():
+    from airflow.timetables.interval import CronDataIntervalTimetable
+    from pendulum import datetime
+
+    config = parse_config(VALID)
+    # A run is created when its interval ends: D+1 12:00 UTC, when UTC-12's day D is over.
+    interval = CronDataIntervalTimetable(config.schedule, "UTC").infer_manual_data_interval(
+        run_after=datetime(2026, 11, 20, 12, 0, tz="UTC"))
+    assert interval.start.date().isoformat() == "2026-11-19" and interval.end.hour == 12
 
 
 def test_allowed_values_are_listed_for_enumerations():

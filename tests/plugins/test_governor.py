@@ -125,3 +125,36 @@ def test_parallel_threads_queue_instead_of_bursting():
     delays.sort()
     # Slots are handed out one spacing apart: the 8 threads are spread over ~7 spacings.
     assert delays[-1] == pytest.approx(7 * spacing, rel=0.2)
+
+
+def test_a_business_keyed_reading_slows_the_account_that_received_it(gov):
+    # Meta keys X-Business-Use-Case-Usage by the business of the token: an id no call is scoped to.
+    gov.reserve("123")
+    gov.observe(buc(97, obj="2181089985940348"), "123")
+    assert gov.reserve("123") >= gov.min_pause
+    assert gov.reserve("456") == 0  # another account of the same business is judged on its own readings
+
+
+def test_a_reading_under_another_known_scope_is_filed_there(gov):
+    gov.reserve("123")
+    gov.reserve("456")
+    gov.observe(buc(97, obj="act_456"), "123")  # a multi-object header: the other account's reading
+    assert gov.reserve("456") >= gov.min_pause
+    assert gov.reserve("123") == 0
+
+
+def test_page_app_and_unknown_keys_all_slow_somebody(gov):
+    gov.observe(buc(100, regain=2, obj="777"), "page-1")  # Page id key, read in a Page call
+    assert gov.reserve("page-1") == pytest.approx(120)
+    gov.observe(buc(100, regain=1, obj="some-app"), None)  # app-keyed, a call without a scope
+    assert gov.reserve("other") == pytest.approx(60)  # app-wide block holds every scope
+
+
+def test_a_wait_longer_than_allowed_raises_instead_of_sleeping(gov, clock):
+    from meta_ads_elt.governor import WaitTooLong
+
+    gov.observe(buc(100, regain=45, obj="biz"), "123")
+    with pytest.raises(WaitTooLong) as raised:
+        gov.wait("123", max_wait=30 * 60)
+    assert raised.value.scope == "123" and raised.value.seconds == pytest.approx(45 * 60)
+    assert clock.t == 1000  # nothing slept

@@ -163,6 +163,35 @@ def test_throttle_waits_for_the_announced_regain_time(monkeypatch, stub):
     assert hook.governor.waited("1") == pytest.approx(60, abs=1)
 
 
+def test_a_regain_time_beyond_the_cap_fails_at_once_saying_when_to_retry(monkeypatch, stub):
+    from meta_ads_elt.errors import MetaRateLimitWaitError
+
+    buc = json.dumps({"2181089985940348": [{"type": "ads_insights", "call_count": 100, "total_cputime": 1,
+                                            "total_time": 1, "estimated_time_to_regain_access": 45}]})
+    stub.script["/v26.0/act_1/insights"] = [
+        (400, {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}},
+         {"X-Business-Use-Case-Usage": buc}),  # keyed by the business, as Meta documents
+        (200, {"data": []}),
+    ]
+    hook = connect(monkeypatch, stub)
+    hook.max_wait_seconds = 30 * 60
+    slept = []
+    hook.governor._sleep = slept.append
+    with pytest.raises(MetaRateLimitWaitError, match=r"about 45 min \(at \d{4}-\d\d-\d\d \d\d:\d\d UTC\)") as info:
+        hook.call("GET", "act_1/insights")
+    assert "max_rate_limit_wait_minutes=30" in str(info.value) and "re-run" in str(info.value)
+    assert slept == [] and len(stub.requests) == 1  # no silent hour in a worker slot, no second call
+
+
+def test_a_report_not_loadable_yet_is_retried(monkeypatch, stub):
+    not_ready = {"error": {"code": 2601, "error_subcode": 1815107, "is_transient": True, "type": "OAuthException",
+                           "message": "Error accessing adreport job."}}
+    stub.script["/v26.0/r1/insights"] = [(400, not_ready), (400, not_ready), (200, {"data": [{"spend": "1.00"}]})]
+    hook = connect(monkeypatch, stub)
+    assert hook.call("GET", "r1/insights") == {"data": [{"spend": "1.00"}]}
+    assert len(stub.requests) == 3
+
+
 def test_throttle_gives_up_after_max_attempts(monkeypatch, stub):
     stub.script["*"] = [(400, {"error": {"code": 17, "message": "(#17) User request limit reached"}})]
     hook = connect(monkeypatch, stub)

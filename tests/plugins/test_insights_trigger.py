@@ -73,7 +73,8 @@ def run(trig):
 
 def test_serialize_round_trip():
     trig = MetaInsightsTrigger(meta_conn_id="c", account_id="42", jobs=[job("2026-11-01", "r1")],
-                               poll_interval=15, first_poll=2, stall_timeout_minutes=7, max_concurrent_jobs=3)
+                               poll_interval=15, first_poll=2, stall_timeout_minutes=7, max_concurrent_jobs=3,
+                               queued_timeout_minutes=45)
     path, kwargs = trig.serialize()
     assert path == "meta_ads_elt.triggers.insights.MetaInsightsTrigger"
     clone = MetaInsightsTrigger(**kwargs)
@@ -180,3 +181,31 @@ def test_kwargs_survive_airflow_serde_as_dag_test_and_the_triggerer_use_it():
     trig = MetaInsightsTrigger(meta_conn_id="c", account_id="1", jobs=[job("2026-11-01", "r1"), job("2026-11-02", "r2")])
     path, kwargs = trig.serialize()
     assert MetaInsightsTrigger(**deserialize(serialize(kwargs))).serialize() == (path, kwargs)
+
+
+def test_a_job_waiting_in_metas_queue_is_not_resubmitted_before_the_queued_timeout():
+    long_ago = time.time() - 30 * 60  # 30 minutes at 0 %: beyond the 20-minute stall timeout
+    queued = job("2026-11-01", "r1", submitted_at=long_ago, progress_at=long_ago)
+    trig, _ = make([[status("Job Not Started", 0)], [status("Job Completed", 100)]], jobs=[queued],
+                   stall_timeout_minutes=20, queued_timeout_minutes=60)
+    assert run(trig)["status"] == "success"  # polled on instead of resubmitted
+    queued = job("2026-11-01", "r1", submitted_at=time.time() - 61 * 60, progress_at=time.time() - 61 * 60)
+    trig, _ = make([[status("Job Not Started", 0)]], jobs=[queued], stall_timeout_minutes=20,
+                   queued_timeout_minutes=60)
+    event = run(trig)
+    assert (event["status"], event["reason"]) == ("split", "stalled")  # after an hour: resubmitted
+
+
+def test_a_running_job_without_progress_is_still_resubmitted_after_the_stall_timeout():
+    stuck = job("2026-11-01", "r1", submitted_at=time.time() - 25 * 60, progress_at=time.time() - 25 * 60,
+                percent=42.0)
+    trig, _ = make([[status("Job Running", 42)]], jobs=[stuck], stall_timeout_minutes=20, queued_timeout_minutes=60)
+    assert run(trig)["reason"] == "stalled"
+
+
+def test_a_fatal_error_travels_as_fatal_in_the_event():
+    from meta_ads_elt.errors import rate_limit_wait_error
+
+    trig, _ = make([rate_limit_wait_error("1", 3600, 1800)], jobs=[job("2026-11-01", "r1")])
+    event = run(trig)
+    assert event["status"] == "error" and event["fatal"] is True and "max_rate_limit_wait_minutes" in event["message"]

@@ -63,7 +63,7 @@ def test_replan_splits_failed_resubmits_stalled_keeps_the_rest():
         ReportJob("2026-11-05", "2026-11-05", status="stalled", report_run_id="2", attempts=1),
         ReportJob("2026-11-06", "2026-11-06", status="completed", report_run_id="3"),
     ]
-    out = replan(jobs, lambda: ["c1", "c2"])
+    out = replan(jobs, lambda day: ["c1", "c2"])
     assert [(j.key, j.status) for j in out] == [
         ("2026-11-01..2026-11-02", "pending"), ("2026-11-03..2026-11-04", "pending"),
         ("2026-11-05", "pending"), ("2026-11-06", "completed"),
@@ -73,8 +73,8 @@ def test_replan_splits_failed_resubmits_stalled_keeps_the_rest():
 
 def test_smallest_job_is_retried_then_fails_clearly():
     job = ReportJob("2026-11-01", "2026-11-01", ["c1"], status="failed", attempts=1, error="Job Failed")
-    (again,) = replan([job], lambda: ["c1"])
+    (again,) = replan([job], lambda day: ["c1"])
     assert again.status == "pending"
     again.status, again.attempts = "failed", 3
     with pytest.raises(MetaJobFailedError, match="smallest split"):
-        replan([again], lambda: ["c1"])
+        replan([again], lambda day: ["c1"])

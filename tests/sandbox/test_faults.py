@@ -49,8 +49,8 @@ def test_throttle_bursts_come_in_windows_with_regain_time(sandbox_factory, graph
             continue
         codes.append(body["error"]["code"])
         assert status == 400
-        buc = json.loads(headers["x-business-use-case-usage"])
-        assert buc[acct["account_id"]][0]["estimated_time_to_regain_access"] == 3
+        buc = json.loads(headers["x-business-use-case-usage"])  # keyed by the business of the token
+        assert buc[acct["business_id"]][0]["estimated_time_to_regain_access"] == 3
     runs = [c for i, c in enumerate(codes) if c and (i == 0 or codes[i - 1] != c)]
     assert set(runs) <= {17, 80000, 613} and len(set(runs)) >= 2
     for code in set(runs):  # each burst is burst_length long
@@ -91,7 +91,7 @@ def test_jobs_fail_or_get_skipped(sandbox_factory, graph_for, profile, status, e
     rr = g.ok(run + "/")
     assert rr["async_status"] == status and extra <= set(rr)
     code, body, _ = g.get(f"{run}/insights")
-    assert code == 400 and error_of(body)["code"] == 100
+    assert code == 400 and error_of(body)["code"] == 2601
 
 
 def test_jobs_stall(sandbox_factory, graph_for):
@@ -205,9 +205,37 @@ def test_every_named_profile_serves_meta_shaped_answers(name):
                                         {"access_token": "sandbox-token"}, {}, "http://x"))
                 rr = {} if run.drop else json.loads(run.body)
                 assert run.status != 200 or rr["async_status"] in (
-                    "Job Completed", "Job Failed", "Job Skipped", "Job Running")
+                    "Job Completed", "Job Failed", "Job Skipped", "Job Running", "Job Not Started")
         else:
             assert set(body["error"]) >= {"message", "type", "code", "fbtrace_id"}
             assert "x-app-usage" in resp.headers
             kinds.add(body["error"]["code"])
     assert "ok" in kinds or name == "too_much_data"
+
+
+def test_queued_jobs_wait_at_0_percent_then_run(sandbox_factory, graph_for):
+    sb = sandbox_factory(faults={"jobs": {"queued_minutes": 0.02}})  # 1.2 s in Meta's queue
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]["id"]
+    run = g.post(f"{acct}/insights", fields=["spend"], level="account")[1]["report_run_id"]
+    rr = g.ok(run + "/")
+    assert (rr["async_status"], rr["async_percent_completion"]) == ("Job Not Started", 0)
+    time.sleep(1.4)
+    assert g.ok(run + "/")["async_status"] == "Job Completed"
+
+
+def test_a_job_at_100_percent_can_still_be_running_and_unreadable(sandbox_factory, graph_for, error_of):
+    sb = sandbox_factory(faults={"jobs": {"running_at_100_seconds": 1.0, "unreadable_reads": 1}})
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]["id"]
+    run = g.post(f"{acct}/insights", fields=["spend"], level="account")[1]["report_run_id"]
+    rr = g.ok(run + "/")
+    assert (rr["async_status"], rr["async_percent_completion"]) == ("Job Running", 100)
+    code, body, _ = g.get(f"{run}/insights")
+    err = error_of(body)
+    assert code == 400 and (err["code"], err["error_subcode"], err["is_transient"]) == (2601, 1815107, True)
+    assert err["message"] == "Error accessing adreport job."
+    time.sleep(1.2)
+    assert g.ok(run + "/")["async_status"] == "Job Completed"
+    assert g.get(f"{run}/insights")[0] == 400  # the first read after completion still fails (transient)...
+    assert g.get(f"{run}/insights")[0] == 200  # ...then the results are served

@@ -39,8 +39,10 @@ def test_campaigns_adsets_ads_edges_and_nodes(graph, world):
     assert "CONVERSATIONS" in {s["optimization_goal"] for s in adsets}
     assert "LEAD_GENERATION" in {s["optimization_goal"] for s in adsets}
     ads = graph.page_all(f"{acct['id']}/ads", fields="id,adset_id,campaign_id,name", limit=3)
-    expected = [ad for c in acct["campaigns"] for s in c["adsets"] for ad in s["ads"]]
-    assert sorted(a["id"] for a in ads) == sorted(expected)
+    permanent = [ad for c in acct["campaigns"] for s in c["adsets"] for ad in s["ads"]]
+    live = [o["id"] for o in acct["objects"] if o["level"] == "ad" and o["effective_status"] not in TERMINAL]
+    assert set(permanent) <= set(live)
+    assert sorted(a["id"] for a in ads) == sorted(live)
     camp = acct["campaigns"][0]
     assert graph.ok(camp["id"], fields="name,objective")["objective"] == camp["objective"]
     assert len(graph.ok(f"{camp['id']}/adsets")["data"]) == len(camp["adsets"])
@@ -52,15 +54,71 @@ def test_campaigns_adsets_ads_edges_and_nodes(graph, world):
     assert ad["adset_id"] == adset["id"] and ad["account_id"] == acct["account_id"]
 
 
-def test_effective_status_filter_on_object_edges(graph, world):
-    acct = world["accounts"][0]["id"]
-    assert graph.ok(f"{acct}/ads", effective_status=["PAUSED"])["data"] == []
-    assert graph.ok(f"{acct}/ads", effective_status=["ACTIVE"])["data"]
+TERMINAL = ("ARCHIVED", "DELETED")
+LIVE_AND_ARCHIVED = ["ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DISAPPROVED", "IN_PROCESS", "PAUSED",
+                     "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED", "WITH_ISSUES"]
+
+
+def _ids(acct, level, *statuses):
+    return {o["id"] for o in acct["objects"] if o["level"] == level and o["effective_status"] in statuses}
+
+
+def test_edges_leave_out_archived_and_deleted_objects_unless_the_filter_asks(graph, world, error_of):
+    # Meta, "Manage your ad object's status": edges without a filter return live objects only; ARCHIVED
+    # ones when the status filter names ARCHIVED; DELETED ones never ("error if it does").
+    acct = world["accounts"][0]
+    assert _ids(acct, "ad", "DELETED") and _ids(acct, "ad", "ARCHIVED") and _ids(acct, "campaign", "DELETED")
+    default = {a["id"] for a in graph.page_all(f"{acct['id']}/ads", fields="id,effective_status", limit=100)}
+    assert not default & (_ids(acct, "ad", "ARCHIVED") | _ids(acct, "ad", "DELETED"))
+    listed = graph.page_all(f"{acct['id']}/ads", fields="id,effective_status", limit=100,
+                            effective_status=LIVE_AND_ARCHIVED)
+    assert {a["id"] for a in listed} == default | _ids(acct, "ad", "ARCHIVED")
+    assert {a["effective_status"] for a in listed} >= {"ACTIVE", "ARCHIVED"}
+    archived = graph.page_all(f"{acct['id']}/campaigns", fields="id", limit=100,
+                              filtering=[{"field": "campaign.effective_status", "operator": "IN", "value": ["ARCHIVED"]}])
+    assert {c["id"] for c in archived} == _ids(acct, "campaign", "ARCHIVED")
+    status, body, _ = graph.get(f"{acct['id']}/ads", effective_status=["ACTIVE", "DELETED"])
+    assert status == 400 and error_of(body)["code"] == 100 and "DELETED" in error_of(body)["message"]
+    status, body, _ = graph.get(f"{acct['id']}/ads", effective_status=["ACTIVE", "GONE"])
+    assert status == 400 and "GONE" in error_of(body)["message"]  # the rejected value is named
+
+
+def test_deleted_objects_still_answer_by_their_id(graph, world):
+    acct = world["accounts"][0]
+    deleted_ad = sorted(_ids(acct, "ad", "DELETED"))[0]
+    node = graph.ok(deleted_ad, fields="id,name,status,effective_status,configured_status,updated_time,created_time")
+    assert node["effective_status"] == "DELETED" and node["updated_time"] >= node["created_time"]
+    deleted_campaign = sorted(_ids(acct, "campaign", "DELETED"))[0]
+    assert graph.ok(deleted_campaign, fields="status")["status"] == "DELETED"
+    # a campaign's deletion is inherited by its ads: deleted as their effective status, not as configured
+    inherited = [o for o in acct["objects"] if o["level"] == "ad" and o["campaign_id"] == deleted_campaign
+                 and o["configured_status"] == "ACTIVE"]
+    assert inherited and all(o["effective_status"] == "DELETED" for o in inherited)
+
+
+def test_the_business_owns_the_accounts(graph, world):
+    business = world["business"]
+    assert graph.ok(business["id"], fields="id,name") == {"id": business["id"], "name": business["name"]}
+    assert graph.ok(world["accounts"][1]["id"], fields="business")["business"]["id"] == business["id"]
+    owned = graph.page_all(f"{business['id']}/owned_ad_accounts", fields="id", limit=100)
+    assert {a["id"] for a in owned} == {a["id"] for a in world["accounts"]}
+
+
+def test_paused_ad_sets_are_live_and_listed(sandbox_factory, graph_for):
+    sb = sandbox_factory(now="2026-03-15T12:00:00Z")
+    world = sb.world()
+    acct = next(a for a in world["accounts"] if _ids(a, "adset", "PAUSED"))
+    paused = _ids(acct, "adset", "PAUSED")
+    listed = {s["id"]: s for s in graph_for(sb).page_all(f"{acct['id']}/adsets", fields="id,effective_status", limit=100)}
+    assert paused <= set(listed) and {listed[i]["effective_status"] for i in paused} == {"PAUSED"}
+    ads = [o for o in acct["objects"] if o["level"] == "ad" and o.get("adset_id") in paused]
+    assert ads and {o["effective_status"] for o in ads} == {"ADSET_PAUSED"}
 
 
 def test_summary_total_count(graph, world):
     body = graph.ok(f"{world['accounts'][0]['id']}/ads", summary="true", limit=1)
-    assert body["summary"]["total_count"] == 8 and len(body["data"]) == 1
+    live = [o for o in world["accounts"][0]["objects"] if o["level"] == "ad" and o["effective_status"] not in TERMINAL]
+    assert body["summary"]["total_count"] == len(live) and len(body["data"]) == 1
 
 
 def test_any_api_version_and_trailing_slash_are_accepted(graph, world):

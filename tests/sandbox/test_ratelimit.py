@@ -21,8 +21,8 @@ def test_usage_headers_on_success_and_error(graph, world):
     _, _, headers = graph.get(f"{acct['id']}/insights", fields="spend")
     throttle = json.loads(headers["x-fb-ads-insights-throttle"])
     assert set(throttle) == {"app_id_util_pct", "acc_id_util_pct", "ads_api_access_tier"}
-    buc = json.loads(headers["x-business-use-case-usage"])
-    entry = buc[acct["account_id"]][0]
+    buc = json.loads(headers["x-business-use-case-usage"])  # keyed by the token's business (Meta's docs)
+    entry = buc[world["business"]["id"]][0]
     assert entry["type"] == "ads_insights"
     assert {"call_count", "total_cputime", "total_time", "estimated_time_to_regain_access",
             "ads_api_access_tier"} <= set(entry)
@@ -49,13 +49,13 @@ def test_spent_budgets_answer_with_metas_codes(sandbox_factory, graph_for, error
         status, _, headers = g.get(path)
         assert status == 200
         if buc_type:
-            usage.append(json.loads(headers["x-business-use-case-usage"])[w["accounts"][0]["account_id"]][0]["call_count"])
+            usage.append(json.loads(headers["x-business-use-case-usage"])[w["business"]["id"]][0]["call_count"])
     assert usage == sorted(usage) and (not usage or usage[-1] == 100)
     status, body, headers = g.get(path)
     err = error_of(body)
     assert status == 400 and err["code"] == code and err.get("error_subcode") == subcode
     if buc_type:
-        entry = json.loads(headers["x-business-use-case-usage"])[w["accounts"][0]["account_id"]][0]
+        entry = json.loads(headers["x-business-use-case-usage"])[w["business"]["id"]][0]
         assert entry["type"] == buc_type and entry["estimated_time_to_regain_access"] >= 1
     if code in (4, 17):
         assert err["is_transient"] is True
@@ -82,3 +82,10 @@ def test_page_responses_report_leadgen_usage_against_the_pages_real_budget(sandb
         entries = json.loads(headers["x-business-use-case-usage"]).get(page["id"], [])
         leadgen = [entry for entry in entries if entry["type"] == "leadgen"]
         assert leadgen and leadgen[0]["call_count"] < 5, (path, entries)
+
+
+def test_the_ads_usage_header_can_be_keyed_by_the_ad_account(sandbox_factory, graph_for):
+    sb = sandbox_factory(usage_header_key="account")
+    acct = sb.world()["accounts"][0]
+    _, _, headers = graph_for(sb).get(f"{acct['id']}/insights", fields="spend")
+    assert set(json.loads(headers["x-business-use-case-usage"])) == {acct["account_id"]}

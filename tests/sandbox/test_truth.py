@@ -21,13 +21,15 @@ def test_truth_shape(sb):
     assert t["as_of"].startswith("2026-03-15T12:00:00")
     row = t["accounts"][0]
     assert set(row) == {"account_id", "date", "currency", "spend", "impressions", "clicks", "leads_reported",
-                        "leads_collected", "conversations_started_reported", "leads_collected_unattributed"}
+                        "leads_collected", "conversations_started_reported", "leads_collected_unattributed",
+                        "partial", "day_status"}
+    assert {r["day_status"] for r in t["accounts"]} == {"restating"} and not any(r["partial"] for r in t["accounts"])
     assert isinstance(row["spend"], str) and len(row["spend"].split(".")[1]) == 2
     assert len(t["accounts"]) == 3 * 14
     page_row = t["pages"][0]
     assert set(page_row) == {"page_id", "platform", "date", "conversations_started", "organic_leads",
                              "conversations_started_beyond_reach", "conversations_started_standard_access",
-                             "leads_collected", "leads_collected_unattributed"}
+                             "leads_collected", "leads_collected_unattributed", "partial"}
     for r in t["pages"]:
         assert r["conversations_started_beyond_reach"] <= r["conversations_started"]
         assert r["conversations_started_standard_access"] <= r["conversations_started"]
@@ -92,8 +94,24 @@ def test_truth_depends_only_on_seed_scale_and_date():
     from meta_sandbox.app import Options, Sandbox
     from meta_sandbox.truth import truth
 
-    a = truth(Sandbox(Options(now="2026-03-15T01:00:00Z")), None, None)
-    b = truth(Sandbox(Options(now="2026-03-15T06:00:00Z")), None, None)
+    until = 20525  # 2026-03-13: complete in every time zone at 01:00Z and at 06:00Z
+    a = truth(Sandbox(Options(now="2026-03-15T01:00:00Z")), None, until)
+    b = truth(Sandbox(Options(now="2026-03-15T06:00:00Z")), None, until)
     a.pop("as_of"), b.pop("as_of"), a.pop("as_of_graph_time"), b.pop("as_of_graph_time")
-    # Same UTC date but Los Angeles is still on the 14th at 01:00Z and 06:00Z alike -> identical worlds.
+    # Same local dates (Los Angeles is on the 14th at 01:00Z and 06:00Z alike) -> identical complete days.
     assert a == b
+    # The current days are served as they stand, and grow with the clock.
+    early, late = (truth(Sandbox(Options(now=now)), None, None) for now in ("2026-03-15T01:00:00Z", "2026-03-15T06:00:00Z"))
+    partial = [(e, la) for e, la in zip(early["accounts"], late["accounts"], strict=False) if e["partial"]]
+    assert partial and all(e["impressions"] <= la["impressions"] for e, la in partial)
+    assert any(e["impressions"] < la["impressions"] for e, la in partial)
+
+
+def test_truth_counts_archived_and_deleted_ads(sb):
+    t = sb.truth("2026-02-14", "2026-03-14")
+    retired = t["archived_or_deleted_ads"]
+    assert {r["effective_status"] for r in retired} == {"ARCHIVED", "DELETED"}
+    for acct in sb.world()["accounts"]:
+        assert any(r["account_id"] == acct["account_id"] and r["effective_status"] == "DELETED" for r in retired)
+    # deleted lead ads still report pixel leads after they stopped delivering, with no spend
+    assert any(r["spend"] == "0.00" and r["leads_reported"] > 0 for r in retired)

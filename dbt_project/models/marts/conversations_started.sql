@@ -8,7 +8,7 @@
 }}
 -- One row per (date, account_id, campaign_id, adset_id, ad_id) with delivery: the reported
 -- onsite_conversion.messaging_conversation_started_7d (mapping seed), spend and the cost per
--- conversation started (spend / nullif(count, 0) at this grain).
+-- conversation started (spend / nullif(count, 0) at this grain), and the day's day_status.
 with
 
 insights as (
@@ -20,20 +20,30 @@ insights as (
 
 ),
 
+extracted_days as (
+
+    select * from {{ ref('int_account_days_extracted') }}
+
+),
+
 final as (
 
     select
-        date,
-        account_id,
-        campaign_id,
-        adset_id,
-        ad_id,
-        cast(conversations_started_reported as bigint) as conversations_started_reported,
-        cast(spend as decimal(18,2)) as spend,
-        {{ meta_ratio('spend', 'conversations_started_reported') }} as cost_per_conversation_started,
-        currency,
-        extracted_at as as_of,
+        insights.date,
+        insights.account_id,
+        insights.campaign_id,
+        insights.adset_id,
+        insights.ad_id,
+        cast(insights.conversations_started_reported as bigint) as conversations_started_reported,
+        cast(insights.spend as decimal(18,2)) as spend,
+        {{ meta_ratio('insights.spend', 'insights.conversations_started_reported') }} as cost_per_conversation_started,
+        insights.currency,
+        insights.extracted_at as as_of,
+        coalesce(extracted_days.day_status, 'partial') as day_status,
     from insights
+    left join extracted_days
+        on extracted_days.account_id = insights.account_id
+        and extracted_days.date = insights.date
 
 )
 

@@ -49,6 +49,7 @@ per_page_day as (
             count(*) filter (where is_conversation_start and not is_conversation_start_inferred) as bigint
         ) as conversations_started_observed,
         cast(count(*) filter (where is_conversation_start_inferred) as bigint) as conversations_started_inferred,
+        max(extracted_at) as extracted_at,
     from messages
     group by all
 
@@ -56,19 +57,30 @@ per_page_day as (
 
 final as (
 
-    -- Only days the promoting account has extracted (see int_account_days_extracted); a Page no
-    -- account promotes is dated in the reporting timezone and kept on the days some account has
-    -- extracted (the runs' windows), so its older messages (anchors, long histories) never show up as
-    -- half-counted days.
-    select per_page_day.*
+    -- Only days the promoting account has extracted (see int_account_days_extracted), with their
+    -- day_status; a Page no account promotes is dated in the reporting timezone and kept on the days
+    -- some account has extracted (the runs' windows), so its older messages (anchors, long histories)
+    -- never show up as half-counted days; its day_status comes from its latest message snapshot.
+    select
+        per_page_day.* exclude (extracted_at),
+        coalesce(
+            extracted_days.day_status,
+            {{ meta_day_status('per_page_day.date', meta_local_date('per_page_day.extracted_at', "'" ~ var('reporting_timezone') ~ "'")) }}
+        ) as day_status,
     from per_page_day
     left join pages on pages.page_id = per_page_day.page_id
-    where exists (
-        select 1
-        from extracted_days
-        where extracted_days.date = per_page_day.date
-            and (pages.account_id is null or extracted_days.account_id = pages.account_id)
-    )
+    left join extracted_days
+        on extracted_days.account_id = pages.account_id
+        and extracted_days.date = per_page_day.date
+    where extracted_days.account_id is not null
+        or (
+            pages.account_id is null
+            and exists (
+                select 1
+                from extracted_days as any_extracted
+                where any_extracted.date = per_page_day.date
+            )
+        )
 
 )
 

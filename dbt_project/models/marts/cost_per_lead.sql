@@ -11,6 +11,7 @@
 -- leads_collected: paid Lead Ads records dated in the account's timezone. Ratios are
 -- spend / nullif(leads, 0) at this grain; coarser grains must recompute them from sums.
 -- as_of: the latest _extracted_at of the rows that contributed (deterministic across re-runs).
+-- day_status: partial | restating | settled (int_account_days_extracted).
 with
 
 insights as (
@@ -112,6 +113,7 @@ final as (
         {{ meta_ratio('joined.spend', 'joined.leads_collected') }} as cost_per_lead_collected,
         joined.attribution_setting,
         joined.as_of,
+        extracted_days.day_status,
     from joined
     inner join extracted_days
         on extracted_days.account_id = joined.account_id

@@ -21,6 +21,7 @@ rolled_up as (
         sum(leads_reported) as leads_reported,
         sum(leads_collected) as leads_collected,
         max(as_of) as as_of,
+        any_value(day_status) as day_status,  -- one status per account-day
     from cost_per_lead
     group by date, account_id
 

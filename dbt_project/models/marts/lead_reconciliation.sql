@@ -1,6 +1,8 @@
 -- One row per (date, account_id): leads collected (Lead Ads, paid) vs reported (insights `lead`),
 -- and first-party conversations started (Pages the account promotes, both platforms) vs reported
--- (messaging_conversation_started_7d), with the differences (first-party minus reported).
+-- (messaging_conversation_started_7d), with the differences (first-party minus reported); the
+-- ad-level spend and impressions beside the account's own totals (the completeness control), and the
+-- day's day_status.
 -- leads_collected_unattributed: paid leads of the Pages only this account promotes that carry no ad
 -- the pipeline knows (seed 003: ad previews, no advertiser privileges); never in leads_collected.
 -- first_party_starts_far_below_reported flags days where first-party starts are far below the paid
@@ -16,8 +18,28 @@ leads as (
         account_id,
         sum(leads_collected) as leads_collected,
         sum(leads_reported) as leads_reported,
+        sum(spend) as spend,
+        sum(impressions) as impressions,
     from {{ ref('cost_per_lead') }}
     group by all
+
+),
+
+extracted_days as (
+
+    select * from {{ ref('int_account_days_extracted') }}
+
+),
+
+account_totals as (
+
+    select totals.account_id, totals.date, totals.spend, totals.impressions,
+    from {{ ref('stg_meta__account_totals') }} as totals
+    where exists (
+        select 1 from extracted_days
+        where extracted_days.account_id = totals.account_id and extracted_days.date = totals.date
+    )
+    qualify row_number() over (partition by totals.account_id, totals.date order by totals.extracted_at desc) = 1
 
 ),
 
@@ -50,12 +72,6 @@ conversations_first_party as (
 
 ),
 
-extracted_days as (
-
-    select * from {{ ref('int_account_days_extracted') }}
-
-),
-
 leads_unattributed as (
 
     select
@@ -81,6 +97,8 @@ spine as (
     select date, account_id from conversations_first_party
     union
     select date, account_id from leads_unattributed
+    union
+    select date, account_id from account_totals where spend > 0 or impressions > 0
 
 ),
 
@@ -107,6 +125,11 @@ final as (
             < {{ var('standard_access_max_first_party_share') }}
             * coalesce(conversations_reported.conversations_started_reported, 0)
             as first_party_starts_far_below_reported,
+        cast(coalesce(leads.spend, 0) as decimal(18,2)) as spend,
+        cast(coalesce(leads.impressions, 0) as bigint) as impressions,
+        cast(account_totals.spend as decimal(18,2)) as account_total_spend,
+        cast(account_totals.impressions as bigint) as account_total_impressions,
+        coalesce(extracted_days.day_status, 'partial') as day_status,
     from spine
     left join leads
         on leads.date = spine.date and leads.account_id = spine.account_id
@@ -117,6 +140,10 @@ final as (
         and conversations_first_party.account_id = spine.account_id
     left join leads_unattributed
         on leads_unattributed.date = spine.date and leads_unattributed.account_id = spine.account_id
+    left join account_totals
+        on account_totals.date = spine.date and account_totals.account_id = spine.account_id
+    left join extracted_days
+        on extracted_days.date = spine.date and extracted_days.account_id = spine.account_id
 
 )
 

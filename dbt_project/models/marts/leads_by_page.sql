@@ -60,14 +60,27 @@ per_page_day as (
 
 final as (
 
-    select per_page_day.*
+    -- day_status: the promoting account's for the day; a Page no account promotes takes it from its
+    -- leads' latest extraction (as conversations_started_by_page does).
+    select
+        per_page_day.*,
+        coalesce(
+            extracted_days.day_status,
+            {{ meta_day_status('per_page_day.date', meta_local_date('per_page_day.as_of', "'" ~ var('reporting_timezone') ~ "'")) }}
+        ) as day_status,
     from per_page_day
-    where exists (
-        select 1
-        from extracted_days
-        where extracted_days.date = per_page_day.date
-            and (per_page_day.account_id is null or extracted_days.account_id = per_page_day.account_id)
-    )
+    left join extracted_days
+        on extracted_days.account_id = per_page_day.account_id
+        and extracted_days.date = per_page_day.date
+    where extracted_days.account_id is not null
+        or (
+            per_page_day.account_id is null
+            and exists (
+                select 1
+                from extracted_days as any_extracted
+                where any_extracted.date = per_page_day.date
+            )
+        )
 
 )
 

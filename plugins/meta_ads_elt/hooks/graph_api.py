@@ -6,7 +6,9 @@ Guarantees
   the class attribute ``FacebookSession.GRAPH``), with a timeout, the connection's base URL, no crash
   reporter, no SDK debug printing, and ``appsecret_proof`` whenever an app secret is set.
 * Every call goes through the process-wide :mod:`rate-limit governor <meta_ads_elt.governor>` (before the
-  call, and reading usage headers after it, errors included).
+  call, and reading usage headers after it, errors included). A wait longer than ``max_wait_seconds``
+  (Meta's regain time, say) fails at once with :class:`~meta_ads_elt.errors.MetaRateLimitWaitError`
+  naming the time to retry, instead of holding the worker.
 * Retries: transient errors (codes 1, 2, ``is_transient``, HTTP 5xx, timeouts, dropped connections) with
   exponential backoff and jitter; throttles (4, 17, 32, 341, 613, 80000-80014) after the wait Meta
   announces. Fatal errors (190 token, 10/200-299 permission, 100 parameter, other 4xx) are raised at
@@ -42,6 +44,7 @@ from meta_ads_elt.errors import (
     MetaThrottledError,
     classify,
     classify_transport,
+    rate_limit_wait_error,
 )
 from meta_ads_elt.get_provider_info import (
     CONN_TYPE,
@@ -49,10 +52,13 @@ from meta_ads_elt.get_provider_info import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT_SECONDS,
 )
-from meta_ads_elt.governor import RateLimitGovernor, get_governor
+from meta_ads_elt.governor import RateLimitGovernor, WaitTooLong, get_governor
 from meta_ads_elt.redaction import install_log_filter, register_secret, scrub
 
 DEFAULT_TIMEOUT = float(DEFAULT_TIMEOUT_SECONDS)
+DEFAULT_MAX_WAIT_SECONDS = 30 * 60.0
+"""Longest rate-limit wait a call accepts before failing with the time to retry (config:
+``max_rate_limit_wait_minutes``)."""
 BATCH_MAX = 50
 _API_VERSION_RE = re.compile(r"^v\d+\.\d+$")
 
@@ -157,6 +163,7 @@ class MetaGraphApiHook(BaseHook):
     :param access_token: use this token instead of the connection's (Page tokens, see :meth:`for_page`).
     :param governor: rate-limit governor (default: the process-wide one).
     :param max_attempts: attempts per call for retryable errors (throttles included).
+    :param max_wait_seconds: longest rate-limit wait before a call fails with the time to retry.
     """
 
     conn_name_attr = "meta_conn_id"
@@ -175,9 +182,11 @@ class MetaGraphApiHook(BaseHook):
         max_attempts: int = 8,
         backoff_base: float = 0.5,
         backoff_max: float = 30.0,
+        max_wait_seconds: float = DEFAULT_MAX_WAIT_SECONDS,
     ) -> None:
         super().__init__()
         self.meta_conn_id = meta_conn_id
+        self.max_wait_seconds = max_wait_seconds
         self._access_token = access_token
         self.governor = governor or get_governor()
         self.max_attempts = max_attempts
@@ -286,15 +295,17 @@ class MetaGraphApiHook(BaseHook):
             raise classify(status, body, headers, conn_id=self.meta_conn_id, what=what)
         if not isinstance(body, dict | list):
             raise MetaRetryableError(f"Non-JSON Graph API response on {what} (HTTP {status})")
-        return body
+        return body, headers
 
     def call(
-        self, method: str, path: str | Sequence[Any], params: dict | None = None, *, scope: str | None = None
+        self, method: str, path: str | Sequence[Any], params: dict | None = None, *, scope: str | None = None,
+        with_headers: bool = False,
     ) -> Any:
         """One Graph call with governor, retries and error classification; returns the parsed JSON.
 
         :param scope: the ad account / Page id whose budget the call spends (derived from an ``act_``
             path when omitted).
+        :param with_headers: return ``(body, response headers)`` (e.g. Meta's ``Date``: its clock).
         :raises MetaFatalError: token, permission, parameter or other non-retryable errors (at once).
         :raises MetaDataTooLargeError: Meta asks for less data (caller reads smaller pages / splits).
         :raises MetaRetryableError: still failing after ``max_attempts``.
@@ -305,10 +316,14 @@ class MetaGraphApiHook(BaseHook):
         attempt = 0
         while True:
             attempt += 1
-            self.governor.wait(scope)
+            try:
+                self.governor.wait(scope, max_wait=self.max_wait_seconds)
+            except WaitTooLong as wait:
+                raise rate_limit_wait_error(wait.scope, wait.seconds, self.max_wait_seconds) from None
             self._count(retry=attempt > 1)
             try:
-                return self._once(method, tpath, params, scope)
+                body, headers = self._once(method, tpath, params, scope)
+                return (body, headers) if with_headers else body
             except MetaRetryableError as err:
                 if attempt >= self.max_attempts:
                     raise
@@ -482,6 +497,8 @@ class MetaGraphApiHook(BaseHook):
             while True:
                 attempt += 1
                 delay = self.governor.reserve(scope)
+                if delay > self.max_wait_seconds:
+                    raise rate_limit_wait_error(scope or "__app__", delay, self.max_wait_seconds)
                 if delay > 0:
                     await asyncio.sleep(delay)
                 self._count(retry=attempt > 1)
@@ -542,7 +559,8 @@ class MetaGraphApiHook(BaseHook):
                 "(pages_show_list / pages_read_engagement and a task on the Page)."
             )
         register_secret(token)
-        hook = MetaGraphApiHook(self.meta_conn_id, access_token=token, governor=self.governor)
+        hook = MetaGraphApiHook(self.meta_conn_id, access_token=token, governor=self.governor,
+                                max_wait_seconds=self.max_wait_seconds)
         base = self.settings
         hook._settings_override = GraphSettings(
             token, base.app_id, base.app_secret, base.api_version, base.base_url, base.timeout

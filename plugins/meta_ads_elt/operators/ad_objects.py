@@ -1,10 +1,17 @@
-"""MetaAdObjectsOperator: snapshot an ad account and its campaigns, ad sets and ads.
+"""MetaAdObjectsOperator: snapshot an ad account and its campaigns, ad sets and ads, whatever their status.
 
 Guarantees
 ----------
 * Writes the ``accounts``, ``campaigns``, ``adsets`` and ``ads`` datasets, one partition
   ``account_id=<id>`` each, replaced atomically on every run (idempotent; a rerun leaves one snapshot).
   Each dataset is its own transaction: a failure leaves every dataset either old or new, never partial.
+* Every object, with ``effective_status``, ``configured_status`` and ``updated_time``: the edges are read
+  with ``effective_status`` = every status but DELETED (they leave ARCHIVED objects out unless asked, and
+  never return DELETED ones: Meta, "Manage your ad object's status"). DELETED objects are read by their
+  id ("Query by its own ID: Yes"): the ids the previous snapshot or the account's Insights rows know and
+  the edges no longer list. A DELETED object cannot change any more (but its name), so the previous
+  snapshot's DELETED rows are carried forward without another call. An id Meta no longer answers for
+  is logged and counted in the manifest, never dropped silently.
 * Objects are read in pages of 500 and streamed to the writer (memory flat in the number of ads).
 * Retries, throttling and fatal-error semantics are the hook's (:class:`MetaGraphApiHook`).
 """
@@ -19,14 +26,18 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields as F
-from meta_ads_elt.lake import LakeWriter
+from meta_ads_elt.errors import classify
+from meta_ads_elt.lake import LakeWriter, read_rows
 
-# dataset -> (edge, API fields, {lake column: API field})
+# dataset -> (edge, API fields, {lake column: API field}, the Insights column naming its objects).
+# Children first: the parents their rows name are read by id when no edge lists them, so every ad's ad
+# set and campaign are in the snapshot (the staging relationships tests hold).
 _EDGES = {
-    "campaigns": ("campaigns", F.CAMPAIGN_FIELDS, {"campaign_id": "id"}),
-    "adsets": ("adsets", F.ADSET_FIELDS, {"adset_id": "id"}),
-    "ads": ("ads", F.AD_FIELDS, {"ad_id": "id"}),
+    "ads": ("ads", F.AD_FIELDS, {"ad_id": "id"}, "ad_id"),
+    "adsets": ("adsets", F.ADSET_FIELDS, {"adset_id": "id"}, "adset_id"),
+    "campaigns": ("campaigns", F.CAMPAIGN_FIELDS, {"campaign_id": "id"}, "campaign_id"),
 }
+_PARENT_COLUMNS = ("adset_id", "campaign_id")
 
 
 class MetaAdObjectsOperator(BaseOperator):
@@ -35,24 +46,32 @@ class MetaAdObjectsOperator(BaseOperator):
     :param account_id: ad account id, with or without ``act_``.
     :param meta_conn_id: Airflow connection of type ``meta_graph_api``.
     :param lake_root: lake root (local path, fsspec URL or ``ObjectStoragePath``).
+    :param max_rate_limit_wait_minutes: longest rate-limit wait before failing with the time to retry.
     :returns: rows written per dataset.
     """
 
     template_fields: Sequence[str] = ("account_id", "meta_conn_id", "lake_root")
 
     def __init__(
-        self, *, account_id: str, meta_conn_id: str = "meta_default", lake_root: Any = "data/lake", **kwargs: Any
+        self,
+        *,
+        account_id: str,
+        meta_conn_id: str = "meta_default",
+        lake_root: Any = "data/lake",
+        max_rate_limit_wait_minutes: float = 30.0,
+        **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         self.account_id = account_id
         self.meta_conn_id = meta_conn_id
         self.lake_root = lake_root
+        self.max_rate_limit_wait_minutes = max_rate_limit_wait_minutes
 
     @cached_property
     def hook(self):
         from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
-        return MetaGraphApiHook(self.meta_conn_id)
+        return MetaGraphApiHook(self.meta_conn_id, max_wait_seconds=self.max_rate_limit_wait_minutes * 60)
 
     @property
     def numeric_account_id(self) -> str:
@@ -66,6 +85,7 @@ class MetaAdObjectsOperator(BaseOperator):
         writer = LakeWriter(self.lake_root)
         partition = {"account_id": acct}
         counts: dict[str, int] = {}
+        unreadable: dict[str, list[str]] = {}
 
         info = self.hook.call("GET", (node,), {"fields": ",".join(F.ACCOUNT_FIELDS)})
         pages = [
@@ -85,21 +105,86 @@ class MetaAdObjectsOperator(BaseOperator):
             tx.write([row], partition=partition)
         counts["accounts"] = 1
 
-        for dataset, (edge, api_fields, renames) in _EDGES.items():
+        seen_in_insights = read_rows(self.lake_root, "insights", partition, [c for *_, c in _EDGES.values()])
+        referenced: dict[str, set[str]] = {column: set() for column in _PARENT_COLUMNS}
+        for dataset, (edge, api_fields, renames, insights_column) in _EDGES.items():
+            id_column = next(iter(renames))
+            previous = self._previous(dataset, id_column)
+            listed: set[str] = set()
             with writer.replace_partitions(dataset, [partition], run_id=run_id) as tx:
-                for page in self.hook.paginate(
-                    (node, edge), {"fields": ",".join(api_fields), "limit": F.AD_OBJECTS_PAGE_LIMIT}
-                ):
-                    for r in page:
-                        for column, api_field in renames.items():
-                            r[column] = r.get(api_field)
-                        r["_extracted_at"] = extracted_at
-                    tx.write(page, partition=partition)
+                params = {"fields": ",".join(api_fields), "limit": F.AD_OBJECTS_PAGE_LIMIT,
+                          "effective_status": list(F.EDGE_EFFECTIVE_STATUSES[edge])}
+                for page in self.hook.paginate((node, edge), params):
+                    listed.update(str(r["id"]) for r in page)
+                    self._note_parents(page, referenced)
+                    tx.write(self._rows(page, renames, extracted_at), partition=partition)
+                # DELETED objects: carried forward, or read by id
+                carried = [r for oid, r in previous.items()
+                           if oid not in listed and r.get("effective_status") == F.DELETED_STATUS]
+                if carried:
+                    self._note_parents(carried, referenced)
+                    tx.write(carried, partition=partition)
+                known = listed | {oid for oid, r in previous.items() if r.get("effective_status") == F.DELETED_STATUS}
+                wanted = ({oid for oid in previous if oid not in known}
+                          | {str(r[insights_column]) for r in seen_in_insights if r.get(insights_column)}
+                          | referenced.get(id_column, set())) - known
+                fetched, missing = self._by_id(sorted(wanted), api_fields)
+                if fetched:
+                    self._note_parents(fetched, referenced)
+                    tx.write(self._rows(fetched, renames, extracted_at), partition=partition)
+                if missing:
+                    unreadable[dataset] = missing
+                    self.log.warning("act_%s: %d %s no longer readable by id (not in the snapshot): %s",
+                                     acct, len(missing), dataset, ", ".join(missing[:20]))
             counts[dataset] = tx.rows
-            self.log.info("act_%s: %d %s", acct, tx.rows, dataset)
+            self.log.info("act_%s: %d %s (%d listed, %d deleted carried forward, %d read by id)",
+                          acct, tx.rows, dataset, len(listed), len(carried), len(fetched))
         writer.write_manifest(
             "ad_objects",
             {"run_id": run_id, "account_id": acct, "rows": counts, "calls": self.hook.calls,
-             "extracted_at": extracted_at.isoformat(), "partitions": [acct]},
+             "extracted_at": extracted_at.isoformat(), "partitions": [acct], "unreadable_ids": unreadable},
         )
         return counts
+
+    def _previous(self, dataset: str, id_column: str) -> dict[str, dict[str, Any]]:
+        """The account's previous snapshot of ``dataset`` (every lake column), by object id."""
+        from meta_ads_elt.schemas import DATASETS
+
+        columns = DATASETS[dataset].names
+        rows = read_rows(self.lake_root, dataset, {"account_id": self.numeric_account_id}, columns)
+        return {str(r[id_column]): r for r in rows if r.get(id_column)}
+
+    @staticmethod
+    def _note_parents(rows: list[dict], referenced: dict[str, set[str]]) -> None:
+        for r in rows:
+            for column in _PARENT_COLUMNS:
+                if r.get(column):
+                    referenced[column].add(str(r[column]))
+
+    @staticmethod
+    def _rows(page: list[dict], renames: dict[str, str], extracted_at: dt.datetime) -> list[dict]:
+        for r in page:
+            for column, api_field in renames.items():
+                r[column] = r.get(api_field)
+            r["_extracted_at"] = extracted_at
+        return page
+
+    def _by_id(self, ids: list[str], api_fields: Sequence[str]) -> tuple[list[dict], list[str]]:
+        """Objects read by id (one Graph batch call per 50), and the ids Meta does not answer for."""
+        if not ids:
+            return [], []
+        items = self.hook.batch(
+            [{"method": "GET", "path": (oid,), "params": {"fields": ",".join(api_fields)}} for oid in ids],
+            scope=self.numeric_account_id,
+        )
+        found, missing = [], []
+        for oid, item in zip(ids, items, strict=True):
+            code, body = item.get("code") or 0, item.get("body")
+            if code >= 400 or not isinstance(body, dict):
+                err = classify(code, body, item.get("headers"), conn_id=self.meta_conn_id, what=f"GET /{oid}")
+                if err.kind == "fatal" and err.code != 100:  # token / permission: fail the task
+                    raise err
+                missing.append(oid)
+                continue
+            found.append(body)
+        return found, missing

@@ -10,16 +10,29 @@ Guarantees
   (keyed by account, window and a hash of the request), so an Airflow retry (or a worker that died
   while deferred) polls the same jobs instead of resubmitting. The state is removed once the window is
   written, and ignored when older than ``state_ttl_hours`` (results would be stale).
+* **Every status**: each job (split children included) filters on ``ad.effective_status IN`` every
+  status (``effective_statuses``): without it ``act_<id>/insights?level=ad`` leaves out archived and
+  deleted ads (Meta, "Manage your ad object's status"), and their spend and actions would vanish from
+  the re-pulled window.
+* **Completeness control**: the same window at ``level=account`` (the account's own row aggregates every
+  child, deleted ones included) lands in ``insights_account_totals``, one row per date, with Meta's clock
+  and the account's local date when served (a date not over then is *partial*). dbt checks that the
+  ad-level rows sum to it.
 * **Splitting**: a job that ends ``Job Failed`` / ``Job Skipped`` or is refused with code 100 subcode
   1487534 is split - its date range halved down to one day, then its campaigns bisected with
-  ``filtering`` on ``campaign.id``. A single day of a single campaign that keeps failing raises
-  :class:`~meta_ads_elt.errors.MetaJobFailedError`. A job whose percentage has not moved for
-  ``stall_timeout_minutes`` is resubmitted.
+  ``filtering`` on ``campaign.id``; the campaigns of a day come from an Insights ``level=campaign``
+  query with the same status filter (never from the campaigns edge, which leaves out archived and
+  deleted campaigns). A single day of a single campaign that keeps failing raises
+  :class:`~meta_ads_elt.errors.MetaJobFailedError`. A running job whose percentage has not moved for
+  ``stall_timeout_minutes`` is resubmitted; a job still in Meta's queue (0 %) or finishing (100 %) only
+  after ``queued_timeout_minutes``.
 * **Bounded concurrency**: at most ``max_concurrent_jobs`` report runs at once; status polls of several
   jobs go out as one Graph batch call.
-* **No worker slot while waiting**: with ``deferrable=True`` (default) it defers to
-  :class:`~meta_ads_elt.triggers.insights.MetaInsightsTrigger`; ``deferrable=False`` runs the same
-  trigger in-process (for deployments without a triggerer).
+* **No worker slot while waiting**: with ``deferrable=True`` (default) it polls its jobs in the worker
+  for the first ``worker_poll_seconds`` and defers to
+  :class:`~meta_ads_elt.triggers.insights.MetaInsightsTrigger` only with jobs still running, so it never
+  defers on jobs that are already done (the deferral race of apache/airflow#66374 / #71580);
+  ``deferrable=False`` runs the same trigger in-process (for deployments without a triggerer).
 * **Flat memory**: results are read in pages of ``page_limit`` rows (halved when Meta asks to reduce
   the amount of data) and streamed page by page into the lake writer.
 * Fatal API errors (token, permission, parameter) fail the task at once without Airflow retries; the
@@ -30,11 +43,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import email.utils
 import hashlib
 import json
 import queue
 import threading
 import time
+import zoneinfo
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -53,7 +68,7 @@ from meta_ads_elt.errors import (
 )
 from meta_ads_elt.lake import LakeState, LakeWriter, rows_to_table, warm_up
 from meta_ads_elt.redaction import scrub
-from meta_ads_elt.schemas import INSIGHTS
+from meta_ads_elt.schemas import INSIGHTS, INSIGHTS_ACCOUNT_TOTALS
 
 MAX_JOB_ATTEMPTS = 3
 """Submissions of one smallest job (one day, one campaign) before the run gives up."""
@@ -129,7 +144,7 @@ def plan_chunks(since: dt.date, until: dt.date, chunk_days: int) -> list[ReportJ
 def split_job(job: ReportJob, campaign_ids: Sequence[str] | None = None) -> list[ReportJob]:
     """Children of a failed job: halves of its dates; at one day, halves of its campaigns.
 
-    ``campaign_ids`` is the account's campaign list, used when a one-day job has no campaign filter yet.
+    ``campaign_ids`` are the campaigns with stats that day, used when a one-day job has no campaign filter yet.
     Returns ``[]`` when the job cannot be split further (one day, one campaign).
     """
     if job.days > 1:
@@ -152,13 +167,17 @@ def split_job(job: ReportJob, campaign_ids: Sequence[str] | None = None) -> list
 
 
 def replan(jobs: list[ReportJob], campaign_ids_of) -> list[ReportJob]:
-    """Apply a trigger's verdict: split failed jobs, reset stalled ones to pending (resubmit)."""
+    """Apply a trigger's verdict: split failed jobs, reset stalled ones to pending (resubmit).
+
+    ``campaign_ids_of(day)`` lists the campaigns with stats on ``day`` (for one-day jobs split by campaign).
+    """
     out: list[ReportJob] = []
     for job in jobs:
         if job.status == "stalled" and job.attempts >= MAX_JOB_ATTEMPTS:
             job.status = "failed"  # resubmitting did not help: treat it like a failed job and split it
         if job.status == "failed":
-            children = split_job(job, campaign_ids_of() if job.days == 1 and not job.campaign_ids else None)
+            one_day = job.days == 1 and not job.campaign_ids
+            children = split_job(job, campaign_ids_of(job.since) if one_day else None)
             if children:
                 out.extend(children)
                 continue
@@ -190,10 +209,18 @@ class MetaInsightsOperator(BaseOperator):
         only when Meta refuses it. Smaller chunks finish sooner in parallel at the cost of more calls.
     :param max_concurrent_jobs: report runs in flight at once.
     :param poll_interval: longest wait between status polls (s); the first poll comes after ``first_poll``.
-    :param stall_timeout_minutes: resubmit a job whose progress has not moved for this long.
+    :param stall_timeout_minutes: resubmit a running job whose progress has not moved for this long.
+    :param queued_timeout_minutes: resubmit a job still in Meta's queue (0 %) or finishing (100 %) only
+        after this long.
+    :param effective_statuses: ``ad.effective_status`` values every job filters on (default: all of
+        them, so archived and deleted ads are included). ``None`` or empty sends no status filter: Meta
+        then leaves archived and deleted ads out (for diagnosis only; the completeness test fails).
     :param page_limit: rows per results page.
     :param read_concurrency: report results read in parallel.
     :param deferrable: wait in the triggerer (True) or in the worker (False).
+    :param worker_poll_seconds: with ``deferrable``, poll in the worker this long before deferring (jobs
+        that finish quickly never defer).
+    :param max_rate_limit_wait_minutes: longest rate-limit wait before failing with the time to retry.
     """
 
     template_fields: Sequence[str] = ("account_id", "meta_conn_id", "lake_root", "date")
@@ -217,6 +244,10 @@ class MetaInsightsOperator(BaseOperator):
         read_concurrency: int = 4,
         state_ttl_hours: float = 12.0,
         deferrable: bool = True,
+        queued_timeout_minutes: float = 60.0,
+        effective_statuses: Sequence[str] | None = F.AD_EFFECTIVE_STATUSES,
+        worker_poll_seconds: float = 15.0,
+        max_rate_limit_wait_minutes: float = 30.0,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -235,13 +266,17 @@ class MetaInsightsOperator(BaseOperator):
         self.read_concurrency = read_concurrency
         self.state_ttl_hours = state_ttl_hours
         self.deferrable = deferrable
+        self.queued_timeout_minutes = queued_timeout_minutes
+        self.effective_statuses = list(effective_statuses or [])
+        self.worker_poll_seconds = worker_poll_seconds
+        self.max_rate_limit_wait_minutes = max_rate_limit_wait_minutes
 
     # -- small helpers ----------------------------------------------------------------------------
     @cached_property
     def hook(self):
         from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
-        return MetaGraphApiHook(self.meta_conn_id)
+        return MetaGraphApiHook(self.meta_conn_id, max_wait_seconds=self.max_rate_limit_wait_minutes * 60)
 
     @property
     def numeric_account_id(self) -> str:
@@ -258,6 +293,11 @@ class MetaInsightsOperator(BaseOperator):
     def _window(self, context: Any) -> tuple[dt.date, dt.date]:
         return plan_window(self._day(context), self.lookback_days)
 
+    def _status_filter(self) -> list[dict[str, Any]]:
+        if not self.effective_statuses:
+            return []
+        return [{"field": F.INSIGHTS_STATUS_FILTER_FIELD, "operator": "IN", "value": list(self.effective_statuses)}]
+
     def _request_params(self, job: ReportJob) -> dict[str, Any]:
         params: dict[str, Any] = {
             "level": F.INSIGHTS_LEVEL,
@@ -266,12 +306,16 @@ class MetaInsightsOperator(BaseOperator):
             "time_increment": 1,
             "action_attribution_windows": self.attribution_windows,
         }
+        filtering = self._status_filter()
         if job.campaign_ids:
-            params["filtering"] = [{"field": "campaign.id", "operator": "IN", "value": list(job.campaign_ids)}]
+            filtering.append({"field": "campaign.id", "operator": "IN", "value": list(job.campaign_ids)})
+        if filtering:
+            params["filtering"] = filtering
         return params
 
     def _state_name(self, since: dt.date, until: dt.date) -> str:
-        spec = {"fields": F.INSIGHTS_FIELDS, "level": F.INSIGHTS_LEVEL, "windows": self.attribution_windows}
+        spec = {"fields": F.INSIGHTS_FIELDS, "level": F.INSIGHTS_LEVEL, "windows": self.attribution_windows,
+                "statuses": self.effective_statuses}
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
         return f"insights/{self.numeric_account_id}/{since}_{until}_{digest}"
 
@@ -288,17 +332,26 @@ class MetaInsightsOperator(BaseOperator):
             return None
         return [ReportJob.from_dict(j) for j in doc.get("jobs", [])]
 
-    _campaigns: list[str] | None = None
+    @cached_property
+    def _campaigns_by_day(self) -> dict[str, list[str]]:
+        return {}
 
-    def _campaign_ids(self) -> list[str]:
-        if self._campaigns is None:
-            ids: list[str] = []
-            for page in self.hook.paginate(
-                (f"act_{self.numeric_account_id}", "campaigns"), {"fields": "id", "limit": 500}
-            ):
-                ids.extend(str(c["id"]) for c in page)
-            self._campaigns = ids
-        return self._campaigns
+    def _campaign_ids(self, day: str) -> list[str]:
+        """The campaigns with stats on ``day``, archived and deleted ones included: an ids-only Insights
+        query at ``level=campaign`` with the jobs' status filter (the campaigns edge would leave archived
+        and deleted campaigns out, and their rows with them)."""
+        if day not in self._campaigns_by_day:
+            params: dict[str, Any] = {
+                "level": "campaign", "fields": "campaign_id", "time_range": {"since": day, "until": day},
+                "limit": 500,
+            }
+            if self._status_filter():
+                params["filtering"] = self._status_filter()
+            ids: set[str] = set()
+            for page in self.hook.paginate((f"act_{self.numeric_account_id}", "insights"), params):
+                ids.update(str(r["campaign_id"]) for r in page if r.get("campaign_id"))
+            self._campaigns_by_day[day] = sorted(ids)
+        return self._campaigns_by_day[day]
 
     # -- submission -------------------------------------------------------------------------------
     def _submit_one(self, job: ReportJob) -> list[ReportJob]:
@@ -346,6 +399,7 @@ class MetaInsightsOperator(BaseOperator):
             first_poll=self.first_poll,
             stall_timeout_minutes=self.stall_timeout_minutes,
             max_concurrent_jobs=self.max_concurrent_jobs,
+            queued_timeout_minutes=self.queued_timeout_minutes,
         )
 
     # -- Airflow entry points ---------------------------------------------------------------------
@@ -371,10 +425,17 @@ class MetaInsightsOperator(BaseOperator):
             jobs = self._submit_pending(jobs)
             self._save_jobs(name, jobs)
             trigger = self._trigger(jobs)
-            if self.deferrable:
-                self.defer(trigger=trigger, method_name="execute_complete")
             warm_up()  # conversion set-up while the jobs run, not on the first result page
-            event = asyncio.run(_first_event(trigger))
+            if self.deferrable:
+                # Poll in the worker first: jobs done within seconds never defer, and the triggerer only
+                # ever gets jobs that were still running at the last poll.
+                event = asyncio.run(_first_event(trigger, timeout=self.worker_poll_seconds))
+                if event is None:
+                    still_running = [ReportJob.from_dict(j) for j in trigger.jobs]
+                    self._save_jobs(name, still_running)
+                    self.defer(trigger=self._trigger(still_running), method_name="execute_complete")
+            else:
+                event = asyncio.run(_first_event(trigger))
             outcome = self._on_event(event)
             if isinstance(outcome, dict):
                 return self._load(context, outcome["jobs"], name)
@@ -405,9 +466,48 @@ class MetaInsightsOperator(BaseOperator):
             raise MetaTokenError(message, code=code)
         if code in PERMISSION_CODES:
             raise MetaPermissionError(message, code=code)
+        if event.get("fatal"):  # e.g. a rate-limit wait longer than allowed: the message says when to retry
+            raise MetaFatalError(message, code=code)
         # Anything else (e.g. retries exhausted while polling): an ordinary failure, Airflow may retry
         # and the retry re-attaches to the same report runs.
         raise MetaApiError(f"Insights polling for act_{self.numeric_account_id} failed: {message}", code=code)
+
+    # -- the completeness control ------------------------------------------------------------------
+    def _account_totals(self, dates: list[dt.date], extracted_at: dt.datetime) -> list[dict[str, Any]]:
+        """One ``level=account`` row per date (zeros where Meta has none), with Meta's clock when served.
+
+        No status filter: the account's own row aggregates every child, whatever its status ("If you read
+        stats for an ad object, we include the stats of all children objects").
+        """
+        node = f"act_{self.numeric_account_id}"
+        account = self.hook.call("GET", (node,), {"fields": "timezone_name"})
+        tz_name = str(account.get("timezone_name") or "UTC")
+        params = {
+            "level": F.ACCOUNT_TOTALS_LEVEL, "fields": list(F.ACCOUNT_TOTALS_FIELDS), "time_increment": 1,
+            "time_range": {"since": dates[0].isoformat(), "until": dates[-1].isoformat()}, "limit": 500,
+        }
+        body, headers = self.hook.call("GET", (node, "insights"), params, with_headers=True)
+        rows = list(body.get("data") or [])
+        if (body.get("paging") or {}).get("next"):  # more than 500 days: read the rest the same way
+            rows = [r for page in self.hook.paginate((node, "insights"), params) for r in page]
+        served_at = _server_time(headers) or extracted_at
+        served_local_date = served_at.astimezone(zoneinfo.ZoneInfo(tz_name)).date()
+        by_date = {str(r.get("date_start")): r for r in rows}
+        out = []
+        for d in dates:
+            r = by_date.get(d.isoformat(), {})
+            out.append({
+                "account_id": self.numeric_account_id, "date": d.isoformat(),
+                "account_currency": r.get("account_currency"), "spend": r.get("spend", "0"),
+                "impressions": r.get("impressions", "0"), "clicks": r.get("clicks", "0"),
+                "timezone_name": tz_name, "served_at": served_at, "served_local_date": served_local_date,
+                "_extracted_at": extracted_at,
+            })
+        partial = [d.isoformat() for d in dates if d >= served_local_date]
+        if partial:
+            self.log.warning("act_%s: %s not over yet in %s when served (partial numbers, restated later)",
+                             self.numeric_account_id, ", ".join(partial), tz_name)
+        return out
 
     # -- reading results into the lake ------------------------------------------------------------
     def _load(self, context: Any, jobs: list[ReportJob], name: str) -> dict[str, Any]:
@@ -416,6 +516,7 @@ class MetaInsightsOperator(BaseOperator):
         partitions = [{"account_id": self.numeric_account_id, "date": d.isoformat()} for d in dates]
         run_id = str((context or {}).get("run_id") or f"manual-{until}")
         extracted_at = dt.datetime.now(dt.UTC)
+        totals = self._account_totals(dates, extracted_at)
         writer = LakeWriter(self.lake_root)
         lock = threading.Lock()
         progress = {"rows": 0, "pages": 0}
@@ -446,8 +547,10 @@ class MetaInsightsOperator(BaseOperator):
         workers = max(1, min(self.read_concurrency, len(jobs)))
         with (
             writer.replace_partitions("insights", partitions, run_id=run_id) as tx,
+            writer.replace_partitions("insights_account_totals", partitions, run_id=run_id) as totals_tx,
             ThreadPoolExecutor(max_workers=workers) as pool,
         ):
+            totals_tx.write(rows_to_table(INSIGHTS_ACCOUNT_TOTALS, totals, extra=("account_id", "date")))
             counts = list(pool.map(lambda j: read(j, tx), jobs))
         manifest = {
             "run_id": run_id,
@@ -459,6 +562,8 @@ class MetaInsightsOperator(BaseOperator):
             "report_run_ids": {j.key: j.report_run_id for j in jobs},
             "rows_by_job": {j.key: c for j, c in zip(jobs, counts, strict=True)},
             "attribution_windows": self.attribution_windows,
+            "effective_statuses": self.effective_statuses,
+            "partial_dates": [t["date"] for t in totals if dt.date.fromisoformat(t["date"]) >= t["served_local_date"]],
             "level": F.INSIGHTS_LEVEL,
             "fields": list(F.INSIGHTS_FIELDS),
             "extracted_at": extracted_at.isoformat(),
@@ -482,6 +587,15 @@ class MetaInsightsOperator(BaseOperator):
         # re-attaches. Readers stop at the next page; the lake transaction then discards its staging.
         self._killed = True
         self.log.warning("act_%s: killed; running report jobs stay recorded for re-attachment", self.numeric_account_id)
+
+
+def _server_time(headers: Any) -> dt.datetime | None:
+    """Meta's clock: the response's ``Date`` header, if any."""
+    value = headers.get("Date") if headers is not None else None
+    try:
+        return email.utils.parsedate_to_datetime(value).astimezone(dt.UTC) if value else None
+    except (TypeError, ValueError):
+        return None
 
 
 def prefetch(iterator: Iterator[Any], depth: int = 1) -> Iterator[Any]:
@@ -519,7 +633,20 @@ def prefetch(iterator: Iterator[Any], depth: int = 1) -> Iterator[Any]:
         stop.set()
 
 
-async def _first_event(trigger) -> dict[str, Any]:
-    async for event in trigger.run():
-        return event.payload
-    return {"status": "error", "message": "trigger ended without an event"}
+async def _first_event(trigger, timeout: float | None = None) -> dict[str, Any] | None:
+    """The trigger's event, or None if it fired none within ``timeout`` seconds (the trigger's job dicts
+    then hold the statuses of its last poll)."""
+
+    async def first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return event.payload
+        return {"status": "error", "message": "trigger ended without an event"}
+
+    if timeout is None:
+        return await first()
+    if timeout <= 0:
+        return None
+    try:
+        return await asyncio.wait_for(first(), timeout)
+    except TimeoutError:
+        return None

@@ -9,9 +9,13 @@ yields exactly ONE event:
 * ``{"status": "success", "jobs": [...]}`` - every job is ``Job Completed``;
 * ``{"status": "split", "jobs": [...], "reason": "failed"|"stalled"|"slots", "message": ...}`` - the
   operator must act: some job failed or was skipped (split it), made no progress for
-  ``stall_timeout_minutes`` (resubmit it), or a slot freed up for a job still ``pending`` (submit it);
-* ``{"status": "error", "message": ..., "jobs": [...]}`` - a fatal error (e.g. expired token) or an
-  unexpected exception; the message is scrubbed and says what to do.
+  ``stall_timeout_minutes`` (resubmit it), or a slot freed up for a job still ``pending`` (submit it).
+  A job still waiting in Meta's queue (``Job Not Started`` / ``Job Started`` at 0 %), or at 100 % but
+  not yet ``Job Completed``, is left alone for ``queued_timeout_minutes`` (default 60): resubmitting a
+  queued job only adds load to a busy account;
+* ``{"status": "error", "message": ..., "jobs": [...], "fatal": bool}`` - an error (e.g. expired token)
+  or an unexpected exception; the message is scrubbed and says what to do, ``fatal`` says whether
+  retrying can help (decided where the error was classified).
 
 Each job dict is ``ReportJob.to_dict()`` from :mod:`meta_ads_elt.operators.insights` (plain JSON).
 """
@@ -25,7 +29,7 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from meta_ads_elt.errors import MetaApiError
+from meta_ads_elt.errors import MetaApiError, MetaFatalError
 from meta_ads_elt.fields import JOB_DONE, JOB_FAILED_STATUSES, JOB_STATUS_FIELDS
 from meta_ads_elt.redaction import scrub
 
@@ -91,6 +95,8 @@ class MetaInsightsTrigger(BaseTrigger):
     :param first_poll: wait before the first poll (seconds).
     :param stall_timeout_minutes: a running job whose percentage has not moved for this long is
         reported as ``stalled``.
+    :param queued_timeout_minutes: a job at 0 % (not started: Meta's queue) or at 100 % (finishing) is
+        reported as ``stalled`` only after this long.
     :param max_concurrent_jobs: when fewer jobs run and some are ``pending``, the operator is woken.
     """
 
@@ -104,6 +110,7 @@ class MetaInsightsTrigger(BaseTrigger):
         first_poll: float = 2.0,
         stall_timeout_minutes: float = 20.0,
         max_concurrent_jobs: int = 10,
+        queued_timeout_minutes: float = 60.0,
     ) -> None:
         super().__init__()
         self.meta_conn_id = meta_conn_id
@@ -113,6 +120,7 @@ class MetaInsightsTrigger(BaseTrigger):
         self.first_poll = float(first_poll)
         self.stall_timeout_minutes = float(stall_timeout_minutes)
         self.max_concurrent_jobs = int(max_concurrent_jobs)
+        self.queued_timeout_minutes = float(queued_timeout_minutes)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -125,6 +133,7 @@ class MetaInsightsTrigger(BaseTrigger):
                 "first_poll": self.first_poll,
                 "stall_timeout_minutes": self.stall_timeout_minutes,
                 "max_concurrent_jobs": self.max_concurrent_jobs,
+                "queued_timeout_minutes": self.queued_timeout_minutes,
             },
         )
 
@@ -167,8 +176,13 @@ class MetaInsightsTrigger(BaseTrigger):
             job["status"] = "failed"
             job["error_subcode"] = body.get("error_subcode")
             job["error"] = scrub(body.get("error_message") or status)
-        elif now - float(job.get("progress_at") or job.get("submitted_at") or now) > self.stall_timeout_minutes * 60:
-            job["status"] = "stalled"
+        else:
+            waited = now - float(job.get("progress_at") or job.get("submitted_at") or now)
+            pct_now = float(job.get("percent") or 0.0)
+            waiting_in_queue = pct_now <= 0 or pct_now >= 100  # not started yet, or finishing
+            limit = self.queued_timeout_minutes if waiting_in_queue else self.stall_timeout_minutes
+            if waited > limit * 60:
+                job["status"] = "stalled"
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         polls = 0
@@ -201,7 +215,8 @@ class MetaInsightsTrigger(BaseTrigger):
                         self.jobs, time.time(), delay, first_poll=self.first_poll, poll_interval=self.poll_interval
                     )
         except MetaApiError as err:
-            yield TriggerEvent(self._payload("error", polls, hook, message=err.message, code=err.code))
+            yield TriggerEvent(self._payload("error", polls, hook, message=err.message, code=err.code,
+                                             fatal=isinstance(err, MetaFatalError)))
         except Exception as exc:
             yield TriggerEvent(
                 self._payload("error", polls, hook, message=f"Trigger failed: {type(exc).__name__}: {scrub(exc)}")
@@ -209,13 +224,13 @@ class MetaInsightsTrigger(BaseTrigger):
 
     async def _poll(self, hook, running: list[dict], session) -> list[dict | None]:
         """Status of each running job: one plain GET for one job, one Graph batch call for several."""
-        from meta_ads_elt.errors import MetaPermissionError, MetaTokenError
+        from meta_ads_elt.errors import MetaPermissionError, MetaRateLimitWaitError, MetaTokenError
 
         if len(running) == 1:
             try:
                 body = await hook.acall("GET", (running[0]["report_run_id"],), {"fields": JOB_STATUS_FIELDS},
                                         scope=self.account_id, session=session)
-            except (MetaTokenError, MetaPermissionError):
+            except (MetaTokenError, MetaPermissionError, MetaRateLimitWaitError):
                 raise
             except MetaApiError as err:  # e.g. an expired or unknown report id: resubmitted by the operator
                 return [{"code": err.http_status or 400, "headers": [],

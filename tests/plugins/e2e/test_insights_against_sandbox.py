@@ -141,7 +141,7 @@ def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandb
     sb = fixed_sandbox
     connect(monkeypatch, sb)
     acct = accounts(sb)[0]
-    op = insights_op(acct, tmp_path, deferrable=True)
+    op = insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=0)  # defer at once
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({"run_id": "d"})
     trigger = deferred.value.trigger
@@ -162,12 +162,34 @@ def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandb
     assert_reconciles(sb, tmp_path, [acct])
 
 
+def test_jobs_done_within_the_worker_poll_never_defer(fixed_sandbox, monkeypatch, tmp_path):
+    """The deferral race of apache/airflow#66374 / #71580: never defer on jobs that are already done."""
+    sb = fixed_sandbox
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    result = insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=10).execute({"run_id": "quick"})
+    assert result["rows"] > 0  # finished in the worker: no TaskDeferred
+    assert_reconciles(sb, tmp_path, [acct])
+
+
+def test_jobs_still_running_defer_with_their_last_polled_status(sandbox_factory, monkeypatch, tmp_path):
+    sb = sandbox_factory(now=NOW, job_base_seconds=6)
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    op = insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=2.5, first_poll=1.5)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"run_id": "slow"})
+    jobs = deferred.value.trigger.jobs
+    assert sb.stats()["by_endpoint"].get("GET /{report_run_id}", 0) >= 1  # checked before deferring
+    assert all(j["status"] == "running" and j["async_status"] != "submitted" for j in jobs)
+
+
 def test_a_retry_reattaches_to_running_jobs_instead_of_resubmitting(sandbox_factory, monkeypatch, tmp_path):
     sb = sandbox_factory(now=NOW, job_base_seconds=2)
     connect(monkeypatch, sb)
     acct = accounts(sb)[0]
-    with pytest.raises(TaskDeferred):
-        insights_op(acct, tmp_path, deferrable=True, chunk_days=7).execute({"run_id": "r"})  # try 1 dies deferred
+    with pytest.raises(TaskDeferred):  # try 1 dies deferred
+        insights_op(acct, tmp_path, deferrable=True, chunk_days=7, worker_poll_seconds=0).execute({"run_id": "r"})
     submitted = sb.stats()["by_endpoint"].get("POST /act_{id}/insights")
     assert submitted == 4
     result = insights_op(acct, tmp_path, chunk_days=7).execute({"run_id": "r"})  # try 2
@@ -208,6 +230,10 @@ def test_failed_jobs_are_split_by_dates_then_campaigns(sandbox_factory, monkeypa
              if r["account_id"] == acct}
     got = {k: v["spend"] for k, v in lake_totals(tmp_path).items()}
     assert got == truth
+    # the campaign split kept the archived and deleted campaigns' ads (no default campaigns listing)
+    retired = {(r["ad_id"], r["date"]) for r in sb.truth(since, D)["archived_or_deleted_ads"] if r["account_id"] == acct}
+    rows = {(str(r["ad_id"]), str(r["date"])) for r in lake_table(tmp_path).to_pylist()}
+    assert retired and retired <= rows
 
 
 def test_pages_shrink_when_meta_asks_for_less_data(sandbox_factory, monkeypatch, tmp_path):
@@ -267,22 +293,141 @@ def test_token_and_proof_never_reach_the_logs(sandbox, monkeypatch, tmp_path, ca
     assert "access_token=***" in caplog.text  # the request lines were logged, scrubbed
 
 
-def test_ad_objects_snapshot_matches_the_world(sandbox, monkeypatch, tmp_path):
-    connect(monkeypatch, sandbox)
-    world = sandbox.world()["accounts"][0]
+def test_ad_objects_snapshot_holds_every_object_with_its_status(fixed_sandbox, monkeypatch, tmp_path):
+    sb = fixed_sandbox
+    connect(monkeypatch, sb)
+    world = sb.world()["accounts"][0]
     acct = world["account_id"]
+    insights_op(acct, tmp_path).execute({"run_id": "first"})  # the DAG runs the snapshot after the insights
     op = MetaAdObjectsOperator(task_id="o", account_id=f"act_{acct}", lake_root=str(tmp_path))
     counts = op.execute({"run_id": "snap"})
-    counts_again = op.execute({"run_id": "snap2"})  # replaced, not appended
-    assert counts == counts_again
-    n_adsets = sum(len(c["adsets"]) for c in world["campaigns"])
-    n_ads = sum(len(s["ads"]) for c in world["campaigns"] for s in c["adsets"])
-    assert counts == {"accounts": 1, "campaigns": len(world["campaigns"]), "adsets": n_adsets, "ads": n_ads}
+    seen_in_insights = {str(r["ad_id"]) for r in lake_table(tmp_path).to_pylist()}
+    expected = {o["id"]: o for o in world["objects"]
+                if o["effective_status"] != "DELETED" or o["id"] in seen_in_insights or o["level"] != "ad"}
+    ads = {r["ad_id"]: r for r in ds.dataset(f"{tmp_path}/ads", partitioning="hive").to_table().to_pylist()}
+    want_ads = {i for i, o in expected.items() if o["level"] == "ad"}
+    assert set(ads) == want_ads and counts["ads"] == len(want_ads)
+    assert {r["effective_status"] for r in ads.values()} >= {"ACTIVE", "ARCHIVED", "DELETED"}
+    for ad_id, row in ads.items():
+        assert (row["effective_status"], row["configured_status"]) == (
+            expected[ad_id]["effective_status"], expected[ad_id]["configured_status"]), ad_id
+        assert row["updated_time"] is not None
+    assert seen_in_insights <= set(ads)  # every ad with rows has a snapshot row (deleted ones read by id)
+    campaigns = ds.dataset(f"{tmp_path}/campaigns", partitioning="hive").to_table().to_pylist()
+    assert "DELETED" in {r["effective_status"] for r in campaigns}
     table = ds.dataset(f"{tmp_path}/accounts", partitioning="hive").to_table().to_pylist()
     assert table[0]["currency"] == world["currency"] and table[0]["timezone_name"] == world["timezone_name"]
     assert table[0]["promoted_page_ids"] == [world["page_id"]]
-    ads = ds.dataset(f"{tmp_path}/ads", partitioning="hive").to_table()
-    assert ads.num_rows == n_ads and {str(x) for x in ads.column("account_id").to_pylist()} == {acct}
+    # A rerun replaces the snapshot, and carries the deleted objects forward without reading them again.
+    batches = sb.stats()["by_endpoint"].get("POST /batch", 0)
+    assert op.execute({"run_id": "snap2"}) == counts
+    assert sb.stats()["by_endpoint"].get("POST /batch", 0) == batches
+    again = ds.dataset(f"{tmp_path}/ads", partitioning="hive").to_table()
+    assert again.num_rows == len(want_ads) and {str(x) for x in again.column("account_id").to_pylist()} == {acct}
+
+
+def test_archived_and_deleted_ads_reconcile_and_vanish_without_the_status_filter(fixed_sandbox, monkeypatch, tmp_path):
+    sb = fixed_sandbox
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    since, until = window()
+    retired = {(r["ad_id"], r["date"]): r for r in sb.truth(since, until)["archived_or_deleted_ads"]
+               if r["account_id"] == acct}
+    assert {r["effective_status"] for r in retired.values()} == {"ARCHIVED", "DELETED"}
+    assert any(r["spend"] == "0.00" and r["leads_reported"] for r in retired.values())  # actions after deletion
+
+    def ad_rows(lake):
+        return {(str(r["ad_id"]), str(r["date"])): r for r in lake_table(lake).to_pylist()}
+
+    insights_op(acct, tmp_path / "every").execute({"run_id": "every"})
+    rows = ad_rows(tmp_path / "every")
+    for key, want in retired.items():
+        got = rows[key]
+        leads = sum(a["value"] for a in got["actions"] or [] if a["action_type"] == "lead")
+        assert (got["spend"], got["impressions"], leads) == (Decimal(want["spend"]), want["impressions"],
+                                                             want["leads_reported"]), key
+    assert_reconciles(sb, tmp_path / "every", [acct])
+
+    insights_op(acct, tmp_path / "default", effective_statuses=None).execute({"run_id": "default"})
+    assert not set(ad_rows(tmp_path / "default")) & set(retired)  # Meta leaves them all out
+    lost = sum(Decimal(r["spend"]) for r in retired.values())
+    got = sum(v["spend"] for v in lake_totals(tmp_path / "default").values())
+    want = sum(v["spend"] for v in truth_totals(sb, [acct]).values())
+    assert lost > 0 and got == want - lost
+
+
+def test_account_totals_land_beside_the_rows_one_per_date(fixed_sandbox, monkeypatch, tmp_path):
+    sb = fixed_sandbox
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    insights_op(acct, tmp_path).execute({"run_id": "totals"})
+    files = glob.glob(f"{tmp_path}/insights_account_totals/**/*.parquet", recursive=True)
+    totals = ds.dataset(files, format="parquet", partitioning="hive").to_table().to_pylist()
+    assert len(totals) == LOOKBACK and len({str(t["date"]) for t in totals}) == LOOKBACK
+    truth = truth_totals(sb, [acct])
+    for t in totals:
+        want = truth[(acct, str(t["date"]))]
+        assert (t["spend"], t["impressions"], t["clicks"]) == (want["spend"], want["impressions"], want["clicks"])
+        assert t["timezone_name"] == "America/Los_Angeles"
+        assert str(t["served_local_date"]) == "2026-11-20"  # 04:00 in Los Angeles at the sandbox's 12:00Z
+        assert t["served_at"].isoformat().startswith("2026-11-20T12:00")  # Meta's clock, not ours
+    assert lake_totals(tmp_path) == {k: v for k, v in truth.items()}  # the ad rows sum to the totals
+
+
+def test_a_day_still_going_on_is_extracted_as_it_stands_and_marked_partial(sandbox_factory, monkeypatch, tmp_path):
+    sb = sandbox_factory(now="2026-11-20T03:00:00Z")  # 19:00 on the 19th in Los Angeles; the 20th elsewhere
+    connect(monkeypatch, sb)
+    for acct in accounts(sb):
+        result = insights_op(acct, tmp_path).execute({"run_id": "partial"})
+        with open(result["manifest"]) as fh:
+            manifest = json.load(fh)
+        la = acct == accounts(sb)[0]
+        assert manifest["partial_dates"] == (["2026-11-19"] if la else [])
+    truth = {(r["account_id"], r["date"]): r for r in sb.truth("2026-11-19", "2026-11-19")["accounts"]}
+    assert [k for k, r in truth.items() if r["partial"]] == [(accounts(sb)[0], "2026-11-19")]
+    assert_reconciles(sb, tmp_path, accounts(sb))  # the partial day as it stood, to the cent
+
+
+def test_a_job_at_100_percent_whose_results_are_not_loadable_yet_is_read_once_they_are(
+        sandbox_factory, monkeypatch, tmp_path):
+    sb = sandbox_factory(now=NOW, faults={"jobs": {"running_at_100_seconds": 0.5, "unreadable_reads": 2}})
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    insights_op(acct, tmp_path).execute({"run_id": "2601"})
+    assert sb.stats()["by_error_code"].get("2601", 0) >= 2  # answered 2601, retried, not failed
+    assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] == 1
+    assert_reconciles(sb, tmp_path, [acct])
+
+
+def test_a_queued_job_is_not_resubmitted_before_the_queued_timeout(sandbox_factory, monkeypatch, tmp_path):
+    sb = sandbox_factory(now=NOW, faults={"jobs": {"queued_minutes": 0.05}})  # 3 s at 0 % in Meta's queue
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    insights_op(acct, tmp_path, stall_timeout_minutes=0.01, queued_timeout_minutes=5).execute({"run_id": "q"})
+    assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] == 1  # waited, not resubmitted after 0.6 s
+    assert_reconciles(sb, tmp_path, [acct])
+    sb.reset_stats()
+    from meta_ads_elt.errors import MetaJobFailedError
+
+    with pytest.raises(MetaJobFailedError):  # impatient: every resubmission queues again, until it gives up
+        insights_op(acct, tmp_path / "impatient", lookback_days=1, stall_timeout_minutes=5,
+                    queued_timeout_minutes=0.01).execute({"run_id": "q2"})
+    assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] > 3  # resubmitted after the (short) wait
+
+
+@pytest.mark.parametrize(("setting", "value"), [
+    ({"effective_statuses": ["ACTIVE", "REMOVED"]}, "REMOVED"),
+    ({"attribution_windows": ["7d_click", "2d_click"]}, "2d_click"),
+])
+def test_a_setting_meta_rejects_fails_at_once_naming_the_value(sandbox, monkeypatch, tmp_path, setting, value):
+    from meta_ads_elt.errors import MetaParameterError
+
+    connect(monkeypatch, sandbox)
+    started = time.monotonic()
+    with pytest.raises(MetaParameterError) as raised:
+        insights_op(accounts(sandbox)[0], tmp_path, **setting).execute({"run_id": "bad"})
+    assert value in str(raised.value) and time.monotonic() - started < 10
+    assert not glob.glob(f"{tmp_path}/insights/**/*.parquet", recursive=True)
 
 
 def test_a_task_killed_mid_write_leaves_the_lake_valid(sandbox_factory, tmp_path):

@@ -90,12 +90,8 @@ def test_leads_reconcile_with_the_truth_per_account_day_page_day_and_form(sandbo
     assert leads, "the sandbox world has leads"
     assert len({r["lead_id"] for r in leads}) == len(leads), "no lead twice"
 
-    ad_account = {
-        ad: a["account_id"]
-        for a in world["accounts"]
-        for c in a["campaigns"]
-        for s in c["adsets"]
-        for ad in s["ads"]
+    ad_account = {  # every ad of the served window, archived and deleted ones included
+        o["id"]: a["account_id"] for a in world["accounts"] for o in a["objects"] if o["level"] == "ad"
     }
     page_tz = {p["id"]: zoneinfo.ZoneInfo(p["timezone_name"]) for p in world["pages"]}
     account_tz = {a["account_id"]: zoneinfo.ZoneInfo(a["timezone_name"]) for a in world["accounts"]}

@@ -16,6 +16,9 @@ renamed as (
         name as ad_name,
         status,
         created_time,
+        effective_status,
+        configured_status,
+        updated_time,
         _extracted_at as extracted_at,
 
     from source

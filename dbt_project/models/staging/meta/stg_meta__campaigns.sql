@@ -15,6 +15,9 @@ renamed as (
         objective,
         status,
         created_time,
+        effective_status,
+        configured_status,
+        updated_time,
         _extracted_at as extracted_at,
 
     from source
