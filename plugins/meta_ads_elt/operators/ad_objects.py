@@ -19,6 +19,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields as F
+from meta_ads_elt.config import check_operator_arguments
 from meta_ads_elt.lake import LakeWriter
 
 # dataset -> (edge, API fields, {lake column: API field})
@@ -44,6 +45,7 @@ class MetaAdObjectsOperator(BaseOperator):
         self, *, account_id: str, meta_conn_id: str = "meta_default", lake_root: Any = "data/lake", **kwargs: Any
     ) -> None:
         super().__init__(**kwargs)
+        check_operator_arguments(type(self).__name__, account_id=account_id)
         self.account_id = account_id
         self.meta_conn_id = meta_conn_id
         self.lake_root = lake_root

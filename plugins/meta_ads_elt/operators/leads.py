@@ -17,6 +17,7 @@ import pyarrow as pa
 from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields, schemas
+from meta_ads_elt.config import check_operator_arguments
 from meta_ads_elt.leadgen_budget import LeadgenUsageTap, LeadRetrievalBudget
 from meta_ads_elt.operators._pages import (
     interval_day,
@@ -196,6 +197,10 @@ class MetaLeadsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_operator_arguments(
+            type(self).__name__, page_id=page_id, lookback_days=lookback_days, pii_allow_list=pii_allow_list,
+            default_phone_country_code=default_phone_country_code,
+        )
         self.page_id = page_id
         self.lake_root = lake_root
         self.meta_conn_id = meta_conn_id
