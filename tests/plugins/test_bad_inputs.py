@@ -318,3 +318,20 @@ def test_the_dag_import_shows_our_message_for_a_bad_config(tmp_path):
         ]
         assert_ours(exception_lines[0], f"meta_ads_elt.config.ConfigError: {path}: {expected}")
         assert "croniter" not in text and "pydantic" not in text and "Asset" not in text, text
+
+
+# ---- `make run` --------------------------------------------------------------------------------------
+
+def test_make_run_uses_and_checks_a_connection_the_user_defined(monkeypatch):
+    """Why "a Connection with no token at all was accepted and the run succeeded": `make run` replaced the
+    user's $AIRFLOW_CONN_META_DEFAULT with the sandbox's. It now keeps it, and checks it before starting."""
+    import run_local
+
+    monkeypatch.setenv("AIRFLOW_CONN_META_DEFAULT", json.dumps({"conn_type": "meta_graph_api", "extra": {}}))
+    with pytest.raises(SystemExit) as excinfo:
+        run_local.user_connection("meta_default")
+    assert_ours(str(excinfo.value), "$AIRFLOW_CONN_META_DEFAULT: Connection 'meta_default' has no access token")
+    good = json.dumps({"conn_type": "meta_graph_api", "password": "t", "extra": {"base_url": "http://127.0.0.1:9"}})
+    monkeypatch.setenv("AIRFLOW_CONN_META_DEFAULT", good)
+    assert run_local.user_connection("meta_default") == "http://127.0.0.1:9"
+    assert run_local.airflow_env("http://127.0.0.1:1")["AIRFLOW_CONN_META_DEFAULT"] == good

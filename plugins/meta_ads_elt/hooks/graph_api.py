@@ -163,7 +163,7 @@ def settings_from_connection(conn: Any, conn_id: str, access_token: str | None =
             f"{where}: conn_type = {conn_type!r}: must be '{MetaGraphApiHook.conn_type}' (Meta Graph API)"
         )
     for field, use in (("host", "put the API URL in extra base_url"), ("login", "put the token in Password"),
-                       ("schema", "it is not used"), ("port", "put it in extra base_url")):
+                       ("schema", "leave it empty"), ("port", "put it in extra base_url")):
         value = getattr(conn, field, None)
         if value not in (None, ""):
             raise MetaConfigError(f"{where}: field {field} = {value!r} is not used by this hook; {use}")
