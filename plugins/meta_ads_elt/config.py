@@ -198,6 +198,8 @@ class MartsConfig(_Strict):
     build_path: str = "data/build/marts_build.duckdb"
     serving_path: str = "data/marts.duckdb"
     parquet_dir: str = "data/marts"
+    # How long a replaced Parquet version stays on disk for readers still on it (publish.py).
+    parquet_retention_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60)] = 60
 
     @field_validator("build_path", "serving_path")
     @classmethod

@@ -7,20 +7,24 @@ Guarantees
   connection sees the new marts. The Parquet copies are **immutable versions**
   (``data/marts/_versions/<version>/<mart>.parquet``, never modified once written) behind **one
   pointer**, the symlink ``data/marts/_current -> _versions/<version>``, swapped with one rename; the
-  contract paths ``data/marts/<mart>.parquet`` are symlinks to ``_current/<mart>.parquet``. A reader
-  opening a contract path gets one complete version, and all four marts flip together. A reader that
-  opens a file more than once (``pyarrow.parquet.read_table`` and ``pandas.read_parquet`` read the
-  footer in one open and the data in another) must open the version's own path, which never changes:
-  ``os.path.realpath("data/marts/<mart>.parquet")`` or :func:`current_parquet_files`. Superseded
-  versions stay on disk for ``retain_minutes`` after the publish that replaced them, then are removed.
+  contract paths ``data/marts/<mart>.parquet`` are symlinks to ``_current/<mart>.parquet``, so all
+  marts flip together and a reader opening a contract path gets one complete version.
+* **Safe for readers that open a path twice.** DuckDB's ``read_parquet``, ``pyarrow.parquet.read_table``
+  and ``pandas.read_parquet`` read a file's footer in one open and its data in another; when a publish
+  swapped the file between the two, they read new bytes at the old footer's offsets
+  (``TProtocolException: Invalid data``). Each new version of a mart's file therefore starts as a copy
+  of the previous version and never writes over a byte the previous version's row groups use: such a
+  reader still reads the previous version, whole. (Only a file grown beyond 4x its live data is written
+  afresh; a reader straddling that one publish could fail, which the next read repairs.) A reader can
+  also open a version's own file (``os.path.realpath`` of the contract path, or
+  :func:`current_parquet_files`) as often as it likes; superseded versions stay on disk for
+  ``retain_minutes`` after the publish that replaced them, then are removed.
 * **Only what changed is copied.** Each mart's rows are fingerprinted per ``date`` (row count and a sum
   of row hashes, in DuckDB). The serving file starts as a copy of the previous one (when it is ours,
   with the same storage version) and only the dates whose fingerprint changed are deleted and
-  re-inserted; a mart whose columns changed is rewritten whole. The next Parquet version of a mart is
-  made of the previous version's bytes, copied as they are, plus newly encoded row groups (one per
-  date) for the changed dates (see ``parquet_splice.py``); the footer lists the live row groups in
-  date order. Replaced row groups stay in the file as dead bytes until they outweigh the live ones,
-  then the file is written afresh. An unchanged mart's file is hard-linked into the new version.
+  re-inserted; a mart whose columns changed is rewritten whole. In a mart's new Parquet file the
+  unchanged dates' row groups stay as they are and each changed date is encoded as its own row
+  group(s) (``parquet_splice.py`` rewrites the footer); an unchanged mart's file is hard-linked.
 * **Nothing replaced unless everything was written**: a failure leaves the published state as it was
   and removes the half-written version.
 * The serving file uses DuckDB storage ``v1.0.0`` by default, so BI drivers bundling DuckDB 1.x can
