@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 import io
-import multiprocessing
+import json
 import os
+import subprocess
+import sys
 import time
 from decimal import Decimal
 from pathlib import Path
@@ -286,7 +288,8 @@ def _read(style: str, parquet_dir: Path, serving: Path) -> dict[str, tuple]:
     return out
 
 
-def _reader(style: str, parquet_dir: str, serving: str, stop_file: str, results) -> None:
+def _reader(style: str, parquet_dir: str, serving: str, stop_file: str, out: str) -> None:
+    """A reader process: read in a loop until ``stop_file`` exists, then write what it saw to ``out``."""
     reads, errors, seen = 0, [], []
     while not os.path.exists(stop_file):
         try:
@@ -295,7 +298,17 @@ def _reader(style: str, parquet_dir: str, serving: str, stop_file: str, results)
             time.sleep(0.02)  # leave the publisher some of this 2-core machine
         except Exception as exc:  # every failed read is reported
             errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
-    results.put((style, reads, errors, seen))
+    Path(out).write_text(json.dumps({"reads": reads, "errors": errors, "seen": [
+        {mart: [sig[0], sig[1], str(sig[2])] for mart, sig in read.items()} for read in seen
+    ]}))
+
+
+READER = """
+import sys
+sys.path[:0] = sys.argv[1].split(":")
+from tests.plugins.test_publish import _reader
+_reader(*sys.argv[2:])
+"""
 
 
 def test_readers_never_see_a_failed_or_mixed_read_during_many_publishes(tmp_path):
@@ -314,15 +327,16 @@ def test_readers_never_see_a_failed_or_mixed_read_during_many_publishes(tmp_path
     versions_of_mart = {mart: {sig[mart] for sig in expected.values()} for mart in MARTS}
     marts.publish_marts(builds[0], serving, parquet_dir, retain_minutes=0.2)
 
-    context = multiprocessing.get_context("spawn")
-    results = context.Queue()
     stop_file = tmp_path / "stop"
-    readers = [
-        context.Process(target=_reader, args=(style, str(parquet_dir), str(serving), str(stop_file), results))
+    root = Path(__file__).resolve().parents[2]
+    path = ":".join(str(root / part) for part in ("plugins", "include", "."))
+    readers = {
+        style: subprocess.Popen(
+            [sys.executable, "-c", READER, path, style, str(parquet_dir), str(serving), str(stop_file),
+             str(tmp_path / f"{style}.json")]
+        )
         for style in READ_STYLES
-    ]
-    for process in readers:
-        process.start()
+    }
     try:
         order = [0, 1, 2, 1, 3, 0, 2, 3, 4, 3]
         publishes = 0
@@ -331,13 +345,19 @@ def test_readers_never_see_a_failed_or_mixed_read_during_many_publishes(tmp_path
             marts.publish_marts(build, serving, parquet_dir, retain_minutes=0.2, incremental=publishes % 17 != 16)
             publishes += 1
         stop_file.touch()
-        outcomes = [results.get(timeout=120) for _ in readers]
+        for process in readers.values():
+            process.wait(timeout=120)
     finally:
         stop_file.touch()
-        for process in readers:
-            process.join(timeout=30)
-            if process.is_alive():
+        for process in readers.values():
+            if process.poll() is None:
                 process.kill()
+                process.wait(timeout=30)
+    outcomes = []
+    for style in READ_STYLES:
+        result = json.loads((tmp_path / f"{style}.json").read_text())
+        seen = [{m: signature_of_rows(*sig) for m, sig in read.items()} for read in result["seen"]]
+        outcomes.append((style, result["reads"], result["errors"], seen))
     assert publishes >= 50
     for style, reads, errors, seen in outcomes:
         assert not errors, f"{style}: {len(errors)} failed reads of {reads + len(errors)}: {errors[:3]}"
