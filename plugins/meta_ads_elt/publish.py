@@ -15,7 +15,7 @@ Guarantees
   (``TProtocolException: Invalid data``). Each new version of a mart's file therefore starts as a copy
   of the previous version and never writes over a byte the previous version's row groups use: such a
   reader still reads the previous version, whole. (Only a file grown beyond 4x its live data is written
-  afresh; a reader straddling that one publish could fail, which the next read repairs.) A reader can
+  afresh: a reader straddling that one publish can fail once; its next read succeeds.) A reader can
   also open a version's own file (``os.path.realpath`` of the contract path, or
   :func:`current_parquet_files`) as often as it likes; superseded versions stay on disk for
   ``retain_minutes`` after the publish that replaced them, then are removed.
