@@ -304,7 +304,6 @@ def check_schedule(value: str) -> None:
 _OPERATOR_ARGUMENTS: dict[str, tuple[type[BaseModel], str]] = {
     "account_id": (AccountConfig, "id"),
     "page_id": (PageConfig, "id"),
-    "lookback_days": (PipelineConfig, "lookback_days"),
     "attribution_windows": (InsightsConfig, "attribution_windows"),
     "chunk_days": (InsightsConfig, "chunk_days"),
     "max_concurrent_jobs": (InsightsConfig, "max_concurrent_jobs"),
@@ -318,6 +317,9 @@ _OPERATOR_ARGUMENTS: dict[str, tuple[type[BaseModel], str]] = {
 }
 """Operator arguments that carry a config key's value, checked against that key's one declaration."""
 
+OperatorLookbackDays = Annotated[int, Field(ge=1)]
+"""An operator may look back further than the daily DAG's ``lookback_days`` (1-90), e.g. in a backfill."""
+
 
 def check_operator_arguments(operator: str, **arguments: Any) -> None:
     """Validate operator arguments by the rules of the config keys they come from (see
@@ -327,6 +329,12 @@ def check_operator_arguments(operator: str, **arguments: Any) -> None:
     """
     for name, value in arguments.items():
         if isinstance(value, str) and "{{" in value:
+            continue
+        if name == "lookback_days":
+            try:
+                TypeAdapter(OperatorLookbackDays).validate_python(value)
+            except ValidationError as exc:
+                raise ConfigError(f"{operator}: argument lookback_days = {value!r}: {exc.errors()[0]['msg']}") from None
             continue
         model, key = _OPERATOR_ARGUMENTS[name]
         candidate = value

@@ -233,7 +233,7 @@ def _ad_objects(**kwargs):
 
 OPERATOR_CASES = [
     (_insights, {"account_id": "act_12x"}, "MetaInsightsOperator: argument account_id = 'act_12x': must be 'act_' followed by digits"),
-    (_insights, {"lookback_days": 0}, "MetaInsightsOperator: argument lookback_days = 0: Input should be greater than or equal to 1 (the rule of lookback_days"),
+    (_insights, {"lookback_days": 0}, "MetaInsightsOperator: argument lookback_days = 0: Input should be greater than or equal to 1"),
     (_insights, {"chunk_days": 91}, "MetaInsightsOperator: argument chunk_days = 91: Input should be less than or equal to 90 (the rule of insights.chunk_days"),
     (_insights, {"attribution_windows": ["7d_view"]}, "MetaInsightsOperator: argument attribution_windows = ['7d_view']: Input should be"),
     (_insights, {"max_concurrent_jobs": 0}, "MetaInsightsOperator: argument max_concurrent_jobs = 0: Input should be greater than or equal to 1"),
