@@ -48,6 +48,8 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from meta_ads_elt.parquet_splice import (
     MAGIC,
     Footer,
@@ -202,7 +204,8 @@ def _write_serving(
         if not changed:
             continue
         con.execute("delete from _changed_dates")
-        con.executemany("insert into _changed_dates values (?)", [[dt.date.fromisoformat(d)] for d in changed])
+        changed_dates = pa.table({"date": [dt.date.fromisoformat(d) for d in changed]})  # noqa: F841 (by name)
+        con.execute("insert into _changed_dates select * from changed_dates")
         con.execute(f"delete from {target} where date in (select date from _changed_dates)")
         con.execute(
             f"insert into {target} select * from {source} where date in (select date from _changed_dates) order by date"
@@ -232,14 +235,16 @@ def _record_published(
     con.execute(
         "create table serve.main._published_dates (relation varchar, date date, row_count bigint, row_hash varchar)"
     )
-    con.executemany(
-        "insert into serve.main._published_dates values (?, ?, ?, ?)",
-        [
-            [relation, None if day == "null" else dt.date.fromisoformat(day), count, digest]
-            for relation, by_date in fingerprints.items()
-            for day, (count, digest) in by_date.items()
-        ],
-    )
+    rows = [
+        (relation, None if day == "null" else dt.date.fromisoformat(day), count, digest)
+        for relation, by_date in fingerprints.items()
+        for day, (count, digest) in by_date.items()
+    ]
+    if rows:
+        fingerprint_rows = pa.table(  # noqa: F841 (read by the next statement, by name)
+            dict(zip(("relation", "date", "row_count", "row_hash"), map(list, zip(*rows, strict=True)), strict=True))
+        )
+        con.execute("insert into serve.main._published_dates select * from fingerprint_rows")
     con.execute("drop table if exists serve.main._published")
     con.execute(
         "create table serve.main._published (mart varchar, row_count bigint, min_date date, max_date date, "
