@@ -178,6 +178,26 @@ def min_max(con, mart):
     return con.execute(f"select min(date), max(date) from {mart}").fetchone()
 
 
+def test_a_reader_holding_the_previous_footer_reads_the_previous_version_from_the_new_file(tmp_path):
+    """What a reader that opens a path twice does when a publish lands between its two opens: the
+    previous version's footer applied to the new file's bytes must give the previous version, whole
+    (also across a schema change and a forced full rewrite)."""
+    serving, parquet_dir = tmp_path / "marts.duckdb", tmp_path / "marts"
+    steps = [(0, {}), (1, {}), (2, {}), (3, {"incremental": False}), (4, {}), (1, {})]
+    previous: dict[str, tuple[str, pa.Table]] = {}
+    for version, options in steps:
+        build = tmp_path / f"build{version}.duckdb"
+        make_build(build, version, extra_column=version == 4)
+        marts.publish_marts(build, serving, parquet_dir, **options)
+        current = current_parquet_files(parquet_dir)
+        for mart, path in current.items():
+            if mart in previous:
+                old_path, old_table = previous[mart]
+                straddling = pq.ParquetFile(path, metadata=pq.read_metadata(old_path)).read()
+                assert straddling.equals(old_table), f"{mart}: version {version} overwrote bytes of the previous one"
+            previous[mart] = (path, pq.read_table(path))
+
+
 def test_a_mart_whose_columns_change_is_rewritten_whole(tmp_path):
     serving, parquet_dir = tmp_path / "marts.duckdb", tmp_path / "marts"
     make_build(tmp_path / "a.duckdb", 0)
