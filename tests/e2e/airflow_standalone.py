@@ -169,9 +169,9 @@ class Standalone:
 
     def stop(self) -> None:
         """Stop standalone and everything it started: its process group, and the processes that carry
-        its marker (Airflow runs each task in a process group of its own). SIGKILL after 20 s: the
+        its marker (Airflow runs each task in a process group of its own). SIGKILL after 10 s: the
         scheduler ignores SIGTERM for seconds."""
-        stop_tree(self.process, self.env[TREE_MARKER], grace=20)
+        stop_tree(self.process, self.env[TREE_MARKER], grace=10)
 
 
 def start_standalone(env: dict[str, str], port: int) -> Standalone:
