@@ -166,13 +166,15 @@ def meta_ads_daily():
 
     @task(pool=DUCKDB_WRITER_POOL, retries=2, outlets=mart_assets(config.resolve(config.marts.serving_path)))
     def publish(build: dict) -> dict:
-        """Atomically swap in the serving DuckDB file and the Parquet copies BI tools read."""
+        """Atomically swap in the serving DuckDB file and the Parquet copies BI tools read (only the
+        dates whose rows changed are copied)."""
         from meta_ads_elt.marts import publish_marts
 
         return publish_marts(
             build,
             serving_path=config.resolve(config.marts.serving_path),
             parquet_dir=config.resolve(config.marts.parquet_dir),
+            retain_minutes=config.marts.parquet_retention_minutes,
         )
 
     built = dbt_build()

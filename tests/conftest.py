@@ -5,12 +5,46 @@
 - ``sandbox_factory`` (function): ``sandbox_factory(**options)`` starts a sandbox with its own
   world/faults/flags (CLI flags with underscores) and stops it at teardown.
 Both return ``meta_sandbox.testing.SandboxHandle``.
+
+Every process the suite starts carries ``META_ADS_ELT_TEST_SESSION`` in its environment (set here
+before any test runs). At the end of the session, any such process still alive (an Airflow scheduler,
+a sandbox, a database, a browser, a dbt run...) is stopped and **fails the session**: each test must
+stop what it started, also when it fails or times out (``tests/processes.py`` helps).
 """
 
 from __future__ import annotations
 
+import os
+import uuid
+
 import pytest
 from meta_sandbox.testing import SandboxHandle, start_sandbox
+
+from tests.processes import SESSION_MARKER, describe, left_behind, stop
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ[SESSION_MARKER] = uuid.uuid4().hex  # inherited by every process the tests start
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    leftovers = left_behind()
+    if not leftovers:
+        return
+    names = [describe(process) for process in leftovers]
+    stop(leftovers, grace=10)
+    session.exitstatus = pytest.ExitCode.TESTS_FAILED
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    message = (
+        f"{len(names)} process(es) started by the tests were still running when the session ended "
+        "(now stopped); the test that started them must stop them in its teardown:\n  " + "\n  ".join(names)
+    )
+    if reporter is not None:
+        reporter.write_sep("=", "processes left running", red=True)
+        reporter.write_line(message)
+    else:
+        print(message)
 
 
 @pytest.fixture(scope="session")

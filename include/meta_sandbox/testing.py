@@ -8,9 +8,11 @@ Options are the CLI flags with underscores (``faults="chaos"``, ``require_proof=
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import pathlib
+import signal
 import subprocess
 import sys
 import threading
@@ -91,14 +93,15 @@ class SandboxHandle:
         return f"{self.url}/{version}/{path.lstrip('/')}"
 
     def stop(self) -> None:
+        """Stop the sandbox's process group: SIGTERM, then SIGKILL after 10 s."""
         proc, self.process = self.process, None
         if proc is None or proc.poll() is not None:
             return
-        proc.terminate()
+        _signal_group(proc, signal.SIGTERM)
         try:
             proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
-            proc.kill()
+            _signal_group(proc, signal.SIGKILL)
             proc.wait(timeout=10)
 
     def __enter__(self):
@@ -106,6 +109,11 @@ class SandboxHandle:
 
     def __exit__(self, *exc):
         self.stop()
+
+
+def _signal_group(proc: subprocess.Popen, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, sig)  # started with start_new_session=True: its group is its pid
 
 
 def _args(options: dict) -> list[str]:
@@ -135,7 +143,7 @@ def start_sandbox(timeout: float = 30.0, **options) -> SandboxHandle:
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_INCLUDE_DIR, env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
     proc = subprocess.Popen([sys.executable, "-m", "meta_sandbox", *_args(opts)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, text=True)
+                            stderr=subprocess.PIPE, env=env, text=True, start_new_session=True)
     first: list[str] = []
 
     def _read():
@@ -146,7 +154,8 @@ def start_sandbox(timeout: float = 30.0, **options) -> SandboxHandle:
     reader.join(timeout)
     line = first[0].strip() if first else ""
     if not line.startswith("SANDBOX_URL="):
-        proc.kill()
+        _signal_group(proc, signal.SIGKILL)
+        proc.wait(timeout=10)
         err = proc.stderr.read() if proc.stderr else ""
         raise SandboxError(f"sandbox did not start (args {opts}): {line!r} {err[-2000:]}")
     # Keep draining stdout/stderr so the child never blocks on a full pipe.

@@ -6,18 +6,33 @@ A bad key or value raises :class:`ConfigError` naming the key, the value and wha
 
 Relative paths (lake root, marts) are resolved against the project directory (the parent of
 ``include/``), so the DAG, the CLI and dbt agree on them whatever the working directory.
+
+Everything that can be checked without the network is checked when the file is read (at DAG parse
+time), so a bad value fails the DAG import with its key rather than a task hours later with another
+library's error: the ``schedule`` is parsed as Airflow parses it, the lake root must be a writable
+directory or an object store both the lake writer (fsspec) and dbt-duckdb can use, and the marts paths
+must be local, writable and of the right kind (a DuckDB file, a Parquet directory).
 """
 
 from __future__ import annotations
 
 import os
 import re
+import stat
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal, get_args
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from meta_ads_elt.fields import AD_EFFECTIVE_STATUSES
 
@@ -32,9 +47,101 @@ DEFAULT_SCHEDULE = "0 12 * * *"
 """12:00 UTC: every account-local day D ends by D+1 12:00 UTC (UTC-12 is the westmost time zone), so the
 run covering D never extracts a day that is still going on, in any account."""
 
+OBJECT_STORE_PROTOCOLS = ("s3", "gs", "gcs", "az", "abfs", "abfss")
+"""Lake URLs both sides can use: the lake writer (fsspec, with its s3fs/gcsfs/adlfs package installed)
+and dbt-duckdb (DuckDB's httpfs/azure extensions)."""
+
 
 class ConfigError(ValueError):
     """The config file is missing, unreadable, or has a bad key or value."""
+
+
+def resolve_path(path: str) -> str:
+    """An absolute local path (relative ones against the project directory), or an unchanged URL."""
+    if "://" in path:
+        return path
+    candidate = Path(path).expanduser()
+    return str(candidate if candidate.is_absolute() else PROJECT_DIR / candidate)
+
+
+# ---- checks shared by the config keys and the environment overrides ---------------------------
+
+def _nearest_existing(path: Path) -> Path:
+    for candidate in (path, *path.parents):
+        if candidate.exists():
+            return candidate
+    return Path("/")
+
+
+def _kind(path: Path) -> str:
+    mode = path.stat().st_mode
+    if stat.S_ISDIR(mode):
+        return "a directory"
+    if stat.S_ISREG(mode):
+        return "a file"
+    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
+        return "a device"
+    return "a special file"
+
+
+def _writable_ancestor(path: Path) -> None:
+    """The directory that would hold ``path`` exists (or can be created) and is writable."""
+    ancestor = _nearest_existing(path.parent)
+    if not ancestor.is_dir():
+        raise ValueError(f"{ancestor} is {_kind(ancestor)}, not a directory, so {path} cannot be created")
+    if not os.access(ancestor, os.W_OK | os.X_OK):
+        raise ValueError(f"directory {ancestor} is not writable by this user")
+
+
+def check_local_directory(value: str) -> None:
+    """A directory that exists and is writable, or can be created in a writable directory."""
+    path = Path(value)
+    if path.exists():
+        if not path.is_dir():
+            raise ValueError(f"{path} is {_kind(path)}, not a directory; give a directory such as data/lake")
+        if not os.access(path, os.W_OK | os.X_OK):
+            raise ValueError(f"directory {path} is not writable by this user")
+        return
+    _writable_ancestor(path)
+
+
+def check_local_file(value: str, example: str) -> None:
+    """A regular file that can be replaced (or created) in a writable directory."""
+    path = Path(value)
+    if path.exists() and not path.is_file():
+        raise ValueError(f"{path} is {_kind(path)}; give a file path such as {example}")
+    _writable_ancestor(path)
+
+
+def check_lake_root(value: str) -> None:
+    """A local directory (see :func:`check_local_directory`) or an object store URL we can use."""
+    if not value.strip():
+        raise ValueError("is empty; give a directory such as data/lake or a URL such as s3://bucket/lake")
+    if "://" not in value:
+        check_local_directory(value)
+        return
+    protocol = value.split("://", 1)[0].lower()
+    if protocol in ("file", "local"):
+        check_local_directory(value.split("://", 1)[1])
+        return
+    allowed = ", ".join(f"{p}://" for p in OBJECT_STORE_PROTOCOLS)
+    if protocol not in OBJECT_STORE_PROTOCOLS:
+        from fsspec.registry import known_implementations
+
+        known = protocol in known_implementations
+        why = "cannot be read by dbt-duckdb in another process" if known else "is not a known protocol"
+        raise ValueError(f"protocol '{protocol}://' {why}; use a local directory or one of {allowed}")
+    import fsspec
+
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except ImportError as exc:
+        raise ValueError(f"protocol '{protocol}://' needs a package that is not installed: {exc}") from None
+
+
+def _check_local_path(value: str, what: str) -> None:
+    if "://" in value:
+        raise ValueError(f"must be a local path: {what} is written aside and renamed into place")
 
 
 class _Strict(BaseModel):
@@ -109,6 +216,31 @@ class MartsConfig(_Strict):
     build_path: str = "data/build/marts_build.duckdb"
     serving_path: str = "data/marts.duckdb"
     parquet_dir: str = "data/marts"
+    # How long a replaced Parquet version stays on disk for readers still on it (publish.py).
+    parquet_retention_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60)] = 60
+
+    @field_validator("build_path", "serving_path")
+    @classmethod
+    def _duckdb_file(cls, value: str) -> str:
+        _check_local_path(value, "the DuckDB file")
+        check_local_file(resolve_path(value), "data/marts.duckdb")
+        return value
+
+    @field_validator("parquet_dir")
+    @classmethod
+    def _parquet_directory(cls, value: str) -> str:
+        _check_local_path(value, "each Parquet copy")
+        check_local_directory(resolve_path(value))
+        return value
+
+    @model_validator(mode="after")
+    def _distinct_files(self) -> MartsConfig:
+        if resolve_path(self.build_path) == resolve_path(self.serving_path):
+            raise ValueError(
+                f"build_path and serving_path are both {self.serving_path!r}: dbt writes the build file while "
+                "BI tools read the serving file, so they must differ"
+            )
+        return self
 
 
 class PipelineConfig(_Strict):
@@ -125,7 +257,26 @@ class PipelineConfig(_Strict):
     pages: tuple[PageConfig, ...] = ()
     insights: InsightsConfig = InsightsConfig()
     privacy: PrivacyConfig = PrivacyConfig()
-    marts: MartsConfig = MartsConfig()
+    marts: MartsConfig = Field(default_factory=MartsConfig)
+
+    @field_validator("meta_conn_id")
+    @classmethod
+    def _connection_id(cls, value: str) -> str:
+        if not re.fullmatch(r"[A-Za-z0-9_.-]{1,250}", value):
+            raise ValueError("must be an Airflow Connection id: letters, digits, '_', '-' or '.', e.g. meta_default")
+        return value
+
+    @field_validator("lake_root")
+    @classmethod
+    def _usable_lake_root(cls, value: str) -> str:
+        check_lake_root(resolve_path(value) if value.strip() else value)
+        return value
+
+    @field_validator("schedule")
+    @classmethod
+    def _cron(cls, value: str) -> str:
+        check_schedule(value)
+        return value
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PipelineConfig:
@@ -139,14 +290,108 @@ class PipelineConfig(_Strict):
 
     def resolve(self, path: str) -> str:
         """An absolute local path (or an unchanged URL such as ``s3://...``) for a configured path."""
-        if "://" in path:
-            return path
-        candidate = Path(path)
-        return str(candidate if candidate.is_absolute() else PROJECT_DIR / candidate)
+        return resolve_path(path)
 
     @property
     def lake_root_resolved(self) -> str:
-        return self.resolve(os.environ.get("META_LAKE_ROOT", self.lake_root))
+        """The lake root, or ``$META_LAKE_ROOT`` when set (checked like the key)."""
+        override = os.environ.get("META_LAKE_ROOT")
+        if override is None:
+            return self.resolve(self.lake_root)
+        try:
+            check_lake_root(resolve_path(override) if override.strip() else override)
+        except ValueError as exc:
+            raise ConfigError(f"environment variable META_LAKE_ROOT = {override!r}: {exc}") from None
+        return self.resolve(override)
+
+
+def check_schedule(value: str) -> None:
+    """A cron expression as Airflow's ``CronDataIntervalTimetable`` reads it (5 fields, or a preset)."""
+    from airflow.sdk import CronDataIntervalTimetable
+    from airflow.sdk.exceptions import AirflowTimetableInvalid
+
+    allowed = "a 5-field cron expression (minute hour day-of-month month day-of-week, in UTC) such as " \
+        "'0 0 * * *', or @hourly, @daily, @weekly, @monthly, @quarterly or @yearly"
+    timetable = CronDataIntervalTimetable(value, timezone="UTC")
+    try:
+        timetable.validate()
+    except AirflowTimetableInvalid as exc:
+        raise ValueError(f"is not a cron expression Airflow accepts ({exc}); use {allowed}") from None
+    if len(timetable.expression.split()) != 5:
+        raise ValueError(f"has {len(timetable.expression.split())} fields; use {allowed}")
+
+
+_OPERATOR_ARGUMENTS: dict[str, tuple[type[BaseModel], str]] = {
+    "account_id": (AccountConfig, "id"),
+    "page_id": (PageConfig, "id"),
+    "attribution_windows": (InsightsConfig, "attribution_windows"),
+    "chunk_days": (InsightsConfig, "chunk_days"),
+    "max_concurrent_jobs": (InsightsConfig, "max_concurrent_jobs"),
+    "poll_interval": (InsightsConfig, "poll_interval_seconds"),
+    "stall_timeout_minutes": (InsightsConfig, "stall_timeout_minutes"),
+    "deferrable": (InsightsConfig, "deferrable"),
+    "platforms": (PageConfig, "platforms"),
+    "pii_allow_list": (PrivacyConfig, "raw_lead_fields_allow_list"),
+    "default_phone_country_code": (PrivacyConfig, "default_phone_country_code"),
+    "keep_message_text": (PrivacyConfig, "keep_message_text"),
+}
+"""Operator arguments that carry a config key's value, checked against that key's one declaration."""
+
+OperatorLookbackDays = Annotated[int, Field(ge=1)]
+"""An operator may look back further than the daily DAG's ``lookback_days`` (1-90), e.g. in a backfill."""
+
+
+def check_operator_arguments(operator: str, **arguments: Any) -> None:
+    """Validate operator arguments by the rules of the config keys they come from (see
+    ``_OPERATOR_ARGUMENTS``); raise :class:`ConfigError` naming the operator, argument, value and rule.
+
+    Jinja-templated values (``"{{ ... }}"``) are left to be checked when rendered.
+    """
+    for name, value in arguments.items():
+        if isinstance(value, str) and "{{" in value:
+            continue
+        if name == "lookback_days":
+            try:
+                TypeAdapter(OperatorLookbackDays).validate_python(value)
+            except ValidationError as exc:
+                raise ConfigError(f"{operator}: argument lookback_days = {value!r}: {exc.errors()[0]['msg']}") from None
+            continue
+        model, key = _OPERATOR_ARGUMENTS[name]
+        candidate = value
+        if name == "account_id" and isinstance(value, str | int) and not str(value).startswith("act_"):
+            candidate = f"act_{value}"  # the operators take ad account ids with or without act_
+        field = model.model_fields[key]
+        try:
+            if model in (AccountConfig, PageConfig) and key == "id":
+                model.model_validate({"id": str(candidate) if isinstance(candidate, int) else candidate})
+            else:
+                TypeAdapter(Annotated[field.annotation, field]).validate_python(candidate)
+        except ValidationError as exc:
+            message = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise ConfigError(
+                f"{operator}: argument {name} = {value!r}: {message} (the rule of {_key_path(model, key)} "
+                "in include/pipeline.yaml)"
+            ) from None
+
+
+def _key_path(model: type[BaseModel], key: str) -> str:
+    prefix = {AccountConfig: "accounts[].", PageConfig: "pages[].", InsightsConfig: "insights.",
+              PrivacyConfig: "privacy.", MartsConfig: "marts."}.get(model, "")
+    return prefix + key
+
+
+def _allowed_keys(location: tuple) -> list[str]:
+    model: Any = PipelineConfig
+    for part in location[:-1]:
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(part) if isinstance(model, type) else None
+        if field is None:
+            return []
+        annotation = field.annotation
+        inner = [a for a in get_args(annotation) if isinstance(a, type) and issubclass(a, BaseModel)]
+        model = inner[0] if inner else annotation
+    return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
 
 
 def _describe(error: dict) -> str:
@@ -155,21 +400,31 @@ def _describe(error: dict) -> str:
         location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
-        return f"{location}: unknown key; check its spelling (allowed keys are listed in docs/CONFIG.md)"
+        allowed = ", ".join(_allowed_keys(tuple(error["loc"])))
+        return f"{location}: unknown key; check its spelling (allowed here: {allowed}; see docs/CONFIG.md)"
     if error["type"] == "missing":
         return f"{location}: required key is missing"
+    if isinstance(error.get("input"), dict):  # a check across keys: its message names them
+        return f"{location + ': ' if location else ''}{message}"
     return f"{location} = {error.get('input')!r}: {message}"
 
 
 def parse_config(data: object, *, source: str = "pipeline config") -> PipelineConfig:
-    """Validate already-loaded YAML data; raise :class:`ConfigError` with every problem listed."""
+    """Validate already-loaded YAML data; raise :class:`ConfigError` with every problem listed.
+
+    The message's first line names the first bad key, its value and what is allowed; any further
+    problems follow, one a line.
+    """
+    if data is None:
+        raise ConfigError(f"{source} is empty: it needs at least an accounts: list (see docs/CONFIG.md)")
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of keys at the top level, got {type(data).__name__}")
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        problems = "\n  ".join(_describe(error) for error in exc.errors())
-        raise ConfigError(f"{source} is invalid:\n  {problems}") from None
+        first, *others = [_describe(error) for error in exc.errors()]
+        more = "".join(f"\n  also: {problem}" for problem in others)
+        raise ConfigError(f"{source}: {first}{more}") from None
 
 
 def load_config(path: str | os.PathLike | None = None) -> PipelineConfig:

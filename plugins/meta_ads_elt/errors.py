@@ -111,6 +111,11 @@ class MetaConfigError(MetaFatalError):
     """The Airflow Connection or operator arguments are wrong."""
 
 
+class MetaAppSecretProofError(MetaConfigError):
+    """Meta refused the ``appsecret_proof``: the Connection's ``app_secret`` is not the secret of the app
+    that issued the token, or the app requires a proof and the Connection has no ``app_secret``."""
+
+
 class MetaJobFailedError(MetaFatalError):
     """An async report job failed even at its smallest split (one day, one campaign)."""
 
@@ -188,13 +193,22 @@ def classify(
         )
     if code in RETRYABLE_CODES or transient or (http_status is not None and http_status >= 500):
         return MetaRetryableError(f"Transient Graph API error on {what}: {meta_msg or 'no body'}{ref}", **common)
-    if code == 100:
-        if "appsecret_proof" in meta_msg:
-            hint = "The app_secret in the connection does not belong to the token's app; fix app_secret."
+    if code == 100 and "appsecret_proof" in meta_msg:
+        if "require" in meta_msg.lower():
+            fix = "The app requires appsecret_proof: add the app's secret as extra app_secret of the connection"
         else:
-            blame = (error.get("error_data") or {}) if isinstance(error.get("error_data"), dict) else {}
-            fields = blame.get("blame_field_specs")
-            hint = f"Fix the parameter{' ' + str(fields) if fields else ''} named in Meta's message."
+            fix = (
+                "The extra app_secret of the connection is not the secret of the app that issued the token: "
+                "copy the secret of that app (App Dashboard > Settings > Basic) into app_secret"
+            )
+        return MetaAppSecretProofError(
+            f"Meta refused the appsecret_proof{where} on {what}: {meta_msg}. {fix}; this is not retried.{ref}",
+            **common,
+        )
+    if code == 100:
+        blame = (error.get("error_data") or {}) if isinstance(error.get("error_data"), dict) else {}
+        fields = blame.get("blame_field_specs")
+        hint = f"Fix the parameter{' ' + str(fields) if fields else ''} named in Meta's message."
         return MetaParameterError(f"Invalid parameter in {what}: {meta_msg}. {hint}{ref}", **common)
     if http_status == 429:
         return MetaThrottledError(f"Rate limited on {what} (HTTP 429){ref}", retry_after=regain_seconds(headers), **common)

@@ -9,13 +9,11 @@ Guarantees:
   PASS / WARN / ERROR / SKIP summary naming each warning and failure. A failure raises
   :class:`DbtBuildError` naming every failing node; warn-level results are returned.
   The build file is written by one process at a time: callers run it in a 1-slot pool.
-* :func:`publish_marts` never opens the serving file BI tools read. It copies the marts from the
-  build file into a *new* file next to the serving path, checkpoints and fsyncs it, then
-  ``os.replace``-s it over ``data/marts.duckdb`` (atomic on POSIX). A reader holding the old file
-  open keeps reading the old inode, unblocked and unbroken; the next connection sees the new marts,
-  never a half-published state. Each mart is also written as ``data/marts/<mart>.parquet`` (write
-  aside + rename). The serving file uses storage version ``v1.0.0`` by default, so BI drivers that
-  bundle DuckDB 1.x can open it (DuckDB 2.0's own format cannot be read by DuckDB < 2.0).
+* :func:`publish_marts` (implemented in :mod:`meta_ads_elt.publish`) never writes a file readers
+  have open: the serving file ``data/marts.duckdb`` is written aside and swapped in with one rename,
+  the Parquet copies are immutable versions behind one swapped pointer, ``data/marts/_current``,
+  and only the dates whose rows changed are copied. The serving file uses storage version ``v1.0.0``
+  by default, so BI drivers that bundle DuckDB 1.x can open it.
 * :func:`summarize_marts` prints a short human summary of the published marts.
 
 Relative paths are resolved against the repository root (the directory holding ``dbt_project/``).
@@ -23,9 +21,7 @@ Relative paths are resolved against the repository root (the directory holding `
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
-import fcntl
 import json
 import logging
 import os
@@ -33,10 +29,11 @@ import shutil
 import subprocess
 import sys
 import threading
-import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
+
+from meta_ads_elt.publish import DEFAULT_RETAIN_MINUTES, PublishError, publish  # noqa: F401 (PublishError: part of this API)
 
 log = logging.getLogger(__name__)
 
@@ -65,10 +62,6 @@ class DbtBuildError(RuntimeError):
     def __init__(self, message: str, failures: Sequence[tuple[str, str, str]] = ()) -> None:
         super().__init__(message)
         self.failures = list(failures)
-
-
-class PublishError(RuntimeError):
-    """The build file lacks a mart, or the serving copy could not be written."""
 
 
 def _resolve(path: str | os.PathLike[str] | None, env: str, default: Path) -> Path:
@@ -332,30 +325,6 @@ def run_dbt_build(
     }
 
 
-@contextlib.contextmanager
-def _publish_lock(serving: Path) -> Iterator[None]:
-    """Serialise publishers (never readers): an flock on a sidecar file, not on the serving file."""
-    lock_path = serving.with_name(serving.name + ".publish.lock")
-    with open(lock_path, "a+") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
-def _fsync(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _quote(path: Path) -> str:
-    return str(path).replace("'", "''")
-
-
 def publish_marts(
     build_db_path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
     serving_db_path: str | os.PathLike[str] = "data/marts.duckdb",
@@ -365,17 +334,19 @@ def publish_marts(
     marts: Sequence[str] = MARTS,
     rollups: Sequence[str] = ROLLUPS,
     serving_path: str | os.PathLike[str] | None = None,
+    retain_minutes: float = DEFAULT_RETAIN_MINUTES,
+    incremental: bool = True,
 ) -> dict[str, Any]:
-    """Atomically publish the marts of ``build_db_path`` to ``serving_db_path`` and ``parquet_dir``.
+    """Atomically publish the marts of ``build_db_path`` to ``serving_db_path`` and ``parquet_dir``,
+    copying only the dates that changed since the last publish (:mod:`meta_ads_elt.publish`).
 
-    Returns ``{"serving_db_path", "parquet_files", "rows": {mart: n}, "published_at"}``. The serving
-    file gets a ``_published`` table (mart, rows, min/max date, published_at). Nothing is replaced
-    unless every mart was copied. ``build_db_path`` may be the dict returned by :func:`run_dbt_build`;
-    ``serving_path`` is an alias of ``serving_db_path``. ``storage_version=None`` writes DuckDB's
-    default (2.0) format, which DuckDB < 2.0 cannot open.
+    Returns ``{"serving_db_path", "parquet_files", "rows": {mart: n}, "published_at", "version", ...}``.
+    The serving file gets a ``_published`` table (mart, rows, min/max date, published_at, version).
+    Nothing is replaced unless every mart was copied. ``build_db_path`` may be the dict returned by
+    :func:`run_dbt_build`; ``serving_path`` is an alias of ``serving_db_path``. ``storage_version=None``
+    writes DuckDB's default (2.0) format, which DuckDB < 2.0 cannot open. ``incremental=False`` writes
+    everything afresh. Superseded Parquet versions are kept ``retain_minutes`` for readers still on them.
     """
-    import duckdb
-
     if isinstance(build_db_path, Mapping):  # the summary returned by run_dbt_build
         build_db_path = build_db_path["build_db_path"]
     if serving_path is not None:  # alias used by the DAG's config
@@ -384,86 +355,19 @@ def publish_marts(
         build_db_path, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb"
     )
     serving = _resolve(serving_db_path, "META_SERVING_DUCKDB_PATH", REPO_ROOT / "data" / "marts.duckdb")
-    if not build.exists():
-        raise PublishError(f"build file {build} does not exist: run the dbt build first")
-    serving.parent.mkdir(parents=True, exist_ok=True)
-    published_at = dt.datetime.now(dt.UTC)
-    token = uuid.uuid4().hex[:12]
-    staging = serving.with_name(f".{serving.name}.{token}.tmp")
-    parquet_written: dict[str, str] = {}
-    rows: dict[str, int] = {}
-    with _publish_lock(serving):
-        con = duckdb.connect()
-        try:
-            con.execute("set TimeZone = 'UTC'")
-            con.execute(f"attach '{_quote(build)}' as build (read_only)")
-            present = {
-                r[0]
-                for r in con.execute(
-                    "select table_name from information_schema.tables where table_catalog = 'build'"
-                ).fetchall()
-            }
-            missing = [m for m in marts if m not in present]
-            if missing:
-                raise PublishError(f"build file {build} lacks mart(s) {missing}: did dbt build succeed?")
-            options = f" (storage_version '{storage_version}')" if storage_version else ""
-            con.execute(f"attach '{_quote(staging)}' as serve{options}")
-            for mart in [*marts, *(r for r in rollups if r in present)]:
-                con.execute(f'create table serve.main."{mart}" as select * from build.main."{mart}"')
-                rows[mart] = con.execute(f'select count(*) from serve.main."{mart}"').fetchone()[0]
-            con.execute(
-                "create table serve.main._published "
-                "(mart varchar, row_count bigint, min_date date, max_date date, published_at timestamptz)"
-            )
-            for mart in marts:
-                con.execute(
-                    f'insert into serve.main._published select ?, count(*), min(date), max(date), ? from serve.main."{mart}"',
-                    [mart, published_at],
-                )
-            con.execute("checkpoint serve")
-            con.execute("detach serve")
-            _fsync(staging)
-            # Parquet copies: each written aside, then renamed over the previous file.
-            if parquet_dir is not None:
-                out_dir = _resolve(parquet_dir, "META_MARTS_PARQUET_DIR", REPO_ROOT / "data" / "marts")
-                out_dir.mkdir(parents=True, exist_ok=True)
-                pending: list[tuple[Path, Path]] = []
-                for mart in marts:
-                    final = out_dir / f"{mart}.parquet"
-                    tmp = out_dir / f".{mart}.parquet.{token}.tmp"
-                    con.execute(
-                        f"copy (select * from build.main.\"{mart}\") to '{_quote(tmp)}' "
-                        "(format parquet, compression zstd)"
-                    )
-                    _fsync(tmp)
-                    pending.append((tmp, final))
-                for tmp, final in pending:
-                    os.replace(tmp, final)
-                    parquet_written[Path(final).stem] = str(final)
-            # A stale WAL beside the serving path would be replayed onto the new file: remove it first.
-            with contextlib.suppress(FileNotFoundError):
-                os.remove(serving.with_name(serving.name + ".wal"))
-            os.replace(staging, serving)
-            dir_fd = os.open(serving.parent, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
-        finally:
-            con.close()
-            for leftover in serving.parent.glob(f".{serving.name}.{token}.tmp*"):
-                leftover.unlink(missing_ok=True)
-            if parquet_dir is not None:
-                out_dir = _resolve(parquet_dir, "META_MARTS_PARQUET_DIR", REPO_ROOT / "data" / "marts")
-                for leftover in out_dir.glob(f".*.parquet.{token}.tmp"):
-                    leftover.unlink(missing_ok=True)
-    return {
-        "serving_db_path": str(serving),
-        "parquet_files": parquet_written,
-        "rows": rows,
-        "published_at": published_at.isoformat(),
-        "storage_version": storage_version or "default",
-    }
+    out_dir = (
+        _resolve(parquet_dir, "META_MARTS_PARQUET_DIR", REPO_ROOT / "data" / "marts") if parquet_dir is not None else None
+    )
+    return publish(
+        build,
+        serving,
+        out_dir,
+        storage_version=storage_version,
+        marts=marts,
+        rollups=rollups,
+        retain_minutes=retain_minutes,
+        incremental=incremental,
+    )
 
 
 def _partial_days_line(con: Any) -> str:

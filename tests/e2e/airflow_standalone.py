@@ -8,16 +8,18 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
 import yaml
+
+from tests.processes import TREE_MARKER, stop_tree
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 VENV_BIN = Path(sys.executable).parent
@@ -166,24 +168,16 @@ class Standalone:
         return self.log_path.read_text()[-4000:]
 
     def stop(self) -> None:
-        self.process.terminate()
-        try:
-            self.process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-        subprocess.run(["pkill", "-f", self.env["AIRFLOW_HOME"]], check=False)
-        # The scheduler, API server and executor workers can outlive `airflow standalone` (reparented
-        # to init, their command lines do not name AIRFLOW_HOME): they share its process group
-        # (start_new_session), so end the group.
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(self.process.pid, sig)
-            except ProcessLookupError:
-                break
-            time.sleep(5)
+        """Stop standalone and everything it started: its process group, and the processes that carry
+        its marker (Airflow runs each task in a process group of its own). SIGKILL after 10 s: the
+        scheduler ignores SIGTERM for seconds."""
+        stop_tree(self.process, self.env[TREE_MARKER], grace=10)
 
 
 def start_standalone(env: dict[str, str], port: int) -> Standalone:
+    """Start `airflow standalone` in its own process group, marked so that every process it starts can be
+    found and stopped (:meth:`Standalone.stop`; call it in a ``finally`` or fixture teardown)."""
+    env = {**env, TREE_MARKER: uuid.uuid4().hex}
     log_path = Path(env["AIRFLOW_HOME"]) / "standalone.log"
     process = subprocess.Popen(
         [str(VENV_BIN / "airflow"), "standalone"],
@@ -194,19 +188,22 @@ def start_standalone(env: dict[str, str], port: int) -> Standalone:
         start_new_session=True,
     )
     standalone = Standalone(env=env, port=port, process=process, log_path=log_path)
-    deadline = time.monotonic() + 180
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"airflow standalone exited:\n{standalone.log_tail()}")
-        try:
-            if requests.get(f"http://localhost:{port}/api/v2/version", timeout=10).ok:
-                standalone.authenticate()
-                return standalone
-        except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
-            pass
-        time.sleep(2)
-    standalone.stop()
-    raise AssertionError(f"airflow standalone did not start:\n{standalone.log_tail()}")
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise AssertionError(f"airflow standalone exited:\n{standalone.log_tail()}")
+            try:
+                if requests.get(f"http://localhost:{port}/api/v2/version", timeout=10).ok:
+                    standalone.authenticate()
+                    return standalone
+            except (requests.RequestException, FileNotFoundError, KeyError, json.JSONDecodeError):
+                pass
+            time.sleep(2)
+        raise AssertionError(f"airflow standalone did not start:\n{standalone.log_tail()}")
+    except BaseException:
+        standalone.stop()
+        raise
 
 
 def copy_tree(source: Path, target: Path) -> None:

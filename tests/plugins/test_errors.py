@@ -7,6 +7,7 @@ import json
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from meta_ads_elt.errors import (
+    MetaAppSecretProofError,
     MetaDataTooLargeError,
     MetaFatalError,
     MetaParameterError,
@@ -81,8 +82,11 @@ def test_bad_parameter_is_fatal_and_quotes_meta():
 
 def test_bad_appsecret_proof_points_at_the_app_secret():
     err = classify(400, body(100, "Invalid appsecret_proof provided in the API argument"))
-    assert isinstance(err, MetaParameterError)
+    assert isinstance(err, MetaAppSecretProofError) and not isinstance(err, MetaParameterError)
+    assert str(err).startswith("Meta refused the appsecret_proof")
     assert "app_secret" in str(err)
+    required = classify(400, body(100, "API calls from the server require an appsecret_proof argument"))
+    assert isinstance(required, MetaAppSecretProofError) and "add the app's secret" in str(required)
 
 
 def test_too_much_data_is_its_own_kind():

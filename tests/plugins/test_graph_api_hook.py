@@ -314,5 +314,5 @@ def test_connection_is_validated_early(monkeypatch, stub):
         _ = connect(monkeypatch, stub, api_version="latest").settings
     with pytest.raises(MetaConfigError, match="base_url"):
         _ = connect(monkeypatch, stub, base_url="graph.facebook.com").settings
-    with pytest.raises(MetaConfigError, match="could not be read"):
+    with pytest.raises(MetaConfigError, match="is not defined"):
         _ = MetaGraphApiHook("meta_missing_conn").settings

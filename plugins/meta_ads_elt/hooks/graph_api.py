@@ -90,41 +90,138 @@ class GraphSettings:
         return params
 
 
+CONNECTION_EXTRAS = ("app_id", "app_secret", "api_version", "base_url", "timeout", "access_token")
+"""The keys a ``meta_graph_api`` Connection's extras may hold (anything else is a typo we refuse)."""
+MAX_TIMEOUT = 3600.0
+_UI_PREFIX = "extra__meta_graph_api__"  # how Airflow 2-style connection forms store custom fields
+_EXTRA_EXAMPLE = '{"app_id": "1234567890", "app_secret": "...", "base_url": "https://graph.facebook.com"}'
+
+
+def _extras(conn: Any, where: str) -> dict[str, Any]:
+    """The Extra field as a dict, parsed here so that bad JSON is an error (Airflow's ``extra_dejson``
+    logs it and returns ``{}``, which would silently send everything to graph.facebook.com)."""
+    raw = conn.extra
+    if raw is None or (isinstance(raw, str) and not raw.strip()):
+        return {}
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except ValueError as exc:
+            raise MetaConfigError(
+                f"{where}: its Extra field is not valid JSON ({exc.args[0].split(':')[0]}); write it as a JSON "
+                f"object such as {_EXTRA_EXAMPLE}"
+            ) from None
+    if not isinstance(raw, dict):
+        raise MetaConfigError(
+            f"{where}: its Extra field is a JSON {type(raw).__name__}, not an object; write it as {_EXTRA_EXAMPLE}"
+        )
+    extra = {str(k).removeprefix(_UI_PREFIX): v for k, v in raw.items()}
+    for key in extra:
+        if key not in CONNECTION_EXTRAS:
+            raise MetaConfigError(
+                f"{where}: extra {key!r} is not a setting of this hook; allowed extras are "
+                f"{', '.join(CONNECTION_EXTRAS)} (check the spelling)"
+            )
+    return {k: v for k, v in extra.items() if v not in (None, "")}
+
+
+def _check_secret(value: Any, field: str, where: str) -> str:
+    """A token or app secret: a non-empty string without spaces or line breaks (never echoed)."""
+    if not isinstance(value, str):
+        raise MetaConfigError(f"{where}: {field} must be a string, got a {type(value).__name__} (value not shown)")
+    if value != value.strip() or any(ch.isspace() for ch in value):
+        raise MetaConfigError(
+            f"{where}: {field} contains spaces or a line break (value not shown: it is a secret); paste it "
+            "again without them"
+        )
+    return value
+
+
+def _check_base_url(value: Any, where: str) -> str:
+    from urllib.parse import urlsplit
+
+    allowed = f"an http(s) URL with only a host (and port), such as {DEFAULT_BASE_URL} or http://127.0.0.1:8765 for the sandbox"
+    if not isinstance(value, str):
+        raise MetaConfigError(f"{where}: extra base_url = {value!r}: must be {allowed}")
+    parts = urlsplit(value.strip())
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise MetaConfigError(f"{where}: extra base_url = {value!r}: must be {allowed}")
+    try:
+        parts.port  # noqa: B018 (raises on a bad port)
+    except ValueError:
+        raise MetaConfigError(f"{where}: extra base_url = {value!r} has an invalid port; must be {allowed}") from None
+    if parts.username or parts.password:
+        raise MetaConfigError(f"{where}: extra base_url must not carry credentials; the token goes in Password")
+    if parts.path.strip("/"):
+        version = " (the Graph API version goes in extra api_version)" if parts.path.strip("/").startswith("v") else ""
+        raise MetaConfigError(f"{where}: extra base_url = {value!r} has a path {parts.path!r}{version}; must be {allowed}")
+    if parts.query or parts.fragment:
+        raise MetaConfigError(f"{where}: extra base_url = {value!r} has a query or fragment; must be {allowed}")
+    return f"{parts.scheme}://{parts.netloc}"
+
+
 def settings_from_connection(conn: Any, conn_id: str, access_token: str | None = None) -> GraphSettings:
-    """Validate a Connection into :class:`GraphSettings`; raise :class:`MetaConfigError` naming the problem."""
-    extra = dict(conn.extra_dejson or {})
-    token = access_token or conn.password or extra.get("access_token")
+    """Validate every field of a Connection into :class:`GraphSettings`.
+
+    Raises :class:`MetaConfigError` (not retried) whose first line names the Connection, the field,
+    its value (never a secret's) and what is allowed.
+    """
+    where = f"Connection '{conn_id}'"
+    conn_type = getattr(conn, "conn_type", None)
+    if conn_type not in (None, "", MetaGraphApiHook.conn_type):
+        raise MetaConfigError(
+            f"{where}: conn_type = {conn_type!r}: must be '{MetaGraphApiHook.conn_type}' (Meta Graph API)"
+        )
+    for field, use in (("host", "put the API URL in extra base_url"), ("login", "put the token in Password"),
+                       ("schema", "leave it empty"), ("port", "put it in extra base_url")):
+        value = getattr(conn, field, None)
+        if value not in (None, ""):
+            raise MetaConfigError(f"{where}: field {field} = {value!r} is not used by this hook; {use}")
+    extra = _extras(conn, where)
+    stored = conn.password or None
+    if stored is not None and extra.get("access_token") and extra["access_token"] != stored:
+        raise MetaConfigError(
+            f"{where}: both Password and extra access_token hold a token, and they differ; keep only Password"
+        )
+    token = access_token or stored or extra.get("access_token")
     if not token:
         raise MetaConfigError(
-            f"Connection '{conn_id}' has no access token: put the Meta access token in its Password field "
-            "(conn_type meta_graph_api)."
+            f"{where} has no access token: put the Meta access token (a long-lived user or system-user token) "
+            f"in its Password field (conn_type {MetaGraphApiHook.conn_type})."
         )
-    api_version = str(extra.get("api_version") or DEFAULT_API_VERSION)
-    if not api_version.startswith("v"):
+    token = _check_secret(token, "the access token (Password)", where)
+    raw_version = extra.get("api_version", DEFAULT_API_VERSION)
+    api_version = str(raw_version).strip()
+    if api_version and not api_version.startswith("v"):
         api_version = "v" + api_version
     if not _API_VERSION_RE.match(api_version):
         raise MetaConfigError(
-            f"Connection '{conn_id}': extra api_version={extra.get('api_version')!r} is not like 'v26.0'."
+            f"{where}: extra api_version = {raw_version!r}: must be a Graph API version such as "
+            f"{DEFAULT_API_VERSION!r}"
         )
-    base_url = str(extra.get("base_url") or DEFAULT_BASE_URL).rstrip("/")
-    if not re.match(r"^https?://[^/\s]+", base_url):
-        raise MetaConfigError(
-            f"Connection '{conn_id}': extra base_url={base_url!r} must be an http(s) URL such as "
-            f"{DEFAULT_BASE_URL} (or http://127.0.0.1:8765 for the sandbox)."
-        )
+    base_url = _check_base_url(extra.get("base_url", DEFAULT_BASE_URL), where)
+    raw_timeout = extra.get("timeout", DEFAULT_TIMEOUT)
     try:
-        timeout = float(extra.get("timeout") or DEFAULT_TIMEOUT)
-        if timeout <= 0:
+        timeout = float(raw_timeout)
+        if isinstance(raw_timeout, bool) or not 0 < timeout <= MAX_TIMEOUT:
             raise ValueError
     except (TypeError, ValueError):
         raise MetaConfigError(
-            f"Connection '{conn_id}': extra timeout={extra.get('timeout')!r} must be a positive number of seconds."
+            f"{where}: extra timeout = {raw_timeout!r}: must be a number of seconds above 0 and at most "
+            f"{MAX_TIMEOUT:.0f}, e.g. {DEFAULT_TIMEOUT:.0f}"
         ) from None
-    app_secret = extra.get("app_secret") or None
-    app_id = extra.get("app_id") or None
+    app_secret = extra.get("app_secret")
+    if app_secret is not None:
+        app_secret = _check_secret(app_secret, "extra app_secret", where)
+    app_id = extra.get("app_id")
+    if app_id is not None:
+        if isinstance(app_id, bool) or not isinstance(app_id, str | int) or not str(app_id).strip() \
+                or any(ch.isspace() for ch in str(app_id)):
+            raise MetaConfigError(f"{where}: extra app_id = {app_id!r}: must be the app's id, e.g. '1234567890'")
+        app_id = str(app_id)
     for secret in (token, app_secret):
         register_secret(secret)
-    settings = GraphSettings(str(token), app_id, app_secret, api_version, base_url, timeout)
+    settings = GraphSettings(token, app_id, app_secret, api_version, base_url, timeout)
     register_secret(settings.appsecret_proof)
     return settings
 
@@ -207,8 +304,9 @@ class MetaGraphApiHook(BaseHook):
         try:
             return self.get_connection(self.meta_conn_id)
         except Exception as exc:
+            state = "is not defined" if "NotFound" in type(exc).__name__ else f"could not be read ({type(exc).__name__})"
             raise MetaConfigError(
-                f"Airflow connection '{self.meta_conn_id}' could not be read ({type(exc).__name__}). "
+                f"Airflow connection '{self.meta_conn_id}' {state}. "
                 "Create it with conn_type meta_graph_api, the access token as password and extras "
                 "app_id/app_secret/api_version/base_url/timeout."
             ) from None

@@ -26,6 +26,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields as F
+from meta_ads_elt.config import check_operator_arguments
 from meta_ads_elt.errors import classify
 from meta_ads_elt.lake import LakeWriter, read_rows
 
@@ -62,6 +63,7 @@ class MetaAdObjectsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_operator_arguments(type(self).__name__, account_id=account_id)
         self.account_id = account_id
         self.meta_conn_id = meta_conn_id
         self.lake_root = lake_root

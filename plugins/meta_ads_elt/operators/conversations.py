@@ -22,6 +22,7 @@ import pyarrow as pa
 from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields, schemas
+from meta_ads_elt.config import check_operator_arguments
 from meta_ads_elt.errors import MetaPermissionError, MetaTokenError, classify
 from meta_ads_elt.operators._pages import (
     interval_day,
@@ -272,6 +273,10 @@ class MetaConversationsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_operator_arguments(
+            type(self).__name__, page_id=page_id, lookback_days=lookback_days, platforms=platforms,
+            keep_message_text=keep_message_text,
+        )
         self.page_id = page_id
         self.lake_root = lake_root
         self.meta_conn_id = meta_conn_id

@@ -59,6 +59,7 @@ from typing import Any
 from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields as F
+from meta_ads_elt.config import check_operator_arguments
 from meta_ads_elt.errors import (
     MetaApiError,
     MetaConfigError,
@@ -251,6 +252,12 @@ class MetaInsightsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_operator_arguments(
+            type(self).__name__, account_id=account_id, lookback_days=lookback_days,
+            attribution_windows=attribution_windows, chunk_days=chunk_days,
+            max_concurrent_jobs=max_concurrent_jobs, poll_interval=poll_interval,
+            stall_timeout_minutes=stall_timeout_minutes, deferrable=deferrable,
+        )
         self.account_id = account_id
         self.meta_conn_id = meta_conn_id
         self.lake_root = lake_root

@@ -17,6 +17,7 @@ import pyarrow as pa
 from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields, schemas
+from meta_ads_elt.config import check_operator_arguments
 from meta_ads_elt.errors import MetaConfigError
 from meta_ads_elt.leadgen_budget import LeadgenUsageTap, LeadRetrievalBudget
 from meta_ads_elt.operators._pages import (
@@ -201,6 +202,10 @@ class MetaLeadsOperator(BaseOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        check_operator_arguments(
+            type(self).__name__, page_id=page_id, lookback_days=lookback_days, pii_allow_list=pii_allow_list,
+            default_phone_country_code=default_phone_country_code,
+        )
         self.page_id = page_id
         self.form_ids = form_ids
         self.lake_root = lake_root
