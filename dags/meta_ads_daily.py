@@ -6,6 +6,8 @@ validated config file (``include/pipeline.yaml``, a local file): no network, no 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, TaskGroup, dag, task
 from meta_ads_elt.assets import lake_asset, mart_assets
@@ -157,11 +159,15 @@ def meta_ads_daily():
         """
         from meta_ads_elt.marts import run_dbt_build
 
+        build_path = Path(config.resolve(config.marts.build_path))
         return run_dbt_build(
             lake_root=lake_root,
-            build_path=config.resolve(config.marts.build_path),
+            build_path=build_path,
             window_end=data_interval_start.date().isoformat(),
             lookback_days=config.lookback_days,
+            # dbt's artifacts and logs beside the build file: one deployment's, never the project checkout's
+            target_path=build_path.parent / "dbt_target",
+            log_path=build_path.parent / "dbt_logs",
         )
 
     @task(pool=DUCKDB_WRITER_POOL, retries=2, outlets=mart_assets(config.resolve(config.marts.serving_path)))
