@@ -31,6 +31,13 @@ def pytest_configure(config: pytest.Config) -> None:
         os.environ[SESSION_MARKER] += f"-{worker['workerid']}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Files with slow tests first, each file's own order kept: with parallel workers (``make test``
+    runs one file per worker), the suite ends soon after its longest files, so they must start first."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     # Each xdist worker checks its own processes; the controller then checks every worker's again.

@@ -21,6 +21,8 @@ from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS
 from bench.lake_generator import generate_lake, write_rows
 from tests.dbt.conftest import Build, write_scenario_lake
 
+pytestmark = pytest.mark.slow  # several real dbt builds: minutes
+
 MARTS = marts.MARTS
 
 

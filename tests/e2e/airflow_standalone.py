@@ -200,7 +200,7 @@ def start_standalone(env: dict[str, str], port: int) -> Standalone:
     )
     standalone = Standalone(env=env, port=port, process=process, log_path=log_path)
     try:
-        deadline = time.monotonic() + 180
+        deadline = time.monotonic() + 420  # minutes on a loaded 2-core machine
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise AssertionError(f"airflow standalone exited:\n{standalone.log_tail()}")

@@ -37,8 +37,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 DAG_ID = "meta_ads_daily"
 LOOKBACK_DAYS = 2
-YESTERDAY = datetime.now(UTC).date() - timedelta(days=1)
-BACKFILL_DAYS = [YESTERDAY - timedelta(days=2), YESTERDAY - timedelta(days=1)]
+# The day of the latest interval that has ended (runs start at 12:00 UTC and cover the day they start
+# on): unpausing the DAG schedules a run for it, so the backfill takes the two days before, which no
+# scheduled run touches (a backfill skips a date that already has a run in flight).
+LATEST_SCHEDULED_DAY = (datetime.now(UTC) - timedelta(hours=12)).date() - timedelta(days=1)
+BACKFILL_DAYS = [LATEST_SCHEDULED_DAY - timedelta(days=2), LATEST_SCHEDULED_DAY - timedelta(days=1)]
 SCREENSHOTS = PROJECT_DIR / "data" / "build"
 FORM_LABELS = ["Access token", "App ID", "App secret", "API version", "Base URL", "Timeout (seconds)"]
 # Airflow 3.3.2's list Test button sends `port: Number(null)` = 0 for a connection without a port, and
@@ -209,7 +212,7 @@ def test_a_user_connects_meta_and_backfills_two_days_in_the_ui(ui_airflow, sandb
         _start_the_backfill(page, base)
 
         runs = standalone.wait_for_runs(
-            DAG_ID, lambda run: run["run_type"] == "backfill", count=len(BACKFILL_DAYS), timeout=1800
+            DAG_ID, lambda run: run["run_type"] == "backfill", count=len(BACKFILL_DAYS), timeout=900
         )
         _wait_until_the_backfill_completes(standalone)
         page.goto(f"{base}/dags/{DAG_ID}/backfills")

@@ -450,7 +450,7 @@ def test_a_task_killed_mid_write_leaves_the_lake_valid(sandbox_factory, tmp_path
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([f"{REPO}/plugins", f"{REPO}/include"])}
     # a first complete run
     subprocess.run([sys.executable, "-c", script.replace("{run}", "complete")], env=env, check=True,
-                   capture_output=True, timeout=120)
+                   capture_output=True, timeout=300)
     before = lake_table(lake).num_rows
     assert before > 0
     posted = sb.stats()["by_endpoint"]["POST /act_{id}/insights"]
@@ -469,7 +469,7 @@ def test_a_task_killed_mid_write_leaves_the_lake_valid(sandbox_factory, tmp_path
     no_duplicates(lake)
     # the retry re-attaches to the killed try's jobs (no resubmission) and completes the window
     subprocess.run([sys.executable, "-c", script.replace("{run}", "retry")], env=env, check=True,
-                   capture_output=True, timeout=120)
+                   capture_output=True, timeout=300)
     assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] == posted * 2
     assert lake_table(lake).num_rows == before
     no_duplicates(lake)
