@@ -120,6 +120,15 @@ class MetaJobFailedError(MetaFatalError):
     """An async report job failed even at its smallest split (one day, one campaign)."""
 
 
+class MetaDaysFailedError(MetaJobFailedError):
+    """Some days of an account could not be extracted (their smallest job kept failing); every other day
+    of the window landed. ``failed_dates`` lists the days left as they were in the lake."""
+
+    def __init__(self, message: str, *, failed_dates: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.failed_dates = list(failed_dates or [])
+
+
 class MetaRateLimitWaitError(MetaFatalError):
     """Meta's rate limit would hold the task longer than ``max_rate_limit_wait_minutes``: fail now with
     the time to retry, rather than hold a worker slot silently (Airflow retries would only wait again)."""
