@@ -155,7 +155,7 @@ def test_the_snapshot_runs_after_the_insights_of_its_account(parsed):
 
     for account in load_config().accounts:
         upstream = parsed["upstream"][f"insights.ad_objects_{account.numeric_id}"]
-        assert upstream == [f"insights.insights_{account.numeric_id}"]
+        assert upstream == ["access_check", f"insights.insights_{account.numeric_id}"]
 
 
 def test_the_timetable_gives_whole_utc_days_as_data_intervals():
