@@ -11,6 +11,7 @@ from airflow.sdk import CronDataIntervalTimetable, TaskGroup, TriggerRule, dag, 
 from meta_ads_elt.assets import lake_asset, mart_assets
 from meta_ads_elt.callbacks import log_failed_try, log_retried_try
 from meta_ads_elt.config import load_config_cached
+from meta_ads_elt.failures import scope_of
 from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
 from meta_ads_elt.operators.insights import MetaInsightsOperator
@@ -123,15 +124,12 @@ def meta_ads_daily():
             )
             insights >> objects  # the snapshot reads the ids of deleted objects from the fresh Insights rows
             checked >> objects
-            scopes[insights.task_id] = ("insights", f"act_{account.numeric_id}")
-            scopes[objects.task_id] = ("ad_objects", f"act_{account.numeric_id}")
     extracted.append(insights_group)
 
     if any(page.leads for page in config.pages):
         with TaskGroup("leads") as leads_group:
             for page in config.pages:
                 if page.leads:
-                    scopes[f"leads.leads_{page.id}"] = ("leads", f"page {page.id}")
                     MetaLeadsOperator(
                         task_id=f"leads_{page.id}",
                         page_id=page.id,
@@ -150,7 +148,6 @@ def meta_ads_daily():
         with TaskGroup("conversations") as conversations_group:
             for page in config.pages:
                 if page.conversations:
-                    scopes[f"conversations.conversations_{page.id}"] = ("conversations", f"page {page.id}")
                     MetaConversationsOperator(
                         task_id=f"conversations_{page.id}",
                         page_id=page.id,
@@ -166,6 +163,8 @@ def meta_ads_daily():
 
     # Runs when every extraction is done and one succeeded: a failed account or Page does not hold back
     # the marts of the others (their earlier data stays in the lake as it was).
+    scopes.update({t.task_id: scope_of(t) for group in extracted for t in group.children.values()})
+
     @task(pool=DUCKDB_WRITER_POOL, retries=1, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
     def dbt_build(data_interval_start=None) -> dict:
         """One `dbt build` (models + tests) into the build file; the pool keeps DuckDB to one writer.

@@ -143,13 +143,20 @@ def _same(field_name: str, ours: object, theirs: object) -> bool:
 
 
 def reconcile(
-    marts_path: str, truth: dict, since: str, until: str, *, skip_account_days: Iterable[tuple[str, str]] = ()
+    marts_path: str,
+    truth: dict,
+    since: str,
+    until: str,
+    *,
+    skip_account_days: Iterable[tuple[str, str]] = (),
+    skip_page_days: Iterable[tuple[str, str]] = (),
 ) -> Reconciliation:
     """Compare every account-day and page-day in ``[since, until]`` of the marts with the truth.
 
     ``skip_account_days``: (account id without ``act_``, ISO date) pairs left out of the comparison (e.g.
     the account-days a run could not extract, which the marts name in ``_published_failures``); counted
-    in ``skipped_account_days``.
+    in ``skipped_account_days``. ``skip_page_days``: (Page id, ISO date) pairs likewise (a Page takes its
+    local dates from the account that promotes it).
     """
     result = Reconciliation(since=since, until=until)
     skipped = {(str(a).removeprefix("act_"), str(d)) for a, d in skip_account_days}
@@ -201,7 +208,10 @@ def reconcile(
                     f"marts {ours.get(name, 0)} vs truth {row.get(name, 0)}"
                 )
     theirs_pages = {(str(row["page_id"]), row["platform"], row["date"]): row for row in truth.get("pages", [])}
+    skipped_pages = {(str(p), str(d)) for p, d in skip_page_days}
     for key in sorted(set(ours_pages) | set(theirs_pages)):
+        if (key[0], key[2]) in skipped_pages:
+            continue
         ours, theirs = ours_pages.get(key, {}), theirs_pages.get(key, {})
         result.page_days += 1
         where = f"page {key[0]} {key[1]} {key[2]}"

@@ -142,7 +142,7 @@ def record_failed_task(context: Mapping[str, Any], exception: BaseException | No
             f"{RUNS}/{ti.run_id}/{_task_key(ti.task_id, getattr(ti, 'map_index', None))}",
             {**dataclasses.asdict(record), "partial": bool(getattr(exception, "failed_dates", None))},
         )
-        log.error("%s: %s", entity, record.line())
+        log.error("%s", record.line())
     except Exception:  # pragma: no cover - a callback must never fail the callback runner
         log.warning("could not record the failure of %s", context.get("ti"), exc_info=True)
 

@@ -536,19 +536,18 @@ class MetaInsightsOperator(BaseOperator):
             result = self._write(context, jobs, dates, since, until, failed_dates)
         self._state.delete(name)
         if failed_dates:
-            raise self._days_failed(given_up, failed_dates, landed=len(dates), context=context)
+            raise self._days_failed(given_up, failed_dates, landed=len(dates))
         return result
 
     def _days_failed(
-        self, given_up: list[ReportJob], failed_dates: list[str], *, landed: int, context: Any
+        self, given_up: list[ReportJob], failed_dates: list[str], *, landed: int
     ) -> MetaDaysFailedError:
         causes = sorted({scrub(j.error or j.async_status or "Job Failed") for j in given_up})
         return MetaDaysFailedError(
             f"act_{self.numeric_account_id}: Meta could not build the Insights report for {len(failed_dates)} "
             f"day(s) {', '.join(failed_dates)} ({MAX_JOB_ATTEMPTS} tries at the smallest split, one day and one "
             f"campaign: {'; '.join(causes)[:300]}). The other {landed} day(s) of the window landed; the failed "
-            "days keep what the lake had before. To fill the gap, re-run this task later (Clear it in the UI or "
-            "`airflow tasks clear`); the next daily runs also re-pull these days while they are in the lookback window.",
+            "days keep what the lake had before.",
             failed_dates=failed_dates,
         )
 
