@@ -186,3 +186,33 @@ def test_an_account_that_loses_access_mid_history_is_named_and_keeps_its_data(sa
     result = reconcile(str(serving), sb.truth(window(d2)[0], d2.isoformat()), window(d2)[0], d2.isoformat())
     assert result.equal, "\n".join(result.differences[:30])
     check_run(outcome)
+
+
+def test_a_page_the_token_lost_is_left_out_by_the_access_check_and_fails_alone(sandbox_factory, monkeypatch, tmp_path):
+    from meta_ads_elt.access import AccessCheckError, PageAccess, preflight
+    from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+
+    sb = sandbox_factory(now=NOW)
+    use_connection(monkeypatch, sb)
+    world = sb.world()
+    lost = world["pages"][0]["id"]
+    sb.set_faults({"lost_access": {"pages": [lost]}})  # the Page was deleted or its role removed: 100/33
+    pages = [PageAccess(p["id"]) for p in world["pages"]]
+    with pytest.raises(AccessCheckError, match=lost):  # strict: the check as a config validation
+        preflight(MetaGraphApiHook("meta_default"), True, pages)
+    report = preflight(MetaGraphApiHook("meta_default"), True, pages, isolate_pages=True)  # the DAG's check
+    assert list(report.page_problems) == [lost]
+
+    lake = tmp_path / "lake"
+    states = run_isolated(lake, world, D1, "page")
+    assert {task for task, state in states.items() if state != "success"} == {
+        f"leads.leads_{lost}", f"conversations.conversations_{lost}"
+    }
+    outcome = run_outcome(
+        lake_root=str(lake), dag_id=DAG_ID, run_id="page", day=D1, lookback_days=LOOKBACK, states=states, scopes=SCOPES
+    )
+    assert {(f.kind, f.entity) for f in outcome.failures} == {("leads", f"page {lost}"), ("conversations", f"page {lost}")}
+    for failure in outcome.failures:
+        assert lost in failure.reason and "fatal" not in failure.reason.lower()
+    with pytest.raises(ExtractionsFailedError, match=f"leads page {lost}"):
+        check_run(outcome)
