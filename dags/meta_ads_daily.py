@@ -29,8 +29,8 @@ over in every time zone, so the newest day is complete for every account; a day 
 extracted is marked `partial` in the marts):
 
 0. **Access check**: the token's permissions (`/me/permissions`) and, per Page, its tasks and what
-   the Page edges answer; a missing permission or task, an id that is not a Page or another Page's
-   token fails the run here, before any budget is spent, with every problem named.
+   the Page edges answer; a missing permission or another Page's token fails the run here, before any
+   budget is spent, with every problem named; a problem of one Page only is logged and that Page left out.
 1. **Insights** per ad account: async report runs at ad level, for ads of every status (archived and
    deleted included), re-pull the account-local dates `[D - lookback + 1, D]` (restated conversions are
    replaced) with the account totals that check them; then the ad-object snapshot (deleted objects
