@@ -9,10 +9,11 @@ from __future__ import annotations
 from pathlib import Path
 
 import pendulum
-from airflow.sdk import CronDataIntervalTimetable, TaskGroup, dag, task
+from airflow.sdk import CronDataIntervalTimetable, TaskGroup, TriggerRule, dag, get_current_context, task
 from meta_ads_elt.assets import lake_asset, mart_assets
 from meta_ads_elt.callbacks import log_failed_try, log_retried_try
 from meta_ads_elt.config import load_config_cached
+from meta_ads_elt.failures import scope_of
 from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
 from meta_ads_elt.operators.insights import MetaInsightsOperator
@@ -30,8 +31,8 @@ over in every time zone, so the newest day is complete for every account; a day 
 extracted is marked `partial` in the marts):
 
 0. **Access check**: the token's permissions (`/me/permissions`) and, per Page, its tasks and what
-   the Page edges answer; a missing permission or task, an id that is not a Page or another Page's
-   token fails the run here, before any budget is spent, with every problem named.
+   the Page edges answer; a missing permission or another Page's token fails the run here, before any
+   budget is spent, with every problem named; a problem of one Page only is logged and that Page left out.
 1. **Insights** per ad account: async report runs at ad level, for ads of every status (archived and
    deleted included), re-pull the account-local dates `[D - lookback + 1, D]` (restated conversions are
    replaced) with the account totals that check them; then the ad-object snapshot (deleted objects
@@ -41,6 +42,13 @@ extracted is marked `partial` in the marts):
    their reachable messages (a snapshot partition for D).
 4. **dbt build** of the marts into the build file, then **publish**: an atomic swap of
    `data/marts.duckdb` plus Parquet copies under `data/marts/`, so BI readers never see a half state.
+5. **check_extractions**: fails the run when an account, Page or day could not be extracted.
+
+**Failure isolation**: an extraction that fails for good (a lost permission, a disabled account, a removed
+Page, a day Meta cannot build) does not stop the others; the marts build and publish with everything else,
+the failed ones are listed in the serving file's `_published_failures` (with the reason and the command
+that fills the gap) and their earlier data stays as it was; `check_extractions` then fails the run, so it
+is not green (`meta_ads_elt.failures`).
 
 Every task replaces exactly its partitions: a rerun or backfill of any day is idempotent.
 Pools: one per ad account and per Page (API budget), one slot for the DuckDB writer.
@@ -81,6 +89,7 @@ def meta_ads_daily():
 
     checked = access_check()
     extracted: list = []
+    scopes: dict[str, tuple[str, str]] = {}  # task id -> (kind, entity), for failures without a record
 
     with TaskGroup("insights") as insights_group:
         for account in config.accounts:
@@ -111,8 +120,12 @@ def meta_ads_daily():
                 max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
                 pool=account_pool(account.id),
                 outlets=[lake_asset(lake_root, name) for name in ("accounts", "campaigns", "adsets", "ads")],
+                # Also after an Insights task that gave up some days (or failed): the snapshot then reads
+                # the ids of deleted objects from what the lake has. Not when the access check failed.
+                trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS,
             )
             insights >> objects  # the snapshot reads the ids of deleted objects from the fresh Insights rows
+            checked >> objects
     extracted.append(insights_group)
 
     if any(page.leads for page in config.pages):
@@ -150,7 +163,11 @@ def meta_ads_daily():
                     )
         extracted.append(conversations_group)
 
-    @task(pool=DUCKDB_WRITER_POOL, retries=1)
+    # Runs when every extraction is done and one succeeded: a failed account or Page does not hold back
+    # the marts of the others (their earlier data stays in the lake as it was).
+    scopes.update({t.task_id: scope_of(t) for group in extracted for t in group.children.values()})
+
+    @task(pool=DUCKDB_WRITER_POOL, retries=1, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
     def dbt_build(data_interval_start=None) -> dict:
         """One `dbt build` (models + tests) into the build file; the pool keeps DuckDB to one writer.
 
@@ -173,20 +190,40 @@ def meta_ads_daily():
     @task(pool=DUCKDB_WRITER_POOL, retries=2, outlets=mart_assets(config.resolve(config.marts.serving_path)))
     def publish(build: dict) -> dict:
         """Atomically swap in the serving DuckDB file and the Parquet copies BI tools read (only the
-        dates whose rows changed are copied)."""
+        dates whose rows changed are copied), with the extractions still failed (`_published_failures`)."""
+        from meta_ads_elt.failures import reconcile_failures
         from meta_ads_elt.marts import publish_marts
 
+        open_failures = reconcile_failures(lake_root, _run_outcome())
         return publish_marts(
             build,
             serving_path=config.resolve(config.marts.serving_path),
             parquet_dir=config.resolve(config.marts.parquet_dir),
             retain_minutes=config.marts.parquet_retention_minutes,
+            failures=open_failures,
+        )
+
+    @task(retries=1, trigger_rule=TriggerRule.ALL_DONE)  # its own verdict is not retried (AirflowFailException)
+    def check_extractions() -> None:
+        """Fail the run (after the publish) when an extraction of it failed, naming each and its fix."""
+        from meta_ads_elt.failures import check_run
+
+        check_run(_run_outcome())
+
+    def _run_outcome():
+        from meta_ads_elt.failures import run_outcome, task_states
+
+        context = get_current_context()
+        return run_outcome(
+            lake_root=lake_root, dag_id=context["ti"].dag_id, run_id=context["ti"].run_id,
+            day=context["data_interval_start"].date(), lookback_days=config.lookback_days,
+            states=task_states(context), scopes=scopes,
         )
 
     built = dbt_build()
     checked >> extracted
     extracted >> built
-    publish(built)
+    publish(built) >> check_extractions()
 
 
 meta_ads_daily()

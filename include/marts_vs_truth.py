@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from decimal import Decimal
 
@@ -114,6 +115,7 @@ class Reconciliation:
     inferred_starts: int = 0  # starts the marts inferred (their message beyond reach in every snapshot)
     beyond_reach_starts: int = 0  # starts whose message the truth says is beyond the API's reach now
     retired_ad_days: int = 0
+    skipped_account_days: int = 0
     partial_account_days: list[str] = field(default_factory=list)
     differences: list[str] = field(default_factory=list)
 
@@ -140,9 +142,24 @@ def _same(field_name: str, ours: object, theirs: object) -> bool:
     return int(ours or 0) == int(theirs or 0)
 
 
-def reconcile(marts_path: str, truth: dict, since: str, until: str) -> Reconciliation:
-    """Compare every account-day and page-day in ``[since, until]`` of the marts with the truth."""
+def reconcile(
+    marts_path: str,
+    truth: dict,
+    since: str,
+    until: str,
+    *,
+    skip_account_days: Iterable[tuple[str, str]] = (),
+    skip_page_days: Iterable[tuple[str, str]] = (),
+) -> Reconciliation:
+    """Compare every account-day and page-day in ``[since, until]`` of the marts with the truth.
+
+    ``skip_account_days``: (account id without ``act_``, ISO date) pairs left out of the comparison (e.g.
+    the account-days a run could not extract, which the marts name in ``_published_failures``); counted
+    in ``skipped_account_days``. ``skip_page_days``: (Page id, ISO date) pairs likewise (a Page takes its
+    local dates from the account that promotes it).
+    """
     result = Reconciliation(since=since, until=until)
+    skipped = {(str(a).removeprefix("act_"), str(d)) for a, d in skip_account_days}
     with duckdb.connect(marts_path, read_only=True) as connection:
         ours_accounts = {
             (row["account_id"], row["date"]): row
@@ -161,6 +178,9 @@ def reconcile(marts_path: str, truth: dict, since: str, until: str) -> Reconcili
         (str(row["account_id"]).removeprefix("act_"), row["date"]): row for row in truth.get("accounts", [])
     }
     for key in sorted(set(ours_accounts) | set(theirs_accounts)):
+        if key in skipped:
+            result.skipped_account_days += 1
+            continue
         ours, theirs = ours_accounts.get(key, zero_account), theirs_accounts.get(key, zero_account)
         result.account_days += 1
         for name in ACCOUNT_FIELDS:
@@ -177,6 +197,8 @@ def reconcile(marts_path: str, truth: dict, since: str, until: str) -> Reconcili
     for row in truth.get("archived_or_deleted_ads", []):
         if not since <= row["date"] <= until:
             continue
+        if (str(row.get("account_id", "")).removeprefix("act_"), row["date"]) in skipped:
+            continue
         ours = ours_retired.get((str(row["ad_id"]), row["date"]), dict.fromkeys(retired_fields, 0))
         result.retired_ad_days += 1
         for name in retired_fields:
@@ -186,7 +208,10 @@ def reconcile(marts_path: str, truth: dict, since: str, until: str) -> Reconcili
                     f"marts {ours.get(name, 0)} vs truth {row.get(name, 0)}"
                 )
     theirs_pages = {(str(row["page_id"]), row["platform"], row["date"]): row for row in truth.get("pages", [])}
+    skipped_pages = {(str(p), str(d)) for p, d in skip_page_days}
     for key in sorted(set(ours_pages) | set(theirs_pages)):
+        if (key[0], key[2]) in skipped_pages:
+            continue
         ours, theirs = ours_pages.get(key, {}), theirs_pages.get(key, {})
         result.page_days += 1
         where = f"page {key[0]} {key[1]} {key[2]}"

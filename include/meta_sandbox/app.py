@@ -424,6 +424,9 @@ class Sandbox:
             if isinstance(page, Page):
                 leadgen_budget = self.leadgen_budget(page)
             self.ratelimiter.charge(scope, user_key, leadgen_budget)
+            lost = self.faults.lost_access(scope.account_id, scope.page_id, segs[0] if segs else "/")
+            if lost is not None:
+                raise lost
             ctx = objects.Ctx(self, principal, req.params, req.base_url, version)
             result = self.route(req.method, segs, ctx)
             if isinstance(result, Response):

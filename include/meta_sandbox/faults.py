@@ -27,6 +27,14 @@ Schema (YAML or JSON; every key optional; rates are probabilities per request in
     null_batch_item_rate: 0.0     # batch items answered with null
     endpoints: []                 # if set, only these endpoints (stats names, e.g. "GET /{report_run_id}") get
                                   # latency/transient/throttle/drop faults
+    lost_access:                  # the token lost access to these ad accounts / Pages (not a rate: every request)
+      accounts: []                # ad account ids (with or without act_): every request about the account, its
+                                  # objects and report runs answers `account_error`
+      account_error: missing      # missing: 100/33 "Unsupported get request. Object with ID ... cannot be loaded
+                                  # due to missing permissions" (HTTP 400); permissions: "(#200) Permissions
+                                  # error" (HTTP 403)
+      pages: []                   # Page ids: every request about the Page (its token, forms, leads,
+                                  # conversations) answers 100/33
 
 Decisions are deterministic under the seed: the n-th Graph request (a counter under a lock) gets
 the same decision in every run with the same seed and profile.
@@ -64,6 +72,7 @@ PROFILES: dict[str, dict] = {
     "too_much_data": {"too_much_data": {"max_rows": 1000, "max_page_rows": 1000}},
     "drops": {"dropped_connection_rate": 0.2},
     "null_batch": {"null_batch_item_rate": 0.5},
+    "jobs_half_fail": {"jobs": {"failed_rate": 0.5}},
 }
 
 _THROTTLE_MESSAGES = {
@@ -102,13 +111,17 @@ class Profile:
     dropped_connection_rate: float = 0.0
     null_batch_item_rate: float = 0.0
     endpoints: tuple = ()
+    lost_accounts: frozenset = frozenset()
+    account_error: str = "missing"
+    lost_pages: frozenset = frozenset()
     source: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, data: dict | None, name: str | None = None) -> Profile:
         data = dict(data or {})
         known = {"name", "latency_ms", "latency_jitter_ms", "transient_error_rate", "throttle", "jobs",
-                 "too_much_data", "dropped_connection_rate", "null_batch_item_rate", "endpoints", "profile"}
+                 "too_much_data", "dropped_connection_rate", "null_batch_item_rate", "endpoints", "profile",
+                 "lost_access"}
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault profile keys: {sorted(unknown)}; known: {sorted(known)}")
@@ -128,6 +141,12 @@ class Profile:
         throttle = data.get("throttle") or {}
         jobs = data.get("jobs") or {}
         tmd = data.get("too_much_data") or {}
+        lost = data.get("lost_access") or {}
+        unknown_lost = set(lost) - {"accounts", "account_error", "pages"}
+        if unknown_lost:
+            raise ValueError(f"unknown lost_access keys: {sorted(unknown_lost)}; known: accounts, account_error, pages")
+        if lost.get("account_error", "missing") not in ("missing", "permissions"):
+            raise ValueError(f"lost_access.account_error must be 'missing' or 'permissions', got {lost['account_error']!r}")
         p = cls(
             name=str(data.get("name") or name or "custom"),
             latency_ms=float(data.get("latency_ms") or 0),
@@ -149,6 +168,9 @@ class Profile:
             dropped_connection_rate=float(data.get("dropped_connection_rate") or 0),
             null_batch_item_rate=float(data.get("null_batch_item_rate") or 0),
             endpoints=tuple(data.get("endpoints") or ()),
+            lost_accounts=frozenset(str(a).removeprefix("act_") for a in lost.get("accounts") or ()),
+            account_error=str(lost.get("account_error") or "missing"),
+            lost_pages=frozenset(str(p) for p in lost.get("pages") or ()),
             source=data,
         )
         for code in p.throttle_codes:
@@ -267,6 +289,21 @@ class Faults:
         if u < p.stalled_rate:
             return "stalled", p.stall_percent
         return "ok", 0
+
+    def lost_access(self, account_id: str | None, page_id: str | None, ident: str) -> GraphError | None:
+        """The error for a request about an ad account or Page the token lost access to (else None)."""
+        p = self.profile
+        if account_id and str(account_id) in p.lost_accounts:
+            if p.account_error == "permissions":
+                return GraphError("(#200) Permissions error", 200, status=403)
+            from meta_sandbox.errors import missing_object
+
+            return missing_object(ident)
+        if page_id and str(page_id) in p.lost_pages:
+            from meta_sandbox.errors import missing_object
+
+            return missing_object(ident)
+        return None
 
     def describe(self) -> dict:
         return {"name": self.profile.name, **self.profile.source}

@@ -71,6 +71,7 @@ class AccessReport:
     permissions: set[str] = field(default_factory=set)
     pages: dict[str, dict[str, Any]] = field(default_factory=dict)
     problems: list[str] = field(default_factory=list)
+    page_problems: dict[str, list[str]] = field(default_factory=dict)
 
 
 def needed_permissions(has_accounts: bool, pages: Iterable[PageAccess]) -> dict[str, str]:
@@ -237,8 +238,16 @@ def form_of_another_page(hook: MetaGraphApiHook, form_id: str, page_id: str) -> 
     )
 
 
-def preflight(hook: MetaGraphApiHook, has_accounts: bool, pages: Iterable[PageAccess]) -> AccessReport:
-    """Check the token against what the config extracts; raise :class:`AccessCheckError` listing every problem."""
+def preflight(
+    hook: MetaGraphApiHook, has_accounts: bool, pages: Iterable[PageAccess], *, isolate_pages: bool = False
+) -> AccessReport:
+    """Check the token against what the config extracts; raise :class:`AccessCheckError` listing every problem.
+
+    With ``isolate_pages``, problems of single Pages (not readable, a missing Page task, a foreign form)
+    do not fail the check while something else is extractable: they are logged, each with its fix, and
+    returned in ``page_problems``; those Pages' own tasks then fail and the run's final check names them
+    (failure isolation, :mod:`meta_ads_elt.failures`). Token-wide problems always fail the check.
+    """
     pages = list(pages)
     report = AccessReport()
     try:
@@ -256,10 +265,25 @@ def preflight(hook: MetaGraphApiHook, has_accounts: bool, pages: Iterable[PageAc
                 "login / system-user permissions, have the user grant it, then store the new token."
             )
     for page in pages:
+        before = len(report.problems)
         check_page(hook, page, report, frozenset(missing))
-    if report.problems:
-        raise AccessCheckError(report.problems)
-    return report
+        if len(report.problems) > before:
+            report.page_problems[page.id] = report.problems[before:]
+    if not report.problems:
+        return report
+    only_pages = sum(len(v) for v in report.page_problems.values()) == len(report.problems)
+    something_left = has_accounts or len(report.page_problems) < len(pages)
+    if isolate_pages and only_pages and something_left:
+        import logging
+
+        for page_id, problems in report.page_problems.items():
+            for problem in problems:
+                logging.getLogger(__name__).error(
+                    "Page %s is left out of this run (its tasks will fail; the other accounts and Pages are "
+                    "extracted and published): %s", page_id, problem,
+                )
+        return report
+    raise AccessCheckError(report.problems)
 
 
 def check_config(config: Any) -> dict[str, Any]:
@@ -268,5 +292,5 @@ def check_config(config: Any) -> dict[str, Any]:
 
     hook = MetaGraphApiHook(meta_conn_id=config.meta_conn_id)
     pages = [PageAccess(p.id, p.leads, p.conversations, tuple(p.platforms), tuple(p.forms)) for p in config.pages]
-    report = preflight(hook, bool(config.accounts), pages)
-    return {"permissions": sorted(report.permissions), "pages": report.pages}
+    report = preflight(hook, bool(config.accounts), pages, isolate_pages=True)
+    return {"permissions": sorted(report.permissions), "pages": report.pages, "page_problems": report.page_problems}

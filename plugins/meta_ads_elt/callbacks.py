@@ -8,6 +8,9 @@ Its log then just stops, and the scheduler's message goes only to the scheduler 
 Audit Log. For those, Airflow runs the callback in the DAG processor, and this module appends the cause
 to that try's log file itself (local task logs, shared by all components in ``airflow standalone`` and
 in our docker-compose), so the UI's log view of the try ends with the reason.
+
+The last failed try of an extraction also leaves its failure record for the run
+(:func:`meta_ads_elt.failures.record_failed_task`): the publish marks that account or Page failed.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from meta_ads_elt.failures import record_failed_task
 from meta_ads_elt.redaction import scrub
 
 log = logging.getLogger(__name__)
@@ -49,9 +53,13 @@ def _log_cause(context: dict[str, Any], *, retried: bool) -> None:
         # In the task process: this logger writes into the try's own log.
         cause = f"{type(exception).__name__}: {scrub(str(exception))}"
         log.error("Try %s of %s failed: %s. %s.", ti.try_number, where, cause, next_step)
+        if not retried:
+            record_failed_task(context, exception, cause)
         return
     message = f"Try {ti.try_number} of {where} failed: {EXTERNAL_CAUSE}. {next_step}."
     log.error("%s", message)  # the DAG processor's log
+    if not retried:
+        record_failed_task(context, None, EXTERNAL_CAUSE + ".")
     try:
         path = try_log_path(ti)
         if path.parent.is_dir():

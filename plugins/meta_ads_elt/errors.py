@@ -29,6 +29,10 @@ THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
 PERMISSION_CODES = frozenset({10, *range(200, 300)})
 TOKEN_CODES = frozenset({190, 102})
 DATA_TOO_LARGE_SUBCODES = frozenset({1487534})
+MISSING_OBJECT_SUBCODES = frozenset({33})
+"""100/33 "Unsupported get request. Object with ID ... does not exist, cannot be loaded due to missing
+permissions": also what an ad account answers once the token lost access to it (Meta, in
+facebook/facebook-java-business-sdk#31: "you don't have access to the corresponding ad account")."""
 
 _KNOWN_PERMISSIONS = re.compile(
     r"\b(ads_read|ads_management|leads_retrieval|read_insights|business_management|"
@@ -107,6 +111,10 @@ class MetaParameterError(MetaFatalError):
     pass
 
 
+class MetaObjectAccessError(MetaParameterError):
+    """100/33: the object does not exist or the token cannot load it (access lost, object removed)."""
+
+
 class MetaConfigError(MetaFatalError):
     """The Airflow Connection or operator arguments are wrong."""
 
@@ -118,6 +126,15 @@ class MetaAppSecretProofError(MetaConfigError):
 
 class MetaJobFailedError(MetaFatalError):
     """An async report job failed even at its smallest split (one day, one campaign)."""
+
+
+class MetaDaysFailedError(MetaJobFailedError):
+    """Some days of an account could not be extracted (their smallest job kept failing); every other day
+    of the window landed. ``failed_dates`` lists the days left as they were in the lake."""
+
+    def __init__(self, message: str, *, failed_dates: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.failed_dates = list(failed_dates or [])
 
 
 class MetaRateLimitWaitError(MetaFatalError):
@@ -203,6 +220,14 @@ def classify(
             )
         return MetaAppSecretProofError(
             f"Meta refused the appsecret_proof{where} on {what}: {meta_msg}. {fix}; this is not retried.{ref}",
+            **common,
+        )
+    if code == 100 and subcode in MISSING_OBJECT_SUBCODES:
+        return MetaObjectAccessError(
+            f"Meta cannot load an object for {what}{where}: {meta_msg}. Either the id does not exist, or this token "
+            "lost access to it (the ad account or Page was removed from the user or system user, the account was "
+            "closed, the Page deleted): restore the access in Business Settings, or remove the id from "
+            f"include/pipeline.yaml; this is not retried.{ref}",
             **common,
         )
     if code == 100:

@@ -535,3 +535,15 @@ class LakeState:
     def delete(self, name: str) -> None:
         with contextlib.suppress(FileNotFoundError):
             self._writer.fs.rm(self._path(name))
+
+    def names(self, prefix: str) -> list[str]:
+        """The names of the documents under ``prefix`` (as :meth:`read` takes them), sorted."""
+        base = f"{self._writer.base}/{STATE_DIR}/"
+        folder = base + "/".join(_safe(p) for p in prefix.strip("/").split("/"))
+        try:
+            found = self._writer.fs.find(folder)
+        except FileNotFoundError:
+            return []
+        return sorted(
+            str(path).split(f"/{STATE_DIR}/", 1)[1].removesuffix(".json") for path in found if str(path).endswith(".json")
+        )

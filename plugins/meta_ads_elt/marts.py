@@ -21,6 +21,7 @@ Relative paths are resolved against the repository root (the directory holding `
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import logging
@@ -336,12 +337,16 @@ def publish_marts(
     serving_path: str | os.PathLike[str] | None = None,
     retain_minutes: float = DEFAULT_RETAIN_MINUTES,
     incremental: bool = True,
+    failures: Sequence[Any] = (),
 ) -> dict[str, Any]:
     """Atomically publish the marts of ``build_db_path`` to ``serving_db_path`` and ``parquet_dir``,
     copying only the dates that changed since the last publish (:mod:`meta_ads_elt.publish`).
 
     Returns ``{"serving_db_path", "parquet_files", "rows": {mart: n}, "published_at", "version", ...}``.
-    The serving file gets a ``_published`` table (mart, rows, min/max date, published_at, version).
+    The serving file gets a ``_published`` table (mart, rows, min/max date, published_at, version,
+    open_failures) and ``_published_failures``: the extractions still failed (``failures``: the
+    :class:`~meta_ads_elt.failures.ExtractionFailure` list of :func:`~meta_ads_elt.failures.reconcile_failures`,
+    or dicts with its fields), each with its account or Page, dates, reason and how to fill the gap.
     Nothing is replaced unless every mart was copied. ``build_db_path`` may be the dict returned by
     :func:`run_dbt_build`; ``serving_path`` is an alias of ``serving_db_path``. ``storage_version=None``
     writes DuckDB's default (2.0) format, which DuckDB < 2.0 cannot open. ``incremental=False`` writes
@@ -367,6 +372,7 @@ def publish_marts(
         rollups=rollups,
         retain_minutes=retain_minutes,
         incremental=incremental,
+        failures=[f if isinstance(f, Mapping) else dataclasses.asdict(f) for f in failures],
     )
 
 
@@ -422,9 +428,31 @@ def summarize_marts(serving_db_path: str | os.PathLike[str] = "data/marts.duckdb
             lines.append("  (no rows)")
         lines.extend(conversation_access_warnings(con))
         lines.append(_partial_days_line(con))
+        lines.extend(failed_extraction_lines(con))
         return "\n".join(lines)
     finally:
         con.close()
+
+
+def failed_extraction_lines(con: Any) -> list[str]:
+    """The extractions still failed (``_published_failures``): each account or Page, its dates, the
+    reason and how to fill the gap. The marts keep the earlier data of those dates."""
+    has_table = con.execute(
+        "select count(*) from information_schema.tables where table_name = '_published_failures'"
+    ).fetchone()[0]
+    if not has_table:
+        return []
+    rows = con.execute(
+        "select kind, entity, data_date, first_date, last_date, reason, action from _published_failures "
+        "order by data_date, kind, entity"
+    ).fetchall()
+    if not rows:
+        return ["Failed extractions: none"]
+    lines = [f"FAILED extractions ({len(rows)}; their dates keep the earlier data in the marts):"]
+    for kind, entity, day, first, last, reason, action in rows:
+        span = str(first) if first == last else f"{first}..{last}"
+        lines.append(f"  {entity}: {kind} of the run for {day} (dates {span}): {reason} To fill the gap: {action}")
+    return lines
 
 
 def conversation_access_warnings(con: Any) -> list[str]:

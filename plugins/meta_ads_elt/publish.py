@@ -182,7 +182,7 @@ def _write_serving(
             "select table_name from information_schema.tables where table_catalog = 'serve'"
         ).fetchall()
     }
-    for stale in existing - {*relations, "_published", "_published_dates"}:
+    for stale in existing - {*relations, "_published", "_published_dates", "_published_failures"}:
         con.execute(f'drop table if exists serve.main."{stale}"')
     stored = _stored_fingerprints(con) if incremental and "_published_dates" in existing else {}
     con.execute("create or replace temp table _changed_dates (date date)")
@@ -228,9 +228,13 @@ def _record_published(
     published_at: dt.datetime,
     version: str,
     fingerprints: Mapping[str, Fingerprints],
+    failures: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, int]:
-    """``_published`` (what BI users read: rows and dates per mart, when, which version) and
-    ``_published_dates`` (each relation's fingerprint per date: what the next publish compares)."""
+    """``_published`` (what BI users read: rows and dates per mart, when, which version, how many
+    extractions are still failed), ``_published_failures`` (each failed extraction: account or Page,
+    dates not refreshed, reason, how to fill the gap) and ``_published_dates`` (each relation's
+    fingerprint per date: what the next publish compares)."""
+    _record_failures(con, failures)
     con.execute("drop table if exists serve.main._published_dates")
     con.execute(
         "create table serve.main._published_dates (relation varchar, date date, row_count bigint, row_hash varchar)"
@@ -248,17 +252,41 @@ def _record_published(
     con.execute("drop table if exists serve.main._published")
     con.execute(
         "create table serve.main._published (mart varchar, row_count bigint, min_date date, max_date date, "
-        "published_at timestamptz, version varchar)"
+        "published_at timestamptz, version varchar, open_failures bigint)"
     )
     rows = {}
     for mart in marts:
         con.execute(
-            f'insert into serve.main._published select ?, count(*), min(date), max(date), ?, ? from serve.main."{mart}"',
-            [mart, published_at, version],
+            f'insert into serve.main._published select ?, count(*), min(date), max(date), ?, ?, ? from serve.main."{mart}"',
+            [mart, published_at, version, len(failures)],
         )
     for mart, count in con.execute("select mart, row_count from serve.main._published").fetchall():
         rows[mart] = count
     return rows
+
+
+FAILURE_COLUMNS = (
+    ("kind", "varchar"), ("entity", "varchar"), ("task_id", "varchar"), ("data_date", "date"),
+    ("first_date", "date"), ("last_date", "date"), ("dates", "varchar"), ("reason", "varchar"),
+    ("action", "varchar"), ("run_id", "varchar"), ("failed_at", "timestamptz"),
+)
+
+
+def _record_failures(con: Any, failures: Sequence[Mapping[str, Any]]) -> None:
+    """``_published_failures``: one row per extraction still failed (``meta_ads_elt.failures``); empty
+    when every account and Page of every published day was extracted."""
+    con.execute("drop table if exists serve.main._published_failures")
+    con.execute(
+        "create table serve.main._published_failures ("
+        + ", ".join(f"{name} {kind}" for name, kind in FAILURE_COLUMNS) + ")"
+    )
+    for f in failures:
+        dates = sorted(f.get("dates") or [f["data_date"]])
+        con.execute(
+            "insert into serve.main._published_failures values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [f["kind"], f["entity"], f["task_id"], f["data_date"], dates[0], dates[-1], ",".join(dates),
+             f["reason"], f["action"], f["run_id"], f["failed_at"]],
+        )
 
 
 def _mostly_free(con: Any) -> bool:
@@ -281,11 +309,12 @@ def _write_serving_file(
     published_at: dt.datetime,
     version: str,
     incremental: bool,
+    failures: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[dict[str, str], dict[str, int]]:
     """The next serving file, complete and fsynced, at ``staging``; per relation its mode and rows."""
     for attempt_incremental in (incremental, False):
         modes = _write_serving(con, serving, staging, relations, build_fp, columns, storage_version, attempt_incremental)
-        rows = _record_published(con, marts, published_at, version, build_fp)
+        rows = _record_published(con, marts, published_at, version, build_fp, failures)
         con.execute("checkpoint serve")
         compact = attempt_incremental and _mostly_free(con)
         con.execute("detach serve")
@@ -545,8 +574,10 @@ def publish(
     rollups: Sequence[str],
     retain_minutes: float = DEFAULT_RETAIN_MINUTES,
     incremental: bool = True,
+    failures: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
-    """Publish ``build``'s marts to ``serving`` and ``out_dir`` (see the module docstring)."""
+    """Publish ``build``'s marts to ``serving`` and ``out_dir`` (see the module docstring); ``failures``
+    (the extractions still failed, :mod:`meta_ads_elt.failures`) go to ``_published_failures``."""
     import duckdb
 
     if not build.exists():
@@ -591,7 +622,7 @@ def publish(
                 try:
                     modes, rows = _write_serving_file(
                         con, serving, staging, marts, relations, build_fp, columns, storage_version,
-                        published_at, version, incremental,
+                        published_at, version, incremental, failures,
                     )
                 finally:
                     version_dir = parquet.result() if parquet is not None else None
@@ -632,4 +663,5 @@ def publish(
         "serving_modes": modes,
         "parquet_modes": {m: e["mode"] for m, e in (manifest or {"marts": {}})["marts"].items()},
         "removed_versions": removed,
+        "failures": [dict(f) for f in failures],
     }

@@ -46,6 +46,7 @@ print(json.dumps({
     "execution_timeouts": {t.task_id: t.execution_timeout.total_seconds() if t.execution_timeout else None
                            for t in dag.tasks} if dag else {},
     "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks} if dag else {},
+    "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks} if dag else {},
 }))
 """
 
@@ -111,6 +112,23 @@ def test_every_configured_account_and_page_gets_its_tasks(parsed):
     assert {"access_check", "dbt_build", "publish"} <= tasks
 
 
+def test_a_failed_extraction_does_not_stop_the_publish_but_fails_the_run(parsed):
+    """Failure isolation (meta_ads_elt.failures): dbt_build waits for every extraction and runs when one
+    succeeded; the ad-object snapshot also runs after an Insights task that gave up some days; the last
+    task, check_extractions, runs whatever happened before it and is the DAG's only leaf, so the run's
+    state is its verdict."""
+    rules, upstream = parsed["trigger_rules"], parsed["upstream"]
+    assert rules["dbt_build"] == "all_done_min_one_success"
+    assert rules["check_extractions"] == "all_done"
+    assert upstream["check_extractions"] == ["publish"]
+    leaves = {t for t in upstream} - {u for ups in upstream.values() for u in ups}
+    assert leaves == {"check_extractions"}
+    for task_id, rule in rules.items():
+        if task_id.startswith("insights.ad_objects_"):
+            assert rule == "all_done_min_one_success"
+            assert "access_check" in upstream[task_id]  # never runs when the access check failed
+
+
 def test_backfill_safety_settings(parsed):
     from meta_ads_elt.config import load_config
     from meta_ads_elt.pools import DUCKDB_WRITER_POOL, pools_for
@@ -137,7 +155,7 @@ def test_the_snapshot_runs_after_the_insights_of_its_account(parsed):
 
     for account in load_config().accounts:
         upstream = parsed["upstream"][f"insights.ad_objects_{account.numeric_id}"]
-        assert upstream == [f"insights.insights_{account.numeric_id}"]
+        assert upstream == ["access_check", f"insights.insights_{account.numeric_id}"]
 
 
 def test_the_timetable_gives_whole_utc_days_as_data_intervals():

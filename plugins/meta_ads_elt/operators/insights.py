@@ -22,9 +22,11 @@ Guarantees
   1487534 is split - its date range halved down to one day, then its campaigns bisected with
   ``filtering`` on ``campaign.id``; the campaigns of a day come from an Insights ``level=campaign``
   query with the same status filter (never from the campaigns edge, which leaves out archived and
-  deleted campaigns). A single day of a single campaign that keeps failing raises
-  :class:`~meta_ads_elt.errors.MetaJobFailedError`. A running job whose percentage has not moved for
-  ``stall_timeout_minutes`` is resubmitted; a job still in Meta's queue (0 %) or finishing (100 %) only
+  deleted campaigns). A single day of a single campaign that fails ``MAX_JOB_ATTEMPTS`` times gives up
+  that **day**: every other day of the window is written, that day's partitions stay exactly as they
+  were, and the task then fails with :class:`~meta_ads_elt.errors.MetaDaysFailedError` naming the days
+  (the DAG publishes the rest and marks them failed: :mod:`meta_ads_elt.failures`). A running job
+  whose percentage has not moved for ``stall_timeout_minutes`` is resubmitted; a job still in Meta's queue (0 %) or finishing (100 %) only
   after ``queued_timeout_minutes``.
 * **Bounded concurrency**: at most ``max_concurrent_jobs`` report runs at once; status polls of several
   jobs go out as one Graph batch call.
@@ -64,15 +66,17 @@ from meta_ads_elt.errors import (
     MetaApiError,
     MetaConfigError,
     MetaDataTooLargeError,
+    MetaDaysFailedError,
     MetaFatalError,
-    MetaJobFailedError,
 )
 from meta_ads_elt.lake import LakeState, LakeWriter, rows_to_table, warm_up
 from meta_ads_elt.redaction import scrub
 from meta_ads_elt.schemas import INSIGHTS, INSIGHTS_ACCOUNT_TOTALS
 
 MAX_JOB_ATTEMPTS = 3
-"""Submissions of one smallest job (one day, one campaign) before the run gives up."""
+"""Submissions of one smallest job (one day, one campaign) before the run gives up on its day."""
+GIVEN_UP = "given_up"
+"""Status of a smallest job that failed ``MAX_JOB_ATTEMPTS`` times: its day is not written this run."""
 
 
 # ---- job planning (pure) -----------------------------------------------------------------------
@@ -85,7 +89,7 @@ class ReportJob:
     until: str
     campaign_ids: list[str] | None = None
     report_run_id: str | None = None
-    status: str = "pending"  # pending | running | completed | failed | stalled
+    status: str = "pending"  # pending | running | completed | failed | stalled | given_up
     percent: float = 0.0
     async_status: str = ""
     submitted_at: float | None = None
@@ -170,6 +174,8 @@ def split_job(job: ReportJob, campaign_ids: Sequence[str] | None = None) -> list
 def replan(jobs: list[ReportJob], campaign_ids_of) -> list[ReportJob]:
     """Apply a trigger's verdict: split failed jobs, reset stalled ones to pending (resubmit).
 
+    A smallest job (one day, one campaign) that failed ``MAX_JOB_ATTEMPTS`` times becomes ``given_up``.
+
     ``campaign_ids_of(day)`` lists the campaigns with stats on ``day`` (for one-day jobs split by campaign).
     """
     out: list[ReportJob] = []
@@ -183,11 +189,11 @@ def replan(jobs: list[ReportJob], campaign_ids_of) -> list[ReportJob]:
                 out.extend(children)
                 continue
             if job.attempts >= MAX_JOB_ATTEMPTS:
-                raise MetaJobFailedError(
-                    f"Insights job {job.key} failed {job.attempts} times at its smallest split "
-                    f"(one day, one campaign): {job.error or job.async_status}. Meta cannot build this report "
-                    "now; retry later or reduce the fields requested."
-                )
+                # Given up: its day is left out of this run (the lake keeps that day as it was); the
+                # operator lands every other day, then fails naming the days (MetaDaysFailedError).
+                job.status = GIVEN_UP
+                out.append(job)
+                continue
             job.status, job.report_run_id, job.percent = "pending", None, 0.0
         elif job.status == "stalled":
             job.status, job.report_run_id, job.percent = "pending", None, 0.0
@@ -519,7 +525,36 @@ class MetaInsightsOperator(BaseOperator):
     # -- reading results into the lake ------------------------------------------------------------
     def _load(self, context: Any, jobs: list[ReportJob], name: str) -> dict[str, Any]:
         since, until = self._window(context)
-        dates = [since + dt.timedelta(days=i) for i in range((until - since).days + 1)]
+        given_up = [j for j in jobs if j.status == GIVEN_UP]
+        failed_dates = sorted({j.since for j in given_up})
+        jobs = [j for j in jobs if j.status != GIVEN_UP and not (j.days == 1 and j.since in failed_dates)]
+        dates = [
+            d for d in (since + dt.timedelta(days=i) for i in range((until - since).days + 1))
+            if d.isoformat() not in failed_dates
+        ]
+        if dates:
+            result = self._write(context, jobs, dates, since, until, failed_dates)
+        self._state.delete(name)
+        if failed_dates:
+            raise self._days_failed(given_up, failed_dates, landed=len(dates))
+        return result
+
+    def _days_failed(
+        self, given_up: list[ReportJob], failed_dates: list[str], *, landed: int
+    ) -> MetaDaysFailedError:
+        causes = sorted({scrub(j.error or j.async_status or "Job Failed") for j in given_up})
+        return MetaDaysFailedError(
+            f"act_{self.numeric_account_id}: Meta could not build the Insights report for {len(failed_dates)} "
+            f"day(s) {', '.join(failed_dates)} ({MAX_JOB_ATTEMPTS} tries at the smallest split, one day and one "
+            f"campaign: {'; '.join(causes)[:300]}). The other {landed} day(s) of the window landed; the failed "
+            "days keep what the lake had before.",
+            failed_dates=failed_dates,
+        )
+
+    def _write(
+        self, context: Any, jobs: list[ReportJob], dates: list[dt.date], since: dt.date, until: dt.date,
+        failed_dates: list[str],
+    ) -> dict[str, Any]:
         partitions = [{"account_id": self.numeric_account_id, "date": d.isoformat()} for d in dates]
         run_id = str((context or {}).get("run_id") or f"manual-{until}")
         extracted_at = dt.datetime.now(dt.UTC)
@@ -537,6 +572,8 @@ class MetaInsightsOperator(BaseOperator):
             for page in prefetch(pages):  # the next page downloads while this one is converted and written
                 if getattr(self, "_killed", False):
                     raise RuntimeError("task killed")
+                if failed_dates:  # a multi-day job's rows of a day given up elsewhere: that day stays as it was
+                    page = [r for r in page if r.get("date_start") not in failed_dates]
                 for r in page:
                     r["date"] = r.get("date_start")
                     r["account_id"] = self.numeric_account_id
@@ -575,10 +612,10 @@ class MetaInsightsOperator(BaseOperator):
             "fields": list(F.INSIGHTS_FIELDS),
             "extracted_at": extracted_at.isoformat(),
             "partitions": [p["date"] for p in partitions],
+            "failed_dates": failed_dates,
             "rate_limit_wait_seconds": round(self.hook.governor.waited(self.numeric_account_id), 3),
         }
         path = writer.write_manifest("insights", manifest)
-        self._state.delete(name)
         self._log_progress(tx.rows, t0, final=True)
         return {"rows": tx.rows, "calls": self.hook.calls, "manifest": path, "partitions": len(partitions)}
 

@@ -6,7 +6,8 @@ running ones through the Graph batch API (one HTTP call for up to 50 jobs, aioht
 then an interval derived from each job's observed progress rate, capped by ``poll_interval``), and
 yields exactly ONE event:
 
-* ``{"status": "success", "jobs": [...]}`` - every job is ``Job Completed``;
+* ``{"status": "success", "jobs": [...]}`` - every job is ``Job Completed`` (or was given up by the
+  operator: ``given_up`` jobs are never polled);
 * ``{"status": "split", "jobs": [...], "reason": "failed"|"stalled"|"slots", "message": ...}`` - the
   operator must act: some job failed or was skipped (split it), made no progress for
   ``stall_timeout_minutes`` (resubmit it), or a slot freed up for a job still ``pending`` (submit it).
@@ -264,6 +265,6 @@ class MetaInsightsTrigger(BaseTrigger):
         running = statuses.count("running")
         if "pending" in statuses and running < self.max_concurrent_jobs:
             return TriggerEvent(self._payload("split", polls, hook, reason="slots", message="slots free"))
-        if all(s == "completed" for s in statuses):
+        if all(s in ("completed", "given_up") for s in statuses):  # given up: the operator skips its day
             return TriggerEvent(self._payload("success", polls, hook))
         return None
