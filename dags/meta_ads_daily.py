@@ -9,13 +9,14 @@ from __future__ import annotations
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, TaskGroup, dag, task
 from meta_ads_elt.assets import lake_asset, mart_assets
+from meta_ads_elt.batches import account_outlets
 from meta_ads_elt.callbacks import log_failed_try, log_retried_try
 from meta_ads_elt.config import load_config_cached
 from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
 from meta_ads_elt.operators.insights import MetaInsightsOperator
 from meta_ads_elt.operators.leads import MetaLeadsOperator
-from meta_ads_elt.pools import DUCKDB_WRITER_POOL, account_pool, page_pool
+from meta_ads_elt.pools import DISCOVERED_POOL, DUCKDB_WRITER_POOL, account_pool, page_pool
 
 config = load_config_cached()
 lake_root = config.lake_root_resolved
@@ -42,6 +43,10 @@ extracted is marked `partial` in the marts):
 
 Every task replaces exactly its partitions: a rerun or backfill of any day is idempotent.
 Pools: one per ad account and per Page (API budget), one slot for the DuckDB writer.
+
+With `accounts: {discover: [...]}` / `pages: {discover: [...]}` a **discover** task resolves them on
+each run (lake datasets `discovered_accounts` / `discovered_pages`) and the extraction is mapped over
+batches of the ids found (`mapping.*`; meta_ads_elt.discovery, meta_ads_elt.batches).
 """
 
 
@@ -79,9 +84,48 @@ def meta_ads_daily():
 
     checked = access_check()
     extracted: list = []
+    discovered = None
+    if config.accounts_discovered or config.pages_discovered:
+
+        @task(retries=2, multiple_outputs=True, outlets=[lake_asset(lake_root, "discovered_accounts"),
+                                                         lake_asset(lake_root, "discovered_pages")])
+        def discover(data_interval_start=None, run_id=None) -> dict:
+            """Resolve the discover: sources (meta_ads_elt.discovery); batches for the mapped tasks."""
+            from meta_ads_elt.discovery import batches, discover
+            from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+
+            hook = MetaGraphApiHook(config.meta_conn_id, max_wait_seconds=config.max_rate_limit_wait_minutes * 60)
+            found = discover(hook, config, data_interval_start.date(), run_id or "manual").summary()
+            found["account_batches"] = batches(found["accounts"], config.mapping.accounts_per_task)
+            found["page_batches"] = batches(found["pages"], config.mapping.pages_per_task)
+            return found
+
+        discovered = discover()
+        checked >> discovered
+
+    @task(pool=DISCOVERED_POOL, retries=3)
+    def extract_accounts(batch: list[dict], **context) -> dict:
+        """Insights, then the ad-object snapshot, of each discovered account of the batch."""
+        from meta_ads_elt.batches import extract_accounts as run
+
+        return run(config, batch, context)
+
+    @task(pool=DISCOVERED_POOL, retries=3)
+    def extract_leads(batch: list[dict], **context) -> dict:
+        from meta_ads_elt.batches import extract_pages
+
+        return extract_pages(config, batch, context, "leads")
+
+    @task(pool=DISCOVERED_POOL, retries=3)
+    def extract_conversations(batch: list[dict], **context) -> dict:
+        from meta_ads_elt.batches import extract_pages
+
+        return extract_pages(config, batch, context, "conversations")
 
     with TaskGroup("insights") as insights_group:
-        for account in config.accounts:
+        if config.accounts_discovered:
+            extract_accounts.override(outlets=account_outlets(lake_root)).expand(batch=discovered["account_batches"])
+        for account in config.listed_accounts:
             insights = MetaInsightsOperator(
                 task_id=f"insights_{account.numeric_id}",
                 account_id=account.id,
@@ -113,9 +157,13 @@ def meta_ads_daily():
             insights >> objects  # the snapshot reads the ids of deleted objects from the fresh Insights rows
     extracted.append(insights_group)
 
-    if any(page.leads for page in config.pages):
+    if config.extracts_leads:
         with TaskGroup("leads") as leads_group:
-            for page in config.pages:
+            if config.pages_discovered:
+                extract_leads.override(
+                    outlets=[lake_asset(lake_root, "leads"), lake_asset(lake_root, "lead_answers")]
+                ).expand(batch=discovered["page_batches"])
+            for page in config.listed_pages:
                 if page.leads:
                     MetaLeadsOperator(
                         task_id=f"leads_{page.id}",
@@ -131,9 +179,13 @@ def meta_ads_daily():
                     )
         extracted.append(leads_group)
 
-    if any(page.conversations for page in config.pages):
+    if config.extracts_conversations:
         with TaskGroup("conversations") as conversations_group:
-            for page in config.pages:
+            if config.pages_discovered:
+                extract_conversations.override(
+                    outlets=[lake_asset(lake_root, "conversations"), lake_asset(lake_root, "messages")]
+                ).expand(batch=discovered["page_batches"])
+            for page in config.listed_pages:
                 if page.conversations:
                     MetaConversationsOperator(
                         task_id=f"conversations_{page.id}",
@@ -178,7 +230,7 @@ def meta_ads_daily():
         )
 
     built = dbt_build()
-    checked >> extracted
+    (discovered if discovered is not None else checked) >> extracted
     extracted >> built
     publish(built)
 

@@ -427,6 +427,24 @@ class PipelineConfig(_Strict):
         return isinstance(self.pages, PageDiscovery)
 
     @property
+    def listed_accounts(self) -> tuple[AccountConfig, ...]:
+        """The explicitly listed accounts (one task each); ``()`` when they are discovered."""
+        return () if self.accounts_discovered else self.accounts
+
+    @property
+    def listed_pages(self) -> tuple[PageConfig, ...]:
+        """The explicitly listed Pages (one task each); ``()`` when they are discovered."""
+        return () if self.pages_discovered else self.pages
+
+    @property
+    def extracts_leads(self) -> bool:
+        return self.pages.leads if self.pages_discovered else any(page.leads for page in self.pages)
+
+    @property
+    def extracts_conversations(self) -> bool:
+        return self.pages.conversations if self.pages_discovered else any(p.conversations for p in self.pages)
+
+    @property
     def history_days_on_arrival(self) -> int:
         """Days extracted the first time an account or Page is seen (``arrival_history_days``, else the lookback)."""
         return self.arrival_history_days or self.lookback_days
