@@ -87,8 +87,8 @@ def meta_ads_daily():
     discovered = None
     if config.accounts_discovered or config.pages_discovered:
 
-        @task(retries=2, multiple_outputs=True, outlets=[lake_asset(lake_root, "discovered_accounts"),
-                                                         lake_asset(lake_root, "discovered_pages")])
+        @task(retries=2, outlets=[lake_asset(lake_root, "discovered_accounts"),
+                                  lake_asset(lake_root, "discovered_pages")])
         def discover(data_interval_start=None, run_id=None) -> dict:
             """Resolve the discover: sources (meta_ads_elt.discovery); batches for the mapped tasks."""
             from meta_ads_elt.discovery import batches, discover
@@ -100,8 +100,18 @@ def meta_ads_daily():
             found["page_batches"] = batches(found["pages"], config.mapping.pages_per_task)
             return found
 
+        @task
+        def account_batches(found: dict) -> list[list[dict]]:
+            return found["account_batches"]
+
+        @task
+        def page_batches(found: dict) -> list[list[dict]]:
+            return found["page_batches"]
+
         discovered = discover()
         checked >> discovered
+        batches_of = {"accounts": account_batches(discovered) if config.accounts_discovered else None,
+                      "pages": page_batches(discovered) if config.pages_discovered else None}
 
     @task(pool=DISCOVERED_POOL, retries=3)
     def extract_accounts(batch: list[dict], **context) -> dict:
@@ -124,7 +134,7 @@ def meta_ads_daily():
 
     with TaskGroup("insights") as insights_group:
         if config.accounts_discovered:
-            extract_accounts.override(outlets=account_outlets(lake_root)).expand(batch=discovered["account_batches"])
+            extract_accounts.override(outlets=account_outlets(lake_root)).expand(batch=batches_of["accounts"])
         for account in config.listed_accounts:
             insights = MetaInsightsOperator(
                 task_id=f"insights_{account.numeric_id}",
@@ -162,7 +172,7 @@ def meta_ads_daily():
             if config.pages_discovered:
                 extract_leads.override(
                     outlets=[lake_asset(lake_root, "leads"), lake_asset(lake_root, "lead_answers")]
-                ).expand(batch=discovered["page_batches"])
+                ).expand(batch=batches_of["pages"])
             for page in config.listed_pages:
                 if page.leads:
                     MetaLeadsOperator(
@@ -184,7 +194,7 @@ def meta_ads_daily():
             if config.pages_discovered:
                 extract_conversations.override(
                     outlets=[lake_asset(lake_root, "conversations"), lake_asset(lake_root, "messages")]
-                ).expand(batch=discovered["page_batches"])
+                ).expand(batch=batches_of["pages"])
             for page in config.listed_pages:
                 if page.conversations:
                     MetaConversationsOperator(
