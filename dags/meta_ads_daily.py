@@ -211,7 +211,7 @@ def meta_ads_daily():
         extracted.append(conversations_group)
 
     @task(pool=DUCKDB_WRITER_POOL, retries=1)
-    def dbt_build(data_interval_start=None) -> dict:
+    def dbt_build(data_interval_start=None, ti=None) -> dict:
         """One `dbt build` (models + tests) into the build file; the pool keeps DuckDB to one writer.
 
         Incremental marts re-process the lookback window ending with this run's day, so a backfilled
@@ -219,11 +219,16 @@ def meta_ads_daily():
         """
         from meta_ads_elt.marts import run_dbt_build
 
+        lookback_days = config.lookback_days
+        if discovered is not None:  # an account or Page seen for the first time: rebuild over its whole history
+            found = ti.xcom_pull(task_ids="discover") or {}
+            lookback_days = max([lookback_days, *(item["lookback_days"] or 0 for kind in ("accounts", "pages")
+                                                  for item in found.get(kind, []))])
         return run_dbt_build(
             lake_root=lake_root,
             build_path=config.resolve(config.marts.build_path),
             window_end=data_interval_start.date().isoformat(),
-            lookback_days=config.lookback_days,
+            lookback_days=lookback_days,
         )
 
     @task(pool=DUCKDB_WRITER_POOL, retries=2, outlets=mart_assets(config.resolve(config.marts.serving_path)))

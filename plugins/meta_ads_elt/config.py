@@ -406,6 +406,15 @@ class PipelineConfig(_Strict):
         return value
 
     @model_validator(mode="after")
+    def _arrival_covers_the_lookback(self) -> PipelineConfig:
+        if self.arrival_history_days is not None and self.arrival_history_days < self.lookback_days:
+            raise ValueError(
+                f"arrival_history_days = {self.arrival_history_days} is shorter than lookback_days = "
+                f"{self.lookback_days}: a new account's first run extracts at least the lookback; raise it or remove it"
+            )
+        return self
+
+    @model_validator(mode="after")
     def _unique_ids(self) -> PipelineConfig:
         for kind, items in (("accounts", self.accounts), ("pages", self.pages)):
             if not isinstance(items, tuple):
