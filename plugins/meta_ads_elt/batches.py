@@ -76,8 +76,8 @@ def extract_pages(config: PipelineConfig, batch: list[Mapping[str, Any]], contex
     from meta_ads_elt.operators.conversations import MetaConversationsOperator
     from meta_ads_elt.operators.leads import MetaLeadsOperator
 
-    settings = config.pages
     lake_root = config.lake_root_resolved
+    listed = {page.id: page for page in config.listed_pages}
 
     def one(item: Mapping[str, Any]) -> dict:
         page_id = str(item["page_id"])
@@ -90,7 +90,8 @@ def extract_pages(config: PipelineConfig, batch: list[Mapping[str, Any]], contex
             )
         else:
             operator = MetaConversationsOperator(
-                task_id=f"conversations_{page_id}", page_id=page_id, platforms=settings.platforms,
+                task_id=f"conversations_{page_id}", page_id=page_id,
+                platforms=(listed[page_id] if page_id in listed else config.pages).platforms,
                 meta_conn_id=config.meta_conn_id, lake_root=lake_root, lookback_days=lookback,
                 keep_message_text=config.privacy.keep_message_text,
             )
