@@ -44,6 +44,7 @@ def extract_accounts(config: PipelineConfig, batch: list[Mapping[str, Any]], con
     from meta_ads_elt.operators.insights import MetaInsightsOperator
 
     lake_root = config.lake_root_resolved
+    _pin(config)
 
     def one(item: Mapping[str, Any]) -> dict:
         account_id = str(item["account_id"])
@@ -78,6 +79,7 @@ def extract_pages(config: PipelineConfig, batch: list[Mapping[str, Any]], contex
 
     lake_root = config.lake_root_resolved
     listed = {page.id: page for page in config.listed_pages}
+    _pin(config)
 
     def one(item: Mapping[str, Any]) -> dict:
         page_id = str(item["page_id"])
@@ -91,13 +93,20 @@ def extract_pages(config: PipelineConfig, batch: list[Mapping[str, Any]], contex
         else:
             operator = MetaConversationsOperator(
                 task_id=f"conversations_{page_id}", page_id=page_id,
-                platforms=(listed[page_id] if page_id in listed else config.pages).platforms,
+                platforms=listed.get(page_id, config.pages).platforms,
                 meta_conn_id=config.meta_conn_id, lake_root=lake_root, lookback_days=lookback,
                 keep_message_text=config.privacy.keep_message_text,
             )
         return operator.execute(dict(context))
 
     return _run_all(batch, "page_id", one, config.mapping.parallel_within_task)
+
+
+def _pin(config: PipelineConfig) -> None:
+    """One connection look-up in this thread for all the batch's threads (see ``pin_connection``)."""
+    from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+
+    MetaGraphApiHook.pin_connection(config.meta_conn_id)
 
 
 def _run_all(batch: list[Mapping[str, Any]], key: str, one: Callable[[Mapping[str, Any]], Any],
