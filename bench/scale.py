@@ -15,8 +15,9 @@ Keys:
 * ``scale_300_accounts_wall_s``: from the run's ``start_date`` to its ``end_date`` (Airflow's own clock).
 * ``scale_calls_per_account``: the sandbox's call count (batch items count one each, as Meta counts)
   for the run, divided by the accounts extracted; beside it ``scale_single_account_plan_calls``: the
-  same extraction for ONE account of the same shape in a fresh sandbox (Insights, snapshot, leads,
-  conversations of its Page), so the target is ``calls_per_account <= single + 1``.
+  same extraction for one account at a time (Insights, snapshot, leads, conversations of its Page) in a
+  fresh sandbox of the same shape, averaged over 3 accounts, so the target is
+  ``calls_per_account <= single + 1``; ``scale_discovery_calls``: the discover task's own calls.
 * ``scale_peak_rss_mb``: the largest resident set of any one process of the Airflow tree (sampled
   every second), and which process it was.
 
@@ -86,33 +87,37 @@ class PeakRss:
         self._thread.join(timeout=10)
 
 
-def single_account_plan_calls() -> int:
-    """Calls of one account's extraction (same shape), in-process, against a fresh 1-account sandbox."""
-    sandbox = _sandbox(accounts=1, latency_ms=0)  # same job timing: status polls are part of the plan
+def single_account_plan_calls(sample: int = 3) -> float:
+    """Calls of one account's extraction (same shape: Insights, snapshot, leads and conversations of its
+    Page), in-process, one account at a time, averaged over the first ``sample`` accounts of a fresh
+    sandbox (Pages differ in their conversations, so one account alone is a noisy plan)."""
+    sandbox = _sandbox(accounts=sample, latency_ms=0)  # same job timing: status polls are part of the plan
     try:
         world = sandbox.world()
-        code = f"""
-import json, os
-from meta_ads_elt.config import parse_config
-from meta_ads_elt.batches import extract_accounts, extract_pages
-import pendulum
-config = parse_config({{"lake_root": {json.dumps(tempfile.mkdtemp(prefix="scale_single_"))},
-    "lookback_days": {LOOKBACK}, "accounts": [{{"id": "{world["accounts"][0]["id"]}"}}],
-    "pages": [{{"id": "{world["accounts"][0]["page_id"]}"}}]}})
-day = pendulum.parse("{sandbox.now()[:10]}").subtract(days=1)
-context = {{"run_id": "single", "data_interval_start": day, "logical_date": day}}
-extract_accounts(config, [{{"account_id": "{world["accounts"][0]["id"]}"}}], context)
-extract_pages(config, [{{"page_id": "{world["accounts"][0]["page_id"]}"}}], context, "leads")
-extract_pages(config, [{{"page_id": "{world["accounts"][0]["page_id"]}"}}], context, "conversations")
-"""
         env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO / "include")]),
                "AIRFLOW_CONN_META_DEFAULT": json.dumps({
                    "conn_type": "meta_graph_api", "password": sandbox.token,
                    "extra": {"base_url": sandbox.url, "app_id": sandbox.app_id, "app_secret": sandbox.app_secret}})}
-        done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
-        if done.returncode:
-            raise RuntimeError(f"single-account extraction failed:\n{done.stderr[-3000:]}")
-        return int(sandbox.stats()["total"])
+        calls = []
+        for account in world["accounts"]:
+            code = f"""
+from meta_ads_elt.config import parse_config
+from meta_ads_elt.batches import extract_accounts, extract_pages
+import pendulum
+config = parse_config({{"lake_root": {json.dumps(tempfile.mkdtemp(prefix="scale_single_"))},
+    "lookback_days": {LOOKBACK}, "accounts": [{{"id": "{account["id"]}"}}], "pages": [{{"id": "{account["page_id"]}"}}]}})
+day = pendulum.parse("{sandbox.now()[:10]}").subtract(days=1)
+context = {{"run_id": "single", "data_interval_start": day, "logical_date": day}}
+extract_accounts(config, [{{"account_id": "{account["id"]}"}}], context)
+extract_pages(config, [{{"page_id": "{account["page_id"]}"}}], context, "leads")
+extract_pages(config, [{{"page_id": "{account["page_id"]}"}}], context, "conversations")
+"""
+            sandbox.reset_stats()
+            done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+            if done.returncode:
+                raise RuntimeError(f"single-account extraction failed:\n{done.stderr[-3000:]}")
+            calls.append(int(sandbox.stats()["total"]))
+        return round(sum(calls) / len(calls), 2)
     finally:
         sandbox.stop()
 
@@ -158,6 +163,10 @@ def run() -> dict:
             run_doc = runs[0]
             wall = (datetime.fromisoformat(run_doc["end_date"]) - datetime.fromisoformat(run_doc["start_date"]))
             tasks = airflow.get(f"/dags/meta_ads_daily/dagRuns/{run_doc['dag_run_id']}/taskInstances", limit=200)
+            found = airflow.get(f"/dags/meta_ads_daily/dagRuns/{run_doc['dag_run_id']}/taskInstances/discover/"
+                                "xcomEntries/return_value")["value"]
+            if isinstance(found, str):
+                found = json.loads(found)
         finally:
             airflow.stop()
         import duckdb
@@ -179,6 +188,9 @@ def run() -> dict:
             "scale_peak_rss_process": rss.peak_name,
             "scale_single_account_plan_calls": single,
             "scale_calls_total": calls["total"],
+            "scale_discovery_calls": found.get("calls"),
+            "scale_flagged_accounts": {flag["state"]: sum(1 for f in found["flagged_accounts"] if f["state"] == flag["state"])
+                                       for flag in found["flagged_accounts"]},
             "scale_calls_by_endpoint": calls["by_endpoint"],
             "scale_accounts_by_state": states,
             "scale_longest_task_s": durations,

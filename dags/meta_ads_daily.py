@@ -98,6 +98,7 @@ def meta_ads_daily():
             found = discover(hook, config, data_interval_start.date(), run_id or "manual").summary()
             found["account_batches"] = batches(found["accounts"], config.mapping.accounts_per_task)
             found["page_batches"] = batches(found["pages"], config.mapping.pages_per_task)
+            found["calls"] = hook.calls
             return found
 
         @task

@@ -7,10 +7,12 @@ what this run does with it:
 * sources: ``me`` (``GET /me/adaccounts``; Pages: ``GET /me/accounts``), ``business:<id>:owned``
   (``/<id>/owned_ad_accounts``, ``/<id>/owned_pages``), ``business:<id>:client``
   (``/<id>/client_ad_accounts``, ``/<id>/client_pages``) and, for Pages, ``promoted`` (each extracted
-  account's ``/act_<id>/promote_pages``, one Graph batch call per 50 accounts);
-* an account listed only by a Business edge is probed (``GET /act_<id>?fields=id``, batched): Business
-  Manager lists accounts the token's user is not assigned to, and Meta answers those with code 100,
-  subcode 33; they are ``unreadable``, with the fix, instead of failing an extraction task;
+  account's ``promote_pages``);
+* Business edges list accounts the token's user is not assigned to (Meta answers those with code 100,
+  subcode 33): an account a Business lists that ``/me/adaccounts`` does not is ``unreadable``, with the
+  fix, instead of failing an extraction task (one ``/me/adaccounts`` read, 100 accounts a page);
+* the promoted Pages come with the account listing (field expansion ``promote_pages{id,name}``), so
+  discovery costs a few paged calls in all, not calls per account;
 * ``include`` / ``exclude`` by id or shell-style name pattern (case-insensitive), then
   ``account_status`` and ``currency``; every filter entry that matches nothing is a warning naming it;
 * **arrivals**: an id with no data in the lake yet is ``arrived`` and extracted for
@@ -37,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meta_ads_elt.config import ACCOUNT_STATUSES, IdNameFilter, PipelineConfig
-from meta_ads_elt.errors import MetaApiError, MetaConfigError, classify
+from meta_ads_elt.errors import MetaApiError, MetaConfigError
 from meta_ads_elt.lake import LakeWriter
 
 log = logging.getLogger(__name__)
@@ -46,7 +48,8 @@ STATUS_NAMES = {code: name for name, code in ACCOUNT_STATUSES.items()}
 EXTRACTED_STATES = ("extracted", "arrived")
 ACCOUNT_FIELDS = "account_id,name,currency,account_status,business"
 _NOT_ASSIGNED_FIX = (
-    "listed by {sources} but the token's user is not assigned to it (Meta answers code 100, subcode 33): assign "
+    "listed by {sources} but not by /me/adaccounts: the token's user is not assigned to it (reading it answers code "
+    "100, subcode 33): assign "
     "the user (or system user) to the ad account in Business Settings > Accounts > Ad accounts, or exclude it"
 )
 
@@ -69,6 +72,7 @@ class Found:
     reason: str | None = None
     first_seen_date: dt.date | None = None
     history_days: int | None = None
+    promoted: list[dict] | None = None  # the account's promote_pages, when the listing expanded them
 
     @property
     def extracted(self) -> bool:
@@ -214,8 +218,10 @@ def discover_accounts(hook: Any, config: PipelineConfig, warnings: list[str]) ->
     settings = config.accounts
     found: dict[str, Found] = {}
     read_any = False
+    promoted = config.pages_discovered and "promoted" in config.pages.discover
+    fields = ACCOUNT_FIELDS + (",promote_pages{id,name}" if promoted else "")
     for source in settings.discover:
-        items = _read_source(hook, source, "accounts", ACCOUNT_FIELDS, warnings)
+        items = _read_source(hook, source, "accounts", fields, warnings)
         if items is None:
             continue
         read_any = True
@@ -230,9 +236,11 @@ def discover_accounts(hook: Any, config: PipelineConfig, warnings: list[str]) ->
             status = row.get("account_status")
             item.account_status = STATUS_NAMES.get(int(status), str(status)) if status is not None else None
             item.business_id = str((row.get("business") or {}).get("id") or "") or None
+            if promoted and isinstance(row.get("promote_pages"), dict):
+                item.promoted = list(row["promote_pages"].get("data") or [])
     if not read_any:
         raise DiscoveryError("accounts.discover: no source could be read:\n  - " + "\n  - ".join(warnings))
-    _probe_business_listed(hook, [f for f in found.values() if "me" not in f.sources])
+    _unassigned(hook, [f for f in found.values() if "me" not in f.sources], "me" in settings.discover)
     items = sorted(found.values(), key=lambda f: f.id)
     _filter([f for f in items if f.extracted], settings.include, settings.exclude, "accounts", warnings)
     for item in items:
@@ -253,18 +261,19 @@ def discover_accounts(hook: Any, config: PipelineConfig, warnings: list[str]) ->
     return items
 
 
-def _probe_business_listed(hook: Any, items: list[Found]) -> None:
-    """Business edges list accounts the user is not assigned to: ask each one (batched) for its id."""
-    if not items:
+def _unassigned(hook: Any, business_listed: list[Found], me_read: bool) -> None:
+    """Business edges list accounts the user is not assigned to: those missing from ``/me/adaccounts``."""
+    if not business_listed:
         return
-    replies = hook.batch([{"method": "GET", "path": (f"act_{f.id}",), "params": {"fields": "id"}} for f in items])
-    for item, reply in zip(items, replies, strict=True):
-        code = reply.get("code") or 0
-        if code >= 400:
-            err = classify(code, reply.get("body"), reply.get("headers"), what=f"GET /act_{item.id}")
+    if me_read:
+        assigned: set[str] = set()  # every account /me/adaccounts lists already has "me" among its sources
+    else:
+        assigned = {str(row.get("account_id")) for page in hook.paginate(("me", "adaccounts"),
+                    {"fields": "account_id", "limit": 100}) for row in page}
+    for item in business_listed:
+        if item.id not in assigned:
             item.state = "unreadable"
-            item.reason = (_NOT_ASSIGNED_FIX.format(sources=", ".join(item.sources)) if err.code == 100
-                           else f"{err.message}")
+            item.reason = _NOT_ASSIGNED_FIX.format(sources=", ".join(item.sources))
 
 
 def discover_pages(hook: Any, config: PipelineConfig, accounts: list[Found], warnings: list[str]) -> list[Found]:
@@ -275,10 +284,11 @@ def discover_pages(hook: Any, config: PipelineConfig, accounts: list[Found], war
         if source == "promoted":
             read_any = True
             extracted = [a for a in accounts if a.extracted]
+            items = [page for a in extracted if a.promoted is not None for page in a.promoted]
+            unexpanded = [a for a in extracted if a.promoted is None]  # listed accounts: ask each (batched)
             replies = hook.batch([{"method": "GET", "path": (f"act_{a.id}", "promote_pages"),
-                                   "params": {"fields": "id,name", "limit": 100}} for a in extracted])
-            items = []
-            for account, reply in zip(extracted, replies, strict=True):
+                                   "params": {"fields": "id,name", "limit": 100}} for a in unexpanded])
+            for account, reply in zip(unexpanded, replies, strict=True):
                 body = reply.get("body")
                 if (reply.get("code") or 0) >= 400 or not isinstance(body, dict):
                     warnings.append(f"pages.discover 'promoted': act_{account.id}/promote_pages not readable")
