@@ -240,6 +240,8 @@ DISCOVERED_ACCOUNTS = pa.schema(
 DISCOVERED_PAGES = pa.schema([pa.field("page_id", pa.string(), nullable=False), *DISCOVERY_COMMON])
 DATASETS["discovered_accounts"] = DISCOVERED_ACCOUNTS
 DATASETS["discovered_pages"] = DISCOVERED_PAGES
+DISCOVERY_DATASETS = ("discovered_accounts", "discovered_pages")
+"""Written only with ``discover:`` config, read by no dbt model (a record of what each run found)."""
 
 PARTITION_KEYS: dict[str, tuple[str, ...]] = {
     "insights": ("account_id", "date"),
