@@ -11,6 +11,7 @@ from pathlib import Path
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, TaskGroup, TriggerRule, dag, get_current_context, task
 from meta_ads_elt.assets import lake_asset, mart_assets
+from meta_ads_elt.batches import account_outlets
 from meta_ads_elt.callbacks import log_failed_try, log_retried_try
 from meta_ads_elt.config import load_config_cached
 from meta_ads_elt.failures import scope_of
@@ -18,7 +19,7 @@ from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
 from meta_ads_elt.operators.insights import MetaInsightsOperator
 from meta_ads_elt.operators.leads import MetaLeadsOperator
-from meta_ads_elt.pools import DUCKDB_WRITER_POOL, account_pool, page_pool
+from meta_ads_elt.pools import DISCOVERED_POOL, DUCKDB_WRITER_POOL, account_pool, page_pool
 
 config = load_config_cached()
 lake_root = config.lake_root_resolved
@@ -52,6 +53,10 @@ is not green (`meta_ads_elt.failures`).
 
 Every task replaces exactly its partitions: a rerun or backfill of any day is idempotent.
 Pools: one per ad account and per Page (API budget), one slot for the DuckDB writer.
+
+With `accounts: {discover: [...]}` / `pages: {discover: [...]}` a **discover** task resolves them on
+each run (lake datasets `discovered_accounts` / `discovered_pages`) and the extraction is mapped over
+batches of the ids found (`mapping.*`; meta_ads_elt.discovery, meta_ads_elt.batches).
 """
 
 
@@ -91,8 +96,59 @@ def meta_ads_daily():
     extracted: list = []
     scopes: dict[str, tuple[str, str]] = {}  # task id -> (kind, entity), for failures without a record
 
+    discovered = None
+    if config.accounts_discovered or config.pages_discovered:
+
+        @task(retries=2, outlets=[lake_asset(lake_root, "discovered_accounts"),
+                                  lake_asset(lake_root, "discovered_pages")])
+        def discover(data_interval_start=None, run_id=None) -> dict:
+            """Resolve the discover: sources (meta_ads_elt.discovery); batches for the mapped tasks."""
+            from meta_ads_elt.discovery import batches, discover
+            from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+
+            hook = MetaGraphApiHook(config.meta_conn_id, max_wait_seconds=config.max_rate_limit_wait_minutes * 60)
+            found = discover(hook, config, data_interval_start.date(), run_id or "manual").summary()
+            found["account_batches"] = batches(found["accounts"], config.mapping.accounts_per_task)
+            found["page_batches"] = batches(found["pages"], config.mapping.pages_per_task)
+            found["calls"] = hook.calls
+            return found
+
+        @task
+        def account_batches(found: dict) -> list[list[dict]]:
+            return found["account_batches"]
+
+        @task
+        def page_batches(found: dict) -> list[list[dict]]:
+            return found["page_batches"]
+
+        discovered = discover()
+        checked >> discovered
+        batches_of = {"accounts": account_batches(discovered) if config.accounts_discovered else None,
+                      "pages": page_batches(discovered) if config.pages_discovered else None}
+
+    @task(pool=DISCOVERED_POOL, retries=3)
+    def extract_accounts(batch: list[dict], **context) -> dict:
+        """Insights, then the ad-object snapshot, of each discovered account of the batch."""
+        from meta_ads_elt.batches import extract_accounts as run
+
+        return run(config, batch, context)
+
+    @task(pool=DISCOVERED_POOL, retries=3)
+    def extract_leads(batch: list[dict], **context) -> dict:
+        from meta_ads_elt.batches import extract_pages
+
+        return extract_pages(config, batch, context, "leads")
+
+    @task(pool=DISCOVERED_POOL, retries=3)
+    def extract_conversations(batch: list[dict], **context) -> dict:
+        from meta_ads_elt.batches import extract_pages
+
+        return extract_pages(config, batch, context, "conversations")
+
     with TaskGroup("insights") as insights_group:
-        for account in config.accounts:
+        if config.accounts_discovered:
+            extract_accounts.override(outlets=account_outlets(lake_root)).expand(batch=batches_of["accounts"])
+        for account in config.listed_accounts:
             insights = MetaInsightsOperator(
                 task_id=f"insights_{account.numeric_id}",
                 account_id=account.id,
@@ -128,9 +184,13 @@ def meta_ads_daily():
             checked >> objects
     extracted.append(insights_group)
 
-    if any(page.leads for page in config.pages):
+    if config.extracts_leads:
         with TaskGroup("leads") as leads_group:
-            for page in config.pages:
+            if config.pages_discovered:
+                extract_leads.override(
+                    outlets=[lake_asset(lake_root, "leads"), lake_asset(lake_root, "lead_answers")]
+                ).expand(batch=batches_of["pages"])
+            for page in config.listed_pages:
                 if page.leads:
                     MetaLeadsOperator(
                         task_id=f"leads_{page.id}",
@@ -146,9 +206,13 @@ def meta_ads_daily():
                     )
         extracted.append(leads_group)
 
-    if any(page.conversations for page in config.pages):
+    if config.extracts_conversations:
         with TaskGroup("conversations") as conversations_group:
-            for page in config.pages:
+            if config.pages_discovered:
+                extract_conversations.override(
+                    outlets=[lake_asset(lake_root, "conversations"), lake_asset(lake_root, "messages")]
+                ).expand(batch=batches_of["pages"])
+            for page in config.listed_pages:
                 if page.conversations:
                     MetaConversationsOperator(
                         task_id=f"conversations_{page.id}",
@@ -168,7 +232,7 @@ def meta_ads_daily():
     scopes.update({t.task_id: scope_of(t) for group in extracted for t in group.children.values()})
 
     @task(pool=DUCKDB_WRITER_POOL, retries=1, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
-    def dbt_build(data_interval_start=None) -> dict:
+    def dbt_build(data_interval_start=None, ti=None) -> dict:
         """One `dbt build` (models + tests) into the build file; the pool keeps DuckDB to one writer.
 
         Incremental marts re-process the lookback window ending with this run's day, so a backfilled
@@ -177,11 +241,16 @@ def meta_ads_daily():
         from meta_ads_elt.marts import run_dbt_build
 
         build_path = Path(config.resolve(config.marts.build_path))
+        lookback_days = config.lookback_days
+        if discovered is not None:  # an account or Page seen for the first time: rebuild over its whole history
+            found = ti.xcom_pull(task_ids="discover") or {}
+            lookback_days = max([lookback_days, *(item["lookback_days"] or 0 for kind in ("accounts", "pages")
+                                                  for item in found.get(kind, []))])
         return run_dbt_build(
             lake_root=lake_root,
             build_path=build_path,
             window_end=data_interval_start.date().isoformat(),
-            lookback_days=config.lookback_days,
+            lookback_days=lookback_days,
             # dbt's artifacts and logs beside the build file: one deployment's, never the project checkout's
             target_path=build_path.parent / "dbt_target",
             log_path=build_path.parent / "dbt_logs",
@@ -221,7 +290,7 @@ def meta_ads_daily():
         )
 
     built = dbt_build()
-    checked >> extracted
+    (discovered if discovered is not None else checked) >> extracted
     extracted >> built
     publish(built) >> check_extractions()
 

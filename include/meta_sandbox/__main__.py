@@ -50,6 +50,9 @@ def parser() -> argparse.ArgumentParser:
                    help="which id keys the ads types of x-business-use-case-usage (Meta: the token's business)")
     p.add_argument("--no-promo-campaigns", dest="promo_campaigns", action="store_false",
                    help="no rotating promo campaigns (no paused, archived or deleted objects)")
+    p.add_argument("--agency", action="store_true",
+                   help="the agency world: two Businesses (owned and client ad accounts), disabled, unreadable "
+                        "and late-joining accounts (use with --accounts 300)")
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 

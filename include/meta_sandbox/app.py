@@ -87,6 +87,7 @@ class Options:
     leadgen_budget_scale: float = 1.0
     usage_header_key: str = "business"
     promo_campaigns: bool = True
+    agency: bool = False
     verbose: bool = False
 
 
@@ -122,8 +123,9 @@ class Sandbox:
             adsets_per_campaign=o.adsets_per_campaign, ads_per_adset=o.ads_per_adset,
             history_days=o.history_days, leads_per_day=o.leads_per_day,
             organic_leads_per_day=o.organic_leads_per_day, conversations_per_day=o.conversations_per_day,
-            promo_campaigns=o.promo_campaigns))
+            promo_campaigns=o.promo_campaigns, agency=o.agency))
         self.clock = Clock(parse_iso(o.now) if o.now else None)
+        self.started_day = day_number(self.clock.now().date())  # UTC day at start-up (agency arrivals)
         budgets = Budgets.parse(o.budgets)
         if o.leadgen_budget_scale != 1.0:
             budgets.leadgen_scale = o.leadgen_budget_scale
@@ -157,6 +159,17 @@ class Sandbox:
         ``[first, today]``: the complete days before today, and today as it stands at the clock (partial)."""
         today = self.clock.local_today(account.tz)
         return today - self.world.config.history_days, today
+
+    def managed(self, account: Account) -> bool:
+        """Whether the account is in the token user's reach today: a late client (``joins_after_days``)
+        is neither listed nor readable before its day (UTC)."""
+        if account.joins_after_days is None:
+            return True
+        return day_number(self.clock.now().date()) >= self.started_day + account.joins_after_days
+
+    def readable(self, account: Account) -> bool:
+        """Whether the token's user can read the ad account (assigned to it, and managed already)."""
+        return account.assigned and self.managed(account)
 
     def now_ts(self) -> int:
         """The clock in whole minutes: what exists "so far" (today's leads, messages, delivery)."""
@@ -484,7 +497,7 @@ class Sandbox:
             return "user", None
         if head.startswith("act_"):
             acct = self.world.account(head)
-            if acct is None:
+            if acct is None or not self.readable(acct):  # an account not assigned to the user: Meta's 100/33
                 raise missing_object(head, method.lower())
             return "account", acct
         obj = self.world.find(head)

@@ -39,7 +39,7 @@ def _account_fields(a: Account, ctx: Ctx) -> dict:
         "id": a.id, "account_id": a.account_id, "name": a.name, "currency": a.currency,
         "timezone_name": a.timezone_name, "timezone_offset_hours_utc": offset,
         "timezone_id": {"America/Los_Angeles": 1, "Asia/Kolkata": 71, "Europe/Berlin": 47}.get(a.timezone_name, 0),
-        "account_status": 1, "disable_reason": 0, "business_name": a.name.split(" (")[0],
+        "account_status": a.account_status, "disable_reason": 0 if a.account_status == 1 else 1, "business_name": a.name.split(" (")[0],
         "created_time": _day_time(a.created_day), "is_personal": 0, "age": 1000.0,
         "business_country_code": {"USD": "US", "INR": "IN", "EUR": "DE", "GBP": "GB"}.get(a.currency, "US"),
         "spend_cap": "0", "min_daily_budget": 100, "owner": ctx.sandbox.world.user_id,
@@ -161,7 +161,7 @@ KINDS = {
                     ("account_id", "id"), ("campaigns", "adsets", "ads", "promote_pages")),
     "business": Kind("Business", _business_fields, frozenset({
         "id", "name", "created_time", "link", "verification_status", "timezone_id", "is_hidden"}),
-        ("id", "name"), ("owned_ad_accounts", "owned_pages")),
+        ("id", "name"), ("owned_ad_accounts", "owned_pages", "client_ad_accounts", "client_pages")),
     "campaign": Kind("Campaign", _campaign_fields, frozenset({
         "id", "name", "account_id", "objective", "status", "effective_status", "configured_status",
         "buying_type", "created_time", "updated_time", "start_time", "special_ad_categories", "bid_strategy",
@@ -353,14 +353,14 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
     p = ctx.principal
     params = {} if nested else ctx.params
     if kind == "user":
-        if edge == "adaccounts":
+        if edge == "adaccounts":  # the ad accounts the user is assigned to (disabled ones included)
             auth.require(p, "ads_read")
-            return "account", list(sb.world.accounts)
+            return "account", [a for a in sb.world.accounts if sb.readable(a)]
         if edge == "accounts":
             if p.kind != "user":
                 raise nonexisting_field("accounts", "Page")
             auth.require(p, "pages_show_list")
-            return "page", list(sb.world.pages)
+            return "page", [pg for pg in sb.world.pages if pg.account is None or sb.managed(pg.account)]
         if edge == "permissions":
             # GET /me/permissions: every permission the app asked for, granted or declined
             return "permission", [{"permission": perm, "status": "granted" if perm in p.permissions else "declined"}
@@ -383,10 +383,15 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
         else:
             raise nonexisting_field(edge, KINDS[kind].name)
         return level, [o for o in items if o.effective_status(today) in statuses]
-    if kind == "business" and edge in ("owned_ad_accounts", "owned_pages"):
+    if kind == "business" and edge in ("owned_ad_accounts", "owned_pages", "client_ad_accounts", "client_pages"):
+        # Business Manager lists every account the business owns (or manages for a client), assigned to the
+        # token's user or not; an unassigned one answers 100/33 when read (Marketing API, "Business Manager")
         auth.require(p, "business_management")
-        accounts = [a for a in sb.world.accounts if a.business is obj]
-        if edge == "owned_ad_accounts":
+        if edge.startswith("owned_"):
+            accounts = [a for a in sb.world.accounts if a.business is obj and sb.managed(a)]
+        else:
+            accounts = [a for a in sb.world.accounts if a.managed_by is obj and sb.managed(a)]
+        if edge.endswith("_ad_accounts"):
             return "account", accounts
         return "page", [a.page for a in accounts if a.page is not None]
     if kind == "account" and edge == "promote_pages":

@@ -6,6 +6,12 @@ Guarantees:
   two sandboxes with the same config have the same ids, names, currencies, timezones and statuses.
 - Ids are numeric strings (accounts are addressed as ``act_<id>``).
 - One Business owns every ad account (the account's ``business`` field, ``GET /<business_id>``).
+  The opt-in **agency world** (``WorldConfig.agency``, sandbox ``--agency``) is different: two
+  Businesses, the agency owning the first half of the accounts and managing the second half (owned by
+  its client Business) as client ad accounts; every 23rd account DISABLED (``account_status`` 2);
+  every 37th listed by its Business but not assigned to the token's user (unreadable: code 100,
+  subcode 33); every 29th managed from the day after the sandbox starts (``joins_after_days``: not listed and
+  unreadable before; its history, all of it, readable after), as a new client arrives part-way through.
 - Permanent campaigns alternate kinds: even index = lead generation (``OUTCOME_LEADS``), odd =
   messaging (``OUTCOME_ENGAGEMENT`` with ``CONVERSATIONS`` ad sets); each account promotes exactly one
   Page, and each Page has one Instagram professional account. The last ad set of the first messaging
@@ -165,6 +171,10 @@ class Account:
     campaigns: list[Campaign] = dataclasses.field(default_factory=list)
     business: Business | None = None
     promo_offset: int = 0
+    managed_by: Business | None = None  # agency world: the agency Business managing a client's account
+    account_status: int = 1  # Meta's AdAccount.account_status: 1 ACTIVE, 2 DISABLED, ...
+    assigned: bool = True  # False: the token's user cannot read the account (not assigned to it)
+    joins_after_days: int | None = None  # agency world: managed (listed, readable) from start-up day + this
 
     @property
     def id(self) -> str:
@@ -280,6 +290,13 @@ class WorldConfig:
     conversations_per_day: float = 5.0  # new conversations per Page per day (mean, ads + organic)
     forms_per_page: int = 2
     promo_campaigns: bool = True  # the rotating promo campaigns (paused / archived / deleted objects)
+    agency: bool = False  # two Businesses, disabled / unreadable / late-joining accounts (see the module doc)
+
+
+AGENCY_DISABLED_EVERY = 23
+AGENCY_UNREADABLE_EVERY = 37
+AGENCY_LATE_EVERY = 29
+AGENCY_LATE_JOINS_AFTER_DAYS = 1
 
 
 CUSTOM_QUESTIONS = [
@@ -305,6 +322,13 @@ class World:
         self.ig_pages: dict[str, Page] = {}
         self.business = Business(rng.numeric_id(seed, "business", digits=16), "Sandbox Media Agency", 16900)
         self.by_id[self.business.id] = self.business
+        self.businesses = [self.business]
+        client_business = None
+        if config.agency:
+            client_business = Business(rng.numeric_id(seed, "client-business", digits=16), "Northwind Retail Group",
+                                       17200)
+            self.by_id[client_business.id] = client_business
+            self.businesses.append(client_business)
         gindex = 0
         for a in range(config.accounts):
             currency, tzname, cpm, lead_value = ACCOUNT_PROFILES[a % len(ACCOUNT_PROFILES)]
@@ -315,6 +339,15 @@ class World:
                 cpm=cpm * (0.8 + 0.4 * rng.unit(rng.key(seed, "cpm", a))), lead_value=lead_value,
                 created_day=17000 + a, business=self.business, promo_offset=(a * 5) % PROMO_DAYS,
             )
+            if client_business is not None:
+                if a >= config.accounts // 2:
+                    acct.business, acct.managed_by = client_business, self.business
+                if a % AGENCY_DISABLED_EVERY == AGENCY_DISABLED_EVERY - 1:
+                    acct.account_status = 2
+                if a % AGENCY_UNREADABLE_EVERY == AGENCY_UNREADABLE_EVERY - 2:
+                    acct.assigned = False
+                elif a % AGENCY_LATE_EVERY == 3:
+                    acct.joins_after_days = AGENCY_LATE_JOINS_AFTER_DAYS
             self.accounts.append(acct)
             self.by_id[acct.id] = acct
             slug = brand.lower().replace(" ", "")
@@ -520,9 +553,14 @@ class World:
             "config": dataclasses.asdict(self.config),
             "user_id": self.user_id,
             "business": {"id": self.business.id, "name": self.business.name},
+            "businesses": [{"id": b.id, "name": b.name} for b in self.businesses],
             "accounts": [
                 {"id": a.id, "account_id": a.account_id, "name": a.name, "currency": a.currency,
                  "timezone_name": a.timezone_name, "page_id": a.page.id if a.page else None,
+                 "business_id": a.business.id if a.business else None,
+                 "managed_by_business_id": a.managed_by.id if a.managed_by else None,
+                 "account_status": a.account_status, "assigned_to_user": a.assigned,
+                 "joins_after_days": a.joins_after_days,
                  "campaigns": [
                      {"id": c.id, "name": c.name, "objective": c.objective, "kind": c.kind,
                       "adsets": [{"id": s.id, "name": s.name, "optimization_goal": s.optimization_goal,

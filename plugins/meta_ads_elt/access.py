@@ -291,6 +291,17 @@ def check_config(config: Any) -> dict[str, Any]:
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
     hook = MetaGraphApiHook(meta_conn_id=config.meta_conn_id)
-    pages = [PageAccess(p.id, p.leads, p.conversations, tuple(p.platforms), tuple(p.forms)) for p in config.pages]
+    pages = [PageAccess(p.id, p.leads, p.conversations, tuple(p.platforms), tuple(p.forms)) for p in config.listed_pages]
+    if config.pages_discovered:
+        # the Pages are known after discovery: check the permissions their settings need (Page tasks are
+        # checked by each Page's extraction)
+        d = config.pages
+        need = needed_permissions(False, [PageAccess("(discovered)", d.leads, d.conversations, tuple(d.platforms))])
+        granted = granted_permissions(hook)
+        missing = [f"permission '{perm}' is not granted to the token (needed for {why}). Add it to the app's "
+                   "login / system-user permissions, have the user grant it, then store the new token."
+                   for perm, why in need.items() if perm not in granted]
+        if missing:
+            raise AccessCheckError(missing)
     report = preflight(hook, bool(config.accounts), pages, isolate_pages=True)
     return {"permissions": sorted(report.permissions), "pages": report.pages, "page_problems": report.page_problems}

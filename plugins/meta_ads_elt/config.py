@@ -27,7 +27,9 @@ import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
+    Discriminator,
     Field,
+    Tag,
     TypeAdapter,
     ValidationError,
     field_validator,
@@ -192,6 +194,115 @@ class PageConfig(_Strict):
         return value
 
 
+ACCOUNT_STATUSES: dict[str, int] = {
+    "ACTIVE": 1, "DISABLED": 2, "UNSETTLED": 3, "PENDING_RISK_REVIEW": 7, "PENDING_SETTLEMENT": 8,
+    "IN_GRACE_PERIOD": 9, "PENDING_CLOSURE": 100, "CLOSED": 101,
+}
+"""Meta's ``AdAccount.account_status`` values (Marketing API reference, "Ad Account": 1 = ACTIVE, 2 = DISABLED, ...)."""
+AccountStatusName = Literal[tuple(ACCOUNT_STATUSES)]
+DELIVERING_STATUSES: tuple[str, ...] = (
+    "ACTIVE", "UNSETTLED", "PENDING_RISK_REVIEW", "PENDING_SETTLEMENT", "IN_GRACE_PERIOD", "PENDING_CLOSURE",
+)
+"""Statuses under which an account can still have spend to extract; DISABLED and CLOSED accounts are listed
+in the run summary instead (``accounts.account_status`` chooses otherwise)."""
+
+ACCOUNT_SOURCE = re.compile(r"me|business:\d+:(owned|client)")
+PAGE_SOURCE = re.compile(r"me|promoted|business:\d+:(owned|client)")
+
+
+class IdNameFilter(_Strict):
+    """Ids and/or name patterns (shell-style, case-insensitive: ``Acme*``, ``*[Tt]est*``)."""
+
+    ids: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+    @field_validator("ids", mode="before")
+    @classmethod
+    def _as_strings(cls, value: Any) -> Any:
+        return tuple(str(v) for v in value) if isinstance(value, list | tuple) else value
+
+    @property
+    def empty(self) -> bool:
+        return not self.ids and not self.names
+
+
+class _Discovery(_Strict):
+    include: IdNameFilter = IdNameFilter()
+    exclude: IdNameFilter = IdNameFilter()
+
+
+class AccountDiscovery(_Discovery):
+    """``accounts: {discover: [...]}``: the ad accounts are whatever these sources list on each run."""
+
+    discover: tuple[str, ...] = Field(min_length=1)
+    account_status: tuple[AccountStatusName, ...] = DELIVERING_STATUSES
+    currency: tuple[str, ...] = ()
+
+    @field_validator("discover")
+    @classmethod
+    def _sources(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for source in value:
+            if not ACCOUNT_SOURCE.fullmatch(str(source)):
+                raise ValueError(
+                    f"source {source!r} is not one of: 'me' (GET /me/adaccounts), 'business:<business id>:owned' "
+                    "(/<business id>/owned_ad_accounts), 'business:<business id>:client' (/<business id>/client_ad_accounts)"
+                )
+        return value
+
+    @field_validator("currency")
+    @classmethod
+    def _iso_currency(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for code in value:
+            if not re.fullmatch(r"[A-Z]{3}", str(code)):
+                raise ValueError(f"currency {code!r} must be an ISO 4217 code in capitals, e.g. 'USD'")
+        return value
+
+
+class PageDiscovery(_Discovery):
+    """``pages: {discover: [...]}``: the Pages are whatever these sources list on each run; every Page found
+    gets these settings."""
+
+    discover: tuple[str, ...] = Field(min_length=1)
+    platforms: tuple[Platform, ...] = ("messenger", "instagram")
+    leads: bool = True
+    conversations: bool = True
+
+    @field_validator("discover")
+    @classmethod
+    def _sources(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for source in value:
+            if not PAGE_SOURCE.fullmatch(str(source)):
+                raise ValueError(
+                    f"source {source!r} is not one of: 'me' (GET /me/accounts), 'promoted' (the Pages the extracted "
+                    "ad accounts promote, /act_<id>/promote_pages), 'business:<business id>:owned' "
+                    "(/<business id>/owned_pages), 'business:<business id>:client' (/<business id>/client_pages)"
+                )
+        return value
+
+
+def _list_or_discovery(value: Any) -> str:
+    return "discover" if isinstance(value, dict) else "list"
+
+
+AccountsSetting = Annotated[
+    Annotated[tuple[AccountConfig, ...], Tag("list")] | Annotated[AccountDiscovery, Tag("discover")],
+    Discriminator(_list_or_discovery),
+]
+PagesSetting = Annotated[
+    Annotated[tuple[PageConfig, ...], Tag("list")] | Annotated[PageDiscovery, Tag("discover")],
+    Discriminator(_list_or_discovery),
+]
+_UNION_TAGS = frozenset({"list", "discover"})
+
+
+class MappingConfig(_Strict):
+    """How the DAG spreads the extraction over mapped tasks (dynamic task mapping)."""
+
+    accounts_per_task: Annotated[int, Field(ge=1, le=500)] = 10
+    pages_per_task: Annotated[int, Field(ge=1, le=500)] = 10
+    parallel_within_task: Annotated[int, Field(ge=1, le=32)] = 4
+
+
 class InsightsConfig(_Strict):
     attribution_windows: tuple[AttributionWindow, ...] = ("7d_click", "1d_view")
     chunk_days: Annotated[int, Field(ge=1, le=90)] | None = None  # None: the whole window in one job
@@ -253,8 +364,10 @@ class PipelineConfig(_Strict):
     max_active_runs: Annotated[int, Field(ge=1, le=16)] = 2
     execution_timeout_minutes: Annotated[int, Field(ge=5, le=1440)] = 180
     max_rate_limit_wait_minutes: Annotated[float, Field(gt=0, le=1440)] = 30.0
-    accounts: tuple[AccountConfig, ...] = Field(min_length=1)
-    pages: tuple[PageConfig, ...] = ()
+    arrival_history_days: Annotated[int, Field(ge=1, le=1095)] | None = None
+    accounts: AccountsSetting
+    pages: PagesSetting = ()
+    mapping: MappingConfig = MappingConfig()
     insights: InsightsConfig = InsightsConfig()
     privacy: PrivacyConfig = PrivacyConfig()
     marts: MartsConfig = Field(default_factory=MartsConfig)
@@ -278,15 +391,72 @@ class PipelineConfig(_Strict):
         check_schedule(value)
         return value
 
+    @field_validator("accounts", "pages", mode="before")
+    @classmethod
+    def _list_or_mapping(cls, value: Any, info: Any) -> Any:
+        if not isinstance(value, list | tuple | dict):
+            one = "{id: act_<digits>}" if info.field_name == "accounts" else "{id: <Page id>}"
+            raise ValueError(
+                f"must be a list of {info.field_name} (each {one}) or a mapping with discover: [...] "
+                "(see docs/CONFIG.md)"
+            )
+        if info.field_name == "accounts" and isinstance(value, list | tuple) and not value:
+            raise ValueError("Tuple should have at least 1 item: list your ad accounts, or discover them with "
+                             "accounts: {discover: [me]}")
+        return value
+
+    @model_validator(mode="after")
+    def _arrival_covers_the_lookback(self) -> PipelineConfig:
+        if self.arrival_history_days is not None and self.arrival_history_days < self.lookback_days:
+            raise ValueError(
+                f"arrival_history_days = {self.arrival_history_days} is shorter than lookback_days = "
+                f"{self.lookback_days}: a new account's first run extracts at least the lookback; raise it or remove it"
+            )
+        return self
+
     @model_validator(mode="after")
     def _unique_ids(self) -> PipelineConfig:
         for kind, items in (("accounts", self.accounts), ("pages", self.pages)):
+            if not isinstance(items, tuple):
+                continue
             seen: set[str] = set()
             for index, item in enumerate(items):
                 if item.id in seen:
                     raise ValueError(f"{kind}[{index}].id {item.id!r} is listed twice; list each once")
                 seen.add(item.id)
         return self
+
+    @property
+    def accounts_discovered(self) -> bool:
+        """True when ``accounts:`` is a ``discover:`` mapping (resolved on every run), not a list."""
+        return isinstance(self.accounts, AccountDiscovery)
+
+    @property
+    def pages_discovered(self) -> bool:
+        return isinstance(self.pages, PageDiscovery)
+
+    @property
+    def listed_accounts(self) -> tuple[AccountConfig, ...]:
+        """The explicitly listed accounts (one task each); ``()`` when they are discovered."""
+        return () if self.accounts_discovered else self.accounts
+
+    @property
+    def listed_pages(self) -> tuple[PageConfig, ...]:
+        """The explicitly listed Pages (one task each); ``()`` when they are discovered."""
+        return () if self.pages_discovered else self.pages
+
+    @property
+    def extracts_leads(self) -> bool:
+        return self.pages.leads if self.pages_discovered else any(page.leads for page in self.pages)
+
+    @property
+    def extracts_conversations(self) -> bool:
+        return self.pages.conversations if self.pages_discovered else any(p.conversations for p in self.pages)
+
+    @property
+    def history_days_on_arrival(self) -> int:
+        """Days extracted the first time an account or Page is seen (``arrival_history_days``, else the lookback)."""
+        return self.arrival_history_days or self.lookback_days
 
     def resolve(self, path: str) -> str:
         """An absolute local path (or an unchanged URL such as ``s3://...``) for a configured path."""
@@ -382,8 +552,13 @@ def _key_path(model: type[BaseModel], key: str) -> str:
 
 def _allowed_keys(location: tuple) -> list[str]:
     model: Any = PipelineConfig
-    for part in location[:-1]:
+    for position, part in enumerate(location[:-1]):
         if isinstance(part, int):
+            continue
+        if position == 1 and part in _UNION_TAGS and location[0] in ("accounts", "pages"):
+            listed = AccountConfig if location[0] == "accounts" else PageConfig
+            discovered = AccountDiscovery if location[0] == "accounts" else PageDiscovery
+            model = discovered if part == "discover" else listed
             continue
         field = model.model_fields.get(part) if isinstance(model, type) else None
         if field is None:
@@ -396,7 +571,9 @@ def _allowed_keys(location: tuple) -> list[str]:
 
 def _describe(error: dict) -> str:
     location = ""
-    for part in error["loc"]:
+    for position, part in enumerate(error["loc"]):
+        if position == 1 and part in _UNION_TAGS and error["loc"][0] in ("accounts", "pages"):
+            continue  # which form (list or discover:) was tried: the value says it
         location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":

@@ -16,6 +16,8 @@ Layout under the lake root (``data/lake/`` by default)::
     lead_answers/page_id=<id>/date=<UTC created date>/part-*.parquet
     conversations/page_id=<id>/platform=<p>/date=<UTC data-interval date>/part-*.parquet
     messages/page_id=<id>/platform=<p>/date=<UTC data-interval date>/part-*.parquet
+    discovered_accounts/date=<UTC data-interval date>/part-*.parquet   (what discovery found, each run)
+    discovered_pages/date=<UTC data-interval date>/part-*.parquet
     _manifests/<dataset>/...json                      (one per run and partition set)
 
 ``account_id`` is the numeric id without the ``act_`` prefix, as Insights rows report it.
@@ -220,6 +222,27 @@ DATASETS: dict[str, pa.Schema] = {
     "messages": MESSAGES,
 }
 
+DISCOVERY_COMMON = [
+    pa.field("name", pa.string()),
+    pa.field("sources", pa.list_(pa.string())),  # the discover: sources that listed it
+    # extracted | arrived (first seen: backfilled) | excluded | skipped_status | skipped_currency |
+    # unreadable | departed (listed before, not any more: its lake data is kept)
+    pa.field("state", pa.string(), nullable=False),
+    pa.field("reason", pa.string()),
+    pa.field("first_seen_date", pa.date32()),
+    pa.field("history_days", pa.int32()),  # days this run extracts (the lookback, more on arrival)
+    EXTRACTED_AT,
+]
+DISCOVERED_ACCOUNTS = pa.schema(
+    [pa.field("account_id", pa.string(), nullable=False), pa.field("currency", pa.string()),
+     pa.field("account_status", pa.string()), pa.field("business_id", pa.string()), *DISCOVERY_COMMON]
+)
+DISCOVERED_PAGES = pa.schema([pa.field("page_id", pa.string(), nullable=False), *DISCOVERY_COMMON])
+DATASETS["discovered_accounts"] = DISCOVERED_ACCOUNTS
+DATASETS["discovered_pages"] = DISCOVERED_PAGES
+DISCOVERY_DATASETS = ("discovered_accounts", "discovered_pages")
+"""Written only with ``discover:`` config, read by no dbt model (a record of what each run found)."""
+
 PARTITION_KEYS: dict[str, tuple[str, ...]] = {
     "insights": ("account_id", "date"),
     "insights_account_totals": ("account_id", "date"),
@@ -231,4 +254,6 @@ PARTITION_KEYS: dict[str, tuple[str, ...]] = {
     "lead_answers": ("page_id", "date"),
     "conversations": ("page_id", "platform", "date"),
     "messages": ("page_id", "platform", "date"),
+    "discovered_accounts": ("date",),
+    "discovered_pages": ("date",),
 }

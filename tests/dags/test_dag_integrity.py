@@ -177,3 +177,24 @@ def test_the_timetable_gives_whole_utc_days_as_data_intervals():
     assert (manual.start, manual.end) == (pdt(2026, 11, 20, tz="UTC"), pdt(2026, 11, 21, tz="UTC"))
     assert manual.start.tzinfo is not None and manual.start != manual.end
     assert datetime(2026, 11, 20, tzinfo=UTC).date() == manual.start.date()
+
+
+def test_a_discovered_config_maps_batches_after_the_discover_task(tmp_path, monkeypatch):
+    """`discover:` accounts and Pages: one discover task, then extraction mapped over batches (no per-id
+    tasks at parse time), in the pool `make run` creates for them; the parse still does no I/O."""
+    from meta_ads_elt.config import parse_config
+    from meta_ads_elt.pools import DISCOVERED_POOL, pools_for
+
+    config = {"lake_root": str(tmp_path / "lake"), "accounts": {"discover": ["me"]}, "pages": {"discover": ["me"]}}
+    path = tmp_path / "pipeline.yaml"
+    path.write_text(json.dumps(config))
+    monkeypatch.setenv("META_PIPELINE_CONFIG", str(path))
+    parsed = parse_guarded(PROJECT_DIR / "dags", tmp_path / "home")
+    assert parsed["errors"] == {}
+    assert set(parsed["tasks"]) == {
+        "access_check", "discover", "account_batches", "page_batches", "insights.extract_accounts",
+        "leads.extract_leads", "conversations.extract_conversations", "dbt_build", "publish"}
+    assert parsed["upstream"]["discover"] == ["access_check"]
+    assert parsed["upstream"]["insights.extract_accounts"] == ["account_batches", "discover"]
+    assert DISCOVERED_POOL in parsed["pools"]
+    assert set(parsed["pools"]) - {"default_pool"} <= set(pools_for(parse_config(config)))

@@ -185,7 +185,7 @@ class Standalone:
         stop_tree(self.process, self.env[TREE_MARKER], grace=10)
 
 
-def start_standalone(env: dict[str, str], port: int) -> Standalone:
+def start_standalone(env: dict[str, str], port: int, timeout: float = 420) -> Standalone:
     """Start `airflow standalone` in its own process group, marked so that every process it starts can be
     found and stopped (:meth:`Standalone.stop`; call it in a ``finally`` or fixture teardown)."""
     env = {**env, TREE_MARKER: uuid.uuid4().hex}
@@ -200,7 +200,7 @@ def start_standalone(env: dict[str, str], port: int) -> Standalone:
     )
     standalone = Standalone(env=env, port=port, process=process, log_path=log_path)
     try:
-        deadline = time.monotonic() + 420  # minutes on a loaded 2-core machine
+        deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if process.poll() is not None:
                 raise AssertionError(f"airflow standalone exited:\n{standalone.log_tail()}")

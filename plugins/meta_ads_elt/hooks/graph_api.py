@@ -252,6 +252,10 @@ def _scope_of(path: tuple[str, ...]) -> str | None:
     return None
 
 
+_PINNED_CONNECTIONS: dict[str, Any] = {}
+"""Connections fetched once per process (:meth:`MetaGraphApiHook.pin_connection`), by conn id."""
+
+
 class MetaGraphApiHook(BaseHook):
     """Talks to the Meta Graph / Marketing API through one Airflow Connection (see module docstring).
 
@@ -298,9 +302,22 @@ class MetaGraphApiHook(BaseHook):
         install_log_filter(self.log)
 
     # -- connection and SDK objects ---------------------------------------------------------------
+    @classmethod
+    def pin_connection(cls, meta_conn_id: str) -> None:
+        """Fetch the Connection once, in the calling thread, for every hook of this process.
+
+        For tasks that run several extractions in threads (``meta_ads_elt.batches``): the Task SDK's
+        channel to its supervisor shares one ``asyncio.Lock`` between the event loops of all threads, so
+        concurrent connection look-ups from threads (the non-deferrable Insights poll runs an event loop
+        per thread) can wait on each other forever."""
+        if meta_conn_id not in _PINNED_CONNECTIONS:
+            _PINNED_CONNECTIONS[meta_conn_id] = cls(meta_conn_id).connection
+
     @cached_property
     def connection(self):
         """The Airflow Connection (fetched once)."""
+        if self.meta_conn_id in _PINNED_CONNECTIONS:
+            return _PINNED_CONNECTIONS[self.meta_conn_id]
         try:
             return self.get_connection(self.meta_conn_id)
         except Exception as exc:
@@ -323,7 +340,8 @@ class MetaGraphApiHook(BaseHook):
         if "settings" in self.__dict__:
             return self.settings
         if self._settings_override is None:
-            conn = await self.aget_connection(self.meta_conn_id)
+            pinned = _PINNED_CONNECTIONS.get(self.meta_conn_id)
+            conn = pinned if pinned is not None else await self.aget_connection(self.meta_conn_id)
             self.__dict__["connection"] = conn
         return self.settings
 

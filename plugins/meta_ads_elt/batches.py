@@ -1,0 +1,139 @@
+"""Extraction of several ad accounts or Pages in one mapped Airflow task (discovered configs).
+
+A mapped task per account would cost a worker process start-up, a DAG parse and scheduler bookkeeping
+per account: at agency scale (hundreds of accounts) that overhead, not Meta, sets the wall time. So
+the DAG maps over *batches* (``mapping.accounts_per_task`` / ``pages_per_task``), and each task runs
+the same operators the per-account DAG uses, one after the other per account (Insights, then the
+ad-object snapshot, which reads the ids in the fresh Insights rows) and ``mapping.parallel_within_task``
+accounts at a time in threads. Insights jobs are polled in the worker (``deferrable=False``): the
+batch's accounts wait together, one worker slot for the batch.
+
+Budget: every thread shares the process's governor (``meta_ads_elt.governor``), which paces calls
+per account / Page scope from Meta's usage headers; an account appears in one batch per run, and the
+``meta_discovered`` pool bounds the batches running at once (backfills included).
+
+Failure: every account of a batch is attempted; the task then fails naming each account that failed
+and why (the others' partitions are written). When every failure is one a retry cannot fix (token,
+permission, parameter) it fails without retries.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Mapping
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+from airflow.sdk.exceptions import AirflowException, AirflowFailException
+
+from meta_ads_elt.assets import lake_asset
+from meta_ads_elt.config import PipelineConfig
+
+log = logging.getLogger(__name__)
+
+class BatchFailed(AirflowException):
+    """Some accounts or Pages of a batch failed; the message names each one (retried)."""
+
+
+class BatchFailedFatally(AirflowFailException):
+    """Every failure of the batch needs a fix first (token, permission, config): no retry."""
+
+
+def extract_accounts(config: PipelineConfig, batch: list[Mapping[str, Any]], context: Mapping[str, Any]) -> dict:
+    from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
+    from meta_ads_elt.operators.insights import MetaInsightsOperator
+
+    lake_root = config.lake_root_resolved
+    _pin(config)
+
+    def one(item: Mapping[str, Any]) -> dict:
+        account_id = str(item["account_id"])
+        numeric = account_id.removeprefix("act_")
+        insights = MetaInsightsOperator(
+            task_id=f"insights_{numeric}", account_id=account_id, meta_conn_id=config.meta_conn_id,
+            lake_root=lake_root, lookback_days=int(item.get("lookback_days") or config.lookback_days),
+            attribution_windows=config.insights.attribution_windows, chunk_days=config.insights.chunk_days,
+            max_concurrent_jobs=config.insights.max_concurrent_jobs,
+            poll_interval=config.insights.poll_interval_seconds,
+            stall_timeout_minutes=config.insights.stall_timeout_minutes,
+            queued_timeout_minutes=config.insights.queued_timeout_minutes,
+            effective_statuses=config.insights.effective_statuses, deferrable=False,
+            max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
+        )
+        objects = MetaAdObjectsOperator(
+            task_id=f"ad_objects_{numeric}", account_id=account_id, meta_conn_id=config.meta_conn_id,
+            lake_root=lake_root, max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
+        )
+        loaded = insights.execute(dict(context))
+        snapshot = objects.execute(dict(context))
+        return {"insights": loaded, "ad_objects": snapshot, "calls": insights.hook.calls + objects.hook.calls}
+
+    return _run_all(batch, "account_id", one, config.mapping.parallel_within_task)
+
+
+def extract_pages(config: PipelineConfig, batch: list[Mapping[str, Any]], context: Mapping[str, Any],
+                  what: str) -> dict:
+    """Leads (``what="leads"``) or conversations of each Page of the batch, with the ``pages:`` settings."""
+    from meta_ads_elt.operators.conversations import MetaConversationsOperator
+    from meta_ads_elt.operators.leads import MetaLeadsOperator
+
+    lake_root = config.lake_root_resolved
+    listed = {page.id: page for page in config.listed_pages}
+    _pin(config)
+
+    def one(item: Mapping[str, Any]) -> dict:
+        page_id = str(item["page_id"])
+        lookback = int(item.get("lookback_days") or config.lookback_days)
+        if what == "leads":
+            operator = MetaLeadsOperator(
+                task_id=f"leads_{page_id}", page_id=page_id, meta_conn_id=config.meta_conn_id, lake_root=lake_root,
+                lookback_days=lookback, pii_allow_list=config.privacy.raw_lead_fields_allow_list,
+                default_phone_country_code=config.privacy.default_phone_country_code,
+            )
+        else:
+            operator = MetaConversationsOperator(
+                task_id=f"conversations_{page_id}", page_id=page_id,
+                platforms=listed.get(page_id, config.pages).platforms,
+                meta_conn_id=config.meta_conn_id, lake_root=lake_root, lookback_days=lookback,
+                keep_message_text=config.privacy.keep_message_text,
+            )
+        return operator.execute(dict(context))
+
+    return _run_all(batch, "page_id", one, config.mapping.parallel_within_task)
+
+
+def _pin(config: PipelineConfig) -> None:
+    """One connection look-up in this thread for all the batch's threads (see ``pin_connection``)."""
+    from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+
+    MetaGraphApiHook.pin_connection(config.meta_conn_id)
+
+
+def _run_all(batch: list[Mapping[str, Any]], key: str, one: Callable[[Mapping[str, Any]], Any],
+             parallel: int) -> dict:
+    results: dict[str, Any] = {}
+    failures: dict[str, BaseException] = {}
+
+    def guarded(item: Mapping[str, Any]) -> None:
+        ident = str(item[key])
+        try:
+            results[ident] = one(item)
+        except Exception as exc:  # every item is attempted; the failures are raised together below
+            log.error("%s failed: %s", ident, exc)
+            failures[ident] = exc
+
+    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(batch))), thread_name_prefix="batch") as pool:
+        list(pool.map(guarded, batch))
+    if failures:
+        listed = "\n".join(f"  - {ident}: {type(exc).__name__}: {exc}" for ident, exc in sorted(failures.items()))
+        message = (f"{len(failures)} of {len(batch)} in this batch failed ({len(results)} extracted and written):\n"
+                   f"{listed}")
+        if all(isinstance(exc, AirflowFailException) for exc in failures.values()):
+            raise BatchFailedFatally(message)
+        raise BatchFailed(message)
+    return {"extracted": sorted(results), "results": results}
+
+
+def account_outlets(lake_root: str) -> list:
+    return [lake_asset(lake_root, name) for name in
+            ("insights", "insights_account_totals", "accounts", "campaigns", "adsets", "ads")]

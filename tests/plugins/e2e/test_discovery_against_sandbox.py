@@ -1,0 +1,160 @@
+"""Discovery (``meta_ads_elt.discovery``) against the sandbox's agency world over HTTP: sources, filters,
+unreadable and disabled accounts, arrivals and departures, and the errors that name a bad source."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from meta_ads_elt.config import parse_config
+from meta_ads_elt.discovery import DiscoveryError, discover
+from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+from sandbox_lake import read, use_connection
+
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("calm_governor")]
+
+NOW = "2026-03-10T12:00:00Z"
+DAY = dt.date(2026, 3, 9)
+
+
+@pytest.fixture(scope="module")
+def agency():
+    from meta_sandbox.testing import start_sandbox
+
+    handle = start_sandbox(agency=True, accounts=60, campaigns_per_account=2, adsets_per_campaign=1,
+                           ads_per_adset=1, now=NOW)
+    yield handle
+    handle.stop()
+
+
+@pytest.fixture(scope="module")
+def agency_world(agency):
+    return agency.world()
+
+
+def config_for(lake, accounts, pages=None, **extra):
+    data = {"lake_root": str(lake), "accounts": accounts, **extra}
+    if pages is not None:
+        data["pages"] = pages
+    return parse_config(data)
+
+
+def run(monkeypatch, sandbox, config, day=DAY, token="sandbox-token"):  # noqa: S107 (the sandbox token)
+    use_connection(monkeypatch, sandbox, token=token)
+    return discover(MetaGraphApiHook(meta_conn_id="meta_default"), config, day, run_id=f"test_{day}")
+
+
+def by_id(items):
+    return {f.id: f for f in items}
+
+
+def test_me_finds_the_default_worlds_accounts_and_pages(sandbox, tmp_path, monkeypatch):
+    world = sandbox.world()
+    found = run(monkeypatch, sandbox, config_for(tmp_path, {"discover": ["me"]}, {"discover": ["me"]}),
+                day=dt.date.fromisoformat(sandbox.now()[:10]))
+    summary = found.summary()
+    assert sorted(a["account_id"] for a in summary["accounts"]) == sorted(a["id"] for a in world["accounts"])
+    assert sorted(p["page_id"] for p in summary["pages"]) == sorted(p["id"] for p in world["pages"])
+    assert summary["flagged_accounts"] == [] and summary["warnings"] == []
+
+
+def test_two_businesses_unreadable_and_disabled_accounts_are_flagged_with_the_fix(
+        agency, agency_world, tmp_path, monkeypatch):
+    agency_id = agency_world["businesses"][0]["id"]
+    config = config_for(tmp_path, {"discover": [f"business:{agency_id}:owned", f"business:{agency_id}:client"]},
+                        {"discover": ["promoted"]})
+    found = run(monkeypatch, agency, config)
+    accounts = by_id(found.accounts)
+    world = {a["account_id"]: a for a in agency_world["accounts"]}
+    managed = {i for i, a in world.items() if not a["joins_after_days"]}
+    assert set(accounts) == managed
+    for account_id, item in accounts.items():
+        truth = world[account_id]
+        if not truth["assigned_to_user"]:
+            assert item.state == "unreadable" and "not assigned" in item.reason and "Business Settings" in item.reason
+        elif truth["account_status"] == 2:
+            assert item.state == "skipped_status" and "DISABLED" in item.reason
+        else:
+            assert item.state == "arrived" and item.history_days == 28, "first seen: backfilled"
+    assert {f.state for f in found.accounts} == {"unreadable", "skipped_status", "arrived"}
+    extracted = {f.id for f in found.accounts if f.extracted}
+    assert {f.id for f in found.pages} == {world[a]["page_id"] for a in extracted}
+    lake = read(tmp_path, "discovered_accounts").to_pylist()
+    assert {r["account_id"]: r["state"] for r in lake} == {f.id: f.state for f in found.accounts}
+
+
+def test_filters_by_name_id_status_and_currency_and_a_filter_matching_nothing_is_named(
+        agency, agency_world, tmp_path, monkeypatch):
+    first = agency_world["accounts"][0]
+    config = config_for(tmp_path, {
+        "discover": ["me"], "include": {"names": ["acme*", "Nobody Here*"]},
+        "exclude": {"ids": [first["id"]]}, "account_status": ["ACTIVE", "DISABLED"], "currency": ["USD"]})
+    found = run(monkeypatch, agency, config)
+    extracted = [f for f in found.accounts if f.extracted]
+    assert extracted and all(f.name.lower().startswith("acme") and f.currency == "USD" for f in extracted)
+    assert by_id(found.accounts)[first["account_id"]].state == "excluded"
+    assert any("accounts.include name 'Nobody Here*' matches no discovered account" in w for w in found.warnings)
+
+
+def test_an_unknown_business_and_filters_leaving_nothing_fail_naming_them(agency, tmp_path, monkeypatch):
+    with pytest.raises(DiscoveryError, match=r"business:1234567890:owned.*Business 1234567890 does not exist"):
+        run(monkeypatch, agency, config_for(tmp_path, {"discover": ["business:1234567890:owned"]}))
+    with pytest.raises(DiscoveryError, match=r"leave none to extract"):
+        run(monkeypatch, agency, config_for(tmp_path, {"discover": ["me"], "currency": ["JPY"]}))
+
+
+def test_a_source_the_token_cannot_read_is_named(agency, agency_world, tmp_path, monkeypatch):
+    agency_id = agency_world["businesses"][0]["id"]
+    config = config_for(tmp_path, {"discover": ["me", f"business:{agency_id}:owned"]})
+    found = run(monkeypatch, agency, config, token="sandbox-token-without-business_management")
+    assert any(f"'business:{agency_id}:owned'" in w and "business_management" in w for w in found.warnings)
+    assert any(f.extracted for f in found.accounts)
+    with pytest.raises(DiscoveryError, match="no source could be read"):
+        run(monkeypatch, agency, config_for(tmp_path, {"discover": [f"business:{agency_id}:owned"]}),
+            token="sandbox-token-without-business_management")
+
+
+def test_a_late_client_arrives_with_its_history_and_a_departed_account_is_flagged_not_deleted(
+        agency, agency_world, tmp_path, monkeypatch):
+    late = {a["account_id"] for a in agency_world["accounts"] if a["joins_after_days"]}
+    config = config_for(tmp_path, {"discover": ["me"], "exclude": {"names": ["Hudson*"]}},
+                        arrival_history_days=60)
+    first = run(monkeypatch, agency, config)
+    assert not late & {f.id for f in first.accounts}
+    for f in first.accounts:  # pretend the first run extracted them: they have lake data now
+        if f.extracted:
+            (tmp_path / "insights" / f"account_id={f.id}").mkdir(parents=True)
+    agency.set_clock(advance_days=1)
+    try:
+        # the next day: Hudson accounts leave the config's reach (excluded from the listing by a new filter)
+        gone = {f.id for f in first.accounts if f.extracted and (f.name or "").startswith("Rio")}
+        config2 = config_for(tmp_path, {"discover": ["me"], "exclude": {"names": ["Hudson*", "Rio*"]}},
+                             arrival_history_days=60)
+        second = run(monkeypatch, agency, config2, day=DAY + dt.timedelta(days=1))
+    finally:
+        agency.set_clock(now=NOW)
+    items = by_id(second.accounts)
+    for account_id in late:
+        assert items[account_id].state == "arrived" and items[account_id].history_days == 60
+    extracted_again = [f for f in second.accounts if f.state == "extracted"]
+    assert extracted_again and all(f.history_days == 28 for f in extracted_again)
+    assert all(items[i].state == "excluded" for i in gone)
+    assert all((tmp_path / "insights" / f"account_id={i}").exists() for i in gone), "nothing is deleted"
+
+
+def test_an_account_no_source_lists_any_more_is_departed_and_stays_flagged(
+        agency, agency_world, tmp_path, monkeypatch):
+    agency_id = agency_world["businesses"][0]["id"]
+    owned, client = f"business:{agency_id}:owned", f"business:{agency_id}:client"
+    first = run(monkeypatch, agency, config_for(tmp_path, {"discover": [owned, client]}))
+    clients = {f.id for f in first.accounts if f.extracted and client in f.sources}
+    assert clients
+    second = run(monkeypatch, agency, config_for(tmp_path, {"discover": [owned]}), day=DAY + dt.timedelta(days=1))
+    third = run(monkeypatch, agency, config_for(tmp_path, {"discover": [owned]}), day=DAY + dt.timedelta(days=2))
+    for found in (second, third):
+        items = by_id(found.accounts)
+        assert all(items[i].state == "departed" and "no discovery source lists it since 2026-03-10" in items[i].reason
+                   for i in clients)
+        assert all(items[i].first_seen_date == DAY for i in clients)
+    assert {r["account_id"] for r in read(tmp_path, "discovered_accounts").to_pylist()
+            if r["state"] == "departed" and r["date"] == "2026-03-11"} == clients
