@@ -162,6 +162,9 @@ def meta_ads_daily():
             build_path=config.resolve(config.marts.build_path),
             window_end=data_interval_start.date().isoformat(),
             lookback_days=config.lookback_days,
+            reporting_currency=config.marts.reporting_currency,
+            fx_rates_path=config.resolve(config.marts.fx_rates_path) if config.marts.fx_rates_path else None,
+            coverage_start_date=config.marts.coverage_start_date,
         )
 
     @task(pool=DUCKDB_WRITER_POOL, retries=2, outlets=mart_assets(config.resolve(config.marts.serving_path)))

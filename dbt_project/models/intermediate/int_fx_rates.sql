@@ -17,7 +17,7 @@ rates as (
 
     {% if path -%}
     select *
-    from {{ "read_parquet" if path.lower().endswith(".parquet") else "read_csv" }}('{{ path }}'{{ "" if path.lower().endswith(".parquet") else ", header = true, all_varchar = true" }})
+    from {{ "read_parquet" if path.lower().endswith(".parquet") else "read_csv" }}('{{ path | replace("'", "''") }}'{{ "" if path.lower().endswith(".parquet") else ", header = true, all_varchar = true" }})
     {%- else -%}
     select * from {{ ref('fx_rates') }}
     {%- endif %}
