@@ -381,3 +381,26 @@ def test_changed_descriptions_reach_an_unchanged_mart_on_the_next_publish(tmp_pa
     descriptions = json.loads(pq.read_schema(parquet_dir / "cost_per_lead.parquet").metadata[b"column_descriptions"])
     assert descriptions["spend"] == "Spend, described anew."
     assert pq.read_table(parquet_dir / "cost_per_lead.parquet").num_rows == second["rows"]["cost_per_lead"]
+
+
+def test_the_run_summary_names_accounts_formats_money_and_shows_gaps_and_warnings(
+    tmp_path: Path, scenario: Build
+) -> None:
+    serving, _ = _published_scenario(tmp_path, scenario)
+    target = tmp_path / "target"  # a dbt run of its own: its run_results.json holds the warn-level gaps test
+    tested = marts.run_dbt(
+        ["test", "--select", "assert_no_account_day_is_missing"],
+        lake_root=scenario.lake, build_db_path=scenario.db, target_path=target, log_path=tmp_path / "logs", timeout=600,
+    )  # fmt: skip
+    assert tested.returncode == 0, tested.stdout[-2000:]
+    summary = marts.summarize_marts(serving, target)
+    # names and money with its currency (per account: never summed across currencies)
+    assert "acct 1001 (act 1001): spend 12.61 USD, leads reported 6 / collected 2, cost per lead 2.10 USD" in summary
+    assert "acct 1002 (act 1002): spend 7.77 INR" in summary
+    assert "Kolkata" in summary  # the partial day is named after the account
+    assert "WARNING coverage gaps: 9 account-day(s) never extracted" in summary
+    assert "  LA (act 1001): 2026-11-02 .. 2026-11-06 (5 days)" in summary
+    assert "  Kolkata (act 1002): 2026-11-03 .. 2026-11-06 (4 days)" in summary
+    assert "WARN assert_no_account_day_is_missing: Got 2 results" in summary
+    assert marts.format_money(Decimal("1234.5"), "JPY", marts.zero_decimal_currencies()) == "1,234 JPY"
+    assert marts.format_money(Decimal("1234.5"), "EUR") == "1,234.50 EUR"
