@@ -44,8 +44,8 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "make browser: install Debian's chromium as root (apt-get install chromium chromium-driver)"; fi
 
-# An old DuckDB client beside the project's own (never imported by it): the tests open the published
-# data/marts.duckdb with it in a subprocess, as a BI tool bundling DuckDB 1.1 would (tests/compat.py).
+# An old DuckDB client beside the project's own (never imported by it): a test opens the published
+# marts with it in a subprocess, as a BI tool bundling DuckDB 1.1 would (tests/dbt/test_build_and_publish.py).
 DUCKDB_COMPAT_VERSION := 1.1.3
 DUCKDB_COMPAT := $(VENV)/compat/duckdb-$(DUCKDB_COMPAT_VERSION)
 compat: $(DUCKDB_COMPAT)/.installed
@@ -54,9 +54,13 @@ $(DUCKDB_COMPAT)/.installed: $(STAMP)
 	$(BIN)/uv pip install --quiet --python $(BIN)/python --target $(DUCKDB_COMPAT) duckdb==$(DUCKDB_COMPAT_VERSION)
 	@touch $@
 
+# Most of the suite's time is spent waiting on real servers (Airflow's scheduler, dbt, the sandbox's job
+# latency), not on the CPU: test files run on TEST_WORKERS parallel pytest workers (pytest-xdist, one
+# file per worker, so a module's servers stay in one process).
+TEST_WORKERS ?= 3
 test: $(STAMP) compat
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP) compat
 	$(BIN)/python -m pytest -m "not e2e and not slow"

@@ -6,6 +6,8 @@ validated config file (``include/pipeline.yaml``, a local file): no network, no 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, TaskGroup, dag, task
 from meta_ads_elt.assets import lake_asset, mart_assets
@@ -155,16 +157,20 @@ def meta_ads_daily():
         Incremental marts re-process the lookback window ending with this run's day, so a backfilled
         day rebuilds its own window, not the newest one.
         """
-        from meta_ads_elt.marts import run_dbt_build
+        from meta_ads_elt.marts import dbt_target_dir, run_dbt_build
 
+        build_path = Path(config.resolve(config.marts.build_path))
         return run_dbt_build(
             lake_root=lake_root,
-            build_path=config.resolve(config.marts.build_path),
+            build_path=build_path,
             window_end=data_interval_start.date().isoformat(),
             lookback_days=config.lookback_days,
             reporting_currency=config.marts.reporting_currency,
             fx_rates_path=config.resolve(config.marts.fx_rates_path) if config.marts.fx_rates_path else None,
             coverage_start_date=config.marts.coverage_start_date,
+            # dbt's artifacts and logs beside the build file: one deployment's, never the project checkout's
+            target_path=dbt_target_dir(build_path),
+            log_path=build_path.parent / "dbt_logs",
         )
 
     @task(pool=DUCKDB_WRITER_POOL, retries=2, outlets=mart_assets(config.resolve(config.marts.serving_path)))

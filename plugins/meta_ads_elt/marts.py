@@ -82,6 +82,11 @@ def default_build_db_path() -> Path:
     return _resolve(None, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb")
 
 
+def dbt_target_dir(build_db_path: str | os.PathLike[str]) -> Path:
+    """Where the DAG's dbt build leaves dbt's artifacts (``run_results.json``): beside the build file."""
+    return Path(build_db_path).parent / "dbt_target"
+
+
 def default_window_end(lake_root: str | os.PathLike[str] | None = None) -> dt.date:
     """The incremental window's default last day, as the dbt macro meta_window_start computes it when
     the var ``window_end`` is unset: the newest ``date=`` partition of the insights in the lake, else
