@@ -11,7 +11,7 @@ export SANDBOX_PORT AIRFLOW_PORT
 export PYTHONPATH := $(CURDIR)/plugins:$(CURDIR)/include
 export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
-.PHONY: help venv browser services-deps test test-fast lint sandbox run airflow report bench docs clean
+.PHONY: help venv browser services-deps compat test test-fast lint sandbox run airflow report bench docs clean
 
 help:
 	@echo "make run      set up, run the daily DAG against the sandbox, build + publish marts, print a summary"
@@ -24,6 +24,7 @@ help:
 	@echo "make docs     dbt docs generate (lineage in dbt_project/target/index.html)"
 	@echo "make services-deps  PostgreSQL and Redis server binaries for the Celery e2e test (apt-get)"
 	@echo "make browser  Debian's headless Chromium for the browser tests (as root; .ci/run does it)"
+	@echo "make compat   DuckDB $(DUCKDB_COMPAT_VERSION) in .venv/compat/ (the test that opens the marts as an old BI driver would)"
 
 venv: $(STAMP)
 
@@ -43,15 +44,25 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "make browser: install Debian's chromium as root (apt-get install chromium chromium-driver)"; fi
 
+# An old DuckDB client beside the project's own (never imported by it): a test opens the published
+# marts with it in a subprocess, as a BI tool bundling DuckDB 1.1 would (tests/dbt/test_build_and_publish.py).
+DUCKDB_COMPAT_VERSION := 1.1.3
+DUCKDB_COMPAT := $(VENV)/compat/duckdb-$(DUCKDB_COMPAT_VERSION)
+compat: $(DUCKDB_COMPAT)/.installed
+
+$(DUCKDB_COMPAT)/.installed: $(STAMP)
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --target $(DUCKDB_COMPAT) duckdb==$(DUCKDB_COMPAT_VERSION)
+	@touch $@
+
 # Most of the suite's time is spent waiting on real servers (Airflow's scheduler, dbt, the sandbox's job
 # latency), not on the CPU: test files run on TEST_WORKERS parallel pytest workers (pytest-xdist, one
 # file per worker, so a module's servers stay in one process).
 TEST_WORKERS ?= 3
-test: $(STAMP)
+test: $(STAMP) compat
 	$(BIN)/ruff check .
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
-test-fast: $(STAMP)
+test-fast: $(STAMP) compat
 	$(BIN)/python -m pytest -m "not e2e and not slow"
 
 lint: $(STAMP)

@@ -45,6 +45,7 @@ PARTITION_TYPES: dict[str, pa.DataType] = {
     "page_id": pa.string(),
     "platform": pa.string(),
     "date": pa.date32(),
+    "extractor": pa.string(),
 }
 
 
@@ -180,6 +181,13 @@ def generate_lake(
         from acct order by account_id
     """
     _write_batches(root, "accounts", con.sql(accounts_sql).to_arrow_reader())
+    # the Page snapshots each Page extractor writes (its name, from the call for the Page token)
+    pages_sql = f"""
+        select 'Page ' || page_id as name, {extracted} as _extracted_at, page_id, extractor
+        from acct, (values ('leads'), ('conversations')) as e(extractor)
+        order by page_id, extractor
+    """
+    _write_batches(root, "pages", con.sql(pages_sql).to_arrow_reader())
     # ad tree: ad k of account a -> adset k // 20, campaign k // 200 (ids unique across accounts)
     con.execute(
         """

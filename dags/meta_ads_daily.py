@@ -238,7 +238,7 @@ def meta_ads_daily():
         Incremental marts re-process the lookback window ending with this run's day, so a backfilled
         day rebuilds its own window, not the newest one.
         """
-        from meta_ads_elt.marts import run_dbt_build
+        from meta_ads_elt.marts import dbt_target_dir, run_dbt_build
 
         build_path = Path(config.resolve(config.marts.build_path))
         lookback_days = config.lookback_days
@@ -251,8 +251,11 @@ def meta_ads_daily():
             build_path=build_path,
             window_end=data_interval_start.date().isoformat(),
             lookback_days=lookback_days,
+            reporting_currency=config.marts.reporting_currency,
+            fx_rates_path=config.resolve(config.marts.fx_rates_path) if config.marts.fx_rates_path else None,
+            coverage_start_date=config.marts.coverage_start_date,
             # dbt's artifacts and logs beside the build file: one deployment's, never the project checkout's
-            target_path=build_path.parent / "dbt_target",
+            target_path=dbt_target_dir(build_path),
             log_path=build_path.parent / "dbt_logs",
         )
 

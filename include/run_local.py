@@ -176,11 +176,11 @@ def summarize(sandbox_url: str, day: date) -> None:
     sandbox's ground truth (every account-day, page-day, and archived or deleted ad-day)."""
     from marts_vs_truth import fetch_truth, reconcile
     from meta_ads_elt.config import load_config
-    from meta_ads_elt.marts import summarize_marts
+    from meta_ads_elt.marts import dbt_target_dir, summarize_marts
 
     config = load_config()
     serving_path = config.resolve(config.marts.serving_path)
-    print(summarize_marts(serving_path), flush=True)
+    print(summarize_marts(serving_path, dbt_target_dir(config.resolve(config.marts.build_path))), flush=True)
     since, until = (day - timedelta(days=config.lookback_days - 1)).isoformat(), day.isoformat()
     result = reconcile(serving_path, fetch_truth(sandbox_url, since, until), since, until)
     if result.equal:
@@ -272,9 +272,11 @@ def main() -> None:
         airflow(env, "dags", "test", DAG_ID, end.isoformat())
         say(f"DAG run finished in {time.monotonic() - started:.0f} s")
         if own_base_url not in (None, sandbox_url):
-            from meta_ads_elt.marts import summarize_marts
+            from meta_ads_elt.marts import dbt_target_dir, summarize_marts
 
-            print(summarize_marts(config.resolve(config.marts.serving_path)), flush=True)
+            print(summarize_marts(
+                config.resolve(config.marts.serving_path), dbt_target_dir(config.resolve(config.marts.build_path))
+            ), flush=True)
             say(f"marts built from {own_base_url}: no sandbox truth to compare them with")
             return
         summarize(sandbox_url, day)

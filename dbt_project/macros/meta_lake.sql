@@ -77,6 +77,10 @@
             ('status', 'varchar'), ('created_time', 'timestamp with time zone'), ('effective_status', 'varchar'), ('configured_status', 'varchar'), ('updated_time', 'timestamp with time zone'),
             ('_extracted_at', 'timestamp with time zone'), ('account_id', 'varchar'),
         ],
+        'pages': [
+            ('name', 'varchar'), ('_extracted_at', 'timestamp with time zone'), ('page_id', 'varchar'),
+            ('extractor', 'varchar'),
+        ],
         'leads': [
             ('lead_id', 'varchar'), ('created_time', 'timestamp with time zone'), ('form_id', 'varchar'),
             ('ad_id', 'varchar'), ('ad_name', 'varchar'), ('adset_id', 'varchar'), ('adset_name', 'varchar'),

@@ -19,6 +19,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from datetime import date
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal, get_args
@@ -329,6 +330,27 @@ class MartsConfig(_Strict):
     parquet_dir: str = "data/marts"
     # How long a replaced Parquet version stays on disk for readers still on it (publish.py).
     parquet_retention_minutes: Annotated[float, Field(ge=0, le=7 * 24 * 60)] = 60
+    # Optional reporting currency (ISO 4217): the marts with money add reporting_currency, fx_rate and
+    # spend_reporting, from the rates in fx_rates_path (else the dbt seed fx_rates). Off by default.
+    reporting_currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    fx_rates_path: str | None = None
+    # extraction_coverage lists each account's days from here (when earlier than its first extracted day).
+    coverage_start_date: date | None = None
+
+    @field_validator("fx_rates_path")
+    @classmethod
+    def _fx_rates_file(cls, value: str | None) -> str | None:
+        if value is None:
+            return value
+        _check_local_path(value, "the rates file")
+        if not value.lower().endswith((".csv", ".parquet")):
+            raise ValueError(
+                f"{value!r} must be a .csv or .parquet file with the columns currency, reporting_currency, "
+                "rate, valid_from, valid_to (dbt_project/seeds/fx_rates.csv shows them)"
+            )
+        if not Path(resolve_path(value)).is_file():
+            raise ValueError(f"{value!r} is not a file (resolved to {resolve_path(value)}): create it or fix the path")
+        return value
 
     @field_validator("build_path", "serving_path")
     @classmethod
@@ -346,6 +368,11 @@ class MartsConfig(_Strict):
 
     @model_validator(mode="after")
     def _distinct_files(self) -> MartsConfig:
+        if self.fx_rates_path and not self.reporting_currency:
+            raise ValueError(
+                f"fx_rates_path is {self.fx_rates_path!r} but reporting_currency is not set: set "
+                "marts.reporting_currency (e.g. EUR) to convert spend with these rates"
+            )
         if resolve_path(self.build_path) == resolve_path(self.serving_path):
             raise ValueError(
                 f"build_path and serving_path are both {self.serving_path!r}: dbt writes the build file while "

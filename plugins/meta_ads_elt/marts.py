@@ -47,6 +47,7 @@ MARTS: tuple[str, ...] = (
     "conversations_started_by_page",
     "lead_reconciliation",
     "leads_by_page",
+    "extraction_coverage",
 )
 """The BI contract (DESIGN.md, issue 5): published as tables and as Parquet files."""
 
@@ -80,6 +81,11 @@ def default_lake_root() -> Path:
 
 def default_build_db_path() -> Path:
     return _resolve(None, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb")
+
+
+def dbt_target_dir(build_db_path: str | os.PathLike[str]) -> Path:
+    """Where the DAG's dbt build leaves dbt's artifacts (``run_results.json``): beside the build file."""
+    return Path(build_db_path).parent / "dbt_target"
 
 
 def default_window_end(lake_root: str | os.PathLike[str] | None = None) -> dt.date:
@@ -225,6 +231,8 @@ def summarize_results(results: list[dict[str, Any]]) -> dict[str, Any]:
     counts = dict.fromkeys(("PASS", "WARN", "ERROR", "SKIP"), 0)
     warnings = []
     for result in results:
+        if result["unique_id"].startswith("exposure."):  # nothing runs for an exposure (dbt: NO-OP)
+            continue
         status = "ERROR" if result["status"] in _FAILED else _SUMMARY_STATUSES.get(result["status"], "PASS")
         counts[status] = counts.get(status, 0) + 1
         if status == "WARN":
@@ -262,6 +270,9 @@ def run_dbt_build(
     threads: int | None = None,
     timeout: float | None = None,
     build_path: str | os.PathLike[str] | None = None,
+    reporting_currency: str | None = None,
+    fx_rates_path: str | os.PathLike[str] | None = None,
+    coverage_start_date: str | dt.date | None = None,
 ) -> dict[str, Any]:
     """Run ``dbt build`` over the lake into ``build_db_path``; return a summary, raise on failure.
 
@@ -270,7 +281,9 @@ def run_dbt_build(
     the same window is idempotent. Pass the data interval's date as ``window_end`` in backfills, so an
     old day is re-processed even when newer dates are already in the lake. Raises
     :class:`DbtBuildError` naming each failing node. The returned dict can be passed as is to
-    :func:`publish_marts` (its ``build_db_path`` key is used).
+    :func:`publish_marts` (its ``build_db_path`` key is used). ``reporting_currency`` (ISO 4217) adds
+    spend converted with the rates of ``fx_rates_path`` (CSV or Parquet; default: the seed fx_rates);
+    ``coverage_start_date`` starts extraction_coverage there (config keys ``marts.*``).
     """
     build_db_path = build_db_path or build_path  # `build_path`: alias used by the DAG's config
     project = Path(project_dir or DBT_PROJECT_DIR).resolve()
@@ -281,6 +294,13 @@ def run_dbt_build(
     dbt_vars["window_end"] = str(window_end)
     if lookback_days is not None:
         dbt_vars["lookback_days"] = int(lookback_days)
+    if reporting_currency:
+        dbt_vars["reporting_currency"] = str(reporting_currency).upper()
+    if fx_rates_path:
+        rates = Path(fx_rates_path).expanduser()
+        dbt_vars["fx_rates_path"] = str(rates if rates.is_absolute() else REPO_ROOT / rates)
+    if coverage_start_date:
+        dbt_vars["coverage_start_date"] = str(coverage_start_date)
     args = ["build"]
     if full_refresh:
         args.append("--full-refresh")
@@ -376,34 +396,105 @@ def publish_marts(
     )
 
 
+def zero_decimal_currencies() -> frozenset[str]:
+    """Currencies whose minor unit is 1 (dbt var ``zero_decimal_currencies``, Meta's currency table)."""
+    import yaml
+
+    config = yaml.safe_load((DBT_PROJECT_DIR / "dbt_project.yml").read_text())
+    return frozenset(config["vars"]["zero_decimal_currencies"])
+
+
+def format_money(amount: Any, currency: str | None, zero_decimal: frozenset[str] = frozenset()) -> str:
+    """``1,234.56 USD`` (``12,345 JPY`` for a zero-decimal currency); ``-`` for no amount."""
+    if amount is None:
+        return "-"
+    digits = 0 if currency in zero_decimal else 2
+    return f"{amount:,.{digits}f} {currency or '(currency unknown)'}"
+
+
+def _account_label(account_id: str, name: str | None) -> str:
+    return f"{name} (act {account_id})" if name else f"act {account_id}"
+
+
 def _partial_days_line(con: Any) -> str:
     """The account-days whose local day was not over when extracted (day_status = 'partial')."""
     partial = con.execute(
-        "select account_id, date from lead_reconciliation where day_status = 'partial' order by all"
+        "select account_id, date, account_name from lead_reconciliation where day_status = 'partial' order by all"
     ).fetchall()
     if not partial:
         return "Partial account-days (not over when extracted): none"
-    days = ", ".join(f"act {account_id} {day}" for account_id, day in partial)
+    days = ", ".join(f"act {account_id} {day}" + (f" ({name})" if name else "") for account_id, day, name in partial)
     return f"Partial account-days (not over when extracted; the next run replaces them): {days}"
 
 
-def summarize_marts(serving_db_path: str | os.PathLike[str] = "data/marts.duckdb") -> str:
-    """A short human summary of the published marts: rows and dates per mart, totals per account."""
+def coverage_gap_lines(con: Any) -> list[str]:
+    """The account-days never extracted (extraction_coverage.coverage_status = 'missing'), as runs of
+    consecutive days per account: the marts have no rows there (a gap, not a zero)."""
+    present = con.execute(
+        "select count(*) from information_schema.tables where table_name = 'extraction_coverage'"
+    ).fetchone()[0]
+    if not present:
+        return []
+    runs = con.execute(
+        """
+        with missing as (
+            select account_id, account_name, date,
+                date - cast(row_number() over (partition by account_id order by date) as integer) as run_key,
+            from extraction_coverage where coverage_status = 'missing'
+        )
+        select account_id, any_value(account_name), min(date), max(date), count(*)
+        from missing group by account_id, run_key order by account_id, min(date)
+        """
+    ).fetchall()
+    if not runs:
+        return ["Coverage gaps (account-days never extracted): none"]
+    lines = [f"WARNING coverage gaps: {sum(r[4] for r in runs)} account-day(s) never extracted (the marts have no "
+             "rows there; backfill them: Trigger -> Backfill, or `airflow dags test meta_ads_daily <day>`):"]
+    for account_id, name, first, last, days in runs:
+        span = f"{first}" if first == last else f"{first} .. {last} ({days} days)"
+        lines.append(f"  {_account_label(account_id, name)}: {span}")
+    return lines
+
+
+def dbt_warning_lines(target: str | os.PathLike[str] | None) -> list[str]:
+    """The warn-level results of the dbt build whose ``run_results.json`` is in ``target``."""
+    path = Path(target) / "run_results.json" if target else None
+    if path is None or not path.is_file():
+        return []
+    document = json.loads(path.read_text())
+    warnings = summarize_results(document.get("results", []))["warnings"]
+    generated = document.get("metadata", {}).get("generated_at", "?")
+    if not warnings:
+        return [f"dbt warnings (build of {generated}): none"]
+    lines = [f"dbt warnings (build of {generated}; the build passed, these need a look):"]
+    lines.extend(f"  WARN {w['node'].split('.')[2]}: {w['message'][:200]}" for w in warnings)
+    return lines
+
+
+def summarize_marts(
+    serving_db_path: str | os.PathLike[str] = "data/marts.duckdb",
+    dbt_target: str | os.PathLike[str] | None = None,
+) -> str:
+    """A short human summary of the published marts: rows and dates per mart, totals per account (by
+    name, money with its currency), coverage gaps, and the warn-level results of the dbt build whose
+    target directory is ``dbt_target`` (when given)."""
     import duckdb
 
     serving = _resolve(serving_db_path, "META_SERVING_DUCKDB_PATH", REPO_ROOT / "data" / "marts.duckdb")
+    zero_decimal = zero_decimal_currencies()
     con = duckdb.connect(str(serving), read_only=True)
     try:
         lines = [f"Marts in {serving}:"]
         for mart in MARTS:
             n, lo, hi = con.execute(f'select count(*), min(date), max(date) from "{mart}"').fetchone()
             lines.append(f"  {mart:<31} {n:>9,} rows  {lo or '-'} .. {hi or '-'}")
-        lines.append("Totals per account (cost_per_lead, lead_reconciliation):")
+        lines.append("Totals per account (cost_per_lead, lead_reconciliation; money in each account's currency):")
         per_account = con.execute(
             """
             with cpl as (
-                select account_id, any_value(currency) as currency, sum(spend) as spend,
-                    sum(leads_reported) as leads_reported, sum(leads_collected) as leads_collected,
+                select account_id, arg_max(account_name, date) as account_name, any_value(currency) as currency,
+                    sum(spend) as spend, sum(leads_reported) as leads_reported,
+                    sum(leads_collected) as leads_collected,
                 from cost_per_lead group by account_id
             ),
             rec as (
@@ -411,17 +502,18 @@ def summarize_marts(serving_db_path: str | os.PathLike[str] = "data/marts.duckdb
                     sum(conversations_started_reported) as conversations_started_reported,
                 from lead_reconciliation group by account_id
             )
-            select cpl.account_id, cpl.currency, cpl.spend, cpl.leads_reported, cpl.leads_collected,
-                round(cpl.spend / nullif(cpl.leads_reported, 0), 2),
+            select cpl.account_id, cpl.account_name, cpl.currency, cpl.spend, cpl.leads_reported,
+                cpl.leads_collected, cpl.spend / nullif(cpl.leads_reported, 0),
                 coalesce(rec.conversations_started, 0), coalesce(rec.conversations_started_reported, 0),
             from cpl left join rec using (account_id)
             order by cpl.account_id
             """
         ).fetchall()
-        for account_id, currency, spend, reported, collected, cpl, conv, conv_reported in per_account:
+        for account_id, name, currency, spend, reported, collected, cpl, conv, conv_reported in per_account:
             lines.append(
-                f"  act {account_id}: spend {spend} {currency or ''}, leads reported {reported} / "
-                f"collected {collected}, cost per lead {cpl if cpl is not None else '-'}, "
+                f"  {_account_label(account_id, name)}: spend {format_money(spend, currency, zero_decimal)}, "
+                f"leads reported {reported} / collected {collected}, "
+                f"cost per lead {format_money(cpl, currency, zero_decimal)}, "
                 f"conversations started {conv} (reported {conv_reported})"
             )
         if not per_account:
@@ -429,6 +521,8 @@ def summarize_marts(serving_db_path: str | os.PathLike[str] = "data/marts.duckdb
         lines.extend(conversation_access_warnings(con))
         lines.append(_partial_days_line(con))
         lines.extend(failed_extraction_lines(con))
+        lines.extend(coverage_gap_lines(con))
+        lines.extend(dbt_warning_lines(dbt_target))
         return "\n".join(lines)
     finally:
         con.close()

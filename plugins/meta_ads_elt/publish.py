@@ -29,6 +29,10 @@ Guarantees
   and removes the half-written version.
 * The serving file uses DuckDB storage ``v1.0.0`` by default, so BI drivers bundling DuckDB 1.x can
   open it (DuckDB 2.0's own format cannot be read by DuckDB < 2.0).
+* **Self-describing.** The marts' dbt descriptions (table and column comments in the build file,
+  dbt ``persist_docs``) become table and column comments of the serving file and key-value metadata of
+  each Parquet copy: ``description`` (the mart's), ``column_descriptions`` (JSON, column -> text) and
+  ``PANDAS_ATTRS`` (the same as JSON, which ``pandas.read_parquet`` turns into ``DataFrame.attrs``).
 * Publishers are serialised by an ``flock`` on a sidecar file (never on a file readers open).
 """
 
@@ -74,11 +78,21 @@ PARQUET_OPTIONS = {
 }
 
 
+PUBLISHED_DESCRIPTIONS = {
+    "_published": (
+        "What the last publish wrote: per mart its rows, first and last date, when (published_at) and "
+        "which version (data/marts/_versions/<version> holds its Parquet copies)."
+    ),
+    "_published_dates": "Internal: each relation's row count and row-hash sum per date, compared by the next publish.",
+}
+
+
 class PublishError(RuntimeError):
     """The build file lacks a mart, or the serving copy could not be written."""
 
 
 Fingerprints = dict[str, list]  # ISO date -> [rows, sum of row hashes as text]
+Descriptions = dict[str, Any]  # {"description": text or None, "columns": {column: text}}
 
 
 # ---- small helpers -----------------------------------------------------------------------------
@@ -119,6 +133,51 @@ def _swap_symlink(link: Path, target: str, token: str) -> None:
 
 def _columns(con: Any, qualified: str) -> list[list[str]]:
     return [[row[0], row[1]] for row in con.execute(f"describe {qualified}").fetchall()]
+
+
+def _sql_text(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _descriptions(con: Any, relation: str) -> Descriptions:
+    """The build file's comments on ``relation`` (a table or a view) and on its columns."""
+    row = con.execute(
+        "select comment from duckdb_tables() where database_name = 'build' and schema_name = 'main' "
+        "and table_name = $name union all "
+        "select comment from duckdb_views() where database_name = 'build' and schema_name = 'main' "
+        "and view_name = $name",
+        {"name": relation},
+    ).fetchone()
+    columns = con.execute(
+        "select column_name, comment from duckdb_columns() where database_name = 'build' "
+        "and schema_name = 'main' and table_name = $name and comment is not null order by column_index",
+        {"name": relation},
+    ).fetchall()
+    return {"description": row[0] if row else None, "columns": dict(columns)}
+
+
+def _comment_serving(con: Any, relations: Sequence[str], descriptions: Mapping[str, Descriptions]) -> None:
+    """The descriptions as table and column comments of the serving file (attached as ``serve``)."""
+    for relation in relations:
+        target = f'serve.main."{relation}"'
+        described = descriptions[relation]
+        if described["description"]:
+            con.execute(f"comment on table {target} is {_sql_text(described['description'])}")
+        for column, text in described["columns"].items():
+            con.execute(f'comment on column {target}."{column}" is {_sql_text(text)}')
+    for table, text in PUBLISHED_DESCRIPTIONS.items():
+        con.execute(f"comment on table serve.main.{table} is {_sql_text(text)}")
+
+
+def parquet_metadata(described: Descriptions) -> dict[str, str]:
+    """A mart's descriptions as a Parquet file's key-value metadata (every value a string)."""
+    columns = json.dumps(described["columns"], ensure_ascii=False)
+    attrs = {"description": described["description"], "column_descriptions": described["columns"]}
+    return {
+        "description": described["description"] or "",
+        "column_descriptions": columns,
+        "PANDAS_ATTRS": json.dumps(attrs, ensure_ascii=False),
+    }
 
 
 def _fingerprints(con: Any, qualified: str) -> Fingerprints:
@@ -309,12 +368,14 @@ def _write_serving_file(
     published_at: dt.datetime,
     version: str,
     incremental: bool,
+    descriptions: Mapping[str, Descriptions],
     failures: Sequence[Mapping[str, Any]] = (),
 ) -> tuple[dict[str, str], dict[str, int]]:
     """The next serving file, complete and fsynced, at ``staging``; per relation its mode and rows."""
     for attempt_incremental in (incremental, False):
         modes = _write_serving(con, serving, staging, relations, build_fp, columns, storage_version, attempt_incremental)
         rows = _record_published(con, marts, published_at, version, build_fp, failures)
+        _comment_serving(con, relations, descriptions)
         con.execute("checkpoint serve")
         compact = attempt_incremental and _mostly_free(con)
         con.execute("detach serve")
@@ -329,7 +390,7 @@ def _write_serving_file(
 
 # ---- the Parquet versions ----------------------------------------------------------------------
 
-def _encode_date(con: Any, relation: str, day: str) -> bytes:
+def _encode_date(con: Any, relation: str, day: str, metadata: Mapping[str, str]) -> bytes:
     """One date of a mart as a whole Parquet file in memory (row groups of that date only)."""
     import pyarrow.parquet as pq
 
@@ -339,14 +400,17 @@ def _encode_date(con: Any, relation: str, day: str) -> bytes:
     sink = io.BytesIO()
     with pq.ParquetWriter(sink, table.schema, **PARQUET_OPTIONS) as writer:
         writer.write_table(table, row_group_size=ROWS_PER_ROW_GROUP)
+        writer.add_key_value_metadata(dict(metadata))
     return sink.getvalue()
 
 
-def _empty_parquet(con: Any, relation: str, path: Path) -> None:
+def _empty_parquet(con: Any, relation: str, path: Path, metadata: Mapping[str, str]) -> None:
     import pyarrow.parquet as pq
 
     table = con.sql(f'select * from build.main."{relation}" limit 0').to_arrow_table()
-    pq.write_table(table, path, **PARQUET_OPTIONS)
+    with pq.ParquetWriter(path, table.schema, **PARQUET_OPTIONS) as writer:
+        writer.write_table(table)
+        writer.add_key_value_metadata(dict(metadata))
 
 
 def _copy_file(source: Path, target: Any) -> None:
@@ -390,6 +454,7 @@ def _write_mart_parquet(
     previous: Mapping[str, Any] | None,
     previous_path: Path | None,
     rewrite_all: bool = False,
+    metadata: Mapping[str, str] | None = None,
 ) -> dict[str, Any]:
     """Write one mart's Parquet file for the new version; return its manifest entry.
 
@@ -405,9 +470,12 @@ def _write_mart_parquet(
     if "null" in fingerprints:
         raise PublishError(f"mart {relation} has rows without a date: it cannot be published by date")
     dates = sorted(fingerprints)
-    entry: dict[str, Any] = {"file": path.name, "columns": columns, "dates": fingerprints}
+    metadata = dict(metadata or {})
+    entry: dict[str, Any] = {"file": path.name, "columns": columns, "dates": fingerprints, "metadata": metadata}
     previous_ok = bool(previous and previous_path and previous_path.is_file() and "extents" in previous)
-    keep_rows = previous_ok and not rewrite_all and previous.get("columns") == columns
+    keep_rows = (  # row groups of another schema or other descriptions cannot share a footer
+        previous_ok and not rewrite_all and previous.get("columns") == columns and previous.get("metadata") == metadata
+    )
     changed = _changed(fingerprints, previous["dates"]) if keep_rows else dates
     if keep_rows and not changed:
         try:
@@ -416,7 +484,7 @@ def _write_mart_parquet(
             shutil.copyfile(previous_path, path)
         return {**previous, "file": path.name, "mode": "unchanged"}
     if not dates:
-        _empty_parquet(con, relation, path)
+        _empty_parquet(con, relation, path, metadata)
         return {**entry, "row_groups": [], "extents": {}, "mode": "full"}
 
     previous_footer: Footer | None = None
@@ -447,7 +515,7 @@ def _write_mart_parquet(
         for day in changed:
             if day not in fingerprints:
                 continue  # the date left the mart: its row groups are simply not listed any more
-            part_footer, chunks = chunk_bytes(_encode_date(con, relation, day))
+            part_footer, chunks = chunk_bytes(_encode_date(con, relation, day, metadata))
             offset, end = _allocate(gaps, len(chunks), end)
             out.seek(offset)
             out.write(chunks)
@@ -485,6 +553,7 @@ def _write_parquet_version(
     columns: Mapping[str, list],
     published_at: dt.datetime,
     incremental: bool,
+    descriptions: Mapping[str, Descriptions],
 ) -> Path:
     """Write ``_versions/<version>/`` (one file per mart + manifest); return its directory."""
     current = out_dir / CURRENT_LINK
@@ -494,7 +563,8 @@ def _write_parquet_version(
     version_dir.mkdir(parents=True)
     try:
         _write_parquet_files(
-            con, version_dir, version, marts, build_fp, columns, published_at, previous, previous_dir, incremental
+            con, version_dir, version, marts, build_fp, columns, published_at, previous, previous_dir, incremental,
+            descriptions,
         )
     except BaseException:
         shutil.rmtree(version_dir, ignore_errors=True)
@@ -513,20 +583,23 @@ def _write_parquet_files(
     previous: Mapping[str, Any] | None,
     previous_dir: Path | None,
     incremental: bool,
+    descriptions: Mapping[str, Descriptions],
 ) -> None:
     entries = {}
     for mart in marts:
         before = (previous or {}).get("marts", {}).get(mart)
         before_path = previous_dir / before["file"] if before and previous_dir else None
+        metadata = parquet_metadata(descriptions[mart])
         try:
             entries[mart] = _write_mart_parquet(
                 con, mart, version_dir / f"{mart}.parquet", build_fp[mart], columns[mart], before, before_path,
-                rewrite_all=not incremental,
+                rewrite_all=not incremental, metadata=metadata,
             )
         except ParquetSpliceError:  # the previous file is not what its manifest says: write afresh
             (version_dir / f"{mart}.parquet").unlink(missing_ok=True)
             entries[mart] = _write_mart_parquet(
-                con, mart, version_dir / f"{mart}.parquet", build_fp[mart], columns[mart], None, None
+                con, mart, version_dir / f"{mart}.parquet", build_fp[mart], columns[mart], None, None,
+                metadata=metadata,
             )
     manifest = {"version": version, "published_at": published_at.isoformat(), "marts": entries}
     (version_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
@@ -606,6 +679,7 @@ def publish(
             relations = [*marts, *(r for r in rollups if r in present)]
             columns = {r: _columns(con, f'build.main."{r}"') for r in relations}
             build_fp = {r: _fingerprints(con, f'build.main."{r}"') for r in relations}
+            descriptions = {r: _descriptions(con, r) for r in relations}
 
             if out_dir is not None:
                 out_dir.mkdir(parents=True, exist_ok=True)
@@ -615,6 +689,7 @@ def publish(
                     pool.submit(
                         _write_parquet_version,
                         con.cursor(), out_dir, version, marts, build_fp, columns, published_at, incremental,
+                        descriptions,
                     )
                     if out_dir is not None
                     else None
@@ -622,7 +697,7 @@ def publish(
                 try:
                     modes, rows = _write_serving_file(
                         con, serving, staging, marts, relations, build_fp, columns, storage_version,
-                        published_at, version, incremental, failures,
+                        published_at, version, incremental, descriptions, failures,
                     )
                 finally:
                     version_dir = parquet.result() if parquet is not None else None

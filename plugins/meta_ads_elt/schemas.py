@@ -12,6 +12,7 @@ Layout under the lake root (``data/lake/`` by default)::
     campaigns/account_id=<id>/part-*.parquet           (snapshot)
     adsets/account_id=<id>/part-*.parquet              (snapshot)
     ads/account_id=<id>/part-*.parquet                 (snapshot)
+    pages/page_id=<id>/extractor=<leads|conversations>/part-*.parquet   (snapshot, replaced each run)
     leads/page_id=<id>/date=<UTC created date>/part-*.parquet
     lead_answers/page_id=<id>/date=<UTC created date>/part-*.parquet
     conversations/page_id=<id>/platform=<p>/date=<UTC data-interval date>/part-*.parquet
@@ -150,6 +151,16 @@ ADS = pa.schema(
     ]
 )
 
+PAGES = pa.schema(
+    [
+        pa.field("name", pa.string()),
+        EXTRACTED_AT,
+    ]
+)
+"""A configured Page as its extractor saw it (``GET /<page_id>?fields=name``, the call that also gives
+the Page token). Each Page extractor (leads, conversations) keeps its own partition, so the two tasks of
+one Page never replace the same directory; the marts take the latest name."""
+
 LEADS = pa.schema(
     [
         pa.field("lead_id", pa.string(), nullable=False),
@@ -216,6 +227,7 @@ DATASETS: dict[str, pa.Schema] = {
     "campaigns": CAMPAIGNS,
     "adsets": ADSETS,
     "ads": ADS,
+    "pages": PAGES,
     "leads": LEADS,
     "lead_answers": LEAD_ANSWERS,
     "conversations": CONVERSATIONS,
@@ -250,6 +262,7 @@ PARTITION_KEYS: dict[str, tuple[str, ...]] = {
     "campaigns": ("account_id",),
     "adsets": ("account_id",),
     "ads": ("account_id",),
+    "pages": ("page_id", "extractor"),
     "leads": ("page_id", "date"),
     "lead_answers": ("page_id", "date"),
     "conversations": ("page_id", "platform", "date"),

@@ -164,6 +164,17 @@ def write_scenario_lake(lake: Path) -> None:
         ],
     )
 
+    # Page snapshots (the Page's name): P1 renamed between its leads and conversations extractions (the
+    # latest name wins); P2 never snapshotted (its page_name is null).
+    write_rows(
+        lake,
+        "pages",
+        [
+            {"page_id": "P1", "extractor": "leads", "name": "Page One", "_extracted_at": E1},
+            {"page_id": "P1", "extractor": "conversations", "name": "Page One (renamed)", "_extracted_at": E2},
+        ],
+    )
+
     def insight(
         account_id: str,
         date: str,

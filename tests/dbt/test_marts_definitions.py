@@ -31,6 +31,9 @@ MART_COLUMNS = {
         "attribution_setting",
         "as_of",
         "day_status",
+        "reporting_currency",
+        "fx_rate",
+        "spend_reporting",
     ],
     "conversations_started": [
         "date",
@@ -44,6 +47,13 @@ MART_COLUMNS = {
         "currency",
         "as_of",
         "day_status",
+        "account_name",
+        "campaign_name",
+        "adset_name",
+        "ad_name",
+        "reporting_currency",
+        "fx_rate",
+        "spend_reporting",
     ],
     "conversations_started_by_page": [
         "date",
@@ -56,6 +66,9 @@ MART_COLUMNS = {
         "conversations_started_observed",
         "conversations_started_inferred",
         "day_status",
+        "page_name",
+        "account_id",
+        "account_name",
     ],
     "lead_reconciliation": [
         "date",
@@ -73,6 +86,11 @@ MART_COLUMNS = {
         "account_total_spend",
         "account_total_impressions",
         "day_status",
+        "account_name",
+        "currency",
+        "reporting_currency",
+        "fx_rate",
+        "spend_reporting",
     ],
     "leads_by_page": [
         "date",
@@ -84,7 +102,29 @@ MART_COLUMNS = {
         "organic_leads",
         "as_of",
         "day_status",
+        "page_name",
+        "account_name",
     ],
+    "extraction_coverage": [
+        "date",
+        "account_id",
+        "account_name",
+        "currency",
+        "coverage_status",
+        "day_status",
+        "served_local_date",
+    ],
+}
+ROLLUPS = ("cost_per_lead_by_campaign", "cost_per_lead_by_account")
+NAME_COLUMNS = {  # the names every row of a mart carries, as far as its grain has them
+    "cost_per_lead": ("account_name", "campaign_name", "adset_name", "ad_name", "currency"),
+    "conversations_started": ("account_name", "campaign_name", "adset_name", "ad_name", "currency"),
+    "conversations_started_by_page": ("page_name", "account_name"),
+    "lead_reconciliation": ("account_name", "currency"),
+    "leads_by_page": ("page_name", "account_name"),
+    "extraction_coverage": ("account_name", "currency"),
+    "cost_per_lead_by_campaign": ("account_name", "campaign_name", "currency"),
+    "cost_per_lead_by_account": ("account_name", "currency"),
 }
 
 
@@ -262,3 +302,91 @@ def test_spend_is_exact_decimal_in_rollups(scenario: Build) -> None:
 def test_absent_dataset_builds_as_empty(scenario: Build) -> None:
     # the scenario lake has no lead_answers at all
     assert scenario.query("select count(*) from stg_meta__lead_answers") == [(0,)]
+
+
+# --- self-describing marts (issue 13 item 5) ----------------------------------------------------
+
+
+def test_every_mart_row_carries_names_and_currency(scenario: Build) -> None:
+    for mart, columns in NAME_COLUMNS.items():
+        for column in columns:
+            # P2 was never snapshotted by a Page extractor: its name is unknown (null), nothing else is
+            unknown = "page_id = 'P2'" if column == "page_name" else "false"
+            nulls = scenario.query(f"select count(*) from {mart} where {column} is null and not ({unknown})")
+            assert nulls == [(0,)], f"{mart}.{column}"
+    # names as Meta gave them with the Insights row (the deleted ad A3 is known only from Insights)
+    assert scenario.query(
+        "select distinct account_name, campaign_name, adset_name, ad_name, currency from cost_per_lead "
+        "where ad_id = 'A3'"
+    ) == [("acct 1001", "name C1", "name S1", "name A3", "USD")]
+    assert scenario.query(
+        "select account_name, campaign_name, ad_name, currency from conversations_started where account_id = '1002'"
+    ) == [("acct 1002", "name C2", "name A2", "INR")]
+    # the Page's latest snapshot names it; the promoting account's snapshot names the account
+    assert scenario.query("select distinct page_id, page_name, account_name from leads_by_page order by all") == [
+        ("P1", "Page One (renamed)", "LA"),
+        ("P2", None, "Kolkata"),
+    ]
+    assert scenario.query(
+        "select distinct page_name, account_id, account_name from conversations_started_by_page where page_id = 'P1'"
+    ) == [("Page One (renamed)", "1001", "LA")]
+    assert scenario.query("select distinct account_id, account_name, currency from lead_reconciliation order by 1") == [
+        ("1001", "LA", "USD"),
+        ("1002", "Kolkata", "INR"),
+    ]
+
+
+def test_counts_are_bigint_and_no_mart_column_is_hugeint(scenario: Build) -> None:
+    relations = [*MART_COLUMNS, *ROLLUPS]
+    types = scenario.query(
+        "select table_name, column_name, data_type from duckdb_columns() where table_name in "
+        f"({', '.join(repr(r) for r in relations)})"
+    )
+    assert {t[0] for t in types} == set(relations)
+    allowed = {"DATE", "VARCHAR", "BIGINT", "DOUBLE", "BOOLEAN", "TIMESTAMP WITH TIME ZONE",
+               "DECIMAL(18,2)", "DECIMAL(18,6)", "DECIMAL(18,10)"}  # fmt: skip
+    assert [t for t in types if t[2] not in allowed] == []
+    counts = ("impressions", "clicks", "leads", "conversations", "messages_", "organic_leads")
+    not_bigint = [t for t in types if any(c in t[1] for c in counts) and t[2] not in ("BIGINT", "BOOLEAN")]
+    assert not_bigint == []
+
+
+def test_every_mart_and_every_column_is_described(scenario: Build) -> None:
+    relations = [*MART_COLUMNS, *ROLLUPS]
+    described = dict(scenario.query(
+        "select table_name, comment from duckdb_tables() union all select view_name, comment from duckdb_views()"
+    ))  # fmt: skip
+    assert [r for r in relations if not (described.get(r) or "").strip()] == []
+    undescribed = scenario.query(
+        "select table_name, column_name from duckdb_columns() where table_name in "
+        f"({', '.join(repr(r) for r in relations)}) and coalesce(trim(comment), '') = ''"
+    )
+    assert undescribed == []
+    assert scenario.query("select comment from duckdb_columns() where table_name = 'cost_per_lead' "
+                          "and column_name = 'currency'")[0][0].startswith("The ad account's currency (ISO 4217")
+
+
+def test_coverage_shows_extracted_partial_and_missing_account_days(scenario: Build) -> None:
+    rows = scenario.query(
+        "select account_id, coverage_status, min(date), max(date), count(*) from extraction_coverage "
+        "group by all order by account_id, min(date)"
+    )
+    assert rows == [
+        ("1001", "extracted", D("2026-10-31"), D("2026-11-07"), 3),
+        ("1001", "missing", D("2026-11-02"), D("2026-11-06"), 5),
+        ("1002", "extracted", D("2026-11-02"), D("2026-11-02"), 1),
+        ("1002", "missing", D("2026-11-03"), D("2026-11-06"), 4),
+        ("1002", "partial", D("2026-11-07"), D("2026-11-07"), 1),
+    ]
+    # the gaps warn (never fail) the build, one result per run of consecutive missing days
+    tested = scenario.dbt("test", "--select", "assert_no_account_day_is_missing")
+    assert tested.returncode == 0, tested.stdout[-2000:]
+    assert "WARN 2 assert_no_account_day_is_missing" in tested.stdout, tested.stdout[-2000:]
+
+
+def test_the_reporting_currency_is_off_by_default(scenario: Build) -> None:
+    for mart in ("cost_per_lead", "conversations_started", "lead_reconciliation", "cost_per_lead_by_account"):
+        assert scenario.query(
+            f"select count(*) from {mart} where reporting_currency is not null or fx_rate is not null "
+            "or spend_reporting is not null"
+        ) == [(0,)], mart

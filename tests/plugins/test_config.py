@@ -105,3 +105,21 @@ def test_the_shipped_config_declares_the_default_sandbox_world(sandbox):
     world = sandbox.world()
     assert {account.id for account in config.accounts} == {account["id"] for account in world["accounts"]}
     assert {page.id for page in config.pages} == {page["id"] for page in world["pages"]}
+
+
+def test_the_reporting_currency_is_off_by_default_and_checked_when_set(tmp_path):
+    assert parse_config(VALID).marts.reporting_currency is None
+    rates = tmp_path / "rates.csv"
+    rates.write_text("currency,reporting_currency,rate,valid_from,valid_to\nINR,EUR,0.011,2026-01-01,\n")
+    marts = parse_config({**VALID, "marts": {"reporting_currency": "EUR", "fx_rates_path": str(rates)}}).marts
+    assert (marts.reporting_currency, marts.fx_rates_path) == ("EUR", str(rates))
+    for bad, expected in (
+        ({"reporting_currency": "euro"}, "marts.reporting_currency = 'euro'"),
+        ({"reporting_currency": "EUR", "fx_rates_path": str(tmp_path / "none.csv")}, "is not a file"),
+        ({"reporting_currency": "EUR", "fx_rates_path": str(tmp_path / "rates.xlsx")}, "must be a .csv or .parquet"),
+        ({"fx_rates_path": str(rates)}, "reporting_currency is not set"),
+        ({"coverage_start_date": "yesterday"}, "marts.coverage_start_date = 'yesterday'"),
+    ):
+        with pytest.raises(ConfigError) as error:
+            parse_config({**VALID, "marts": bad})
+        assert expected in str(error.value), str(error.value)

@@ -11,7 +11,8 @@
 -- + inferred (the opening message was beyond the 20 most recent in every snapshot; see
 -- int_messages_classified), messages in (from users) and out (from the Page; messages whose sender is
 -- beyond reach are in neither), and the median seconds from a conversation start to the Page's first
--- reply.
+-- reply. Names: the Page's (its latest snapshot) and the promoting account's (account_id, account_name;
+-- null for a Page no account promotes).
 with
 
 messages as (
@@ -32,6 +33,18 @@ pages as (
 extracted_days as (
 
     select * from {{ ref('int_account_days_extracted') }}
+
+),
+
+page_names as (
+
+    select * from {{ ref('int_pages_current') }}
+
+),
+
+accounts as (
+
+    select * from {{ ref('int_accounts_current') }}
 
 ),
 
@@ -67,8 +80,13 @@ final as (
             extracted_days.day_status,
             {{ meta_day_status('per_page_day.date', meta_local_date('per_page_day.extracted_at', "'" ~ var('reporting_timezone') ~ "'")) }}
         ) as day_status,
+        page_names.page_name,
+        pages.account_id,
+        accounts.account_name,
     from per_page_day
     left join pages on pages.page_id = per_page_day.page_id
+    left join page_names on page_names.page_id = per_page_day.page_id
+    left join accounts on accounts.account_id = pages.account_id
     left join extracted_days
         on extracted_days.account_id = pages.account_id
         and extracted_days.date = per_page_day.date

@@ -4,6 +4,7 @@
         incremental_strategy='append',
         on_schema_change='fail',
         pre_hook="{{ meta_delete_window('date') }}",
+        post_hook="{{ meta_refresh_reporting_currency() }}",
     )
 }}
 -- One row per (date, account_id, campaign_id, adset_id, ad_id), date = account-local day.
@@ -12,6 +13,8 @@
 -- spend / nullif(leads, 0) at this grain; coarser grains must recompute them from sums.
 -- as_of: the latest _extracted_at of the rows that contributed (deterministic across re-runs).
 -- day_status: partial | restating | settled (int_account_days_extracted).
+-- Names: as Meta gave them with the Insights row, else the latest ad-object snapshot's.
+-- reporting_currency / fx_rate / spend_reporting: macros/meta_reporting_currency.sql.
 with
 
 insights as (
@@ -43,6 +46,12 @@ accounts as (
 extracted_days as (
 
     select * from {{ ref('int_account_days_extracted') }}
+
+),
+
+fx_rates as (
+
+    select * from {{ ref('int_fx_rates') }}
 
 ),
 
@@ -114,11 +123,14 @@ final as (
         joined.attribution_setting,
         joined.as_of,
         extracted_days.day_status,
+        {{ meta_reporting_columns('joined.spend', 'coalesce(joined.currency, accounts.currency)', 'fx_rates') }},
     from joined
     inner join extracted_days
         on extracted_days.account_id = joined.account_id
         and extracted_days.date = joined.date
     left join accounts on accounts.account_id = joined.account_id
+    left join fx_rates
+        on {{ meta_fx_join('fx_rates', 'coalesce(joined.currency, accounts.currency)', 'joined.date') }}
 
 )
 

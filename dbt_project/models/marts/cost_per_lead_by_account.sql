@@ -1,5 +1,8 @@
 {{ config(materialized='view') }}
--- Rollup of cost_per_lead to (date, account_id); ratios recomputed from sums.
+-- Rollup of cost_per_lead to (date, account_id); ratios recomputed from sums, counts BIGINT and money
+-- DECIMAL(18,2) (a plain sum() would give HUGEINT / DECIMAL(38,2), which many BI drivers mishandle).
+-- Names: those of the account-day's latest extraction. spend_reporting is recomputed from the summed
+-- spend with the account-day's rate (one currency and date per group).
 with
 
 cost_per_lead as (
@@ -13,22 +16,27 @@ rolled_up as (
     select
         date,
         account_id,
-        any_value(account_name) as account_name,
-        any_value(currency) as currency,
-        sum(spend) as spend,
-        sum(impressions) as impressions,
-        sum(clicks) as clicks,
-        sum(leads_reported) as leads_reported,
-        sum(leads_collected) as leads_collected,
+        arg_max(account_name, as_of) as account_name,
+        any_value(currency) as currency,  -- one currency per account
+        cast(sum(spend) as decimal(18,2)) as spend,
+        cast(sum(impressions) as bigint) as impressions,
+        cast(sum(clicks) as bigint) as clicks,
+        cast(sum(leads_reported) as bigint) as leads_reported,
+        cast(sum(leads_collected) as bigint) as leads_collected,
         max(as_of) as as_of,
         any_value(day_status) as day_status,  -- one status per account-day
+        any_value(reporting_currency) as reporting_currency,
+        any_value(fx_rate) as fx_rate,  -- one rate per currency and date
     from cost_per_lead
     group by date, account_id
 
 )
 
 select
-    *,
+    * exclude (reporting_currency, fx_rate),
     {{ meta_ratio('spend', 'leads_reported') }} as cost_per_lead_reported,
     {{ meta_ratio('spend', 'leads_collected') }} as cost_per_lead_collected,
+    reporting_currency,
+    fx_rate,
+    cast(round(spend * fx_rate, 2) as decimal(18,2)) as spend_reporting,
 from rolled_up

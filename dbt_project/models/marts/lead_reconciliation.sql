@@ -8,6 +8,8 @@
 -- first_party_starts_far_below_reported flags days where first-party starts are far below the paid
 -- starts Meta reports: the signature of a token with Standard Access (seed 004), which sees only
 -- conversations with people who have a role on the app.
+-- account_name and currency: the account's (currency: its cost_per_lead rows', else its snapshot's);
+-- reporting currency columns: macros/meta_reporting_currency.sql.
 -- Rebuilt from the marts each run (small).
 with
 
@@ -20,6 +22,7 @@ leads as (
         sum(leads_reported) as leads_reported,
         sum(spend) as spend,
         sum(impressions) as impressions,
+        any_value(currency) as currency,
     from {{ ref('cost_per_lead') }}
     group by all
 
@@ -57,6 +60,18 @@ conversations_reported as (
 pages as (
 
     select * from {{ ref('int_pages_attributed') }}
+
+),
+
+accounts as (
+
+    select * from {{ ref('int_accounts_current') }}
+
+),
+
+fx_rates as (
+
+    select * from {{ ref('int_fx_rates') }}
 
 ),
 
@@ -130,6 +145,9 @@ final as (
         cast(account_totals.spend as decimal(18,2)) as account_total_spend,
         cast(account_totals.impressions as bigint) as account_total_impressions,
         coalesce(extracted_days.day_status, 'partial') as day_status,
+        accounts.account_name,
+        coalesce(leads.currency, accounts.currency) as currency,
+        {{ meta_reporting_columns('coalesce(leads.spend, 0)', 'coalesce(leads.currency, accounts.currency)', 'fx_rates') }},
     from spine
     left join leads
         on leads.date = spine.date and leads.account_id = spine.account_id
@@ -144,6 +162,9 @@ final as (
         on account_totals.date = spine.date and account_totals.account_id = spine.account_id
     left join extracted_days
         on extracted_days.date = spine.date and extracted_days.account_id = spine.account_id
+    left join accounts on accounts.account_id = spine.account_id
+    left join fx_rates
+        on {{ meta_fx_join('fx_rates', 'coalesce(leads.currency, accounts.currency)', 'spine.date') }}
 
 )
 

@@ -5,6 +5,7 @@
 -- previews and requesters without advertiser privileges, or an ad no configured account knows) and
 -- organic leads. Nothing the lake holds is left out: this is where unattributed leads are seen per
 -- Page. Only extracted days (as conversations_started_by_page).
+-- page_name: the Page's latest snapshot; account_name: the promoting account's.
 -- Rebuilt each run from int_leads_attributed (small).
 with
 
@@ -23,6 +24,18 @@ pages as (
 extracted_days as (
 
     select * from {{ ref('int_account_days_extracted') }}
+
+),
+
+page_names as (
+
+    select * from {{ ref('int_pages_current') }}
+
+),
+
+accounts as (
+
+    select * from {{ ref('int_accounts_current') }}
 
 ),
 
@@ -68,7 +81,11 @@ final as (
             extracted_days.day_status,
             {{ meta_day_status('per_page_day.date', meta_local_date('per_page_day.as_of', "'" ~ var('reporting_timezone') ~ "'")) }}
         ) as day_status,
+        page_names.page_name,
+        accounts.account_name,
     from per_page_day
+    left join page_names on page_names.page_id = per_page_day.page_id
+    left join accounts on accounts.account_id = per_page_day.account_id
     left join extracted_days
         on extracted_days.account_id = per_page_day.account_id
         and extracted_days.date = per_page_day.date

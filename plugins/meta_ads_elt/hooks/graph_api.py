@@ -298,6 +298,7 @@ class MetaGraphApiHook(BaseHook):
         self.retries = 0
         self._page_hooks: dict[str, MetaGraphApiHook] = {}
         self._settings_override: GraphSettings | None = None
+        self.page_name: str | None = None  # the Page's name, on a hook made by for_page
         register_secret(access_token)
         install_log_filter(self.log)
 
@@ -661,13 +662,14 @@ class MetaGraphApiHook(BaseHook):
     def for_page(self, page_id: str) -> MetaGraphApiHook:
         """A hook on the same connection that uses the Page's access token.
 
-        The Page token comes from ``GET /<page_id>?fields=access_token`` with the user token; it is kept
+        The Page token comes from ``GET /<page_id>?fields=access_token,name`` with the user token; it is kept
         in memory only (never stored, logged or returned), and ``appsecret_proof`` is recomputed for it.
+        The same call gives the Page's name, kept as the returned hook's ``page_name`` (the marts show it).
         """
         page_id = str(page_id)
         if page_id in self._page_hooks:
             return self._page_hooks[page_id]
-        body = self.call("GET", (page_id,), {"fields": "access_token"}, scope=page_id)
+        body = self.call("GET", (page_id,), {"fields": "access_token,name"}, scope=page_id)
         token = body.get("access_token") if isinstance(body, dict) else None
         if not token:
             raise MetaFatalError(
@@ -682,6 +684,7 @@ class MetaGraphApiHook(BaseHook):
             token, base.app_id, base.app_secret, base.api_version, base.base_url, base.timeout
         )
         register_secret(hook._settings_override.appsecret_proof)
+        hook.page_name = body.get("name")
         self._page_hooks[page_id] = hook
         return hook
 

@@ -16,6 +16,7 @@ from meta_ads_elt.errors import (
 
 if TYPE_CHECKING:
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+    from meta_ads_elt.lake import LakeWriter
 
 
 def interval_day(context: Mapping[str, Any] | None, explicit: str | date | None = None) -> date:
@@ -139,3 +140,14 @@ def page_hook_or_raise(hook: MetaGraphApiHook, page_id: str, permission: str) ->
         raise MetaParameterError(f"{not_a_page(hook, page_id, exc)} (It needs '{permission}'.)", **state) from exc
     except Exception as exc:
         raise_for_page(exc, page_id, permission)
+
+
+def write_page_snapshot(
+    writer: LakeWriter, page_id: str, extractor: str, page_hook: MetaGraphApiHook, extracted_at: datetime, run_id: str
+) -> None:
+    """Replace the ``pages`` snapshot of ``page_id`` written by ``extractor`` (``leads`` or
+    ``conversations``): the Page's name as the call for its token returned it (no extra call). Each
+    extractor has its own partition, so the two tasks of one Page never swap the same directory."""
+    partition = {"page_id": page_id, "extractor": extractor}
+    with writer.replace_partitions("pages", [partition], run_id=run_id) as tx:
+        tx.write([{"name": page_hook.page_name, "_extracted_at": extracted_at}], partition=partition)

@@ -30,6 +30,7 @@ from meta_ads_elt.operators._pages import (
     parse_meta_time,
     raise_for_page,
     utc_window,
+    write_page_snapshot,
 )
 
 if TYPE_CHECKING:
@@ -428,6 +429,7 @@ class MetaConversationsOperator(BaseOperator):
                 for partition in partitions:
                     tx.write(tables[partition["platform"]][index], partition=partition)
             counts[dataset] = tx.rows
+        write_page_snapshot(writer, page_id, "conversations", self.hook.for_page(page_id), extracted_at, run_id)
         manifest = {
             "run_id": run_id,
             "page_id": page_id,

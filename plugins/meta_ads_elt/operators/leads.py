@@ -27,6 +27,7 @@ from meta_ads_elt.operators._pages import (
     raise_for_page,
     utc_window,
     window_dates,
+    write_page_snapshot,
 )
 from meta_ads_elt.pii import PiiPolicy, form_question_options
 
@@ -328,6 +329,7 @@ class MetaLeadsOperator(BaseOperator):
                 for d, partition in zip(dates, partitions, strict=True):
                     tx.write(tables[d][index], partition=partition)
             counts[dataset] = tx.rows
+        write_page_snapshot(writer, page_id, "leads", self.hook.for_page(page_id), extracted_at, run_id)
         manifest = {
             "run_id": run_id,
             "page_id": page_id,

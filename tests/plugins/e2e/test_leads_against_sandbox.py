@@ -161,6 +161,9 @@ def test_every_window_date_is_a_partition_and_a_rerun_leaves_identical_data(sand
     assert first["rows"] == second["rows"]
     manifests = list((tmp_path / "_manifests" / "leads").glob("*.json"))
     assert len(manifests) == 2
+    # the Page's name, from the call for its token, replaced by each run (the marts' page_name)
+    pages = [{k: v for k, v in row.items() if k != "_extracted_at"} for row in read(tmp_path, "pages").to_pylist()]
+    assert pages == [{"name": world["pages"][0]["name"], "page_id": page_id, "extractor": "leads"}]
     assert json.loads(manifests[0].read_text())["lead_retrieval_limit"] > 0
 
 

@@ -1,0 +1,79 @@
+{#-
+    The optional reporting currency (var `reporting_currency`, e.g. 'EUR'; null: none). Money stays in
+    each ad account's own currency in `spend`; the marts with money add, per row:
+      reporting_currency  the var (null when none is configured),
+      fx_rate             the rate the user supplied for the row's currency and date (int_fx_rates),
+                          1 when the row is already in the reporting currency, null when no rate
+                          covers it: a rate is never invented, carried over or looked up online,
+      spend_reporting     round(spend * fx_rate, 2), null when fx_rate is.
+    A model joins int_fx_rates with meta_fx_join() and selects meta_reporting_columns().
+-#}
+
+{% macro meta_reporting_currency() -%}
+    {%- set currency = var('reporting_currency', none) -%}
+    {{ return((currency | string | upper | trim) if currency else none) }}
+{%- endmacro %}
+
+
+{% macro meta_fx_join(fx, currency, date) -%}
+    {#- The join condition from a row (its currency and date expressions) to its rate in `fx`. -#}
+    {%- set reporting = meta_reporting_currency() -%}
+    {%- if reporting -%}
+        {{ fx }}.reporting_currency = '{{ reporting }}'
+        and {{ fx }}.currency = {{ currency }}
+        and {{ date }} >= {{ fx }}.valid_from
+        and ({{ fx }}.valid_to is null or {{ date }} <= {{ fx }}.valid_to)
+    {%- else -%}
+        false
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro meta_fx_rate(fx, currency) -%}
+    {%- set reporting = meta_reporting_currency() -%}
+    {%- if reporting -%}
+        cast(case when {{ currency }} = '{{ reporting }}' then 1 else {{ fx }}.rate end as decimal(18,10))
+    {%- else -%}
+        cast(null as decimal(18,10))
+    {%- endif -%}
+{%- endmacro %}
+
+
+{% macro meta_reporting_columns(spend, currency, fx='fx') -%}
+    {%- set reporting = meta_reporting_currency() -%}
+    {%- if reporting -%}cast('{{ reporting }}' as varchar){%- else -%}cast(null as varchar){%- endif %} as reporting_currency,
+    {{ meta_fx_rate(fx, currency) }} as fx_rate,
+    cast(round({{ spend }} * {{ meta_fx_rate(fx, currency) }}, 2) as decimal(18,2)) as spend_reporting
+{%- endmacro %}
+
+
+{% macro meta_refresh_reporting_currency(spend='spend', currency='currency', date='date') -%}
+    {#-
+        Post-hook of the incremental marts with money: an incremental run rebuilds only the lookback
+        window, so rows before it get the current reporting currency and rates here (rates the user
+        added or corrected later, or another reporting currency). Only rows whose values differ are
+        written; a run with unchanged rates writes nothing.
+    -#}
+    {%- if execute and is_incremental() -%}
+        update {{ this }} as mart
+        set reporting_currency = rated.reporting_currency,
+            fx_rate = rated.fx_rate,
+            spend_reporting = rated.spend_reporting
+        from (
+            select
+                rows.rowid as row_id,
+                {{ meta_reporting_columns('rows.' ~ spend, 'rows.' ~ currency) }},
+            from {{ this }} as rows
+            left join {{ ref('int_fx_rates') }} as fx
+                on {{ meta_fx_join('fx', 'rows.' ~ currency, 'rows.' ~ date) }}
+        ) as rated
+        where mart.rowid = rated.row_id
+            and (
+                mart.reporting_currency is distinct from rated.reporting_currency
+                or mart.fx_rate is distinct from rated.fx_rate
+                or mart.spend_reporting is distinct from rated.spend_reporting
+            )
+    {%- else -%}
+        select 1
+    {%- endif -%}
+{%- endmacro %}
