@@ -166,8 +166,8 @@ def test_conversations_started_reported_and_cost(scenario: Build) -> None:
 def test_lead_reconciliation_per_account_and_local_day(scenario: Build) -> None:
     rows = scenario.query(
         "select date, account_id, leads_collected, leads_reported, leads_difference, conversations_started, "
-        "conversations_started_reported, conversations_started_difference from lead_reconciliation "
-        "order by date, account_id"
+        "conversations_started_reported, conversations_started_difference, leads_collected_unattributed, "
+        "first_party_starts_far_below_reported from lead_reconciliation order by date, account_id"
     )
     assert rows == [
         # date, account, collected, reported, diff, conv first-party, conv reported, diff,
@@ -204,6 +204,8 @@ def test_ad_level_sums_sit_beside_the_account_totals_with_each_days_status(scena
         (D("2026-11-01"), "1001", Decimal("2.50"), 100, Decimal("2.50"), 100, "restating"),
         (D("2026-11-02"), "1002", Decimal("7.77"), 100, Decimal("7.77"), 100, "restating"),
         (D("2026-11-07"), "1001", Decimal("0.00"), 0, Decimal("0.00"), 0, "restating"),
+        # a day with first-party conversations and no delivery, served while Kolkata's day was running
+        (D("2026-11-07"), "1002", Decimal("0.00"), 0, Decimal("0.00"), 0, "partial"),
     ]
 
 

@@ -42,7 +42,9 @@ def make_build(path: Path, version: int, *, rows_per_day: int = 200, days: int =
         first = 1 if version >= 2 else 0
         last = days + (1 if version >= 2 else 0)
         extra = ", 'ok' as day_status" if extra_column else ""
-        for mart, per_day in zip(MARTS, (rows_per_day, rows_per_day // 2, 8, 3), strict=True):
+        sizes = (rows_per_day, rows_per_day // 2, 8, 3)
+        for index, mart in enumerate(MARTS):
+            per_day = sizes[index % len(sizes)]
             con.execute(
                 f"""
                 create table {mart} as
