@@ -187,6 +187,7 @@ def meta_ads_daily():
             build_path=config.resolve(config.marts.build_path),
             window_end=data_interval_start.date().isoformat(),
             lookback_days=config.lookback_days,
+            reports=config.insights.reports,
         )
 
     @task(pool=DUCKDB_WRITER_POOL, retries=2, outlets=mart_assets(config.resolve(config.marts.serving_path)))

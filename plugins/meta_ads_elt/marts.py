@@ -261,8 +261,13 @@ def run_dbt_build(
     threads: int | None = None,
     timeout: float | None = None,
     build_path: str | os.PathLike[str] | None = None,
+    reports: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``dbt build`` over the lake into ``build_db_path``; return a summary, raise on failure.
+
+    ``reports`` (``insights.reports`` of the config): first bring the dbt sources and the reports'
+    staging models in line with them (:mod:`meta_ads_elt.dbt_contract`; nothing is written when the
+    project already matches, as it does for the shipped config).
 
     ``window_end`` (last account-local date, e.g. the data interval's date) and ``lookback_days``
     set the incremental window (default: the newest insights date in the lake, 28 days). Re-running
@@ -273,6 +278,11 @@ def run_dbt_build(
     """
     build_db_path = build_db_path or build_path  # `build_path`: alias used by the DAG's config
     project = Path(project_dir or DBT_PROJECT_DIR).resolve()
+    if reports is not None:
+        from meta_ads_elt.dbt_contract import write
+
+        for path in write(project, reports):
+            log.info("dbt contract: wrote %s for insights.reports", path)
     dbt_vars: dict[str, Any] = {}
     if window_end is None:
         # Resolved once here rather than by every node's meta_window_start() (a glob over the lake each).
