@@ -7,7 +7,8 @@ report of ``insights.reports``) this module renders:
   glob, its ``read_parquet`` location and its columns as DuckDB reads them (``meta.lake_columns``,
   from which the macro ``meta_lake_empty_relation`` builds the empty relation of a dataset without
   files);
-* ``dbt_project/models/staging/meta/reports/``: per report other than the default, its staging model
+* ``dbt_project/models/staging/meta/reports/``: per report other than the default (and per preset, configured
+  or not: the breakdown marts are built on them), its staging model
   ``stg_meta__insights_<report>.sql`` (renamed and cast, latest extraction per primary key) and its
   tests in ``_reports__models.yml`` (the primary key, and - for daily reports - the completeness
   control: the report's rows sum to the account totals per account-day).
@@ -188,9 +189,19 @@ def models_yaml(reports: Sequence) -> str:
     return "\n".join(lines) + "\n"
 
 
+def generated_reports(reports: Sequence) -> list:
+    """The reports dbt gets a source and staging model for: every preset (the breakdown marts are built on
+    them, empty when a preset is not configured) and the configured reports other than the default."""
+    from meta_ads_elt.reports import presets
+
+    configured = [r for r in reports if not r.is_default]
+    names = {r.name for r in configured}
+    return [*(p for p in presets() if p.name not in names), *configured]
+
+
 def render(reports: Sequence) -> dict[Path, str]:
     """Every generated file (relative to the dbt project) -> its text."""
-    extra = [r for r in reports if not r.is_default]
+    extra = generated_reports(reports)
     files = {SOURCES_PATH: sources_yaml(extra)}
     if extra:
         files[REPORTS_DIR / "_reports__models.yml"] = models_yaml(extra)

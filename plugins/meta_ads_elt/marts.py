@@ -52,6 +52,9 @@ MARTS: tuple[str, ...] = (
 ROLLUPS: tuple[str, ...] = ("cost_per_lead_by_campaign", "cost_per_lead_by_account")
 """Convenience rollups (views in the build file), published as tables in the serving file only."""
 
+BREAKDOWN_MARTS: tuple[str, ...] = ("cost_per_lead_by_placement", "cost_per_lead_by_age_gender", "cost_per_lead_by_country")
+"""Cost per lead by breakdown (the presets of insights.reports), published as tables in the serving file."""
+
 DEFAULT_SERVING_STORAGE_VERSION = "v1.0.0"
 """Readable by every DuckDB >= 1.0 (checked with DuckDB 1.4.3); DuckDB 2.0 writes this when asked."""
 
@@ -342,7 +345,7 @@ def publish_marts(
     *,
     storage_version: str | None = DEFAULT_SERVING_STORAGE_VERSION,
     marts: Sequence[str] = MARTS,
-    rollups: Sequence[str] = ROLLUPS,
+    rollups: Sequence[str] = (*ROLLUPS, *BREAKDOWN_MARTS),
     serving_path: str | os.PathLike[str] | None = None,
     retain_minutes: float = DEFAULT_RETAIN_MINUTES,
     incremental: bool = True,
@@ -399,7 +402,8 @@ def summarize_marts(serving_db_path: str | os.PathLike[str] = "data/marts.duckdb
     con = duckdb.connect(str(serving), read_only=True)
     try:
         lines = [f"Marts in {serving}:"]
-        for mart in MARTS:
+        present = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        for mart in (*MARTS, *(m for m in BREAKDOWN_MARTS if m in present)):
             n, lo, hi = con.execute(f'select count(*), min(date), max(date) from "{mart}"').fetchone()
             lines.append(f"  {mart:<31} {n:>9,} rows  {lo or '-'} .. {hi or '-'}")
         lines.append("Totals per account (cost_per_lead, lead_reconciliation):")

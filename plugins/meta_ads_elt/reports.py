@@ -152,6 +152,9 @@ class ReportConfig(BaseModel):
         """Meta's rules (meta_ads_elt.breakdowns): names, combinations, fields, levels."""
         if self.is_default:
             return self
+        if self.name in PRESETS and self.preset != self.name:  # a preset's spec cannot be changed (_expand)
+            raise ValueError(f"report {self.name!r}: the name of a preset; write '- preset: {self.name}' for it, "
+                             "or name your report otherwise (e.g. my_" + self.name.removeprefix("by_") + ")")
         sdk_breakdowns, sdk_action_breakdowns, _ = _sdk()
         where = f"report {self.name!r}"
         for key, values, known, other in (

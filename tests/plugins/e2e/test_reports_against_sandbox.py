@@ -103,3 +103,43 @@ def test_re_attach_state_is_keyed_by_the_reports_spec(tmp_path):
     assert all(n.startswith(("insights_by_placement/1/", "insights_by_country/1/")) for n in names)
     default = report_op(ReportConfig(name="default"), "1", tmp_path)
     assert default._state_name(*map(dt.date.fromisoformat, (SINCE, D))).startswith("insights/1/")
+
+
+def test_a_report_added_to_the_config_lands_and_its_staging_model_builds(fixed, monkeypatch, tmp_path):
+    """One entry in insights.reports: the DAG runs it, its dataset lands, the dbt build generates its
+    source and staging model and builds them, with its completeness test against the account totals."""
+    import shutil
+
+    import duckdb
+    import yaml
+    from meta_ads_elt.config import PROJECT_DIR, parse_config
+    from meta_ads_elt.marts import DBT_PROJECT_DIR, run_dbt_build
+
+    data = yaml.safe_load((PROJECT_DIR / "include" / "pipeline.yaml").read_text())
+    data["insights"]["reports"].append({"name": "by_region", "breakdowns": ["region"]})
+    config = parse_config(data)
+    report = config.insights.reports[-1]
+    use_connection(monkeypatch, fixed)
+    account = fixed.world()["accounts"][0]["account_id"]
+    lake = tmp_path / "lake"
+    for r in (config.insights.reports[0], report):  # the default report brings the account totals
+        report_op(r, account, lake).execute({"run_id": "r"})
+    assert len(glob.glob(f"{lake}/insights_by_region/account_id={account}/date=*")) == LOOKBACK
+    project = tmp_path / "dbt_project"
+    monkeypatch.setenv("DBT_INDIRECT_SELECTION", "cautious")  # only tests whose parents are all selected
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    result = run_dbt_build(
+        lake_root=lake, build_db_path=tmp_path / "build.duckdb", project_dir=project, reports=config.insights.reports,
+        select="+stg_meta__insights_by_region +int_account_days_extracted", window_end=D, lookback_days=LOOKBACK,
+        target_path=tmp_path / "target", log_path=tmp_path / "logs", threads=2, timeout=600)
+    assert (project / "models/staging/meta/reports/stg_meta__insights_by_region.sql").exists()
+    assert not (DBT_PROJECT_DIR / "models/staging/meta/reports/stg_meta__insights_by_region.sql").exists()
+    ran = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
+    assert any("meta_report_sums_to_account_totals_stg_meta__insights_by_region" in r["unique_id"]
+               and r["status"] == "pass" for r in ran)
+    assert result["results"]["ERROR"] == 0
+    with duckdb.connect(str(tmp_path / "build.duckdb"), read_only=True) as con:
+        n, regions, spend = con.execute(
+            "select count(*), count(distinct region), sum(spend) from stg_meta__insights_by_region").fetchone()
+        total = con.execute("select sum(spend) from stg_meta__account_totals").fetchone()[0]
+    assert n > 0 and regions > 1 and spend == total
