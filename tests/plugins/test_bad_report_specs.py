@@ -81,6 +81,8 @@ REPORT_CASES = [
      "'by_country' is declared twice"),
     ("unknown-window", [DEFAULT, {"name": "by_x", "attribution_windows": ["7d_view"]}],
      "[1] (by_x).attribution_windows[0] = '7d_view': Input should be '1d_click', '7d_click', '28d_click' or '1d_view'"),
+    ("preset-name-taken", [DEFAULT, {"name": "by_country", "breakdowns": ["region"]}],
+     "[1] (by_country): report 'by_country': the name of a preset; write '- preset: by_country' for it"),
     ("misspelt-key", [DEFAULT, {"name": "by_x", "breakdown": ["age"]}],
      "[1] (by_x).breakdown: unknown key; check its spelling (allowed here: name, preset, level, breakdowns"),
 ]
