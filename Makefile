@@ -43,9 +43,13 @@ browser:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
 	else echo "make browser: install Debian's chromium as root (apt-get install chromium chromium-driver)"; fi
 
+# Most of the suite's time is spent waiting on real servers (Airflow's scheduler, dbt, the sandbox's job
+# latency), not on the CPU: test files run on TEST_WORKERS parallel pytest workers (pytest-xdist, one
+# file per worker, so a module's servers stay in one process).
+TEST_WORKERS ?= 3
 test: $(STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest -m "not e2e and not slow"

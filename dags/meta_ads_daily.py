@@ -6,6 +6,8 @@ validated config file (``include/pipeline.yaml``, a local file): no network, no 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pendulum
 from airflow.sdk import CronDataIntervalTimetable, TaskGroup, dag, task
 from meta_ads_elt.assets import lake_asset, mart_assets
@@ -182,11 +184,16 @@ def meta_ads_daily():
         """
         from meta_ads_elt.marts import run_dbt_build
 
+        build_path = Path(config.resolve(config.marts.build_path))
         return run_dbt_build(
             lake_root=lake_root,
-            build_path=config.resolve(config.marts.build_path),
+            build_path=build_path,
             window_end=data_interval_start.date().isoformat(),
             lookback_days=config.lookback_days,
+            # dbt's artifacts and logs beside the build file: one deployment's, never the project checkout's
+            target_path=build_path.parent / "dbt_target",
+            log_path=build_path.parent / "dbt_logs",
+            # dbt sources and staging models for the configured Insights reports (meta_ads_elt.dbt_contract)
             reports=config.insights.reports,
         )
 

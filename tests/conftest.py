@@ -24,12 +24,18 @@ from tests.processes import SESSION_MARKER, describe, left_behind, stop
 
 
 def pytest_configure(config: pytest.Config) -> None:
-    os.environ[SESSION_MARKER] = uuid.uuid4().hex  # inherited by every process the tests start
+    worker = getattr(config, "workerinput", None)  # a pytest-xdist worker: inherits the controller's value
+    if worker is None or not os.environ.get(SESSION_MARKER):
+        os.environ[SESSION_MARKER] = uuid.uuid4().hex  # inherited by every process the tests start
+    if worker is not None:
+        os.environ[SESSION_MARKER] += f"-{worker['workerid']}"
 
 
 @pytest.hookimpl(trylast=True)
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
-    leftovers = left_behind()
+    # Each xdist worker checks its own processes; the controller then checks every worker's again.
+    is_controller = session.config.pluginmanager.hasplugin("dsession")
+    leftovers = left_behind(of_workers=is_controller)
     if not leftovers:
         return
     names = [describe(process) for process in leftovers]

@@ -22,14 +22,18 @@ SESSION_MARKER = "META_ADS_ELT_TEST_SESSION"
 TREE_MARKER = "META_ADS_ELT_TEST_TREE"
 
 
-def marked(name: str, value: str) -> list[psutil.Process]:
-    """Live processes (other than this one) whose environment has ``name=value``."""
+def marked(name: str, value: str, *, prefix: bool = False) -> list[psutil.Process]:
+    """Live processes (other than this one) whose environment has ``name=value`` (or, with ``prefix``,
+    a value starting with ``value``)."""
     found = []
     for process in psutil.process_iter():
         if process.pid == os.getpid():
             continue
         try:
-            if process.status() != psutil.STATUS_ZOMBIE and process.environ().get(name) == value:
+            if process.status() == psutil.STATUS_ZOMBIE:
+                continue
+            found_value = process.environ().get(name) or ""
+            if found_value == value or (prefix and found_value.startswith(value)):
                 found.append(process)
         except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
             continue
@@ -90,14 +94,17 @@ def stop_tree(popen: subprocess.Popen, tag: str | None = None, grace: float = 15
     return killed
 
 
-def left_behind(settle: float = 5.0) -> list[psutil.Process]:
-    """Processes of this test session still alive after ``settle`` seconds (time to finish exiting)."""
+def left_behind(settle: float = 5.0, *, of_workers: bool = False) -> list[psutil.Process]:
+    """Processes of this test session still alive after ``settle`` seconds (time to finish exiting).
+
+    ``of_workers``: in the pytest-xdist controller, the processes of every worker (their markers are the
+    controller's value plus ``-<worker id>``; the workers themselves carry the bare value)."""
     value = os.environ.get(SESSION_MARKER)
     if not value:
         return []
     deadline = time.monotonic() + settle
     while True:
-        alive = marked(SESSION_MARKER, value)
+        alive = marked(SESSION_MARKER, f"{value}-", prefix=True) if of_workers else marked(SESSION_MARKER, value)
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.2)

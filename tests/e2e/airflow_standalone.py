@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
+import tenacity
 import yaml
 
 from tests.processes import TREE_MARKER, stop_tree
@@ -65,6 +66,9 @@ def airflow_env(home: Path, config_path: Path, sandbox, api_port: int) -> dict[s
         "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__CORE__PARALLELISM": "8",
+        # own log-server ports: other Airflows of the suite (parallel test workers) run at the same time
+        "AIRFLOW__LOGGING__WORKER_LOG_SERVER_PORT": str(free_port()),
+        "AIRFLOW__LOGGING__TRIGGER_LOG_SERVER_PORT": str(free_port()),
         "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR / "plugins"), str(PROJECT_DIR / "include")]),
         "META_PIPELINE_CONFIG": str(config_path),
         "AIRFLOW_CONN_META_DEFAULT": json.dumps(
@@ -129,7 +133,14 @@ class Standalone:
         response.raise_for_status()
         self.session.headers["Authorization"] = f"Bearer {response.json()['access_token']}"
 
+    @tenacity.retry(
+        retry=tenacity.retry_if_exception_type((requests.Timeout, requests.ConnectionError)),
+        stop=tenacity.stop_after_attempt(4),
+        wait=tenacity.wait_fixed(5),
+        reraise=True,
+    )
     def get(self, path: str, **params) -> dict:
+        """GET (idempotent: retried when a loaded machine's API server answers too slowly)."""
         response = self.session.get(f"{self.api}{path}", params=params, timeout=30)
         response.raise_for_status()
         return response.json()
