@@ -3,7 +3,7 @@
     The completeness control of the Insights issue, applied to a report of insights.reports (declared in
     its generated yml, meta_ads_elt.dbt_contract): per account and complete local day of the lookback
     window (everything on --full-refresh), the report's rows (latest extraction) must sum to the account's
-    own `level=account` total: spend within one minor unit per row of the report (Meta rounds each
+    own `level=account` total: spend within half a minor unit per row of the report, at least one (Meta rounds each
     breakdown row's spend to the minor unit), impressions exactly. A day the report has no row for counts
     as zero. Partial days are left out: their numbers move between the two pulls.
 -#}
@@ -58,7 +58,7 @@ left join report on report.account_id = totals.account_id and report.date = tota
 where days.day_status != 'partial'
     and (
         abs(totals.spend - coalesce(report.spend, 0))
-            > {{ meta_minor_unit('totals.currency') }} * greatest(1, coalesce(report.n_rows, 0))
+            > {{ meta_minor_unit('totals.currency') }} * greatest(1, coalesce(report.n_rows, 0) / 2.0)
         or totals.impressions != coalesce(report.impressions, 0)
     )
 {% endtest %}
