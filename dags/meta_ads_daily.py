@@ -182,6 +182,31 @@ def meta_ads_daily():
             )
             insights >> objects  # the snapshot reads the ids of deleted objects from the fresh Insights rows
             checked >> objects
+            for report in config.insights.reports:
+                if report.is_default:
+                    continue
+                # Each further report of insights.reports (breakdowns, levels, periods): its own async
+                # jobs and its own dataset insights_<report>, checked against the account totals in dbt.
+                MetaInsightsOperator(
+                    task_id=f"insights_{report.name}_{account.numeric_id}",
+                    report=report,
+                    account_id=account.id,
+                    meta_conn_id=config.meta_conn_id,
+                    lake_root=lake_root,
+                    lookback_days=config.lookback_days,
+                    attribution_windows=config.insights.attribution_windows,
+                    chunk_days=config.insights.chunk_days,
+                    max_concurrent_jobs=config.insights.max_concurrent_jobs,
+                    poll_interval=config.insights.poll_interval_seconds,
+                    stall_timeout_minutes=config.insights.stall_timeout_minutes,
+                    queued_timeout_minutes=config.insights.queued_timeout_minutes,
+                    effective_statuses=config.insights.effective_statuses,
+                    deferrable=config.insights.deferrable,
+                    worker_poll_seconds=config.insights.worker_poll_seconds,
+                    max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
+                    pool=account_pool(account.id),
+                    outlets=[lake_asset(lake_root, report.dataset)],
+                )
     extracted.append(insights_group)
 
     if config.extracts_leads:
@@ -257,6 +282,8 @@ def meta_ads_daily():
             # dbt's artifacts and logs beside the build file: one deployment's, never the project checkout's
             target_path=dbt_target_dir(build_path),
             log_path=build_path.parent / "dbt_logs",
+            # dbt sources and staging models for the configured Insights reports (meta_ads_elt.dbt_contract)
+            reports=config.insights.reports,
         )
 
     @task(pool=DUCKDB_WRITER_POOL, retries=2, outlets=mart_assets(config.resolve(config.marts.serving_path)))

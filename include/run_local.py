@@ -174,7 +174,7 @@ def latest_data_interval() -> tuple[datetime, datetime]:
 def summarize(sandbox_url: str, day: date) -> None:
     """Print the marts' summary, then check the whole lookback window ending with ``day`` against the
     sandbox's ground truth (every account-day, page-day, and archived or deleted ad-day)."""
-    from marts_vs_truth import fetch_truth, reconcile
+    from marts_vs_truth import BREAKDOWN_MARTS, fetch_truth, reconcile
     from meta_ads_elt.config import load_config
     from meta_ads_elt.marts import dbt_target_dir, summarize_marts
 
@@ -183,6 +183,9 @@ def summarize(sandbox_url: str, day: date) -> None:
     print(summarize_marts(serving_path, dbt_target_dir(config.resolve(config.marts.build_path))), flush=True)
     since, until = (day - timedelta(days=config.lookback_days - 1)).isoformat(), day.isoformat()
     result = reconcile(serving_path, fetch_truth(sandbox_url, since, until), since, until)
+    configured = {f"cost_per_lead_{r.name}" for r in config.insights.reports}
+    for mart in sorted(configured & set(BREAKDOWN_MARTS) - set(result.breakdown_rows)):
+        result.differences.append(f"{mart}: no rows, though its report is configured in insights.reports")
     if result.equal:
         say(
             f"marts equal the sandbox truth for {since}..{until}: {result.account_days} account-days "
@@ -190,6 +193,8 @@ def summarize(sandbox_url: str, day: date) -> None:
             f"{result.page_days} page-days ({result.inferred_starts} conversation starts inferred beyond the "
             f"API's 20-message reach, of {result.beyond_reach_starts} beyond it now), and "
             f"{result.retired_ad_days} ad-days of archived or deleted ads"
+            + (", and by breakdown: " + ", ".join(f"{n} {mart} rows" for mart, n in result.breakdown_rows.items())
+               if result.breakdown_rows else "")
             + (f"; partial: {', '.join(result.partial_account_days)}" if result.partial_account_days else "")
         )
         return

@@ -35,81 +35,14 @@
 
 
 {% macro meta_lake_empty_relation(dataset) -%}
-    {#- Columns and DuckDB types of each dataset as read from Parquet (schemas.py + partition keys). -#}
-    {%- set action_stat = 'struct(action_type varchar, "value" decimal(18,6), "1d_click" decimal(18,6), "7d_click" decimal(18,6), "28d_click" decimal(18,6), "1d_view" decimal(18,6))[]' -%}
-    {%- set columns = {
-        'insights': [
-            ('account_name', 'varchar'), ('account_currency', 'varchar'),
-            ('campaign_id', 'varchar'), ('campaign_name', 'varchar'), ('adset_id', 'varchar'),
-            ('adset_name', 'varchar'), ('ad_id', 'varchar'), ('ad_name', 'varchar'),
-            ('date_start', 'date'), ('date_stop', 'date'), ('spend', 'decimal(18,6)'),
-            ('impressions', 'bigint'), ('clicks', 'bigint'), ('reach', 'bigint'),
-            ('frequency', 'decimal(18,6)'), ('cpm', 'decimal(18,6)'), ('ctr', 'decimal(18,6)'),
-            ('inline_link_clicks', 'bigint'), ('actions', action_stat), ('action_values', action_stat),
-            ('cost_per_action_type', action_stat), ('attribution_setting', 'varchar'),
-            ('_report_run_id', 'varchar'), ('_extracted_at', 'timestamp with time zone'),
-            ('account_id', 'varchar'), ('date', 'date'),
-        ],
-        'insights_account_totals': [
-            ('account_currency', 'varchar'), ('spend', 'decimal(18,6)'), ('impressions', 'bigint'),
-            ('clicks', 'bigint'), ('timezone_name', 'varchar'), ('served_at', 'timestamp with time zone'),
-            ('served_local_date', 'date'), ('_extracted_at', 'timestamp with time zone'),
-            ('account_id', 'varchar'), ('date', 'date'),
-        ],
-        'accounts': [
-            ('name', 'varchar'), ('currency', 'varchar'), ('timezone_name', 'varchar'),
-            ('timezone_offset_hours_utc', 'double'), ('promoted_page_ids', 'varchar[]'),
-            ('_extracted_at', 'timestamp with time zone'), ('account_id', 'varchar'),
-        ],
-        'campaigns': [
-            ('campaign_id', 'varchar'), ('name', 'varchar'), ('objective', 'varchar'), ('status', 'varchar'),
-            ('created_time', 'timestamp with time zone'), ('effective_status', 'varchar'), ('configured_status', 'varchar'), ('updated_time', 'timestamp with time zone'),
-            ('_extracted_at', 'timestamp with time zone'), ('account_id', 'varchar'),
-        ],
-        'adsets': [
-            ('adset_id', 'varchar'), ('campaign_id', 'varchar'), ('name', 'varchar'),
-            ('optimization_goal', 'varchar'), ('status', 'varchar'),
-            ('created_time', 'timestamp with time zone'), ('effective_status', 'varchar'), ('configured_status', 'varchar'), ('updated_time', 'timestamp with time zone'),
-            ('_extracted_at', 'timestamp with time zone'), ('account_id', 'varchar'),
-        ],
-        'ads': [
-            ('ad_id', 'varchar'), ('adset_id', 'varchar'), ('campaign_id', 'varchar'), ('name', 'varchar'),
-            ('status', 'varchar'), ('created_time', 'timestamp with time zone'), ('effective_status', 'varchar'), ('configured_status', 'varchar'), ('updated_time', 'timestamp with time zone'),
-            ('_extracted_at', 'timestamp with time zone'), ('account_id', 'varchar'),
-        ],
-        'pages': [
-            ('name', 'varchar'), ('_extracted_at', 'timestamp with time zone'), ('page_id', 'varchar'),
-            ('extractor', 'varchar'),
-        ],
-        'leads': [
-            ('lead_id', 'varchar'), ('created_time', 'timestamp with time zone'), ('form_id', 'varchar'),
-            ('ad_id', 'varchar'), ('ad_name', 'varchar'), ('adset_id', 'varchar'), ('adset_name', 'varchar'),
-            ('campaign_id', 'varchar'), ('campaign_name', 'varchar'), ('is_organic', 'boolean'),
-            ('platform', 'varchar'), ('email_sha256', 'varchar'), ('phone_sha256', 'varchar'),
-            ('custom_disclaimer_responses', 'struct(checkbox_key varchar, is_checked boolean)[]'),
-            ('_extracted_at', 'timestamp with time zone'), ('page_id', 'varchar'), ('date', 'date'),
-        ],
-        'lead_answers': [
-            ('lead_id', 'varchar'), ('form_id', 'varchar'), ('question', 'varchar'), ('value', 'varchar'),
-            ('value_is_hashed', 'boolean'), ('_extracted_at', 'timestamp with time zone'),
-            ('page_id', 'varchar'), ('date', 'date'),
-        ],
-        'conversations': [
-            ('conversation_id', 'varchar'), ('updated_time', 'timestamp with time zone'),
-            ('message_count', 'bigint'), ('participant_ids', 'varchar[]'), ('messages_out_of_reach', 'bigint'),
-            ('first_message_id', 'varchar'), ('_extracted_at', 'timestamp with time zone'), ('page_id', 'varchar'), ('platform', 'varchar'),
-            ('date', 'date'),
-        ],
-        'messages': [
-            ('message_id', 'varchar'), ('conversation_id', 'varchar'),
-            ('created_time', 'timestamp with time zone'), ('from_id', 'varchar'), ('to_ids', 'varchar[]'),
-            ('is_from_page', 'boolean'), ('message', 'varchar'), ('_extracted_at', 'timestamp with time zone'),
-            ('page_id', 'varchar'), ('platform', 'varchar'), ('date', 'date'),
-        ],
-    } -%}
+    {#-
+        An empty relation with the columns and DuckDB types of a dataset as read from Parquet: the
+        source's `meta.lake_columns`, generated from schemas.py (meta_ads_elt.dbt_contract).
+    -#}
+    {%- set node = graph.sources['source.meta_ads.meta.' ~ dataset] -%}
     (
         select
-        {%- for name, data_type in columns[dataset] %}
+        {%- for name, data_type in node.meta.lake_columns %}
             cast(null as {{ data_type }}) as "{{ name }}"{{ "," if not loop.last }}
         {%- endfor %}
         where false

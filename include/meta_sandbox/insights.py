@@ -22,6 +22,7 @@ import dataclasses
 import datetime as dt
 import json
 
+from meta_sandbox import breakdowns as bd
 from meta_sandbox.clock import day_number, from_day_number
 from meta_sandbox.errors import param_error, unknown_fields
 from meta_sandbox.metrics import WINDOWS, shows, split_windows
@@ -106,9 +107,12 @@ class Query:
     todays: dict[int, int]
     starts: dict[int, int]
     entities: list = dataclasses.field(default_factory=list)  # [(obj, [ads], account)]
+    breakdowns: tuple[str, ...] = ()
+    splitters: dict = dataclasses.field(default_factory=dict)  # account index -> breakdowns.Splitter
 
     def estimated_rows(self) -> int:
-        return len(self.entities) * len(self.buckets)
+        per_row = max((len(s.values) for s in self.splitters.values()), default=1)
+        return len(self.entities) * len(self.buckets) * per_row
 
 
 def _level_of(obj) -> str:
@@ -212,9 +216,7 @@ def parse(sandbox, obj, params: dict) -> Query:
     bad = [f for f in fields if f not in INSIGHTS_FIELDS]
     if bad:
         raise unknown_fields(bad)
-    breakdowns = list_param(params, "breakdowns")
-    if breakdowns:
-        raise param_error(f"Breakdowns are not supported by the sandbox: {', '.join(breakdowns)}")
+    breakdowns = bd.parse(params)
     windows = list_param(params, "action_attribution_windows")
     if windows:
         bad = [w for w in windows if w not in VALID_WINDOWS]
@@ -236,7 +238,9 @@ def parse(sandbox, obj, params: dict) -> Query:
             ads = _apply_filter(ads, entry, lambda ad: today)
             if isinstance(entry, dict) and str(entry.get("field", "")).endswith(("effective_status", "delivery_info")):
                 status_filtered = True
-    q = Query(level, fields, windows, buckets, ads, todays, starts)
+    q = Query(level, fields, windows, buckets, ads, todays, starts, breakdowns=breakdowns)
+    if breakdowns:
+        q.splitters[account.index] = bd.Splitter(breakdowns, account)
     groups: dict[int, tuple] = {}
     for ad in ads:
         ent = {"ad": ad, "adset": ad.adset, "campaign": ad.campaign, "account": ad.account}[level]
@@ -258,6 +262,13 @@ def row_keys(sandbox, q: Query) -> array.array:
     """Every row with delivery, in serving order, packed as ``entity index << 16 | bucket index``
     (4 bytes a row, so a 1M-row job costs 4 MB, not a list of tuples)."""
     keys = array.array("L")
+    if q.breakdowns:
+        for ei in range(len(q.entities)):
+            for bi in range(len(q.buckets)):
+                for ci, totals in enumerate(_breakdown_totals(sandbox, q, ei, bi)):
+                    if bd.has_data(totals):
+                        keys.append(ci << 40 | ei << 16 | bi)
+        return keys
     delivers, observed = sandbox.delivers, sandbox.observed
     for ei, (_ent, ads, account) in enumerate(q.entities):
         start, today = q.starts[account.index], q.todays[account.index]
@@ -274,7 +285,55 @@ def row_keys(sandbox, q: Query) -> array.array:
 
 def render_rows(sandbox, q: Query, keys) -> list[str]:
     """Serialised rows for packed ``keys`` (a page)."""
+    if q.breakdowns:
+        return [_render_breakdown_row(sandbox, q, k) for k in keys]
     return [render_row_json(sandbox, q, k >> 16, k & 0xFFFF) for k in keys]
+
+
+def _breakdown_totals(sandbox, q: Query, ei: int, bi: int) -> list[dict]:
+    """Per breakdown value: the bucket's numbers of entity ``ei`` (summed over its ads and days); the last
+    (ei, bi) is cached on the query (a page renders the values of one row key after another)."""
+    cached = q.__dict__.get("_bd_last")
+    if cached is not None and cached[0] == (ei, bi):
+        return cached[1]
+    _ent, ads, account = q.entities[ei]
+    since, until = q.buckets[bi]
+    start, today = q.starts[account.index], q.todays[account.index]
+    splitter = q.splitters[account.index]
+    totals = [bd.empty_totals() for _ in splitter.values]
+    observed = sandbox.observed
+    for ad in ads:
+        for d in range(max(since, start), min(until, today) + 1):
+            dl = observed(ad, d, today)
+            if dl is None:
+                continue
+            h = dl.h
+            parts = splitter.split(dl, dl.reported(today), lambda name, v, h=h: split_windows(v, h ^ _SALT[name]))
+            for into, part in zip(totals, parts, strict=True):
+                bd.add(into, part)
+    q.__dict__["_bd_last"] = ((ei, bi), totals)
+    return totals
+
+
+def _render_breakdown_row(sandbox, q: Query, k: int) -> str:
+    ci, ei, bi = k >> 40, (k >> 16) & 0xFFFFFF, k & 0xFFFF
+    ent, _ads, account = q.entities[ei]
+    t = _breakdown_totals(sandbox, q, ei, bi)[ci]
+    want_windows = bool(q.windows) and any(f in q.fields for f in ("actions", "action_values", "cost_per_action_type"))
+    win = None
+    if want_windows:
+        win = dict(t["win"])
+        if t["link"]:
+            win["link_click"] = {"1d_click": t["link"], "7d_click": t["link"], "28d_click": t["link"], "1d_view": 0,
+                                 "7d_view": 0, "28d_view": 0}
+    since, until = q.buckets[bi]
+    row = _row_from_totals(q, ent, account, since, until, t["impressions"], t["reach"], t["clicks"], t["link"],
+                           t["spend"], t["onsite"], t["pixel"], t["conv"], t["reply"], win)
+    values = q.splitters[account.index].values[ci][0]
+    date_start, date_stop = row.pop("date_start"), row.pop("date_stop")
+    row.update(zip(q.breakdowns, values, strict=True))
+    row["date_start"], row["date_stop"] = date_start, date_stop
+    return _DUMPS(row)
 
 
 def render_row(sandbox, q: Query, ei: int, bi: int) -> dict:
@@ -322,6 +381,13 @@ def render_row(sandbox, q: Query, ei: int, bi: int) -> dict:
                         acc = win.setdefault(name, dict.fromkeys(WINDOWS, 0))
                         for k in WINDOWS:
                             acc[k] += sw[k]
+    return _row_from_totals(q, ent, account, since, until, impressions, reach, clicks, link, spend, onsite, pixel,
+                            conv, reply, win)
+
+
+def _row_from_totals(q: Query, ent, account, since: int, until: int, impressions: int, reach: int, clicks: int,
+                     link: int, spend: int, onsite: int, pixel: int, conv: int, reply: int, win) -> dict:
+    windows = q.windows or []
     row: dict = {}
     campaign = adset = ad = None
     if isinstance(ent, Ad):

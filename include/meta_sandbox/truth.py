@@ -20,6 +20,11 @@ See DESIGN.md ("Definitions the truth uses"). Built from the same generators tha
   sees, seed 004), ``leads_collected`` (paid leads with an ad) and ``leads_collected_unattributed``
   (ad-preview leads); ``partial`` as for accounts. A Page's local dates are its promoting account's,
   UTC for a Page no account promotes.
+- breakdowns: per breakdown set of ``TRUTH_BREAKDOWNS`` (key: its names joined by ``,``), per (account,
+  local date, breakdown values) with something reported: spend, impressions, clicks, ``leads_reported``
+  and ``conversations_started_reported``, the ad-day numbers split as the Insights rows with that
+  ``breakdowns`` split them (breakdowns.py); they sum to the account-day's numbers above. No reach:
+  reach does not sum across ads or breakdown values.
 - archived_or_deleted_ads: per (account, ad, local date) with something reported, for the ads whose
   effective status at the clock is ARCHIVED or DELETED (the rows a default Insights listing drops).
 Only dates inside each account's (Page's) served window (history up to the current day, which is
@@ -30,12 +35,16 @@ from __future__ import annotations
 
 import collections
 
+from meta_sandbox import breakdowns as bd
 from meta_sandbox.clock import graph_time
 from meta_sandbox.conversations import beyond_reach, day_conversations, starts
-from meta_sandbox.insights import date_str, money
+from meta_sandbox.insights import _SALT, date_str, money
 from meta_sandbox.leads import lead_platform, organic_leads, paid_leads, preview_leads
-from meta_sandbox.metrics import RESTATEMENT_DAYS
+from meta_sandbox.metrics import RESTATEMENT_DAYS, split_windows
 from meta_sandbox.world import TERMINAL_STATUSES
+
+TRUTH_BREAKDOWNS = (("publisher_platform", "platform_position"), ("age", "gender"), ("country",), ("device_platform",))
+"""The breakdown sets whose truth ``/_sandbox/truth`` gives (the pipeline's presets)."""
 
 PAGE_COUNTS = ("conversations_started", "organic_leads", "conversations_started_beyond_reach",
                "conversations_started_standard_access", "leads_collected", "leads_collected_unattributed")
@@ -51,21 +60,29 @@ def truth(sandbox, since_day: int | None, until_day: int | None) -> dict:
     accounts_out = []
     pages_out = []
     retired_out = []
+    breakdowns_out: dict[str, list[dict]] = {",".join(names): [] for names in TRUTH_BREAKDOWNS}
     for account in sandbox.world.accounts:
         start, today = sandbox.window(account)
         lo = start if since_day is None else max(start, since_day)
         hi = today if until_day is None else min(today, until_day)
         ads = sandbox.ads_of(account, lo, hi)
         retired = {ad.id for ad in ads if ad.effective_status(today) in TERMINAL_STATUSES}
+        splitters = [bd.Splitter(names, account) for names in TRUTH_BREAKDOWNS]
         for day in range(lo, hi + 1):
             spend = imp = clicks = leads_rep = leads_col = conv_rep = 0
             any_delivery = False
+            by_value = [[bd.empty_totals() for _ in s.values] for s in splitters]
             for ad in ads:
                 dl = sandbox.observed(ad, day, today)
                 if dl is None:
                     continue
                 any_delivery = True
                 pixel, conv, _reply = dl.reported(today)
+                for splitter, totals in zip(splitters, by_value, strict=True):
+                    parts = splitter.split(dl, dl.reported(today),
+                                           lambda name, v, h=dl.h: split_windows(v, h ^ _SALT[name]))
+                    for into, part in zip(totals, parts, strict=True):
+                        bd.add(into, part)
                 spend += dl.spend_cents
                 imp += dl.impressions
                 clicks += dl.clicks
@@ -88,11 +105,21 @@ def truth(sandbox, since_day: int | None, until_day: int | None) -> dict:
                                                                 sandbox.cutoff_ts(account))),
                     "partial": day >= today, "day_status": day_status(day, today),
                 })
+                for splitter, totals in zip(splitters, by_value, strict=True):
+                    out = breakdowns_out[",".join(splitter.breakdowns)]
+                    for (values, _weight), t in zip(splitter.values, totals, strict=True):
+                        if bd.has_data(t):
+                            out.append({"account_id": account.account_id, "date": date_str(day),
+                                        **dict(zip(splitter.breakdowns, values, strict=True)),
+                                        "spend": money(t["spend"]), "impressions": t["impressions"],
+                                        "clicks": t["clicks"], "leads_reported": t["onsite"] + t["pixel"],
+                                        "conversations_started_reported": t["conv"]})
     for page in sandbox.world.pages:
         pages_out.extend(_page_rows(sandbox, page, since_day, until_day))
     pages_out.sort(key=lambda r: (r["page_id"], r["date"], r["platform"]))
     return {"as_of": sandbox.clock.now().isoformat(), "as_of_graph_time": graph_time(sandbox.clock.now().timestamp()),
-            "accounts": accounts_out, "pages": pages_out, "archived_or_deleted_ads": retired_out}
+            "accounts": accounts_out, "pages": pages_out, "archived_or_deleted_ads": retired_out,
+            "breakdowns": breakdowns_out}
 
 
 def _before(leads: list, cutoff: int) -> list:

@@ -38,6 +38,7 @@ from pydantic import (
 )
 
 from meta_ads_elt.fields import AD_EFFECTIVE_STATUSES
+from meta_ads_elt.reports import DEFAULT, ReportConfig, check_opt_in, check_reports
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_DIR / "include" / "pipeline.yaml"
@@ -314,6 +315,14 @@ class InsightsConfig(_Strict):
     queued_timeout_minutes: Annotated[float, Field(gt=0, le=600)] = 60.0
     worker_poll_seconds: Annotated[float, Field(ge=0, le=600)] = 15.0
     effective_statuses: tuple[AdEffectiveStatus, ...] = AD_EFFECTIVE_STATUSES
+    # The async reports each account runs (meta_ads_elt.reports): the default ad x day report, presets, yours.
+    reports: tuple[ReportConfig, ...] = (DEFAULT,)
+
+    @field_validator("reports")
+    @classmethod
+    def _reports(cls, value: tuple[ReportConfig, ...]) -> tuple[ReportConfig, ...]:
+        check_reports(value)
+        return value
 
 
 class PrivacyConfig(_Strict):
@@ -451,6 +460,9 @@ class PipelineConfig(_Strict):
                 if item.id in seen:
                     raise ValueError(f"{kind}[{index}].id {item.id!r} is listed twice; list each once")
                 seen.add(item.id)
+        problem = check_opt_in(self.insights.reports, [account.id for account in self.accounts])
+        if problem:
+            raise ValueError(problem)
         return self
 
     @property
@@ -596,12 +608,25 @@ def _allowed_keys(location: tuple) -> list[str]:
     return list(model.model_fields) if isinstance(model, type) and issubclass(model, BaseModel) else []
 
 
-def _describe(error: dict) -> str:
+def _report_label(data: object, index: int) -> str:
+    """`` (name)`` of the report at ``insights.reports[index]`` in the raw data, so errors name it."""
+    try:
+        entry = data["insights"]["reports"][index]  # type: ignore[index]
+        name = entry.get("name") or entry.get("preset")
+    except (KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    return f" ({name})" if isinstance(name, str) and name else ""
+
+
+def _describe(error: dict, data: object = None) -> str:
     location = ""
-    for position, part in enumerate(error["loc"]):
-        if position == 1 and part in _UNION_TAGS and error["loc"][0] in ("accounts", "pages"):
+    loc = tuple(error["loc"])
+    for i, part in enumerate(loc):
+        if i == 1 and part in _UNION_TAGS and loc[0] in ("accounts", "pages"):
             continue  # which form (list or discover:) was tried: the value says it
         location += f"[{part}]" if isinstance(part, int) else (f".{part}" if location else str(part))
+        if i == 2 and loc[:2] == ("insights", "reports") and isinstance(part, int):
+            location += _report_label(data, part)
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         allowed = ", ".join(_allowed_keys(tuple(error["loc"])))
@@ -626,7 +651,7 @@ def parse_config(data: object, *, source: str = "pipeline config") -> PipelineCo
     try:
         return PipelineConfig.model_validate(data)
     except ValidationError as exc:
-        first, *others = [_describe(error) for error in exc.errors()]
+        first, *others = [_describe(error, data) for error in exc.errors()]
         more = "".join(f"\n  also: {problem}" for problem in others)
         raise ConfigError(f"{source}: {first}{more}") from None
 

@@ -43,7 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS
+from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS, REPORT_PARTITION_KEYS
 
 # Arrow's default pool (mimalloc) keeps the pages of the many short-lived page tables we build: RSS
 # grew to ~4x the live Arrow data in our measurements. The system allocator gives them back, so the
@@ -236,14 +236,24 @@ def warm_up() -> None:
 
 # ---- the writer --------------------------------------------------------------------------------
 
+def _partition_keys(dataset: str) -> tuple[str, ...]:
+    """A dataset's partition keys; an Insights report's dataset (``insights_<report>``) has the reports' keys."""
+    if dataset in PARTITION_KEYS:
+        return PARTITION_KEYS[dataset]
+    if dataset.startswith("insights_"):
+        return REPORT_PARTITION_KEYS
+    raise LakeSchemaError(f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}")
+
+
 class PartitionTransaction:
     """Collects rows for a fixed set of partitions; see :meth:`LakeWriter.replace_partitions`."""
 
-    def __init__(self, writer: LakeWriter, dataset: str, partitions: Iterable[Mapping[str, Any]], token: str):
+    def __init__(self, writer: LakeWriter, dataset: str, partitions: Iterable[Mapping[str, Any]], token: str,
+                 schema: pa.Schema | None = None):
         self.writer = writer
         self.dataset = dataset
-        self.schema = DATASETS[dataset]
-        self.keys = PARTITION_KEYS[dataset]
+        self.schema = schema if schema is not None else DATASETS[dataset]
+        self.keys = _partition_keys(dataset)
         self.token = token
         self.staging = f"{writer.base}/{STAGING_DIR}/{dataset}/{token}"
         self.partitions: dict[tuple[str, ...], dict[str, str]] = {}
@@ -428,19 +438,21 @@ class LakeWriter:
         return f"{self.base}/{dataset}"
 
     def partition_path(self, dataset: str, partition: Mapping[str, Any]) -> str:
-        keys = PARTITION_KEYS[dataset]
+        keys = _partition_keys(dataset)
         return f"{self.base}/{dataset}/" + "/".join(f"{k}={partition[k]}" for k in keys)
 
     @contextlib.contextmanager
     def replace_partitions(
-        self, dataset: str, partitions: Iterable[Mapping[str, Any]], *, run_id: str = ""
+        self, dataset: str, partitions: Iterable[Mapping[str, Any]], *, run_id: str = "",
+        schema: pa.Schema | None = None,
     ) -> Iterator[PartitionTransaction]:
-        """Open a transaction replacing exactly ``partitions`` of ``dataset`` (see module docstring)."""
-        if dataset not in DATASETS:
+        """Open a transaction replacing exactly ``partitions`` of ``dataset`` (see module docstring).
+        ``schema``: the schema of an Insights report's dataset ``insights_<report>`` (schemas.report_schema)."""
+        if dataset not in DATASETS and not (schema is not None and dataset.startswith("insights_")):
             raise LakeSchemaError(f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}")
         self._sweep_staging(dataset)
         token = f"{_safe(run_id) or 'run'}-{uuid.uuid4().hex[:10]}"
-        tx = PartitionTransaction(self, dataset, partitions, token)
+        tx = PartitionTransaction(self, dataset, partitions, token, schema=schema)
         try:
             yield tx
             tx._close()

@@ -54,6 +54,9 @@ MARTS: tuple[str, ...] = (
 ROLLUPS: tuple[str, ...] = ("cost_per_lead_by_campaign", "cost_per_lead_by_account")
 """Convenience rollups (views in the build file), published as tables in the serving file only."""
 
+BREAKDOWN_MARTS: tuple[str, ...] = ("cost_per_lead_by_placement", "cost_per_lead_by_age_gender", "cost_per_lead_by_country")
+"""Cost per lead by breakdown (the presets of insights.reports), published as tables in the serving file."""
+
 DEFAULT_SERVING_STORAGE_VERSION = "v1.0.0"
 """Readable by every DuckDB >= 1.0 (checked with DuckDB 1.4.3); DuckDB 2.0 writes this when asked."""
 
@@ -273,8 +276,13 @@ def run_dbt_build(
     reporting_currency: str | None = None,
     fx_rates_path: str | os.PathLike[str] | None = None,
     coverage_start_date: str | dt.date | None = None,
+    reports: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``dbt build`` over the lake into ``build_db_path``; return a summary, raise on failure.
+
+    ``reports`` (``insights.reports`` of the config): first bring the dbt sources and the reports'
+    staging models in line with them (:mod:`meta_ads_elt.dbt_contract`; nothing is written when the
+    project already matches, as it does for the shipped config).
 
     ``window_end`` (last account-local date, e.g. the data interval's date) and ``lookback_days``
     set the incremental window (default: the newest insights date in the lake, 28 days). Re-running
@@ -287,6 +295,11 @@ def run_dbt_build(
     """
     build_db_path = build_db_path or build_path  # `build_path`: alias used by the DAG's config
     project = Path(project_dir or DBT_PROJECT_DIR).resolve()
+    if reports is not None:
+        from meta_ads_elt.dbt_contract import write
+
+        for path in write(project, reports):
+            log.info("dbt contract: wrote %s for insights.reports", path)
     dbt_vars: dict[str, Any] = {}
     if window_end is None:
         # Resolved once here rather than by every node's meta_window_start() (a glob over the lake each).
@@ -353,7 +366,7 @@ def publish_marts(
     *,
     storage_version: str | None = DEFAULT_SERVING_STORAGE_VERSION,
     marts: Sequence[str] = MARTS,
-    rollups: Sequence[str] = ROLLUPS,
+    rollups: Sequence[str] = (*ROLLUPS, *BREAKDOWN_MARTS),
     serving_path: str | os.PathLike[str] | None = None,
     retain_minutes: float = DEFAULT_RETAIN_MINUTES,
     incremental: bool = True,
@@ -485,7 +498,8 @@ def summarize_marts(
     con = duckdb.connect(str(serving), read_only=True)
     try:
         lines = [f"Marts in {serving}:"]
-        for mart in MARTS:
+        present = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
+        for mart in (*MARTS, *(m for m in BREAKDOWN_MARTS if m in present)):
             n, lo, hi = con.execute(f'select count(*), min(date), max(date) from "{mart}"').fetchone()
             lines.append(f"  {mart:<31} {n:>9,} rows  {lo or '-'} .. {hi or '-'}")
         lines.append("Totals per account (cost_per_lead, lead_reconciliation; money in each account's currency):")

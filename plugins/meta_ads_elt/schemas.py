@@ -270,3 +270,55 @@ PARTITION_KEYS: dict[str, tuple[str, ...]] = {
     "discovered_accounts": ("date",),
     "discovered_pages": ("date",),
 }
+
+
+# ---- Insights reports (insights.reports of include/pipeline.yaml; meta_ads_elt.reports) ---------------
+
+REPORT_PARTITION_KEYS: tuple[str, ...] = ("account_id", "date")
+"""Every report dataset ``insights_<report>/account_id=/date=`` (``date`` = the row's ``date_start``)."""
+
+OFF_META_ACTIONS = pa.field("off_meta_actions", pa.string(), nullable=False)
+"""``complete`` | ``not_returned`` (Meta's Type 1 breakdowns: pixel and other off-Meta actions are
+missing from ``actions``) | ``web_only`` (Type 2): what the row's actions hold (meta_ads_elt.breakdowns)."""
+
+
+def action_stat(extra_keys: tuple[str, ...] = ()) -> pa.StructType:
+    """:data:`ACTION_STAT` with the keys of a report's other ``action_breakdowns`` (e.g. ``action_device``)."""
+    if not extra_keys:
+        return ACTION_STAT
+    return pa.struct([ACTION_STAT.field(0), *(pa.field(k, pa.string()) for k in extra_keys),
+                      *(ACTION_STAT.field(i) for i in range(1, ACTION_STAT.num_fields))])
+
+
+def report_schema(report) -> pa.Schema:
+    """The Arrow schema of a report's dataset: its requested fields (types as in :data:`INSIGHTS`; extra
+    string fields as strings, action-stat lists as lists), its breakdown columns (strings, part of the
+    primary key), ``off_meta_actions``, ``_report_run_id`` and ``_extracted_at``. ``report`` is a
+    :class:`meta_ads_elt.reports.ReportConfig`; the default report's schema is :data:`INSIGHTS`."""
+    if report.is_default:
+        return INSIGHTS
+    from meta_ads_elt.reports import field_kind
+
+    stat = pa.list_(action_stat(report.action_breakdown_keys))
+    columns = []
+    for name in report.request_fields:
+        if name in REPORT_PARTITION_KEYS:
+            continue
+        if name in INSIGHTS.names:
+            field = INSIGHTS.field(name)
+            columns.append(pa.field(name, stat) if pa.types.is_list(field.type) else field)
+        else:
+            columns.append(pa.field(name, stat if field_kind(name) == "actions" else pa.string()))
+    columns += [pa.field(b, pa.string()) for b in report.breakdowns]
+    columns += [OFF_META_ACTIONS, pa.field("_report_run_id", pa.string()), EXTRACTED_AT]
+    return pa.schema(columns)
+
+
+def lake_datasets(reports=()) -> dict[str, tuple[pa.Schema, tuple[str, ...]]]:
+    """Every lake dataset -> (Arrow schema, partition keys): the fixed ones and one per report. The one
+    declaration dbt's sources and empty relations are generated from (meta_ads_elt.dbt_contract)."""
+    out = {name: (schema, PARTITION_KEYS[name]) for name, schema in DATASETS.items()}
+    for report in reports:
+        if not report.is_default:
+            out[report.dataset] = (report_schema(report), REPORT_PARTITION_KEYS)
+    return out

@@ -20,6 +20,7 @@ from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
 from meta_ads_elt.operators.insights import MetaInsightsOperator
 from meta_ads_elt.operators.leads import MetaLeadsOperator
+from meta_ads_elt.reports import presets
 
 pytestmark = pytest.mark.e2e
 
@@ -33,13 +34,15 @@ def connect(monkeypatch, sb) -> None:
                        json.dumps({"conn_type": "meta_graph_api", "password": sb.token, "extra": extra}))
 
 
-def extract(sb, lake: Path, day: str, *, pages: bool = True, **insights_kwargs) -> None:
-    """What one DAG run does for data-interval day ``day``, task by task."""
+def extract(sb, lake: Path, day: str, *, pages: bool = True, reports=(), **insights_kwargs) -> None:
+    """What one DAG run does for data-interval day ``day``, task by task (``reports``: further reports of
+    insights.reports, e.g. the presets)."""
     world = sb.world()
     for account in world["accounts"]:
-        MetaInsightsOperator(task_id="insights", account_id=account["id"], lake_root=str(lake), date=day,
-                             lookback_days=LOOKBACK, deferrable=False, first_poll=0.2, poll_interval=1.0,
-                             **insights_kwargs).execute({"run_id": f"run-{day}"})
+        for report in (None, *reports):
+            MetaInsightsOperator(task_id="insights", account_id=account["id"], lake_root=str(lake), date=day,
+                                 lookback_days=LOOKBACK, deferrable=False, first_poll=0.2, poll_interval=1.0,
+                                 report=report, **insights_kwargs).execute({"run_id": f"run-{day}"})
         MetaAdObjectsOperator(task_id="objects", account_id=account["id"],
                               lake_root=str(lake)).execute({"run_id": f"run-{day}"})
     for page in world["pages"] if pages else []:
@@ -76,12 +79,14 @@ def test_the_default_world_reconciles_for_all_28_days_deleted_ads_included(sandb
     sb = sandbox_factory(now="2026-11-20T12:00:00Z")  # the 19th is over in every account's time zone
     connect(monkeypatch, sb)
     day = "2026-11-19"
-    extract(sb, tmp_path / "lake", day)
-    serving = build_and_publish(tmp_path, tmp_path / "lake", day)  # the completeness test passes
+    extract(sb, tmp_path / "lake", day, reports=presets())  # the default config: default report + presets
+    serving = build_and_publish(tmp_path, tmp_path / "lake", day)  # the completeness tests pass
     since, until = window(day)
     truth = sb.truth(since, until)
     result = reconcile(str(serving), truth, since, until)
     assert result.equal, "\n".join(result.differences[:30])
+    # cost per lead by placement, age x gender and country equal the breakdown truth to the cent
+    assert set(result.breakdown_rows) == set(marts.BREAKDOWN_MARTS) and min(result.breakdown_rows.values()) > 100
     assert result.account_days == 3 * LOOKBACK and result.page_days > 0
     assert result.retired_ad_days > 50  # archived and deleted ads, to the cent
     assert {r["day_status"] for r in truth["accounts"]} == {"settled", "restating"}  # compared too

@@ -228,7 +228,7 @@ def test_the_current_day_grows_with_the_clock_and_is_restated_once_over(sandbox_
 def test_unknown_insights_field_and_breakdowns_are_rejected(g, w, error_of):
     status, body, _ = g.get(f"{w['accounts'][0]['id']}/insights", fields="spend,not_a_metric")
     assert status == 400 and "Unknown fields" in error_of(body)["message"]
-    status, body, _ = g.get(f"{w['accounts'][0]['id']}/insights", breakdowns=["age"])
+    status, body, _ = g.get(f"{w['accounts'][0]['id']}/insights", breakdowns=["age", "country"])
     assert status == 400 and error_of(body)["code"] == 100
 
 

@@ -44,6 +44,7 @@ Guarantees
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import email.utils
 import hashlib
@@ -71,7 +72,8 @@ from meta_ads_elt.errors import (
 )
 from meta_ads_elt.lake import LakeState, LakeWriter, rows_to_table, warm_up
 from meta_ads_elt.redaction import scrub
-from meta_ads_elt.schemas import INSIGHTS, INSIGHTS_ACCOUNT_TOTALS
+from meta_ads_elt.reports import DEFAULT, ReportConfig
+from meta_ads_elt.schemas import INSIGHTS_ACCOUNT_TOTALS, report_schema
 
 MAX_JOB_ATTEMPTS = 3
 """Submissions of one smallest job (one day, one campaign) before the run gives up on its day."""
@@ -228,6 +230,10 @@ class MetaInsightsOperator(BaseOperator):
     :param worker_poll_seconds: with ``deferrable``, poll in the worker this long before deferring (jobs
         that finish quickly never defer).
     :param max_rate_limit_wait_minutes: longest rate-limit wait before failing with the time to retry.
+    :param report: the Insights report to run (an entry of ``insights.reports``: a
+        :class:`~meta_ads_elt.reports.ReportConfig` or its dict); default: the ad x day report into
+        ``insights``. Any other report lands in ``insights_<name>`` with its breakdown columns, and its
+        re-attach state is keyed by a hash of its spec.
     """
 
     template_fields: Sequence[str] = ("account_id", "meta_conn_id", "lake_root", "date")
@@ -255,9 +261,11 @@ class MetaInsightsOperator(BaseOperator):
         effective_statuses: Sequence[str] | None = F.AD_EFFECTIVE_STATUSES,
         worker_poll_seconds: float = 15.0,
         max_rate_limit_wait_minutes: float = 30.0,
+        report: ReportConfig | dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        self.report = DEFAULT if report is None else ReportConfig.model_validate(report)
         check_operator_arguments(
             type(self).__name__, account_id=account_id, lookback_days=lookback_days,
             attribution_windows=attribution_windows, chunk_days=chunk_days,
@@ -312,13 +320,18 @@ class MetaInsightsOperator(BaseOperator):
         return [{"field": F.INSIGHTS_STATUS_FILTER_FIELD, "operator": "IN", "value": list(self.effective_statuses)}]
 
     def _request_params(self, job: ReportJob) -> dict[str, Any]:
+        report = self.report
         params: dict[str, Any] = {
-            "level": F.INSIGHTS_LEVEL,
-            "fields": list(F.INSIGHTS_FIELDS),
+            "level": F.INSIGHTS_LEVEL if report.is_default else report.level,
+            "fields": list(F.INSIGHTS_FIELDS) if report.is_default else report.request_fields,
             "time_range": {"since": job.since, "until": job.until},
-            "time_increment": 1,
-            "action_attribution_windows": self.attribution_windows,
+            "time_increment": report.time_increment,
+            "action_attribution_windows": report.windows(self.attribution_windows),
         }
+        if report.breakdowns:
+            params["breakdowns"] = list(report.breakdowns)
+        if report.action_breakdowns != ("action_type",):
+            params["action_breakdowns"] = list(report.action_breakdowns)
         filtering = self._status_filter()
         if job.campaign_ids:
             filtering.append({"field": "campaign.id", "operator": "IN", "value": list(job.campaign_ids)})
@@ -327,6 +340,9 @@ class MetaInsightsOperator(BaseOperator):
         return params
 
     def _state_name(self, since: dt.date, until: dt.date) -> str:
+        if not self.report.is_default:  # keyed by a hash of the report's spec: a changed report never re-attaches
+            digest = self.report.spec_digest(self.attribution_windows, self.effective_statuses)
+            return f"{self.report.dataset}/{self.numeric_account_id}/{since}_{until}_{digest}"
         spec = {"fields": F.INSIGHTS_FIELDS, "level": F.INSIGHTS_LEVEL, "windows": self.attribution_windows,
                 "statuses": self.effective_statuses}
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
@@ -558,8 +574,17 @@ class MetaInsightsOperator(BaseOperator):
         partitions = [{"account_id": self.numeric_account_id, "date": d.isoformat()} for d in dates]
         run_id = str((context or {}).get("run_id") or f"manual-{until}")
         extracted_at = dt.datetime.now(dt.UTC)
-        totals = self._account_totals(dates, extracted_at)
+        totals = self._account_totals(dates, extracted_at) if self.report.is_default else None
+        report, schema = self.report, report_schema(self.report)
         writer = LakeWriter(self.lake_root)
+        if report.time_increment != 1:
+            # Buckets of 7 days, a month or the whole window start where each run's window starts: the
+            # previous run's buckets would overlap this run's, so the account's whole dataset is replaced.
+            prefix = writer.partition_path(report.dataset, {"account_id": self.numeric_account_id, "date": "x"})
+            known = {p.rsplit("date=", 1)[-1] for p in writer.fs.glob(prefix.rsplit("date=", 1)[0] + "date=*")}
+            partitions += [{"account_id": self.numeric_account_id, "date": d} for d in sorted(known)
+                           if d not in {p["date"] for p in partitions}]
+        flag = None if report.is_default else report.off_meta_actions
         lock = threading.Lock()
         progress = {"rows": 0, "pages": 0}
         t0 = time.monotonic()
@@ -579,7 +604,9 @@ class MetaInsightsOperator(BaseOperator):
                     r["account_id"] = self.numeric_account_id
                     r["_report_run_id"] = job.report_run_id
                     r["_extracted_at"] = extracted_at
-                tx.write(rows_to_table(INSIGHTS, page, extra=("account_id", "date")))
+                    if flag is not None:
+                        r["off_meta_actions"] = flag
+                tx.write(rows_to_table(schema, page, extra=("account_id", "date")))
                 rows += len(page)
                 with lock:
                     progress["rows"] += len(page)
@@ -589,12 +616,13 @@ class MetaInsightsOperator(BaseOperator):
             return rows
 
         workers = max(1, min(self.read_concurrency, len(jobs)))
-        with (
-            writer.replace_partitions("insights", partitions, run_id=run_id) as tx,
-            writer.replace_partitions("insights_account_totals", partitions, run_id=run_id) as totals_tx,
-            ThreadPoolExecutor(max_workers=workers) as pool,
-        ):
-            totals_tx.write(rows_to_table(INSIGHTS_ACCOUNT_TOTALS, totals, extra=("account_id", "date")))
+        with contextlib.ExitStack() as stack:
+            tx = stack.enter_context(writer.replace_partitions(report.dataset, partitions, run_id=run_id, schema=schema))
+            if totals is not None:  # the completeness control is pulled with the default report, checked per report
+                totals_tx = stack.enter_context(
+                    writer.replace_partitions("insights_account_totals", partitions, run_id=run_id))
+                totals_tx.write(rows_to_table(INSIGHTS_ACCOUNT_TOTALS, totals, extra=("account_id", "date")))
+            pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
             counts = list(pool.map(lambda j: read(j, tx), jobs))
         manifest = {
             "run_id": run_id,
@@ -607,15 +635,20 @@ class MetaInsightsOperator(BaseOperator):
             "rows_by_job": {j.key: c for j, c in zip(jobs, counts, strict=True)},
             "attribution_windows": self.attribution_windows,
             "effective_statuses": self.effective_statuses,
-            "partial_dates": [t["date"] for t in totals if dt.date.fromisoformat(t["date"]) >= t["served_local_date"]],
-            "level": F.INSIGHTS_LEVEL,
-            "fields": list(F.INSIGHTS_FIELDS),
+            "partial_dates": [t["date"] for t in totals or () if dt.date.fromisoformat(t["date"]) >= t["served_local_date"]],
+            "level": F.INSIGHTS_LEVEL if report.is_default else report.level,
+            "fields": list(F.INSIGHTS_FIELDS) if report.is_default else report.request_fields,
             "extracted_at": extracted_at.isoformat(),
             "partitions": [p["date"] for p in partitions],
             "failed_dates": failed_dates,
             "rate_limit_wait_seconds": round(self.hook.governor.waited(self.numeric_account_id), 3),
         }
-        path = writer.write_manifest("insights", manifest)
+        if not report.is_default:
+            manifest.update(report=report.name, breakdowns=list(report.breakdowns),
+                            action_breakdowns=list(report.action_breakdowns), time_increment=report.time_increment,
+                            off_meta_actions=report.off_meta_actions,
+                            spec_digest=report.spec_digest(self.attribution_windows, self.effective_statuses))
+        path = writer.write_manifest(report.dataset, manifest)
         self._log_progress(tx.rows, t0, final=True)
         return {"rows": tx.rows, "calls": self.hook.calls, "manifest": path, "partitions": len(partitions)}
 
