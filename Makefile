@@ -20,7 +20,7 @@ help:
 	@echo "make airflow  the Airflow UI (standalone) with this project's DAGs and the sandbox, on 127.0.0.1:$(AIRFLOW_PORT)"
 	@echo "make report   a static HTML report of the published marts (data/report.html)"
 	@echo "make bench    run the benchmarks; writes bench/results.json"
-	@echo "make lint     ruff (with Airflow's AIR rules)"
+	@echo "make lint     ruff check (with Airflow's AIR rules) and ruff format --check"
 	@echo "make docs     dbt docs generate (lineage in dbt_project/target/index.html)"
 	@echo "make services-deps  PostgreSQL and Redis server binaries for the Celery e2e test (apt-get)"
 	@echo "make browser  Debian's headless Chromium for the browser tests (as root; .ci/run does it)"
@@ -60,6 +60,7 @@ $(DUCKDB_COMPAT)/.installed: $(STAMP)
 TEST_WORKERS ?= 3
 test: $(STAMP) compat
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: $(STAMP) compat
@@ -67,6 +68,7 @@ test-fast: $(STAMP) compat
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 
 sandbox: $(STAMP)
 	$(BIN)/python -m meta_sandbox --host 127.0.0.1 --port $(SANDBOX_PORT) $(SANDBOX_ARGS)

@@ -47,6 +47,7 @@ REPO = Path(__file__).resolve().parent.parent
 
 # ---- the two sides, each run in a child process --------------------------------------------------
 
+
 def _peak_rss_mb() -> float:
     import resource
 
@@ -56,10 +57,13 @@ def _peak_rss_mb() -> float:
 def _ours(args: dict) -> dict:
     from concurrent.futures import ThreadPoolExecutor
 
-    os.environ["AIRFLOW_CONN_META_DEFAULT"] = json.dumps({
-        "conn_type": "meta_graph_api", "password": args["token"],
-        "extra": {"base_url": args["url"], "app_id": args["app_id"], "app_secret": args["app_secret"]},
-    })
+    os.environ["AIRFLOW_CONN_META_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "meta_graph_api",
+            "password": args["token"],
+            "extra": {"base_url": args["url"], "app_id": args["app_id"], "app_secret": args["app_secret"]},
+        }
+    )
     import aiohttp  # noqa: F401
     import facebook_business.api  # noqa: F401
     import meta_ads_elt.triggers.insights  # noqa: F401
@@ -71,8 +75,12 @@ def _ours(args: dict) -> dict:
 
     def one(account: str) -> dict:
         op = MetaInsightsOperator(
-            task_id=f"insights_{account}", account_id=f"act_{account}", lake_root=args["lake"], date=args["day"],
-            lookback_days=args["lookback"], deferrable=False,
+            task_id=f"insights_{account}",
+            account_id=f"act_{account}",
+            lake_root=args["lake"],
+            date=args["day"],
+            lookback_days=args["lookback"],
+            deferrable=False,
         )
         return op.execute({"run_id": "bench"})
 
@@ -81,21 +89,33 @@ def _ours(args: dict) -> dict:
         results = list(pool.map(one, args["accounts"]))
     wall = time.perf_counter() - started
     manifests = [json.loads(Path(r["manifest"]).read_text()) for r in results]
-    return {"wall_s": wall, "rows": sum(r["rows"] for r in results), "peak_rss_mb": _peak_rss_mb(),
-            "import_rss_mb": baseline, "manifests": manifests}
+    return {
+        "wall_s": wall,
+        "rows": sum(r["rows"] for r in results),
+        "peak_rss_mb": _peak_rss_mb(),
+        "import_rss_mb": baseline,
+        "manifests": manifests,
+    }
 
 
 def _ours_one(args: dict) -> dict:
     """One operator = one process, as Airflow runs one task per process; starts on "go" from stdin."""
-    os.environ["AIRFLOW_CONN_META_DEFAULT"] = json.dumps({
-        "conn_type": "meta_graph_api", "password": args["token"],
-        "extra": {"base_url": args["url"], "app_id": args["app_id"], "app_secret": args["app_secret"]},
-    })
+    os.environ["AIRFLOW_CONN_META_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "meta_graph_api",
+            "password": args["token"],
+            "extra": {"base_url": args["url"], "app_id": args["app_id"], "app_secret": args["app_secret"]},
+        }
+    )
     from meta_ads_elt.operators.insights import MetaInsightsOperator
 
     op = MetaInsightsOperator(
-        task_id=f"insights_{args['account']}", account_id=f"act_{args['account']}", lake_root=args["lake"],
-        date=args["day"], lookback_days=args["lookback"], deferrable=False,
+        task_id=f"insights_{args['account']}",
+        account_id=f"act_{args['account']}",
+        lake_root=args["lake"],
+        date=args["day"],
+        lookback_days=args["lookback"],
+        deferrable=False,
     )
     # A warm worker: modules imported (as the peer's SDK is imported before its clock starts).
     import aiohttp  # noqa: F401
@@ -108,17 +128,31 @@ def _ours_one(args: dict) -> dict:
     sys.stdin.readline()
     started = time.time()
     result = op.execute({"run_id": "bench"})
-    return {"start": started, "end": time.time(), "rows": result["rows"], "peak_rss_mb": _peak_rss_mb(),
-            "manifest": json.loads(Path(result["manifest"]).read_text())}
+    return {
+        "start": started,
+        "end": time.time(),
+        "rows": result["rows"],
+        "peak_rss_mb": _peak_rss_mb(),
+        "manifest": json.loads(Path(result["manifest"]).read_text()),
+    }
 
 
 def _ours_tasks(args: dict) -> dict:
     """Ten operator processes side by side (a DAG's mapped tasks); wall from the common start to the last end."""
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO / "include"), str(REPO)])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO / "include"), str(REPO)]),
+    }
     procs = [
-        subprocess.Popen([sys.executable, "-m", "bench.insights", "ours_one", json.dumps({**args, "account": a})],
-                         env=env, cwd=REPO, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                         stderr=subprocess.DEVNULL, text=True)
+        subprocess.Popen(
+            [sys.executable, "-m", "bench.insights", "ours_one", json.dumps({**args, "account": a})],
+            env=env,
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            text=True,
+        )
         for a in args["accounts"]
     ]
     for p in procs:  # every task process is up (imports done), as in a running Airflow worker
@@ -133,28 +167,43 @@ def _ours_tasks(args: dict) -> dict:
         if p.returncode != 0:
             raise RuntimeError("an operator process failed")
         results.append(json.loads(out.strip().splitlines()[-1]))
-    return {"wall_s": max(r["end"] for r in results) - min(r["start"] for r in results),
-            "rows": sum(r["rows"] for r in results), "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
-            "manifests": [r["manifest"] for r in results],
-            "task_s": sorted(round(r["end"] - r["start"], 2) for r in results),
-            "start_spread_s": round(max(r["start"] for r in results) - min(r["start"] for r in results), 2)}
+    return {
+        "wall_s": max(r["end"] for r in results) - min(r["start"] for r in results),
+        "rows": sum(r["rows"] for r in results),
+        "peak_rss_mb": max(r["peak_rss_mb"] for r in results),
+        "manifests": [r["manifest"] for r in results],
+        "task_s": sorted(round(r["end"] - r["start"], 2) for r in results),
+        "start_spread_s": round(max(r["start"] for r in results) - min(r["start"] for r in results), 2),
+    }
 
 
 def _peer(args: dict) -> dict:
-    os.environ["AIRFLOW_CONN_FACEBOOK_DEFAULT"] = json.dumps({
-        "conn_type": "facebook_social",
-        "extra": {"app_id": args["app_id"], "app_secret": args["app_secret"], "access_token": args["token"],
-                  "account_id": [f"act_{a}" for a in args["accounts"]]},
-    })
+    os.environ["AIRFLOW_CONN_FACEBOOK_DEFAULT"] = json.dumps(
+        {
+            "conn_type": "facebook_social",
+            "extra": {
+                "app_id": args["app_id"],
+                "app_secret": args["app_secret"],
+                "access_token": args["token"],
+                "account_id": [f"act_{a}" for a in args["accounts"]],
+            },
+        }
+    )
     from airflow.providers.facebook.ads.hooks.ads import FacebookAdsReportingHook
     from facebook_business.session import FacebookSession
     from meta_ads_elt.fields import INSIGHTS_ATTRIBUTION_WINDOWS, INSIGHTS_FIELDS
 
     FacebookSession.GRAPH = args["url"]  # the provider hook has no base-URL setting
-    since = time.strftime("%Y-%m-%d", time.gmtime(time.mktime(time.strptime(args["day"], "%Y-%m-%d"))
-                                                   - (args["lookback"] - 1) * 86400))
-    params = {"level": "ad", "time_range": {"since": since, "until": args["day"]}, "time_increment": 1,
-              "action_attribution_windows": list(INSIGHTS_ATTRIBUTION_WINDOWS)}
+    since = time.strftime(
+        "%Y-%m-%d",
+        time.gmtime(time.mktime(time.strptime(args["day"], "%Y-%m-%d")) - (args["lookback"] - 1) * 86400),
+    )
+    params = {
+        "level": "ad",
+        "time_range": {"since": since, "until": args["day"]},
+        "time_increment": 1,
+        "action_attribution_windows": list(INSIGHTS_ATTRIBUTION_WINDOWS),
+    }
     hook = FacebookAdsReportingHook(api_version="v26.0")
     started = time.perf_counter()
     report = hook.bulk_facebook_report(params=params, fields=list(INSIGHTS_FIELDS))
@@ -163,10 +212,17 @@ def _peer(args: dict) -> dict:
 
 
 def _child(side: str, args: dict) -> dict:
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO / "include"), str(REPO)])}
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO / "include"), str(REPO)]),
+    }
     proc = subprocess.run(
-        [sys.executable, "-m", "bench.insights", side, json.dumps(args)], env=env, cwd=REPO,
-        capture_output=True, text=True, timeout=3600,
+        [sys.executable, "-m", "bench.insights", side, json.dumps(args)],
+        env=env,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=3600,
     )
     if proc.returncode != 0:
         raise RuntimeError(f"bench child {side} failed: {proc.stderr[-3000:]}")
@@ -175,14 +231,17 @@ def _child(side: str, args: dict) -> dict:
 
 # ---- the benchmark -------------------------------------------------------------------------------
 
+
 def _floor_s(manifests: list[dict], ads_per_account: int) -> tuple[float, dict]:
     """Longest job (sandbox job model) plus its result pages at the latency, over our job plan."""
     worst, detail = 0.0, {}
     for m in manifests:
         for key, rows in m["rows_by_job"].items():
             span = key.split("#")[0].split("..")
-            days = (time.mktime(time.strptime(span[-1], "%Y-%m-%d"))
-                    - time.mktime(time.strptime(span[0], "%Y-%m-%d"))) / 86400 + 1
+            days = (
+                time.mktime(time.strptime(span[-1], "%Y-%m-%d"))
+                - time.mktime(time.strptime(span[0], "%Y-%m-%d"))
+            ) / 86400 + 1
             estimated = ads_per_account * round(days)  # the sandbox sizes a job by entities x days
             duration = JOB_BASE_S + JOB_PER_1K_S * estimated / 1000.0
             pages = max(1, math.ceil(rows / PAGE_LIMIT))
@@ -197,18 +256,31 @@ def _sandbox(**options):
 
     # No rotating promo campaigns: the peer sends no status filter, so Meta's default listing would drop
     # the archived and deleted ads' rows (what this project fixes); the speed comparison needs equal rows.
-    return start_sandbox(now=NOW, history_days=options.pop("history_days", 40), budgets=BUDGETS,
-                         promo_campaigns=False, **options)
+    return start_sandbox(
+        now=NOW,
+        history_days=options.pop("history_days", 40),
+        budgets=BUDGETS,
+        promo_campaigns=False,
+        **options,
+    )
 
 
 def run() -> dict:
     ads = WORLD["campaigns_per_account"] * WORLD["adsets_per_campaign"] * WORLD["ads_per_adset"]
-    sb = _sandbox(**WORLD, latency_ms=LATENCY_MS, job_base_seconds=JOB_BASE_S,
-                  job_seconds_per_1k_rows=JOB_PER_1K_S)
+    sb = _sandbox(
+        **WORLD, latency_ms=LATENCY_MS, job_base_seconds=JOB_BASE_S, job_seconds_per_1k_rows=JOB_PER_1K_S
+    )
     try:
         accounts = [a["account_id"] for a in sb.world()["accounts"]]
-        common = {"url": sb.url, "token": sb.token, "app_id": sb.app_id, "app_secret": sb.app_secret,
-                  "accounts": accounts, "day": DAY, "lookback": LOOKBACK}
+        common = {
+            "url": sb.url,
+            "token": sb.token,
+            "app_id": sb.app_id,
+            "app_secret": sb.app_secret,
+            "accounts": accounts,
+            "day": DAY,
+            "lookback": LOOKBACK,
+        }
         with tempfile.TemporaryDirectory(prefix="bench-insights-") as lake:
             sb.reset_stats()
             ours = _ours_tasks({**common, "lake": lake})
@@ -228,14 +300,32 @@ def run() -> dict:
     # Peak RSS, flat in rows: ~100k and ~1M rows through one process, no latency, instant jobs.
     rss = {}
     for n_accounts in (5, 50):
-        big = _sandbox(accounts=n_accounts, campaigns_per_account=4, adsets_per_campaign=5, ads_per_adset=10,
-                       history_days=100, job_base_seconds=0, job_seconds_per_1k_rows=0)
+        big = _sandbox(
+            accounts=n_accounts,
+            campaigns_per_account=4,
+            adsets_per_campaign=5,
+            ads_per_adset=10,
+            history_days=100,
+            job_base_seconds=0,
+            job_seconds_per_1k_rows=0,
+        )
         try:
             accts = [a["account_id"] for a in big.world()["accounts"]]
             with tempfile.TemporaryDirectory(prefix="bench-insights-rss-") as lake:
-                res = _child("ours", {"url": big.url, "token": big.token, "app_id": big.app_id,
-                                      "app_secret": big.app_secret, "accounts": accts, "day": DAY,
-                                      "lookback": 100, "lake": lake, "parallel": RSS_PARALLEL})
+                res = _child(
+                    "ours",
+                    {
+                        "url": big.url,
+                        "token": big.token,
+                        "app_id": big.app_id,
+                        "app_secret": big.app_secret,
+                        "accounts": accts,
+                        "day": DAY,
+                        "lookback": 100,
+                        "lake": lake,
+                        "parallel": RSS_PARALLEL,
+                    },
+                )
         finally:
             big.stop()
         rss[n_accounts] = res

@@ -39,7 +39,12 @@ REPO = Path(__file__).resolve().parent.parent
 LATENCY_MS = 80
 JOB_BASE_S = 5.0
 JOB_PER_1K_S = 0.5
-WORLD = {"accounts": int(os.environ.get("BENCH_SCALE_ACCOUNTS", "300")), "campaigns_per_account": 2, "adsets_per_campaign": 5, "ads_per_adset": 5}
+WORLD = {
+    "accounts": int(os.environ.get("BENCH_SCALE_ACCOUNTS", "300")),
+    "campaigns_per_account": 2,
+    "adsets_per_campaign": 5,
+    "ads_per_adset": 5,
+}
 BUDGETS = "app=10000000,user=10000000,ads_insights=10000000,ads_management=10000000,pages=10000000"
 ACCOUNTS_PER_TASK = 25
 PAGES_PER_TASK = 50
@@ -50,8 +55,13 @@ LOOKBACK = 28
 def _sandbox(**extra):
     from meta_sandbox.testing import start_sandbox
 
-    options = {"latency_ms": LATENCY_MS, "job_base_seconds": JOB_BASE_S, "job_seconds_per_1k_rows": JOB_PER_1K_S,
-               "budgets": BUDGETS, **WORLD}
+    options = {
+        "latency_ms": LATENCY_MS,
+        "job_base_seconds": JOB_BASE_S,
+        "job_seconds_per_1k_rows": JOB_PER_1K_S,
+        "budgets": BUDGETS,
+        **WORLD,
+    }
     return start_sandbox(**options | extra)
 
 
@@ -94,10 +104,21 @@ def single_account_plan_calls(sample: int = 3) -> float:
     sandbox = _sandbox(accounts=sample, latency_ms=0)  # same job timing: status polls are part of the plan
     try:
         world = sandbox.world()
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO / "include")]),
-               "AIRFLOW_CONN_META_DEFAULT": json.dumps({
-                   "conn_type": "meta_graph_api", "password": sandbox.token,
-                   "extra": {"base_url": sandbox.url, "app_id": sandbox.app_id, "app_secret": sandbox.app_secret}})}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO / "include")]),
+            "AIRFLOW_CONN_META_DEFAULT": json.dumps(
+                {
+                    "conn_type": "meta_graph_api",
+                    "password": sandbox.token,
+                    "extra": {
+                        "base_url": sandbox.url,
+                        "app_id": sandbox.app_id,
+                        "app_secret": sandbox.app_secret,
+                    },
+                }
+            ),
+        }
         calls = []
         for account in world["accounts"]:
             code = f"""
@@ -113,7 +134,9 @@ extract_pages(config, [{{"page_id": "{account["page_id"]}"}}], context, "leads")
 extract_pages(config, [{{"page_id": "{account["page_id"]}"}}], context, "conversations")
 """
             sandbox.reset_stats()
-            done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600)
+            done = subprocess.run(
+                [sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=600
+            )
             if done.returncode:
                 raise RuntimeError(f"single-account extraction failed:\n{done.stderr[-3000:]}")
             calls.append(int(sandbox.stats()["total"]))
@@ -141,11 +164,17 @@ def run() -> dict:
         world = sandbox.world()
         agency_id = world["businesses"][0]["id"]
         config = write_pipeline_config(
-            workdir / "pipeline.yaml", world, workdir / "run", lookback_days=LOOKBACK,
+            workdir / "pipeline.yaml",
+            world,
+            workdir / "run",
+            lookback_days=LOOKBACK,
             accounts={"discover": [f"business:{agency_id}:owned", f"business:{agency_id}:client"]},
             pages={"discover": ["promoted"]},
-            mapping={"accounts_per_task": ACCOUNTS_PER_TASK, "pages_per_task": PAGES_PER_TASK,
-                     "parallel_within_task": PARALLEL},
+            mapping={
+                "accounts_per_task": ACCOUNTS_PER_TASK,
+                "pages_per_task": PAGES_PER_TASK,
+                "parallel_within_task": PARALLEL,
+            },
             insights={"poll_interval_seconds": 5},
         )
         port = free_port()
@@ -157,14 +186,19 @@ def run() -> dict:
         airflow = start_standalone(env, port, timeout=900)
         try:
             with PeakRss(TREE_MARKER, airflow.env[TREE_MARKER]) as rss:
-                runs = airflow.wait_for_runs("meta_ads_daily", lambda r: r["run_type"] == "scheduled", count=1,
-                                             timeout=3600)
+                runs = airflow.wait_for_runs(
+                    "meta_ads_daily", lambda r: r["run_type"] == "scheduled", count=1, timeout=3600
+                )
                 calls = sandbox.stats()
             run_doc = runs[0]
-            wall = (datetime.fromisoformat(run_doc["end_date"]) - datetime.fromisoformat(run_doc["start_date"]))
-            tasks = airflow.get(f"/dags/meta_ads_daily/dagRuns/{run_doc['dag_run_id']}/taskInstances", limit=200)
-            found = airflow.get(f"/dags/meta_ads_daily/dagRuns/{run_doc['dag_run_id']}/taskInstances/discover/"
-                                "xcomEntries/return_value")["value"]
+            wall = datetime.fromisoformat(run_doc["end_date"]) - datetime.fromisoformat(run_doc["start_date"])
+            tasks = airflow.get(
+                f"/dags/meta_ads_daily/dagRuns/{run_doc['dag_run_id']}/taskInstances", limit=200
+            )
+            found = airflow.get(
+                f"/dags/meta_ads_daily/dagRuns/{run_doc['dag_run_id']}/taskInstances/discover/"
+                "xcomEntries/return_value"
+            )["value"]
             if isinstance(found, str):
                 found = json.loads(found)
         finally:
@@ -172,14 +206,19 @@ def run() -> dict:
         import duckdb
 
         with duckdb.connect() as connection:
-            states = dict(connection.sql(
-                f"select state, count(*) from read_parquet('{workdir}/run/lake/discovered_accounts/**/*.parquet') "
-                "group by all").fetchall())
+            states = dict(
+                connection.sql(
+                    f"select state, count(*) from read_parquet('{workdir}/run/lake/discovered_accounts/**/*.parquet') "
+                    "group by all"
+                ).fetchall()
+            )
         extracted = states.get("arrived", 0) + states.get("extracted", 0)
         durations: dict[str, float] = {}
         for ti in tasks["task_instances"]:
             if ti.get("start_date") and ti.get("end_date"):
-                seconds = (datetime.fromisoformat(ti["end_date"]) - datetime.fromisoformat(ti["start_date"])).total_seconds()
+                seconds = (
+                    datetime.fromisoformat(ti["end_date"]) - datetime.fromisoformat(ti["start_date"])
+                ).total_seconds()
                 durations[ti["task_id"]] = max(durations.get(ti["task_id"], 0.0), round(seconds, 1))
         return {
             "scale_300_accounts_wall_s": round(wall.total_seconds(), 1),
@@ -189,8 +228,10 @@ def run() -> dict:
             "scale_single_account_plan_calls": single,
             "scale_calls_total": calls["total"],
             "scale_discovery_calls": found.get("calls"),
-            "scale_flagged_accounts": {flag["state"]: sum(1 for f in found["flagged_accounts"] if f["state"] == flag["state"])
-                                       for flag in found["flagged_accounts"]},
+            "scale_flagged_accounts": {
+                flag["state"]: sum(1 for f in found["flagged_accounts"] if f["state"] == flag["state"])
+                for flag in found["flagged_accounts"]
+            },
             "scale_calls_by_endpoint": calls["by_endpoint"],
             "scale_accounts_by_state": states,
             "scale_longest_task_s": durations,

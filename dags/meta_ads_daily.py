@@ -99,14 +99,18 @@ def meta_ads_daily():
     discovered = None
     if config.accounts_discovered or config.pages_discovered:
 
-        @task(retries=2, outlets=[lake_asset(lake_root, "discovered_accounts"),
-                                  lake_asset(lake_root, "discovered_pages")])
+        @task(
+            retries=2,
+            outlets=[lake_asset(lake_root, "discovered_accounts"), lake_asset(lake_root, "discovered_pages")],
+        )
         def discover(data_interval_start=None, run_id=None) -> dict:
             """Resolve the discover: sources (meta_ads_elt.discovery); batches for the mapped tasks."""
             from meta_ads_elt.discovery import batches, discover
             from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
-            hook = MetaGraphApiHook(config.meta_conn_id, max_wait_seconds=config.max_rate_limit_wait_minutes * 60)
+            hook = MetaGraphApiHook(
+                config.meta_conn_id, max_wait_seconds=config.max_rate_limit_wait_minutes * 60
+            )
             found = discover(hook, config, data_interval_start.date(), run_id or "manual").summary()
             found["account_batches"] = batches(found["accounts"], config.mapping.accounts_per_task)
             found["page_batches"] = batches(found["pages"], config.mapping.pages_per_task)
@@ -123,8 +127,10 @@ def meta_ads_daily():
 
         discovered = discover()
         checked >> discovered
-        batches_of = {"accounts": account_batches(discovered) if config.accounts_discovered else None,
-                      "pages": page_batches(discovered) if config.pages_discovered else None}
+        batches_of = {
+            "accounts": account_batches(discovered) if config.accounts_discovered else None,
+            "pages": page_batches(discovered) if config.pages_discovered else None,
+        }
 
     @task(pool=DISCOVERED_POOL, retries=3)
     def extract_accounts(batch: list[dict], **context) -> dict:
@@ -267,10 +273,20 @@ def meta_ads_daily():
 
         build_path = Path(config.resolve(config.marts.build_path))
         lookback_days = config.lookback_days
-        if discovered is not None:  # an account or Page seen for the first time: rebuild over its whole history
+        if (
+            discovered is not None
+        ):  # an account or Page seen for the first time: rebuild over its whole history
             found = ti.xcom_pull(task_ids="discover") or {}
-            lookback_days = max([lookback_days, *(item["lookback_days"] or 0 for kind in ("accounts", "pages")
-                                                  for item in found.get(kind, []))])
+            lookback_days = max(
+                [
+                    lookback_days,
+                    *(
+                        item["lookback_days"] or 0
+                        for kind in ("accounts", "pages")
+                        for item in found.get(kind, [])
+                    ),
+                ]
+            )
         return run_dbt_build(
             lake_root=lake_root,
             build_path=build_path,
@@ -302,7 +318,9 @@ def meta_ads_daily():
             failures=open_failures,
         )
 
-    @task(retries=1, trigger_rule=TriggerRule.ALL_DONE)  # its own verdict is not retried (AirflowFailException)
+    @task(
+        retries=1, trigger_rule=TriggerRule.ALL_DONE
+    )  # its own verdict is not retried (AirflowFailException)
     def check_extractions() -> None:
         """Fail the run (after the publish) when an extraction of it failed, naming each and its fix."""
         from meta_ads_elt.failures import check_run
@@ -314,9 +332,13 @@ def meta_ads_daily():
 
         context = get_current_context()
         return run_outcome(
-            lake_root=lake_root, dag_id=context["ti"].dag_id, run_id=context["ti"].run_id,
-            day=context["data_interval_start"].date(), lookback_days=config.lookback_days,
-            states=task_states(context), scopes=scopes,
+            lake_root=lake_root,
+            dag_id=context["ti"].dag_id,
+            run_id=context["ti"].run_id,
+            day=context["data_interval_start"].date(),
+            lookback_days=config.lookback_days,
+            states=task_states(context),
+            scopes=scopes,
         )
 
     built = dbt_build()

@@ -129,7 +129,9 @@ class Reconciliation:
     retired_ad_days: int = 0
     skipped_account_days: int = 0
     partial_account_days: list[str] = field(default_factory=list)
-    breakdown_rows: dict[str, int] = field(default_factory=dict)  # mart -> (account, day, value) rows compared
+    breakdown_rows: dict[str, int] = field(
+        default_factory=dict
+    )  # mart -> (account, day, value) rows compared
     differences: list[str] = field(default_factory=list)
 
     @property
@@ -155,8 +157,9 @@ def _same(field_name: str, ours: object, theirs: object) -> bool:
     return int(ours or 0) == int(theirs or 0)
 
 
-def _breakdown_rows(connection: duckdb.DuckDBPyConnection, mart: str, columns: tuple[str, ...], since: str,
-                    until: str) -> dict[tuple, dict]:
+def _breakdown_rows(
+    connection: duckdb.DuckDBPyConnection, mart: str, columns: tuple[str, ...], since: str, until: str
+) -> dict[tuple, dict]:
     """A breakdown mart summed over ads per (account, day, breakdown values), rows with nothing left out."""
     keys = ", ".join(columns)
     sql = f"""
@@ -168,7 +171,9 @@ def _breakdown_rows(connection: duckdb.DuckDBPyConnection, mart: str, columns: t
         group by all
         having sum(spend) != 0 or sum(impressions) != 0 or sum(clicks) != 0 or sum(leads_reported) != 0
     """
-    return {(row["account_id"], row["date"], *(row[c] for c in columns)): row for row in _rows(connection, sql)}
+    return {
+        (row["account_id"], row["date"], *(row[c] for c in columns)): row for row in _rows(connection, sql)
+    }
 
 
 def reconcile(
@@ -201,10 +206,18 @@ def reconcile(
             if since <= row["date"] <= until
         }
         ours_retired = {(row["ad_id"], row["date"]): row for row in _rows(connection, RETIRED_AD_DAYS_SQL)}
-        ours_status = {(row["account_id"], row["date"]): row["day_status"] for row in _rows(connection, DAY_STATUS_SQL)}
-        present = {row[0] for row in connection.execute("select table_name from information_schema.tables").fetchall()}
-        ours_breakdowns = {mart: _breakdown_rows(connection, mart, columns, since, until)
-                           for mart, columns in BREAKDOWN_MARTS.items() if mart in present}
+        ours_status = {
+            (row["account_id"], row["date"]): row["day_status"] for row in _rows(connection, DAY_STATUS_SQL)
+        }
+        present = {
+            row[0]
+            for row in connection.execute("select table_name from information_schema.tables").fetchall()
+        }
+        ours_breakdowns = {
+            mart: _breakdown_rows(connection, mart, columns, since, until)
+            for mart, columns in BREAKDOWN_MARTS.items()
+            if mart in present
+        }
     zero_account = dict.fromkeys(ACCOUNT_FIELDS, 0)
     theirs_accounts = {
         (str(row["account_id"]).removeprefix("act_"), row["date"]): row for row in truth.get("accounts", [])
@@ -222,10 +235,18 @@ def reconcile(
                 )
         status = theirs.get("day_status")
         if status is not None and key in ours_status and ours_status[key] != status:
-            result.differences.append(f"account {key[0]} {key[1]} day_status: marts {ours_status[key]} vs truth {status}")
+            result.differences.append(
+                f"account {key[0]} {key[1]} day_status: marts {ours_status[key]} vs truth {status}"
+            )
         if ours_status.get(key) == "partial":
             result.partial_account_days.append(f"{key[0]} {key[1]}")
-    retired_fields = ("spend", "impressions", "leads_reported", "leads_collected", "conversations_started_reported")
+    retired_fields = (
+        "spend",
+        "impressions",
+        "leads_reported",
+        "leads_collected",
+        "conversations_started_reported",
+    )
     for row in truth.get("archived_or_deleted_ads", []):
         if not since <= row["date"] <= until:
             continue
@@ -243,18 +264,24 @@ def reconcile(
         if not ours_rows:
             continue  # the report was not extracted (not configured): nothing to compare; callers check the count
         columns = BREAKDOWN_MARTS[mart]
-        theirs_rows = {(str(row["account_id"]), row["date"], *(row[c] for c in columns)): row
-                       for row in truth.get("breakdowns", {}).get(",".join(columns), [])
-                       if since <= row["date"] <= until}
+        theirs_rows = {
+            (str(row["account_id"]), row["date"], *(row[c] for c in columns)): row
+            for row in truth.get("breakdowns", {}).get(",".join(columns), [])
+            if since <= row["date"] <= until
+        }
         zero = dict.fromkeys(BREAKDOWN_FIELDS, 0)
         for key in sorted(set(ours_rows) | set(theirs_rows)):
             ours, theirs = ours_rows.get(key, zero), theirs_rows.get(key, zero)
             result.breakdown_rows[mart] = result.breakdown_rows.get(mart, 0) + 1
             for name in BREAKDOWN_FIELDS:
                 if not _same(name, ours.get(name, 0), theirs.get(name, 0)):
-                    result.differences.append(f"{mart} {' '.join(key)} {name}: marts {ours.get(name, 0)} vs "
-                                              f"truth {theirs.get(name, 0)}")
-    theirs_pages = {(str(row["page_id"]), row["platform"], row["date"]): row for row in truth.get("pages", [])}
+                    result.differences.append(
+                        f"{mart} {' '.join(key)} {name}: marts {ours.get(name, 0)} vs "
+                        f"truth {theirs.get(name, 0)}"
+                    )
+    theirs_pages = {
+        (str(row["page_id"]), row["platform"], row["date"]): row for row in truth.get("pages", [])
+    }
     skipped_pages = {(str(p), str(d)) for p, d in skip_page_days}
     for key in sorted(set(ours_pages) | set(theirs_pages)):
         if (key[0], key[2]) in skipped_pages:
@@ -264,8 +291,13 @@ def reconcile(
         where = f"page {key[0]} {key[1]} {key[2]}"
         for name in PAGE_FIELDS:
             if not _same(name, ours.get(name, 0), theirs.get(name, 0)):
-                result.differences.append(f"{where} {name}: marts {ours.get(name, 0)} vs truth {theirs.get(name, 0)}")
-        observed, inferred = ours.get("conversations_started_observed", 0), ours.get("conversations_started_inferred", 0)
+                result.differences.append(
+                    f"{where} {name}: marts {ours.get(name, 0)} vs truth {theirs.get(name, 0)}"
+                )
+        observed, inferred = (
+            ours.get("conversations_started_observed", 0),
+            ours.get("conversations_started_inferred", 0),
+        )
         if observed + inferred != ours.get("conversations_started", 0):
             result.differences.append(
                 f"{where}: conversations_started_observed {observed} + inferred {inferred} "

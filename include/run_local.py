@@ -65,7 +65,9 @@ def start_sandbox(stack: ExitStack, port: int) -> str:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise SystemExit(f"the sandbox exited at start (code {process.returncode}); see .airflow/sandbox.log")
+            raise SystemExit(
+                f"the sandbox exited at start (code {process.returncode}); see .airflow/sandbox.log"
+            )
         if sandbox_answers(url):
             return url
         time.sleep(0.3)
@@ -104,7 +106,9 @@ def user_connection(conn_id: str) -> str | None:
         raise SystemExit(f"${variable}: {exc}") from None
     except ValueError as exc:
         raise SystemExit(f"${variable} is neither a JSON Connection nor a connection URI: {exc}") from None
-    say(f"using the Connection '{conn_id}' from ${variable} (base URL {settings.base_url}), not the sandbox's")
+    say(
+        f"using the Connection '{conn_id}' from ${variable} (base URL {settings.base_url}), not the sandbox's"
+    )
     return settings.base_url
 
 
@@ -123,7 +127,8 @@ def airflow_env(sandbox_url: str) -> dict[str, str]:
             "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
             "AIRFLOW__LOGGING__LOGGING_LEVEL": env.get("AIRFLOW__LOGGING__LOGGING_LEVEL", "INFO"),
             "PYTHONPATH": os.pathsep.join([str(PROJECT_DIR / "plugins"), str(PROJECT_DIR / "include")]),
-            f"AIRFLOW_CONN_{conn_id.upper()}": os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}") or json.dumps(
+            f"AIRFLOW_CONN_{conn_id.upper()}": os.environ.get(f"AIRFLOW_CONN_{conn_id.upper()}")
+            or json.dumps(
                 {
                     "conn_type": "meta_graph_api",
                     "password": SANDBOX_TOKEN,
@@ -193,14 +198,20 @@ def summarize(sandbox_url: str, day: date) -> None:
             f"{result.page_days} page-days ({result.inferred_starts} conversation starts inferred beyond the "
             f"API's 20-message reach, of {result.beyond_reach_starts} beyond it now), and "
             f"{result.retired_ad_days} ad-days of archived or deleted ads"
-            + (", and by breakdown: " + ", ".join(f"{n} {mart} rows" for mart, n in result.breakdown_rows.items())
-               if result.breakdown_rows else "")
+            + (
+                ", and by breakdown: "
+                + ", ".join(f"{n} {mart} rows" for mart, n in result.breakdown_rows.items())
+                if result.breakdown_rows
+                else ""
+            )
             + (f"; partial: {', '.join(result.partial_account_days)}" if result.partial_account_days else "")
         )
         return
     for line in result.differences[:20]:
         say(f"  differs: {line}")
-    raise SystemExit(f"the marts differ from the sandbox truth in {len(result.differences)} places ({since}..{until})")
+    raise SystemExit(
+        f"the marts differ from the sandbox truth in {len(result.differences)} places ({since}..{until})"
+    )
 
 
 def standalone_settings(api_port: int, cpus: int | None = None) -> dict[str, str]:
@@ -271,17 +282,23 @@ def main() -> None:
         create_pools(env)
         start, end = latest_data_interval()
         day = start.date()
-        say(f"running DAG {DAG_ID} for day {day} (data interval {start.isoformat()} .. {end.isoformat()}: "
-            "the newest day that is over in every account's time zone)")
+        say(
+            f"running DAG {DAG_ID} for day {day} (data interval {start.isoformat()} .. {end.isoformat()}: "
+            "the newest day that is over in every account's time zone)"
+        )
         started = time.monotonic()
         airflow(env, "dags", "test", DAG_ID, end.isoformat())
         say(f"DAG run finished in {time.monotonic() - started:.0f} s")
         if own_base_url not in (None, sandbox_url):
             from meta_ads_elt.marts import dbt_target_dir, summarize_marts
 
-            print(summarize_marts(
-                config.resolve(config.marts.serving_path), dbt_target_dir(config.resolve(config.marts.build_path))
-            ), flush=True)
+            print(
+                summarize_marts(
+                    config.resolve(config.marts.serving_path),
+                    dbt_target_dir(config.resolve(config.marts.build_path)),
+                ),
+                flush=True,
+            )
             say(f"marts built from {own_base_url}: no sandbox truth to compare them with")
             return
         summarize(sandbox_url, day)

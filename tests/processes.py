@@ -104,7 +104,9 @@ def left_behind(settle: float = 5.0, *, of_workers: bool = False) -> list[psutil
         return []
     deadline = time.monotonic() + settle
     while True:
-        alive = marked(SESSION_MARKER, f"{value}-", prefix=True) if of_workers else marked(SESSION_MARKER, value)
+        alive = (
+            marked(SESSION_MARKER, f"{value}-", prefix=True) if of_workers else marked(SESSION_MARKER, value)
+        )
         if not alive or time.monotonic() > deadline:
             return alive
         time.sleep(0.2)

@@ -48,7 +48,9 @@ def test_the_image_is_built_from_requirements_not_installed_at_start(compose):
     dockerfile = (PROJECT_DIR / "Dockerfile").read_text()
     assert "requirements.txt" in dockerfile and "constraints.txt" in dockerfile
     airflow_pin = next(
-        line for line in (PROJECT_DIR / "requirements.txt").read_text().splitlines() if line.startswith("apache-airflow==")
+        line
+        for line in (PROJECT_DIR / "requirements.txt").read_text().splitlines()
+        if line.startswith("apache-airflow==")
     )
     assert f"apache/airflow:{airflow_pin.split('==')[1]}-python3.11" in dockerfile
 
@@ -75,7 +77,9 @@ def test_no_secret_is_committed_in_compose(compose):
     for service in compose["services"].values():
         for key, value in (service.get("environment") or {}).items():
             if key == "AIRFLOW_CONN_META_DEFAULT":
-                assert value.startswith("${"), "the Meta token comes from the environment / .env, never the file"
+                assert value.startswith("${"), (
+                    "the Meta token comes from the environment / .env, never the file"
+                )
 
 
 def test_the_init_service_creates_the_pools_the_dag_uses(compose):

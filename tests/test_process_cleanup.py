@@ -50,21 +50,39 @@ def test_stop_tree_stops_children_that_left_the_group_and_ignore_sigterm():
 
 def test_the_session_fails_when_a_test_leaves_a_process_running(tmp_path):
     pid_file = tmp_path / "pid"
-    (tmp_path / "test_leak.py").write_text(textwrap.dedent(f"""
+    (tmp_path / "test_leak.py").write_text(
+        textwrap.dedent(f"""
         import subprocess, sys
         def test_forgets_its_server():
             process = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
             open({str(pid_file)!r}, "w").write(str(process.pid))
-    """))
+    """)
+    )
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(str(PROJECT_DIR / part) for part in ("plugins", "include", ".")),
     }
     env.pop(SESSION_MARKER, None)
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "tests.conftest", "-q", "-p", "no:cacheprovider",
-         "--rootdir", str(tmp_path), str(tmp_path / "test_leak.py")],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300, check=False,
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-p",
+            "tests.conftest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(tmp_path),
+            str(tmp_path / "test_leak.py"),
+        ],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert result.returncode == 1, result.stdout[-3000:] + result.stderr[-3000:]
     assert "1 passed" in result.stdout

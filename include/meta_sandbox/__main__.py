@@ -18,41 +18,75 @@ from meta_sandbox.server import make_server
 
 
 def parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="python -m meta_sandbox", description=__doc__,
-                                formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python -m meta_sandbox",
+        description=__doc__,
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
     d = Options()
     p.add_argument("--host", default=d.host)
     p.add_argument("--port", type=int, default=d.port, help="0 picks a free port")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--now", default=None, help="freeze the clock at this ISO time (default: real time)")
     p.add_argument("--accounts", type=int, default=d.accounts)
-    p.add_argument("--campaigns-per-account", type=int, default=d.campaigns_per_account,
-                   help="even-indexed campaigns are lead generation, odd-indexed are messaging")
+    p.add_argument(
+        "--campaigns-per-account",
+        type=int,
+        default=d.campaigns_per_account,
+        help="even-indexed campaigns are lead generation, odd-indexed are messaging",
+    )
     p.add_argument("--adsets-per-campaign", type=int, default=d.adsets_per_campaign)
     p.add_argument("--ads-per-adset", type=int, default=d.ads_per_adset)
     p.add_argument("--history-days", type=int, default=d.history_days)
-    p.add_argument("--leads-per-day", type=float, default=d.leads_per_day, help="paid leads per Page per day (mean)")
+    p.add_argument(
+        "--leads-per-day", type=float, default=d.leads_per_day, help="paid leads per Page per day (mean)"
+    )
     p.add_argument("--organic-leads-per-day", type=float, default=d.organic_leads_per_day)
-    p.add_argument("--conversations-per-day", type=float, default=d.conversations_per_day,
-                   help="new conversations per Page per day (mean; 75%% from messaging ads)")
-    p.add_argument("--faults", default=None,
-                   help=f"a profile name ({', '.join(sorted(PROFILES))}), a YAML/JSON path or inline JSON")
+    p.add_argument(
+        "--conversations-per-day",
+        type=float,
+        default=d.conversations_per_day,
+        help="new conversations per Page per day (mean; 75%% from messaging ads)",
+    )
+    p.add_argument(
+        "--faults",
+        default=None,
+        help=f"a profile name ({', '.join(sorted(PROFILES))}), a YAML/JSON path or inline JSON",
+    )
     p.add_argument("--require-proof", action="store_true", help="reject calls without appsecret_proof")
     p.add_argument("--latency-ms", type=float, default=d.latency_ms, help="added to every Graph request")
     p.add_argument("--job-base-seconds", type=float, default=d.job_base_seconds)
     p.add_argument("--job-seconds-per-1k-rows", type=float, default=d.job_seconds_per_1k_rows)
-    p.add_argument("--budgets", default=None,
-                   help="rate-limit budgets, e.g. 'ads_insights=100,window_s=60' "
-                        "(keys: window_s, app, user, ads_insights, ads_management, pages, leadgen_scale)")
-    p.add_argument("--leadgen-budget-scale", type=float, default=d.leadgen_budget_scale,
-                   help="multiplies Meta's 200 x 24 x leads-in-90-days lead-retrieval budget")
-    p.add_argument("--usage-header-key", choices=("business", "account"), default=d.usage_header_key,
-                   help="which id keys the ads types of x-business-use-case-usage (Meta: the token's business)")
-    p.add_argument("--no-promo-campaigns", dest="promo_campaigns", action="store_false",
-                   help="no rotating promo campaigns (no paused, archived or deleted objects)")
-    p.add_argument("--agency", action="store_true",
-                   help="the agency world: two Businesses (owned and client ad accounts), disabled, unreadable "
-                        "and late-joining accounts (use with --accounts 300)")
+    p.add_argument(
+        "--budgets",
+        default=None,
+        help="rate-limit budgets, e.g. 'ads_insights=100,window_s=60' "
+        "(keys: window_s, app, user, ads_insights, ads_management, pages, leadgen_scale)",
+    )
+    p.add_argument(
+        "--leadgen-budget-scale",
+        type=float,
+        default=d.leadgen_budget_scale,
+        help="multiplies Meta's 200 x 24 x leads-in-90-days lead-retrieval budget",
+    )
+    p.add_argument(
+        "--usage-header-key",
+        choices=("business", "account"),
+        default=d.usage_header_key,
+        help="which id keys the ads types of x-business-use-case-usage (Meta: the token's business)",
+    )
+    p.add_argument(
+        "--no-promo-campaigns",
+        dest="promo_campaigns",
+        action="store_false",
+        help="no rotating promo campaigns (no paused, archived or deleted objects)",
+    )
+    p.add_argument(
+        "--agency",
+        action="store_true",
+        help="the agency world: two Businesses (owned and client ad accounts), disabled, unreadable "
+        "and late-joining accounts (use with --accounts 300)",
+    )
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 
@@ -70,11 +104,16 @@ def main(argv: list[str] | None = None) -> int:
     url = f"http://{host}:{port}"
     print(f"SANDBOX_URL={url}", flush=True)
     print(f"Meta Graph API sandbox ({API_VERSION} and any v<N>.0) serving at {url}")
-    print(f"  user access token: {sandbox.token}\n  app id:            {sandbox.app_id}\n"
-          f"  app secret:        {sandbox.app_secret}")
+    print(
+        f"  user access token: {sandbox.token}\n  app id:            {sandbox.app_id}\n"
+        f"  app secret:        {sandbox.app_secret}"
+    )
     counts = sandbox.world.summary()["counts"]
-    print(f"  world: seed={options.seed} {counts} history_days={options.history_days} "
-          f"now={sandbox.clock.now().isoformat()} faults={sandbox.faults.profile.name}", flush=True)
+    print(
+        f"  world: seed={options.seed} {counts} history_days={options.history_days} "
+        f"now={sandbox.clock.now().isoformat()} faults={sandbox.faults.profile.name}",
+        flush=True,
+    )
 
     def _stop(signum, frame):
         raise KeyboardInterrupt

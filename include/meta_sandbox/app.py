@@ -56,10 +56,28 @@ from meta_sandbox.world import (
 )
 
 VERSION_RE = re.compile(r"^/(v\d+\.\d+)(/.*)?$")
-JOB_FIELDS = {"id", "account_id", "async_percent_completion", "async_report_url", "async_status", "date_start",
-              "date_stop", "emails", "error_code", "error_message", "error_subcode", "error_user_msg",
-              "error_user_title", "friendly_name", "is_async_export", "is_bookmarked", "is_running",
-              "schedule_id", "time_completed", "time_ref"}
+JOB_FIELDS = {
+    "id",
+    "account_id",
+    "async_percent_completion",
+    "async_report_url",
+    "async_status",
+    "date_start",
+    "date_stop",
+    "emails",
+    "error_code",
+    "error_message",
+    "error_subcode",
+    "error_user_msg",
+    "error_user_title",
+    "friendly_name",
+    "is_async_export",
+    "is_bookmarked",
+    "is_running",
+    "schedule_id",
+    "time_completed",
+    "time_ref",
+}
 
 
 @dataclasses.dataclass
@@ -118,12 +136,21 @@ class Sandbox:
         self.token = DEFAULT_TOKEN
         self.app_id = DEFAULT_APP_ID
         self.app_secret = DEFAULT_APP_SECRET
-        self.world = World(WorldConfig(
-            seed=o.seed, accounts=o.accounts, campaigns_per_account=o.campaigns_per_account,
-            adsets_per_campaign=o.adsets_per_campaign, ads_per_adset=o.ads_per_adset,
-            history_days=o.history_days, leads_per_day=o.leads_per_day,
-            organic_leads_per_day=o.organic_leads_per_day, conversations_per_day=o.conversations_per_day,
-            promo_campaigns=o.promo_campaigns, agency=o.agency))
+        self.world = World(
+            WorldConfig(
+                seed=o.seed,
+                accounts=o.accounts,
+                campaigns_per_account=o.campaigns_per_account,
+                adsets_per_campaign=o.adsets_per_campaign,
+                ads_per_adset=o.ads_per_adset,
+                history_days=o.history_days,
+                leads_per_day=o.leads_per_day,
+                organic_leads_per_day=o.organic_leads_per_day,
+                conversations_per_day=o.conversations_per_day,
+                promo_campaigns=o.promo_campaigns,
+                agency=o.agency,
+            )
+        )
         self.clock = Clock(parse_iso(o.now) if o.now else None)
         self.started_day = day_number(self.clock.now().date())  # UTC day at start-up (agency arrivals)
         budgets = Budgets.parse(o.budgets)
@@ -150,7 +177,9 @@ class Sandbox:
             # promo slots: a lead ad or a messaging ad, depending on the generation
             for slot in range(3):
                 self._means[self.world.promo_slot_base + 3 * page.account.index + slot] = (
-                    o.leads_per_day / max(1, n_lead), 0.75 * o.conversations_per_day / max(1, n_msg))
+                    o.leads_per_day / max(1, n_lead),
+                    0.75 * o.conversations_per_day / max(1, n_msg),
+                )
 
     # ---- world helpers ------------------------------------------------------------------------
 
@@ -239,8 +268,9 @@ class Sandbox:
         if dl.conv_final:
             midnight = self.midnight_ts(account, day)
             page = account.page
-            for conv in self._cached(("day-convs", page.index, day),
-                                     lambda: conv_mod.day_conversations(self, page, day)):
+            for conv in self._cached(
+                ("day-convs", page.index, day), lambda: conv_mod.day_conversations(self, page, day)
+            ):
                 if conv.ad is ad and min(m.ts for m in conv.messages if m.ts >= midnight) < cutoff:
                     convs += 1
         return metrics.partial(dl, fraction, leads, convs)
@@ -260,8 +290,13 @@ class Sandbox:
         permanent = page.lead_ads if kind == "leads" else page.messaging_ads
         if page.account is None:  # a Page no account promotes runs no ads
             return permanent
-        promo = [ad for c in self.world.promo_campaigns(page.account, day, day) if c.kind == kind
-                 for s in c.adsets for ad in s.ads]
+        promo = [
+            ad
+            for c in self.world.promo_campaigns(page.account, day, day)
+            if c.kind == kind
+            for s in c.adsets
+            for ad in s.ads
+        ]
         return permanent + promo
 
     def organic_conv_mean(self, page: Page) -> float:
@@ -281,12 +316,15 @@ class Sandbox:
 
     def page_leads(self, page: Page) -> list:
         today = self.window(page)[1]
-        return self._cached(("leads", page.index, today, self.now_ts()), lambda: leads_mod.page_leads(self, page))
+        return self._cached(
+            ("leads", page.index, today, self.now_ts()), lambda: leads_mod.page_leads(self, page)
+        )
 
     def page_conversations(self, page: Page) -> list:
         today = self.window(page)[1]
-        return self._cached(("convs", page.index, today, self.now_ts()),
-                            lambda: conv_mod.page_conversations(self, page))
+        return self._cached(
+            ("convs", page.index, today, self.now_ts()), lambda: conv_mod.page_conversations(self, page)
+        )
 
     def leadgen_budget(self, page: Page) -> int:
         """200 x 24 x leads created on the Page in the last 90 days (x the scale knob), per 24 h."""
@@ -303,14 +341,24 @@ class Sandbox:
             objects = []
             for c in self.world.campaigns_of(account, start, today):
                 for level, obj, parents in [("campaign", c, {})] + [
-                        item for s in c.adsets for item in
-                        [("adset", s, {"campaign_id": c.id})] + [
-                            ("ad", ad, {"campaign_id": c.id, "adset_id": s.id}) for ad in s.ads]]:
+                    item
+                    for s in c.adsets
+                    for item in [("adset", s, {"campaign_id": c.id})]
+                    + [("ad", ad, {"campaign_id": c.id, "adset_id": s.id}) for ad in s.ads]
+                ]:
                     status = obj.effective_status(today)
                     if status is None:
                         continue
-                    objects.append({"level": level, "id": obj.id, "name": obj.name, **parents,
-                                    "effective_status": status, "configured_status": obj.configured_status(today)})
+                    objects.append(
+                        {
+                            "level": level,
+                            "id": obj.id,
+                            "name": obj.name,
+                            **parents,
+                            "effective_status": status,
+                            "configured_status": obj.configured_status(today),
+                        }
+                    )
             doc["business_id"] = account.business.id if account.business else None
             doc["objects"] = objects
         return out
@@ -351,8 +399,12 @@ class Sandbox:
         obj = self.world.account(head) if head.startswith("act_") else self.world.find(head)
         if isinstance(obj, Account | Campaign | AdSet) or (isinstance(obj, Ad) and edge != "leads"):
             acct = obj if isinstance(obj, Account) else obj.account
-            return Scope("ads_insights" if ins else "ads_management", account_id=acct.account_id, insights=ins,
-                         business_id=acct.business.id if acct.business else None)
+            return Scope(
+                "ads_insights" if ins else "ads_management",
+                account_id=acct.account_id,
+                insights=ins,
+                business_id=acct.business.id if acct.business else None,
+            )
         if isinstance(obj, Ad):
             return Scope("leadgen", page_id=obj.account.page.id)
         if isinstance(obj, Page):
@@ -362,8 +414,12 @@ class Sandbox:
         job = self.jobs.get(head)
         if job is not None:
             acct = self.world.account(job.account_id)
-            return Scope("ads_insights", account_id=job.account_id, insights=True,
-                         business_id=acct.business.id if acct is not None and acct.business else None)
+            return Scope(
+                "ads_insights",
+                account_id=job.account_id,
+                insights=True,
+                business_id=acct.business.id if acct is not None and acct.business else None,
+            )
         if head in self.world.ig_pages:
             return Scope("pages", page_id=self.world.ig_pages[head].id)
         parsed = leads_mod.parse_lead_id(head)
@@ -386,8 +442,11 @@ class Sandbox:
         except Exception:
             traceback.print_exc(file=sys.stderr)
             exc = errors.internal()
-            return Response(exc.status, paging.dumps(exc.body()).encode(),
-                            self._headers(API_VERSION, Scope(), None, None, None))
+            return Response(
+                exc.status,
+                paging.dumps(exc.body()).encode(),
+                self._headers(API_VERSION, Scope(), None, None, None),
+            )
 
     def _handle(self, req: Request) -> Response:
         m = VERSION_RE.match(req.path)
@@ -428,8 +487,9 @@ class Sandbox:
             if decision.error is not None:
                 raise decision.error
             token = auth.token_from(req.params, req.headers)
-            principal = auth.authenticate(token, self.app_secret, req.params.get("appsecret_proof"),
-                                          self.options.require_proof)
+            principal = auth.authenticate(
+                token, self.app_secret, req.params.get("appsecret_proof"), self.options.require_proof
+            )
             user_key = principal.rate_key
             # Every Page-scoped response reports the Page's leadgen usage against its real budget
             # (not only lead reads), or clients would see 100 % and back off for nothing.
@@ -478,9 +538,19 @@ class Sandbox:
         h.update(self.ratelimiter.headers(scope, user_key, leadgen_budget, regain))
         if regain and h.get("x-business-use-case-usage") == "{}":
             minutes = next(iter(regain.values()))
-            h["x-business-use-case-usage"] = paging.dumps({self.app_id: [{
-                "type": "ads_management", "call_count": 100, "total_cputime": 100, "total_time": 100,
-                "estimated_time_to_regain_access": minutes}]})
+            h["x-business-use-case-usage"] = paging.dumps(
+                {
+                    self.app_id: [
+                        {
+                            "type": "ads_management",
+                            "call_count": 100,
+                            "total_cputime": 100,
+                            "total_time": 100,
+                            "estimated_time_to_regain_access": minutes,
+                        }
+                    ]
+                }
+            )
         return h
 
     def _finish(self, body, status, version, scope, user_key, leadgen_budget=None, regain=None) -> Response:
@@ -502,8 +572,14 @@ class Sandbox:
             return "account", acct
         obj = self.world.find(head)
         if obj is not None:
-            kinds = {Campaign: "campaign", AdSet: "adset", Ad: "ad", Page: "page", LeadForm: "form",
-                     Business: "business"}
+            kinds = {
+                Campaign: "campaign",
+                AdSet: "adset",
+                Ad: "ad",
+                Page: "page",
+                LeadForm: "form",
+                Business: "business",
+            }
             return kinds[type(obj)], obj
         if head in self.world.ig_pages:
             return "iguser", self.world.ig_pages[head]
@@ -575,7 +651,10 @@ class Sandbox:
                     f"Unsupported get request. Object with ID '{segs[0]}' does not exist, cannot be loaded due "
                     "to missing permissions, or does not support this operation. This message has been deleted: "
                     "only the 20 most recent messages of a conversation can be read.",
-                    100, subcode=33, type_="GraphMethodException")
+                    100,
+                    subcode=33,
+                    type_="GraphMethodException",
+                )
             out = objects.render(kind, obj, specs, ctx)
             if str(ctx.params.get("metadata", "")).lower() in ("1", "true"):
                 out["metadata"] = objects.metadata(kind)  # seed 002, "Metadatos del nodo"
@@ -587,14 +666,19 @@ class Sandbox:
         summary = None
         if str(ctx.params.get("summary", "")).lower() in ("true", "1", "total_count"):
             summary = {"total_count": len(items)}
-        return paging.page_dict(ctx, rendered, start, end, len(items), f"{segs[0]}/{edge}", ctx.params, summary)
+        return paging.page_dict(
+            ctx, rendered, start, end, len(items), f"{segs[0]}/{edge}", ctx.params, summary
+        )
 
     # ---- insights -----------------------------------------------------------------------------
 
     def _query_key(self, obj_id: str, params: dict, q) -> tuple:
         skip = {"after", "before", "limit", "access_token", "appsecret_proof", "summary"}
-        return (obj_id, tuple(sorted((k, str(v)) for k, v in params.items() if k not in skip)),
-                tuple(sorted(q.todays.items())))
+        return (
+            obj_id,
+            tuple(sorted((k, str(v)) for k, v in params.items() if k not in skip)),
+            tuple(sorted(q.todays.items())),
+        )
 
     def sync_insights(self, obj, obj_id: str, ctx: objects.Ctx) -> Response:
         q = insights.parse(self, obj, ctx.params)
@@ -638,8 +722,10 @@ class Sandbox:
             nxt = (id(keys), end, min(len(keys), end + (end - start)))
             with self._cache_lock:
                 if nxt not in self._prefetch:
-                    self._prefetch[nxt] = (keys, self._renderer.submit(insights.render_rows, self, q,
-                                                                       keys[nxt[1]:nxt[2]]))
+                    self._prefetch[nxt] = (
+                        keys,
+                        self._renderer.submit(insights.render_rows, self, q, keys[nxt[1] : nxt[2]]),
+                    )
                     while len(self._prefetch) > 16:
                         self._prefetch.popitem(last=False)
         return rows
@@ -654,12 +740,21 @@ class Sandbox:
         duration = o.job_base_seconds + o.job_seconds_per_1k_rows * q.estimated_rows() / 1000.0
         account = obj if isinstance(obj, Account) else obj.account
         profile = self.faults.profile
-        job = Job(id=self.jobs.new_id(), account_id=account.account_id, query=q, created=time.time(),
-                  duration=duration, fate=fate, stall_percent=stall,
-                  date_start=insights.date_str(min(b[0] for b in q.buckets)),
-                  date_stop=insights.date_str(max(b[1] for b in q.buckets)), params=dict(ctx.params),
-                  queued=profile.queued_minutes * 60.0, finishing=profile.running_at_100_seconds,
-                  unreadable_reads=profile.unreadable_reads)
+        job = Job(
+            id=self.jobs.new_id(),
+            account_id=account.account_id,
+            query=q,
+            created=time.time(),
+            duration=duration,
+            fate=fate,
+            stall_percent=stall,
+            date_start=insights.date_str(min(b[0] for b in q.buckets)),
+            date_stop=insights.date_str(max(b[1] for b in q.buckets)),
+            params=dict(ctx.params),
+            queued=profile.queued_minutes * 60.0,
+            finishing=profile.running_at_100_seconds,
+            unreadable_reads=profile.unreadable_reads,
+        )
         self.jobs.add(job)
         if fate == "ok" and q.estimated_rows() >= PRERENDER_MIN_ROWS:
             self.jobs.start_prerender(self, job)
@@ -667,9 +762,15 @@ class Sandbox:
 
     def job_status(self, job: Job, ctx: objects.Ctx) -> dict:
         status, pct = job.status()
-        out = {"id": job.id, "account_id": job.account_id, "time_ref": int(job.created),
-               "async_status": status, "async_percent_completion": pct,
-               "date_start": job.date_start, "date_stop": job.date_stop}
+        out = {
+            "id": job.id,
+            "account_id": job.account_id,
+            "time_ref": int(job.created),
+            "async_status": status,
+            "async_percent_completion": pct,
+            "date_start": job.date_start,
+            "date_stop": job.date_stop,
+        }
         if status in ("Job Completed", "Job Failed", "Job Skipped"):
             out["time_completed"] = job.finished_at()
         out["is_running"] = status in ("Job Started", "Job Running")
@@ -677,11 +778,22 @@ class Sandbox:
             if job.fate == "too_much_data":
                 err = errors.too_much_data()
             else:
-                err = GraphError("Report failed. An intermittent error occurred, please retry.", 2,
-                                 subcode=1504043, user_title="Report Failed",
-                                 user_msg="The report could not be generated. Please try again later.")
-            out.update({"error_code": err.code, "error_subcode": err.subcode, "error_message": err.message,
-                        "error_user_title": err.user_title, "error_user_msg": err.user_msg})
+                err = GraphError(
+                    "Report failed. An intermittent error occurred, please retry.",
+                    2,
+                    subcode=1504043,
+                    user_title="Report Failed",
+                    user_msg="The report could not be generated. Please try again later.",
+                )
+            out.update(
+                {
+                    "error_code": err.code,
+                    "error_subcode": err.subcode,
+                    "error_message": err.message,
+                    "error_user_title": err.user_title,
+                    "error_user_msg": err.user_msg,
+                }
+            )
         specs = self.fields_of(ctx.params)
         if specs:
             bad = [s.name for s in specs if s.name not in JOB_FIELDS]

@@ -27,11 +27,23 @@ import hmac
 
 from meta_sandbox.errors import GraphError
 
-ALL_PERMISSIONS = frozenset({
-    "ads_read", "ads_management", "business_management", "leads_retrieval", "pages_show_list",
-    "pages_read_engagement", "pages_manage_metadata", "pages_manage_ads", "pages_messaging",
-    "instagram_basic", "instagram_manage_messages", "read_insights", "public_profile",
-})
+ALL_PERMISSIONS = frozenset(
+    {
+        "ads_read",
+        "ads_management",
+        "business_management",
+        "leads_retrieval",
+        "pages_show_list",
+        "pages_read_engagement",
+        "pages_manage_metadata",
+        "pages_manage_ads",
+        "pages_messaging",
+        "instagram_basic",
+        "instagram_manage_messages",
+        "read_insights",
+        "public_profile",
+    }
+)
 ALL_TASKS = ("ANALYZE", "ADVERTISE", "MESSAGING", "MODERATE", "CREATE_CONTENT", "MANAGE")
 """Page tasks (``/me/accounts`` ``tasks``); the Conversations API needs MESSAGING or MODERATE (seed 004)."""
 USER_PREFIX = "sandbox-token"
@@ -86,45 +98,60 @@ def _user(token: str) -> Principal | None:
         return Principal(token, "user", ALL_PERMISSIONS)
     if token == STANDARD_ACCESS:
         return Principal(token, "user", ALL_PERMISSIONS, advanced_access=False)
-    if token.startswith(NOT_ADVERTISER) and token[len(NOT_ADVERTISER):].isdigit():
-        return Principal(token, "user", ALL_PERMISSIONS, not_advertiser_on=frozenset({token[len(NOT_ADVERTISER):]}))
+    if token.startswith(NOT_ADVERTISER) and token[len(NOT_ADVERTISER) :].isdigit():
+        return Principal(
+            token, "user", ALL_PERMISSIONS, not_advertiser_on=frozenset({token[len(NOT_ADVERTISER) :]})
+        )
     if token.startswith(WITHOUT):
-        missing = set(token[len(WITHOUT):].split("+"))
-        return Principal(token, "user", ALL_PERMISSIONS - missing,
-                         tasks=frozenset(t for t in ALL_TASKS if t not in missing))
+        missing = set(token[len(WITHOUT) :].split("+"))
+        return Principal(
+            token,
+            "user",
+            ALL_PERMISSIONS - missing,
+            tasks=frozenset(t for t in ALL_TASKS if t not in missing),
+        )
     return None
 
 
-def authenticate(token: str | None, app_secret: str, sent_proof: str | None, require_proof: bool) -> Principal:
+def authenticate(
+    token: str | None, app_secret: str, sent_proof: str | None, require_proof: bool
+) -> Principal:
     """The principal behind a request, or the GraphError Meta would answer with."""
     if not token:
         raise GraphError("An access token is required to request this resource.", 104, type_="OAuthException")
     if token == EXPIRED:
         raise GraphError(
             "Error validating access token: Session has expired on Friday, 01-Jan-21 00:00:00 PST. "
-            "The current time is later.", 190, subcode=463)
+            "The current time is later.",
+            190,
+            subcode=463,
+        )
     principal = _user(token)
     if principal is None and token.startswith("EAAP") and "." in token:
         payload, _, mac = token[4:].rpartition(".")
         if hmac.compare_digest(mac, _mac(app_secret, payload)):
             try:
-                page_id, _, user_token = base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)) \
-                    .decode().partition("|")
+                page_id, _, user_token = (
+                    base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().partition("|")
+                )
             except (ValueError, UnicodeDecodeError):
                 page_id, user_token = "", ""
             base = _user(user_token) if user_token else None
             if base is not None:
-                principal = dataclasses.replace(base, token=token, kind="page", page_id=page_id,
-                                                user_token=user_token)
+                principal = dataclasses.replace(
+                    base, token=token, kind="page", page_id=page_id, user_token=user_token
+                )
     if principal is None:
         raise GraphError("Invalid OAuth access token - Cannot parse access token", 190)
     if sent_proof:
         if not hmac.compare_digest(str(sent_proof), proof(app_secret, token)):
-            raise GraphError("Invalid appsecret_proof provided in the API argument", 100,
-                             type_="GraphMethodException")
+            raise GraphError(
+                "Invalid appsecret_proof provided in the API argument", 100, type_="GraphMethodException"
+            )
     elif require_proof:
-        raise GraphError("API calls from the server require an appsecret_proof argument", 100,
-                         type_="GraphMethodException")
+        raise GraphError(
+            "API calls from the server require an appsecret_proof argument", 100, type_="GraphMethodException"
+        )
     return principal
 
 
@@ -133,10 +160,15 @@ def require(principal: Principal, permission: str) -> None:
     if permission in principal.permissions:
         return
     if permission in ("ads_read", "ads_management", "read_insights"):
-        raise GraphError(f"(#200) Requires {permission} permission to manage the object", 200,
-                         type_="OAuthException")
-    raise GraphError(f"(#10) This endpoint requires the '{permission}' permission. It has not been granted "
-                     "to this access token.", 10, type_="OAuthException")
+        raise GraphError(
+            f"(#200) Requires {permission} permission to manage the object", 200, type_="OAuthException"
+        )
+    raise GraphError(
+        f"(#10) This endpoint requires the '{permission}' permission. It has not been granted "
+        "to this access token.",
+        10,
+        type_="OAuthException",
+    )
 
 
 CONVERSATION_PERMISSIONS = {
@@ -154,9 +186,12 @@ def require_conversations(principal: Principal, page_id: str, platform: str) -> 
         require(principal, permission)
     tasks = CONVERSATION_TASKS[platform]
     if not set(tasks) & principal.tasks:
-        raise GraphError(f"(#10) To read {platform} conversations of Page {page_id} the access token must belong "
-                         f"to a user who can perform the {' or '.join(tasks)} task on the Page.", 10,
-                         type_="OAuthException")
+        raise GraphError(
+            f"(#10) To read {platform} conversations of Page {page_id} the access token must belong "
+            f"to a user who can perform the {' or '.join(tasks)} task on the Page.",
+            10,
+            type_="OAuthException",
+        )
 
 
 def require_page_token(principal: Principal, page_id: str) -> None:

@@ -37,8 +37,9 @@ def handle_batch(sandbox, req, version: str):
     try:
         if decision.error is not None:
             raise decision.error
-        auth.authenticate(token, sandbox.app_secret, req.params.get("appsecret_proof"),
-                          sandbox.options.require_proof)
+        auth.authenticate(
+            token, sandbox.app_secret, req.params.get("appsecret_proof"), sandbox.options.require_proof
+        )
         raw = req.params.get("batch")
         if raw in (None, ""):
             raise GraphError("(#100) The parameter batch is required", 100)
@@ -46,8 +47,11 @@ def handle_batch(sandbox, req, version: str):
         if not isinstance(ops, list):
             raise GraphError("(#100) The parameter batch must be a JSON array", 100)
         if len(ops) > MAX_BATCH:
-            raise GraphError(f"Too many requests in batch message. Maximum batch size is {MAX_BATCH}", 100,
-                             type_="GraphBatchException")
+            raise GraphError(
+                f"Too many requests in batch message. Maximum batch size is {MAX_BATCH}",
+                100,
+                type_="GraphBatchException",
+            )
     except GraphError as exc:
         sandbox.stats.error(exc.code)
         return sandbox._finish(exc.body(), exc.status, version, Scope(), None)
@@ -55,8 +59,15 @@ def handle_batch(sandbox, req, version: str):
     results = []
     for op in ops:
         if not isinstance(op, dict) or (not op.get("relative_url") and op.get("relative_url") != ""):
-            results.append({"code": 400, "headers": [], "body": json.dumps(
-                GraphError("(#100) Each batch operation needs method and relative_url", 100).body())})
+            results.append(
+                {
+                    "code": 400,
+                    "headers": [],
+                    "body": json.dumps(
+                        GraphError("(#100) Each batch operation needs method and relative_url", 100).body()
+                    ),
+                }
+            )
             continue
         method = str(op.get("method") or "GET").upper()
         rel = str(op.get("relative_url")).lstrip("/")
@@ -68,8 +79,11 @@ def handle_batch(sandbox, req, version: str):
             params["access_token"] = token
             if req.params.get("appsecret_proof"):
                 params["appsecret_proof"] = req.params["appsecret_proof"]
-        path = "/" + path_part if path_part.startswith("v") and "." in path_part.split("/")[0] \
+        path = (
+            "/" + path_part
+            if path_part.startswith("v") and "." in path_part.split("/")[0]
             else f"/{version}/{path_part}"
+        )
         sub = Request(method, path, params, {}, req.base_url, batch_item=True)
         resp = sandbox.handle(sub)
         if resp.null or resp.drop:
@@ -78,8 +92,12 @@ def handle_batch(sandbox, req, version: str):
         item = {"code": resp.status}
         if include_headers:
             item["headers"] = [{"name": "Content-Type", "value": "text/javascript; charset=UTF-8"}] + [
-                {"name": k, "value": v} for k, v in resp.headers.items()]
+                {"name": k, "value": v} for k, v in resp.headers.items()
+            ]
         item["body"] = resp.body.decode()
         results.append(item)
-    return Response(200, paging.dumps(results).encode(),
-                    sandbox._headers(version, Scope(), auth.token_from(req.params, req.headers), None, None))
+    return Response(
+        200,
+        paging.dumps(results).encode(),
+        sandbox._headers(version, Scope(), auth.token_from(req.params, req.headers), None, None),
+    )

@@ -61,7 +61,9 @@ class Clock:
 
     def set(self, now: dt.datetime | None = None, advance_days: float | None = None) -> dt.datetime:
         with self._lock:
-            current = self._anchor if self._fixed else self._anchor + (dt.datetime.now(UTC) - self._wall_anchor)
+            current = (
+                self._anchor if self._fixed else self._anchor + (dt.datetime.now(UTC) - self._wall_anchor)
+            )
             if now is not None:
                 current = now
             if advance_days:

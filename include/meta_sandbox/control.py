@@ -54,8 +54,12 @@ def control(sandbox, req, path: str):
         if route == "/_sandbox/health":
             return _json(200, {"ok": True, "now": sandbox.clock.now().isoformat(), "app_id": sandbox.app_id})
         if route == "/_sandbox/truth" and method == "GET":
-            return _json(200, truth(sandbox, _day(req.params.get("since"), "since"),
-                                    _day(req.params.get("until"), "until")))
+            return _json(
+                200,
+                truth(
+                    sandbox, _day(req.params.get("since"), "since"), _day(req.params.get("until"), "until")
+                ),
+            )
         if route == "/_sandbox/stats":
             if method == "DELETE":
                 sandbox.stats.reset()
@@ -92,7 +96,25 @@ def control(sandbox, req, path: str):
                 threading.Thread(target=server.shutdown, daemon=True).start()
             return _json(200, {"ok": True})
     except (ValueError, TypeError) as exc:
-        return _json(400, {"error": {"message": f"Bad control request: {exc}", "type": "SandboxException",
-                                     "code": 100, "fbtrace_id": "sandbox"}})
-    return _json(404, {"error": {"message": f"Unknown control route {method} {urllib.parse.quote(path)}",
-                                 "type": "SandboxException", "code": 100, "fbtrace_id": "sandbox"}})
+        return _json(
+            400,
+            {
+                "error": {
+                    "message": f"Bad control request: {exc}",
+                    "type": "SandboxException",
+                    "code": 100,
+                    "fbtrace_id": "sandbox",
+                }
+            },
+        )
+    return _json(
+        404,
+        {
+            "error": {
+                "message": f"Unknown control route {method} {urllib.parse.quote(path)}",
+                "type": "SandboxException",
+                "code": 100,
+                "fbtrace_id": "sandbox",
+            }
+        },
+    )

@@ -38,13 +38,28 @@ START_GAP_SECONDS = 7 * 86400
 DETAIL_LIMIT = 20
 APP_ROLE_SHARE = 0.05
 """Share of conversations with people who have a role on the app (what Standard Access sees)."""
-USER_LINES = ["Hola, ¿siguen disponibles?", "Hi! What are your prices?", "Can I book for Saturday?",
-              "Is there a discount this week?", "Do you deliver to my area?", "Thanks, sounds good",
-              "Could you call me back?", "What are the opening hours?", "Me interesa, ¿cómo sigo?",
-              "Ok, I'll think about it"]
-PAGE_LINES = ["Hi! Thanks for reaching out, how can we help?", "Yes, it is available.",
-              "Our prices start at 49.", "Sure, what time works for you?", "We'll call you shortly.",
-              "¡Claro! Te enviamos los detalles.", "Have a great day!", "You're welcome!"]
+USER_LINES = [
+    "Hola, ¿siguen disponibles?",
+    "Hi! What are your prices?",
+    "Can I book for Saturday?",
+    "Is there a discount this week?",
+    "Do you deliver to my area?",
+    "Thanks, sounds good",
+    "Could you call me back?",
+    "What are the opening hours?",
+    "Me interesa, ¿cómo sigo?",
+    "Ok, I'll think about it",
+]
+PAGE_LINES = [
+    "Hi! Thanks for reaching out, how can we help?",
+    "Yes, it is available.",
+    "Our prices start at 49.",
+    "Sure, what time works for you?",
+    "We'll call you shortly.",
+    "¡Claro! Te enviamos los detalles.",
+    "Have a great day!",
+    "You're welcome!",
+]
 
 
 @dataclasses.dataclass(eq=False)
@@ -143,16 +158,15 @@ def _build(sandbox, page, day: int, seq: int, ad, h: int) -> Conversation:
         last = _session(msgs, born, 2 + int(u[5] * 6), True, rng.mix64(h ^ 0xB0))
     if 0.13 <= shape < 0.21:  # grows past 20 messages on the next local day (not a new start)
         next_day = _local_midnight(tz, day + 1) + 3600 + int(u[4] * 20 * 3600)
-        last = _session(msgs, max(next_day, last + 600), 20 + int(u[3] * 12), u[3] < 0.5,
-                        rng.mix64(h ^ 0x96))
+        last = _session(msgs, max(next_day, last + 600), 20 + int(u[3] * 12), u[3] < 0.5, rng.mix64(h ^ 0x96))
     if u[6] < 0.3:  # follow-up within a week: not a new start
-        last = _session(msgs, last + 7200 + int(u[7] * 60 * 3600), 2 + int(u[6] * 10) % 4,
-                        u[7] < 0.7, rng.mix64(h ^ 0xF0))
+        last = _session(
+            msgs, last + 7200 + int(u[7] * 60 * 3600), 2 + int(u[6] * 10) % 4, u[7] < 0.7, rng.mix64(h ^ 0xF0)
+        )
     u2 = rng.stream(rng.mix64(h ^ 0x7E), 5)
     if u2[0] < 0.2:  # re-engagement after >= 7 days: a new, organic start (a quarter are bursts)
         n = 21 + int(u2[3] * 15) if u2[3] < 0.25 else 2 + int(u2[2] * 4)
-        _session(msgs, last + START_GAP_SECONDS + 3600 + int(u2[1] * 7 * 86400), n, True,
-                 rng.mix64(h ^ 0x3E))
+        _session(msgs, last + START_GAP_SECONDS + 3600 + int(u2[1] * 7 * 86400), n, True, rng.mix64(h ^ 0x3E))
     user_h = rng.mix64(h ^ 0xAB)
     if platform == "instagram":
         user_id = str(10**16 + user_h % (9 * 10**16))
@@ -167,8 +181,18 @@ def _build(sandbox, page, day: int, seq: int, ad, h: int) -> Conversation:
         mh = rng.mix64(h ^ (idx * 0x9E37))
         text = rng.pick(USER_LINES if from_user else PAGE_LINES, mh)
         messages.append(Message(idx, ts, from_user, text))
-    return Conversation(conversation_id(page.index, day, seq), page, day, seq, platform, ad, user_id,
-                        user_name, messages, user_has_app_role=u2[4] < APP_ROLE_SHARE)
+    return Conversation(
+        conversation_id(page.index, day, seq),
+        page,
+        day,
+        seq,
+        platform,
+        ad,
+        user_id,
+        user_name,
+        messages,
+        user_has_app_role=u2[4] < APP_ROLE_SHARE,
+    )
 
 
 def day_conversations(sandbox, page, day: int) -> list[Conversation]:
@@ -240,15 +264,55 @@ def participant(conv: Conversation, user: bool) -> dict:
     return {"name": page.name, "email": f"{page.id}@facebook.com", "id": page.id}
 
 
-CONVERSATION_FIELDS = {"id", "updated_time", "message_count", "unread_count", "participants", "senders",
-                       "snippet", "can_reply", "is_subscribed", "link", "name", "former_participants",
-                       "messages", "folder", "is_owner", "scoped_thread_key", "wallpaper"}
+CONVERSATION_FIELDS = {
+    "id",
+    "updated_time",
+    "message_count",
+    "unread_count",
+    "participants",
+    "senders",
+    "snippet",
+    "can_reply",
+    "is_subscribed",
+    "link",
+    "name",
+    "former_participants",
+    "messages",
+    "folder",
+    "is_owner",
+    "scoped_thread_key",
+    "wallpaper",
+}
 CONVERSATION_DEFAULT_FIELDS = ["id", "updated_time"]
-MESSAGE_FIELDS = {"id", "created_time", "from", "to", "message", "attachments", "sticker", "tags",
-                  "shares", "reactions", "reply_to", "is_unsupported", "story"}
+MESSAGE_FIELDS = {
+    "id",
+    "created_time",
+    "from",
+    "to",
+    "message",
+    "attachments",
+    "sticker",
+    "tags",
+    "shares",
+    "reactions",
+    "reply_to",
+    "is_unsupported",
+    "story",
+}
 MESSAGE_DEFAULT_FIELDS = ["id", "created_time"]
-MESSAGE_DETAIL_FIELDS = {"from", "to", "message", "attachments", "sticker", "tags", "shares", "reactions",
-                         "reply_to", "is_unsupported", "story"}
+MESSAGE_DETAIL_FIELDS = {
+    "from",
+    "to",
+    "message",
+    "attachments",
+    "sticker",
+    "tags",
+    "shares",
+    "reactions",
+    "reply_to",
+    "is_unsupported",
+    "story",
+}
 
 
 def render_message(conv: Conversation, m: Message, fields: list[str], graph_time, detailed: bool) -> dict:

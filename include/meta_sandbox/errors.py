@@ -26,9 +26,19 @@ def trace_id() -> str:
 
 
 class GraphError(Exception):
-    def __init__(self, message: str, code: int, *, subcode: int | None = None, type_: str = "OAuthException",
-                 status: int = 400, transient: bool | None = None, user_title: str | None = None,
-                 user_msg: str | None = None, headers: dict | None = None):
+    def __init__(
+        self,
+        message: str,
+        code: int,
+        *,
+        subcode: int | None = None,
+        type_: str = "OAuthException",
+        status: int = 400,
+        transient: bool | None = None,
+        user_title: str | None = None,
+        user_msg: str | None = None,
+        headers: dict | None = None,
+    ):
         super().__init__(message)
         self.message = message
         self.code = code
@@ -71,15 +81,18 @@ def missing_object(ident: str, method: str = "get") -> GraphError:
         f"Unsupported {method} request. Object with ID '{ident}' does not exist, cannot be loaded due to "
         "missing permissions, or does not support this operation. Please read the Graph API documentation "
         "at https://developers.facebook.com/docs/graph-api",
-        100, subcode=33, type_="GraphMethodException",
+        100,
+        subcode=33,
+        type_="GraphMethodException",
     )
 
 
 def transient(code: int = 2) -> GraphError:
     if code == 1:
         return GraphError("An unknown error has occurred.", 1, status=500, transient=True)
-    return GraphError("An unexpected error has occurred. Please retry your request later.", 2, status=500,
-                      transient=True)
+    return GraphError(
+        "An unexpected error has occurred. Please retry your request later.", 2, status=500, transient=True
+    )
 
 
 def internal() -> GraphError:
@@ -88,15 +101,21 @@ def internal() -> GraphError:
 
 
 def reduce_data() -> GraphError:
-    return GraphError("Please reduce the amount of data you're asking for, then retry your request", 1,
-                      status=500, transient=False)
+    return GraphError(
+        "Please reduce the amount of data you're asking for, then retry your request",
+        1,
+        status=500,
+        transient=False,
+    )
 
 
 def too_much_data() -> GraphError:
     return GraphError(
         "(#100) The request is too large: it would return too many rows or data points. Reduce the date "
         "range, the number of objects or the breakdowns, or use an asynchronous report.",
-        100, subcode=1487534, user_title="Too Much Data Requested",
+        100,
+        subcode=1487534,
+        user_title="Too Much Data Requested",
         user_msg="Please reduce the amount of data you're asking for, then retry your request.",
     )
 
@@ -105,8 +124,11 @@ def report_not_loadable() -> GraphError:
     """Reading an async report's results before it is loadable (seen even at 100 %): Meta's body, as
     quoted in facebook/facebook-python-business-sdk#293."""
     return GraphError(
-        "Error accessing adreport job.", 2601, subcode=1815107, transient=True,
+        "Error accessing adreport job.",
+        2601,
+        subcode=1815107,
+        transient=True,
         user_title="Loading Async Ads Report Failed",
         user_msg="Sorry, the report cannot be loaded successfully. Please check if your job status is completed "
-                 "instead of failed or running before fetching the data.",
+        "instead of failed or running before fetching the data.",
     )

@@ -33,20 +33,49 @@ def export_csv(sandbox, ctx):
         hi = min(now, int(params.get("to_date") or now))
     except ValueError as exc:
         raise param_error("from_date and to_date must be POSIX timestamps") from exc
-    rows = [lead for lead in sandbox.page_leads(form.page) if lead.form is form and lo <= lead.created_ts <= hi]
+    rows = [
+        lead for lead in sandbox.page_leads(form.page) if lead.form is form and lo <= lead.created_ts <= hi
+    ]
     questions = ["full_name", "email", "phone_number"] + [q["key"] for q in form.questions]
-    header = ["id", "created_time", "ad_id", "ad_name", "adset_id", "adset_name", "campaign_id", "campaign_name",
-              "form_id", "form_name", "is_organic", "platform", *questions]
+    header = [
+        "id",
+        "created_time",
+        "ad_id",
+        "ad_name",
+        "adset_id",
+        "adset_name",
+        "campaign_id",
+        "campaign_name",
+        "form_id",
+        "form_name",
+        "is_organic",
+        "platform",
+        *questions,
+    ]
     lines = ["\t".join(header)]
     for lead in sorted(rows, key=lambda r: r.created_ts):
         ad = lead.ad if leads.ad_ids_visible(lead, ctx.principal) else None
         data = {d["name"]: ",".join(d["values"]) for d in leads.field_data(lead)}
-        cells = [lead.id, graph_time(lead.created_ts),
-                 ad.id if ad else "", ad.name if ad else "", ad.adset.id if ad else "", ad.adset.name if ad else "",
-                 ad.campaign.id if ad else "", ad.campaign.name if ad else "", form.id, form.name,
-                 "1" if lead.is_organic else "0", "ig" if leads.lead_platform(lead) == "instagram" else "fb",
-                 *[data.get(q, "") for q in questions]]
+        cells = [
+            lead.id,
+            graph_time(lead.created_ts),
+            ad.id if ad else "",
+            ad.name if ad else "",
+            ad.adset.id if ad else "",
+            ad.adset.name if ad else "",
+            ad.campaign.id if ad else "",
+            ad.campaign.name if ad else "",
+            form.id,
+            form.name,
+            "1" if lead.is_organic else "0",
+            "ig" if leads.lead_platform(lead) == "instagram" else "fb",
+            *[data.get(q, "") for q in questions],
+        ]
         lines.append("\t".join(c.replace("\t", " ") for c in cells))
     body = ("\n".join(lines) + "\n").encode()
-    return Response(200, body, content_type="text/csv; charset=UTF-8",
-                    headers={"Content-Disposition": f'attachment; filename="{form.id}.tsv"'})
+    return Response(
+        200,
+        body,
+        content_type="text/csv; charset=UTF-8",
+        headers={"Content-Disposition": f'attachment; filename="{form.id}.tsv"'},
+    )

@@ -80,12 +80,16 @@ _THROTTLE_MESSAGES = {
     17: ("(#17) User request limit reached", 2446079),
     32: ("(#32) Page request limit reached", None),
     613: ("(#613) Calls to this api have exceeded the rate limit.", None),
-    80000: ("(#80000) There have been too many calls from this ad-account. Wait a bit and try again. For more "
-            "info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
-            2446079),
-    80004: ("(#80004) There have been too many calls to this ad-account. Wait a bit and try again. For more "
-            "info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
-            2446079),
+    80000: (
+        "(#80000) There have been too many calls from this ad-account. Wait a bit and try again. For more "
+        "info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+        2446079,
+    ),
+    80004: (
+        "(#80004) There have been too many calls to this ad-account. Wait a bit and try again. For more "
+        "info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+        2446079,
+    ),
 }
 
 
@@ -119,9 +123,20 @@ class Profile:
     @classmethod
     def from_dict(cls, data: dict | None, name: str | None = None) -> Profile:
         data = dict(data or {})
-        known = {"name", "latency_ms", "latency_jitter_ms", "transient_error_rate", "throttle", "jobs",
-                 "too_much_data", "dropped_connection_rate", "null_batch_item_rate", "endpoints", "profile",
-                 "lost_access"}
+        known = {
+            "name",
+            "latency_ms",
+            "latency_jitter_ms",
+            "transient_error_rate",
+            "throttle",
+            "jobs",
+            "too_much_data",
+            "dropped_connection_rate",
+            "null_batch_item_rate",
+            "endpoints",
+            "profile",
+            "lost_access",
+        }
         unknown = set(data) - known
         if unknown:
             raise ValueError(f"unknown fault profile keys: {sorted(unknown)}; known: {sorted(known)}")
@@ -144,9 +159,13 @@ class Profile:
         lost = data.get("lost_access") or {}
         unknown_lost = set(lost) - {"accounts", "account_error", "pages"}
         if unknown_lost:
-            raise ValueError(f"unknown lost_access keys: {sorted(unknown_lost)}; known: accounts, account_error, pages")
+            raise ValueError(
+                f"unknown lost_access keys: {sorted(unknown_lost)}; known: accounts, account_error, pages"
+            )
         if lost.get("account_error", "missing") not in ("missing", "permissions"):
-            raise ValueError(f"lost_access.account_error must be 'missing' or 'permissions', got {lost['account_error']!r}")
+            raise ValueError(
+                f"lost_access.account_error must be 'missing' or 'permissions', got {lost['account_error']!r}"
+            )
         p = cls(
             name=str(data.get("name") or name or "custom"),
             latency_ms=float(data.get("latency_ms") or 0),
@@ -193,7 +212,9 @@ def load(spec: str | dict | None) -> Profile:
         return Profile.from_dict(yaml.safe_load(path.read_text()) or {}, name=path.stem)
     data = yaml.safe_load(text)
     if not isinstance(data, dict):
-        raise ValueError(f"--faults must be one of {sorted(PROFILES)}, a YAML path or a mapping; got {text!r}")
+        raise ValueError(
+            f"--faults must be one of {sorted(PROFILES)}, a YAML path or a mapping; got {text!r}"
+        )
     return Profile.from_dict(data)
 
 
@@ -262,8 +283,12 @@ class Faults:
             if self._burst_left > 0:
                 self._burst_left -= 1
                 msg, sub = _THROTTLE_MESSAGES[self._burst_code]
-                err = GraphError(msg, self._burst_code, subcode=sub,
-                                 transient=True if self._burst_code in (4, 17) else None)
+                err = GraphError(
+                    msg,
+                    self._burst_code,
+                    subcode=sub,
+                    transient=True if self._burst_code in (4, 17) else None,
+                )
                 err.throttle = (None, p.regain_minutes)
                 d.error = err
                 return d

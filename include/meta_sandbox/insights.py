@@ -31,35 +31,103 @@ from meta_sandbox.rng import key
 from meta_sandbox.world import EFFECTIVE_STATUSES, TERMINAL_STATUSES, Account, Ad, AdSet, Campaign
 
 LEVELS = ("account", "campaign", "adset", "ad")
-ID_FIELDS = {"account_id", "account_name", "account_currency", "campaign_id", "campaign_name", "adset_id",
-             "adset_name", "ad_id", "ad_name", "objective", "optimization_goal", "buying_type",
-             "attribution_setting"}
-METRIC_FIELDS = {"date_start", "date_stop", "impressions", "reach", "frequency", "clicks", "inline_link_clicks",
-                 "inline_link_click_ctr", "spend", "cpm", "cpc", "ctr", "cpp", "cost_per_inline_link_click",
-                 "actions", "action_values", "cost_per_action_type", "unique_clicks", "created_time",
-                 "updated_time"}
+ID_FIELDS = {
+    "account_id",
+    "account_name",
+    "account_currency",
+    "campaign_id",
+    "campaign_name",
+    "adset_id",
+    "adset_name",
+    "ad_id",
+    "ad_name",
+    "objective",
+    "optimization_goal",
+    "buying_type",
+    "attribution_setting",
+}
+METRIC_FIELDS = {
+    "date_start",
+    "date_stop",
+    "impressions",
+    "reach",
+    "frequency",
+    "clicks",
+    "inline_link_clicks",
+    "inline_link_click_ctr",
+    "spend",
+    "cpm",
+    "cpc",
+    "ctr",
+    "cpp",
+    "cost_per_inline_link_click",
+    "actions",
+    "action_values",
+    "cost_per_action_type",
+    "unique_clicks",
+    "created_time",
+    "updated_time",
+}
 # Real Insights fields the sandbox knows but does not model: accepted and omitted (as Meta omits empties).
-OMITTED_FIELDS = {"conversions", "conversion_values", "cost_per_conversion", "purchase_roas",
-                  "website_purchase_roas", "video_play_actions", "video_p25_watched_actions",
-                  "video_p50_watched_actions", "video_p75_watched_actions", "video_p100_watched_actions",
-                  "outbound_clicks", "unique_actions", "cost_per_unique_click", "social_spend",
-                  "quality_ranking", "engagement_rate_ranking", "conversion_rate_ranking", "cost_per_action",
-                  "website_ctr", "unique_inline_link_clicks", "full_view_impressions", "full_view_reach",
-                  "instant_experience_clicks_to_open", "estimated_ad_recallers", "catalog_segment_value",
-                  "account_attribution_setting"}
+OMITTED_FIELDS = {
+    "conversions",
+    "conversion_values",
+    "cost_per_conversion",
+    "purchase_roas",
+    "website_purchase_roas",
+    "video_play_actions",
+    "video_p25_watched_actions",
+    "video_p50_watched_actions",
+    "video_p75_watched_actions",
+    "video_p100_watched_actions",
+    "outbound_clicks",
+    "unique_actions",
+    "cost_per_unique_click",
+    "social_spend",
+    "quality_ranking",
+    "engagement_rate_ranking",
+    "conversion_rate_ranking",
+    "cost_per_action",
+    "website_ctr",
+    "unique_inline_link_clicks",
+    "full_view_impressions",
+    "full_view_reach",
+    "instant_experience_clicks_to_open",
+    "estimated_ad_recallers",
+    "catalog_segment_value",
+    "account_attribution_setting",
+}
 INSIGHTS_FIELDS = ID_FIELDS | METRIC_FIELDS | OMITTED_FIELDS
 DEFAULT_FIELDS = ["impressions", "spend"]
 VALID_WINDOWS = set(WINDOWS) | {"default", "dda", "1d_ev", "skan_click", "skan_view"}
-PRESETS = {"today": (0, 0), "yesterday": (1, 1), "last_3d": (3, 1), "last_7d": (7, 1), "last_14d": (14, 1),
-           "last_28d": (28, 1), "last_30d": (30, 1), "last_90d": (90, 1), "maximum": (37 * 31, 1),
-           "data_maximum": (37 * 31, 1)}
+PRESETS = {
+    "today": (0, 0),
+    "yesterday": (1, 1),
+    "last_3d": (3, 1),
+    "last_7d": (7, 1),
+    "last_14d": (14, 1),
+    "last_28d": (28, 1),
+    "last_30d": (30, 1),
+    "last_90d": (90, 1),
+    "maximum": (37 * 31, 1),
+    "data_maximum": (37 * 31, 1),
+}
 _DATE_CACHE: dict[int, str] = {}
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
-_SALT = {n: key("window-salt", n) & 0xFFFFFFFF for n in (
-    "onsite_conversion.lead_grouped", "offsite_conversion.fb_pixel_lead",
-    "onsite_conversion.messaging_conversation_started_7d", "onsite_conversion.messaging_first_reply")}
+_SALT = {
+    n: key("window-salt", n) & 0xFFFFFFFF
+    for n in (
+        "onsite_conversion.lead_grouped",
+        "offsite_conversion.fb_pixel_lead",
+        "onsite_conversion.messaging_conversation_started_7d",
+        "onsite_conversion.messaging_first_reply",
+    )
+}
 _ACTION_TYPES_LEAD = ("onsite_conversion.lead_grouped", "offsite_conversion.fb_pixel_lead", "lead")
-_ACTION_TYPES_MSG = ("onsite_conversion.messaging_conversation_started_7d", "onsite_conversion.messaging_first_reply")
+_ACTION_TYPES_MSG = (
+    "onsite_conversion.messaging_conversation_started_7d",
+    "onsite_conversion.messaging_first_reply",
+)
 
 
 def date_str(day: int) -> str:
@@ -82,7 +150,9 @@ def _parse_day(value, what: str) -> int:
     try:
         return day_number(dt.date.fromisoformat(str(value)))
     except (TypeError, ValueError) as exc:
-        raise param_error(f"Param {what} must be a date in the format YYYY-MM-DD: '{value}'", 1487756) from exc
+        raise param_error(
+            f"Param {what} must be a date in the format YYYY-MM-DD: '{value}'", 1487756
+        ) from exc
 
 
 def _range(obj, what: str) -> tuple[int, int]:
@@ -125,8 +195,11 @@ def _status_values(field: str, values: list[str]) -> list[str]:
     allowed = EFFECTIVE_STATUSES[level]
     for i, v in enumerate(values):
         if v not in allowed:
-            raise param_error(f"Filtering field {field}: value[{i}] {v!r} is not a valid effective_status; it "
-                              f"must be one of {{{', '.join(allowed)}}}", 1487300)
+            raise param_error(
+                f"Filtering field {field}: value[{i}] {v!r} is not a valid effective_status; it "
+                f"must be one of {{{', '.join(allowed)}}}",
+                1487300,
+            )
     return values
 
 
@@ -138,7 +211,13 @@ def _apply_filter(ads: list[Ad], flt: dict, today_of) -> list[Ad]:
     value = flt.get("value")
     obj_name, _, attr = field.partition(".")
     if obj_name not in ("campaign", "adset", "ad") or attr not in (
-            "id", "name", "effective_status", "configured_status", "delivery_info", "objective"):
+        "id",
+        "name",
+        "effective_status",
+        "configured_status",
+        "delivery_info",
+        "objective",
+    ):
         if field in ("action_type", "action_destination", "impressions", "spend", "clicks"):
             return ads  # accepted, not modelled as a row filter
         raise param_error(f"Filtering field {field} is invalid", 1487300)
@@ -236,7 +315,9 @@ def parse(sandbox, obj, params: dict) -> Query:
             raise param_error("Param filtering must be a list of {field, operator, value}")
         for entry in flt:
             ads = _apply_filter(ads, entry, lambda ad: today)
-            if isinstance(entry, dict) and str(entry.get("field", "")).endswith(("effective_status", "delivery_info")):
+            if isinstance(entry, dict) and str(entry.get("field", "")).endswith(
+                ("effective_status", "delivery_info")
+            ):
                 status_filtered = True
     q = Query(level, fields, windows, buckets, ads, todays, starts, breakdowns=breakdowns)
     if breakdowns:
@@ -278,7 +359,8 @@ def row_keys(sandbox, q: Query) -> array.array:
                 continue
             complete_hi = min(hi, today - 1)
             if any(delivers(ad, d) for ad in ads for d in range(lo, complete_hi + 1)) or (
-                    hi == today and any(shows(observed(ad, today, today)) for ad in ads)):
+                hi == today and any(shows(observed(ad, today, today)) for ad in ads)
+            ):
                 keys.append(ei << 16 | bi)
     return keys
 
@@ -308,7 +390,9 @@ def _breakdown_totals(sandbox, q: Query, ei: int, bi: int) -> list[dict]:
             if dl is None:
                 continue
             h = dl.h
-            parts = splitter.split(dl, dl.reported(today), lambda name, v, h=h: split_windows(v, h ^ _SALT[name]))
+            parts = splitter.split(
+                dl, dl.reported(today), lambda name, v, h=h: split_windows(v, h ^ _SALT[name])
+            )
             for into, part in zip(totals, parts, strict=True):
                 bd.add(into, part)
     q.__dict__["_bd_last"] = ((ei, bi), totals)
@@ -319,16 +403,39 @@ def _render_breakdown_row(sandbox, q: Query, k: int) -> str:
     ci, ei, bi = k >> 40, (k >> 16) & 0xFFFFFF, k & 0xFFFF
     ent, _ads, account = q.entities[ei]
     t = _breakdown_totals(sandbox, q, ei, bi)[ci]
-    want_windows = bool(q.windows) and any(f in q.fields for f in ("actions", "action_values", "cost_per_action_type"))
+    want_windows = bool(q.windows) and any(
+        f in q.fields for f in ("actions", "action_values", "cost_per_action_type")
+    )
     win = None
     if want_windows:
         win = dict(t["win"])
         if t["link"]:
-            win["link_click"] = {"1d_click": t["link"], "7d_click": t["link"], "28d_click": t["link"], "1d_view": 0,
-                                 "7d_view": 0, "28d_view": 0}
+            win["link_click"] = {
+                "1d_click": t["link"],
+                "7d_click": t["link"],
+                "28d_click": t["link"],
+                "1d_view": 0,
+                "7d_view": 0,
+                "28d_view": 0,
+            }
     since, until = q.buckets[bi]
-    row = _row_from_totals(q, ent, account, since, until, t["impressions"], t["reach"], t["clicks"], t["link"],
-                           t["spend"], t["onsite"], t["pixel"], t["conv"], t["reply"], win)
+    row = _row_from_totals(
+        q,
+        ent,
+        account,
+        since,
+        until,
+        t["impressions"],
+        t["reach"],
+        t["clicks"],
+        t["link"],
+        t["spend"],
+        t["onsite"],
+        t["pixel"],
+        t["conv"],
+        t["reply"],
+        win,
+    )
     values = q.splitters[account.index].values[ci][0]
     date_start, date_stop = row.pop("date_start"), row.pop("date_stop")
     row.update(zip(q.breakdowns, values, strict=True))
@@ -367,26 +474,65 @@ def render_row(sandbox, q: Query, ei: int, bi: int) -> dict:
                 reply += r
                 if win is not None:
                     h = dl.h
-                    for name, v in (("link_click", dl.link_clicks), ("onsite_conversion.lead_grouped", dl.leads_onsite),
-                                    ("offsite_conversion.fb_pixel_lead", p),
-                                    ("onsite_conversion.messaging_conversation_started_7d", c),
-                                    ("onsite_conversion.messaging_first_reply", r)):
+                    for name, v in (
+                        ("link_click", dl.link_clicks),
+                        ("onsite_conversion.lead_grouped", dl.leads_onsite),
+                        ("offsite_conversion.fb_pixel_lead", p),
+                        ("onsite_conversion.messaging_conversation_started_7d", c),
+                        ("onsite_conversion.messaging_first_reply", r),
+                    ):
                         if not v:
                             continue
                         if name == "link_click":
-                            sw = {"1d_click": v, "7d_click": v, "28d_click": v, "1d_view": 0, "7d_view": 0,
-                                  "28d_view": 0}
+                            sw = {
+                                "1d_click": v,
+                                "7d_click": v,
+                                "28d_click": v,
+                                "1d_view": 0,
+                                "7d_view": 0,
+                                "28d_view": 0,
+                            }
                         else:
                             sw = split_windows(v, h ^ _SALT[name])
                         acc = win.setdefault(name, dict.fromkeys(WINDOWS, 0))
                         for k in WINDOWS:
                             acc[k] += sw[k]
-    return _row_from_totals(q, ent, account, since, until, impressions, reach, clicks, link, spend, onsite, pixel,
-                            conv, reply, win)
+    return _row_from_totals(
+        q,
+        ent,
+        account,
+        since,
+        until,
+        impressions,
+        reach,
+        clicks,
+        link,
+        spend,
+        onsite,
+        pixel,
+        conv,
+        reply,
+        win,
+    )
 
 
-def _row_from_totals(q: Query, ent, account, since: int, until: int, impressions: int, reach: int, clicks: int,
-                     link: int, spend: int, onsite: int, pixel: int, conv: int, reply: int, win) -> dict:
+def _row_from_totals(
+    q: Query,
+    ent,
+    account,
+    since: int,
+    until: int,
+    impressions: int,
+    reach: int,
+    clicks: int,
+    link: int,
+    spend: int,
+    onsite: int,
+    pixel: int,
+    conv: int,
+    reply: int,
+    win,
+) -> dict:
     windows = q.windows or []
     row: dict = {}
     campaign = adset = ad = None
@@ -405,12 +551,19 @@ def _row_from_totals(q: Query, ent, account, since: int, until: int, impressions
             row[f] = account.currency
         elif f in ("campaign_id", "campaign_name", "objective", "buying_type"):
             if campaign is not None:
-                row[f] = {"campaign_id": campaign.id, "campaign_name": campaign.name,
-                          "objective": campaign.objective, "buying_type": "AUCTION"}[f]
+                row[f] = {
+                    "campaign_id": campaign.id,
+                    "campaign_name": campaign.name,
+                    "objective": campaign.objective,
+                    "buying_type": "AUCTION",
+                }[f]
         elif f in ("adset_id", "adset_name", "optimization_goal"):
             if adset is not None:
-                row[f] = {"adset_id": adset.id, "adset_name": adset.name,
-                          "optimization_goal": adset.optimization_goal}[f]
+                row[f] = {
+                    "adset_id": adset.id,
+                    "adset_name": adset.name,
+                    "optimization_goal": adset.optimization_goal,
+                }[f]
         elif f in ("ad_id", "ad_name"):
             if ad is not None:
                 row[f] = ad.id if f == "ad_id" else ad.name
@@ -447,10 +600,16 @@ def _row_from_totals(q: Query, ent, account, since: int, until: int, impressions
         elif f in ("created_time", "updated_time"):
             row[f] = date_str(account.created_day)
         elif f in ("actions", "action_values", "cost_per_action_type"):
-            counts = {"link_click": link, "post_engagement": clicks, "page_engagement": clicks,
-                      "onsite_conversion.lead_grouped": onsite, "offsite_conversion.fb_pixel_lead": pixel,
-                      "lead": onsite + pixel, "onsite_conversion.messaging_conversation_started_7d": conv,
-                      "onsite_conversion.messaging_first_reply": reply}
+            counts = {
+                "link_click": link,
+                "post_engagement": clicks,
+                "page_engagement": clicks,
+                "onsite_conversion.lead_grouped": onsite,
+                "offsite_conversion.fb_pixel_lead": pixel,
+                "lead": onsite + pixel,
+                "onsite_conversion.messaging_conversation_started_7d": conv,
+                "onsite_conversion.messaging_first_reply": reply,
+            }
             items = _actions(f, counts, win, windows, spend, account.lead_value)
             if items:
                 row[f] = items
@@ -511,11 +670,22 @@ def _actions(kind: str, counts: dict, win: dict | None, windows: list[str], spen
 
 # ---- the fast path: rows serialised directly (same output as json.dumps(render_row(...))) --------
 
-_CLICK_ONLY = {"1d_click": True, "7d_click": True, "28d_click": True, "1d_view": False, "7d_view": False,
-               "28d_view": False}
+_CLICK_ONLY = {
+    "1d_click": True,
+    "7d_click": True,
+    "28d_click": True,
+    "1d_view": False,
+    "7d_view": False,
+    "28d_view": False,
+}
 _ENGAGEMENT = ("link_click", "post_engagement", "page_engagement")
-_CONVERSIONS = ("onsite_conversion.lead_grouped", "offsite_conversion.fb_pixel_lead", "lead",
-                "onsite_conversion.messaging_conversation_started_7d", "onsite_conversion.messaging_first_reply")
+_CONVERSIONS = (
+    "onsite_conversion.lead_grouped",
+    "offsite_conversion.fb_pixel_lead",
+    "lead",
+    "onsite_conversion.messaging_conversation_started_7d",
+    "onsite_conversion.messaging_first_reply",
+)
 
 
 def _static_fragments(q: Query, ei: int) -> dict[str, str]:
@@ -531,12 +701,21 @@ def _static_fragments(q: Query, ei: int) -> dict[str, str]:
             adset, campaign = ent, ent.campaign
         elif isinstance(ent, Campaign):
             campaign = ent
-        values = {"account_id": account.account_id, "account_name": account.name,
-                  "account_currency": account.currency, "attribution_setting": "7d_click_1d_view",
-                  "created_time": date_str(account.created_day), "updated_time": date_str(account.created_day)}
+        values = {
+            "account_id": account.account_id,
+            "account_name": account.name,
+            "account_currency": account.currency,
+            "attribution_setting": "7d_click_1d_view",
+            "created_time": date_str(account.created_day),
+            "updated_time": date_str(account.created_day),
+        }
         if campaign is not None:
-            values.update(campaign_id=campaign.id, campaign_name=campaign.name, objective=campaign.objective,
-                          buying_type="AUCTION")
+            values.update(
+                campaign_id=campaign.id,
+                campaign_name=campaign.name,
+                objective=campaign.objective,
+                buying_type="AUCTION",
+            )
         if adset is not None:
             values.update(adset_id=adset.id, adset_name=adset.name, optimization_goal=adset.optimization_goal)
         if ad is not None:
@@ -556,7 +735,8 @@ def render_row_json(sandbox, q: Query, ei: int, bi: int) -> str:
     want_actions = q.__dict__.get("_want_actions")
     if want_actions is None:
         want_actions = q.__dict__["_want_actions"] = any(
-            f in fields for f in ("actions", "action_values", "cost_per_action_type"))
+            f in fields for f in ("actions", "action_values", "cost_per_action_type")
+        )
     windows = q.windows or ()
     track = bool(windows) and want_actions
     impressions = reach = clicks = link = spend = onsite = pixel = conv = reply = 0
@@ -580,10 +760,12 @@ def render_row_json(sandbox, q: Query, ei: int, bi: int) -> str:
                 reply += r
                 if track:
                     h = dl.h
-                    for name, v in (("onsite_conversion.lead_grouped", dl.leads_onsite),
-                                    ("offsite_conversion.fb_pixel_lead", p),
-                                    ("onsite_conversion.messaging_conversation_started_7d", c),
-                                    ("onsite_conversion.messaging_first_reply", r)):
+                    for name, v in (
+                        ("onsite_conversion.lead_grouped", dl.leads_onsite),
+                        ("offsite_conversion.fb_pixel_lead", p),
+                        ("onsite_conversion.messaging_conversation_started_7d", c),
+                        ("onsite_conversion.messaging_first_reply", r),
+                    ):
                         if v:
                             sw = split_windows(v, h ^ _SALT[name])
                             acc = win.get(name)
@@ -619,7 +801,9 @@ def render_row_json(sandbox, q: Query, ei: int, bi: int) -> str:
         elif f == "unique_clicks":
             parts.append(f'"unique_clicks":"{int(clicks * 0.93)}"')
         elif f == "inline_link_click_ctr":
-            parts.append(f'"inline_link_click_ctr":"{ratio(100.0 * link / impressions) if impressions else "0"}"')
+            parts.append(
+                f'"inline_link_click_ctr":"{ratio(100.0 * link / impressions) if impressions else "0"}"'
+            )
         elif f == "cpc":
             if clicks:
                 parts.append(f'"cpc":"{ratio(spend / 100.0 / clicks)}"')
@@ -627,10 +811,16 @@ def render_row_json(sandbox, q: Query, ei: int, bi: int) -> str:
             if link:
                 parts.append(f'"cost_per_inline_link_click":"{ratio(spend / 100.0 / link)}"')
         elif f in ("actions", "action_values", "cost_per_action_type"):
-            counts = (("link_click", link), ("post_engagement", clicks), ("page_engagement", clicks),
-                      ("onsite_conversion.lead_grouped", onsite), ("offsite_conversion.fb_pixel_lead", pixel),
-                      ("lead", onsite + pixel), ("onsite_conversion.messaging_conversation_started_7d", conv),
-                      ("onsite_conversion.messaging_first_reply", reply))
+            counts = (
+                ("link_click", link),
+                ("post_engagement", clicks),
+                ("page_engagement", clicks),
+                ("onsite_conversion.lead_grouped", onsite),
+                ("offsite_conversion.fb_pixel_lead", pixel),
+                ("lead", onsite + pixel),
+                ("onsite_conversion.messaging_conversation_started_7d", conv),
+                ("onsite_conversion.messaging_first_reply", reply),
+            )
             items = _actions_json(f, counts, win, windows, spend, account.lead_value, pixel)
             if items:
                 parts.append(f'"{f}":[{items}]')

@@ -47,7 +47,7 @@ class Rendered:
         for ci in range(first, last + 1):
             rows = zlib.decompress(self.chunks[ci]).split(b"\n")
             base = ci * CHUNK_ROWS
-            out.extend(rows[max(start, base) - base:min(end, base + len(rows)) - base])
+            out.extend(rows[max(start, base) - base : min(end, base + len(rows)) - base])
         return out
 
 
@@ -97,7 +97,9 @@ class Job:
         return "Job Completed", 100
 
     def finished_at(self) -> int:
-        return int(max(self.created + self.queued + max(0.0, self.duration) + self.finishing, self.rendered_at))
+        return int(
+            max(self.created + self.queued + max(0.0, self.duration) + self.finishing, self.rendered_at)
+        )
 
     def ensure_keys(self, sandbox) -> list:
         with self.lock:
@@ -105,14 +107,13 @@ class Job:
                 self.keys = row_keys(sandbox, self.query)
             return self.keys
 
-
     def prerender(self, sandbox, store: JobStore) -> None:
         """Render every row into compressed chunks (runs on the store's background thread)."""
         try:
             keys = self.ensure_keys(sandbox)
             rendered = Rendered()
             for i in range(0, len(keys), CHUNK_ROWS):
-                blob = "\n".join(render_rows(sandbox, self.query, keys[i:i + CHUNK_ROWS])).encode()
+                blob = "\n".join(render_rows(sandbox, self.query, keys[i : i + CHUNK_ROWS])).encode()
                 chunk = zlib.compress(blob, 1)
                 rendered.chunks.append(chunk)
                 rendered.nbytes += len(chunk)
@@ -153,7 +154,9 @@ class JobStore:
 
         with self._lock:
             if self._executor is None:
-                self._executor = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="jobs")
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    max_workers=1, thread_name_prefix="jobs"
+                )
             job.prerendering = True
         self._executor.submit(job.prerender, sandbox, self)
 

@@ -26,14 +26,61 @@ import datetime as dt
 from meta_sandbox import rng
 from meta_sandbox.clock import from_day_number
 
-FIRST_NAMES = ["Ana", "Ravi", "Lena", "Tom", "Priya", "Jonas", "Maria", "Arjun", "Sofia", "Lukas", "Emma",
-               "Kabir", "Mia", "Noah", "Isha", "Felix", "Olivia", "Rohan", "Clara", "Liam"]
-LAST_NAMES = ["Garcia", "Sharma", "Müller", "Smith", "Patel", "Schmidt", "Rossi", "Iyer", "Lopez", "Weber",
-              "Brown", "Nair", "Fischer", "Khan", "Silva", "Meyer", "Jones", "Reddy", "Wagner", "Costa"]
+FIRST_NAMES = [
+    "Ana",
+    "Ravi",
+    "Lena",
+    "Tom",
+    "Priya",
+    "Jonas",
+    "Maria",
+    "Arjun",
+    "Sofia",
+    "Lukas",
+    "Emma",
+    "Kabir",
+    "Mia",
+    "Noah",
+    "Isha",
+    "Felix",
+    "Olivia",
+    "Rohan",
+    "Clara",
+    "Liam",
+]
+LAST_NAMES = [
+    "Garcia",
+    "Sharma",
+    "Müller",
+    "Smith",
+    "Patel",
+    "Schmidt",
+    "Rossi",
+    "Iyer",
+    "Lopez",
+    "Weber",
+    "Brown",
+    "Nair",
+    "Fischer",
+    "Khan",
+    "Silva",
+    "Meyer",
+    "Jones",
+    "Reddy",
+    "Wagner",
+    "Costa",
+]
 PREVIEW_LEADS_PER_DAY = 0.3
 """Leads submitted from ad previews, per Page with lead ads and local day (mean)."""
-PHONE_PREFIX = {"USD": "+1415555", "INR": "+9198765", "EUR": "+49151", "GBP": "+447700", "BRL": "+55119",
-                "AUD": "+61412", "MXN": "+52155"}
+PHONE_PREFIX = {
+    "USD": "+1415555",
+    "INR": "+9198765",
+    "EUR": "+49151",
+    "GBP": "+447700",
+    "BRL": "+55119",
+    "AUD": "+61412",
+    "MXN": "+52155",
+}
 
 
 @dataclasses.dataclass(eq=False)
@@ -79,8 +126,11 @@ def paid_leads(sandbox, ad, day: int) -> list[Lead]:
     out = []
     for seq in range(n):
         h = rng.mix64(ad.key ^ (day << 20) ^ (seq + 1) ^ 0x5EED)
-        out.append(Lead(lead_id(PAID, ad.gindex, day, seq), _created_ts(page.tz, day, h), page,
-                        ad.form, ad, False, h))
+        out.append(
+            Lead(
+                lead_id(PAID, ad.gindex, day, seq), _created_ts(page.tz, day, h), page, ad.form, ad, False, h
+            )
+        )
     return out
 
 
@@ -94,8 +144,17 @@ def organic_leads(sandbox, page, day: int) -> list[Lead]:
     for seq in range(n):
         h = rng.mix64(h0 ^ (seq + 1))
         form = page.forms[h % len(page.forms)]
-        out.append(Lead(lead_id(ORGANIC, page.index, day, seq), _created_ts(page.tz, day, h), page,
-                        form, None, True, h))
+        out.append(
+            Lead(
+                lead_id(ORGANIC, page.index, day, seq),
+                _created_ts(page.tz, day, h),
+                page,
+                form,
+                None,
+                True,
+                h,
+            )
+        )
     return out
 
 
@@ -108,8 +167,18 @@ def preview_leads(sandbox, page, day: int) -> list[Lead]:
     for seq in range(rng.poisson(PREVIEW_LEADS_PER_DAY, rng.unit(h0))):
         h = rng.mix64(h0 ^ (seq + 1) ^ 0x9E)
         form = page.lead_ads[h % len(page.lead_ads)].form
-        out.append(Lead(lead_id(PREVIEW, page.index, day, seq), _created_ts(page.tz, day, h), page,
-                        form, None, False, h, is_preview=True))
+        out.append(
+            Lead(
+                lead_id(PREVIEW, page.index, day, seq),
+                _created_ts(page.tz, day, h),
+                page,
+                form,
+                None,
+                False,
+                h,
+                is_preview=True,
+            )
+        )
     return out
 
 
@@ -220,8 +289,26 @@ def render(lead: Lead, fields: list[str], clock_graph_time, ad_ids_visible: bool
     return out
 
 
-LEAD_FIELDS = {"id", "created_time", "field_data", "custom_disclaimer_responses", "form_id", "is_organic",
-               "platform", "ad_id", "ad_name", "adset_id", "adset_name", "campaign_id", "campaign_name",
-               "partner_name", "is_test_lead", "retailer_item_id", "home_listing", "vehicle", "post",
-               "post_submission_check_result"}
+LEAD_FIELDS = {
+    "id",
+    "created_time",
+    "field_data",
+    "custom_disclaimer_responses",
+    "form_id",
+    "is_organic",
+    "platform",
+    "ad_id",
+    "ad_name",
+    "adset_id",
+    "adset_name",
+    "campaign_id",
+    "campaign_name",
+    "partner_name",
+    "is_test_lead",
+    "retailer_item_id",
+    "home_listing",
+    "vehicle",
+    "post",
+    "post_submission_check_result",
+}
 LEAD_DEFAULT_FIELDS = ["created_time", "id", "ad_id", "form_id", "field_data"]

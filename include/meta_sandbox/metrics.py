@@ -53,16 +53,30 @@ def delivers(ad: Ad, day: int) -> bool:
 class Delivery:
     """One ad-day. Counts are ints; spend is integer cents (minor units)."""
 
-    __slots__ = ("clicks", "conv_final", "day", "h", "impressions", "leads_onsite", "link_clicks",
-                 "pixel_final", "reach", "reply_final", "spend_cents")
+    __slots__ = (
+        "clicks",
+        "conv_final",
+        "day",
+        "h",
+        "impressions",
+        "leads_onsite",
+        "link_clicks",
+        "pixel_final",
+        "reach",
+        "reply_final",
+        "spend_cents",
+    )
 
     def reported(self, today: int) -> tuple[int, int, int]:
         """(fb_pixel_lead, conversation starts, first replies) as reported on local day ``today``."""
         m = maturity(today - self.day)
         if m >= 1.0:
             return self.pixel_final, self.conv_final, self.reply_final
-        return (math.floor(self.pixel_final * m), math.floor(self.conv_final * m),
-                math.floor(self.reply_final * m))
+        return (
+            math.floor(self.pixel_final * m),
+            math.floor(self.conv_final * m),
+            math.floor(self.reply_final * m),
+        )
 
 
 def delivery(ad: Ad, day: int, lead_mean: float, conv_mean: float) -> Delivery | None:
@@ -145,8 +159,9 @@ def partial(dl: Delivery, fraction: float, leads_so_far: int, conversations_so_f
 
 def shows(dl: Delivery | None) -> bool:
     """Whether an ad-day has anything to report (an Insights row exists)."""
-    return dl is not None and bool(dl.impressions or dl.spend_cents or dl.leads_onsite or dl.pixel_final
-                                   or dl.conv_final)
+    return dl is not None and bool(
+        dl.impressions or dl.spend_cents or dl.leads_onsite or dl.pixel_final or dl.conv_final
+    )
 
 
 WINDOWS = ("1d_click", "7d_click", "28d_click", "1d_view", "7d_view", "28d_view")
@@ -163,5 +178,11 @@ def split_windows(value: int, h: int) -> dict[str, int]:
     click1 = click7 - int(click7 * 0.3 * (((h >> 20) & 0xFF) / 256.0))
     extra28 = int(click7 * 0.12 * (((h >> 28) & 0xFF) / 256.0) + 0.3)
     view7 = view1 + int(0.5 * view1 + 0.2)
-    return {"1d_click": click1, "7d_click": click7, "28d_click": click7 + extra28,
-            "1d_view": view1, "7d_view": view7, "28d_view": view7 + (1 if view7 else 0)}
+    return {
+        "1d_click": click1,
+        "7d_click": click7,
+        "28d_click": click7 + extra28,
+        "1d_view": view1,
+        "7d_view": view7,
+        "28d_view": view7 + (1 if view7 else 0),
+    }

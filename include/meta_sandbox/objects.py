@@ -33,24 +33,43 @@ def _day_time(day: int, hour: int = 9) -> str:
 
 # ---- simple fields per kind ---------------------------------------------------------------------
 
+
 def _account_fields(a: Account, ctx: Ctx) -> dict:
     offset = a.tz.utcoffset(ctx.sandbox.clock.now().replace(tzinfo=None)).total_seconds() / 3600.0
     return {
-        "id": a.id, "account_id": a.account_id, "name": a.name, "currency": a.currency,
-        "timezone_name": a.timezone_name, "timezone_offset_hours_utc": offset,
-        "timezone_id": {"America/Los_Angeles": 1, "Asia/Kolkata": 71, "Europe/Berlin": 47}.get(a.timezone_name, 0),
-        "account_status": a.account_status, "disable_reason": 0 if a.account_status == 1 else 1, "business_name": a.name.split(" (")[0],
-        "created_time": _day_time(a.created_day), "is_personal": 0, "age": 1000.0,
+        "id": a.id,
+        "account_id": a.account_id,
+        "name": a.name,
+        "currency": a.currency,
+        "timezone_name": a.timezone_name,
+        "timezone_offset_hours_utc": offset,
+        "timezone_id": {"America/Los_Angeles": 1, "Asia/Kolkata": 71, "Europe/Berlin": 47}.get(
+            a.timezone_name, 0
+        ),
+        "account_status": a.account_status,
+        "disable_reason": 0 if a.account_status == 1 else 1,
+        "business_name": a.name.split(" (")[0],
+        "created_time": _day_time(a.created_day),
+        "is_personal": 0,
+        "age": 1000.0,
         "business_country_code": {"USD": "US", "INR": "IN", "EUR": "DE", "GBP": "GB"}.get(a.currency, "US"),
-        "spend_cap": "0", "min_daily_budget": 100, "owner": ctx.sandbox.world.user_id,
+        "spend_cap": "0",
+        "min_daily_budget": 100,
+        "owner": ctx.sandbox.world.user_id,
         "business": {"id": a.business.id, "name": a.business.name} if a.business else None,
     }
 
 
 def _business_fields(b: Business, ctx: Ctx) -> dict:
-    return {"id": b.id, "name": b.name, "created_time": _day_time(b.created_day),
-            "link": f"https://business.facebook.com/settings/?business_id={b.id}",
-            "verification_status": "verified", "timezone_id": 1, "is_hidden": False}
+    return {
+        "id": b.id,
+        "name": b.name,
+        "created_time": _day_time(b.created_day),
+        "link": f"https://business.facebook.com/settings/?business_id={b.id}",
+        "verification_status": "verified",
+        "timezone_id": 1,
+        "is_hidden": False,
+    }
 
 
 def _status_fields(obj, created_day: int, ctx: Ctx) -> dict:
@@ -59,80 +78,140 @@ def _status_fields(obj, created_day: int, ctx: Ctx) -> dict:
     today = ctx.sandbox.today(obj.account)
     configured = obj.configured_status(today) or "ACTIVE"
     changed = obj.schedule.changed_on(today) if obj.schedule.status(today) else created_day
-    return {"status": configured, "configured_status": configured,
-            "effective_status": obj.effective_status(today) or configured,
-            "created_time": _day_time(created_day), "updated_time": _day_time(max(created_day, changed), 10)}
+    return {
+        "status": configured,
+        "configured_status": configured,
+        "effective_status": obj.effective_status(today) or configured,
+        "created_time": _day_time(created_day),
+        "updated_time": _day_time(max(created_day, changed), 10),
+    }
 
 
 def _campaign_fields(c: Campaign, ctx: Ctx) -> dict:
     created = c.schedule.start if c.generation is not None else c.account.created_day + 30 + c.index
     return {
-        "id": c.id, "name": c.name, "account_id": c.account.account_id, "objective": c.objective,
-        "buying_type": "AUCTION", "start_time": _day_time(created), **_status_fields(c, created, ctx),
-        "special_ad_categories": [], "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
+        "id": c.id,
+        "name": c.name,
+        "account_id": c.account.account_id,
+        "objective": c.objective,
+        "buying_type": "AUCTION",
+        "start_time": _day_time(created),
+        **_status_fields(c, created, ctx),
+        "special_ad_categories": [],
+        "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
     }
 
 
 def _adset_fields(s: AdSet, ctx: Ctx) -> dict:
-    created = (s.schedule.start if s.campaign.generation is not None
-               else s.account.created_day + 30 + s.campaign.index)
+    created = (
+        s.schedule.start
+        if s.campaign.generation is not None
+        else s.account.created_day + 30 + s.campaign.index
+    )
     promoted = {"page_id": s.account.page.id}
     return {
-        "id": s.id, "name": s.name, "account_id": s.account.account_id, "campaign_id": s.campaign.id,
-        "campaign": {"id": s.campaign.id}, **_status_fields(s, created, ctx),
+        "id": s.id,
+        "name": s.name,
+        "account_id": s.account.account_id,
+        "campaign_id": s.campaign.id,
+        "campaign": {"id": s.campaign.id},
+        **_status_fields(s, created, ctx),
         "optimization_goal": s.optimization_goal,
-        "billing_event": "IMPRESSIONS", "destination_type": s.destination_type,
-        "daily_budget": str(s.daily_budget_cents), "promoted_object": promoted,
-        "start_time": _day_time(created), "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
+        "billing_event": "IMPRESSIONS",
+        "destination_type": s.destination_type,
+        "daily_budget": str(s.daily_budget_cents),
+        "promoted_object": promoted,
+        "start_time": _day_time(created),
+        "bid_strategy": "LOWEST_COST_WITHOUT_CAP",
     }
 
 
 def _ad_fields(ad: Ad, ctx: Ctx) -> dict:
-    created = (ad.schedule.start if ad.campaign.generation is not None
-               else ad.account.created_day + 31 + ad.campaign.index)
+    created = (
+        ad.schedule.start
+        if ad.campaign.generation is not None
+        else ad.account.created_day + 31 + ad.campaign.index
+    )
     out = {
-        "id": ad.id, "name": ad.name, "account_id": ad.account.account_id, "campaign_id": ad.campaign.id,
-        "adset_id": ad.adset.id, "campaign": {"id": ad.campaign.id}, "adset": {"id": ad.adset.id},
-        **_status_fields(ad, created, ctx), "creative": {"id": ad.creative_id},
+        "id": ad.id,
+        "name": ad.name,
+        "account_id": ad.account.account_id,
+        "campaign_id": ad.campaign.id,
+        "adset_id": ad.adset.id,
+        "campaign": {"id": ad.campaign.id},
+        "adset": {"id": ad.adset.id},
+        **_status_fields(ad, created, ctx),
+        "creative": {"id": ad.creative_id},
     }
     return out
 
 
 def _page_fields(p: Page, ctx: Ctx) -> dict:
     out = {
-        "id": p.id, "name": p.name, "username": p.username, "category": "Local business",
-        "category_list": [{"id": "2500", "name": "Local business"}], "link": f"https://www.facebook.com/{p.username}",
+        "id": p.id,
+        "name": p.name,
+        "username": p.username,
+        "category": "Local business",
+        "category_list": [{"id": "2500", "name": "Local business"}],
+        "link": f"https://www.facebook.com/{p.username}",
         "fan_count": 1000 + p.index * 137,
         "tasks": [t for t in auth.ALL_TASKS if ctx.principal is None or t in ctx.principal.tasks],
-        "instagram_business_account": {"id": p.ig_id}, "connected_instagram_account": {"id": p.ig_id},
+        "instagram_business_account": {"id": p.ig_id},
+        "connected_instagram_account": {"id": p.ig_id},
         "verification_status": "not_verified",
     }
     return out
 
 
 def _ig_fields(p: Page, ctx: Ctx) -> dict:
-    return {"id": p.ig_id, "username": p.ig_username, "name": p.name, "followers_count": 500 + 31 * p.index,
-            "profile_picture_url": f"https://example.invalid/ig/{p.ig_id}.jpg"}
+    return {
+        "id": p.ig_id,
+        "username": p.ig_username,
+        "name": p.name,
+        "followers_count": 500 + 31 * p.index,
+        "profile_picture_url": f"https://example.invalid/ig/{p.ig_id}.jpg",
+    }
 
 
 def _form_fields(f: LeadForm, ctx: Ctx) -> dict:
     all_leads = ctx.sandbox.page_leads(f.page)
     mine = [lead for lead in all_leads if lead.form is f]
     return {
-        "id": f.id, "name": f.name, "status": "ACTIVE", "locale": f.locale, "created_time": _day_time(f.created_day),
-        "leads_count": len(mine), "organic_leads_count": sum(1 for lead in mine if lead.is_organic),
-        "expired_leads_count": 0, "page": {"id": f.page.id, "name": f.page.name}, "page_id": f.page.id,
-        "questions": [{"key": "full_name", "label": "Full name", "type": "FULL_NAME", "id": f"{f.id}1"},
-                      {"key": "email", "label": "Email", "type": "EMAIL", "id": f"{f.id}2"},
-                      {"key": "phone_number", "label": "Phone number", "type": "PHONE", "id": f"{f.id}3"}]
-        + [{"key": q["key"], "label": q["label"], "type": q["type"], "id": f"{f.id}{4 + i}",
-            **({"options": [{"key": o.lower().replace(' ', '_'), "value": o} for o in q["options"]]}
-               if q["options"] else {})}
-           for i, q in enumerate(f.questions)],
+        "id": f.id,
+        "name": f.name,
+        "status": "ACTIVE",
+        "locale": f.locale,
+        "created_time": _day_time(f.created_day),
+        "leads_count": len(mine),
+        "organic_leads_count": sum(1 for lead in mine if lead.is_organic),
+        "expired_leads_count": 0,
+        "page": {"id": f.page.id, "name": f.page.name},
+        "page_id": f.page.id,
+        "questions": [
+            {"key": "full_name", "label": "Full name", "type": "FULL_NAME", "id": f"{f.id}1"},
+            {"key": "email", "label": "Email", "type": "EMAIL", "id": f"{f.id}2"},
+            {"key": "phone_number", "label": "Phone number", "type": "PHONE", "id": f"{f.id}3"},
+        ]
+        + [
+            {
+                "key": q["key"],
+                "label": q["label"],
+                "type": q["type"],
+                "id": f"{f.id}{4 + i}",
+                **(
+                    {"options": [{"key": o.lower().replace(" ", "_"), "value": o} for o in q["options"]]}
+                    if q["options"]
+                    else {}
+                ),
+            }
+            for i, q in enumerate(f.questions)
+        ],
         "privacy_policy_url": f"https://example.invalid/{f.page.username}/privacy",
         "follow_up_action_url": f"https://example.invalid/{f.page.username}/thanks",
-        "allow_organic_lead": True, "block_display_for_non_targeted_viewer": False,
-        "is_optimized_for_quality": False, "question_page_custom_headline": "Tell us about you",
+        "allow_organic_lead": True,
+        "block_display_for_non_targeted_viewer": False,
+        "is_optimized_for_quality": False,
+        "question_page_custom_headline": "Tell us about you",
         "tracking_parameters": [],
     }
 
@@ -147,51 +226,219 @@ class Kind:
 
 
 KINDS = {
-    "user": Kind("User", lambda u, ctx: {"id": ctx.sandbox.world.user_id, "name": ctx.sandbox.world.user_name},
-                 frozenset({"id", "name", "email", "first_name", "last_name"}), ("id", "name"),
-                 ("adaccounts", "accounts", "permissions")),
-    "permission": Kind("Permission", lambda perm, ctx: perm, frozenset({"permission", "status"}),
-                       ("permission", "status"), ()),
-    "account": Kind("AdAccount", _account_fields,
-                    frozenset({
-                        "id", "account_id", "name", "currency", "timezone_name", "timezone_offset_hours_utc",
-                        "timezone_id", "account_status", "disable_reason", "business_name", "created_time",
-                        "is_personal", "age", "business_country_code", "spend_cap", "min_daily_budget", "owner",
-                        "business"}),
-                    ("account_id", "id"), ("campaigns", "adsets", "ads", "promote_pages")),
-    "business": Kind("Business", _business_fields, frozenset({
-        "id", "name", "created_time", "link", "verification_status", "timezone_id", "is_hidden"}),
-        ("id", "name"), ("owned_ad_accounts", "owned_pages", "client_ad_accounts", "client_pages")),
-    "campaign": Kind("Campaign", _campaign_fields, frozenset({
-        "id", "name", "account_id", "objective", "status", "effective_status", "configured_status",
-        "buying_type", "created_time", "updated_time", "start_time", "special_ad_categories", "bid_strategy",
-        "stop_time", "daily_budget", "lifetime_budget"}), ("id",), ("adsets", "ads")),
-    "adset": Kind("AdSet", _adset_fields, frozenset({
-        "id", "name", "account_id", "campaign_id", "campaign", "status", "effective_status", "configured_status",
-        "optimization_goal", "billing_event", "destination_type", "daily_budget", "promoted_object",
-        "created_time", "updated_time", "start_time", "bid_strategy", "end_time", "lifetime_budget",
-        "targeting", "bid_amount"}), ("id",), ("ads",)),
-    "ad": Kind("Ad", _ad_fields, frozenset({
-        "id", "name", "account_id", "campaign_id", "adset_id", "campaign", "adset", "status", "effective_status",
-        "configured_status", "created_time", "updated_time", "creative", "tracking_specs", "conversion_specs",
-        "bid_amount"}), ("id",), ("leads",)),
-    "page": Kind("Page", _page_fields, frozenset({
-        "id", "name", "username", "category", "category_list", "link", "fan_count", "tasks",
-        "instagram_business_account", "connected_instagram_account", "verification_status", "access_token",
-        "about", "emails", "phone", "website"}), ("name", "id"), ("leadgen_forms", "conversations")),
-    "iguser": Kind("IGUser", _ig_fields, frozenset({"id", "username", "name", "followers_count",
-                                                     "profile_picture_url", "biography"}), ("id",), ()),
-    "form": Kind("LeadgenForm", _form_fields, frozenset({
-        "id", "name", "status", "locale", "created_time", "leads_count", "organic_leads_count",
-        "expired_leads_count", "page", "page_id", "questions", "privacy_policy_url", "follow_up_action_url",
-        "allow_organic_lead", "block_display_for_non_targeted_viewer", "is_optimized_for_quality",
-        "question_page_custom_headline", "tracking_parameters", "context_card", "legal_content",
-        "thank_you_page", "creator", "creator_id"}), ("id", "locale", "name", "status"), ("leads",)),
+    "user": Kind(
+        "User",
+        lambda u, ctx: {"id": ctx.sandbox.world.user_id, "name": ctx.sandbox.world.user_name},
+        frozenset({"id", "name", "email", "first_name", "last_name"}),
+        ("id", "name"),
+        ("adaccounts", "accounts", "permissions"),
+    ),
+    "permission": Kind(
+        "Permission",
+        lambda perm, ctx: perm,
+        frozenset({"permission", "status"}),
+        ("permission", "status"),
+        (),
+    ),
+    "account": Kind(
+        "AdAccount",
+        _account_fields,
+        frozenset(
+            {
+                "id",
+                "account_id",
+                "name",
+                "currency",
+                "timezone_name",
+                "timezone_offset_hours_utc",
+                "timezone_id",
+                "account_status",
+                "disable_reason",
+                "business_name",
+                "created_time",
+                "is_personal",
+                "age",
+                "business_country_code",
+                "spend_cap",
+                "min_daily_budget",
+                "owner",
+                "business",
+            }
+        ),
+        ("account_id", "id"),
+        ("campaigns", "adsets", "ads", "promote_pages"),
+    ),
+    "business": Kind(
+        "Business",
+        _business_fields,
+        frozenset({"id", "name", "created_time", "link", "verification_status", "timezone_id", "is_hidden"}),
+        ("id", "name"),
+        ("owned_ad_accounts", "owned_pages", "client_ad_accounts", "client_pages"),
+    ),
+    "campaign": Kind(
+        "Campaign",
+        _campaign_fields,
+        frozenset(
+            {
+                "id",
+                "name",
+                "account_id",
+                "objective",
+                "status",
+                "effective_status",
+                "configured_status",
+                "buying_type",
+                "created_time",
+                "updated_time",
+                "start_time",
+                "special_ad_categories",
+                "bid_strategy",
+                "stop_time",
+                "daily_budget",
+                "lifetime_budget",
+            }
+        ),
+        ("id",),
+        ("adsets", "ads"),
+    ),
+    "adset": Kind(
+        "AdSet",
+        _adset_fields,
+        frozenset(
+            {
+                "id",
+                "name",
+                "account_id",
+                "campaign_id",
+                "campaign",
+                "status",
+                "effective_status",
+                "configured_status",
+                "optimization_goal",
+                "billing_event",
+                "destination_type",
+                "daily_budget",
+                "promoted_object",
+                "created_time",
+                "updated_time",
+                "start_time",
+                "bid_strategy",
+                "end_time",
+                "lifetime_budget",
+                "targeting",
+                "bid_amount",
+            }
+        ),
+        ("id",),
+        ("ads",),
+    ),
+    "ad": Kind(
+        "Ad",
+        _ad_fields,
+        frozenset(
+            {
+                "id",
+                "name",
+                "account_id",
+                "campaign_id",
+                "adset_id",
+                "campaign",
+                "adset",
+                "status",
+                "effective_status",
+                "configured_status",
+                "created_time",
+                "updated_time",
+                "creative",
+                "tracking_specs",
+                "conversion_specs",
+                "bid_amount",
+            }
+        ),
+        ("id",),
+        ("leads",),
+    ),
+    "page": Kind(
+        "Page",
+        _page_fields,
+        frozenset(
+            {
+                "id",
+                "name",
+                "username",
+                "category",
+                "category_list",
+                "link",
+                "fan_count",
+                "tasks",
+                "instagram_business_account",
+                "connected_instagram_account",
+                "verification_status",
+                "access_token",
+                "about",
+                "emails",
+                "phone",
+                "website",
+            }
+        ),
+        ("name", "id"),
+        ("leadgen_forms", "conversations"),
+    ),
+    "iguser": Kind(
+        "IGUser",
+        _ig_fields,
+        frozenset({"id", "username", "name", "followers_count", "profile_picture_url", "biography"}),
+        ("id",),
+        (),
+    ),
+    "form": Kind(
+        "LeadgenForm",
+        _form_fields,
+        frozenset(
+            {
+                "id",
+                "name",
+                "status",
+                "locale",
+                "created_time",
+                "leads_count",
+                "organic_leads_count",
+                "expired_leads_count",
+                "page",
+                "page_id",
+                "questions",
+                "privacy_policy_url",
+                "follow_up_action_url",
+                "allow_organic_lead",
+                "block_display_for_non_targeted_viewer",
+                "is_optimized_for_quality",
+                "question_page_custom_headline",
+                "tracking_parameters",
+                "context_card",
+                "legal_content",
+                "thank_you_page",
+                "creator",
+                "creator_id",
+            }
+        ),
+        ("id", "locale", "name", "status"),
+        ("leads",),
+    ),
     "lead": Kind("Lead", None, frozenset(leads.LEAD_FIELDS), tuple(leads.LEAD_DEFAULT_FIELDS), ()),
-    "conversation": Kind("UnifiedThread", None, frozenset(conversations.CONVERSATION_FIELDS),
-                         tuple(conversations.CONVERSATION_DEFAULT_FIELDS), ("messages",)),
-    "message": Kind("Message", None, frozenset(conversations.MESSAGE_FIELDS),
-                    tuple(conversations.MESSAGE_DEFAULT_FIELDS), ()),
+    "conversation": Kind(
+        "UnifiedThread",
+        None,
+        frozenset(conversations.CONVERSATION_FIELDS),
+        tuple(conversations.CONVERSATION_DEFAULT_FIELDS),
+        ("messages",),
+    ),
+    "message": Kind(
+        "Message",
+        None,
+        frozenset(conversations.MESSAGE_FIELDS),
+        tuple(conversations.MESSAGE_DEFAULT_FIELDS),
+        (),
+    ),
 }
 
 
@@ -213,6 +460,7 @@ def specs_or_default(kind: str, specs: list[FieldSpec]) -> list[FieldSpec]:
 
 
 # ---- rendering ----------------------------------------------------------------------------------
+
 
 def render(kind: str, obj, specs: list[FieldSpec], ctx: Ctx, nested_path: str | None = None) -> dict:
     """A node with the requested fields; edges named in ``fields`` are expanded (one page)."""
@@ -305,12 +553,16 @@ def page_access_token(page: Page, ctx: Ctx) -> str:
     """Only a user token may read a Page token; it inherits that user token's permissions."""
     p = ctx.principal
     if p is None or p.kind != "user":
-        raise GraphError("(#100) Tried accessing nonexisting field (access_token) on node type (Page) with a "
-                         "Page access token", 100)
+        raise GraphError(
+            "(#100) Tried accessing nonexisting field (access_token) on node type (Page) with a "
+            "Page access token",
+            100,
+        )
     return auth.page_token(ctx.sandbox.app_secret, page.id, p.token)
 
 
 # ---- edges --------------------------------------------------------------------------------------
+
 
 def _edge_statuses(params: dict, level: str) -> set[str]:
     """The effective statuses a list edge returns. Meta's "Manage your ad object's status": without a
@@ -323,7 +575,9 @@ def _edge_statuses(params: dict, level: str) -> set[str]:
         values = statuses if isinstance(statuses, list) else [statuses]
         for i, v in enumerate(values):
             if str(v) not in allowed:
-                raise param_error(f"Param effective_status[{i}] must be one of {{{', '.join(allowed)}}}; got {v!r}")
+                raise param_error(
+                    f"Param effective_status[{i}] must be one of {{{', '.join(allowed)}}}; got {v!r}"
+                )
         wanted = {str(v) for v in values}
     flt = json_param(params, "filtering")
     if isinstance(flt, list):
@@ -333,17 +587,25 @@ def _edge_statuses(params: dict, level: str) -> set[str]:
             vals = f.get("value") if isinstance(f.get("value"), list) else [f.get("value")]
             for i, v in enumerate(vals):
                 if str(v) not in allowed:
-                    raise param_error(f"Filtering field {f.get('field')}: value[{i}] {v!r} is not a valid "
-                                      f"effective_status; it must be one of {{{', '.join(allowed)}}}", 1487300)
+                    raise param_error(
+                        f"Filtering field {f.get('field')}: value[{i}] {v!r} is not a valid "
+                        f"effective_status; it must be one of {{{', '.join(allowed)}}}",
+                        1487300,
+                    )
             op = str(f.get("operator", "IN")).upper()
-            chosen = {str(v) for v in vals} if op in ("IN", "EQUAL", "ANY") else set(allowed) - {str(v) for v in vals}
+            chosen = (
+                {str(v) for v in vals}
+                if op in ("IN", "EQUAL", "ANY")
+                else set(allowed) - {str(v) for v in vals}
+            )
             wanted = chosen if wanted is None else wanted & chosen
     if wanted is None:
         return set(allowed) - {"ARCHIVED", "DELETED"}
     if "DELETED" in wanted:
         raise param_error(
             "Deleted objects cannot be read as a connection of another object: remove DELETED from the "
-            "effective_status filter and read deleted objects by their id (GET /<id>)")
+            "effective_status filter and read deleted objects by their id (GET /<id>)"
+        )
     return wanted
 
 
@@ -363,16 +625,23 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
             return "page", [pg for pg in sb.world.pages if pg.account is None or sb.managed(pg.account)]
         if edge == "permissions":
             # GET /me/permissions: every permission the app asked for, granted or declined
-            return "permission", [{"permission": perm, "status": "granted" if perm in p.permissions else "declined"}
-                                  for perm in sorted(auth.ALL_PERMISSIONS)]
+            return "permission", [
+                {"permission": perm, "status": "granted" if perm in p.permissions else "declined"}
+                for perm in sorted(auth.ALL_PERMISSIONS)
+            ]
     if kind in ("account", "campaign", "adset") and edge in ("campaigns", "adsets", "ads"):
         auth.require(p, "ads_read")
         level = {"campaigns": "campaign", "adsets": "adset", "ads": "ad"}[edge]
         statuses = _edge_statuses(params, level)
         account = obj if kind == "account" else obj.account
         start, today = sb.window(account)
-        camps = (sb.world.campaigns_of(obj, start, today) if kind == "account"
-                 else [obj] if kind == "campaign" else [])
+        camps = (
+            sb.world.campaigns_of(obj, start, today)
+            if kind == "account"
+            else [obj]
+            if kind == "campaign"
+            else []
+        )
         sets = [s for c in camps for s in c.adsets] if kind != "adset" else [obj]
         if edge == "campaigns" and kind == "account":
             items = list(camps)
@@ -383,7 +652,12 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
         else:
             raise nonexisting_field(edge, KINDS[kind].name)
         return level, [o for o in items if o.effective_status(today) in statuses]
-    if kind == "business" and edge in ("owned_ad_accounts", "owned_pages", "client_ad_accounts", "client_pages"):
+    if kind == "business" and edge in (
+        "owned_ad_accounts",
+        "owned_pages",
+        "client_ad_accounts",
+        "client_pages",
+    ):
         # Business Manager lists every account the business owns (or manages for a client), assigned to the
         # token's user or not; an unassigned one answers 100/33 when read (Marketing API, "Business Manager")
         auth.require(p, "business_management")
@@ -408,7 +682,9 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
             raise param_error("Param platform must be one of {MESSENGER, INSTAGRAM}")
         auth.require_conversations(p, obj.id, platform)
         # Standard Access: the edge answers normally and leaves out people without an app role (seed 004)
-        convs = [c for c in sb.page_conversations(obj) if c.platform == platform and conversations.visible_to(c, p)]
+        convs = [
+            c for c in sb.page_conversations(obj) if c.platform == platform and conversations.visible_to(c, p)
+        ]
         user_id = params.get("user_id")
         if user_id:
             convs = [c for c in convs if c.user_id == str(user_id)]
@@ -445,11 +721,16 @@ def filter_leads(items: list, params: dict) -> list:
         raise param_error("Param filtering must be a list of {field, operator, value}")
     for f in flt:
         if not isinstance(f, dict) or f.get("field") != "time_created":
-            raise param_error(f"Filtering field {f.get('field') if isinstance(f, dict) else f} is invalid. "
-                              "Leads can be filtered on time_created", 1487300)
+            raise param_error(
+                f"Filtering field {f.get('field') if isinstance(f, dict) else f} is invalid. "
+                "Leads can be filtered on time_created",
+                1487300,
+            )
         op = str(f.get("operator", "")).upper()
         if op not in _OPS:
-            raise param_error("Filtering operator must be one of LESS_THAN, GREATER_THAN, GREATER_THAN_OR_EQUAL")
+            raise param_error(
+                "Filtering operator must be one of LESS_THAN, GREATER_THAN, GREATER_THAN_OR_EQUAL"
+            )
         try:
             value = int(float(f.get("value")))
         except (TypeError, ValueError) as exc:

@@ -63,8 +63,16 @@ def paging_block(ctx, start: int, end: int, total: int, edge_path: str, params: 
     return block
 
 
-def page_json(ctx, rows_json: list[str], start: int, end: int, total: int, edge_path: str, params: dict,
-              summary: dict | None = None) -> bytes:
+def page_json(
+    ctx,
+    rows_json: list[str],
+    start: int,
+    end: int,
+    total: int,
+    edge_path: str,
+    params: dict,
+    summary: dict | None = None,
+) -> bytes:
     """A page built from pre-serialised rows (the fast path for insights)."""
     block = paging_block(ctx, start, end, total, edge_path, params)
     parts = ['{"data":[', ",".join(rows_json), "]"]
@@ -76,16 +84,25 @@ def page_json(ctx, rows_json: list[str], start: int, end: int, total: int, edge_
     return "".join(parts).encode()
 
 
-def page_json_bytes(ctx, rows: list[bytes], start: int, end: int, total: int, edge_path: str,
-                    params: dict) -> bytes:
+def page_json_bytes(
+    ctx, rows: list[bytes], start: int, end: int, total: int, edge_path: str, params: dict
+) -> bytes:
     """Like ``page_json`` for rows that are already UTF-8 bytes (pre-rendered job results)."""
     block = paging_block(ctx, start, end, total, edge_path, params)
     tail = (',"paging":' + _DUMPS(block)).encode() if block else b""
     return b'{"data":[' + b",".join(rows) + b"]" + tail + b"}"
 
 
-def page_dict(ctx, items: list, start: int, end: int, total: int, edge_path: str, params: dict,
-              summary: dict | None = None) -> dict:
+def page_dict(
+    ctx,
+    items: list,
+    start: int,
+    end: int,
+    total: int,
+    edge_path: str,
+    params: dict,
+    summary: dict | None = None,
+) -> dict:
     out: dict = {"data": items}
     block = paging_block(ctx, start, end, total, edge_path, params)
     if block:

@@ -53,7 +53,7 @@ def _parse_one(text: str) -> FieldSpec:
     if brace >= 0:
         if not text.endswith("}"):
             raise param_error(f"Syntax error in the fields parameter near '{text}'")
-        sub = parse_fields(text[brace + 1:-1])
+        sub = parse_fields(text[brace + 1 : -1])
         text = text[:brace]
     head, _, rest = text.partition(".")
     mods = {m.group(1): m.group(2) for m in _MOD.finditer("." + rest)} if rest else {}
@@ -85,8 +85,8 @@ def parse_fields(value) -> list[FieldSpec]:
     return out
 
 
-_UNQUOTED_KEY = re.compile(r'([{,]\s*)([A-Za-z_][A-Za-z0-9_.]*)(\s*:)')
-_BARE_WORD = re.compile(r'(:\s*)([A-Za-z_][A-Za-z0-9_.]*)(\s*[,}\]])')
+_UNQUOTED_KEY = re.compile(r"([{,]\s*)([A-Za-z_][A-Za-z0-9_.]*)(\s*:)")
+_BARE_WORD = re.compile(r"(:\s*)([A-Za-z_][A-Za-z0-9_.]*)(\s*[,}\]])")
 
 
 def loose_json(text: str):

@@ -45,12 +45,17 @@ class Budgets:
         b = cls()
         if not text:
             return b
-        items = text.items() if isinstance(text, dict) else (
-            part.split("=", 1) for part in str(text).split(",") if part.strip())
+        items = (
+            text.items()
+            if isinstance(text, dict)
+            else (part.split("=", 1) for part in str(text).split(",") if part.strip())
+        )
         for name, value in items:
             name = str(name).strip()
             if not hasattr(b, name):
-                raise ValueError(f"unknown budget {name!r}; known: {[f.name for f in dataclasses.fields(cls)]}")
+                raise ValueError(
+                    f"unknown budget {name!r}; known: {[f.name for f in dataclasses.fields(cls)]}"
+                )
             setattr(b, name, float(value) if name in ("window_s", "leadgen_scale") else int(float(value)))
         return b
 
@@ -58,18 +63,34 @@ class Budgets:
 CODES = {
     "app": (4, None, "(#4) Application request limit reached"),
     "user": (17, 2446079, "(#17) User request limit reached"),
-    "ads_insights": (80000, 2446079, "(#80000) There have been too many calls from this ad-account. Wait a bit "
-                     "and try again. For more info, please refer to "
-                     "https://developers.facebook.com/docs/graph-api/overview/rate-limiting."),
-    "ads_management": (80004, 2446079, "(#80004) There have been too many calls to this ad-account. Wait a bit "
-                       "and try again. For more info, please refer to "
-                       "https://developers.facebook.com/docs/graph-api/overview/rate-limiting."),
-    "pages": (80001, None, "(#80001) There have been too many calls to this Page account. Wait a bit and try "
-              "again. For more info, please refer to "
-              "https://developers.facebook.com/docs/graph-api/overview/rate-limiting."),
-    "leadgen": (80005, None, "(#80005) There have been too many leadgen api calls to this Page. Wait a bit and "
-                "try again. For more info, please refer to "
-                "https://developers.facebook.com/docs/graph-api/overview/rate-limiting."),
+    "ads_insights": (
+        80000,
+        2446079,
+        "(#80000) There have been too many calls from this ad-account. Wait a bit "
+        "and try again. For more info, please refer to "
+        "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+    ),
+    "ads_management": (
+        80004,
+        2446079,
+        "(#80004) There have been too many calls to this ad-account. Wait a bit "
+        "and try again. For more info, please refer to "
+        "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+    ),
+    "pages": (
+        80001,
+        None,
+        "(#80001) There have been too many calls to this Page account. Wait a bit and try "
+        "again. For more info, please refer to "
+        "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+    ),
+    "leadgen": (
+        80005,
+        None,
+        "(#80005) There have been too many leadgen api calls to this Page. Wait a bit and "
+        "try again. For more info, please refer to "
+        "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+    ),
 }
 
 
@@ -116,7 +137,9 @@ class RateLimiter:
         idx = max(0, min(len(q) - 1, excess))
         return max(1, math.ceil((q[idx] + self._window(key[0]) - now) / 60.0))
 
-    def _keys(self, scope: Scope, user_key: str | None, leadgen_budget: int | None) -> list[tuple[tuple, int]]:
+    def _keys(
+        self, scope: Scope, user_key: str | None, leadgen_budget: int | None
+    ) -> list[tuple[tuple, int]]:
         b = self.budgets
         keys = [(("app",), b.app)]
         if user_key:
@@ -144,18 +167,27 @@ class RateLimiter:
             for key, _budget in keys:
                 self._calls[key].append(now)
 
-    def headers(self, scope: Scope, user_key: str | None, leadgen_budget: int | None = None,
-                regain: dict | None = None) -> dict[str, str]:
+    def headers(
+        self,
+        scope: Scope,
+        user_key: str | None,
+        leadgen_budget: int | None = None,
+        regain: dict | None = None,
+    ) -> dict[str, str]:
         """Usage headers for a response (errors too)."""
         now = time.monotonic()
         b = self.budgets
         with self._lock:
+
             def pct(key, budget):
                 return min(100, int(100 * self._count(key, now) / budget)) if budget > 0 else 100
 
             app_pct = pct(("app",), b.app)
-            out = {"x-app-usage": json.dumps({"call_count": app_pct, "total_cputime": max(0, app_pct - 1),
-                                              "total_time": app_pct})}
+            out = {
+                "x-app-usage": json.dumps(
+                    {"call_count": app_pct, "total_cputime": max(0, app_pct - 1), "total_time": app_pct}
+                )
+            }
             acc_pct = 0.0
             buc: dict = {}
             tier = "standard_access"
@@ -170,15 +202,33 @@ class RateLimiter:
                     if p >= 100 and not regain_m:
                         regain_m = self._regain_minutes(key, now, budget)
                     if kind == scope.buc or self._count(key, now):
-                        entries.append({"type": kind, "call_count": p, "total_cputime": max(0, p - 1),
-                                        "total_time": p, "estimated_time_to_regain_access": regain_m,
-                                        "ads_api_access_tier": tier})
+                        entries.append(
+                            {
+                                "type": kind,
+                                "call_count": p,
+                                "total_cputime": max(0, p - 1),
+                                "total_time": p,
+                                "estimated_time_to_regain_access": regain_m,
+                                "ads_api_access_tier": tier,
+                            }
+                        )
                     if kind == (scope.buc if scope.buc in kinds else "ads_management"):
                         acc_pct = round(100.0 * self._count(key, now) / budget, 2) if budget else 100.0
-                key = scope.business_id if self.usage_key == "business" and scope.business_id else scope.account_id
+                key = (
+                    scope.business_id
+                    if self.usage_key == "business" and scope.business_id
+                    else scope.account_id
+                )
                 buc[key] = entries or [
-                    {"type": "ads_management", "call_count": 0, "total_cputime": 0, "total_time": 0,
-                     "estimated_time_to_regain_access": 0, "ads_api_access_tier": tier}]
+                    {
+                        "type": "ads_management",
+                        "call_count": 0,
+                        "total_cputime": 0,
+                        "total_time": 0,
+                        "estimated_time_to_regain_access": 0,
+                        "ads_api_access_tier": tier,
+                    }
+                ]
             if scope.page_id:
                 entries = []
                 for kind in ("pages", "leadgen"):
@@ -190,18 +240,30 @@ class RateLimiter:
                     regain_m = regain.get(key, 0) if regain else 0
                     if p >= 100 and not regain_m and budget:
                         regain_m = self._regain_minutes(key, now, budget)
-                    entries.append({"type": kind, "call_count": p, "total_cputime": max(0, p - 1),
-                                    "total_time": p, "estimated_time_to_regain_access": regain_m})
+                    entries.append(
+                        {
+                            "type": kind,
+                            "call_count": p,
+                            "total_cputime": max(0, p - 1),
+                            "total_time": p,
+                            "estimated_time_to_regain_access": regain_m,
+                        }
+                    )
                 if entries:
                     buc[scope.page_id] = entries
             out["x-business-use-case-usage"] = json.dumps(buc)
-            out["x-ad-account-usage"] = json.dumps({"acc_id_util_pct": acc_pct,
-                                                    "reset_time_duration": int(b.window_s) if acc_pct else 0,
-                                                    "ads_api_access_tier": tier})
+            out["x-ad-account-usage"] = json.dumps(
+                {
+                    "acc_id_util_pct": acc_pct,
+                    "reset_time_duration": int(b.window_s) if acc_pct else 0,
+                    "ads_api_access_tier": tier,
+                }
+            )
             if scope.insights:
                 ins_pct = pct(("ads_insights", scope.account_id), b.ads_insights) if scope.account_id else 0
                 out["x-fb-ads-insights-throttle"] = json.dumps(
-                    {"app_id_util_pct": app_pct, "acc_id_util_pct": ins_pct, "ads_api_access_tier": tier})
+                    {"app_id_util_pct": app_pct, "acc_id_util_pct": ins_pct, "ads_api_access_tier": tier}
+                )
         return out
 
     def reset(self) -> None:

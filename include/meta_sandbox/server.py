@@ -68,8 +68,11 @@ class Handler(http.server.BaseHTTPRequestHandler):
             with contextlib.suppress(OSError):
                 self.connection.shutdown(socket.SHUT_RDWR)
             return
-        head = [f"HTTP/1.1 {resp.status} {_REASONS.get(resp.status, 'OK')}",
-                f"Content-Type: {resp.content_type}", f"Content-Length: {len(resp.body)}"]
+        head = [
+            f"HTTP/1.1 {resp.status} {_REASONS.get(resp.status, 'OK')}",
+            f"Content-Type: {resp.content_type}",
+            f"Content-Length: {len(resp.body)}",
+        ]
         head.extend(f"{k}: {v}" for k, v in resp.headers.items())
         if self.close_connection or (self.headers.get("Connection", "").lower() == "close"):
             head.append("Connection: close")
@@ -98,12 +101,17 @@ def _multipart(body: bytes, ctype: str) -> dict:
     import email.policy
 
     msg = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
-        b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body)
+        b"Content-Type: " + ctype.encode() + b"\r\n\r\n" + body
+    )
     out = {}
     for part in msg.iter_parts():
         name = part.get_param("name", header="content-disposition")
         if name and not part.get_filename():
-            out[name] = part.get_content() if isinstance(part.get_content(), str) else part.get_payload(decode=True).decode()
+            out[name] = (
+                part.get_content()
+                if isinstance(part.get_content(), str)
+                else part.get_payload(decode=True).decode()
+            )
     return out
 
 

@@ -46,7 +46,13 @@ class Stats:
 
     def snapshot(self) -> dict:
         with self._lock:
-            return {"total": self.total, "by_endpoint": dict(sorted(self.by_endpoint.items())),
-                    "errors": self.errors, "by_error_code": dict(self.by_error_code), "dropped": self.dropped,
-                    "batch_items": self.batch_items, "insights_rows_served": self.rows_served,
-                    "insights_page_seconds": round(self.page_seconds, 3)}
+            return {
+                "total": self.total,
+                "by_endpoint": dict(sorted(self.by_endpoint.items())),
+                "errors": self.errors,
+                "by_error_code": dict(self.by_error_code),
+                "dropped": self.dropped,
+                "batch_items": self.batch_items,
+                "insights_rows_served": self.rows_served,
+                "insights_page_seconds": round(self.page_seconds, 3),
+            }

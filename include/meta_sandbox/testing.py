@@ -50,8 +50,12 @@ class SandboxHandle:
     def _call(self, method: str, path: str, body: dict | None = None, query: dict | None = None):
         url = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = json.dumps(body).encode() if body is not None else None
-        req = urllib.request.Request(url, data=data, method=method,  # noqa: S310
-                                     headers={"Content-Type": "application/json"} if data else {})
+        req = urllib.request.Request(  # noqa: S310 - our loopback URL
+            url,
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"} if data else {},
+        )
         try:
             with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - our loopback URL
                 return json.loads(resp.read() or b"null")
@@ -142,8 +146,14 @@ def start_sandbox(timeout: float = 30.0, **options) -> SandboxHandle:
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_INCLUDE_DIR, env.get("PYTHONPATH")) if p)
     env["PYTHONUNBUFFERED"] = "1"
-    proc = subprocess.Popen([sys.executable, "-m", "meta_sandbox", *_args(opts)], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, env=env, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "meta_sandbox", *_args(opts)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+        text=True,
+        start_new_session=True,
+    )
     first: list[str] = []
 
     def _read():

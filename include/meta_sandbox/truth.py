@@ -43,11 +43,22 @@ from meta_sandbox.leads import lead_platform, organic_leads, paid_leads, preview
 from meta_sandbox.metrics import RESTATEMENT_DAYS, split_windows
 from meta_sandbox.world import TERMINAL_STATUSES
 
-TRUTH_BREAKDOWNS = (("publisher_platform", "platform_position"), ("age", "gender"), ("country",), ("device_platform",))
+TRUTH_BREAKDOWNS = (
+    ("publisher_platform", "platform_position"),
+    ("age", "gender"),
+    ("country",),
+    ("device_platform",),
+)
 """The breakdown sets whose truth ``/_sandbox/truth`` gives (the pipeline's presets)."""
 
-PAGE_COUNTS = ("conversations_started", "organic_leads", "conversations_started_beyond_reach",
-               "conversations_started_standard_access", "leads_collected", "leads_collected_unattributed")
+PAGE_COUNTS = (
+    "conversations_started",
+    "organic_leads",
+    "conversations_started_beyond_reach",
+    "conversations_started_standard_access",
+    "leads_collected",
+    "leads_collected_unattributed",
+)
 
 
 def day_status(day: int, today: int) -> str:
@@ -79,8 +90,9 @@ def truth(sandbox, since_day: int | None, until_day: int | None) -> dict:
                 any_delivery = True
                 pixel, conv, _reply = dl.reported(today)
                 for splitter, totals in zip(splitters, by_value, strict=True):
-                    parts = splitter.split(dl, dl.reported(today),
-                                           lambda name, v, h=dl.h: split_windows(v, h ^ _SALT[name]))
+                    parts = splitter.split(
+                        dl, dl.reported(today), lambda name, v, h=dl.h: split_windows(v, h ^ _SALT[name])
+                    )
                     for into, part in zip(totals, parts, strict=True):
                         bd.add(into, part)
                 spend += dl.spend_cents
@@ -90,36 +102,65 @@ def truth(sandbox, since_day: int | None, until_day: int | None) -> dict:
                 leads_col += dl.leads_onsite
                 conv_rep += conv
                 if ad.id in retired:
-                    retired_out.append({
-                        "account_id": account.account_id, "ad_id": ad.id, "date": date_str(day),
-                        "effective_status": ad.effective_status(today), "spend": money(dl.spend_cents),
-                        "impressions": dl.impressions, "leads_reported": dl.leads_onsite + pixel,
-                        "leads_collected": dl.leads_onsite, "conversations_started_reported": conv,
-                    })
+                    retired_out.append(
+                        {
+                            "account_id": account.account_id,
+                            "ad_id": ad.id,
+                            "date": date_str(day),
+                            "effective_status": ad.effective_status(today),
+                            "spend": money(dl.spend_cents),
+                            "impressions": dl.impressions,
+                            "leads_reported": dl.leads_onsite + pixel,
+                            "leads_collected": dl.leads_onsite,
+                            "conversations_started_reported": conv,
+                        }
+                    )
             if any_delivery:
-                accounts_out.append({
-                    "account_id": account.account_id, "date": date_str(day), "currency": account.currency,
-                    "spend": money(spend), "impressions": imp, "clicks": clicks, "leads_reported": leads_rep,
-                    "leads_collected": leads_col, "conversations_started_reported": conv_rep,
-                    "leads_collected_unattributed": len(_before(preview_leads(sandbox, account.page, day),
-                                                                sandbox.cutoff_ts(account))),
-                    "partial": day >= today, "day_status": day_status(day, today),
-                })
+                accounts_out.append(
+                    {
+                        "account_id": account.account_id,
+                        "date": date_str(day),
+                        "currency": account.currency,
+                        "spend": money(spend),
+                        "impressions": imp,
+                        "clicks": clicks,
+                        "leads_reported": leads_rep,
+                        "leads_collected": leads_col,
+                        "conversations_started_reported": conv_rep,
+                        "leads_collected_unattributed": len(
+                            _before(preview_leads(sandbox, account.page, day), sandbox.cutoff_ts(account))
+                        ),
+                        "partial": day >= today,
+                        "day_status": day_status(day, today),
+                    }
+                )
                 for splitter, totals in zip(splitters, by_value, strict=True):
                     out = breakdowns_out[",".join(splitter.breakdowns)]
                     for (values, _weight), t in zip(splitter.values, totals, strict=True):
                         if bd.has_data(t):
-                            out.append({"account_id": account.account_id, "date": date_str(day),
-                                        **dict(zip(splitter.breakdowns, values, strict=True)),
-                                        "spend": money(t["spend"]), "impressions": t["impressions"],
-                                        "clicks": t["clicks"], "leads_reported": t["onsite"] + t["pixel"],
-                                        "conversations_started_reported": t["conv"]})
+                            out.append(
+                                {
+                                    "account_id": account.account_id,
+                                    "date": date_str(day),
+                                    **dict(zip(splitter.breakdowns, values, strict=True)),
+                                    "spend": money(t["spend"]),
+                                    "impressions": t["impressions"],
+                                    "clicks": t["clicks"],
+                                    "leads_reported": t["onsite"] + t["pixel"],
+                                    "conversations_started_reported": t["conv"],
+                                }
+                            )
     for page in sandbox.world.pages:
         pages_out.extend(_page_rows(sandbox, page, since_day, until_day))
     pages_out.sort(key=lambda r: (r["page_id"], r["date"], r["platform"]))
-    return {"as_of": sandbox.clock.now().isoformat(), "as_of_graph_time": graph_time(sandbox.clock.now().timestamp()),
-            "accounts": accounts_out, "pages": pages_out, "archived_or_deleted_ads": retired_out,
-            "breakdowns": breakdowns_out}
+    return {
+        "as_of": sandbox.clock.now().isoformat(),
+        "as_of_graph_time": graph_time(sandbox.clock.now().timestamp()),
+        "accounts": accounts_out,
+        "pages": pages_out,
+        "archived_or_deleted_ads": retired_out,
+        "breakdowns": breakdowns_out,
+    }
 
 
 def _before(leads: list, cutoff: int) -> list:
@@ -151,6 +192,13 @@ def _page_rows(sandbox, page, since_day: int | None, until_day: int | None) -> l
                 counts[(lead_platform(lead), day)]["leads_collected"] += 1
         for lead in _before(preview_leads(sandbox, page, day), cutoff):
             counts[(lead_platform(lead), day)]["leads_collected_unattributed"] += 1
-    return [{"page_id": page.id, "platform": platform, "date": date_str(day),
-             **{name: row[name] for name in PAGE_COUNTS}, "partial": day >= today}
-            for (platform, day), row in counts.items()]
+    return [
+        {
+            "page_id": page.id,
+            "platform": platform,
+            "date": date_str(day),
+            **{name: row[name] for name in PAGE_COUNTS},
+            "partial": day >= today,
+        }
+        for (platform, day), row in counts.items()
+    ]

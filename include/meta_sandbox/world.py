@@ -54,20 +54,53 @@ ACCOUNT_PROFILES = [
 # (name, has lead forms) of the Pages no account promotes, after the accounts' Pages.
 UNPROMOTED_PAGES = [("Lakeside Florist", True), ("Corner Bakery", False)]
 # Meta's effective_status enums (facebook_business Ad/AdSet/Campaign.EffectiveStatus).
-AD_EFFECTIVE_STATUSES = ("ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "DISAPPROVED",
-                         "IN_PROCESS", "PAUSED", "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED",
-                         "WITH_ISSUES")
-ADSET_EFFECTIVE_STATUSES = ("ACTIVE", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "IN_PROCESS", "PAUSED",
-                            "WITH_ISSUES")
+AD_EFFECTIVE_STATUSES = (
+    "ACTIVE",
+    "ADSET_PAUSED",
+    "ARCHIVED",
+    "CAMPAIGN_PAUSED",
+    "DELETED",
+    "DISAPPROVED",
+    "IN_PROCESS",
+    "PAUSED",
+    "PENDING_BILLING_INFO",
+    "PENDING_REVIEW",
+    "PREAPPROVED",
+    "WITH_ISSUES",
+)
+ADSET_EFFECTIVE_STATUSES = (
+    "ACTIVE",
+    "ARCHIVED",
+    "CAMPAIGN_PAUSED",
+    "DELETED",
+    "IN_PROCESS",
+    "PAUSED",
+    "WITH_ISSUES",
+)
 CAMPAIGN_EFFECTIVE_STATUSES = ("ACTIVE", "ARCHIVED", "DELETED", "IN_PROCESS", "PAUSED", "WITH_ISSUES")
-EFFECTIVE_STATUSES = {"campaign": CAMPAIGN_EFFECTIVE_STATUSES, "adset": ADSET_EFFECTIVE_STATUSES,
-                      "ad": AD_EFFECTIVE_STATUSES}
+EFFECTIVE_STATUSES = {
+    "campaign": CAMPAIGN_EFFECTIVE_STATUSES,
+    "adset": ADSET_EFFECTIVE_STATUSES,
+    "ad": AD_EFFECTIVE_STATUSES,
+}
 TERMINAL_STATUSES = ("ARCHIVED", "DELETED")
 PROMO_DAYS = 14
 TAIL_DAYS = 7
 
-BRANDS = ["Acme Solar", "Bharat Homes", "Berlin Bikes", "Thames Tutors", "Hudson Dental", "Rio Fitness",
-          "Harbour Realty", "Casa Verde", "Nordic Kitchens", "Lotus Clinic", "Atlas Movers", "Pine Insurance"]
+BRANDS = [
+    "Acme Solar",
+    "Bharat Homes",
+    "Berlin Bikes",
+    "Thames Tutors",
+    "Hudson Dental",
+    "Rio Fitness",
+    "Harbour Realty",
+    "Casa Verde",
+    "Nordic Kitchens",
+    "Lotus Clinic",
+    "Atlas Movers",
+    "Pine Insurance",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -300,10 +333,18 @@ AGENCY_LATE_JOINS_AFTER_DAYS = 1
 
 
 CUSTOM_QUESTIONS = [
-    {"key": "preferred_contact_time", "label": "When should we call you?", "type": "CUSTOM",
-     "options": ["Morning", "Afternoon", "Evening"]},
-    {"key": "budget_range", "label": "What is your budget?", "type": "CUSTOM",
-     "options": ["< 1k", "1k-5k", "5k-20k", "> 20k"]},
+    {
+        "key": "preferred_contact_time",
+        "label": "When should we call you?",
+        "type": "CUSTOM",
+        "options": ["Morning", "Afternoon", "Evening"],
+    },
+    {
+        "key": "budget_range",
+        "label": "What is your budget?",
+        "type": "CUSTOM",
+        "options": ["< 1k", "1k-5k", "5k-20k", "> 20k"],
+    },
     {"key": "city", "label": "City", "type": "CITY", "options": []},
 ]
 
@@ -325,8 +366,9 @@ class World:
         self.businesses = [self.business]
         client_business = None
         if config.agency:
-            client_business = Business(rng.numeric_id(seed, "client-business", digits=16), "Northwind Retail Group",
-                                       17200)
+            client_business = Business(
+                rng.numeric_id(seed, "client-business", digits=16), "Northwind Retail Group", 17200
+            )
             self.by_id[client_business.id] = client_business
             self.businesses.append(client_business)
         gindex = 0
@@ -334,10 +376,17 @@ class World:
             currency, tzname, cpm, lead_value = ACCOUNT_PROFILES[a % len(ACCOUNT_PROFILES)]
             brand = BRANDS[a % len(BRANDS)] + ("" if a < len(BRANDS) else f" {a // len(BRANDS) + 1}")
             acct = Account(
-                index=a, account_id=rng.numeric_id(seed, "account", a, digits=16), name=f"{brand} ({currency})",
-                currency=currency, timezone_name=tzname, tz=zoneinfo.ZoneInfo(tzname),
-                cpm=cpm * (0.8 + 0.4 * rng.unit(rng.key(seed, "cpm", a))), lead_value=lead_value,
-                created_day=17000 + a, business=self.business, promo_offset=(a * 5) % PROMO_DAYS,
+                index=a,
+                account_id=rng.numeric_id(seed, "account", a, digits=16),
+                name=f"{brand} ({currency})",
+                currency=currency,
+                timezone_name=tzname,
+                tz=zoneinfo.ZoneInfo(tzname),
+                cpm=cpm * (0.8 + 0.4 * rng.unit(rng.key(seed, "cpm", a))),
+                lead_value=lead_value,
+                created_day=17000 + a,
+                business=self.business,
+                promo_offset=(a * 5) % PROMO_DAYS,
             )
             if client_business is not None:
                 if a >= config.accounts // 2:
@@ -352,8 +401,14 @@ class World:
             self.by_id[acct.id] = acct
             slug = brand.lower().replace(" ", "")
             page = Page(
-                index=a, id=rng.numeric_id(seed, "page", a), name=brand, username=slug, account=acct,
-                ig_id=rng.numeric_id(seed, "ig", a, digits=17), ig_username=slug + ".official", tz=acct.tz,
+                index=a,
+                id=rng.numeric_id(seed, "page", a),
+                name=brand,
+                username=slug,
+                account=acct,
+                ig_id=rng.numeric_id(seed, "ig", a, digits=17),
+                ig_username=slug + ".official",
+                tz=acct.tz,
             )
             acct.page = page
             self.pages.append(page)
@@ -361,8 +416,11 @@ class World:
             self.ig_pages[page.ig_id] = page
             for f in range(config.forms_per_page):
                 form = LeadForm(
-                    index=f, id=rng.numeric_id(seed, "form", a, f), name=f"{brand} lead form {f + 1}",
-                    page=page, locale=["EN_US", "EN_GB", "DE_DE", "ES_LA"][(a + f) % 4],
+                    index=f,
+                    id=rng.numeric_id(seed, "form", a, f),
+                    name=f"{brand} lead form {f + 1}",
+                    page=page,
+                    locale=["EN_US", "EN_GB", "DE_DE", "ES_LA"][(a + f) % 4],
                     questions=[CUSTOM_QUESTIONS[(a + f) % 3], CUSTOM_QUESTIONS[(a + f + 1) % 3]],
                     created_day=acct.created_day + 10 + f,
                 )
@@ -371,9 +429,11 @@ class World:
             for c in range(config.campaigns_per_account):
                 kind = "leads" if c % 2 == 0 else "messaging"
                 camp = Campaign(
-                    index=c, id=rng.numeric_id(seed, "campaign", a, c, digits=18),
+                    index=c,
+                    id=rng.numeric_id(seed, "campaign", a, c, digits=18),
                     name=f"{brand} | {'Lead gen' if kind == 'leads' else 'Messaging'} {c // 2 + 1}",
-                    account=acct, kind=kind,
+                    account=acct,
+                    kind=kind,
                     objective="OUTCOME_LEADS" if kind == "leads" else "OUTCOME_ENGAGEMENT",
                     created_day=acct.created_day + 30 + c,
                 )
@@ -386,12 +446,19 @@ class World:
                         goal = "CONVERSATIONS"
                         dest = "MESSENGER" if s % 2 == 0 else "INSTAGRAM_DIRECT"
                     adset = AdSet(
-                        index=s, id=rng.numeric_id(seed, "adset", a, c, s, digits=18),
-                        name=f"{camp.name} | Audience {s + 1}", campaign=camp, optimization_goal=goal,
-                        destination_type=dest, daily_budget_cents=round(cpm * 100 * 5) * 100,
+                        index=s,
+                        id=rng.numeric_id(seed, "adset", a, c, s, digits=18),
+                        name=f"{camp.name} | Audience {s + 1}",
+                        campaign=camp,
+                        optimization_goal=goal,
+                        destination_type=dest,
+                        daily_budget_cents=round(cpm * 100 * 5) * 100,
                         # the last ad set of the first messaging campaign pauses one week in four
-                        schedule=(Schedule(weekly_pause=(4, (a + 1) % 4))
-                                  if c == 1 and s == config.adsets_per_campaign - 1 and s > 0 else Schedule()),
+                        schedule=(
+                            Schedule(weekly_pause=(4, (a + 1) % 4))
+                            if c == 1 and s == config.adsets_per_campaign - 1 and s > 0
+                            else Schedule()
+                        ),
                     )
                     camp.adsets.append(adset)
                     self.by_id[adset.id] = adset
@@ -399,12 +466,21 @@ class World:
                         k = rng.key(seed, "ad", a, c, s, d)
                         u = rng.stream(k, 3)
                         ad = Ad(
-                            gindex=gindex, id=rng.numeric_id(seed, "ad", a, c, s, d, digits=18),
-                            name=f"{adset.name} | Creative {d + 1}", adset=adset, key=k,
-                            base_impressions=800 + 4000 * u[0], ctr=0.006 + 0.02 * u[1],
+                            gindex=gindex,
+                            id=rng.numeric_id(seed, "ad", a, c, s, d, digits=18),
+                            name=f"{adset.name} | Creative {d + 1}",
+                            adset=adset,
+                            key=k,
+                            base_impressions=800 + 4000 * u[0],
+                            ctr=0.006 + 0.02 * u[1],
                             form=page.forms[(s + d) % len(page.forms)] if kind == "leads" else None,
-                            platform=(None if kind == "leads"
-                                      else "messenger" if dest == "MESSENGER" else "instagram"),
+                            platform=(
+                                None
+                                if kind == "leads"
+                                else "messenger"
+                                if dest == "MESSENGER"
+                                else "instagram"
+                            ),
                             creative_id=rng.numeric_id(seed, "creative", a, c, s, d, digits=18),
                         )
                         gindex += 1
@@ -414,17 +490,27 @@ class World:
         for i, (name, has_forms) in enumerate(UNPROMOTED_PAGES):
             slug = name.lower().replace(" ", "")
             page = Page(
-                index=len(self.pages), id=rng.numeric_id(seed, "unpromoted-page", i), name=name, username=slug,
-                account=None, ig_id=rng.numeric_id(seed, "unpromoted-ig", i, digits=17),
-                ig_username=slug + ".shop", tz=zoneinfo.ZoneInfo("UTC"), collects_leads=False,
+                index=len(self.pages),
+                id=rng.numeric_id(seed, "unpromoted-page", i),
+                name=name,
+                username=slug,
+                account=None,
+                ig_id=rng.numeric_id(seed, "unpromoted-ig", i, digits=17),
+                ig_username=slug + ".shop",
+                tz=zoneinfo.ZoneInfo("UTC"),
+                collects_leads=False,
             )
             self.pages.append(page)
             self.by_id[page.id] = page
             self.ig_pages[page.ig_id] = page
             for f in range(config.forms_per_page if has_forms else 0):
                 form = LeadForm(
-                    index=f, id=rng.numeric_id(seed, "unpromoted-form", i, f), name=f"{name} lead form {f + 1}",
-                    page=page, locale="EN_US", questions=[CUSTOM_QUESTIONS[f % 3], CUSTOM_QUESTIONS[(f + 1) % 3]],
+                    index=f,
+                    id=rng.numeric_id(seed, "unpromoted-form", i, f),
+                    name=f"{name} lead form {f + 1}",
+                    page=page,
+                    locale="EN_US",
+                    questions=[CUSTOM_QUESTIONS[f % 3], CUSTOM_QUESTIONS[(f + 1) % 3]],
                     created_day=17000 + 10 + f,
                 )
                 page.forms.append(form)
@@ -438,11 +524,23 @@ class World:
         if config.promo_campaigns:
             for acct in self.accounts:
                 a = acct.index
-                self._promo_prefixes[rng.numeric_id(seed, "promo-campaign", a, digits=12)] = (a, "campaign", 0)
+                self._promo_prefixes[rng.numeric_id(seed, "promo-campaign", a, digits=12)] = (
+                    a,
+                    "campaign",
+                    0,
+                )
                 for s in range(2):
-                    self._promo_prefixes[rng.numeric_id(seed, "promo-adset", a, s, digits=12)] = (a, "adset", s)
+                    self._promo_prefixes[rng.numeric_id(seed, "promo-adset", a, s, digits=12)] = (
+                        a,
+                        "adset",
+                        s,
+                    )
                 for slot in range(3):
-                    self._promo_prefixes[rng.numeric_id(seed, "promo-ad", a, slot, digits=12)] = (a, "ad", slot)
+                    self._promo_prefixes[rng.numeric_id(seed, "promo-ad", a, slot, digits=12)] = (
+                        a,
+                        "ad",
+                        slot,
+                    )
 
     def account(self, ident: str) -> Account | None:
         ident = ident if ident.startswith("act_") else "act_" + ident
@@ -463,15 +561,23 @@ class World:
         brand = account.name.split(" (")[0]
         label = f"{brand} | Promo {g}"
         camp = Campaign(
-            index=len(account.campaigns), id=rng.numeric_id(seed, "promo-campaign", a, digits=12) + f"{g:06d}",
-            name=label, account=account, kind=kind,
+            index=len(account.campaigns),
+            id=rng.numeric_id(seed, "promo-campaign", a, digits=12) + f"{g:06d}",
+            name=label,
+            account=account,
+            kind=kind,
             objective="OUTCOME_LEADS" if kind == "leads" else "OUTCOME_ENGAGEMENT",
-            schedule=Schedule(start, end=start + PROMO_DAYS, end_status="DELETED" if g % 2 == 0 else "ARCHIVED"),
-            created_day=start, generation=g,
+            schedule=Schedule(
+                start, end=start + PROMO_DAYS, end_status="DELETED" if g % 2 == 0 else "ARCHIVED"
+            ),
+            created_day=start,
+            generation=g,
         )
         page = account.page
-        schedules = (Schedule(start, pauses=((start + 3, start + 5),)),
-                     Schedule(start, end=start + 10, end_status="ARCHIVED" if g % 2 == 0 else "DELETED"))
+        schedules = (
+            Schedule(start, pauses=((start + 3, start + 5),)),
+            Schedule(start, end=start + 10, end_status="ARCHIVED" if g % 2 == 0 else "DELETED"),
+        )
         slot = 0
         for s, adset_schedule in enumerate(schedules):
             if kind == "leads":
@@ -479,9 +585,14 @@ class World:
             else:
                 goal, dest = "CONVERSATIONS", ("MESSENGER" if s == 0 else "INSTAGRAM_DIRECT")
             adset = AdSet(
-                index=s, id=rng.numeric_id(seed, "promo-adset", a, s, digits=12) + f"{g:06d}",
-                name=f"{label} | Audience {s + 1}", campaign=camp, optimization_goal=goal, destination_type=dest,
-                daily_budget_cents=round(account.cpm * 100 * 5) * 100, schedule=adset_schedule,
+                index=s,
+                id=rng.numeric_id(seed, "promo-adset", a, s, digits=12) + f"{g:06d}",
+                name=f"{label} | Audience {s + 1}",
+                campaign=camp,
+                optimization_goal=goal,
+                destination_type=dest,
+                daily_budget_cents=round(account.cpm * 100 * 5) * 100,
+                schedule=adset_schedule,
             )
             camp.adsets.append(adset)
             for d in range(2 if s == 0 else 1):
@@ -490,13 +601,17 @@ class World:
                 ad = Ad(
                     gindex=self.promo_slot_base + 3 * a + slot,
                     id=rng.numeric_id(seed, "promo-ad", a, slot, digits=12) + f"{g:06d}",
-                    name=f"{adset.name} | Creative {d + 1}", adset=adset, key=k,
-                    base_impressions=800 + 4000 * u[0], ctr=0.006 + 0.02 * u[1],
+                    name=f"{adset.name} | Creative {d + 1}",
+                    adset=adset,
+                    key=k,
+                    base_impressions=800 + 4000 * u[0],
+                    ctr=0.006 + 0.02 * u[1],
                     form=page.forms[(g + d) % len(page.forms)] if kind == "leads" and page.forms else None,
                     platform=None if kind == "leads" else ("messenger" if s == 0 else "instagram"),
                     creative_id=rng.numeric_id(seed, "promo-creative", a, slot, g, digits=18),
                     # the second creative of the first ad set is deleted after a week
-                    schedule=Schedule(start, end=start + 7, end_status="DELETED") if (s, d) == (0, 1)
+                    schedule=Schedule(start, end=start + 7, end_status="DELETED")
+                    if (s, d) == (0, 1)
                     else Schedule(start),
                 )
                 adset.ads.append(ad)
@@ -555,26 +670,54 @@ class World:
             "business": {"id": self.business.id, "name": self.business.name},
             "businesses": [{"id": b.id, "name": b.name} for b in self.businesses],
             "accounts": [
-                {"id": a.id, "account_id": a.account_id, "name": a.name, "currency": a.currency,
-                 "timezone_name": a.timezone_name, "page_id": a.page.id if a.page else None,
-                 "business_id": a.business.id if a.business else None,
-                 "managed_by_business_id": a.managed_by.id if a.managed_by else None,
-                 "account_status": a.account_status, "assigned_to_user": a.assigned,
-                 "joins_after_days": a.joins_after_days,
-                 "campaigns": [
-                     {"id": c.id, "name": c.name, "objective": c.objective, "kind": c.kind,
-                      "adsets": [{"id": s.id, "name": s.name, "optimization_goal": s.optimization_goal,
-                                  "ads": [ad.id for ad in s.ads]} for s in c.adsets]}
-                     for c in a.campaigns]}
+                {
+                    "id": a.id,
+                    "account_id": a.account_id,
+                    "name": a.name,
+                    "currency": a.currency,
+                    "timezone_name": a.timezone_name,
+                    "page_id": a.page.id if a.page else None,
+                    "business_id": a.business.id if a.business else None,
+                    "managed_by_business_id": a.managed_by.id if a.managed_by else None,
+                    "account_status": a.account_status,
+                    "assigned_to_user": a.assigned,
+                    "joins_after_days": a.joins_after_days,
+                    "campaigns": [
+                        {
+                            "id": c.id,
+                            "name": c.name,
+                            "objective": c.objective,
+                            "kind": c.kind,
+                            "adsets": [
+                                {
+                                    "id": s.id,
+                                    "name": s.name,
+                                    "optimization_goal": s.optimization_goal,
+                                    "ads": [ad.id for ad in s.ads],
+                                }
+                                for s in c.adsets
+                            ],
+                        }
+                        for c in a.campaigns
+                    ],
+                }
                 for a in self.accounts
             ],
             "pages": [
-                {"id": p.id, "name": p.name, "instagram_id": p.ig_id, "instagram_username": p.ig_username,
-                 "account_id": p.account.account_id if p.account else None, "timezone_name": str(p.tz),
-                 "forms": [f.id for f in p.forms]}
+                {
+                    "id": p.id,
+                    "name": p.name,
+                    "instagram_id": p.ig_id,
+                    "instagram_username": p.ig_username,
+                    "account_id": p.account.account_id if p.account else None,
+                    "timezone_name": str(p.tz),
+                    "forms": [f.id for f in p.forms],
+                }
                 for p in self.pages
             ],
-            "forms": [{"id": f.id, "name": f.name, "page_id": f.page.id} for p in self.pages for f in p.forms],
+            "forms": [
+                {"id": f.id, "name": f.name, "page_id": f.page.id} for p in self.pages for f in p.forms
+            ],
             "counts": {
                 "accounts": len(self.accounts),
                 "campaigns": sum(len(a.campaigns) for a in self.accounts),

@@ -40,7 +40,10 @@ REQUIRED_PERMISSIONS: dict[str, tuple[str, ...]] = {
 }
 """App permissions each extraction needs."""
 
-CONVERSATION_TASKS: dict[str, tuple[str, ...]] = {"messenger": ("MESSAGING", "MODERATE"), "instagram": ("MESSAGING",)}
+CONVERSATION_TASKS: dict[str, tuple[str, ...]] = {
+    "messenger": ("MESSAGING", "MODERATE"),
+    "instagram": ("MESSAGING",),
+}
 """Seed 004: the Page token must come from a user who can perform one of these tasks on the Page."""
 
 _NODE_TYPE = re.compile(r"on node type \((\w+)\)")
@@ -52,7 +55,9 @@ class AccessCheckError(AirflowFailException):
     def __init__(self, problems: Sequence[str]) -> None:
         self.problems = list(problems)
         listed = "\n".join(f"  - {p}" for p in self.problems)
-        super().__init__(f"Access check failed ({len(self.problems)} problem(s)); nothing was extracted:\n{listed}")
+        super().__init__(
+            f"Access check failed ({len(self.problems)} problem(s)); nothing was extracted:\n{listed}"
+        )
 
 
 @dataclass(frozen=True)
@@ -85,7 +90,9 @@ def needed_permissions(has_accounts: bool, pages: Iterable[PageAccess]) -> dict[
         if page.conversations:
             for platform in page.platforms:
                 need.update(
-                    dict.fromkeys(REQUIRED_PERMISSIONS[platform], f"the {platform} conversations of Page {page.id}")
+                    dict.fromkeys(
+                        REQUIRED_PERMISSIONS[platform], f"the {platform} conversations of Page {page.id}"
+                    )
                 )
     return need
 
@@ -183,14 +190,28 @@ def check_page(
             )
     page_hook = hook.for_page(page_id)
     if page.leads and not missing & set(REQUIRED_PERMISSIONS["leads"]):
-        _probe(page_hook, f"{page_id}/leadgen_forms", {"fields": "id", "limit": 100}, page_id, "leads_retrieval",
-               report, forms=page.forms, user_hook=hook)
+        _probe(
+            page_hook,
+            f"{page_id}/leadgen_forms",
+            {"fields": "id", "limit": 100},
+            page_id,
+            "leads_retrieval",
+            report,
+            forms=page.forms,
+            user_hook=hook,
+        )
     if page.conversations:
         for platform in page.platforms:
             if platform in no_task or missing & set(REQUIRED_PERMISSIONS[platform]):
                 continue  # already reported
-            _probe(page_hook, f"{page_id}/conversations", {"platform": platform, "fields": "id", "limit": 1},
-                   page_id, " and ".join(REQUIRED_PERMISSIONS[platform]), report)
+            _probe(
+                page_hook,
+                f"{page_id}/conversations",
+                {"platform": platform, "fields": "id", "limit": 1},
+                page_id,
+                " and ".join(REQUIRED_PERMISSIONS[platform]),
+                report,
+            )
 
 
 def _probe(
@@ -280,7 +301,9 @@ def preflight(
             for problem in problems:
                 logging.getLogger(__name__).error(
                     "Page %s is left out of this run (its tasks will fail; the other accounts and Pages are "
-                    "extracted and published): %s", page_id, problem,
+                    "extracted and published): %s",
+                    page_id,
+                    problem,
                 )
         return report
     raise AccessCheckError(report.problems)
@@ -291,17 +314,29 @@ def check_config(config: Any) -> dict[str, Any]:
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
     hook = MetaGraphApiHook(meta_conn_id=config.meta_conn_id)
-    pages = [PageAccess(p.id, p.leads, p.conversations, tuple(p.platforms), tuple(p.forms)) for p in config.listed_pages]
+    pages = [
+        PageAccess(p.id, p.leads, p.conversations, tuple(p.platforms), tuple(p.forms))
+        for p in config.listed_pages
+    ]
     if config.pages_discovered:
         # the Pages are known after discovery: check the permissions their settings need (Page tasks are
         # checked by each Page's extraction)
         d = config.pages
-        need = needed_permissions(False, [PageAccess("(discovered)", d.leads, d.conversations, tuple(d.platforms))])
+        need = needed_permissions(
+            False, [PageAccess("(discovered)", d.leads, d.conversations, tuple(d.platforms))]
+        )
         granted = granted_permissions(hook)
-        missing = [f"permission '{perm}' is not granted to the token (needed for {why}). Add it to the app's "
-                   "login / system-user permissions, have the user grant it, then store the new token."
-                   for perm, why in need.items() if perm not in granted]
+        missing = [
+            f"permission '{perm}' is not granted to the token (needed for {why}). Add it to the app's "
+            "login / system-user permissions, have the user grant it, then store the new token."
+            for perm, why in need.items()
+            if perm not in granted
+        ]
         if missing:
             raise AccessCheckError(missing)
     report = preflight(hook, bool(config.accounts), pages, isolate_pages=True)
-    return {"permissions": sorted(report.permissions), "pages": report.pages, "page_problems": report.page_problems}
+    return {
+        "permissions": sorted(report.permissions),
+        "pages": report.pages,
+        "page_problems": report.page_problems,
+    }

@@ -6,7 +6,12 @@ from pathlib import Path
 
 from airflow.sdk import Asset
 
-MART_NAMES = ("cost_per_lead", "conversations_started", "conversations_started_by_page", "lead_reconciliation")
+MART_NAMES = (
+    "cost_per_lead",
+    "conversations_started",
+    "conversations_started_by_page",
+    "lead_reconciliation",
+)
 
 
 def _uri(location: str) -> str:

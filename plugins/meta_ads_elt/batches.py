@@ -31,6 +31,7 @@ from meta_ads_elt.config import PipelineConfig
 
 log = logging.getLogger(__name__)
 
+
 class BatchFailed(AirflowException):
     """Some accounts or Pages of a batch failed; the message names each one (retried)."""
 
@@ -39,7 +40,9 @@ class BatchFailedFatally(AirflowFailException):
     """Every failure of the batch needs a fix first (token, permission, config): no retry."""
 
 
-def extract_accounts(config: PipelineConfig, batch: list[Mapping[str, Any]], context: Mapping[str, Any]) -> dict:
+def extract_accounts(
+    config: PipelineConfig, batch: list[Mapping[str, Any]], context: Mapping[str, Any]
+) -> dict:
     from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
     from meta_ads_elt.operators.insights import MetaInsightsOperator
 
@@ -50,19 +53,27 @@ def extract_accounts(config: PipelineConfig, batch: list[Mapping[str, Any]], con
         account_id = str(item["account_id"])
         numeric = account_id.removeprefix("act_")
         insights = MetaInsightsOperator(
-            task_id=f"insights_{numeric}", account_id=account_id, meta_conn_id=config.meta_conn_id,
-            lake_root=lake_root, lookback_days=int(item.get("lookback_days") or config.lookback_days),
-            attribution_windows=config.insights.attribution_windows, chunk_days=config.insights.chunk_days,
+            task_id=f"insights_{numeric}",
+            account_id=account_id,
+            meta_conn_id=config.meta_conn_id,
+            lake_root=lake_root,
+            lookback_days=int(item.get("lookback_days") or config.lookback_days),
+            attribution_windows=config.insights.attribution_windows,
+            chunk_days=config.insights.chunk_days,
             max_concurrent_jobs=config.insights.max_concurrent_jobs,
             poll_interval=config.insights.poll_interval_seconds,
             stall_timeout_minutes=config.insights.stall_timeout_minutes,
             queued_timeout_minutes=config.insights.queued_timeout_minutes,
-            effective_statuses=config.insights.effective_statuses, deferrable=False,
+            effective_statuses=config.insights.effective_statuses,
+            deferrable=False,
             max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
         )
         objects = MetaAdObjectsOperator(
-            task_id=f"ad_objects_{numeric}", account_id=account_id, meta_conn_id=config.meta_conn_id,
-            lake_root=lake_root, max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
+            task_id=f"ad_objects_{numeric}",
+            account_id=account_id,
+            meta_conn_id=config.meta_conn_id,
+            lake_root=lake_root,
+            max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
         )
         loaded = insights.execute(dict(context))
         snapshot = objects.execute(dict(context))
@@ -71,8 +82,9 @@ def extract_accounts(config: PipelineConfig, batch: list[Mapping[str, Any]], con
     return _run_all(batch, "account_id", one, config.mapping.parallel_within_task)
 
 
-def extract_pages(config: PipelineConfig, batch: list[Mapping[str, Any]], context: Mapping[str, Any],
-                  what: str) -> dict:
+def extract_pages(
+    config: PipelineConfig, batch: list[Mapping[str, Any]], context: Mapping[str, Any], what: str
+) -> dict:
     """Leads (``what="leads"``) or conversations of each Page of the batch, with the ``pages:`` settings."""
     from meta_ads_elt.operators.conversations import MetaConversationsOperator
     from meta_ads_elt.operators.leads import MetaLeadsOperator
@@ -86,15 +98,22 @@ def extract_pages(config: PipelineConfig, batch: list[Mapping[str, Any]], contex
         lookback = int(item.get("lookback_days") or config.lookback_days)
         if what == "leads":
             operator = MetaLeadsOperator(
-                task_id=f"leads_{page_id}", page_id=page_id, meta_conn_id=config.meta_conn_id, lake_root=lake_root,
-                lookback_days=lookback, pii_allow_list=config.privacy.raw_lead_fields_allow_list,
+                task_id=f"leads_{page_id}",
+                page_id=page_id,
+                meta_conn_id=config.meta_conn_id,
+                lake_root=lake_root,
+                lookback_days=lookback,
+                pii_allow_list=config.privacy.raw_lead_fields_allow_list,
                 default_phone_country_code=config.privacy.default_phone_country_code,
             )
         else:
             operator = MetaConversationsOperator(
-                task_id=f"conversations_{page_id}", page_id=page_id,
+                task_id=f"conversations_{page_id}",
+                page_id=page_id,
                 platforms=listed.get(page_id, config.pages).platforms,
-                meta_conn_id=config.meta_conn_id, lake_root=lake_root, lookback_days=lookback,
+                meta_conn_id=config.meta_conn_id,
+                lake_root=lake_root,
+                lookback_days=lookback,
                 keep_message_text=config.privacy.keep_message_text,
             )
         return operator.execute(dict(context))
@@ -109,8 +128,9 @@ def _pin(config: PipelineConfig) -> None:
     MetaGraphApiHook.pin_connection(config.meta_conn_id)
 
 
-def _run_all(batch: list[Mapping[str, Any]], key: str, one: Callable[[Mapping[str, Any]], Any],
-             parallel: int) -> dict:
+def _run_all(
+    batch: list[Mapping[str, Any]], key: str, one: Callable[[Mapping[str, Any]], Any], parallel: int
+) -> dict:
     results: dict[str, Any] = {}
     failures: dict[str, BaseException] = {}
 
@@ -122,12 +142,18 @@ def _run_all(batch: list[Mapping[str, Any]], key: str, one: Callable[[Mapping[st
             log.error("%s failed: %s", ident, exc)
             failures[ident] = exc
 
-    with ThreadPoolExecutor(max_workers=max(1, min(parallel, len(batch))), thread_name_prefix="batch") as pool:
+    with ThreadPoolExecutor(
+        max_workers=max(1, min(parallel, len(batch))), thread_name_prefix="batch"
+    ) as pool:
         list(pool.map(guarded, batch))
     if failures:
-        listed = "\n".join(f"  - {ident}: {type(exc).__name__}: {exc}" for ident, exc in sorted(failures.items()))
-        message = (f"{len(failures)} of {len(batch)} in this batch failed ({len(results)} extracted and written):\n"
-                   f"{listed}")
+        listed = "\n".join(
+            f"  - {ident}: {type(exc).__name__}: {exc}" for ident, exc in sorted(failures.items())
+        )
+        message = (
+            f"{len(failures)} of {len(batch)} in this batch failed ({len(results)} extracted and written):\n"
+            f"{listed}"
+        )
         if all(isinstance(exc, AirflowFailException) for exc in failures.values()):
             raise BatchFailedFatally(message)
         raise BatchFailed(message)
@@ -135,5 +161,7 @@ def _run_all(batch: list[Mapping[str, Any]], key: str, one: Callable[[Mapping[st
 
 
 def account_outlets(lake_root: str) -> list:
-    return [lake_asset(lake_root, name) for name in
-            ("insights", "insights_account_totals", "accounts", "campaigns", "adsets", "ads")]
+    return [
+        lake_asset(lake_root, name)
+        for name in ("insights", "insights_account_totals", "accounts", "campaigns", "adsets", "ads")
+    ]

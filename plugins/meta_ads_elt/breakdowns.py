@@ -65,24 +65,48 @@ PERMUTATIONS: tuple[tuple[frozenset[str], bool], ...] = tuple(
 """Meta's "Combining breakdowns" table: the only permutations of breakdowns and action breakdowns
 that exist ("Due to storage constraints, only some permutations of breakdowns are available")."""
 
-SINGLE_BREAKDOWNS = frozenset({
-    "device_platform", "dma", "impression_device", "place_page_id", "frequency_value", "user_segment_key",
-    "ad_format_asset", "body_asset", "call_to_action_asset", "description_asset", "image_asset",
-    "link_url_asset", "title_asset", "video_asset",
-})
+SINGLE_BREAKDOWNS = frozenset(
+    {
+        "device_platform",
+        "dma",
+        "impression_device",
+        "place_page_id",
+        "frequency_value",
+        "user_segment_key",
+        "ad_format_asset",
+        "body_asset",
+        "call_to_action_asset",
+        "description_asset",
+        "image_asset",
+        "link_url_asset",
+        "title_asset",
+        "video_asset",
+    }
+)
 """Breakdowns of the "Generic breakdowns" table that the permutation table does not list: available on
 their own (with the implicit ``action_type``), never combined with another breakdown."""
 
-OFF_META_ACTIONS_NOT_RETURNED = frozenset({
-    "region", "dma", "hourly_stats_aggregated_by_audience_time_zone", "hourly_stats_aggregated_by_advertiser_time_zone",
-})
+OFF_META_ACTIONS_NOT_RETURNED = frozenset(
+    {
+        "region",
+        "dma",
+        "hourly_stats_aggregated_by_audience_time_zone",
+        "hourly_stats_aggregated_by_advertiser_time_zone",
+    }
+)
 """Type 1: "The Insights API will not return unsupported off-Meta metrics (for example, an actions
 metric with Type 1 breakdowns)": pixel and other off-Meta conversions are missing from ``actions``."""
 
-OFF_META_ACTIONS_WITHOUT_BREAKDOWN = frozenset({
-    "action_device", "action_destination", "action_target_id", "product_id", *_CAROUSEL,
-    "action_canvas_component_name",
-})
+OFF_META_ACTIONS_WITHOUT_BREAKDOWN = frozenset(
+    {
+        "action_device",
+        "action_destination",
+        "action_target_id",
+        "product_id",
+        *_CAROUSEL,
+        "action_canvas_component_name",
+    }
+)
 """Type 2: "Off-Meta web metrics will continue to be returned from the API, however will not contain the
 breakdown value. The mobile metrics will not be returned anymore when queried with these breakdowns."
 (``action_destination`` / ``action_target_id`` are what the pipeline never asks for by default.)"""
@@ -98,21 +122,37 @@ NEEDS_ADS_MANAGER_OPT_IN = {
 some ad accounts" from 2026-08-06 for *synchronous* requests only: "you can retrieve the data through
 an asynchronous report job", which is what the pipeline uses.)"""
 
-UNAVAILABLE_WITH_BREAKDOWNS = frozenset({
-    "app_store_clicks", "newsfeed_avg_position", "newsfeed_clicks", "relevance_score", "newsfeed_impressions",
-})
+UNAVAILABLE_WITH_BREAKDOWNS = frozenset(
+    {
+        "app_store_clicks",
+        "newsfeed_avg_position",
+        "newsfeed_clicks",
+        "relevance_score",
+        "newsfeed_impressions",
+    }
+)
 """'Do not request the following fields when specifying a breakdown'."""
 
-HOURLY = frozenset({"hourly_stats_aggregated_by_advertiser_time_zone", "hourly_stats_aggregated_by_audience_time_zone"})
+HOURLY = frozenset(
+    {"hourly_stats_aggregated_by_advertiser_time_zone", "hourly_stats_aggregated_by_audience_time_zone"}
+)
 NOT_WITH_HOURLY_FIELDS = ("unique_", "reach", "frequency", "video_")
 """Hourly breakdowns "do not support unique fields, which are any fields prepended with unique_*,
 reach or frequency" ('reach and frequency fields will return 0'), and "video_* fields cannot be
 requested with any hourly stats breakdowns"."""
 
-DYNAMIC_CREATIVE_ASSETS = frozenset({
-    "ad_format_asset", "body_asset", "call_to_action_asset", "description_asset", "image_asset",
-    "link_url_asset", "title_asset", "video_asset",
-})
+DYNAMIC_CREATIVE_ASSETS = frozenset(
+    {
+        "ad_format_asset",
+        "body_asset",
+        "call_to_action_asset",
+        "description_asset",
+        "image_asset",
+        "link_url_asset",
+        "title_asset",
+        "video_asset",
+    }
+)
 DYNAMIC_CREATIVE_METRICS = frozenset({"impressions", "clicks", "spend", "reach", "actions", "action_values"})
 """'All Dynamic Creative asset breakdowns only support a limited set of metrics'."""
 
@@ -124,8 +164,14 @@ NOT_AT_ACCOUNT_LEVEL = {
 REACH_ONLY = {"frequency_value": "frequency_value is used with reach only"}
 """A reach distribution, not a spend report: the pipeline's reports always carry spend."""
 
-NOT_WITH_REGION_FIELDS = ("video_p25_watched_actions", "video_p50_watched_actions", "video_p75_watched_actions",
-                          "video_p95_watched_actions", "video_p100_watched_actions", "video_avg_time_watched_actions")
+NOT_WITH_REGION_FIELDS = (
+    "video_p25_watched_actions",
+    "video_p50_watched_actions",
+    "video_p75_watched_actions",
+    "video_p95_watched_actions",
+    "video_p100_watched_actions",
+    "video_avg_time_watched_actions",
+)
 """Video actions 'do not support region breakdown'."""
 
 
@@ -145,8 +191,13 @@ def is_allowed(breakdowns: Iterable[str], action_breakdowns: Iterable[str]) -> b
 def allowed_with(breakdowns: Iterable[str]) -> list[str]:
     """The breakdown combinations Meta serves (with the implicit ``action_type``) that share a breakdown
     with ``breakdowns`` (all of them when none does): what an error message offers instead."""
-    rows = sorted({", ".join(sorted(p - JOINABLE_ACTION_BREAKDOWNS)) for p, starred in PERMUTATIONS
-                   if starred and p - JOINABLE_ACTION_BREAKDOWNS})
+    rows = sorted(
+        {
+            ", ".join(sorted(p - JOINABLE_ACTION_BREAKDOWNS))
+            for p, starred in PERMUTATIONS
+            if starred and p - JOINABLE_ACTION_BREAKDOWNS
+        }
+    )
     rows += sorted(SINGLE_BREAKDOWNS)
     wanted = frozenset(breakdowns)
     related = [row for row in rows if wanted & set(row.split(", "))]

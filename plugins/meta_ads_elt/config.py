@@ -70,6 +70,7 @@ def resolve_path(path: str) -> str:
 
 # ---- checks shared by the config keys and the environment overrides ---------------------------
 
+
 def _nearest_existing(path: Path) -> Path:
     for candidate in (path, *path.parents):
         if candidate.exists():
@@ -192,18 +193,31 @@ class PageConfig(_Strict):
     def _numeric_forms(cls, value: tuple[str, ...]) -> tuple[str, ...]:
         for form_id in value:
             if not re.fullmatch(r"\d+", str(form_id)):
-                raise ValueError(f"form id {form_id!r} must be a lead form's numeric id (GET /<page_id>/leadgen_forms)")
+                raise ValueError(
+                    f"form id {form_id!r} must be a lead form's numeric id (GET /<page_id>/leadgen_forms)"
+                )
         return value
 
 
 ACCOUNT_STATUSES: dict[str, int] = {
-    "ACTIVE": 1, "DISABLED": 2, "UNSETTLED": 3, "PENDING_RISK_REVIEW": 7, "PENDING_SETTLEMENT": 8,
-    "IN_GRACE_PERIOD": 9, "PENDING_CLOSURE": 100, "CLOSED": 101,
+    "ACTIVE": 1,
+    "DISABLED": 2,
+    "UNSETTLED": 3,
+    "PENDING_RISK_REVIEW": 7,
+    "PENDING_SETTLEMENT": 8,
+    "IN_GRACE_PERIOD": 9,
+    "PENDING_CLOSURE": 100,
+    "CLOSED": 101,
 }
 """Meta's ``AdAccount.account_status`` values (Marketing API reference, "Ad Account": 1 = ACTIVE, 2 = DISABLED, ...)."""
 AccountStatusName = Literal[tuple(ACCOUNT_STATUSES)]
 DELIVERING_STATUSES: tuple[str, ...] = (
-    "ACTIVE", "UNSETTLED", "PENDING_RISK_REVIEW", "PENDING_SETTLEMENT", "IN_GRACE_PERIOD", "PENDING_CLOSURE",
+    "ACTIVE",
+    "UNSETTLED",
+    "PENDING_RISK_REVIEW",
+    "PENDING_SETTLEMENT",
+    "IN_GRACE_PERIOD",
+    "PENDING_CLOSURE",
 )
 """Statuses under which an account can still have spend to extract; DISABLED and CLOSED accounts are listed
 in the run summary instead (``accounts.account_status`` chooses otherwise)."""
@@ -358,7 +372,9 @@ class MartsConfig(_Strict):
                 "rate, valid_from, valid_to (dbt_project/seeds/fx_rates.csv shows them)"
             )
         if not Path(resolve_path(value)).is_file():
-            raise ValueError(f"{value!r} is not a file (resolved to {resolve_path(value)}): create it or fix the path")
+            raise ValueError(
+                f"{value!r} is not a file (resolved to {resolve_path(value)}): create it or fix the path"
+            )
         return value
 
     @field_validator("build_path", "serving_path")
@@ -412,7 +428,9 @@ class PipelineConfig(_Strict):
     @classmethod
     def _connection_id(cls, value: str) -> str:
         if not re.fullmatch(r"[A-Za-z0-9_.-]{1,250}", value):
-            raise ValueError("must be an Airflow Connection id: letters, digits, '_', '-' or '.', e.g. meta_default")
+            raise ValueError(
+                "must be an Airflow Connection id: letters, digits, '_', '-' or '.', e.g. meta_default"
+            )
         return value
 
     @field_validator("lake_root")
@@ -437,8 +455,10 @@ class PipelineConfig(_Strict):
                 "(see docs/CONFIG.md)"
             )
         if info.field_name == "accounts" and isinstance(value, list | tuple) and not value:
-            raise ValueError("Tuple should have at least 1 item: list your ad accounts, or discover them with "
-                             "accounts: {discover: [me]}")
+            raise ValueError(
+                "Tuple should have at least 1 item: list your ad accounts, or discover them with "
+                "accounts: {discover: [me]}"
+            )
         return value
 
     @model_validator(mode="after")
@@ -519,8 +539,10 @@ def check_schedule(value: str) -> None:
     from airflow.sdk import CronDataIntervalTimetable
     from airflow.sdk.exceptions import AirflowTimetableInvalid
 
-    allowed = "a 5-field cron expression (minute hour day-of-month month day-of-week, in UTC) such as " \
+    allowed = (
+        "a 5-field cron expression (minute hour day-of-month month day-of-week, in UTC) such as "
         "'0 0 * * *', or @hourly, @daily, @weekly, @monthly, @quarterly or @yearly"
+    )
     timetable = CronDataIntervalTimetable(value, timezone="UTC")
     try:
         timetable.validate()
@@ -563,7 +585,9 @@ def check_operator_arguments(operator: str, **arguments: Any) -> None:
             try:
                 TypeAdapter(OperatorLookbackDays).validate_python(value)
             except ValidationError as exc:
-                raise ConfigError(f"{operator}: argument lookback_days = {value!r}: {exc.errors()[0]['msg']}") from None
+                raise ConfigError(
+                    f"{operator}: argument lookback_days = {value!r}: {exc.errors()[0]['msg']}"
+                ) from None
             continue
         model, key = _OPERATOR_ARGUMENTS[name]
         candidate = value
@@ -584,8 +608,13 @@ def check_operator_arguments(operator: str, **arguments: Any) -> None:
 
 
 def _key_path(model: type[BaseModel], key: str) -> str:
-    prefix = {AccountConfig: "accounts[].", PageConfig: "pages[].", InsightsConfig: "insights.",
-              PrivacyConfig: "privacy.", MartsConfig: "marts."}.get(model, "")
+    prefix = {
+        AccountConfig: "accounts[].",
+        PageConfig: "pages[].",
+        InsightsConfig: "insights.",
+        PrivacyConfig: "privacy.",
+        MartsConfig: "marts.",
+    }.get(model, "")
     return prefix + key
 
 

@@ -37,24 +37,33 @@ REPORTS_DIR = Path("models/staging/meta/reports")
 
 DESCRIPTIONS = {
     "insights": "Ad-level daily insights (level=ad, time_increment=1); `date` = account-local date_start. "
-                "A re-pulled window replaces its partitions.",
+    "A re-pulled window replaces its partitions.",
     "insights_account_totals": "The completeness control: the account's own Insights row (level=account, every "
-                               "child whatever its status) per account-local date of each extracted window, with "
-                               "Meta's clock when served (served_at, served_local_date).",
+    "child whatever its status) per account-local date of each extracted window, with "
+    "Meta's clock when served (served_at, served_local_date).",
     "accounts": "Ad account snapshot (name, currency, timezone, promoted Pages).",
     "campaigns": "Campaign snapshot per account, every status (archived and deleted objects with effective_status, "
-                 "configured_status, updated_time).",
+    "configured_status, updated_time).",
     "adsets": "Ad set snapshot per account, every status (archived and deleted objects with effective_status, "
-              "configured_status, updated_time).",
+    "configured_status, updated_time).",
     "ads": "Ad snapshot per account, every status (archived and deleted objects with effective_status, "
-           "configured_status, updated_time).",
+    "configured_status, updated_time).",
     "pages": "Page snapshot (the Page's name) per Page and extractor (leads, conversations), replaced each run.",
     "leads": "Lead Ads records; `date` = UTC date of created_time.",
     "lead_answers": "Lead form answers (PII hashed unless allow-listed).",
     "conversations": "Conversation snapshots; `date` = data-interval date of the extraction run.",
     "messages": "Messages of the snapshotted conversations; the same message recurs across snapshots.",
 }
-NO_FRESHNESS = {"accounts", "campaigns", "adsets", "ads", "pages", "lead_answers", "conversations", "messages"}
+NO_FRESHNESS = {
+    "accounts",
+    "campaigns",
+    "adsets",
+    "ads",
+    "pages",
+    "lead_answers",
+    "conversations",
+    "messages",
+}
 """Snapshots and datasets whose newest file says nothing about the pipeline's health."""
 
 
@@ -77,7 +86,9 @@ def duckdb_type(t: pa.DataType) -> str:
     if pa.types.is_list(t):
         return duckdb_type(t.value_type) + "[]"
     if pa.types.is_struct(t):
-        inner = ", ".join(f"{_quote(t.field(i).name)} {duckdb_type(t.field(i).type)}" for i in range(t.num_fields))
+        inner = ", ".join(
+            f"{_quote(t.field(i).name)} {duckdb_type(t.field(i).type)}" for i in range(t.num_fields)
+        )
         return f"struct({inner})"
     raise TypeError(f"no DuckDB type for the lake type {t}")
 
@@ -87,8 +98,10 @@ def _quote(name: str) -> str:
 
 
 def _report_description(report) -> str:
-    return (f"Insights report {report.describe()}: one row per {', '.join(report.primary_key)} "
-            f"(`date` = account-local date_start); off_meta_actions = {report.off_meta_actions}.")
+    return (
+        f"Insights report {report.describe()}: one row per {', '.join(report.primary_key)} "
+        f"(`date` = account-local date_start); off_meta_actions = {report.off_meta_actions}."
+    )
 
 
 def sources_yaml(reports: Sequence = ()) -> str:
@@ -119,8 +132,10 @@ def sources_yaml(reports: Sequence = ()) -> str:
             continue
         glob = "/".join([dataset, *(f"{k}=*" for k in keys), "*.parquet"])
         hive_types = ", ".join(f"'{k}': '{'DATE' if k == 'date' else 'VARCHAR'}'" for k in keys)
-        location = (f"read_parquet('{{{{ env_var('META_LAKE_ROOT', '../data/lake') }}}}/{glob}', hive_partitioning=true, "
-                    f"hive_types={{{hive_types}}}, union_by_name=true)")
+        location = (
+            f"read_parquet('{{{{ env_var('META_LAKE_ROOT', '../data/lake') }}}}/{glob}', hive_partitioning=true, "
+            f"hive_types={{{hive_types}}}, union_by_name=true)"
+        )
         columns = [[f.name, duckdb_type(f.type)] for f in schema]
         columns += [[k, "date" if k == "date" else "varchar"] for k in keys]
         description = DESCRIPTIONS.get(dataset) or _report_description(by_name[dataset])
@@ -143,10 +158,21 @@ def sources_yaml(reports: Sequence = ()) -> str:
 def staging_sql(report) -> str:
     """The staging model of a report: renamed and cast, the latest extraction per primary key."""
     schema, keys = lake_datasets([report])[report.dataset]
-    out = [f"-- {GENERATED[2:].rstrip()}", f"-- {_report_description(report)}",
-           "with", "", "source as (", "",
-           f"    select * from {{{{ meta_lake_source('{report.dataset}') }}}}", "", "),", "", "renamed as (", "",
-           "    select"]
+    out = [
+        f"-- {GENERATED[2:].rstrip()}",
+        f"-- {_report_description(report)}",
+        "with",
+        "",
+        "source as (",
+        "",
+        f"    select * from {{{{ meta_lake_source('{report.dataset}') }}}}",
+        "",
+        "),",
+        "",
+        "renamed as (",
+        "",
+        "    select",
+    ]
     select = [f"cast({k} as {'date' if k == 'date' else 'varchar'}) as {k}" for k in keys]
     for field in schema:
         name = field.name
@@ -162,11 +188,23 @@ def staging_sql(report) -> str:
             select.append(f"cast({_quote(name)} as {duckdb_type(field.type)}) as {_quote(name)}")
     out += [f"        {s}," for s in select]
     key = ", ".join(report.primary_key)
-    out += ["", "    from source", "", "),", "", "latest as (", "",
-            "    -- a re-pulled window replaces its partitions; a stale copy (a killed run's) never counts twice",
-            "    select * from renamed",
-            f"    qualify row_number() over (partition by {key} order by extracted_at desc) = 1",
-            "", ")", "", "select * from latest", ""]
+    out += [
+        "",
+        "    from source",
+        "",
+        "),",
+        "",
+        "latest as (",
+        "",
+        "    -- a re-pulled window replaces its partitions; a stale copy (a killed run's) never counts twice",
+        "    select * from renamed",
+        f"    qualify row_number() over (partition by {key} order by extracted_at desc) = 1",
+        "",
+        ")",
+        "",
+        "select * from latest",
+        "",
+    ]
     return "\n".join(out)
 
 
@@ -216,12 +254,18 @@ def render(reports: Sequence) -> dict[Path, str]:
 def differences(project_dir: Path, reports: Sequence) -> list[str]:
     """The generated files of ``project_dir`` that are missing, stale or left over."""
     files = render(reports)
-    out = [str(p) for p, text in files.items()
-           if not (project_dir / p).exists() or (project_dir / p).read_text() != text]
+    out = [
+        str(p)
+        for p, text in files.items()
+        if not (project_dir / p).exists() or (project_dir / p).read_text() != text
+    ]
     reports_dir = project_dir / REPORTS_DIR
     if reports_dir.exists():
-        out += [str(p.relative_to(project_dir)) for p in sorted(reports_dir.iterdir())
-                if p.relative_to(project_dir) not in files]
+        out += [
+            str(p.relative_to(project_dir))
+            for p in sorted(reports_dir.iterdir())
+            if p.relative_to(project_dir) not in files
+        ]
     return out
 
 

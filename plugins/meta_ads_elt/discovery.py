@@ -89,12 +89,18 @@ class Discovery:
         """The discover task's XCom: what the mapped tasks extract, and every flagged id with its reason."""
 
         def flagged(items: list[Found]) -> list[dict[str, Any]]:
-            return [{"id": f.id, "name": f.name, "state": f.state, "reason": f.reason} for f in items
-                    if not f.extracted]
+            return [
+                {"id": f.id, "name": f.name, "state": f.state, "reason": f.reason}
+                for f in items
+                if not f.extracted
+            ]
 
         return {
-            "accounts": [{"account_id": f"act_{f.id}", "lookback_days": f.history_days} for f in self.accounts
-                         if f.extracted],
+            "accounts": [
+                {"account_id": f"act_{f.id}", "lookback_days": f.history_days}
+                for f in self.accounts
+                if f.extracted
+            ],
             "pages": [{"page_id": f.id, "lookback_days": f.history_days} for f in self.pages if f.extracted],
             "arrived": [f.id for f in (*self.accounts, *self.pages) if f.state == "arrived"],
             "flagged_accounts": flagged(self.accounts),
@@ -104,6 +110,7 @@ class Discovery:
 
 
 # ---- sources --------------------------------------------------------------------------------------
+
 
 def _edge(source: str, kind: str) -> tuple[str, str]:
     """(node, edge) of a source: ``me`` or ``business:<id>:owned|client``."""
@@ -117,7 +124,9 @@ def _read_source(hook: Any, source: str, kind: str, fields: str, warnings: list[
     """The items one source lists, or None (warning recorded) when the token cannot read it."""
     node, edge = _edge(source, kind)
     try:
-        return [item for page in hook.paginate((node, edge), {"fields": fields, "limit": 100}) for item in page]
+        return [
+            item for page in hook.paginate((node, edge), {"fields": fields, "limit": 100}) for item in page
+        ]
     except MetaApiError as exc:
         where = f"{kind}.discover source {source!r} (GET /{node}/{edge})"
         if node != "me" and exc.code == 100:
@@ -144,8 +153,9 @@ def _matches(item: Found, rule: IdNameFilter) -> set[str]:
     return hits
 
 
-def _filter(items: Iterable[Found], include: IdNameFilter, exclude: IdNameFilter, kind: str,
-            warnings: list[str]) -> None:
+def _filter(
+    items: Iterable[Found], include: IdNameFilter, exclude: IdNameFilter, kind: str, warnings: list[str]
+) -> None:
     used_include: set[str] = set()
     used_exclude: set[str] = set()
     for item in items:
@@ -162,10 +172,13 @@ def _filter(items: Iterable[Found], include: IdNameFilter, exclude: IdNameFilter
     for rule, used, where in ((include, used_include, "include"), (exclude, used_exclude, "exclude")):
         entries = {f"id {i}" for i in rule.ids} | {f"name {p!r}" for p in rule.names}
         for entry in sorted(entries - used):
-            warnings.append(f"{kind}.{where} {entry} matches no discovered {kind[:-1]}: check the id or pattern")
+            warnings.append(
+                f"{kind}.{where} {entry} matches no discovered {kind[:-1]}: check the id or pattern"
+            )
 
 
 # ---- history: arrivals and departures -------------------------------------------------------------
+
 
 def _previous(writer: LakeWriter, dataset: str, day: dt.date, id_column: str) -> dict[str, dict]:
     """The newest discovery partition before ``day``, by id."""
@@ -178,7 +191,9 @@ def _previous(writer: LakeWriter, dataset: str, day: dt.date, id_column: str) ->
         return {}
     from meta_ads_elt.lake import read_rows
 
-    rows = read_rows(writer.root, dataset, {"date": earlier[-1]}, [id_column, "name", "state", "first_seen_date", "reason"])
+    rows = read_rows(
+        writer.root, dataset, {"date": earlier[-1]}, [id_column, "name", "state", "first_seen_date", "reason"]
+    )
     return {str(r[id_column]): r for r in rows}
 
 
@@ -186,8 +201,14 @@ def _has_data(writer: LakeWriter, datasets: Iterable[tuple[str, str]], item_id: 
     return any(writer.fs.exists(f"{writer.dataset_path(ds)}/{key}={item_id}") for ds, key in datasets)
 
 
-def _history(items: list[Found], previous: dict[str, dict], writer: LakeWriter, data: list[tuple[str, str]],
-             config: PipelineConfig, day: dt.date) -> list[Found]:
+def _history(
+    items: list[Found],
+    previous: dict[str, dict],
+    writer: LakeWriter,
+    data: list[tuple[str, str]],
+    config: PipelineConfig,
+    day: dt.date,
+) -> list[Found]:
     """Mark arrivals (no lake data yet), carry first-seen dates, and add the departed ids."""
     for item in items:
         before = previous.get(item.id)
@@ -203,16 +224,23 @@ def _history(items: list[Found], previous: dict[str, dict], writer: LakeWriter, 
     for item_id, row in previous.items():
         if item_id in listed or row.get("state") not in (*EXTRACTED_STATES, "departed"):
             continue
-        departed.append(Found(
-            id=item_id, name=row.get("name"), state="departed", first_seen_date=row.get("first_seen_date"),
-            reason=row.get("reason") if row.get("state") == "departed" else
-            f"no discovery source lists it since {day.isoformat()}: no longer extracted; its data stays in the "
-            "lake and the marts",
-        ))
+        departed.append(
+            Found(
+                id=item_id,
+                name=row.get("name"),
+                state="departed",
+                first_seen_date=row.get("first_seen_date"),
+                reason=row.get("reason")
+                if row.get("state") == "departed"
+                else f"no discovery source lists it since {day.isoformat()}: no longer extracted; its data stays in the "
+                "lake and the marts",
+            )
+        )
     return items + departed
 
 
 # ---- the two resolutions --------------------------------------------------------------------------
+
 
 def discover_accounts(hook: Any, config: PipelineConfig, warnings: list[str]) -> list[Found]:
     settings = config.accounts
@@ -248,8 +276,10 @@ def discover_accounts(hook: Any, config: PipelineConfig, warnings: list[str]) ->
             continue
         if item.account_status and item.account_status not in settings.account_status:
             item.state = "skipped_status"
-            item.reason = (f"account_status {item.account_status}: not extracted (accounts.account_status allows "
-                           f"{', '.join(settings.account_status)}); its data stays in the lake and the marts")
+            item.reason = (
+                f"account_status {item.account_status}: not extracted (accounts.account_status allows "
+                f"{', '.join(settings.account_status)}); its data stays in the lake and the marts"
+            )
         elif settings.currency and item.currency not in settings.currency:
             item.state, item.reason = "skipped_currency", f"currency {item.currency} not in accounts.currency"
     if not any(f.extracted for f in items):
@@ -268,15 +298,20 @@ def _unassigned(hook: Any, business_listed: list[Found], me_read: bool) -> None:
     if me_read:
         assigned: set[str] = set()  # every account /me/adaccounts lists already has "me" among its sources
     else:
-        assigned = {str(row.get("account_id")) for page in hook.paginate(("me", "adaccounts"),
-                    {"fields": "account_id", "limit": 100}) for row in page}
+        assigned = {
+            str(row.get("account_id"))
+            for page in hook.paginate(("me", "adaccounts"), {"fields": "account_id", "limit": 100})
+            for row in page
+        }
     for item in business_listed:
         if item.id not in assigned:
             item.state = "unreadable"
             item.reason = _NOT_ASSIGNED_FIX.format(sources=", ".join(item.sources))
 
 
-def discover_pages(hook: Any, config: PipelineConfig, accounts: list[Found], warnings: list[str]) -> list[Found]:
+def discover_pages(
+    hook: Any, config: PipelineConfig, accounts: list[Found], warnings: list[str]
+) -> list[Found]:
     settings = config.pages
     found: dict[str, Found] = {}
     read_any = False
@@ -286,8 +321,16 @@ def discover_pages(hook: Any, config: PipelineConfig, accounts: list[Found], war
             extracted = [a for a in accounts if a.extracted]
             items = [page for a in extracted if a.promoted is not None for page in a.promoted]
             unexpanded = [a for a in extracted if a.promoted is None]  # listed accounts: ask each (batched)
-            replies = hook.batch([{"method": "GET", "path": (f"act_{a.id}", "promote_pages"),
-                                   "params": {"fields": "id,name", "limit": 100}} for a in unexpanded])
+            replies = hook.batch(
+                [
+                    {
+                        "method": "GET",
+                        "path": (f"act_{a.id}", "promote_pages"),
+                        "params": {"fields": "id,name", "limit": 100},
+                    }
+                    for a in unexpanded
+                ]
+            )
             for account, reply in zip(unexpanded, replies, strict=True):
                 body = reply.get("body")
                 if (reply.get("code") or 0) >= 400 or not isinstance(body, dict):
@@ -321,30 +364,59 @@ def discover(hook: Any, config: PipelineConfig, day: dt.date, run_id: str = "man
     warnings: list[str] = []
     if config.accounts_discovered:
         accounts = discover_accounts(hook, config, warnings)
-        accounts = _history(accounts, _previous(writer, "discovered_accounts", day, "account_id"), writer,
-                            [("insights", "account_id")], config, day)
+        accounts = _history(
+            accounts,
+            _previous(writer, "discovered_accounts", day, "account_id"),
+            writer,
+            [("insights", "account_id")],
+            config,
+            day,
+        )
     else:
-        accounts = [Found(id=a.numeric_id, sources=["config"], history_days=config.lookback_days,
-                          first_seen_date=day) for a in config.accounts if isinstance(a, AccountConfig)]
+        accounts = [
+            Found(id=a.numeric_id, sources=["config"], history_days=config.lookback_days, first_seen_date=day)
+            for a in config.accounts
+            if isinstance(a, AccountConfig)
+        ]
     if config.pages_discovered:
         pages = discover_pages(hook, config, accounts, warnings)
-        pages = _history(pages, _previous(writer, "discovered_pages", day, "page_id"), writer,
-                         [("leads", "page_id"), ("conversations", "page_id")], config, day)
+        pages = _history(
+            pages,
+            _previous(writer, "discovered_pages", day, "page_id"),
+            writer,
+            [("leads", "page_id"), ("conversations", "page_id")],
+            config,
+            day,
+        )
     else:
-        pages = [Found(id=p.id, sources=["config"], history_days=config.lookback_days, first_seen_date=day)
-                 for p in config.pages]
+        pages = [
+            Found(id=p.id, sources=["config"], history_days=config.lookback_days, first_seen_date=day)
+            for p in config.pages
+        ]
     for message in warnings:
         log.warning("Discovery: %s", message)
     for item in (*accounts, *pages):
         if not item.extracted or item.state == "arrived":
-            log.warning("Discovery: %s %s (%s): %s - %s", "Page" if item in pages else "act", item.id,
-                        item.name or "?", item.state, item.reason)
+            log.warning(
+                "Discovery: %s %s (%s): %s - %s",
+                "Page" if item in pages else "act",
+                item.id,
+                item.name or "?",
+                item.state,
+                item.reason,
+            )
     _write(writer, day, accounts, pages, run_id, config)
     return Discovery(accounts, pages, warnings)
 
 
-def _write(writer: LakeWriter, day: dt.date, accounts: list[Found], pages: list[Found], run_id: str,
-           config: PipelineConfig) -> None:
+def _write(
+    writer: LakeWriter,
+    day: dt.date,
+    accounts: list[Found],
+    pages: list[Found],
+    run_id: str,
+    config: PipelineConfig,
+) -> None:
     now = dt.datetime.now(dt.UTC)
     partition = {"date": day.isoformat()}
     for dataset, items, id_column, discovered in (
@@ -355,10 +427,22 @@ def _write(writer: LakeWriter, day: dt.date, accounts: list[Found], pages: list[
             continue
         rows = []
         for f in items:
-            row = {id_column: f.id, "name": f.name, "sources": f.sources, "state": f.state, "reason": f.reason,
-                   "first_seen_date": f.first_seen_date, "history_days": f.history_days, "_extracted_at": now}
+            row = {
+                id_column: f.id,
+                "name": f.name,
+                "sources": f.sources,
+                "state": f.state,
+                "reason": f.reason,
+                "first_seen_date": f.first_seen_date,
+                "history_days": f.history_days,
+                "_extracted_at": now,
+            }
             if id_column == "account_id":
-                row |= {"currency": f.currency, "account_status": f.account_status, "business_id": f.business_id}
+                row |= {
+                    "currency": f.currency,
+                    "account_status": f.account_status,
+                    "business_id": f.business_id,
+                }
             rows.append(row)
         with writer.replace_partitions(dataset, [partition], run_id=run_id) as tx:
             tx.write(rows, partition=partition)

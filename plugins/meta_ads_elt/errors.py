@@ -142,7 +142,9 @@ class MetaRateLimitWaitError(MetaFatalError):
     the time to retry, rather than hold a worker slot silently (Airflow retries would only wait again)."""
 
 
-def rate_limit_wait_error(scope: str, seconds: float, max_wait: float, *, now: Any = None) -> MetaRateLimitWaitError:
+def rate_limit_wait_error(
+    scope: str, seconds: float, max_wait: float, *, now: Any = None
+) -> MetaRateLimitWaitError:
     import datetime as dt
 
     now = now or dt.datetime.now(dt.UTC)
@@ -209,10 +211,14 @@ def classify(
             f"Rate limited on {what}: {meta_msg}{ref}", retry_after=regain_seconds(headers), **common
         )
     if code in RETRYABLE_CODES or transient or (http_status is not None and http_status >= 500):
-        return MetaRetryableError(f"Transient Graph API error on {what}: {meta_msg or 'no body'}{ref}", **common)
+        return MetaRetryableError(
+            f"Transient Graph API error on {what}: {meta_msg or 'no body'}{ref}", **common
+        )
     if code == 100 and "appsecret_proof" in meta_msg:
         if "require" in meta_msg.lower():
-            fix = "The app requires appsecret_proof: add the app's secret as extra app_secret of the connection"
+            fix = (
+                "The app requires appsecret_proof: add the app's secret as extra app_secret of the connection"
+            )
         else:
             fix = (
                 "The extra app_secret of the connection is not the secret of the app that issued the token: "
@@ -236,7 +242,9 @@ def classify(
         hint = f"Fix the parameter{' ' + str(fields) if fields else ''} named in Meta's message."
         return MetaParameterError(f"Invalid parameter in {what}: {meta_msg}. {hint}{ref}", **common)
     if http_status == 429:
-        return MetaThrottledError(f"Rate limited on {what} (HTTP 429){ref}", retry_after=regain_seconds(headers), **common)
+        return MetaThrottledError(
+            f"Rate limited on {what} (HTTP 429){ref}", retry_after=regain_seconds(headers), **common
+        )
     return MetaFatalError(
         f"Graph API error on {what}: {meta_msg or 'HTTP ' + str(http_status)}. "
         f"Not retried; check the request and the object ids{ref}",

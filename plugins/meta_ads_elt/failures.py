@@ -132,11 +132,20 @@ def record_failed_task(context: Mapping[str, Any], exception: BaseException | No
             return
         kind, entity = scope_of(task)
         day = _data_date(context)
-        dates = list(getattr(exception, "failed_dates", None) or window(day, int(getattr(task, "lookback_days", 1) or 1)))
+        dates = list(
+            getattr(exception, "failed_dates", None)
+            or window(day, int(getattr(task, "lookback_days", 1) or 1))
+        )
         record = ExtractionFailure(
-            kind=kind, entity=entity, task_id=ti.task_id, data_date=day.isoformat(), dates=sorted(dates),
-            reason=scrub(cause), action=fill_action(ti.dag_id, ti.task_id, day.isoformat()),
-            run_id=str(ti.run_id), failed_at=dt.datetime.now(dt.UTC).isoformat(),
+            kind=kind,
+            entity=entity,
+            task_id=ti.task_id,
+            data_date=day.isoformat(),
+            dates=sorted(dates),
+            reason=scrub(cause),
+            action=fill_action(ti.dag_id, ti.task_id, day.isoformat()),
+            run_id=str(ti.run_id),
+            failed_at=dt.datetime.now(dt.UTC).isoformat(),
         )
         LakeState(lake_root).write(
             f"{RUNS}/{ti.run_id}/{_task_key(ti.task_id, getattr(ti, 'map_index', None))}",
@@ -178,7 +187,9 @@ def run_outcome(
     failures: list[ExtractionFailure] = []
     landed: dict[tuple[str, str], set[str]] = {}
     upstream_cause = {
-        key: record.get("reason", "") for key, record in records.items() if states.get(record.get("task_id", key))
+        key: record.get("reason", "")
+        for key, record in records.items()
+        if states.get(record.get("task_id", key))
     }
     for key, state in sorted(states.items()):
         task_id = key
@@ -192,20 +203,34 @@ def run_outcome(
         if state not in FAILED_STATES:
             continue
         if record:
-            failure = ExtractionFailure(**{f.name: record[f.name] for f in dataclasses.fields(ExtractionFailure)})
+            failure = ExtractionFailure(
+                **{f.name: record[f.name] for f in dataclasses.fields(ExtractionFailure)}
+            )
             if record.get("partial") and scope:
                 landed.setdefault(scope, set()).update(set(full_window) - set(failure.dates))
         else:
             kind, entity = scope or (task_id.split(".")[-1], "all")
             if state == "upstream_failed":
-                reason = "not run: a task it depends on failed" + (
-                    f" ({'; '.join(sorted(set(upstream_cause.values())))[:400]})" if upstream_cause else ""
-                ) + "."
+                reason = (
+                    "not run: a task it depends on failed"
+                    + (
+                        f" ({'; '.join(sorted(set(upstream_cause.values())))[:400]})"
+                        if upstream_cause
+                        else ""
+                    )
+                    + "."
+                )
             else:
                 reason = "the task failed without recording a cause (ended from outside: see its log)."
             failure = ExtractionFailure(
-                kind=kind, entity=entity, task_id=task_id, data_date=day.isoformat(), dates=full_window,
-                reason=reason, action=fill_action(dag_id, task_id, day.isoformat()), run_id=run_id,
+                kind=kind,
+                entity=entity,
+                task_id=task_id,
+                data_date=day.isoformat(),
+                dates=full_window,
+                reason=reason,
+                action=fill_action(dag_id, task_id, day.isoformat()),
+                run_id=run_id,
                 failed_at=dt.datetime.now(dt.UTC).isoformat(),
             )
         failures.append(failure)

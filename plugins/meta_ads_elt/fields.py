@@ -131,7 +131,9 @@ PAGE_INSTAGRAM_FIELD = "instagram_business_account"
 def conversation_fields(messages_per_conversation: int = MESSAGES_WITH_DETAILS) -> str:
     """``fields`` for ``/<page>/conversations``: each conversation with its recent messages, one request."""
     nested = ",".join(MESSAGE_FIELDS)
-    return f"id,updated_time,message_count,participants,messages.limit({messages_per_conversation}){{{nested}}}"
+    return (
+        f"id,updated_time,message_count,participants,messages.limit({messages_per_conversation}){{{nested}}}"
+    )
 
 
 CONVERSATIONS_PRIMARY_KEY = ("conversation_id",)

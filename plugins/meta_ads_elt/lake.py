@@ -79,6 +79,7 @@ def _is_local(fs: Any) -> bool:
 
 # ---- conversion of API rows into typed Arrow data ---------------------------------------------
 
+
 def _loose_type(t: pa.DataType) -> pa.DataType:
     """The type API values arrive in (numbers as strings), for a cast to ``t`` afterwards."""
     if pa.types.is_decimal(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_date(t):
@@ -145,7 +146,10 @@ def _cast(arr: pa.Array, t: pa.DataType) -> pa.Array:
             except pa.ArrowInvalid:
                 continue
         if out is None:
-            parsed = [dt.datetime.fromisoformat(v.replace("+0000", "+00:00")) if v else None for v in arr.to_pylist()]
+            parsed = [
+                dt.datetime.fromisoformat(v.replace("+0000", "+00:00")) if v else None
+                for v in arr.to_pylist()
+            ]
             return pa.array(parsed, t)
         return out.cast(t)
     if pa.types.is_list(t):
@@ -218,7 +222,9 @@ def rows_to_table(
         arrays.append(arr)
         fields.append(f)
     for name in extra:
-        arrays.append(pa.array([None if r.get(name) is None else str(r.get(name)) for r in rows], pa.string()))
+        arrays.append(
+            pa.array([None if r.get(name) is None else str(r.get(name)) for r in rows], pa.string())
+        )
         fields.append(pa.field(name, pa.string()))
     return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
 
@@ -236,6 +242,7 @@ def warm_up() -> None:
 
 # ---- the writer --------------------------------------------------------------------------------
 
+
 def _partition_keys(dataset: str) -> tuple[str, ...]:
     """A dataset's partition keys; an Insights report's dataset (``insights_<report>``) has the reports' keys."""
     if dataset in PARTITION_KEYS:
@@ -248,8 +255,14 @@ def _partition_keys(dataset: str) -> tuple[str, ...]:
 class PartitionTransaction:
     """Collects rows for a fixed set of partitions; see :meth:`LakeWriter.replace_partitions`."""
 
-    def __init__(self, writer: LakeWriter, dataset: str, partitions: Iterable[Mapping[str, Any]], token: str,
-                 schema: pa.Schema | None = None):
+    def __init__(
+        self,
+        writer: LakeWriter,
+        dataset: str,
+        partitions: Iterable[Mapping[str, Any]],
+        token: str,
+        schema: pa.Schema | None = None,
+    ):
         self.writer = writer
         self.dataset = dataset
         self.schema = schema if schema is not None else DATASETS[dataset]
@@ -280,7 +293,9 @@ class PartitionTransaction:
     def _rel(self, key: tuple[str, ...]) -> str:
         return "/".join(f"{k}={v}" for k, v in zip(self.keys, key, strict=True))
 
-    def write(self, data: pa.Table | pa.RecordBatch | Sequence[Mapping], partition: Mapping | None = None) -> int:
+    def write(
+        self, data: pa.Table | pa.RecordBatch | Sequence[Mapping], partition: Mapping | None = None
+    ) -> int:
         """Add rows. Either ``partition`` names their one partition, or the data carries the partition
         columns and each row is routed by them. Returns the number of rows accepted."""
         if isinstance(data, pa.RecordBatch):
@@ -298,7 +313,9 @@ class PartitionTransaction:
         else:
             missing = [k for k in self.keys if k not in data.column_names]
             if missing:
-                raise LakeSchemaError(f"{self.dataset}: data has no partition column(s) {missing} and no partition=")
+                raise LakeSchemaError(
+                    f"{self.dataset}: data has no partition column(s) {missing} and no partition="
+                )
             cols = [data.column(k).cast(pa.string()).to_pylist() for k in self.keys]
             keys = list(zip(*cols, strict=True))
             counts = {}
@@ -443,7 +460,11 @@ class LakeWriter:
 
     @contextlib.contextmanager
     def replace_partitions(
-        self, dataset: str, partitions: Iterable[Mapping[str, Any]], *, run_id: str = "",
+        self,
+        dataset: str,
+        partitions: Iterable[Mapping[str, Any]],
+        *,
+        run_id: str = "",
         schema: pa.Schema | None = None,
     ) -> Iterator[PartitionTransaction]:
         """Open a transaction replacing exactly ``partitions`` of ``dataset`` (see module docstring).
@@ -505,7 +526,12 @@ class LakeWriter:
 
 
 def read_rows(
-    root: Any, dataset: str, partition: Mapping[str, Any], columns: Sequence[str], *, storage_options: dict | None = None
+    root: Any,
+    dataset: str,
+    partition: Mapping[str, Any],
+    columns: Sequence[str],
+    *,
+    storage_options: dict | None = None,
 ) -> list[dict[str, Any]]:
     """The rows (``columns`` that exist; others None) of the partitions under ``partition`` (leading keys
     of the dataset's partitioning, e.g. one account of ``insights``); ``[]`` when there are none."""
@@ -557,5 +583,7 @@ class LakeState:
         except FileNotFoundError:
             return []
         return sorted(
-            str(path).split(f"/{STATE_DIR}/", 1)[1].removesuffix(".json") for path in found if str(path).endswith(".json")
+            str(path).split(f"/{STATE_DIR}/", 1)[1].removesuffix(".json")
+            for path in found
+            if str(path).endswith(".json")
         )

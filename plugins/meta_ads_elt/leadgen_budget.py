@@ -143,7 +143,8 @@ def leadgen_reading(headers: Any, page_id: str) -> LeadgenReading | None:
         if isinstance(entry, Mapping) and str(entry.get("type", "")).lower() == "leadgen":
             try:
                 reading = LeadgenReading(
-                    float(entry.get("call_count", 0)), float(entry.get("estimated_time_to_regain_access") or 0)
+                    float(entry.get("call_count", 0)),
+                    float(entry.get("estimated_time_to_regain_access") or 0),
                 )
             except (TypeError, ValueError):
                 continue

@@ -54,7 +54,11 @@ MARTS: tuple[str, ...] = (
 ROLLUPS: tuple[str, ...] = ("cost_per_lead_by_campaign", "cost_per_lead_by_account")
 """Convenience rollups (views in the build file), published as tables in the serving file only."""
 
-BREAKDOWN_MARTS: tuple[str, ...] = ("cost_per_lead_by_placement", "cost_per_lead_by_age_gender", "cost_per_lead_by_country")
+BREAKDOWN_MARTS: tuple[str, ...] = (
+    "cost_per_lead_by_placement",
+    "cost_per_lead_by_age_gender",
+    "cost_per_lead_by_country",
+)
 """Cost per lead by breakdown (the presets of insights.reports), published as tables in the serving file."""
 
 DEFAULT_SERVING_STORAGE_VERSION = "v1.0.0"
@@ -225,7 +229,9 @@ def _run_results(target: Path) -> list[dict[str, Any]]:
 
 def _failures(results: list[dict[str, Any]]) -> list[tuple[str, str, str]]:
     return [
-        (r["unique_id"], r["status"], (r.get("message") or "").strip()) for r in results if r["status"] in _FAILED
+        (r["unique_id"], r["status"], (r.get("message") or "").strip())
+        for r in results
+        if r["status"] in _FAILED
     ]
 
 
@@ -394,7 +400,9 @@ def publish_marts(
     )
     serving = _resolve(serving_db_path, "META_SERVING_DUCKDB_PATH", REPO_ROOT / "data" / "marts.duckdb")
     out_dir = (
-        _resolve(parquet_dir, "META_MARTS_PARQUET_DIR", REPO_ROOT / "data" / "marts") if parquet_dir is not None else None
+        _resolve(parquet_dir, "META_MARTS_PARQUET_DIR", REPO_ROOT / "data" / "marts")
+        if parquet_dir is not None
+        else None
     )
     return publish(
         build,
@@ -436,7 +444,9 @@ def _partial_days_line(con: Any) -> str:
     ).fetchall()
     if not partial:
         return "Partial account-days (not over when extracted): none"
-    days = ", ".join(f"act {account_id} {day}" + (f" ({name})" if name else "") for account_id, day, name in partial)
+    days = ", ".join(
+        f"act {account_id} {day}" + (f" ({name})" if name else "") for account_id, day, name in partial
+    )
     return f"Partial account-days (not over when extracted; the next run replaces them): {days}"
 
 
@@ -461,8 +471,10 @@ def coverage_gap_lines(con: Any) -> list[str]:
     ).fetchall()
     if not runs:
         return ["Coverage gaps (account-days never extracted): none"]
-    lines = [f"WARNING coverage gaps: {sum(r[4] for r in runs)} account-day(s) never extracted (the marts have no "
-             "rows there; backfill them: Trigger -> Backfill, or `airflow dags test meta_ads_daily <day>`):"]
+    lines = [
+        f"WARNING coverage gaps: {sum(r[4] for r in runs)} account-day(s) never extracted (the marts have no "
+        "rows there; backfill them: Trigger -> Backfill, or `airflow dags test meta_ads_daily <day>`):"
+    ]
     for account_id, name, first, last, days in runs:
         span = f"{first}" if first == last else f"{first} .. {last} ({days} days)"
         lines.append(f"  {_account_label(account_id, name)}: {span}")
@@ -502,7 +514,9 @@ def summarize_marts(
         for mart in (*MARTS, *(m for m in BREAKDOWN_MARTS if m in present)):
             n, lo, hi = con.execute(f'select count(*), min(date), max(date) from "{mart}"').fetchone()
             lines.append(f"  {mart:<31} {n:>9,} rows  {lo or '-'} .. {hi or '-'}")
-        lines.append("Totals per account (cost_per_lead, lead_reconciliation; money in each account's currency):")
+        lines.append(
+            "Totals per account (cost_per_lead, lead_reconciliation; money in each account's currency):"
+        )
         per_account = con.execute(
             """
             with cpl as (
@@ -559,7 +573,9 @@ def failed_extraction_lines(con: Any) -> list[str]:
     lines = [f"FAILED extractions ({len(rows)}; their dates keep the earlier data in the marts):"]
     for kind, entity, day, first, last, reason, action in rows:
         span = str(first) if first == last else f"{first}..{last}"
-        lines.append(f"  {entity}: {kind} of the run for {day} (dates {span}): {reason} To fill the gap: {action}")
+        lines.append(
+            f"  {entity}: {kind} of the run for {day} (dates {span}): {reason} To fill the gap: {action}"
+        )
     return lines
 
 

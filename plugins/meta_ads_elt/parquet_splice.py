@@ -29,7 +29,12 @@ STOP, TRUE, FALSE, BYTE, I16, I32, I64, DOUBLE, BINARY, LIST, SET, MAP, STRUCT =
 FILE_NUM_ROWS, FILE_ROW_GROUPS, FILE_SCHEMA, FILE_KV, FILE_ENCRYPTION = 3, 4, 2, 5, 8
 RG_COLUMNS, RG_NUM_ROWS, RG_FILE_OFFSET, RG_ORDINAL = 1, 3, 5, 7
 CC_FILE_PATH, CC_FILE_OFFSET, CC_META, CC_OFFSET_INDEX, CC_COLUMN_INDEX = 1, 2, 3, 4, 6
-CM_OFFSETS = (9, 10, 11, 14)  # data_page_offset, index_page_offset, dictionary_page_offset, bloom_filter_offset
+CM_OFFSETS = (
+    9,
+    10,
+    11,
+    14,
+)  # data_page_offset, index_page_offset, dictionary_page_offset, bloom_filter_offset
 
 Struct = dict[int, tuple[int, Any]]
 
@@ -39,6 +44,7 @@ class ParquetSpliceError(ValueError):
 
 
 # ---- Thrift compact codec (schema-less: structs are {field id: (type, value)}) -------------------
+
 
 class _Reader:
     def __init__(self, data: bytes) -> None:
@@ -195,6 +201,7 @@ def encode_struct(fields: Struct) -> bytes:
 
 
 # ---- footers and row groups ----------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Footer:

@@ -97,7 +97,9 @@ def normalize_phone(value: str, default_country_code: str | None = None) -> str 
     text = _INTERNATIONAL_00.sub("+", value.strip(), count=1)
     region = None
     if default_country_code:
-        region = phonenumbers.region_code_for_country_code(int(_NON_DIGITS.sub("", default_country_code) or 0))
+        region = phonenumbers.region_code_for_country_code(
+            int(_NON_DIGITS.sub("", default_country_code) or 0)
+        )
     if text.startswith("+") or region not in (None, phonenumbers.UNKNOWN_REGION):
         try:
             number = phonenumbers.parse(text, None if text.startswith("+") else region)
@@ -159,7 +161,9 @@ class PiiPolicy:
     def build(cls, allow_list: Iterable[str] = (), default_country_code: str | None = None) -> PiiPolicy:
         return cls(frozenset(k.strip().lower() for k in allow_list), default_country_code)
 
-    def apply(self, field_data: Iterable[Mapping], options: Mapping[str, frozenset[str]] | None = None) -> LeadPii:
+    def apply(
+        self, field_data: Iterable[Mapping], options: Mapping[str, frozenset[str]] | None = None
+    ) -> LeadPii:
         """Turn one lead's ``field_data`` into stored answers (one per value) and identity hashes."""
         options = options or {}
         email_hash: str | None = None

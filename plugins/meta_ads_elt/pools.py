@@ -29,7 +29,10 @@ def pools_for(config: PipelineConfig) -> dict[str, tuple[int, str]]:
     """Every pool the DAG uses: name -> (slots, description)."""
     pools = {DUCKDB_WRITER_POOL: (1, "One DuckDB writer at a time (dbt build and publish)")}
     if config.accounts_discovered or config.pages_discovered:
-        pools[DISCOVERED_POOL] = (DISCOVERED_POOL_SLOTS, "Mapped extraction batches of discovered accounts/Pages")
+        pools[DISCOVERED_POOL] = (
+            DISCOVERED_POOL_SLOTS,
+            "Mapped extraction batches of discovered accounts/Pages",
+        )
     for account in config.listed_accounts:
         pools[account_pool(account.id)] = (ACCOUNT_POOL_SLOTS, f"Graph API budget of ad account {account.id}")
     for page in config.listed_pages:

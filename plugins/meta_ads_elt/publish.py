@@ -97,6 +97,7 @@ Descriptions = dict[str, Any]  # {"description": text or None, "columns": {colum
 
 # ---- small helpers -----------------------------------------------------------------------------
 
+
 @contextlib.contextmanager
 def _publish_lock(serving: Path) -> Iterator[None]:
     """Serialise publishers (never readers): an flock on a sidecar file, not on the serving file."""
@@ -197,6 +198,7 @@ def _version_id(now: dt.datetime) -> str:
 
 
 # ---- the serving DuckDB file -------------------------------------------------------------------
+
 
 def _reusable_serving(con: Any, serving: Path, staging: Path, storage_version: str | None) -> bool:
     """Copy the current serving file to ``staging`` and attach it as ``serve``, when it can be updated."""
@@ -305,7 +307,13 @@ def _record_published(
     ]
     if rows:
         fingerprint_rows = pa.table(  # noqa: F841 (read by the next statement, by name)
-            dict(zip(("relation", "date", "row_count", "row_hash"), map(list, zip(*rows, strict=True)), strict=True))
+            dict(
+                zip(
+                    ("relation", "date", "row_count", "row_hash"),
+                    map(list, zip(*rows, strict=True)),
+                    strict=True,
+                )
+            )
         )
         con.execute("insert into serve.main._published_dates select * from fingerprint_rows")
     con.execute("drop table if exists serve.main._published")
@@ -325,9 +333,17 @@ def _record_published(
 
 
 FAILURE_COLUMNS = (
-    ("kind", "varchar"), ("entity", "varchar"), ("task_id", "varchar"), ("data_date", "date"),
-    ("first_date", "date"), ("last_date", "date"), ("dates", "varchar"), ("reason", "varchar"),
-    ("action", "varchar"), ("run_id", "varchar"), ("failed_at", "timestamptz"),
+    ("kind", "varchar"),
+    ("entity", "varchar"),
+    ("task_id", "varchar"),
+    ("data_date", "date"),
+    ("first_date", "date"),
+    ("last_date", "date"),
+    ("dates", "varchar"),
+    ("reason", "varchar"),
+    ("action", "varchar"),
+    ("run_id", "varchar"),
+    ("failed_at", "timestamptz"),
 )
 
 
@@ -337,14 +353,26 @@ def _record_failures(con: Any, failures: Sequence[Mapping[str, Any]]) -> None:
     con.execute("drop table if exists serve.main._published_failures")
     con.execute(
         "create table serve.main._published_failures ("
-        + ", ".join(f"{name} {kind}" for name, kind in FAILURE_COLUMNS) + ")"
+        + ", ".join(f"{name} {kind}" for name, kind in FAILURE_COLUMNS)
+        + ")"
     )
     for f in failures:
         dates = sorted(f.get("dates") or [f["data_date"]])
         con.execute(
             "insert into serve.main._published_failures values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            [f["kind"], f["entity"], f["task_id"], f["data_date"], dates[0], dates[-1], ",".join(dates),
-             f["reason"], f["action"], f["run_id"], f["failed_at"]],
+            [
+                f["kind"],
+                f["entity"],
+                f["task_id"],
+                f["data_date"],
+                dates[0],
+                dates[-1],
+                ",".join(dates),
+                f["reason"],
+                f["action"],
+                f["run_id"],
+                f["failed_at"],
+            ],
         )
 
 
@@ -373,7 +401,9 @@ def _write_serving_file(
 ) -> tuple[dict[str, str], dict[str, int]]:
     """The next serving file, complete and fsynced, at ``staging``; per relation its mode and rows."""
     for attempt_incremental in (incremental, False):
-        modes = _write_serving(con, serving, staging, relations, build_fp, columns, storage_version, attempt_incremental)
+        modes = _write_serving(
+            con, serving, staging, relations, build_fp, columns, storage_version, attempt_incremental
+        )
         rows = _record_published(con, marts, published_at, version, build_fp, failures)
         _comment_serving(con, relations, descriptions)
         con.execute("checkpoint serve")
@@ -389,6 +419,7 @@ def _write_serving_file(
 
 
 # ---- the Parquet versions ----------------------------------------------------------------------
+
 
 def _encode_date(con: Any, relation: str, day: str, metadata: Mapping[str, str]) -> bytes:
     """One date of a mart as a whole Parquet file in memory (row groups of that date only)."""
@@ -471,10 +502,18 @@ def _write_mart_parquet(
         raise PublishError(f"mart {relation} has rows without a date: it cannot be published by date")
     dates = sorted(fingerprints)
     metadata = dict(metadata or {})
-    entry: dict[str, Any] = {"file": path.name, "columns": columns, "dates": fingerprints, "metadata": metadata}
+    entry: dict[str, Any] = {
+        "file": path.name,
+        "columns": columns,
+        "dates": fingerprints,
+        "metadata": metadata,
+    }
     previous_ok = bool(previous and previous_path and previous_path.is_file() and "extents" in previous)
     keep_rows = (  # row groups of another schema or other descriptions cannot share a footer
-        previous_ok and not rewrite_all and previous.get("columns") == columns and previous.get("metadata") == metadata
+        previous_ok
+        and not rewrite_all
+        and previous.get("columns") == columns
+        and previous.get("metadata") == metadata
     )
     changed = _changed(fingerprints, previous["dates"]) if keep_rows else dates
     if keep_rows and not changed:
@@ -500,7 +539,11 @@ def _write_mart_parquet(
     end = max((stop for _start, stop in taken), default=len(MAGIC))
     gaps = _gaps(taken, end)
     kept = (
-        [(d, g) for d, g in zip(previous["row_groups"], previous_footer.row_groups, strict=True) if d not in changed]
+        [
+            (d, g)
+            for d, g in zip(previous["row_groups"], previous_footer.row_groups, strict=True)
+            if d not in changed
+        ]
         if keep_rows
         else []
     )
@@ -521,7 +564,9 @@ def _write_mart_parquet(
             out.write(chunks)
             extents[day] = [offset, offset + len(chunks)]
             footers.append(part_footer)
-            new_groups.extend((day, shift_row_group(group, offset - len(MAGIC))) for group in part_footer.row_groups)
+            new_groups.extend(
+                (day, shift_row_group(group, offset - len(MAGIC))) for group in part_footer.row_groups
+            )
         check_same_schema(footers)
         ordered = sorted([*kept, *new_groups], key=lambda item: item[0])
         out.seek(end)
@@ -563,7 +608,16 @@ def _write_parquet_version(
     version_dir.mkdir(parents=True)
     try:
         _write_parquet_files(
-            con, version_dir, version, marts, build_fp, columns, published_at, previous, previous_dir, incremental,
+            con,
+            version_dir,
+            version,
+            marts,
+            build_fp,
+            columns,
+            published_at,
+            previous,
+            previous_dir,
+            incremental,
             descriptions,
         )
     except BaseException:
@@ -592,13 +646,26 @@ def _write_parquet_files(
         metadata = parquet_metadata(descriptions[mart])
         try:
             entries[mart] = _write_mart_parquet(
-                con, mart, version_dir / f"{mart}.parquet", build_fp[mart], columns[mart], before, before_path,
-                rewrite_all=not incremental, metadata=metadata,
+                con,
+                mart,
+                version_dir / f"{mart}.parquet",
+                build_fp[mart],
+                columns[mart],
+                before,
+                before_path,
+                rewrite_all=not incremental,
+                metadata=metadata,
             )
         except ParquetSpliceError:  # the previous file is not what its manifest says: write afresh
             (version_dir / f"{mart}.parquet").unlink(missing_ok=True)
             entries[mart] = _write_mart_parquet(
-                con, mart, version_dir / f"{mart}.parquet", build_fp[mart], columns[mart], None, None,
+                con,
+                mart,
+                version_dir / f"{mart}.parquet",
+                build_fp[mart],
+                columns[mart],
+                None,
+                None,
                 metadata=metadata,
             )
     manifest = {"version": version, "published_at": published_at.isoformat(), "marts": entries}
@@ -619,7 +686,9 @@ def _remove_superseded(out_dir: Path, current: str, now: dt.datetime, retain_min
         if name == current:
             continue
         try:
-            replaced_at = dt.datetime.strptime(successor.split("-")[0], "%Y%m%dT%H%M%S%fZ").replace(tzinfo=dt.UTC)
+            replaced_at = dt.datetime.strptime(successor.split("-")[0], "%Y%m%dT%H%M%S%fZ").replace(
+                tzinfo=dt.UTC
+            )
         except ValueError:
             continue
         if replaced_at < horizon:
@@ -636,6 +705,7 @@ def current_parquet_files(parquet_dir: str | os.PathLike[str]) -> dict[str, str]
 
 
 # ---- the publish -------------------------------------------------------------------------------
+
 
 def publish(
     build: Path,
@@ -688,7 +758,14 @@ def publish(
                 parquet = (
                     pool.submit(
                         _write_parquet_version,
-                        con.cursor(), out_dir, version, marts, build_fp, columns, published_at, incremental,
+                        con.cursor(),
+                        out_dir,
+                        version,
+                        marts,
+                        build_fp,
+                        columns,
+                        published_at,
+                        incremental,
                         descriptions,
                     )
                     if out_dir is not None
@@ -696,8 +773,19 @@ def publish(
                 )
                 try:
                     modes, rows = _write_serving_file(
-                        con, serving, staging, marts, relations, build_fp, columns, storage_version,
-                        published_at, version, incremental, descriptions, failures,
+                        con,
+                        serving,
+                        staging,
+                        marts,
+                        relations,
+                        build_fp,
+                        columns,
+                        storage_version,
+                        published_at,
+                        version,
+                        incremental,
+                        descriptions,
+                        failures,
                     )
                 finally:
                     version_dir = parquet.result() if parquet is not None else None

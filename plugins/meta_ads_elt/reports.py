@@ -67,7 +67,11 @@ def _sdk() -> tuple[frozenset[str], frozenset[str], dict[str, str]]:
     def values(enum: type) -> frozenset[str]:
         return frozenset(v for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, str))
 
-    return values(AdsInsights.Breakdowns), values(AdsInsights.ActionBreakdowns), dict(AdsInsights._field_types)
+    return (
+        values(AdsInsights.Breakdowns),
+        values(AdsInsights.ActionBreakdowns),
+        dict(AdsInsights._field_types),
+    )
 
 
 def _suggest(value: str, candidates: Iterable[str]) -> str:
@@ -114,8 +118,10 @@ class ReportConfig(BaseModel):
         preset = data.get("preset")
         if preset is not None:
             if preset not in PRESETS:
-                raise ValueError(f"preset = {preset!r} is not a preset{_suggest(str(preset), PRESETS)}; "
-                                 f"presets: {', '.join(PRESETS)}")
+                raise ValueError(
+                    f"preset = {preset!r} is not a preset{_suggest(str(preset), PRESETS)}; "
+                    f"presets: {', '.join(PRESETS)}"
+                )
             extra = sorted(set(data) - {"preset", "name", "attribution_windows", "ads_manager_opt_in"})
             if data.get("name", preset) != preset:
                 extra.insert(0, "name")
@@ -141,8 +147,10 @@ class ReportConfig(BaseModel):
     @classmethod
     def _name(cls, value: str) -> str:
         if not re.fullmatch(r"[a-z][a-z0-9_]{0,39}", value):
-            raise ValueError("must be lower-case letters, digits and '_' (starting with a letter, at most 40), "
-                             "e.g. by_region: it names the dataset insights_<name>")
+            raise ValueError(
+                "must be lower-case letters, digits and '_' (starting with a letter, at most 40), "
+                "e.g. by_region: it names the dataset insights_<name>"
+            )
         if value in RESERVED_NAMES:
             raise ValueError(f"is reserved: {RESERVED_NAMES[value]}")
         return value
@@ -153,8 +161,10 @@ class ReportConfig(BaseModel):
         if self.is_default:
             return self
         if self.name in PRESETS and self.preset != self.name:  # a preset's spec cannot be changed (_expand)
-            raise ValueError(f"report {self.name!r}: the name of a preset; write '- preset: {self.name}' for it, "
-                             "or name your report otherwise (e.g. my_" + self.name.removeprefix("by_") + ")")
+            raise ValueError(
+                f"report {self.name!r}: the name of a preset; write '- preset: {self.name}' for it, "
+                "or name your report otherwise (e.g. my_" + self.name.removeprefix("by_") + ")"
+            )
         sdk_breakdowns, sdk_action_breakdowns, _ = _sdk()
         where = f"report {self.name!r}"
         for key, values, known, other in (
@@ -166,10 +176,14 @@ class ReportConfig(BaseModel):
                     continue
                 if value in other:
                     right = "action_breakdowns" if key == "breakdowns" else "breakdowns"
-                    raise ValueError(f"{where}: {key} = {list(values)}: {value!r} is one of Meta's {right}; "
-                                     f"move it to {right}")
-                raise ValueError(f"{where}: {key} = {list(values)}: {value!r} is not one of Meta's {key}"
-                                 f"{_suggest(value, known)} (see {B.SOURCE_URL})")
+                    raise ValueError(
+                        f"{where}: {key} = {list(values)}: {value!r} is one of Meta's {right}; "
+                        f"move it to {right}"
+                    )
+                raise ValueError(
+                    f"{where}: {key} = {list(values)}: {value!r} is not one of Meta's {key}"
+                    f"{_suggest(value, known)} (see {B.SOURCE_URL})"
+                )
             if len(set(values)) != len(values):
                 raise ValueError(f"{where}: {key} = {list(values)} names a breakdown twice; list each once")
         if "action_type" not in self.action_breakdowns:
@@ -185,8 +199,10 @@ class ReportConfig(BaseModel):
             )
         for name, reason in B.REACH_ONLY.items():
             if name in self.breakdowns:
-                raise ValueError(f"{where}: breakdowns = {list(self.breakdowns)}: {reason} (Meta); a report always "
-                                 "carries spend, so it cannot be a report's breakdown")
+                raise ValueError(
+                    f"{where}: breakdowns = {list(self.breakdowns)}: {reason} (Meta); a report always "
+                    "carries spend, so it cannot be a report's breakdown"
+                )
         if not B.is_allowed(self.breakdowns, self.action_breakdowns):
             combination = ", ".join(sorted({*self.breakdowns, *self.action_breakdowns}))
             raise ValueError(
@@ -197,20 +213,24 @@ class ReportConfig(BaseModel):
         if self.level == "account":
             for name, reason in B.NOT_AT_ACCOUNT_LEVEL.items():
                 if name in self.breakdowns:
-                    raise ValueError(f"{where}: level = 'account' with breakdown {name!r}: {reason} (Meta); use "
-                                     "level campaign, adset or ad")
+                    raise ValueError(
+                        f"{where}: level = 'account' with breakdown {name!r}: {reason} (Meta); use "
+                        "level campaign, adset or ad"
+                    )
         self._check_fields(where)
         return self
 
     def _check_fields(self, where: str) -> None:
         all_breakdowns = set(_sdk()[0]) | set(_sdk()[1])
-        below = {f for level in LEVELS[LEVELS.index(self.level) + 1:] for f in LEVEL_IDS[level]}
+        below = {f for level in LEVELS[LEVELS.index(self.level) + 1 :] for f in LEVEL_IDS[level]}
         below -= set(LEVEL_IDS[self.level])
         for name in self.fields:
             bad = None
             if name in all_breakdowns:
-                bad = (f"{name!r} is a breakdown: breakdown names never go in fields (Meta answers (#100) "
-                       f"'{name} is not valid for fields param'); put it in breakdowns")
+                bad = (
+                    f"{name!r} is a breakdown: breakdown names never go in fields (Meta answers (#100) "
+                    f"'{name} is not valid for fields param'); put it in breakdowns"
+                )
             elif name in self.base_fields:
                 bad = f"{name!r} is requested by every report already; list only extra fields"
             elif name in below:
@@ -222,8 +242,10 @@ class ReportConfig(BaseModel):
             elif "region" in self.breakdowns and name in B.NOT_WITH_REGION_FIELDS:
                 bad = f"{name!r} does not support the region breakdown (Meta)"
             elif set(self.breakdowns) & B.DYNAMIC_CREATIVE_ASSETS and name not in B.DYNAMIC_CREATIVE_METRICS:
-                bad = (f"{name!r} is not served with asset breakdowns, which support only "
-                       f"{', '.join(sorted(B.DYNAMIC_CREATIVE_METRICS))} (Meta)")
+                bad = (
+                    f"{name!r} is not served with asset breakdowns, which support only "
+                    f"{', '.join(sorted(B.DYNAMIC_CREATIVE_METRICS))} (Meta)"
+                )
             else:
                 try:
                     field_kind(name)
@@ -254,8 +276,16 @@ class ReportConfig(BaseModel):
         if self.is_default:
             return F.INSIGHTS_FIELDS
         metrics = [m for m in REPORT_METRICS if not (m == "reach" and set(self.breakdowns) & B.HOURLY)]
-        return ("account_id", "account_name", "account_currency", *LEVEL_IDS[self.level], "date_start", "date_stop",
-                *metrics, "attribution_setting")
+        return (
+            "account_id",
+            "account_name",
+            "account_currency",
+            *LEVEL_IDS[self.level],
+            "date_start",
+            "date_stop",
+            *metrics,
+            "attribution_setting",
+        )
 
     @property
     def request_fields(self) -> list[str]:
@@ -264,7 +294,9 @@ class ReportConfig(BaseModel):
     @property
     def object_id(self) -> str:
         """The id column of the report's level (``account_id`` for account-level reports)."""
-        return {"account": "account_id", "campaign": "campaign_id", "adset": "adset_id", "ad": "ad_id"}[self.level]
+        return {"account": "account_id", "campaign": "campaign_id", "adset": "adset_id", "ad": "ad_id"}[
+            self.level
+        ]
 
     @property
     def primary_key(self) -> tuple[str, ...]:
@@ -293,10 +325,16 @@ class ReportConfig(BaseModel):
 
     def spec(self, default_windows: Sequence[str], effective_statuses: Sequence[str]) -> dict[str, Any]:
         """What the report's requests depend on (its re-attach state is keyed by a hash of this)."""
-        return {"report": self.name, "fields": self.request_fields, "level": self.level,
-                "breakdowns": list(self.breakdowns), "action_breakdowns": list(self.action_breakdowns),
-                "time_increment": self.time_increment, "windows": self.windows(default_windows),
-                "statuses": list(effective_statuses)}
+        return {
+            "report": self.name,
+            "fields": self.request_fields,
+            "level": self.level,
+            "breakdowns": list(self.breakdowns),
+            "action_breakdowns": list(self.action_breakdowns),
+            "time_increment": self.time_increment,
+            "windows": self.windows(default_windows),
+            "statuses": list(effective_statuses),
+        }
 
     def spec_digest(self, default_windows: Sequence[str], effective_statuses: Sequence[str]) -> str:
         text = json.dumps(self.spec(default_windows, effective_statuses), sort_keys=True)
@@ -330,7 +368,9 @@ def check_reports(reports: Sequence[ReportConfig]) -> None:
     seen: set[str] = set()
     for index, report in enumerate(reports):
         if report.name in seen:
-            raise ValueError(f"reports[{index}]: report name {report.name!r} is declared twice; name each report once")
+            raise ValueError(
+                f"reports[{index}]: report name {report.name!r} is declared twice; name each report once"
+            )
         seen.add(report.name)
     if DEFAULT_REPORT not in seen:
         raise ValueError(

@@ -246,8 +246,13 @@ DISCOVERY_COMMON = [
     EXTRACTED_AT,
 ]
 DISCOVERED_ACCOUNTS = pa.schema(
-    [pa.field("account_id", pa.string(), nullable=False), pa.field("currency", pa.string()),
-     pa.field("account_status", pa.string()), pa.field("business_id", pa.string()), *DISCOVERY_COMMON]
+    [
+        pa.field("account_id", pa.string(), nullable=False),
+        pa.field("currency", pa.string()),
+        pa.field("account_status", pa.string()),
+        pa.field("business_id", pa.string()),
+        *DISCOVERY_COMMON,
+    ]
 )
 DISCOVERED_PAGES = pa.schema([pa.field("page_id", pa.string(), nullable=False), *DISCOVERY_COMMON])
 DATASETS["discovered_accounts"] = DISCOVERED_ACCOUNTS
@@ -286,8 +291,13 @@ def action_stat(extra_keys: tuple[str, ...] = ()) -> pa.StructType:
     """:data:`ACTION_STAT` with the keys of a report's other ``action_breakdowns`` (e.g. ``action_device``)."""
     if not extra_keys:
         return ACTION_STAT
-    return pa.struct([ACTION_STAT.field(0), *(pa.field(k, pa.string()) for k in extra_keys),
-                      *(ACTION_STAT.field(i) for i in range(1, ACTION_STAT.num_fields))])
+    return pa.struct(
+        [
+            ACTION_STAT.field(0),
+            *(pa.field(k, pa.string()) for k in extra_keys),
+            *(ACTION_STAT.field(i) for i in range(1, ACTION_STAT.num_fields)),
+        ]
+    )
 
 
 def report_schema(report) -> pa.Schema:

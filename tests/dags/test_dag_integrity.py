@@ -147,7 +147,9 @@ def test_every_task_has_an_execution_timeout(parsed):
     from meta_ads_elt.config import load_config
 
     timeouts = parsed["execution_timeouts"]
-    assert timeouts and all(seconds == load_config().execution_timeout_minutes * 60 for seconds in timeouts.values())
+    assert timeouts and all(
+        seconds == load_config().execution_timeout_minutes * 60 for seconds in timeouts.values()
+    )
 
 
 def test_the_snapshot_runs_after_the_insights_of_its_account(parsed):
@@ -185,15 +187,27 @@ def test_a_discovered_config_maps_batches_after_the_discover_task(tmp_path, monk
     from meta_ads_elt.config import parse_config
     from meta_ads_elt.pools import DISCOVERED_POOL, pools_for
 
-    config = {"lake_root": str(tmp_path / "lake"), "accounts": {"discover": ["me"]}, "pages": {"discover": ["me"]}}
+    config = {
+        "lake_root": str(tmp_path / "lake"),
+        "accounts": {"discover": ["me"]},
+        "pages": {"discover": ["me"]},
+    }
     path = tmp_path / "pipeline.yaml"
     path.write_text(json.dumps(config))
     monkeypatch.setenv("META_PIPELINE_CONFIG", str(path))
     parsed = parse_guarded(PROJECT_DIR / "dags", tmp_path / "home")
     assert parsed["errors"] == {}
     assert set(parsed["tasks"]) == {
-        "access_check", "discover", "account_batches", "page_batches", "insights.extract_accounts",
-        "leads.extract_leads", "conversations.extract_conversations", "dbt_build", "publish"}
+        "access_check",
+        "discover",
+        "account_batches",
+        "page_batches",
+        "insights.extract_accounts",
+        "leads.extract_leads",
+        "conversations.extract_conversations",
+        "dbt_build",
+        "publish",
+    }
     assert parsed["upstream"]["discover"] == ["access_check"]
     assert parsed["upstream"]["insights.extract_accounts"] == ["account_batches", "discover"]
     assert DISCOVERED_POOL in parsed["pools"]

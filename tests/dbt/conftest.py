@@ -171,7 +171,12 @@ def write_scenario_lake(lake: Path) -> None:
         "pages",
         [
             {"page_id": "P1", "extractor": "leads", "name": "Page One", "_extracted_at": E1},
-            {"page_id": "P1", "extractor": "conversations", "name": "Page One (renamed)", "_extracted_at": E2},
+            {
+                "page_id": "P1",
+                "extractor": "conversations",
+                "name": "Page One (renamed)",
+                "_extracted_at": E2,
+            },
         ],
     )
 
@@ -253,11 +258,21 @@ def write_scenario_lake(lake: Path) -> None:
 
     # The account totals written beside them (the completeness control): LA's window was served on
     # 2026-11-08 (local), Kolkata's at 2026-11-07T12:00Z, 17:30 there: its 2026-11-07 was not over (partial).
-    def total(account_id: str, date: str, spend: str, impressions: int, served: str, local: str) -> dict[str, Any]:
-        return {"account_id": account_id, "date": d(date), "account_currency": "USD" if account_id == "1001" else "INR",
-                "spend": Decimal(spend), "impressions": impressions, "clicks": 0,
-                "timezone_name": "America/Los_Angeles" if account_id == "1001" else "Asia/Kolkata",
-                "served_at": ts(served), "served_local_date": d(local), "_extracted_at": ts(served)}
+    def total(
+        account_id: str, date: str, spend: str, impressions: int, served: str, local: str
+    ) -> dict[str, Any]:
+        return {
+            "account_id": account_id,
+            "date": d(date),
+            "account_currency": "USD" if account_id == "1001" else "INR",
+            "spend": Decimal(spend),
+            "impressions": impressions,
+            "clicks": 0,
+            "timezone_name": "America/Los_Angeles" if account_id == "1001" else "Asia/Kolkata",
+            "served_at": ts(served),
+            "served_local_date": d(local),
+            "_extracted_at": ts(served),
+        }
 
     write_rows(
         lake,

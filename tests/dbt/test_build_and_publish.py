@@ -240,7 +240,9 @@ def test_spend_converts_only_with_the_rates_the_user_supplied(tmp_path: Path) ->
     write_scenario_lake(lake)
     rates = tmp_path / "rates.csv"
     # INR -> USD for Kolkata's 2026-11-01..02 only: its 2026-11-07 has no rate
-    rates.write_text("currency,reporting_currency,rate,valid_from,valid_to\nINR,USD,0.012,2026-11-01,2026-11-02\n")
+    rates.write_text(
+        "currency,reporting_currency,rate,valid_from,valid_to\nINR,USD,0.012,2026-11-01,2026-11-02\n"
+    )
     build = Build(tmp_path, lake)
     build.build(reporting_currency="USD", fx_rates_path=rates)
     rows = build.query(
@@ -254,9 +256,9 @@ def test_spend_converts_only_with_the_rates_the_user_supplied(tmp_path: Path) ->
         ("1002", dt.date(2026, 11, 2), "INR", Decimal("7.77"), "USD", Decimal("0.012"), Decimal("0.09")),
         ("1002", dt.date(2026, 11, 7), "INR", Decimal("0.00"), "USD", None, None),  # no rate: never invented
     ]
-    assert build.query(
-        "select fx_rate, spend_reporting from cost_per_lead where account_id = '1002'"
-    ) == [(Decimal("0.012"), Decimal("0.09"))]
+    assert build.query("select fx_rate, spend_reporting from cost_per_lead where account_id = '1002'") == [
+        (Decimal("0.012"), Decimal("0.09"))
+    ]
     assert build.query(
         "select fx_rate, spend_reporting from cost_per_lead_by_account where account_id = '1002'"
     ) == [(Decimal("0.012"), Decimal("0.09"))]
@@ -286,7 +288,9 @@ def test_overlapping_rates_fail_the_build_naming_the_pair(tmp_path: Path) -> Non
 
 # --- what BI clients see: names, currency, comments, no HUGEINT (issue 13 item 5) ----------------
 
-DUCKDB_COMPAT = Path(sys.prefix) / "compat" / "duckdb-1.1.3"  # installed by `make compat` (`make test` runs it)
+DUCKDB_COMPAT = (
+    Path(sys.prefix) / "compat" / "duckdb-1.1.3"
+)  # installed by `make compat` (`make test` runs it)
 READ_EVERY_MART_WITH_DUCKDB_1_1 = r"""
 import json, sys
 import duckdb
@@ -318,8 +322,12 @@ def _published_scenario(tmp_path: Path, scenario: Build) -> tuple[Path, Path]:
     return serving, parquet_dir
 
 
-def test_a_duckdb_1_1_client_reads_every_mart_with_names_currency_and_comments(tmp_path: Path, scenario: Build) -> None:
-    assert (DUCKDB_COMPAT / "duckdb").is_dir(), f"DuckDB 1.1.3 is not installed in {DUCKDB_COMPAT}: run `make compat`"
+def test_a_duckdb_1_1_client_reads_every_mart_with_names_currency_and_comments(
+    tmp_path: Path, scenario: Build
+) -> None:
+    assert (DUCKDB_COMPAT / "duckdb").is_dir(), (
+        f"DuckDB 1.1.3 is not installed in {DUCKDB_COMPAT}: run `make compat`"
+    )
     serving, _ = _published_scenario(tmp_path, scenario)
     relations = [*MARTS, *marts.ROLLUPS]
     # -S: no site-packages, so the only duckdb importable is 1.1.3 (as in a BI tool bundling it)
@@ -335,7 +343,9 @@ def test_a_duckdb_1_1_client_reads_every_mart_with_names_currency_and_comments(t
     for name, relation in seen["relations"].items():
         assert relation["rows"] > 0, name
         assert (relation["comment"] or "").strip(), f"{name} has no table comment"
-        assert [c[0] for c in relation["columns"] if not (c[2] or "").strip()] == [], f"{name}: undescribed columns"
+        assert [c[0] for c in relation["columns"] if not (c[2] or "").strip()] == [], (
+            f"{name}: undescribed columns"
+        )
         assert [c for c in relation["columns"] if "HUGEINT" in c[1] or "INT128" in c[1]] == [], name
         types = dict((c[0], c[1]) for c in relation["columns"])
         for column in ("account_name", "campaign_name", "adset_name", "ad_name", "page_name", "currency"):
@@ -345,7 +355,9 @@ def test_a_duckdb_1_1_client_reads_every_mart_with_names_currency_and_comments(t
             assert types["currency"] == "VARCHAR" and relation["nulls"]["currency"] == 0, name
 
 
-def test_the_parquet_copies_carry_the_descriptions_for_pandas_and_pyarrow(tmp_path: Path, scenario: Build) -> None:
+def test_the_parquet_copies_carry_the_descriptions_for_pandas_and_pyarrow(
+    tmp_path: Path, scenario: Build
+) -> None:
     _, parquet_dir = _published_scenario(tmp_path, scenario)
     for mart in MARTS:
         path = parquet_dir / f"{mart}.parquet"
@@ -358,7 +370,9 @@ def test_the_parquet_copies_carry_the_descriptions_for_pandas_and_pyarrow(tmp_pa
         assert frame.attrs["column_descriptions"] == columns and frame.attrs["description"], mart
         assert "int128" not in str(pq.read_schema(path)).lower()
     frame = pd.read_parquet(parquet_dir / "cost_per_lead.parquet")
-    assert frame.attrs["column_descriptions"]["spend_reporting"].startswith("spend converted to reporting_currency")
+    assert frame.attrs["column_descriptions"]["spend_reporting"].startswith(
+        "spend converted to reporting_currency"
+    )
     assert frame["account_name"].notna().all() and frame["currency"].notna().all()
     assert str(frame["impressions"].dtype) == "int64"
     # DuckDB reads the same key-value metadata
@@ -369,7 +383,9 @@ def test_the_parquet_copies_carry_the_descriptions_for_pandas_and_pyarrow(tmp_pa
     assert {"description", "column_descriptions", "PANDAS_ATTRS"} <= keys
 
 
-def test_changed_descriptions_reach_an_unchanged_mart_on_the_next_publish(tmp_path: Path, scenario: Build) -> None:
+def test_changed_descriptions_reach_an_unchanged_mart_on_the_next_publish(
+    tmp_path: Path, scenario: Build
+) -> None:
     copy = tmp_path / "build.duckdb"
     shutil.copyfile(scenario.db, copy)
     serving, parquet_dir = tmp_path / "marts.duckdb", tmp_path / "marts"
@@ -382,7 +398,9 @@ def test_changed_descriptions_reach_an_unchanged_mart_on_the_next_publish(tmp_pa
         assert con.execute(
             "select comment from duckdb_columns() where table_name = 'cost_per_lead' and column_name = 'spend'"
         ).fetchone() == ("Spend, described anew.",)
-    descriptions = json.loads(pq.read_schema(parquet_dir / "cost_per_lead.parquet").metadata[b"column_descriptions"])
+    descriptions = json.loads(
+        pq.read_schema(parquet_dir / "cost_per_lead.parquet").metadata[b"column_descriptions"]
+    )
     assert descriptions["spend"] == "Spend, described anew."
     assert pq.read_table(parquet_dir / "cost_per_lead.parquet").num_rows == second["rows"]["cost_per_lead"]
 
@@ -399,7 +417,10 @@ def test_the_run_summary_names_accounts_formats_money_and_shows_gaps_and_warning
     assert tested.returncode == 0, tested.stdout[-2000:]
     summary = marts.summarize_marts(serving, target)
     # names and money with its currency (per account: never summed across currencies)
-    assert "acct 1001 (act 1001): spend 12.61 USD, leads reported 6 / collected 2, cost per lead 2.10 USD" in summary
+    assert (
+        "acct 1001 (act 1001): spend 12.61 USD, leads reported 6 / collected 2, cost per lead 2.10 USD"
+        in summary
+    )
     assert "acct 1002 (act 1002): spend 7.77 INR" in summary
     assert "Kolkata" in summary  # the partial day is named after the account
     assert "WARNING coverage gaps: 9 account-day(s) never extracted" in summary

@@ -21,14 +21,18 @@ def test_the_committed_dbt_files_are_generated_from_the_declaration_and_the_ship
 
 
 def test_every_dataset_is_a_source_with_its_columns_and_partitions():
-    sources = yaml.safe_load((DBT_PROJECT_DIR / dbt_contract.SOURCES_PATH).read_text())["sources"][0]["tables"]
+    sources = yaml.safe_load((DBT_PROJECT_DIR / dbt_contract.SOURCES_PATH).read_text())["sources"][0][
+        "tables"
+    ]
     by_name = {t["name"]: t["config"]["meta"] for t in sources}
     assert set(by_name) == set(DATASETS) | {f"insights_{name}" for name in PRESETS}
     for dataset, schema in DATASETS.items():
         columns = [name for name, _type in by_name[dataset]["lake_columns"]]
         assert columns == [*schema.names, *PARTITION_KEYS[dataset]], dataset
         assert all(f"{k}=*" in by_name[dataset]["lake_glob"] for k in PARTITION_KEYS[dataset])
-    placement = [c for c in by_name["insights_by_placement"]["lake_columns"] if c[0] in ("publisher_platform", "spend")]
+    placement = [
+        c for c in by_name["insights_by_placement"]["lake_columns"] if c[0] in ("publisher_platform", "spend")
+    ]
     assert placement == [["spend", "decimal(18,6)"], ["publisher_platform", "varchar"]]
 
 
@@ -47,7 +51,9 @@ def test_adding_a_report_is_one_generated_source_model_and_test(tmp_path: Path):
     assert "partition by account_id, date, ad_id, region order by extracted_at desc" in sql
     models = yaml.safe_load(files[dbt_contract.REPORTS_DIR / "_reports__models.yml"])["models"]
     mine = next(m for m in models if m["name"] == "stg_meta__insights_by_region")
-    assert {"meta_report_sums_to_account_totals": {"arguments": {"report": "by_region"}}} in mine["data_tests"]
+    assert {"meta_report_sums_to_account_totals": {"arguments": {"report": "by_region"}}} in mine[
+        "data_tests"
+    ]
     assert "insights_by_region" in lake_datasets(reports)
     # every preset keeps its staging model whether configured or not (the breakdown marts read them)
     assert {f"stg_meta__insights_{p}.sql" for p in PRESETS} <= {p.name for p in files}
@@ -60,8 +66,15 @@ def test_adding_a_report_is_one_generated_source_model_and_test(tmp_path: Path):
     assert not dbt_contract.differences(project, reports)
 
 
-FACT = {"stg_meta__insights", "int_insights_deduplicated", "int_insights_ad_daily", "cost_per_lead",
-        "cost_per_lead_by_campaign", "cost_per_lead_by_account", "stg_meta__insight_actions"}
+FACT = {
+    "stg_meta__insights",
+    "int_insights_deduplicated",
+    "int_insights_ad_daily",
+    "cost_per_lead",
+    "cost_per_lead_by_campaign",
+    "cost_per_lead_by_account",
+    "stg_meta__insight_actions",
+}
 
 
 def test_a_breakdown_relation_is_never_combined_with_the_ad_level_fact():
@@ -75,6 +88,10 @@ def test_a_breakdown_relation_is_never_combined_with_the_ad_level_fact():
             if re.search(rf"\b{name}\(", text):
                 text += body
         named = set(re.findall(r"['\"](\w+)['\"]", text))
-        assert not (named & breakdown and named & FACT), f"{path.name} reads {named & breakdown} and {named & FACT}"
+        assert not (named & breakdown and named & FACT), (
+            f"{path.name} reads {named & breakdown} and {named & FACT}"
+        )
         if named & breakdown:
-            assert not re.search(r"\bunion\b", text, re.IGNORECASE), f"{path.name} unions a breakdown relation"
+            assert not re.search(r"\bunion\b", text, re.IGNORECASE), (
+                f"{path.name} unions a breakdown relation"
+            )

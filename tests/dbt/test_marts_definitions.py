@@ -254,11 +254,19 @@ def test_every_mart_row_has_the_day_status_of_its_account_day(scenario: Build) -
     assert scenario.query(
         "select account_id, date, day_status from int_account_days_extracted where day_status != 'restating'"
     ) == [("1002", D("2026-11-07"), "partial")]
-    for mart in ("cost_per_lead", "conversations_started", "conversations_started_by_page", "lead_reconciliation",
-                 "cost_per_lead_by_campaign", "cost_per_lead_by_account"):
+    for mart in (
+        "cost_per_lead",
+        "conversations_started",
+        "conversations_started_by_page",
+        "lead_reconciliation",
+        "cost_per_lead_by_campaign",
+        "cost_per_lead_by_account",
+    ):
         assert scenario.query(f"select count(*) from {mart} where day_status is null") == [(0,)], mart
-    assert scenario.query("select distinct day_status from conversations_started_by_page where page_id = 'P2' "
-                          "and date = '2026-11-07'") in ([], [("partial",)])
+    assert scenario.query(
+        "select distinct day_status from conversations_started_by_page where page_id = 'P2' "
+        "and date = '2026-11-07'"
+    ) in ([], [("partial",)])
 
 
 def test_the_build_fails_naming_the_account_day_whose_rows_miss_the_account_total(tmp_path) -> None:
@@ -274,11 +282,24 @@ def test_the_build_fails_naming_the_account_day_whose_rows_miss_the_account_tota
     write_scenario_lake(lake)
     # Meta counted one more ad that day (a deleted one the ad-level rows left out).
     shutil.rmtree(lake / "insights_account_totals" / "account_id=1001" / "date=2026-10-31")
-    write_rows(lake, "insights_account_totals", [{
-        "account_id": "1001", "date": D("2026-10-31"), "account_currency": "USD", "spend": Decimal("12.34"),
-        "impressions": 250, "clicks": 0, "timezone_name": "America/Los_Angeles",
-        "served_at": dt.datetime(2026, 11, 8, 12, tzinfo=dt.UTC), "served_local_date": D("2026-11-08"),
-        "_extracted_at": dt.datetime(2026, 11, 8, 12, tzinfo=dt.UTC)}])
+    write_rows(
+        lake,
+        "insights_account_totals",
+        [
+            {
+                "account_id": "1001",
+                "date": D("2026-10-31"),
+                "account_currency": "USD",
+                "spend": Decimal("12.34"),
+                "impressions": 250,
+                "clicks": 0,
+                "timezone_name": "America/Los_Angeles",
+                "served_at": dt.datetime(2026, 11, 8, 12, tzinfo=dt.UTC),
+                "served_local_date": D("2026-11-08"),
+                "_extracted_at": dt.datetime(2026, 11, 8, 12, tzinfo=dt.UTC),
+            }
+        ],
+    )
     with pytest.raises(marts.DbtBuildError) as failed:
         Build(tmp_path, lake).build()
     assert "assert_ad_level_rows_sum_to_the_account_totals" in str(failed.value)
@@ -323,14 +344,18 @@ def test_every_mart_row_carries_names_and_currency(scenario: Build) -> None:
         "select account_name, campaign_name, ad_name, currency from conversations_started where account_id = '1002'"
     ) == [("acct 1002", "name C2", "name A2", "INR")]
     # the Page's latest snapshot names it; the promoting account's snapshot names the account
-    assert scenario.query("select distinct page_id, page_name, account_name from leads_by_page order by all") == [
+    assert scenario.query(
+        "select distinct page_id, page_name, account_name from leads_by_page order by all"
+    ) == [
         ("P1", "Page One (renamed)", "LA"),
         ("P2", None, "Kolkata"),
     ]
     assert scenario.query(
         "select distinct page_name, account_id, account_name from conversations_started_by_page where page_id = 'P1'"
     ) == [("Page One (renamed)", "1001", "LA")]
-    assert scenario.query("select distinct account_id, account_name, currency from lead_reconciliation order by 1") == [
+    assert scenario.query(
+        "select distinct account_id, account_name, currency from lead_reconciliation order by 1"
+    ) == [
         ("1001", "LA", "USD"),
         ("1002", "Kolkata", "INR"),
     ]
@@ -362,8 +387,9 @@ def test_every_mart_and_every_column_is_described(scenario: Build) -> None:
         f"({', '.join(repr(r) for r in relations)}) and coalesce(trim(comment), '') = ''"
     )
     assert undescribed == []
-    assert scenario.query("select comment from duckdb_columns() where table_name = 'cost_per_lead' "
-                          "and column_name = 'currency'")[0][0].startswith("The ad account's currency (ISO 4217")
+    assert scenario.query(
+        "select comment from duckdb_columns() where table_name = 'cost_per_lead' and column_name = 'currency'"
+    )[0][0].startswith("The ad account's currency (ISO 4217")
 
 
 def test_coverage_shows_extracted_partial_and_missing_account_days(scenario: Build) -> None:

@@ -75,7 +75,11 @@ def airflow_env(home: Path, config_path: Path, sandbox, api_port: int) -> dict[s
             {
                 "conn_type": "meta_graph_api",
                 "password": sandbox.token,
-                "extra": {"base_url": sandbox.url, "app_id": sandbox.app_id, "app_secret": sandbox.app_secret},
+                "extra": {
+                    "base_url": sandbox.url,
+                    "app_id": sandbox.app_id,
+                    "app_secret": sandbox.app_secret,
+                },
             }
         ),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",
@@ -93,7 +97,9 @@ def run_airflow(env: dict[str, str], *args: str, timeout: float = 900) -> subpro
         check=False,
     )
     if result.returncode != 0:
-        raise AssertionError(f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}")
+        raise AssertionError(
+            f"airflow {' '.join(args)} failed:\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        )
     return result
 
 
@@ -160,12 +166,16 @@ class Standalone:
             runs = [run for run in self.dag_runs(dag_id) if predicate(run)]
             failed = [run for run in runs if run["state"] == "failed"]
             if failed:
-                raise AssertionError(f"DAG run failed: {failed[0]['dag_run_id']}\n{self.failure_report(dag_id, failed[0])}")
+                raise AssertionError(
+                    f"DAG run failed: {failed[0]['dag_run_id']}\n{self.failure_report(dag_id, failed[0])}"
+                )
             done = [run for run in runs if run["state"] == "success"]
             if len(done) >= count:
                 return done
             time.sleep(3)
-        raise AssertionError(f"timed out waiting for {count} runs; runs: {self.dag_runs(dag_id)}\n{self.log_tail()}")
+        raise AssertionError(
+            f"timed out waiting for {count} runs; runs: {self.dag_runs(dag_id)}\n{self.log_tail()}"
+        )
 
     def failure_report(self, dag_id: str, run: dict) -> str:
         instances = self.get(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]

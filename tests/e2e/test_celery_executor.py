@@ -32,7 +32,10 @@ def workdir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def config_path(sandbox, workdir):
     return write_pipeline_config(
-        workdir / "pipeline.yaml", sandbox.world(), workdir / "data", lookback_days=LOOKBACK_DAYS,
+        workdir / "pipeline.yaml",
+        sandbox.world(),
+        workdir / "data",
+        lookback_days=LOOKBACK_DAYS,
         # defer at once, so the insights tasks go through the triggerer (not only the worker's poll)
         insights={"poll_interval_seconds": 2, "worker_poll_seconds": 0},
     )

@@ -23,7 +23,9 @@ def _scheduled_day():
     from meta_ads_elt.config import DEFAULT_SCHEDULE
     from pendulum import now
 
-    interval = CronDataIntervalTimetable(DEFAULT_SCHEDULE, "UTC").infer_manual_data_interval(run_after=now("UTC"))
+    interval = CronDataIntervalTimetable(DEFAULT_SCHEDULE, "UTC").infer_manual_data_interval(
+        run_after=now("UTC")
+    )
     return interval.start.date()
 
 
@@ -38,35 +40,49 @@ def marts_snapshot(serving_path) -> dict[str, list[tuple]]:
 
 
 def dags_test(sandbox, workdir, name: str, **overrides):
-    config = write_pipeline_config(workdir / f"{name}.yaml", sandbox.world(), workdir / name,
-                                   lookback_days=LOOKBACK_DAYS, **overrides)
+    config = write_pipeline_config(
+        workdir / f"{name}.yaml", sandbox.world(), workdir / name, lookback_days=LOOKBACK_DAYS, **overrides
+    )
     env = airflow_env(workdir / f"{name}_home", config, sandbox, free_port())
     os.makedirs(env["AIRFLOW_HOME"], exist_ok=True)
     prepare_home(env)
     day = _scheduled_day()
-    result = run_airflow(env, "dags", "test", DAG_ID, f"{(day + timedelta(days=1)).isoformat()}T12:00:00+00:00")
+    result = run_airflow(
+        env, "dags", "test", DAG_ID, f"{(day + timedelta(days=1)).isoformat()}T12:00:00+00:00"
+    )
     return workdir / name, result
 
 
 def test_discover_me_publishes_the_same_marts_as_the_explicit_lists(sandbox, tmp_path):
     listed, _ = dags_test(sandbox, tmp_path, "listed")
     discovered, result = dags_test(
-        sandbox, tmp_path, "discovered", accounts={"discover": ["me"]}, pages={"discover": ["me"]},
+        sandbox,
+        tmp_path,
+        "discovered",
+        accounts={"discover": ["me"]},
+        pages={"discover": ["me"]},
         mapping={"accounts_per_task": 2, "pages_per_task": 3},
     )
     output = result.stdout + result.stderr
     assert "extract_accounts" in output and "discover" in output
-    listed_marts, discovered_marts = marts_snapshot(listed / "marts.duckdb"), marts_snapshot(discovered / "marts.duckdb")
+    listed_marts, discovered_marts = (
+        marts_snapshot(listed / "marts.duckdb"),
+        marts_snapshot(discovered / "marts.duckdb"),
+    )
     assert listed_marts["cost_per_lead"], "the marts have rows"
     for mart in MARTS:
         assert listed_marts[mart] == discovered_marts[mart], f"{mart} differs between listed and discovered"
     world = sandbox.world()
     with duckdb.connect() as connection:
-        found = dict(connection.sql(
-            f"select account_id, state from read_parquet('{discovered}/lake/discovered_accounts/**/*.parquet')"
-        ).fetchall())
-        pages = dict(connection.sql(
-            f"select page_id, state from read_parquet('{discovered}/lake/discovered_pages/**/*.parquet')"
-        ).fetchall())
+        found = dict(
+            connection.sql(
+                f"select account_id, state from read_parquet('{discovered}/lake/discovered_accounts/**/*.parquet')"
+            ).fetchall()
+        )
+        pages = dict(
+            connection.sql(
+                f"select page_id, state from read_parquet('{discovered}/lake/discovered_pages/**/*.parquet')"
+            ).fetchall()
+        )
     assert found == {a["account_id"]: "arrived" for a in world["accounts"]}, "first run: every account is new"
     assert set(pages) == {p["id"] for p in world["pages"]}

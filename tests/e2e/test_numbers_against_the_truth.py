@@ -25,13 +25,20 @@ from meta_ads_elt.reports import presets
 pytestmark = pytest.mark.e2e
 
 LOOKBACK = 28
-PERMANENT_MARTS = ("cost_per_lead", "conversations_started", "conversations_started_by_page", "lead_reconciliation")
+PERMANENT_MARTS = (
+    "cost_per_lead",
+    "conversations_started",
+    "conversations_started_by_page",
+    "lead_reconciliation",
+)
 
 
 def connect(monkeypatch, sb) -> None:
     extra = {"base_url": sb.url, "app_id": sb.app_id, "app_secret": sb.app_secret, "timeout": 20}
-    monkeypatch.setenv("AIRFLOW_CONN_META_DEFAULT",
-                       json.dumps({"conn_type": "meta_graph_api", "password": sb.token, "extra": extra}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_META_DEFAULT",
+        json.dumps({"conn_type": "meta_graph_api", "password": sb.token, "extra": extra}),
+    )
 
 
 def extract(sb, lake: Path, day: str, *, pages: bool = True, reports=(), **insights_kwargs) -> None:
@@ -40,22 +47,49 @@ def extract(sb, lake: Path, day: str, *, pages: bool = True, reports=(), **insig
     world = sb.world()
     for account in world["accounts"]:
         for report in (None, *reports):
-            MetaInsightsOperator(task_id="insights", account_id=account["id"], lake_root=str(lake), date=day,
-                                 lookback_days=LOOKBACK, deferrable=False, first_poll=0.2, poll_interval=1.0,
-                                 report=report, **insights_kwargs).execute({"run_id": f"run-{day}"})
-        MetaAdObjectsOperator(task_id="objects", account_id=account["id"],
-                              lake_root=str(lake)).execute({"run_id": f"run-{day}"})
+            MetaInsightsOperator(
+                task_id="insights",
+                account_id=account["id"],
+                lake_root=str(lake),
+                date=day,
+                lookback_days=LOOKBACK,
+                deferrable=False,
+                first_poll=0.2,
+                poll_interval=1.0,
+                report=report,
+                **insights_kwargs,
+            ).execute({"run_id": f"run-{day}"})
+        MetaAdObjectsOperator(task_id="objects", account_id=account["id"], lake_root=str(lake)).execute(
+            {"run_id": f"run-{day}"}
+        )
     for page in world["pages"] if pages else []:
-        MetaLeadsOperator(task_id="leads", page_id=page["id"], lake_root=str(lake), data_interval_day=day,
-                          lookback_days=LOOKBACK).execute({"run_id": f"run-{day}"})
-        MetaConversationsOperator(task_id="conversations", page_id=page["id"], lake_root=str(lake),
-                                  data_interval_day=day, lookback_days=LOOKBACK).execute({"run_id": f"run-{day}"})
+        MetaLeadsOperator(
+            task_id="leads",
+            page_id=page["id"],
+            lake_root=str(lake),
+            data_interval_day=day,
+            lookback_days=LOOKBACK,
+        ).execute({"run_id": f"run-{day}"})
+        MetaConversationsOperator(
+            task_id="conversations",
+            page_id=page["id"],
+            lake_root=str(lake),
+            data_interval_day=day,
+            lookback_days=LOOKBACK,
+        ).execute({"run_id": f"run-{day}"})
 
 
 def build_and_publish(tmp_path: Path, lake: Path, day: str) -> Path:
-    build = marts.run_dbt_build(lake_root=lake, build_db_path=tmp_path / "build" / "marts_build.duckdb",
-                                target_path=tmp_path / "target", log_path=tmp_path / "logs", threads=2,
-                                timeout=900, window_end=day, lookback_days=LOOKBACK)
+    build = marts.run_dbt_build(
+        lake_root=lake,
+        build_db_path=tmp_path / "build" / "marts_build.duckdb",
+        target_path=tmp_path / "target",
+        log_path=tmp_path / "logs",
+        threads=2,
+        timeout=900,
+        window_end=day,
+        lookback_days=LOOKBACK,
+    )
     serving = tmp_path / "marts.duckdb"
     marts.publish_marts(build, serving, tmp_path / "marts")
     return serving
@@ -75,7 +109,9 @@ def day_statuses(serving: Path, mart: str) -> dict[tuple[str, str], set[str]]:
     return out
 
 
-def test_the_default_world_reconciles_for_all_28_days_deleted_ads_included(sandbox_factory, monkeypatch, tmp_path):
+def test_the_default_world_reconciles_for_all_28_days_deleted_ads_included(
+    sandbox_factory, monkeypatch, tmp_path
+):
     sb = sandbox_factory(now="2026-11-20T12:00:00Z")  # the 19th is over in every account's time zone
     connect(monkeypatch, sb)
     day = "2026-11-19"
@@ -86,23 +122,29 @@ def test_the_default_world_reconciles_for_all_28_days_deleted_ads_included(sandb
     result = reconcile(str(serving), truth, since, until)
     assert result.equal, "\n".join(result.differences[:30])
     # cost per lead by placement, age x gender and country equal the breakdown truth to the cent
-    assert set(result.breakdown_rows) == set(marts.BREAKDOWN_MARTS) and min(result.breakdown_rows.values()) > 100
+    assert (
+        set(result.breakdown_rows) == set(marts.BREAKDOWN_MARTS) and min(result.breakdown_rows.values()) > 100
+    )
     assert result.account_days == 3 * LOOKBACK and result.page_days > 0
     assert result.retired_ad_days > 50  # archived and deleted ads, to the cent
     assert {r["day_status"] for r in truth["accounts"]} == {"settled", "restating"}  # compared too
     assert not result.partial_account_days
     with duckdb.connect(str(serving), read_only=True) as con:
         # the account totals sit beside the ad-level sums, and agree
-        assert con.execute("""select count(*), count(*) filter (where spend = account_total_spend
-                               and impressions = account_total_impressions) from lead_reconciliation""").fetchone() \
+        assert (
+            con.execute("""select count(*), count(*) filter (where spend = account_total_spend
+                               and impressions = account_total_impressions) from lead_reconciliation""").fetchone()
             == (3 * LOOKBACK, 3 * LOOKBACK)
-        assert con.execute("select min(date) from lead_reconciliation where day_status = 'settled'").fetchone()[0] \
-            == dt.date.fromisoformat(since)
+        )
+        assert con.execute(
+            "select min(date) from lead_reconciliation where day_status = 'settled'"
+        ).fetchone()[0] == dt.date.fromisoformat(since)
     assert "Partial account-days (not over when extracted): none" in marts.summarize_marts(serving)
 
 
 def test_without_the_status_filter_the_completeness_test_names_the_account_day(
-        sandbox_factory, monkeypatch, tmp_path):
+    sandbox_factory, monkeypatch, tmp_path
+):
     sb = sandbox_factory(now="2026-11-20T12:00:00Z")
     connect(monkeypatch, sb)
     day = "2026-11-19"
@@ -113,13 +155,20 @@ def test_without_the_status_filter_the_completeness_test_names_the_account_day(
     assert "assert_ad_level_rows_sum_to_the_account_totals" in message
     # the first account-day whose archived or deleted ads are missing, by its account and local date
     since, until = window(day)
-    retired = sorted({(r["account_id"], r["date"]) for r in sb.truth(since, until)["archived_or_deleted_ads"]
-                      if r["spend"] != "0.00"})
+    retired = sorted(
+        {
+            (r["account_id"], r["date"])
+            for r in sb.truth(since, until)["archived_or_deleted_ads"]
+            if r["spend"] != "0.00"
+        }
+    )
     account, date = retired[0]
     assert f"Incomplete: account {account} on {date}: spend" in message
 
 
-def test_a_partial_day_is_marked_partial_and_equals_the_truth_as_it_stood(sandbox_factory, monkeypatch, tmp_path):
+def test_a_partial_day_is_marked_partial_and_equals_the_truth_as_it_stood(
+    sandbox_factory, monkeypatch, tmp_path
+):
     sb = sandbox_factory(now="2026-11-20T03:00:00Z")  # 19:00 on the 19th in Los Angeles, the 20th elsewhere
     connect(monkeypatch, sb)
     day = "2026-11-19"
@@ -128,7 +177,9 @@ def test_a_partial_day_is_marked_partial_and_equals_the_truth_as_it_stood(sandbo
     since, until = window(day)
     truth = sb.truth(since, until)
     la = sb.world()["accounts"][0]
-    assert [(r["account_id"], r["date"]) for r in truth["accounts"] if r["partial"]] == [(la["account_id"], day)]
+    assert [(r["account_id"], r["date"]) for r in truth["accounts"] if r["partial"]] == [
+        (la["account_id"], day)
+    ]
     result = reconcile(str(serving), truth, since, until)  # the partial day as it stood, to the cent
     assert result.equal, "\n".join(result.differences[:30])
     assert result.partial_account_days == [f"{la['account_id']} {day}"]

@@ -44,8 +44,18 @@ SCHEDULED_DAY = INTERVAL.start.date()  # over in every time zone: no partial day
 # Two backfilled days, just before the scheduled day.
 BACKFILL_DAYS = [SCHEDULED_DAY - timedelta(days=2), SCHEDULED_DAY - timedelta(days=1)]
 VOLATILE_COLUMNS = {"_extracted_at", "_report_run_id", "served_at"}
-LAKE_DATASETS = ("insights", "insights_account_totals", "accounts", "campaigns", "adsets", "ads", "leads",
-                 "lead_answers", "conversations", "messages")
+LAKE_DATASETS = (
+    "insights",
+    "insights_account_totals",
+    "accounts",
+    "campaigns",
+    "adsets",
+    "ads",
+    "leads",
+    "lead_answers",
+    "conversations",
+    "messages",
+)
 MARTS = ("cost_per_lead", "conversations_started", "conversations_started_by_page", "lead_reconciliation")
 
 
@@ -56,9 +66,9 @@ SETTLED_BY_INTERVAL_END = {
     "leads": "created_time < {end}",
     "messages": "created_time < {end}",
     "lead_answers": "lead_id in (select lead_id from read_parquet('{lake}/leads/**/*.parquet') "
-                    "where created_time < {end})",
+    "where created_time < {end})",
     "conversations": "conversation_id in (select conversation_id from read_parquet('{lake}/messages/**/*.parquet') "
-                     "where created_time < {end})",
+    "where created_time < {end})",
 }
 MOVING_COLUMNS = {"conversations": {"updated_time", "message_count", "messages_out_of_reach"}}
 
@@ -104,7 +114,10 @@ def workdir(tmp_path_factory) -> Path:
 def airflow(sandbox, workdir):
     """A running standalone Airflow whose DAG reads a config for the sandbox's world."""
     config_path = write_pipeline_config(
-        workdir / "pipeline.yaml", sandbox.world(), workdir / "scheduler", lookback_days=LOOKBACK_DAYS,
+        workdir / "pipeline.yaml",
+        sandbox.world(),
+        workdir / "scheduler",
+        lookback_days=LOOKBACK_DAYS,
         # defer at once: the sandbox's jobs are instant, and this deployment's runs go through the triggerer
         insights={"poll_interval_seconds": 2, "worker_poll_seconds": 0},
     )
@@ -149,7 +162,9 @@ def create_backfill(airflow, body: dict) -> dict:
     raise AssertionError(f"POST /backfills kept answering 503: {response.text}")
 
 
-def test_a_rest_api_backfill_gives_the_same_lake_and_marts_as_daily_runs(airflow, scheduled_run, sandbox, workdir):
+def test_a_rest_api_backfill_gives_the_same_lake_and_marts_as_daily_runs(
+    airflow, scheduled_run, sandbox, workdir
+):
     backfill = create_backfill(
         airflow,
         {
@@ -164,14 +179,20 @@ def test_a_rest_api_backfill_gives_the_same_lake_and_marts_as_daily_runs(airflow
     runs = airflow.wait_for_runs(
         DAG_ID, lambda run: run["run_type"] == "backfill", count=len(BACKFILL_DAYS), timeout=1200
     )
-    assert sorted(run["data_interval_start"][:10] for run in runs) == [day.isoformat() for day in BACKFILL_DAYS]
+    assert sorted(run["data_interval_start"][:10] for run in runs) == [
+        day.isoformat() for day in BACKFILL_DAYS
+    ]
 
     # The same days as daily runs (`airflow dags test`, one after the other) into another lake.
     daily_config = write_pipeline_config(
         workdir / "daily.yaml", sandbox.world(), workdir / "daily", lookback_days=LOOKBACK_DAYS
     )
     # Its own metadata DB: Asset names are unique per deployment, and this one points at another lake.
-    env = {**airflow.env, "META_PIPELINE_CONFIG": str(daily_config), "AIRFLOW_HOME": str(workdir / "daily_home")}
+    env = {
+        **airflow.env,
+        "META_PIPELINE_CONFIG": str(daily_config),
+        "AIRFLOW_HOME": str(workdir / "daily_home"),
+    }
     os.makedirs(env["AIRFLOW_HOME"], exist_ok=True)
     prepare_home(env)
     for day in [*BACKFILL_DAYS, SCHEDULED_DAY]:  # the end of day D's interval: D+1 12:00 UTC
@@ -180,9 +201,13 @@ def test_a_rest_api_backfill_gives_the_same_lake_and_marts_as_daily_runs(airflow
     scheduled_lake = lake_snapshot(workdir / "scheduler" / "lake")
     daily_lake = lake_snapshot(workdir / "daily" / "lake")
     for dataset in LAKE_DATASETS:
-        assert scheduled_lake[dataset] == daily_lake[dataset], f"{dataset} differs between backfill and daily runs"
+        assert scheduled_lake[dataset] == daily_lake[dataset], (
+            f"{dataset} differs between backfill and daily runs"
+        )
     assert scheduled_lake["insights"], "the lake has insights rows"
-    assert marts_snapshot(workdir / "scheduler" / "marts.duckdb") == marts_snapshot(workdir / "daily" / "marts.duckdb")
+    assert marts_snapshot(workdir / "scheduler" / "marts.duckdb") == marts_snapshot(
+        workdir / "daily" / "marts.duckdb"
+    )
 
 
 def test_rerunning_a_day_changes_nothing(airflow, scheduled_run, workdir):
@@ -200,7 +225,9 @@ def test_rerunning_a_day_changes_nothing(airflow, scheduled_run, workdir):
     cleared_at = datetime.now(UTC).isoformat()
     airflow.wait_for_runs(
         DAG_ID,
-        lambda run: run["dag_run_id"] == scheduled_run["dag_run_id"] and (run.get("end_date") or "") > cleared_at,
+        lambda run: (
+            run["dag_run_id"] == scheduled_run["dag_run_id"] and (run.get("end_date") or "") > cleared_at
+        ),
         count=1,
         timeout=900,
     )

@@ -22,73 +22,164 @@ def parse_reports(reports: list) -> None:
 
 REPORT_CASES = [
     # (id, reports, the start of the first line)
-    ("position-without-platform", [DEFAULT, {"name": "by_x", "breakdowns": ["platform_position"]}],
-     "[1] (by_x): report 'by_x': breakdowns = ['platform_position']: platform_position needs publisher_platform"),
-    ("unknown-breakdown", [DEFAULT, {"name": "by_x", "breakdowns": ["agee"]}],
-     "[1] (by_x): report 'by_x': breakdowns = ['agee']: 'agee' is not one of Meta's breakdowns (did you mean 'age'?)"),
-    ("combination-meta-does-not-serve", [DEFAULT, {"name": "by_x", "breakdowns": ["age", "country"]}],
-     "[1] (by_x): report 'by_x': breakdowns = ['age', 'country'] with action_breakdowns = ['action_type'] is not a "
-     "combination Meta serves"),
-    ("action-breakdown-in-breakdowns", [DEFAULT, {"name": "by_x", "breakdowns": ["action_device"]}],
-     "[1] (by_x): report 'by_x': breakdowns = ['action_device']: 'action_device' is one of Meta's action_breakdowns"),
-    ("breakdown-in-fields", [DEFAULT, {"name": "by_x", "breakdowns": ["country"], "fields": ["country"]}],
-     "[1] (by_x): report 'by_x': fields = ['country']: 'country' is a breakdown: breakdown names never go in fields"),
-    ("base-field-in-fields", [DEFAULT, {"name": "by_x", "fields": ["spend"]}],
-     "[1] (by_x): report 'by_x': fields = ['spend']: 'spend' is requested by every report already"),
-    ("unknown-field", [DEFAULT, {"name": "by_x", "fields": ["spendd"]}],
-     "[1] (by_x): report 'by_x': fields = ['spendd']: 'spendd' is not an Insights field (did you mean 'spend'?)"),
-    ("field-below-level", [DEFAULT, {"name": "by_x", "level": "campaign", "fields": ["ad_id"]}],
-     "[1] (by_x): report 'by_x': fields = ['ad_id']: 'ad_id' is below level 'campaign'; use level 'ad'"),
-    ("unknown-level", [DEFAULT, {"name": "by_x", "level": "creative"}],
-     "[1] (by_x).level = 'creative': Input should be 'account', 'campaign', 'adset' or 'ad'"),
-    ("unknown-time-increment", [DEFAULT, {"name": "by_x", "time_increment": 3}],
-     "[1] (by_x).time_increment = 3: Input should be 1, 7, 'monthly' or 'all_days'"),
-    ("bad-name", [DEFAULT, {"name": "By X"}],
-     "[1] (By X).name = 'By X': must be lower-case letters, digits and '_'"),
-    ("reserved-name", [DEFAULT, {"name": "account_totals"}],
-     "[1] (account_totals).name = 'account_totals': is reserved"),
+    (
+        "position-without-platform",
+        [DEFAULT, {"name": "by_x", "breakdowns": ["platform_position"]}],
+        "[1] (by_x): report 'by_x': breakdowns = ['platform_position']: platform_position needs publisher_platform",
+    ),
+    (
+        "unknown-breakdown",
+        [DEFAULT, {"name": "by_x", "breakdowns": ["agee"]}],
+        "[1] (by_x): report 'by_x': breakdowns = ['agee']: 'agee' is not one of Meta's breakdowns (did you mean 'age'?)",
+    ),
+    (
+        "combination-meta-does-not-serve",
+        [DEFAULT, {"name": "by_x", "breakdowns": ["age", "country"]}],
+        "[1] (by_x): report 'by_x': breakdowns = ['age', 'country'] with action_breakdowns = ['action_type'] is not a "
+        "combination Meta serves",
+    ),
+    (
+        "action-breakdown-in-breakdowns",
+        [DEFAULT, {"name": "by_x", "breakdowns": ["action_device"]}],
+        "[1] (by_x): report 'by_x': breakdowns = ['action_device']: 'action_device' is one of Meta's action_breakdowns",
+    ),
+    (
+        "breakdown-in-fields",
+        [DEFAULT, {"name": "by_x", "breakdowns": ["country"], "fields": ["country"]}],
+        "[1] (by_x): report 'by_x': fields = ['country']: 'country' is a breakdown: breakdown names never go in fields",
+    ),
+    (
+        "base-field-in-fields",
+        [DEFAULT, {"name": "by_x", "fields": ["spend"]}],
+        "[1] (by_x): report 'by_x': fields = ['spend']: 'spend' is requested by every report already",
+    ),
+    (
+        "unknown-field",
+        [DEFAULT, {"name": "by_x", "fields": ["spendd"]}],
+        "[1] (by_x): report 'by_x': fields = ['spendd']: 'spendd' is not an Insights field (did you mean 'spend'?)",
+    ),
+    (
+        "field-below-level",
+        [DEFAULT, {"name": "by_x", "level": "campaign", "fields": ["ad_id"]}],
+        "[1] (by_x): report 'by_x': fields = ['ad_id']: 'ad_id' is below level 'campaign'; use level 'ad'",
+    ),
+    (
+        "unknown-level",
+        [DEFAULT, {"name": "by_x", "level": "creative"}],
+        "[1] (by_x).level = 'creative': Input should be 'account', 'campaign', 'adset' or 'ad'",
+    ),
+    (
+        "unknown-time-increment",
+        [DEFAULT, {"name": "by_x", "time_increment": 3}],
+        "[1] (by_x).time_increment = 3: Input should be 1, 7, 'monthly' or 'all_days'",
+    ),
+    (
+        "bad-name",
+        [DEFAULT, {"name": "By X"}],
+        "[1] (By X).name = 'By X': must be lower-case letters, digits and '_'",
+    ),
+    (
+        "reserved-name",
+        [DEFAULT, {"name": "account_totals"}],
+        "[1] (account_totals).name = 'account_totals': is reserved",
+    ),
     ("missing-name", [DEFAULT, {"breakdowns": ["age"]}], "[1].name: required key is missing"),
-    ("opt-in-breakdown", [DEFAULT, {"name": "by_dma", "breakdowns": ["dma"]}],
-     "[1] (by_dma): breakdown 'dma' needs an Ads Manager opt-in per ad account"),
-    ("reach-only-breakdown", [DEFAULT, {"name": "by_x", "breakdowns": ["frequency_value"]}],
-     "[1] (by_x): report 'by_x': breakdowns = ['frequency_value']: frequency_value is used with reach only"),
-    ("account-level-place-page", [DEFAULT, {"name": "by_x", "level": "account", "breakdowns": ["place_page_id"]}],
-     "[1] (by_x): report 'by_x': level = 'account' with breakdown 'place_page_id'"),
-    ("breakdown-twice", [DEFAULT, {"name": "by_x", "breakdowns": ["country", "country"]}],
-     "[1] (by_x): report 'by_x': breakdowns = ['country', 'country'] names a breakdown twice"),
-    ("action-breakdowns-without-action-type", [DEFAULT, {"name": "by_x", "action_breakdowns": ["action_device"]}],
-     "[1] (by_x): report 'by_x': action_breakdowns = ['action_device'] lacks 'action_type'"),
-    ("hourly-with-frequency", [DEFAULT, {"name": "by_hour", "fields": ["frequency"],
-                                         "breakdowns": ["hourly_stats_aggregated_by_advertiser_time_zone"]}],
-     "[1] (by_hour): report 'by_hour': fields = ['frequency']: 'frequency' is not served with hourly breakdowns"),
-    ("region-with-video-actions", [DEFAULT, {"name": "by_x", "breakdowns": ["region"],
-                                             "fields": ["video_p25_watched_actions"]}],
-     "[1] (by_x): report 'by_x': fields = ['video_p25_watched_actions']: 'video_p25_watched_actions' does not "
-     "support the region breakdown"),
-    ("asset-breakdown-with-cpm", [DEFAULT, {"name": "by_x", "breakdowns": ["image_asset"], "fields": ["cpm"]}],
-     "[1] (by_x): report 'by_x': fields = ['cpm']: 'cpm' is not served with asset breakdowns"),
-    ("unknown-preset", [DEFAULT, {"preset": "by_placment"}],
-     "[1] (by_placment): preset = 'by_placment' is not a preset (did you mean 'by_placement'?); presets: "
-     "by_placement, by_age_gender, by_country, by_device"),
-    ("preset-changed", [DEFAULT, {"preset": "by_country", "breakdowns": ["region"]}],
-     "[1] (by_country): report preset 'by_country': breakdowns cannot be set on a preset"),
-    ("default-changed", [{"name": "default", "level": "campaign"}],
-     "[0] (default): report 'default': level cannot be set on the default report"),
-    ("default-missing", [{"preset": "by_country"}],
-     " = [{'preset': 'by_country'}]: reports = [by_country] lacks the default report: add '- name: default'"),
-    ("name-twice", [DEFAULT, {"preset": "by_country"}, {"preset": "by_country"}],
-     " = [{'name': 'default'}, {'preset': 'by_country'}, {'preset': 'by_country'}]: reports[2]: report name "
-     "'by_country' is declared twice"),
-    ("unknown-window", [DEFAULT, {"name": "by_x", "attribution_windows": ["7d_view"]}],
-     "[1] (by_x).attribution_windows[0] = '7d_view': Input should be '1d_click', '7d_click', '28d_click' or '1d_view'"),
-    ("preset-name-taken", [DEFAULT, {"name": "by_country", "breakdowns": ["region"]}],
-     "[1] (by_country): report 'by_country': the name of a preset; write '- preset: by_country' for it"),
-    ("misspelt-key", [DEFAULT, {"name": "by_x", "breakdown": ["age"]}],
-     "[1] (by_x).breakdown: unknown key; check its spelling (allowed here: name, preset, level, breakdowns"),
+    (
+        "opt-in-breakdown",
+        [DEFAULT, {"name": "by_dma", "breakdowns": ["dma"]}],
+        "[1] (by_dma): breakdown 'dma' needs an Ads Manager opt-in per ad account",
+    ),
+    (
+        "reach-only-breakdown",
+        [DEFAULT, {"name": "by_x", "breakdowns": ["frequency_value"]}],
+        "[1] (by_x): report 'by_x': breakdowns = ['frequency_value']: frequency_value is used with reach only",
+    ),
+    (
+        "account-level-place-page",
+        [DEFAULT, {"name": "by_x", "level": "account", "breakdowns": ["place_page_id"]}],
+        "[1] (by_x): report 'by_x': level = 'account' with breakdown 'place_page_id'",
+    ),
+    (
+        "breakdown-twice",
+        [DEFAULT, {"name": "by_x", "breakdowns": ["country", "country"]}],
+        "[1] (by_x): report 'by_x': breakdowns = ['country', 'country'] names a breakdown twice",
+    ),
+    (
+        "action-breakdowns-without-action-type",
+        [DEFAULT, {"name": "by_x", "action_breakdowns": ["action_device"]}],
+        "[1] (by_x): report 'by_x': action_breakdowns = ['action_device'] lacks 'action_type'",
+    ),
+    (
+        "hourly-with-frequency",
+        [
+            DEFAULT,
+            {
+                "name": "by_hour",
+                "fields": ["frequency"],
+                "breakdowns": ["hourly_stats_aggregated_by_advertiser_time_zone"],
+            },
+        ],
+        "[1] (by_hour): report 'by_hour': fields = ['frequency']: 'frequency' is not served with hourly breakdowns",
+    ),
+    (
+        "region-with-video-actions",
+        [DEFAULT, {"name": "by_x", "breakdowns": ["region"], "fields": ["video_p25_watched_actions"]}],
+        "[1] (by_x): report 'by_x': fields = ['video_p25_watched_actions']: 'video_p25_watched_actions' does not "
+        "support the region breakdown",
+    ),
+    (
+        "asset-breakdown-with-cpm",
+        [DEFAULT, {"name": "by_x", "breakdowns": ["image_asset"], "fields": ["cpm"]}],
+        "[1] (by_x): report 'by_x': fields = ['cpm']: 'cpm' is not served with asset breakdowns",
+    ),
+    (
+        "unknown-preset",
+        [DEFAULT, {"preset": "by_placment"}],
+        "[1] (by_placment): preset = 'by_placment' is not a preset (did you mean 'by_placement'?); presets: "
+        "by_placement, by_age_gender, by_country, by_device",
+    ),
+    (
+        "preset-changed",
+        [DEFAULT, {"preset": "by_country", "breakdowns": ["region"]}],
+        "[1] (by_country): report preset 'by_country': breakdowns cannot be set on a preset",
+    ),
+    (
+        "default-changed",
+        [{"name": "default", "level": "campaign"}],
+        "[0] (default): report 'default': level cannot be set on the default report",
+    ),
+    (
+        "default-missing",
+        [{"preset": "by_country"}],
+        " = [{'preset': 'by_country'}]: reports = [by_country] lacks the default report: add '- name: default'",
+    ),
+    (
+        "name-twice",
+        [DEFAULT, {"preset": "by_country"}, {"preset": "by_country"}],
+        " = [{'name': 'default'}, {'preset': 'by_country'}, {'preset': 'by_country'}]: reports[2]: report name "
+        "'by_country' is declared twice",
+    ),
+    (
+        "unknown-window",
+        [DEFAULT, {"name": "by_x", "attribution_windows": ["7d_view"]}],
+        "[1] (by_x).attribution_windows[0] = '7d_view': Input should be '1d_click', '7d_click', '28d_click' or '1d_view'",
+    ),
+    (
+        "preset-name-taken",
+        [DEFAULT, {"name": "by_country", "breakdowns": ["region"]}],
+        "[1] (by_country): report 'by_country': the name of a preset; write '- preset: by_country' for it",
+    ),
+    (
+        "misspelt-key",
+        [DEFAULT, {"name": "by_x", "breakdown": ["age"]}],
+        "[1] (by_x).breakdown: unknown key; check its spelling (allowed here: name, preset, level, breakdowns",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("reports", "expected"), [c[1:] for c in REPORT_CASES], ids=[c[0] for c in REPORT_CASES])
+@pytest.mark.parametrize(
+    ("reports", "expected"), [c[1:] for c in REPORT_CASES], ids=[c[0] for c in REPORT_CASES]
+)
 def test_a_bad_report_spec_is_named_on_the_first_line(reports, expected):
     with pytest.raises(ConfigError) as excinfo:
         parse_reports(reports)
@@ -119,15 +210,22 @@ def test_every_preset_is_a_combination_in_metas_table():
         assert B.is_allowed(spec["breakdowns"], ("action_type",)), name
 
 
-@pytest.mark.parametrize(("breakdowns", "action_breakdowns", "allowed"), [
-    (("publisher_platform", "platform_position", "impression_device"), ("action_type",), True),
-    (("age", "gender"), ("action_type",), True),
-    (("device_platform",), ("action_type",), True),
-    (("region",), ("action_type", "action_target_id"), True),
-    (("app_id", "skan_conversion_id"), ("action_type",), False),  # not starred: not joinable with action_type
-    (("country", "impression_device"), ("action_type",), False),
-    (("dma", "country"), ("action_type",), False),
-])
+@pytest.mark.parametrize(
+    ("breakdowns", "action_breakdowns", "allowed"),
+    [
+        (("publisher_platform", "platform_position", "impression_device"), ("action_type",), True),
+        (("age", "gender"), ("action_type",), True),
+        (("device_platform",), ("action_type",), True),
+        (("region",), ("action_type", "action_target_id"), True),
+        (
+            ("app_id", "skan_conversion_id"),
+            ("action_type",),
+            False,
+        ),  # not starred: not joinable with action_type
+        (("country", "impression_device"), ("action_type",), False),
+        (("dma", "country"), ("action_type",), False),
+    ],
+)
 def test_the_combination_table_follows_meta(breakdowns, action_breakdowns, allowed):
     assert B.is_allowed(breakdowns, action_breakdowns) is allowed
 

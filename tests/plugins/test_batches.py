@@ -38,4 +38,6 @@ def test_a_batch_whose_failures_all_need_a_fix_fails_without_retries():
 
 def test_a_clean_batch_returns_what_each_item_wrote():
     assert _run_all([{"id": "1"}, {"id": "4"}], "id", extract, parallel=1) == {
-        "extracted": ["1", "4"], "results": {"1": {"rows": 1}, "4": {"rows": 1}}}
+        "extracted": ["1", "4"],
+        "results": {"1": {"rows": 1}, "4": {"rows": 1}},
+    }

@@ -44,7 +44,10 @@ def test_defaults_are_the_documented_ones():
             {"accounts": [{"id": "act_1"}], "insights": {"effective_statuses": ["ACTIVE", "REMOVED"]}},
             "insights.effective_statuses[1] = 'REMOVED'",
         ),
-        ({"accounts": [{"id": "act_1"}], "max_rate_limit_wait_minutes": 0}, "max_rate_limit_wait_minutes = 0"),
+        (
+            {"accounts": [{"id": "act_1"}], "max_rate_limit_wait_minutes": 0},
+            "max_rate_limit_wait_minutes = 0",
+        ),
     ],
 )
 def test_a_bad_key_or_value_is_named_in_the_error(data, expected):
@@ -60,7 +63,9 @@ def test_insights_ask_for_every_effective_status_by_default():
     config = parse_config(VALID)
     assert config.insights.effective_statuses == AD_EFFECTIVE_STATUSES
     assert config.insights.queued_timeout_minutes == 60
-    with pytest.raises(ConfigError, match="'PENDING_REVIEW', 'PREAPPROVED' or 'WITH_ISSUES'"):  # the fix is listed
+    with pytest.raises(
+        ConfigError, match="'PENDING_REVIEW', 'PREAPPROVED' or 'WITH_ISSUES'"
+    ):  # the fix is listed
         parse_config({**VALID, "insights": {"effective_statuses": ["LIVE"]}})
 
 
@@ -71,7 +76,8 @@ def test_the_default_schedule_runs_after_every_time_zone_finished_the_day():
     config = parse_config(VALID)
     # A run is created when its interval ends: D+1 12:00 UTC, when UTC-12's day D is over.
     interval = CronDataIntervalTimetable(config.schedule, "UTC").infer_manual_data_interval(
-        run_after=datetime(2026, 11, 20, 12, 0, tz="UTC"))
+        run_after=datetime(2026, 11, 20, 12, 0, tz="UTC")
+    )
     assert interval.start.date().isoformat() == "2026-11-19" and interval.end.hour == 12
 
 
@@ -116,7 +122,10 @@ def test_the_reporting_currency_is_off_by_default_and_checked_when_set(tmp_path)
     for bad, expected in (
         ({"reporting_currency": "euro"}, "marts.reporting_currency = 'euro'"),
         ({"reporting_currency": "EUR", "fx_rates_path": str(tmp_path / "none.csv")}, "is not a file"),
-        ({"reporting_currency": "EUR", "fx_rates_path": str(tmp_path / "rates.xlsx")}, "must be a .csv or .parquet"),
+        (
+            {"reporting_currency": "EUR", "fx_rates_path": str(tmp_path / "rates.xlsx")},
+            "must be a .csv or .parquet",
+        ),
         ({"fx_rates_path": str(rates)}, "reporting_currency is not set"),
         ({"coverage_start_date": "yesterday"}, "marts.coverage_start_date = 'yesterday'"),
     ):

@@ -48,7 +48,14 @@ def test_a_long_conversation_keeps_20_messages_and_walks_ids_and_times_to_the_wi
     assert not state.wants_more(), "a message older than the window start ends the walk"
     kept = [m["id"] for m in state.rows_to_keep()]
     # the 20 with details, the ones inside the window, and the first one before it (the anchor)
-    assert kept[:20] == [f"m_{i}" for i in range(20)] and kept[20:] == ["m_20", "m_21", "m_22", "m_23", "m_24", "m_25"]
+    assert kept[:20] == [f"m_{i}" for i in range(20)] and kept[20:] == [
+        "m_20",
+        "m_21",
+        "m_22",
+        "m_23",
+        "m_24",
+        "m_25",
+    ]
     row = state.row(EXTRACTED)
     assert row["messages_out_of_reach"] == 15
     assert row["first_message_id"] is None, "the walk stopped before the conversation's first message"

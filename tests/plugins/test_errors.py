@@ -51,8 +51,17 @@ def test_rate_limit_codes_are_throttled(code):
 def test_throttle_wait_comes_from_regain_time_in_headers():
     headers = {
         "X-Business-Use-Case-Usage": json.dumps(
-            {"123": [{"type": "ads_insights", "call_count": 100, "total_cputime": 10, "total_time": 10,
-                      "estimated_time_to_regain_access": 3}]}
+            {
+                "123": [
+                    {
+                        "type": "ads_insights",
+                        "call_count": 100,
+                        "total_cputime": 10,
+                        "total_time": 10,
+                        "estimated_time_to_regain_access": 3,
+                    }
+                ]
+            }
         )
     }
     err = classify(400, body(80000, subcode=2446079), headers)
@@ -60,7 +69,9 @@ def test_throttle_wait_comes_from_regain_time_in_headers():
 
 
 def test_expired_token_is_fatal_and_says_refresh():
-    err = classify(400, body(190, "Error validating access token: Session has expired", 463), conn_id="meta_default")
+    err = classify(
+        400, body(190, "Error validating access token: Session has expired", 463), conn_id="meta_default"
+    )
     assert isinstance(err, MetaTokenError)
     assert isinstance(err, AirflowFailException)  # Airflow must not retry the task either
     assert "Refresh the token" in str(err)
@@ -91,7 +102,9 @@ def test_bad_appsecret_proof_points_at_the_app_secret():
 
 def test_too_much_data_is_its_own_kind():
     assert isinstance(classify(400, body(100, "too many rows", 1487534)), MetaDataTooLargeError)
-    reduce = classify(500, body(1, "Please reduce the amount of data you're asking for, then retry your request"))
+    reduce = classify(
+        500, body(1, "Please reduce the amount of data you're asking for, then retry your request")
+    )
     assert isinstance(reduce, MetaDataTooLargeError)
 
 
@@ -102,7 +115,11 @@ def test_unknown_4xx_is_fatal():
 
 def test_messages_never_carry_tokens():
     err = classify(
-        400, body(100, "bad url https://graph.facebook.com/v26.0/1?access_token=EAAsecretsecret&appsecret_proof=abc123")
+        400,
+        body(
+            100,
+            "bad url https://graph.facebook.com/v26.0/1?access_token=EAAsecretsecret&appsecret_proof=abc123",
+        ),
     )
     assert "EAAsecretsecret" not in str(err)
     assert "abc123" not in str(err)

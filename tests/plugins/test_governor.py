@@ -31,9 +31,21 @@ def gov(clock):
 
 
 def buc(pct, regain=0, obj="123"):
-    return {"X-Business-Use-Case-Usage": json.dumps(
-        {obj: [{"type": "ads_insights", "call_count": pct, "total_cputime": 1, "total_time": 1,
-                "estimated_time_to_regain_access": regain}]})}
+    return {
+        "X-Business-Use-Case-Usage": json.dumps(
+            {
+                obj: [
+                    {
+                        "type": "ads_insights",
+                        "call_count": pct,
+                        "total_cputime": 1,
+                        "total_time": 1,
+                        "estimated_time_to_regain_access": regain,
+                    }
+                ]
+            }
+        )
+    }
 
 
 def test_all_four_headers_are_read():
@@ -45,8 +57,11 @@ def test_all_four_headers_are_read():
     }
     readings = {(u.source, u.scope): u.pct for u in parse_usage(headers, "123")}
     assert readings == {
-        ("buc", "123"): 10, ("ad-account", "123"): 20.5, ("app", APP_SCOPE): 30,
-        ("insights-app", APP_SCOPE): 40, ("insights-account", "123"): 50,
+        ("buc", "123"): 10,
+        ("ad-account", "123"): 20.5,
+        ("app", APP_SCOPE): 30,
+        ("insights-app", APP_SCOPE): 40,
+        ("insights-account", "123"): 50,
     }
 
 

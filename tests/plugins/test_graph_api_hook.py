@@ -43,8 +43,14 @@ class Stub:
                 length = int(self.headers.get("Content-Length") or 0)
                 form = parse_qs(self.rfile.read(length).decode()) if length else {}
                 query = {k: v[0] for k, v in parse_qs(url.query).items()}
-                stub.requests.append({"method": self.command, "path": url.path, "query": query,
-                                      "form": {k: v[0] for k, v in form.items()}})
+                stub.requests.append(
+                    {
+                        "method": self.command,
+                        "path": url.path,
+                        "query": query,
+                        "form": {k: v[0] for k, v in form.items()},
+                    }
+                )
                 queue = stub.script.get(url.path) or stub.script.get("*") or [(404, {"error": {"code": 803}})]
                 item = queue.pop(0) if len(queue) > 1 else queue[0]
                 if callable(item):
@@ -85,8 +91,10 @@ def stub():
 
 def connect(monkeypatch, stub, conn_id="meta_stub", password=TOKEN, **extra):
     extra = {"base_url": stub.url, "app_id": "app", "app_secret": SECRET, "timeout": 5, **extra}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}",
-                       json.dumps({"conn_type": "meta_graph_api", "password": password, "extra": extra}))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps({"conn_type": "meta_graph_api", "password": password, "extra": extra}),
+    )
     return MetaGraphApiHook(conn_id, governor=RateLimitGovernor(), backoff_base=0.01, max_attempts=4)
 
 
@@ -98,7 +106,10 @@ def test_calls_go_to_the_connection_base_url_with_token_and_proof(monkeypatch, s
     assert hook.call("GET", "act_1", {"fields": "id"}) == {"id": "act_1"}
     req = stub.requests[-1]
     assert req["query"]["access_token"] == TOKEN
-    assert req["query"]["appsecret_proof"] == hmac.new(SECRET.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
+    assert (
+        req["query"]["appsecret_proof"]
+        == hmac.new(SECRET.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
+    )
     assert FacebookSession.GRAPH == "https://graph.facebook.com"  # class attribute untouched
     assert hook.url_for("act_1/insights") == f"{stub.url}/v26.0/act_1/insights"
 
@@ -137,22 +148,49 @@ def test_transient_errors_are_retried(monkeypatch, stub):
 
 
 def test_expired_token_fails_at_once_without_retries(monkeypatch, stub, caplog):
-    stub.script["*"] = [(400, {"error": {"code": 190, "error_subcode": 463, "type": "OAuthException",
-                                         "message": "Error validating access token: Session has expired"}})]
+    stub.script["*"] = [
+        (
+            400,
+            {
+                "error": {
+                    "code": 190,
+                    "error_subcode": 463,
+                    "type": "OAuthException",
+                    "message": "Error validating access token: Session has expired",
+                }
+            },
+        )
+    ]
     hook = connect(monkeypatch, stub)
     with pytest.raises(MetaTokenError, match="Refresh the token") as info:
         hook.call("GET", "me")
     assert len(stub.requests) == 1
-    assert info.value.__cause__ is None and info.value.__context__ is None  # no SDK/requests traceback chained
+    assert (
+        info.value.__cause__ is None and info.value.__context__ is None
+    )  # no SDK/requests traceback chained
     assert TOKEN not in str(info.value) and TOKEN not in caplog.text
 
 
 def test_throttle_waits_for_the_announced_regain_time(monkeypatch, stub):
-    buc = json.dumps({"1": [{"type": "ads_insights", "call_count": 100, "total_cputime": 1, "total_time": 1,
-                             "estimated_time_to_regain_access": 1}]})
+    buc = json.dumps(
+        {
+            "1": [
+                {
+                    "type": "ads_insights",
+                    "call_count": 100,
+                    "total_cputime": 1,
+                    "total_time": 1,
+                    "estimated_time_to_regain_access": 1,
+                }
+            ]
+        }
+    )
     stub.script["/v26.0/act_1/insights"] = [
-        (400, {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}},
-         {"X-Business-Use-Case-Usage": buc}),
+        (
+            400,
+            {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}},
+            {"X-Business-Use-Case-Usage": buc},
+        ),
         (200, {"data": []}),
     ]
     hook = connect(monkeypatch, stub)
@@ -166,27 +204,54 @@ def test_throttle_waits_for_the_announced_regain_time(monkeypatch, stub):
 def test_a_regain_time_beyond_the_cap_fails_at_once_saying_when_to_retry(monkeypatch, stub):
     from meta_ads_elt.errors import MetaRateLimitWaitError
 
-    buc = json.dumps({"2181089985940348": [{"type": "ads_insights", "call_count": 100, "total_cputime": 1,
-                                            "total_time": 1, "estimated_time_to_regain_access": 45}]})
+    buc = json.dumps(
+        {
+            "2181089985940348": [
+                {
+                    "type": "ads_insights",
+                    "call_count": 100,
+                    "total_cputime": 1,
+                    "total_time": 1,
+                    "estimated_time_to_regain_access": 45,
+                }
+            ]
+        }
+    )
     stub.script["/v26.0/act_1/insights"] = [
-        (400, {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}},
-         {"X-Business-Use-Case-Usage": buc}),  # keyed by the business, as Meta documents
+        (
+            400,
+            {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}},
+            {"X-Business-Use-Case-Usage": buc},
+        ),  # keyed by the business, as Meta documents
         (200, {"data": []}),
     ]
     hook = connect(monkeypatch, stub)
     hook.max_wait_seconds = 30 * 60
     slept = []
     hook.governor._sleep = slept.append
-    with pytest.raises(MetaRateLimitWaitError, match=r"about 45 min \(at \d{4}-\d\d-\d\d \d\d:\d\d UTC\)") as info:
+    with pytest.raises(
+        MetaRateLimitWaitError, match=r"about 45 min \(at \d{4}-\d\d-\d\d \d\d:\d\d UTC\)"
+    ) as info:
         hook.call("GET", "act_1/insights")
     assert "max_rate_limit_wait_minutes=30" in str(info.value) and "re-run" in str(info.value)
     assert slept == [] and len(stub.requests) == 1  # no silent hour in a worker slot, no second call
 
 
 def test_a_report_not_loadable_yet_is_retried(monkeypatch, stub):
-    not_ready = {"error": {"code": 2601, "error_subcode": 1815107, "is_transient": True, "type": "OAuthException",
-                           "message": "Error accessing adreport job."}}
-    stub.script["/v26.0/r1/insights"] = [(400, not_ready), (400, not_ready), (200, {"data": [{"spend": "1.00"}]})]
+    not_ready = {
+        "error": {
+            "code": 2601,
+            "error_subcode": 1815107,
+            "is_transient": True,
+            "type": "OAuthException",
+            "message": "Error accessing adreport job.",
+        }
+    }
+    stub.script["/v26.0/r1/insights"] = [
+        (400, not_ready),
+        (400, not_ready),
+        (200, {"data": [{"spend": "1.00"}]}),
+    ]
     hook = connect(monkeypatch, stub)
     assert hook.call("GET", "r1/insights") == {"data": [{"spend": "1.00"}]}
     assert len(stub.requests) == 3
@@ -252,8 +317,16 @@ def test_paginate_detects_cursor_loops(monkeypatch, stub):
 def test_paginate_halves_the_page_size_when_asked_to_reduce_data(monkeypatch, stub):
     def serve(query, form):
         if int(query["limit"]) > 100:
-            return (500, {"error": {"code": 1, "message": "Please reduce the amount of data you're asking for, "
-                                                          "then retry your request"}})
+            return (
+                500,
+                {
+                    "error": {
+                        "code": 1,
+                        "message": "Please reduce the amount of data you're asking for, "
+                        "then retry your request",
+                    }
+                },
+            )
         return (200, page([{"i": 1}]))
 
     stub.script["*"] = [serve]
@@ -274,10 +347,17 @@ def test_batch_chunks_by_50_and_retries_null_and_transient_items(monkeypatch, st
             if op["relative_url"].startswith("7?") and n == 0:
                 out.append(None)  # Meta timed this one out
             elif op["relative_url"].startswith("8?") and n == 0:
-                out.append({"code": 500, "headers": [], "body": json.dumps({"error": {"code": 2, "message": "x"}})})
+                out.append(
+                    {"code": 500, "headers": [], "body": json.dumps({"error": {"code": 2, "message": "x"}})}
+                )
             else:
-                out.append({"code": 200, "headers": [{"name": "X-App-Usage", "value": '{"call_count": 1}'}],
-                            "body": json.dumps({"id": op["relative_url"].split("?")[0]})})
+                out.append(
+                    {
+                        "code": 200,
+                        "headers": [{"name": "X-App-Usage", "value": '{"call_count": 1}'}],
+                        "body": json.dumps({"id": op["relative_url"].split("?")[0]}),
+                    }
+                )
         return (200, out)
 
     stub.script["/v26.0/"] = [serve]

@@ -46,14 +46,24 @@ def status(s, pct):
 
 
 def job(key, run_id, **kw):
-    return {"key": key, "report_run_id": run_id, "status": "running", "since": key, "until": key,
-            "submitted_at": time.time(), "progress_at": time.time(), "percent": 0.0, **kw}
+    return {
+        "key": key,
+        "report_run_id": run_id,
+        "status": "running",
+        "since": key,
+        "until": key,
+        "submitted_at": time.time(),
+        "progress_at": time.time(),
+        "percent": 0.0,
+        **kw,
+    }
 
 
 def make(script, jobs=None, **kw):
     jobs = jobs if jobs is not None else [job("2026-11-01", "r1"), job("2026-11-02", "r2")]
-    trig = MetaInsightsTrigger(meta_conn_id="meta_default", account_id="1", jobs=jobs, first_poll=0.01,
-                               poll_interval=0.02, **kw)
+    trig = MetaInsightsTrigger(
+        meta_conn_id="meta_default", account_id="1", jobs=jobs, first_poll=0.01, poll_interval=0.02, **kw
+    )
     fake = FakeHook(script)
     trig._hook = lambda: fake
     return trig, fake
@@ -72,9 +82,16 @@ def run(trig):
 
 
 def test_serialize_round_trip():
-    trig = MetaInsightsTrigger(meta_conn_id="c", account_id="42", jobs=[job("2026-11-01", "r1")],
-                               poll_interval=15, first_poll=2, stall_timeout_minutes=7, max_concurrent_jobs=3,
-                               queued_timeout_minutes=45)
+    trig = MetaInsightsTrigger(
+        meta_conn_id="c",
+        account_id="42",
+        jobs=[job("2026-11-01", "r1")],
+        poll_interval=15,
+        first_poll=2,
+        stall_timeout_minutes=7,
+        max_concurrent_jobs=3,
+        queued_timeout_minutes=45,
+    )
     path, kwargs = trig.serialize()
     assert path == "meta_ads_elt.triggers.insights.MetaInsightsTrigger"
     clone = MetaInsightsTrigger(**kwargs)
@@ -85,11 +102,13 @@ def test_serialize_round_trip():
 
 
 def test_success_when_every_job_completes_after_progress():
-    trig, fake = make([
-        [status("Job Running", 30), status("Job Not Started", 0)],
-        [status("Job Completed", 100), status("Job Running", 60)],
-        [status("Job Completed", 100), status("Job Completed", 100)],
-    ])
+    trig, fake = make(
+        [
+            [status("Job Running", 30), status("Job Not Started", 0)],
+            [status("Job Completed", 100), status("Job Running", 60)],
+            [status("Job Completed", 100), status("Job Completed", 100)],
+        ]
+    )
     ev = run(trig)
     assert ev["status"] == "success"
     assert all(j["status"] == "completed" for j in ev["jobs"])
@@ -108,8 +127,11 @@ def test_failed_or_skipped_job_yields_split(terminal):
 
 def test_stalled_job_yields_split_stalled():
     old = time.time() - 3600
-    trig, _ = make([[status("Job Running", 10)]], jobs=[job("2026-11-01", "r1", submitted_at=old, progress_at=old,
-                                                           percent=10.0)], stall_timeout_minutes=1)
+    trig, _ = make(
+        [[status("Job Running", 10)]],
+        jobs=[job("2026-11-01", "r1", submitted_at=old, progress_at=old, percent=10.0)],
+        stall_timeout_minutes=1,
+    )
     ev = run(trig)
     assert ev["status"] == "split" and ev["reason"] == "stalled"
 
@@ -122,8 +144,14 @@ def test_free_slot_for_pending_job_wakes_the_operator():
 
 
 def test_expired_token_yields_error_event():
-    expired = {"error": {"message": "Error validating access token: Session has expired", "code": 190,
-                         "error_subcode": 463, "type": "OAuthException"}}
+    expired = {
+        "error": {
+            "message": "Error validating access token: Session has expired",
+            "code": 190,
+            "error_subcode": 463,
+            "type": "OAuthException",
+        }
+    }
     trig, _ = make([[{"code": 400, "headers": [], "body": expired}, status("Job Running", 1)]])
     ev = run(trig)
     assert ev["status"] == "error" and ev["code"] == 190
@@ -151,25 +179,41 @@ def test_unknown_report_id_counts_as_failed():
 
 def test_poll_delay_follows_progress_rate_and_is_bounded():
     now = 1000.0
-    one_reading = {"status": "running", "percent": 50.0, "submitted_at": now - 4, "first_progress_at": now,
-                   "first_percent": 50.0, "progress_at": now}
+    one_reading = {
+        "status": "running",
+        "percent": 50.0,
+        "submitted_at": now - 4,
+        "first_progress_at": now,
+        "first_percent": 50.0,
+        "progress_at": now,
+    }
     # one reading bounds the finish (<= 4 s away): poll halfway to get a second reading
     assert next_poll_delay([one_reading], now, 1.0, first_poll=1, poll_interval=30) == pytest.approx(2.0)
     # a first reading of 1 % says little about the rate: read again soon instead of waiting for the bound
     tiny = {**one_reading, "percent": 1.0, "first_percent": 1.0, "submitted_at": now - 1.6}
     assert next_poll_delay([tiny], now, 1.0, first_poll=1, poll_interval=30) == pytest.approx(1.6)
-    two_readings = {"status": "running", "percent": 50.0, "submitted_at": now - 10, "first_progress_at": now - 2,
-                    "first_percent": 25.0, "progress_at": now}
+    two_readings = {
+        "status": "running",
+        "percent": 50.0,
+        "submitted_at": now - 10,
+        "first_progress_at": now - 2,
+        "first_percent": 25.0,
+        "progress_at": now,
+    }
     # two readings give the rate (12.5 %/s): poll just after the predicted end
     assert next_poll_delay([two_readings], now, 1.0, first_poll=1, poll_interval=30) == pytest.approx(4.22)
     assert next_poll_delay([two_readings], now, 1.0, first_poll=1, poll_interval=2) == 2
     # nothing moved yet: back off from the previous delay
-    assert next_poll_delay([{"status": "running", "percent": 0}], now, 2.0, first_poll=1, poll_interval=30) == 3.2
+    assert (
+        next_poll_delay([{"status": "running", "percent": 0}], now, 2.0, first_poll=1, poll_interval=30)
+        == 3.2
+    )
 
 
 def test_a_single_job_is_polled_with_one_plain_get():
-    trig, fake = make([[status("Job Running", 50)], [status("Job Completed", 100)]],
-                      jobs=[job("2026-11-01", "r1")])
+    trig, fake = make(
+        [[status("Job Running", 50)], [status("Job Completed", 100)]], jobs=[job("2026-11-01", "r1")]
+    )
     ev = run(trig)
     assert ev["status"] == "success"
     assert all(r[0]["method"] == "GET" and r[0]["path"] == ("r1",) for r in fake.requests)
@@ -178,7 +222,9 @@ def test_a_single_job_is_polled_with_one_plain_get():
 def test_kwargs_survive_airflow_serde_as_dag_test_and_the_triggerer_use_it():
     from airflow.sdk.serde import deserialize, serialize
 
-    trig = MetaInsightsTrigger(meta_conn_id="c", account_id="1", jobs=[job("2026-11-01", "r1"), job("2026-11-02", "r2")])
+    trig = MetaInsightsTrigger(
+        meta_conn_id="c", account_id="1", jobs=[job("2026-11-01", "r1"), job("2026-11-02", "r2")]
+    )
     path, kwargs = trig.serialize()
     assert MetaInsightsTrigger(**deserialize(serialize(kwargs))).serialize() == (path, kwargs)
 
@@ -186,20 +232,32 @@ def test_kwargs_survive_airflow_serde_as_dag_test_and_the_triggerer_use_it():
 def test_a_job_waiting_in_metas_queue_is_not_resubmitted_before_the_queued_timeout():
     long_ago = time.time() - 30 * 60  # 30 minutes at 0 %: beyond the 20-minute stall timeout
     queued = job("2026-11-01", "r1", submitted_at=long_ago, progress_at=long_ago)
-    trig, _ = make([[status("Job Not Started", 0)], [status("Job Completed", 100)]], jobs=[queued],
-                   stall_timeout_minutes=20, queued_timeout_minutes=60)
+    trig, _ = make(
+        [[status("Job Not Started", 0)], [status("Job Completed", 100)]],
+        jobs=[queued],
+        stall_timeout_minutes=20,
+        queued_timeout_minutes=60,
+    )
     assert run(trig)["status"] == "success"  # polled on instead of resubmitted
     queued = job("2026-11-01", "r1", submitted_at=time.time() - 61 * 60, progress_at=time.time() - 61 * 60)
-    trig, _ = make([[status("Job Not Started", 0)]], jobs=[queued], stall_timeout_minutes=20,
-                   queued_timeout_minutes=60)
+    trig, _ = make(
+        [[status("Job Not Started", 0)]], jobs=[queued], stall_timeout_minutes=20, queued_timeout_minutes=60
+    )
     event = run(trig)
     assert (event["status"], event["reason"]) == ("split", "stalled")  # after an hour: resubmitted
 
 
 def test_a_running_job_without_progress_is_still_resubmitted_after_the_stall_timeout():
-    stuck = job("2026-11-01", "r1", submitted_at=time.time() - 25 * 60, progress_at=time.time() - 25 * 60,
-                percent=42.0)
-    trig, _ = make([[status("Job Running", 42)]], jobs=[stuck], stall_timeout_minutes=20, queued_timeout_minutes=60)
+    stuck = job(
+        "2026-11-01",
+        "r1",
+        submitted_at=time.time() - 25 * 60,
+        progress_at=time.time() - 25 * 60,
+        percent=42.0,
+    )
+    trig, _ = make(
+        [[status("Job Running", 42)]], jobs=[stuck], stall_timeout_minutes=20, queued_timeout_minutes=60
+    )
     assert run(trig)["reason"] == "stalled"
 
 
@@ -208,4 +266,8 @@ def test_a_fatal_error_travels_as_fatal_in_the_event():
 
     trig, _ = make([rate_limit_wait_error("1", 3600, 1800)], jobs=[job("2026-11-01", "r1")])
     event = run(trig)
-    assert event["status"] == "error" and event["fatal"] is True and "max_rate_limit_wait_minutes" in event["message"]
+    assert (
+        event["status"] == "error"
+        and event["fatal"] is True
+        and "max_rate_limit_wait_minutes" in event["message"]
+    )

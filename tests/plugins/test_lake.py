@@ -19,10 +19,19 @@ NOW = dt.datetime(2026, 11, 2, 12, tzinfo=dt.UTC)
 
 def insight(date, ad="a1", spend="1.23", **extra):
     return {
-        "account_id": "1", "date": date, "campaign_id": "c1", "adset_id": "s1", "ad_id": ad,
-        "date_start": date, "date_stop": date, "spend": spend, "impressions": "10", "ctr": "1.23456789",
+        "account_id": "1",
+        "date": date,
+        "campaign_id": "c1",
+        "adset_id": "s1",
+        "ad_id": ad,
+        "date_start": date,
+        "date_stop": date,
+        "spend": spend,
+        "impressions": "10",
+        "ctr": "1.23456789",
         "actions": [{"action_type": "lead", "value": "3", "7d_click": "2", "1d_view": "1", "28d_view": "5"}],
-        "_extracted_at": NOW, **extra,
+        "_extracted_at": NOW,
+        **extra,
     }
 
 
@@ -56,7 +65,9 @@ def test_required_columns_are_checked():
 
 def test_rows_are_routed_to_their_partition_and_empty_dates_written(tmp_path):
     w = LakeWriter(tmp_path)
-    with w.replace_partitions("insights", parts(["2026-11-01", "2026-11-02", "2026-11-03"]), run_id="r") as tx:
+    with w.replace_partitions(
+        "insights", parts(["2026-11-01", "2026-11-02", "2026-11-03"]), run_id="r"
+    ) as tx:
         tx.write([insight("2026-11-01"), insight("2026-11-02", ad="a2"), insight("2026-11-02", ad="a3")])
     assert tx.rows == 3
     for d in ("2026-11-01", "2026-11-02", "2026-11-03"):
@@ -89,7 +100,10 @@ def test_exception_swaps_nothing_and_cleans_staging(tmp_path):
     w = LakeWriter(tmp_path)
     with w.replace_partitions("insights", parts(["2026-11-01"]), run_id="r1") as tx:
         tx.write([insight("2026-11-01", spend="1.00")])
-    with pytest.raises(RuntimeError), w.replace_partitions("insights", parts(["2026-11-01"]), run_id="r2") as tx:
+    with (
+        pytest.raises(RuntimeError),
+        w.replace_partitions("insights", parts(["2026-11-01"]), run_id="r2") as tx,
+    ):
         tx.write([insight("2026-11-01", spend="2.00")])
         raise RuntimeError("boom")
     assert [str(r["spend"]) for r in read(tmp_path).to_pylist()] == ["1.000000"]
@@ -155,9 +169,18 @@ def test_a_task_killed_mid_write_leaves_the_lake_valid(tmp_path):
                 tx.write([row(i)])   # flushes to the staged file every 10 rows
             os.kill(os.getpid(), signal.SIGKILL)
     """)
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(["plugins", "include", os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.run([sys.executable, "-c", script], cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-                          env=env, capture_output=True, text=True, timeout=120)
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(["plugins", "include", os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == -9, proc.stderr
     assert glob.glob(f"{tmp_path}/_staging/insights/*/account_id=1/date=2026-11-01/*.parquet")  # it did write
     table = read(tmp_path)

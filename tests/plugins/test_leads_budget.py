@@ -25,7 +25,10 @@ def test_the_ceiling_stops_only_when_even_the_upper_bound_is_spent():
     budget = LeadRetrievalBudget("p1", leads_count=1, calls_used=4_799)
     budget.check()
     budget.charge()
-    with pytest.raises(LeadRetrievalBudgetExceeded, match=r"Page p1 .*4800 calls made, the most the forms' leads_count allows \(4800\)"):
+    with pytest.raises(
+        LeadRetrievalBudgetExceeded,
+        match=r"Page p1 .*4800 calls made, the most the forms' leads_count allows \(4800\)",
+    ):
         budget.check()
 
 
@@ -80,7 +83,10 @@ def test_the_usage_tap_reads_leadgen_usage_and_leaves_decisions_to_the_governor(
     inner = _Recorder()
     tap = LeadgenUsageTap(inner)
     batch_item_headers = [
-        {"name": "x-business-use-case-usage", "value": json.dumps({"p1": [{"type": "leadgen", "call_count": 40}]})}
+        {
+            "name": "x-business-use-case-usage",
+            "value": json.dumps({"p1": [{"type": "leadgen", "call_count": 40}]}),
+        }
     ]
     tap.observe(batch_item_headers, "p1")
     tap.observe({"X-Business-Use-Case-Usage": json.dumps({"p1": [{"type": "pages", "call_count": 3}]})}, "p1")
@@ -103,8 +109,11 @@ def test_a_refusal_while_meta_reports_the_budget_spent_ends_the_task_instead_of_
     inner = _Blocker()
     tap = LeadgenUsageTap(inner)
     tap.block("p1", 30)  # no leadgen reading: the governor decides
-    spent = {"x-business-use-case-usage": json.dumps(
-        {"p1": [{"type": "leadgen", "call_count": 100, "estimated_time_to_regain_access": 1440}]})}
+    spent = {
+        "x-business-use-case-usage": json.dumps(
+            {"p1": [{"type": "leadgen", "call_count": 100, "estimated_time_to_regain_access": 1440}]}
+        )
+    }
     tap.observe(spent, "p1")
     assert tap.reading("p1") == LeadgenReading(100.0, 1440.0)
     with pytest.raises(LeadRetrievalBudgetExceeded, match=r"Page p1 .*about 1440 minutes"):

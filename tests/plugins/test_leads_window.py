@@ -73,7 +73,10 @@ def test_a_lead_row_matches_the_schema_and_carries_no_raw_pii():
         campaign_id="c1",
         platform="fb",
         field_data=[{"name": "email", "values": ["X@Y.com"]}, {"name": "full_name", "values": ["Ann Lee"]}],
-        custom_disclaimer_responses=[{"checkbox_key": "optional_1", "is_checked": "1"}, {"checkbox_key": "o2", "is_checked": ""}],
+        custom_disclaimer_responses=[
+            {"checkbox_key": "optional_1", "is_checked": "1"},
+            {"checkbox_key": "o2", "is_checked": ""},
+        ],
     )
     rows.add(lead, "f1", PiiPolicy.build(), {}, EXTRACTED)
     leads, answers = rows.tables(date(2026, 3, 10))

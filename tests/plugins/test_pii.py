@@ -23,7 +23,10 @@ def _sha(text: str) -> str:
 # ``ph``: digits with the country code, no symbols, letters or leading zeros),
 # https://developers.facebook.com/documentation/ads-commerce/conversions-api/parameters/customer-information-parameters
 # and the same cases in the tests of Meta's Parameter Builder SDK (github.com/facebook/capi-param-builder).
-META_EMAIL_EXAMPLES = [("     John_Smith@gmail.com    ", "john_smith@gmail.com"), ("NICK@EMAIL.com", "nick@email.com")]
+META_EMAIL_EXAMPLES = [
+    ("     John_Smith@gmail.com    ", "john_smith@gmail.com"),
+    ("NICK@EMAIL.com", "nick@email.com"),
+]
 META_PHONE_EXAMPLES = [
     ("+1 (616) 954-78 88", "16169547888"),
     ("1(650)123-4567", "16501234567"),  # the country code written without "+": only symbols go
@@ -99,7 +102,10 @@ def test_default_policy_hashes_email_and_phone_and_drops_names_and_free_text():
 def test_declared_options_are_kept_but_typed_or_sensitive_values_are_not():
     options = form_question_options(
         [
-            {"key": "budget", "options": [{"key": "low", "value": "Under 1k"}, {"key": "high", "value": "1k+"}]},
+            {
+                "key": "budget",
+                "options": [{"key": "low", "value": "Under 1k"}, {"key": "high", "value": "1k+"}],
+            },
             {"key": "gender", "options": [{"key": "f", "value": "F"}]},
             {"key": "city"},
         ]

@@ -30,7 +30,9 @@ FIRST_DAY = dt.date(2026, 10, 1)
 DAYS = 30
 
 
-def make_build(path: Path, version: int, *, rows_per_day: int = 200, days: int = DAYS, extra_column: bool = False) -> None:
+def make_build(
+    path: Path, version: int, *, rows_per_day: int = 200, days: int = DAYS, extra_column: bool = False
+) -> None:
     """A build file whose marts differ from other versions' on some dates (and the same on the rest).
 
     Version ``v`` changes ``spend`` on the dates ``day % 4 == v % 4``, and versions >= 2 drop the first
@@ -73,7 +75,9 @@ def signatures(build: Path) -> dict[str, tuple]:
     con = duckdb.connect(str(build), read_only=True)
     try:
         return {
-            mart: signature_of_rows(*con.execute(f"select count(*), sum(impressions), sum(spend) from {mart}").fetchone())
+            mart: signature_of_rows(
+                *con.execute(f"select count(*), sum(impressions), sum(spend) from {mart}").fetchone()
+            )
             for mart in MARTS
         }
     finally:
@@ -86,18 +90,26 @@ def assert_published_equals(build: Path, serving: Path, parquet_dir: Path) -> No
         con.execute(f"attach '{build}' as b (read_only)")
         con.execute(f"attach '{serving}' as s (read_only)")
         for mart in MARTS:
-            copies = {"serving": f"s.{mart}", "parquet": f"read_parquet('{parquet_dir / (mart + '.parquet')}')"}
+            copies = {
+                "serving": f"s.{mart}",
+                "parquet": f"read_parquet('{parquet_dir / (mart + '.parquet')}')",
+            }
             for name, relation in copies.items():
                 for query in (
                     f"select * from b.{mart} except all select * from {relation}",
                     f"select * from {relation} except all select * from b.{mart}",
                 ):
-                    assert con.execute(f"select count(*) from ({query})").fetchone() == (0,), (mart, name, query)
+                    assert con.execute(f"select count(*) from ({query})").fetchone() == (0,), (
+                        mart,
+                        name,
+                        query,
+                    )
     finally:
         con.close()
 
 
 # ---- the Parquet splice ------------------------------------------------------------------------
+
 
 def test_a_parquet_footer_decodes_and_encodes_back_to_the_same_bytes():
     table = pa.table({"date": [dt.date(2026, 1, 1)] * 3, "name": ["a", None, "c"], "n": [1, 2, 3]})
@@ -124,7 +136,9 @@ def test_row_groups_of_two_files_make_one_file_every_reader_reads():
         offset = out.tell()
         out.write(chunks)
         groups += [parquet_splice.shift_row_group(g, offset - 4) for g in footer.row_groups]
-    out.write(parquet_splice.footer_bytes(parts[0][0], list(reversed(groups))))  # any order: footer order wins
+    out.write(
+        parquet_splice.footer_bytes(parts[0][0], list(reversed(groups)))
+    )  # any order: footer order wins
     data = out.getvalue()
     assert pq.read_table(pa.BufferReader(data)).column("n").to_pylist() == [3, 4, 5, 1, 2]
     assert pq.read_metadata(pa.BufferReader(data)).num_rows == 5
@@ -141,6 +155,7 @@ def test_files_with_another_schema_are_not_spliced():
 
 
 # ---- publishing ----------------------------------------------------------------------------------
+
 
 def test_only_changed_dates_are_copied_and_every_publish_equals_its_build(tmp_path):
     serving, parquet_dir = tmp_path / "marts.duckdb", tmp_path / "marts"
@@ -170,7 +185,10 @@ def test_only_changed_dates_are_copied_and_every_publish_equals_its_build(tmp_pa
     con = duckdb.connect(str(serving), read_only=True)
     try:
         published = dict(con.execute("select mart, version from _published").fetchall())
-        assert min_max(con, "cost_per_lead") == (FIRST_DAY + dt.timedelta(days=1), FIRST_DAY + dt.timedelta(days=DAYS))
+        assert min_max(con, "cost_per_lead") == (
+            FIRST_DAY + dt.timedelta(days=1),
+            FIRST_DAY + dt.timedelta(days=DAYS),
+        )
     finally:
         con.close()
     assert set(published.values()) == {third["version"]}
@@ -196,7 +214,9 @@ def test_a_reader_holding_the_previous_footer_reads_the_previous_version_from_th
             if mart in previous:
                 old_path, old_table = previous[mart]
                 straddling = pq.ParquetFile(path, metadata=pq.read_metadata(old_path)).read()
-                assert straddling.equals(old_table), f"{mart}: version {version} overwrote bytes of the previous one"
+                assert straddling.equals(old_table), (
+                    f"{mart}: version {version} overwrote bytes of the previous one"
+                )
             previous[mart] = (path, pq.read_table(path))
 
 
@@ -292,7 +312,9 @@ def _read(style: str, parquet_dir: Path, serving: Path) -> dict[str, tuple]:
     for mart in MARTS:
         path = files[mart]
         if style == "duckdb_read_parquet":
-            row = duckdb.sql(f"select count(*), sum(impressions), sum(spend) from read_parquet('{path}')").fetchall()[0]
+            row = duckdb.sql(
+                f"select count(*), sum(impressions), sum(spend) from read_parquet('{path}')"
+            ).fetchall()[0]
         elif style == "pyarrow_dataset":
             table = ds.dataset(path, format="parquet").to_table(columns=["impressions", "spend"])
             row = (table.num_rows, pc.sum(table["impressions"]).as_py(), pc.sum(table["spend"]).as_py())
@@ -316,9 +338,17 @@ def _reader(style: str, parquet_dir: str, serving: str, stop_file: str, out: str
             time.sleep(0.05)  # leave the publisher some of this 2-core machine
         except Exception as exc:  # every failed read is reported
             errors.append(f"{type(exc).__name__}: {str(exc)[:300]}")
-    Path(out).write_text(json.dumps({"reads": reads, "errors": errors, "seen": [
-        {mart: [sig[0], sig[1], str(sig[2])] for mart, sig in read.items()} for read in seen
-    ]}))
+    Path(out).write_text(
+        json.dumps(
+            {
+                "reads": reads,
+                "errors": errors,
+                "seen": [
+                    {mart: [sig[0], sig[1], str(sig[2])] for mart, sig in read.items()} for read in seen
+                ],
+            }
+        )
+    )
 
 
 READER = """
@@ -350,8 +380,17 @@ def test_readers_never_see_a_failed_or_mixed_read_during_many_publishes(tmp_path
     path = ":".join(str(root / part) for part in ("plugins", "include", "."))
     readers = {
         style: subprocess.Popen(
-            [sys.executable, "-c", READER, path, style, str(parquet_dir), str(serving), str(stop_file),
-             str(tmp_path / f"{style}.json")]
+            [
+                sys.executable,
+                "-c",
+                READER,
+                path,
+                style,
+                str(parquet_dir),
+                str(serving),
+                str(stop_file),
+                str(tmp_path / f"{style}.json"),
+            ]
         )
         for style in READ_STYLES
     }
@@ -360,7 +399,9 @@ def test_readers_never_see_a_failed_or_mixed_read_during_many_publishes(tmp_path
         publishes = 0
         while publishes < 50:
             build = builds[order[publishes % len(order)]]
-            marts.publish_marts(build, serving, parquet_dir, retain_minutes=0.2, incremental=publishes % 17 != 16)
+            marts.publish_marts(
+                build, serving, parquet_dir, retain_minutes=0.2, incremental=publishes % 17 != 16
+            )
             publishes += 1
         stop_file.touch()
         for process in readers.values():

@@ -24,6 +24,8 @@ def test_registered_secrets_are_scrubbed_anywhere():
 
 
 def test_scrub_obj_blanks_secret_keys():
-    out = scrub_obj({"access_token": "abcdefgh", "paging": {"next": "https://x/?access_token=abcdefgh&after=Q"}})
+    out = scrub_obj(
+        {"access_token": "abcdefgh", "paging": {"next": "https://x/?access_token=abcdefgh&after=Q"}}
+    )
     assert out["access_token"] == "***"
     assert "abcdefgh" not in out["paging"]["next"]

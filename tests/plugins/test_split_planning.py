@@ -17,8 +17,10 @@ def test_window_is_lookback_days_ending_at_d():
 def test_chunks_cover_the_window_exactly_once():
     jobs = plan_chunks(D(2026, 10, 24), D(2026, 11, 20), 7)
     assert [(j.since, j.until) for j in jobs] == [
-        ("2026-10-24", "2026-10-30"), ("2026-10-31", "2026-11-06"),
-        ("2026-11-07", "2026-11-13"), ("2026-11-14", "2026-11-20"),
+        ("2026-10-24", "2026-10-30"),
+        ("2026-10-31", "2026-11-06"),
+        ("2026-11-07", "2026-11-13"),
+        ("2026-11-14", "2026-11-20"),
     ]
     assert [j.days for j in plan_chunks(D(2026, 11, 1), D(2026, 11, 10), 4)] == [4, 4, 2]
 
@@ -63,8 +65,10 @@ def test_replan_splits_failed_resubmits_stalled_keeps_the_rest():
     ]
     out = replan(jobs, lambda day: ["c1", "c2"])
     assert [(j.key, j.status) for j in out] == [
-        ("2026-11-01..2026-11-02", "pending"), ("2026-11-03..2026-11-04", "pending"),
-        ("2026-11-05", "pending"), ("2026-11-06", "completed"),
+        ("2026-11-01..2026-11-02", "pending"),
+        ("2026-11-03..2026-11-04", "pending"),
+        ("2026-11-05", "pending"),
+        ("2026-11-06", "completed"),
     ]
     assert out[2].report_run_id is None
 

@@ -21,7 +21,11 @@ class Graph:
         tok = self.token if token is None else token
         if tok:
             params.setdefault("access_token", tok)
-        url = f"{self.handle.url}/{version}/{path.lstrip('/')}" if version else f"{self.handle.url}/{path.lstrip('/')}"
+        url = (
+            f"{self.handle.url}/{version}/{path.lstrip('/')}"
+            if version
+            else f"{self.handle.url}/{path.lstrip('/')}"
+        )
         if method == "GET":
             resp = self.http.get(url, params=params, timeout=60)
         else:

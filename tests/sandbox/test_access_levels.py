@@ -15,17 +15,23 @@ def test_me_permissions_lists_granted_and_declined(graph, sandbox, graph_for):
     full = graph.ok("me/permissions")["data"]
     assert {"permission": "leads_retrieval", "status": "granted"} in full
     assert all(set(p) == {"permission", "status"} for p in full)
-    without = graph_for(sandbox, token="sandbox-token-without-leads_retrieval+pages_messaging").ok("me/permissions")
+    without = graph_for(sandbox, token="sandbox-token-without-leads_retrieval+pages_messaging").ok(
+        "me/permissions"
+    )
     declined = {p["permission"] for p in without["data"] if p["status"] == "declined"}
     assert declined == {"leads_retrieval", "pages_messaging"}
 
 
 def test_me_permissions_is_no_edge_of_a_page(graph, sandbox, page, graph_for, error_of):
     status, body, _ = graph_for(sandbox, token=graph.page_token(page["id"])).get("me/permissions")
-    assert status == 400 and "nonexisting field (permissions) on node type (Page)" in error_of(body)["message"]
+    assert (
+        status == 400 and "nonexisting field (permissions) on node type (Page)" in error_of(body)["message"]
+    )
 
 
-def test_page_tasks_follow_the_token_and_the_conversations_api_needs_messaging(sandbox, page, graph_for, error_of):
+def test_page_tasks_follow_the_token_and_the_conversations_api_needs_messaging(
+    sandbox, page, graph_for, error_of
+):
     user = graph_for(sandbox, token="sandbox-token-without-MESSAGING+MODERATE")
     node = user.ok(page["id"], fields="id,tasks")
     assert "MESSAGING" not in node["tasks"] and "ADVERTISE" in node["tasks"]
@@ -61,7 +67,9 @@ def test_standard_access_hides_people_without_an_app_role(graph, sandbox, page, 
         assert status == 400 and error_of(body)["error_subcode"] == 33
 
 
-def test_a_requester_without_advertiser_privileges_gets_leads_without_ad_ids(graph, sandbox, world, graph_for):
+def test_a_requester_without_advertiser_privileges_gets_leads_without_ad_ids(
+    graph, sandbox, world, graph_for
+):
     account = world["accounts"][0]
     page = next(p for p in world["pages"] if p["id"] == account["page_id"])
     fields = "id,is_organic,ad_id,adset_id,campaign_id,ad_name"
@@ -72,7 +80,9 @@ def test_a_requester_without_advertiser_privileges_gets_leads_without_ad_ids(gra
     with_ids = [lead for lead in full.page_all(f"{form}/leads", fields=fields, limit=500) if "ad_id" in lead]
     assert with_ids
     without = blind.page_all(f"{form}/leads", fields=fields, limit=500)
-    assert [lead["id"] for lead in without] == [lead["id"] for lead in full.page_all(f"{form}/leads", fields="id", limit=500)]
+    assert [lead["id"] for lead in without] == [
+        lead["id"] for lead in full.page_all(f"{form}/leads", fields="id", limit=500)
+    ]
     assert not any({"ad_id", "adset_id", "campaign_id", "ad_name"} & set(lead) for lead in without)
     assert "ad_id" not in blind.ok(with_ids[0]["id"], fields=fields)
     status, body, _ = blind.get("/ads/lead_gen/export_csv/", version="", id=form, type="form")

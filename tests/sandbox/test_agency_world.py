@@ -8,8 +8,14 @@ import pytest
 
 @pytest.fixture(scope="module")
 def agency(module_sandbox_factory):
-    return module_sandbox_factory(agency=True, accounts=60, campaigns_per_account=2, adsets_per_campaign=1,
-                                  ads_per_adset=1, now="2026-03-10T12:00:00Z")
+    return module_sandbox_factory(
+        agency=True,
+        accounts=60,
+        campaigns_per_account=2,
+        adsets_per_campaign=1,
+        ads_per_adset=1,
+        now="2026-03-10T12:00:00Z",
+    )
 
 
 def test_two_businesses_own_and_manage_the_accounts(agency, graph_for):

@@ -18,10 +18,20 @@ def test_bulk_facebook_report_returns_every_row(sandbox_factory, monkeypatch):
 
     sb = sandbox_factory(now="2026-03-15T12:00:00Z", job_base_seconds=0.5, job_seconds_per_1k_rows=0)
     account = sb.world()["accounts"][0]
-    monkeypatch.setenv("AIRFLOW_CONN_SANDBOX_FB", json.dumps({
-        "conn_type": "facebook_social",
-        "extra": {"app_id": sb.app_id, "app_secret": sb.app_secret, "access_token": sb.token,
-                  "account_id": [account["id"]]}}))
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_SANDBOX_FB",
+        json.dumps(
+            {
+                "conn_type": "facebook_social",
+                "extra": {
+                    "app_id": sb.app_id,
+                    "app_secret": sb.app_secret,
+                    "access_token": sb.token,
+                    "account_id": [account["id"]],
+                },
+            }
+        ),
+    )
     monkeypatch.setattr(FacebookSession, "GRAPH", sb.url)
     sleeps = []
 
@@ -35,14 +45,22 @@ def test_bulk_facebook_report_returns_every_row(sandbox_factory, monkeypatch):
     try:
         hook = provider.FacebookAdsReportingHook(facebook_conn_id="sandbox_fb")
         result = hook.bulk_facebook_report(
-            params={"level": "ad", "time_increment": 1, "time_range": {"since": "2026-02-01", "until": "2026-03-14"}},
-            fields=["account_id", "ad_id", "date_start", "spend", "impressions", "actions"])
+            params={
+                "level": "ad",
+                "time_increment": 1,
+                "time_range": {"since": "2026-02-01", "until": "2026-03-14"},
+            },
+            fields=["account_id", "ad_id", "date_start", "spend", "impressions", "actions"],
+        )
     finally:
         FacebookAdsApi.set_default_api(default)
     rows = result[account["id"]]
     assert sleeps, "the hook polled at least once before completion"
-    expected_days = {t["date"] for t in sb.truth("2026-02-01", "2026-03-14")["accounts"]
-                     if t["account_id"] == account["account_id"]}
+    expected_days = {
+        t["date"]
+        for t in sb.truth("2026-02-01", "2026-03-14")["accounts"]
+        if t["account_id"] == account["account_id"]
+    }
     assert {r["date_start"] for r in rows} == expected_days
     assert len(rows) == len({(r["ad_id"], r["date_start"]) for r in rows}) > 25  # more than one default page
     stats = sb.stats()["by_endpoint"]

@@ -35,8 +35,9 @@ def test_token_from_header_and_form_body(sandbox):
 
 
 def test_missing_ads_permission_is_code_200(graph, world, error_of):
-    status, body, _ = graph.get(f"{world['accounts'][0]['id']}/insights",
-                                token="sandbox-token-without-ads_read")
+    status, body, _ = graph.get(
+        f"{world['accounts'][0]['id']}/insights", token="sandbox-token-without-ads_read"
+    )
     err = error_of(body)
     assert status == 400 and err["code"] == 200 and "ads_read" in err["message"]
 

@@ -15,9 +15,11 @@ def _batch(sb, ops, **extra):
 def test_batch_round_trip_and_per_item_shape(sandbox, world):
     sandbox.reset_stats()
     acct = world["accounts"][0]["id"]
-    ops = [{"method": "GET", "relative_url": f"{acct}?fields=name,currency"},
-           {"method": "GET", "relative_url": "me/adaccounts?fields=id"},
-           {"method": "GET", "relative_url": "123/"}]
+    ops = [
+        {"method": "GET", "relative_url": f"{acct}?fields=name,currency"},
+        {"method": "GET", "relative_url": "me/adaccounts?fields=id"},
+        {"method": "GET", "relative_url": "123/"},
+    ]
     resp = _batch(sandbox, ops)
     assert resp.status_code == 200
     items = resp.json()
@@ -32,11 +34,19 @@ def test_batch_round_trip_and_per_item_shape(sandbox, world):
 
 
 def test_batch_at_root_and_item_tokens_and_include_headers(sandbox, world):
-    ops = [{"method": "GET", "relative_url": "me?access_token=sandbox-expired-token"},
-           {"method": "POST", "relative_url": f"{world['accounts'][1]['id']}/insights",
-            "body": "fields=%5B%22spend%22%5D&level=account"}]
-    resp = requests.post(f"{sandbox.url}/", data={"access_token": sandbox.token, "batch": json.dumps(ops),
-                                                  "include_headers": "false"}, timeout=30)
+    ops = [
+        {"method": "GET", "relative_url": "me?access_token=sandbox-expired-token"},
+        {
+            "method": "POST",
+            "relative_url": f"{world['accounts'][1]['id']}/insights",
+            "body": "fields=%5B%22spend%22%5D&level=account",
+        },
+    ]
+    resp = requests.post(
+        f"{sandbox.url}/",
+        data={"access_token": sandbox.token, "batch": json.dumps(ops), "include_headers": "false"},
+        timeout=30,
+    )
     items = resp.json()
     assert "headers" not in items[0]
     assert json.loads(items[0]["body"])["error"]["error_subcode"] == 463

@@ -11,12 +11,34 @@ import pytest
 NOW = "2026-03-15T12:00:00Z"
 FIELDS = ["account_id", "ad_id", "spend", "impressions", "clicks", "reach", "inline_link_clicks", "actions"]
 WINDOWS = ["1d_click", "7d_click", "28d_click", "1d_view"]
-EVERY_STATUS = [{"field": "ad.effective_status", "operator": "IN",
-                 "value": ["ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "DISAPPROVED",
-                           "IN_PROCESS", "PAUSED", "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED",
-                           "WITH_ISSUES"]}]
-SETS = [["publisher_platform", "platform_position"], ["age", "gender"], ["country"], ["device_platform"],
-        ["region"], ["impression_device"]]
+EVERY_STATUS = [
+    {
+        "field": "ad.effective_status",
+        "operator": "IN",
+        "value": [
+            "ACTIVE",
+            "ADSET_PAUSED",
+            "ARCHIVED",
+            "CAMPAIGN_PAUSED",
+            "DELETED",
+            "DISAPPROVED",
+            "IN_PROCESS",
+            "PAUSED",
+            "PENDING_BILLING_INFO",
+            "PENDING_REVIEW",
+            "PREAPPROVED",
+            "WITH_ISSUES",
+        ],
+    }
+]
+SETS = [
+    ["publisher_platform", "platform_position"],
+    ["age", "gender"],
+    ["country"],
+    ["device_platform"],
+    ["region"],
+    ["impression_device"],
+]
 RANGE = {"since": "2026-03-08", "until": "2026-03-15"}  # the last day is today (partial)
 
 
@@ -40,8 +62,15 @@ def _action(row, name, key="value"):
 
 
 def _pull(g, acct, breakdowns=None):
-    params = {"level": "ad", "time_increment": 1, "fields": FIELDS, "time_range": RANGE, "limit": 500,
-              "filtering": EVERY_STATUS, "action_attribution_windows": WINDOWS}
+    params = {
+        "level": "ad",
+        "time_increment": 1,
+        "fields": FIELDS,
+        "time_range": RANGE,
+        "limit": 500,
+        "filtering": EVERY_STATUS,
+        "action_attribution_windows": WINDOWS,
+    }
     if breakdowns:
         params["breakdowns"] = breakdowns
     return g.page_all(f"{acct['id']}/insights", **params)
@@ -65,21 +94,35 @@ def test_a_breakdowns_rows_sum_back_to_the_ad_level_to_the_cent(g, acct, ad_leve
         spend[key] += Decimal(r["spend"])
         for name in ("impressions", "clicks", "inline_link_clicks"):
             sums[key][name] += int(r[name])
-        for action in ("lead", "onsite_conversion.lead_grouped", "offsite_conversion.fb_pixel_lead",
-                       "onsite_conversion.messaging_conversation_started_7d"):
+        for action in (
+            "lead",
+            "onsite_conversion.lead_grouped",
+            "offsite_conversion.fb_pixel_lead",
+            "onsite_conversion.messaging_conversation_started_7d",
+        ):
             for window in ("value", *WINDOWS):
                 sums[key][f"{action}:{window}"] += _action(r, action, window)
         assert _action(r, "lead") == _action(r, "lead", "7d_click") + _action(r, "lead", "1d_view")
-        assert _action(r, "lead", "1d_click") <= _action(r, "lead", "7d_click") <= _action(r, "lead", "28d_click")
+        assert (
+            _action(r, "lead", "1d_click")
+            <= _action(r, "lead", "7d_click")
+            <= _action(r, "lead", "28d_click")
+        )
         assert int(r["reach"]) <= int(r["impressions"])
     # an ad-level row with nothing to report (Meta serves some) has no breakdown rows
-    assert set(sums) == {k for k, r in ad_level.items() if int(r["impressions"]) or Decimal(r["spend"]) or "actions" in r}
+    assert set(sums) == {
+        k for k, r in ad_level.items() if int(r["impressions"]) or Decimal(r["spend"]) or "actions" in r
+    }
     for key, row in ad_level.items():
         assert spend[key] == Decimal(row["spend"]), key
         for name in ("impressions", "clicks", "inline_link_clicks"):
             assert sums[key][name] == int(row[name]), (key, name)
-        for action in ("lead", "onsite_conversion.lead_grouped", "offsite_conversion.fb_pixel_lead",
-                       "onsite_conversion.messaging_conversation_started_7d"):
+        for action in (
+            "lead",
+            "onsite_conversion.lead_grouped",
+            "offsite_conversion.fb_pixel_lead",
+            "onsite_conversion.messaging_conversation_started_7d",
+        ):
             for window in ("value", *WINDOWS):
                 assert sums[key][f"{action}:{window}"] == _action(row, action, window), (key, action, window)
 
@@ -106,7 +149,8 @@ def test_a_type_1_breakdown_leaves_off_meta_leads_out(g, acct, ad_level):
     rows = _pull(g, acct, ["region"])
     assert sum(_action(r, "offsite_conversion.fb_pixel_lead") for r in rows) == 0
     assert sum(_action(r, "lead") for r in rows) == sum(
-        _action(r, "onsite_conversion.lead_grouped") for r in ad_level.values())
+        _action(r, "onsite_conversion.lead_grouped") for r in ad_level.values()
+    )
     assert sum(_action(r, "offsite_conversion.fb_pixel_lead") for r in ad_level.values()) > 0
     assert sum(Decimal(r["spend"]) for r in rows) == sum(Decimal(r["spend"]) for r in ad_level.values())
 
@@ -115,13 +159,22 @@ def test_a_combination_meta_does_not_serve_is_refused(g, acct, error_of):
     status, body, _ = g.get(f"{acct['id']}/insights", breakdowns=["age", "country"])
     assert status == 400
     assert error_of(body)["code"] == 100
-    assert "Current combination of data breakdown columns (action_type, age, country) is invalid" in (
-        error_of(body)["message"])
+    assert (
+        "Current combination of data breakdown columns (action_type, age, country) is invalid"
+        in (error_of(body)["message"])
+    )
 
 
 def test_an_async_job_serves_the_same_breakdown_rows(g, acct):
-    params = {"level": "ad", "time_increment": 1, "fields": FIELDS, "time_range": RANGE,
-              "filtering": EVERY_STATUS, "action_attribution_windows": WINDOWS, "breakdowns": SETS[1]}
+    params = {
+        "level": "ad",
+        "time_increment": 1,
+        "fields": FIELDS,
+        "time_range": RANGE,
+        "filtering": EVERY_STATUS,
+        "action_attribution_windows": WINDOWS,
+        "breakdowns": SETS[1],
+    }
     run = g.post(f"{acct['id']}/insights", **params)[1]["report_run_id"]
     deadline = time.time() + 30
     while g.ok(run + "/")["async_status"] != "Job Completed":
@@ -141,11 +194,17 @@ def test_the_truth_gives_each_presets_rows_as_served(fixed, g, acct, breakdowns)
         s[1] += int(r["impressions"])
         s[2] += int(r["clicks"])
         s[3] += _action(r, "lead")
-    expected = {(r["date"], *(r[b] for b in breakdowns)): [Decimal(r["spend"]), r["impressions"], r["clicks"],
-                                                          r["leads_reported"]] for r in mine}
+    expected = {
+        (r["date"], *(r[b] for b in breakdowns)): [
+            Decimal(r["spend"]),
+            r["impressions"],
+            r["clicks"],
+            r["leads_reported"],
+        ]
+        for r in mine
+    }
     assert expected == {k: v for k, v in served.items() if any(v)}
     days = {r["date"]: r for r in truth["accounts"] if r["account_id"] == acct["account_id"]}
     for day, row in days.items():
         assert sum(Decimal(r["spend"]) for r in mine if r["date"] == day) == Decimal(row["spend"])
         assert sum(r["leads_reported"] for r in mine if r["date"] == day) == row["leads_reported"]
-

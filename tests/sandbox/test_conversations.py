@@ -140,7 +140,9 @@ def test_first_party_starts_reproduce_the_truth(sb, all_convs, page, w):
         for c in convs:
             msgs = list(reversed(c["messages"]["data"]))  # chronological
             for i, m in enumerate(msgs):
-                gap_ok = i == 0 or _t(m["created_time"]) - _t(msgs[i - 1]["created_time"]) >= dt.timedelta(days=7)
+                gap_ok = i == 0 or _t(m["created_time"]) - _t(msgs[i - 1]["created_time"]) >= dt.timedelta(
+                    days=7
+                )
                 day = _t(m["created_time"]).astimezone(tz).date().isoformat()
                 if not gap_ok or day < first_day:
                     continue
@@ -149,33 +151,58 @@ def test_first_party_starts_reproduce_the_truth(sb, all_convs, page, w):
                 elif m["from"]["id"] not in (page["id"], page["instagram_id"]):
                     observed[(platform, day)] += 1
     rows = [r for r in truth["pages"] if r["page_id"] == page["id"]]
-    expected = {(r["platform"], r["date"]): r["conversations_started"] for r in rows if r["conversations_started"]}
+    expected = {
+        (r["platform"], r["date"]): r["conversations_started"] for r in rows if r["conversations_started"]
+    }
     assert dict(observed + inferred) == expected
-    beyond = {(r["platform"], r["date"]): r["conversations_started_beyond_reach"] for r in rows
-              if r["conversations_started_beyond_reach"]}
+    beyond = {
+        (r["platform"], r["date"]): r["conversations_started_beyond_reach"]
+        for r in rows
+        if r["conversations_started_beyond_reach"]
+    }
     assert dict(inferred) == beyond
     for platform in ("messenger", "instagram"):
-        assert sum(n for (p, _), n in inferred.items() if p == platform) > 0, "long conversations on both platforms"
+        assert sum(n for (p, _), n in inferred.items() if p == platform) > 0, (
+            "long conversations on both platforms"
+        )
 
 
 def test_some_long_conversations_start_inside_the_window(all_convs, sb):
     """Long threads are not confined to history before the window: some open inside it."""
     first_day = min(r["date"] for r in sb.truth()["accounts"])
-    long_inside = [c for convs in all_convs.values() for c in convs
-                   if c["message_count"] > 20 and c["messages"]["data"][-1]["created_time"][:10] > first_day]
+    long_inside = [
+        c
+        for convs in all_convs.values()
+        for c in convs
+        if c["message_count"] > 20 and c["messages"]["data"][-1]["created_time"][:10] > first_day
+    ]
     assert long_inside
 
 
 def test_ad_attributed_starts_match_reported_messaging_actions_once_mature(sb, g, w):
     truth = sb.truth(since="2026-01-01", until="2026-02-10")  # all >= 28 days old: final
     acct = w["accounts"][0]
-    rows = g.page_all(f"{acct['id']}/insights", level="account", time_increment=1, limit=500, fields="actions",
-                      time_range={"since": "2026-01-01", "until": "2026-02-10"})
-    reported = {r["date_start"]: sum(int(a["value"]) for a in r.get("actions", [])
-                                     if a["action_type"] == "onsite_conversion.messaging_conversation_started_7d")
-                for r in rows}
-    from_truth = {r["date"]: r["conversations_started_reported"] for r in truth["accounts"]
-                  if r["account_id"] == acct["account_id"]}
+    rows = g.page_all(
+        f"{acct['id']}/insights",
+        level="account",
+        time_increment=1,
+        limit=500,
+        fields="actions",
+        time_range={"since": "2026-01-01", "until": "2026-02-10"},
+    )
+    reported = {
+        r["date_start"]: sum(
+            int(a["value"])
+            for a in r.get("actions", [])
+            if a["action_type"] == "onsite_conversion.messaging_conversation_started_7d"
+        )
+        for r in rows
+    }
+    from_truth = {
+        r["date"]: r["conversations_started_reported"]
+        for r in truth["accounts"]
+        if r["account_id"] == acct["account_id"]
+    }
     assert reported == from_truth
     pages = collections.Counter()
     for r in truth["pages"]:

@@ -37,8 +37,11 @@ def test_transient_errors(sandbox_factory, graph_for):
 
 
 def test_throttle_bursts_come_in_windows_with_regain_time(sandbox_factory, graph_for):
-    sb = sandbox_factory(faults={"throttle": {"burst_rate": 0.2, "burst_length": 4, "codes": [17, 80000, 613],
-                                              "regain_minutes": 3}})
+    sb = sandbox_factory(
+        faults={
+            "throttle": {"burst_rate": 0.2, "burst_length": 4, "codes": [17, 80000, 613], "regain_minutes": 3}
+        }
+    )
     g = graph_for(sb)
     acct = sb.world()["accounts"][0]
     codes = []
@@ -55,7 +58,7 @@ def test_throttle_bursts_come_in_windows_with_regain_time(sandbox_factory, graph
     assert set(runs) <= {17, 80000, 613} and len(set(runs)) >= 2
     for code in set(runs):  # each burst is burst_length long
         first = codes.index(code)
-        assert codes[first:first + 4] == [code] * 4
+        assert codes[first : first + 4] == [code] * 4
 
 
 def test_dropped_connections_close_without_response(sandbox_factory, graph_for):
@@ -78,11 +81,17 @@ def test_latency(sandbox_factory, graph_for):
     assert time.perf_counter() - t < 0.4
 
 
-@pytest.mark.parametrize(("profile", "status", "extra"), [
-    ("jobs_fail", "Job Failed", {"error_code", "error_message", "error_subcode", "error_user_title",
-                                 "error_user_msg"}),
-    ("jobs_skip", "Job Skipped", set()),
-])
+@pytest.mark.parametrize(
+    ("profile", "status", "extra"),
+    [
+        (
+            "jobs_fail",
+            "Job Failed",
+            {"error_code", "error_message", "error_subcode", "error_user_title", "error_user_msg"},
+        ),
+        ("jobs_skip", "Job Skipped", set()),
+    ],
+)
 def test_jobs_fail_or_get_skipped(sandbox_factory, graph_for, profile, status, extra, error_of):
     sb = sandbox_factory(faults=profile)
     g = graph_for(sb)
@@ -165,8 +174,19 @@ def test_profile_loading_from_yaml_and_errors(tmp_path):
     p = load(str(path))
     assert (p.name, p.latency_ms, p.failed_rate) == ("mine", 5.0, 0.5)
     assert load('{"transient_error_rate": 0.3}').transient_error_rate == 0.3
-    assert set(PROFILES) >= {"none", "chaos", "flaky", "throttled", "slow", "jobs_fail", "jobs_skip",
-                             "jobs_stall", "too_much_data", "drops", "null_batch"}
+    assert set(PROFILES) >= {
+        "none",
+        "chaos",
+        "flaky",
+        "throttled",
+        "slow",
+        "jobs_fail",
+        "jobs_skip",
+        "jobs_stall",
+        "too_much_data",
+        "drops",
+        "null_batch",
+    }
     with pytest.raises(ValueError, match="unknown fault profile keys"):
         Profile.from_dict({"transient": 1})
     with pytest.raises(ValueError):
@@ -184,16 +204,26 @@ def test_faults_via_yaml_flag(sandbox_factory, graph_for, tmp_path):
 def test_every_named_profile_serves_meta_shaped_answers(name):
     from meta_sandbox.app import Options, Request, Sandbox
 
-    sb = Sandbox(Options(now="2026-03-15T12:00:00Z", faults=name, job_base_seconds=0,
-                         job_seconds_per_1k_rows=0))
+    sb = Sandbox(
+        Options(now="2026-03-15T12:00:00Z", faults=name, job_base_seconds=0, job_seconds_per_1k_rows=0)
+    )
     acct = sb.world.accounts[0].id
     if name == "slow":
         sb.faults.profile.latency_ms = sb.faults.profile.latency_jitter_ms = 0  # shape only, not timing
     kinds = set()
     for i in range(40):
-        method, path = ("POST", f"/v26.0/{acct}/insights") if i % 4 == 0 else ("GET", f"/v26.0/{acct}/insights")
-        resp = sb.handle(Request(method, path, {"access_token": "sandbox-token", "fields": "spend",
-                                                "level": "ad", "time_increment": "1"}, {}, "http://x"))
+        method, path = (
+            ("POST", f"/v26.0/{acct}/insights") if i % 4 == 0 else ("GET", f"/v26.0/{acct}/insights")
+        )
+        resp = sb.handle(
+            Request(
+                method,
+                path,
+                {"access_token": "sandbox-token", "fields": "spend", "level": "ad", "time_increment": "1"},
+                {},
+                "http://x",
+            )
+        )
         if resp.drop:
             kinds.add("drop")
             continue
@@ -201,11 +231,23 @@ def test_every_named_profile_serves_meta_shaped_answers(name):
         if resp.status == 200:
             kinds.add("ok")
             if "report_run_id" in body:
-                run = sb.handle(Request("GET", f"/v26.0/{body['report_run_id']}/",
-                                        {"access_token": "sandbox-token"}, {}, "http://x"))
+                run = sb.handle(
+                    Request(
+                        "GET",
+                        f"/v26.0/{body['report_run_id']}/",
+                        {"access_token": "sandbox-token"},
+                        {},
+                        "http://x",
+                    )
+                )
                 rr = {} if run.drop else json.loads(run.body)
                 assert run.status != 200 or rr["async_status"] in (
-                    "Job Completed", "Job Failed", "Job Skipped", "Job Running", "Job Not Started")
+                    "Job Completed",
+                    "Job Failed",
+                    "Job Skipped",
+                    "Job Running",
+                    "Job Not Started",
+                )
         else:
             assert set(body["error"]) >= {"message", "type", "code", "fbtrace_id"}
             assert "x-app-usage" in resp.headers

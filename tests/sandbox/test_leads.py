@@ -77,14 +77,25 @@ def test_form_leads_with_time_created_filters(pg, page):
     times = [_ts(lead["created_time"].replace("+0000", "+00:00")) for lead in everything]
     assert times == sorted(times, reverse=True)
     pivot = times[len(times) // 2]
-    for op, keep in (("GREATER_THAN", lambda t: t > pivot), ("LESS_THAN", lambda t: t < pivot),
-                     ("GREATER_THAN_OR_EQUAL", lambda t: t >= pivot)):
-        got = pg.page_all(f"{form}/leads", fields="id,created_time", limit=100,
-                          filtering=[{"field": "time_created", "operator": op, "value": pivot}])
+    for op, keep in (
+        ("GREATER_THAN", lambda t: t > pivot),
+        ("LESS_THAN", lambda t: t < pivot),
+        ("GREATER_THAN_OR_EQUAL", lambda t: t >= pivot),
+    ):
+        got = pg.page_all(
+            f"{form}/leads",
+            fields="id,created_time",
+            limit=100,
+            filtering=[{"field": "time_created", "operator": op, "value": pivot}],
+        )
         assert len(got) == sum(1 for t in times if keep(t)), op
     # Graph parses relaxed JSON too.
-    lax = pg.ok(f"{form}/leads", fields="id", limit=500,
-                filtering=f"[{{'field':'time_created','operator':'GREATER_THAN','value':{pivot}}}]")
+    lax = pg.ok(
+        f"{form}/leads",
+        fields="id",
+        limit=500,
+        filtering=f"[{{'field':'time_created','operator':'GREATER_THAN','value':{pivot}}}]",
+    )
     assert len(lax["data"]) == sum(1 for t in times if t > pivot)
     organic = [lead for lead in everything if lead["is_organic"]]
     paid = [lead for lead in everything if not lead["is_organic"]]
@@ -151,16 +162,24 @@ def test_export_csv_is_a_tsv_of_the_forms_leads(sb, pg, page):
 
     form = page["forms"][0]
     frm, to = _ts("2026-03-01T00:00:00+00:00"), _ts("2026-03-08T00:00:00+00:00")
-    resp = requests.get(f"{sb.url}/ads/lead_gen/export_csv/", timeout=30,
-                        params={"id": form, "type": "form", "from_date": frm, "to_date": to,
-                                "access_token": pg.token})
+    resp = requests.get(
+        f"{sb.url}/ads/lead_gen/export_csv/",
+        timeout=30,
+        params={"id": form, "type": "form", "from_date": frm, "to_date": to, "access_token": pg.token},
+    )
     assert resp.status_code == 200 and resp.headers["Content-Type"].startswith("text/csv")
     lines = resp.text.strip().split("\n")
     header = lines[0].split("\t")
     assert header[:2] == ["id", "created_time"] and "is_organic" in header and "email" in header
-    api = pg.page_all(f"{form}/leads", fields="id", limit=500, filtering=[
-        {"field": "time_created", "operator": "GREATER_THAN_OR_EQUAL", "value": frm},
-        {"field": "time_created", "operator": "LESS_THAN", "value": to + 1}])
+    api = pg.page_all(
+        f"{form}/leads",
+        fields="id",
+        limit=500,
+        filtering=[
+            {"field": "time_created", "operator": "GREATER_THAN_OR_EQUAL", "value": frm},
+            {"field": "time_created", "operator": "LESS_THAN", "value": to + 1},
+        ],
+    )
     assert sorted(line.split("\t")[0] for line in lines[1:]) == sorted(lead["id"] for lead in api)
     assert {line.split("\t")[header.index("is_organic")] for line in lines[1:]} == {"0", "1"}
 

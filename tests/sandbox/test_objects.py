@@ -6,7 +6,9 @@ import requests
 
 
 def test_me_adaccounts_lists_every_account_with_currency_and_timezone(graph, world):
-    body = graph.ok("me/adaccounts", fields="id,account_id,name,currency,timezone_name,timezone_offset_hours_utc")
+    body = graph.ok(
+        "me/adaccounts", fields="id,account_id,name,currency,timezone_name,timezone_offset_hours_utc"
+    )
     accounts = {a["id"]: a for a in body["data"]}
     assert set(accounts) == {a["id"] for a in world["accounts"]}
     by_currency = {a["currency"]: a for a in body["data"]}
@@ -55,8 +57,19 @@ def test_campaigns_adsets_ads_edges_and_nodes(graph, world):
 
 
 TERMINAL = ("ARCHIVED", "DELETED")
-LIVE_AND_ARCHIVED = ["ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DISAPPROVED", "IN_PROCESS", "PAUSED",
-                     "PENDING_BILLING_INFO", "PENDING_REVIEW", "PREAPPROVED", "WITH_ISSUES"]
+LIVE_AND_ARCHIVED = [
+    "ACTIVE",
+    "ADSET_PAUSED",
+    "ARCHIVED",
+    "CAMPAIGN_PAUSED",
+    "DISAPPROVED",
+    "IN_PROCESS",
+    "PAUSED",
+    "PENDING_BILLING_INFO",
+    "PENDING_REVIEW",
+    "PREAPPROVED",
+    "WITH_ISSUES",
+]
 
 
 def _ids(acct, level, *statuses):
@@ -70,12 +83,17 @@ def test_edges_leave_out_archived_and_deleted_objects_unless_the_filter_asks(gra
     assert _ids(acct, "ad", "DELETED") and _ids(acct, "ad", "ARCHIVED") and _ids(acct, "campaign", "DELETED")
     default = {a["id"] for a in graph.page_all(f"{acct['id']}/ads", fields="id,effective_status", limit=100)}
     assert not default & (_ids(acct, "ad", "ARCHIVED") | _ids(acct, "ad", "DELETED"))
-    listed = graph.page_all(f"{acct['id']}/ads", fields="id,effective_status", limit=100,
-                            effective_status=LIVE_AND_ARCHIVED)
+    listed = graph.page_all(
+        f"{acct['id']}/ads", fields="id,effective_status", limit=100, effective_status=LIVE_AND_ARCHIVED
+    )
     assert {a["id"] for a in listed} == default | _ids(acct, "ad", "ARCHIVED")
     assert {a["effective_status"] for a in listed} >= {"ACTIVE", "ARCHIVED"}
-    archived = graph.page_all(f"{acct['id']}/campaigns", fields="id", limit=100,
-                              filtering=[{"field": "campaign.effective_status", "operator": "IN", "value": ["ARCHIVED"]}])
+    archived = graph.page_all(
+        f"{acct['id']}/campaigns",
+        fields="id",
+        limit=100,
+        filtering=[{"field": "campaign.effective_status", "operator": "IN", "value": ["ARCHIVED"]}],
+    )
     assert {c["id"] for c in archived} == _ids(acct, "campaign", "ARCHIVED")
     status, body, _ = graph.get(f"{acct['id']}/ads", effective_status=["ACTIVE", "DELETED"])
     assert status == 400 and error_of(body)["code"] == 100 and "DELETED" in error_of(body)["message"]
@@ -86,13 +104,18 @@ def test_edges_leave_out_archived_and_deleted_objects_unless_the_filter_asks(gra
 def test_deleted_objects_still_answer_by_their_id(graph, world):
     acct = world["accounts"][0]
     deleted_ad = sorted(_ids(acct, "ad", "DELETED"))[0]
-    node = graph.ok(deleted_ad, fields="id,name,status,effective_status,configured_status,updated_time,created_time")
+    node = graph.ok(
+        deleted_ad, fields="id,name,status,effective_status,configured_status,updated_time,created_time"
+    )
     assert node["effective_status"] == "DELETED" and node["updated_time"] >= node["created_time"]
     deleted_campaign = sorted(_ids(acct, "campaign", "DELETED"))[0]
     assert graph.ok(deleted_campaign, fields="status")["status"] == "DELETED"
     # a campaign's deletion is inherited by its ads: deleted as their effective status, not as configured
-    inherited = [o for o in acct["objects"] if o["level"] == "ad" and o["campaign_id"] == deleted_campaign
-                 and o["configured_status"] == "ACTIVE"]
+    inherited = [
+        o
+        for o in acct["objects"]
+        if o["level"] == "ad" and o["campaign_id"] == deleted_campaign and o["configured_status"] == "ACTIVE"
+    ]
     assert inherited and all(o["effective_status"] == "DELETED" for o in inherited)
 
 
@@ -109,7 +132,10 @@ def test_paused_ad_sets_are_live_and_listed(sandbox_factory, graph_for):
     world = sb.world()
     acct = next(a for a in world["accounts"] if _ids(a, "adset", "PAUSED"))
     paused = _ids(acct, "adset", "PAUSED")
-    listed = {s["id"]: s for s in graph_for(sb).page_all(f"{acct['id']}/adsets", fields="id,effective_status", limit=100)}
+    listed = {
+        s["id"]: s
+        for s in graph_for(sb).page_all(f"{acct['id']}/adsets", fields="id,effective_status", limit=100)
+    }
     assert paused <= set(listed) and {listed[i]["effective_status"] for i in paused} == {"PAUSED"}
     ads = [o for o in acct["objects"] if o["level"] == "ad" and o.get("adset_id") in paused]
     assert ads and {o["effective_status"] for o in ads} == {"ADSET_PAUSED"}
@@ -117,7 +143,11 @@ def test_paused_ad_sets_are_live_and_listed(sandbox_factory, graph_for):
 
 def test_summary_total_count(graph, world):
     body = graph.ok(f"{world['accounts'][0]['id']}/ads", summary="true", limit=1)
-    live = [o for o in world["accounts"][0]["objects"] if o["level"] == "ad" and o["effective_status"] not in TERMINAL]
+    live = [
+        o
+        for o in world["accounts"][0]["objects"]
+        if o["level"] == "ad" and o["effective_status"] not in TERMINAL
+    ]
     assert body["summary"]["total_count"] == len(live) and len(body["data"]) == 1
 
 
@@ -160,8 +190,11 @@ def test_bad_params_are_meta_errors(graph, world, error_of):
 
 
 def test_crash_reporter_post_is_accepted_without_token(sandbox):
-    resp = requests.post(f"{sandbox.url}/v26.0/{sandbox.app_id}/instruments",
-                         data={"bizsdk_crash_report": '{"reason": "x"}'}, timeout=10)
+    resp = requests.post(
+        f"{sandbox.url}/v26.0/{sandbox.app_id}/instruments",
+        data={"bizsdk_crash_report": '{"reason": "x"}'},
+        timeout=10,
+    )
     assert resp.status_code == 200 and resp.json() == {"success": True}
 
 

@@ -9,13 +9,21 @@ import pytest
 
 def test_usage_headers_on_success_and_error(graph, world):
     acct = world["accounts"][0]
-    for status_expected, path, params in ((200, f"{acct['id']}/insights", {"fields": "spend"}),
-                                          (400, f"{acct['id']}/insights", {"fields": "nope"}),
-                                          (400, "me/adaccounts", {"token": "bad"})):
+    for status_expected, path, params in (
+        (200, f"{acct['id']}/insights", {"fields": "spend"}),
+        (400, f"{acct['id']}/insights", {"fields": "nope"}),
+        (400, "me/adaccounts", {"token": "bad"}),
+    ):
         status, _, headers = graph.get(path, **params)
         assert status == status_expected
-        for h in ("x-app-usage", "x-ad-account-usage", "x-business-use-case-usage", "facebook-api-version",
-                  "x-fb-trace-id", "x-fb-request-id"):
+        for h in (
+            "x-app-usage",
+            "x-ad-account-usage",
+            "x-business-use-case-usage",
+            "facebook-api-version",
+            "x-fb-trace-id",
+            "x-fb-request-id",
+        ):
             assert h in headers, (h, path)
         assert set(json.loads(headers["x-app-usage"])) == {"call_count", "total_cputime", "total_time"}
     _, _, headers = graph.get(f"{acct['id']}/insights", fields="spend")
@@ -24,22 +32,34 @@ def test_usage_headers_on_success_and_error(graph, world):
     buc = json.loads(headers["x-business-use-case-usage"])  # keyed by the token's business (Meta's docs)
     entry = buc[world["business"]["id"]][0]
     assert entry["type"] == "ads_insights"
-    assert {"call_count", "total_cputime", "total_time", "estimated_time_to_regain_access",
-            "ads_api_access_tier"} <= set(entry)
+    assert {
+        "call_count",
+        "total_cputime",
+        "total_time",
+        "estimated_time_to_regain_access",
+        "ads_api_access_tier",
+    } <= set(entry)
     _, _, headers = graph.get(acct["id"], fields="name")
     assert "x-fb-ads-insights-throttle" not in headers
-    assert set(json.loads(headers["x-ad-account-usage"])) == {"acc_id_util_pct", "reset_time_duration",
-                                                              "ads_api_access_tier"}
+    assert set(json.loads(headers["x-ad-account-usage"])) == {
+        "acc_id_util_pct",
+        "reset_time_duration",
+        "ads_api_access_tier",
+    }
 
 
-@pytest.mark.parametrize(("budget", "path_of", "code", "subcode", "buc_type"), [
-    ("ads_insights", lambda w: f"{w['accounts'][0]['id']}/insights", 80000, 2446079, "ads_insights"),
-    ("ads_management", lambda w: f"{w['accounts'][0]['id']}/campaigns", 80004, 2446079, "ads_management"),
-    ("user", lambda w: "me/adaccounts", 17, 2446079, None),
-    ("app", lambda w: "me/adaccounts", 4, None, None),
-])
-def test_spent_budgets_answer_with_metas_codes(sandbox_factory, graph_for, error_of, budget, path_of, code,
-                                               subcode, buc_type):
+@pytest.mark.parametrize(
+    ("budget", "path_of", "code", "subcode", "buc_type"),
+    [
+        ("ads_insights", lambda w: f"{w['accounts'][0]['id']}/insights", 80000, 2446079, "ads_insights"),
+        ("ads_management", lambda w: f"{w['accounts'][0]['id']}/campaigns", 80004, 2446079, "ads_management"),
+        ("user", lambda w: "me/adaccounts", 17, 2446079, None),
+        ("app", lambda w: "me/adaccounts", 4, None, None),
+    ],
+)
+def test_spent_budgets_answer_with_metas_codes(
+    sandbox_factory, graph_for, error_of, budget, path_of, code, subcode, buc_type
+):
     sb = sandbox_factory(budgets=f"{budget}=5,window_s=120")
     g = graph_for(sb)
     w = sb.world()
@@ -49,7 +69,9 @@ def test_spent_budgets_answer_with_metas_codes(sandbox_factory, graph_for, error
         status, _, headers = g.get(path)
         assert status == 200
         if buc_type:
-            usage.append(json.loads(headers["x-business-use-case-usage"])[w["business"]["id"]][0]["call_count"])
+            usage.append(
+                json.loads(headers["x-business-use-case-usage"])[w["business"]["id"]][0]["call_count"]
+            )
     assert usage == sorted(usage) and (not usage or usage[-1] == 100)
     status, body, headers = g.get(path)
     err = error_of(body)
@@ -76,7 +98,10 @@ def test_page_responses_report_leadgen_usage_against_the_pages_real_budget(sandb
     page = world["pages"][0]
     page_token = graph.ok(page["id"], fields="access_token")["access_token"]
     graph.ok(f"{page['forms'][0]}/leads", token=page_token, limit=5)
-    for path, params in ((f"{page['id']}/conversations", {"platform": "messenger"}), (f"{page['id']}/leadgen_forms", {})):
+    for path, params in (
+        (f"{page['id']}/conversations", {"platform": "messenger"}),
+        (f"{page['id']}/leadgen_forms", {}),
+    ):
         status, _, headers = graph.get(path, token=page_token, **params)
         assert status == 200
         entries = json.loads(headers["x-business-use-case-usage"]).get(page["id"], [])

@@ -35,8 +35,11 @@ def api(sb, monkeypatch):
 @pytest.fixture
 def page_api(sb, api):
     page = sb.world()["pages"][0]
-    token = next(p["access_token"] for p in User("me").get_accounts(fields=["id", "access_token"])
-                 if p["id"] == page["id"])
+    token = next(
+        p["access_token"]
+        for p in User("me").get_accounts(fields=["id", "access_token"])
+        if p["id"] == page["id"]
+    )
     return FacebookAdsApi(FacebookSession(sb.app_id, sb.app_secret, token))
 
 
@@ -48,12 +51,24 @@ def test_lists_ad_accounts(api, sb):
 
 def test_async_insights_poll_and_every_result_page(api, sb):
     acct = AdAccount(sb.world()["accounts"][0]["id"])
-    job = acct.get_insights(is_async=True, fields=["ad_id", "spend", "impressions", "actions"], params={
-        "level": "ad", "time_increment": 1, "time_range": {"since": "2026-01-01", "until": "2026-03-14"},
-        "action_attribution_windows": ["7d_click", "1d_view"],
-        # archived and deleted ads too (the truth counts every ad)
-        "filtering": [{"field": "ad.effective_status", "operator": "IN", "value": [
-            "ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "PAUSED"]}]})
+    job = acct.get_insights(
+        is_async=True,
+        fields=["ad_id", "spend", "impressions", "actions"],
+        params={
+            "level": "ad",
+            "time_increment": 1,
+            "time_range": {"since": "2026-01-01", "until": "2026-03-14"},
+            "action_attribution_windows": ["7d_click", "1d_view"],
+            # archived and deleted ads too (the truth counts every ad)
+            "filtering": [
+                {
+                    "field": "ad.effective_status",
+                    "operator": "IN",
+                    "value": ["ACTIVE", "ADSET_PAUSED", "ARCHIVED", "CAMPAIGN_PAUSED", "DELETED", "PAUSED"],
+                }
+            ],
+        },
+    )
     assert isinstance(job, AdReportRun) and job["report_run_id"] == job["id"]
     statuses = []
     while True:
@@ -70,13 +85,16 @@ def test_async_insights_poll_and_every_result_page(api, sb):
     truth = sb.truth("2026-01-01", "2026-03-14")
     acct_id = sb.world()["accounts"][0]["account_id"]
     assert sum(int(r["impressions"]) for r in rows) == sum(
-        t["impressions"] for t in truth["accounts"] if t["account_id"] == acct_id)
+        t["impressions"] for t in truth["accounts"] if t["account_id"] == acct_id
+    )
 
 
 def test_sync_insights_cursor(api, sb):
     acct = AdAccount(sb.world()["accounts"][1]["id"])
-    cursor = acct.get_insights(fields=["campaign_id", "spend"], params={
-        "level": "campaign", "time_increment": 1, "date_preset": "last_30d", "limit": 7})
+    cursor = acct.get_insights(
+        fields=["campaign_id", "spend"],
+        params={"level": "campaign", "time_increment": 1, "date_preset": "last_30d", "limit": 7},
+    )
     rows = list(cursor)
     assert len(rows) >= 2 * 30  # the two permanent campaigns every day, plus the live promo campaign
     assert len({(r["campaign_id"], r["date_start"]) for r in rows}) == len(rows)
@@ -85,8 +103,15 @@ def test_sync_insights_cursor(api, sb):
 def test_leadgen_form_get_leads_with_time_filter(api, page_api, sb):
     form = LeadgenForm(sb.world()["pages"][0]["forms"][0], api=page_api)
     since = int(time.mktime(time.strptime("2026-03-01", "%Y-%m-%d")))
-    leads = list(form.get_leads(fields=["id", "created_time", "field_data", "ad_id", "is_organic"], params={
-        "filtering": [{"field": "time_created", "operator": "GREATER_THAN", "value": since}], "limit": 5}))
+    leads = list(
+        form.get_leads(
+            fields=["id", "created_time", "field_data", "ad_id", "is_organic"],
+            params={
+                "filtering": [{"field": "time_created", "operator": "GREATER_THAN", "value": since}],
+                "limit": 5,
+            },
+        )
+    )
     assert leads and all(lead["created_time"] >= "2026-02-28" for lead in leads)
     cursor = form.get_leads(fields=["id"], params={"limit": 5})
     cursor.load_next_page()
@@ -97,10 +122,18 @@ def test_page_get_conversations_with_nested_messages(api, page_api, sb):
     page = Page(sb.world()["pages"][0]["id"], api=page_api)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the SDK warns that `messages` is not a declared field
-        convs = list(page.get_conversations(
-            fields=["id", "updated_time", "participants", "message_count",
-                    "messages.limit(25){id,created_time,from,to,message}"],
-            params={"platform": "instagram", "limit": 10}))
+        convs = list(
+            page.get_conversations(
+                fields=[
+                    "id",
+                    "updated_time",
+                    "participants",
+                    "message_count",
+                    "messages.limit(25){id,created_time,from,to,message}",
+                ],
+                params={"platform": "instagram", "limit": 10},
+            )
+        )
     assert len(convs) > 10
     first = convs[0]
     msgs = first["messages"]["data"]
@@ -112,10 +145,15 @@ def test_batch_round_trip(api, sb):
     batch = api.new_batch()
     ok, failed = [], []
     for acct in sb.world()["accounts"]:
-        AdAccount(acct["id"]).api_get(fields=["name", "currency"], batch=batch,
-                                      success=lambda r: ok.append(r.json()), failure=lambda r: failed.append(r))
-    AdAccount("act_1").api_get(fields=["name"], batch=batch, success=ok.append,
-                               failure=lambda r: failed.append(r.json()))
+        AdAccount(acct["id"]).api_get(
+            fields=["name", "currency"],
+            batch=batch,
+            success=lambda r: ok.append(r.json()),
+            failure=lambda r: failed.append(r),
+        )
+    AdAccount("act_1").api_get(
+        fields=["name"], batch=batch, success=ok.append, failure=lambda r: failed.append(r.json())
+    )
     assert batch.execute() is None
     assert len(ok) == 3 and {a["currency"] for a in ok} == {"USD", "INR", "EUR"}
     assert failed[0]["error"]["code"] == 100

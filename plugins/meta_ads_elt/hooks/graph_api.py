@@ -128,7 +128,9 @@ def _extras(conn: Any, where: str) -> dict[str, Any]:
 def _check_secret(value: Any, field: str, where: str) -> str:
     """A token or app secret: a non-empty string without spaces or line breaks (never echoed)."""
     if not isinstance(value, str):
-        raise MetaConfigError(f"{where}: {field} must be a string, got a {type(value).__name__} (value not shown)")
+        raise MetaConfigError(
+            f"{where}: {field} must be a string, got a {type(value).__name__} (value not shown)"
+        )
     if value != value.strip() or any(ch.isspace() for ch in value):
         raise MetaConfigError(
             f"{where}: {field} contains spaces or a line break (value not shown: it is a secret); paste it "
@@ -149,14 +151,26 @@ def _check_base_url(value: Any, where: str) -> str:
     try:
         parts.port  # noqa: B018 (raises on a bad port)
     except ValueError:
-        raise MetaConfigError(f"{where}: extra base_url = {value!r} has an invalid port; must be {allowed}") from None
+        raise MetaConfigError(
+            f"{where}: extra base_url = {value!r} has an invalid port; must be {allowed}"
+        ) from None
     if parts.username or parts.password:
-        raise MetaConfigError(f"{where}: extra base_url must not carry credentials; the token goes in Password")
+        raise MetaConfigError(
+            f"{where}: extra base_url must not carry credentials; the token goes in Password"
+        )
     if parts.path.strip("/"):
-        version = " (the Graph API version goes in extra api_version)" if parts.path.strip("/").startswith("v") else ""
-        raise MetaConfigError(f"{where}: extra base_url = {value!r} has a path {parts.path!r}{version}; must be {allowed}")
+        version = (
+            " (the Graph API version goes in extra api_version)"
+            if parts.path.strip("/").startswith("v")
+            else ""
+        )
+        raise MetaConfigError(
+            f"{where}: extra base_url = {value!r} has a path {parts.path!r}{version}; must be {allowed}"
+        )
     if parts.query or parts.fragment:
-        raise MetaConfigError(f"{where}: extra base_url = {value!r} has a query or fragment; must be {allowed}")
+        raise MetaConfigError(
+            f"{where}: extra base_url = {value!r} has a query or fragment; must be {allowed}"
+        )
     return f"{parts.scheme}://{parts.netloc}"
 
 
@@ -172,8 +186,12 @@ def settings_from_connection(conn: Any, conn_id: str, access_token: str | None =
         raise MetaConfigError(
             f"{where}: conn_type = {conn_type!r}: must be '{MetaGraphApiHook.conn_type}' (Meta Graph API)"
         )
-    for field, use in (("host", "put the API URL in extra base_url"), ("login", "put the token in Password"),
-                       ("schema", "leave it empty"), ("port", "put it in extra base_url")):
+    for field, use in (
+        ("host", "put the API URL in extra base_url"),
+        ("login", "put the token in Password"),
+        ("schema", "leave it empty"),
+        ("port", "put it in extra base_url"),
+    ):
         value = getattr(conn, field, None)
         if value not in (None, ""):
             raise MetaConfigError(f"{where}: field {field} = {value!r} is not used by this hook; {use}")
@@ -215,9 +233,15 @@ def settings_from_connection(conn: Any, conn_id: str, access_token: str | None =
         app_secret = _check_secret(app_secret, "extra app_secret", where)
     app_id = extra.get("app_id")
     if app_id is not None:
-        if isinstance(app_id, bool) or not isinstance(app_id, str | int) or not str(app_id).strip() \
-                or any(ch.isspace() for ch in str(app_id)):
-            raise MetaConfigError(f"{where}: extra app_id = {app_id!r}: must be the app's id, e.g. '1234567890'")
+        if (
+            isinstance(app_id, bool)
+            or not isinstance(app_id, str | int)
+            or not str(app_id).strip()
+            or any(ch.isspace() for ch in str(app_id))
+        ):
+            raise MetaConfigError(
+                f"{where}: extra app_id = {app_id!r}: must be the app's id, e.g. '1234567890'"
+            )
         app_id = str(app_id)
     for secret in (token, app_secret):
         register_secret(secret)
@@ -322,7 +346,11 @@ class MetaGraphApiHook(BaseHook):
         try:
             return self.get_connection(self.meta_conn_id)
         except Exception as exc:
-            state = "is not defined" if "NotFound" in type(exc).__name__ else f"could not be read ({type(exc).__name__})"
+            state = (
+                "is not defined"
+                if "NotFound" in type(exc).__name__
+                else f"could not be read ({type(exc).__name__})"
+            )
             raise MetaConfigError(
                 f"Airflow connection '{self.meta_conn_id}' {state}. "
                 "Create it with conn_type meta_graph_api, the access token as password and extras "
@@ -397,7 +425,11 @@ class MetaGraphApiHook(BaseHook):
         key = "params" if method in ("GET", "DELETE") else "data"
         try:
             response = session.requests.request(
-                method, url, headers=FacebookAdsApi.HTTP_DEFAULT_HEADERS, timeout=session.timeout, **{key: encoded}
+                method,
+                url,
+                headers=FacebookAdsApi.HTTP_DEFAULT_HEADERS,
+                timeout=session.timeout,
+                **{key: encoded},
             )
         except RequestException as exc:
             raise classify_transport(exc, what=what) from None
@@ -415,7 +447,12 @@ class MetaGraphApiHook(BaseHook):
         return body, headers
 
     def call(
-        self, method: str, path: str | Sequence[Any], params: dict | None = None, *, scope: str | None = None,
+        self,
+        method: str,
+        path: str | Sequence[Any],
+        params: dict | None = None,
+        *,
+        scope: str | None = None,
         with_headers: bool = False,
     ) -> Any:
         """One Graph call with governor, retries and error classification; returns the parsed JSON.
@@ -450,8 +487,11 @@ class MetaGraphApiHook(BaseHook):
                     self.governor.block(scope, max(err.retry_after, delay))
                     delay = 0.0  # governor.wait() at the top of the loop does the waiting
                 self.log.warning(
-                    "Graph call %s failed (%s, attempt %d/%d); retrying", scrub("/".join(tpath)), err.kind,
-                    attempt, self.max_attempts,
+                    "Graph call %s failed (%s, attempt %d/%d); retrying",
+                    scrub("/".join(tpath)),
+                    err.kind,
+                    attempt,
+                    self.max_attempts,
                 )
                 if delay:
                     time.sleep(delay)
@@ -520,7 +560,9 @@ class MetaGraphApiHook(BaseHook):
         self.governor.observe(headers, scope)
         return {"code": item.get("code"), "headers": headers, "body": body}
 
-    def _accept_batch_reply(self, chunk: list[int], reply: Any, results: list, attempt: int, scope: Any) -> None:
+    def _accept_batch_reply(
+        self, chunk: list[int], reply: Any, results: list, attempt: int, scope: Any
+    ) -> None:
         """Store the answered items of one batch call; leave null and retryable items for another attempt."""
         if not isinstance(reply, list):
             raise MetaRetryableError("Graph batch reply was not a list")
@@ -566,7 +608,9 @@ class MetaGraphApiHook(BaseHook):
         return results  # type: ignore[return-value]
 
     # -- async twins (for triggers) ---------------------------------------------------------------
-    async def _aonce(self, session, method: str, tpath: tuple[str, ...], params: dict | None, scope: str | None):
+    async def _aonce(
+        self, session, method: str, tpath: tuple[str, ...], params: dict | None, scope: str | None
+    ):
         import aiohttp
 
         s = await self.asettings()
@@ -597,7 +641,12 @@ class MetaGraphApiHook(BaseHook):
         return body
 
     async def acall(
-        self, method: str, path: str | Sequence[Any], params: dict | None = None, *, scope: str | None = None,
+        self,
+        method: str,
+        path: str | Sequence[Any],
+        params: dict | None = None,
+        *,
+        scope: str | None = None,
         session=None,
     ) -> Any:
         """Async twin of :meth:`call` (aiohttp): same governor, retries, classification and redaction."""
@@ -628,8 +677,13 @@ class MetaGraphApiHook(BaseHook):
                     if isinstance(err, MetaThrottledError):
                         self.governor.block(scope, max(err.retry_after, wait))
                         wait = 0.0
-                    self.log.warning("Graph call %s failed (%s, attempt %d/%d); retrying",
-                                     scrub("/".join(tpath)), err.kind, attempt, self.max_attempts)
+                    self.log.warning(
+                        "Graph call %s failed (%s, attempt %d/%d); retrying",
+                        scrub("/".join(tpath)),
+                        err.kind,
+                        attempt,
+                        self.max_attempts,
+                    )
                     if wait:
                         await asyncio.sleep(wait)
         finally:
@@ -647,14 +701,19 @@ class MetaGraphApiHook(BaseHook):
             for start in range(0, len(pending), BATCH_MAX):
                 chunk = pending[start : start + BATCH_MAX]
                 reply = await self.acall(
-                    "POST", (), {"batch": [ops[i] for i in chunk], "include_headers": "true"},
-                    scope=scope, session=session,
+                    "POST",
+                    (),
+                    {"batch": [ops[i] for i in chunk], "include_headers": "true"},
+                    scope=scope,
+                    session=session,
                 )
                 self._accept_batch_reply(chunk, reply, results, attempt, scope)
             pending = [i for i in pending if results[i] is None]
             if pending:
                 if attempt >= self.max_attempts:
-                    raise MetaRetryableError(f"{len(pending)} batch item(s) still failing after {attempt} attempts")
+                    raise MetaRetryableError(
+                        f"{len(pending)} batch item(s) still failing after {attempt} attempts"
+                    )
                 await asyncio.sleep(self._backoff(attempt))
         return results  # type: ignore[return-value]
 
@@ -677,8 +736,12 @@ class MetaGraphApiHook(BaseHook):
                 "(pages_show_list / pages_read_engagement and a task on the Page)."
             )
         register_secret(token)
-        hook = MetaGraphApiHook(self.meta_conn_id, access_token=token, governor=self.governor,
-                                max_wait_seconds=self.max_wait_seconds)
+        hook = MetaGraphApiHook(
+            self.meta_conn_id,
+            access_token=token,
+            governor=self.governor,
+            max_wait_seconds=self.max_wait_seconds,
+        )
         base = self.settings
         hook._settings_override = GraphSettings(
             token, base.app_id, base.app_secret, base.api_version, base.base_url, base.timeout

@@ -83,7 +83,12 @@ def page_error(exc: BaseException, page_id: str, permission: str) -> BaseExcepti
     """
     if not isinstance(exc, MetaFatalError):
         return exc
-    state = {"code": exc.code, "subcode": exc.subcode, "http_status": exc.http_status, "fbtrace_id": exc.fbtrace_id}
+    state = {
+        "code": exc.code,
+        "subcode": exc.subcode,
+        "http_status": exc.http_status,
+        "fbtrace_id": exc.fbtrace_id,
+    }
     said = f"Meta said: {exc.message}"
     text = exc.message.lower()
     if "nonexisting field (access_token)" in text:
@@ -134,16 +139,28 @@ def page_hook_or_raise(hook: MetaGraphApiHook, page_id: str, permission: str) ->
     try:
         return hook.for_page(page_id)
     except MetaParameterError as exc:
-        state = {"code": exc.code, "subcode": exc.subcode, "http_status": exc.http_status, "fbtrace_id": exc.fbtrace_id}
+        state = {
+            "code": exc.code,
+            "subcode": exc.subcode,
+            "http_status": exc.http_status,
+            "fbtrace_id": exc.fbtrace_id,
+        }
         if "nonexisting field (access_token)" in exc.message:
             raise MetaTokenError(f"Page {page_id}: {page_token_in_connection(hook)}", **state) from exc
-        raise MetaParameterError(f"{not_a_page(hook, page_id, exc)} (It needs '{permission}'.)", **state) from exc
+        raise MetaParameterError(
+            f"{not_a_page(hook, page_id, exc)} (It needs '{permission}'.)", **state
+        ) from exc
     except Exception as exc:
         raise_for_page(exc, page_id, permission)
 
 
 def write_page_snapshot(
-    writer: LakeWriter, page_id: str, extractor: str, page_hook: MetaGraphApiHook, extracted_at: datetime, run_id: str
+    writer: LakeWriter,
+    page_id: str,
+    extractor: str,
+    page_hook: MetaGraphApiHook,
+    extracted_at: datetime,
+    run_id: str,
 ) -> None:
     """Replace the ``pages`` snapshot of ``page_id`` written by ``extractor`` (``leads`` or
     ``conversations``): the Page's name as the call for its token returned it (no extra call). Each

@@ -114,37 +114,66 @@ class MetaAdObjectsOperator(BaseOperator):
             previous = self._previous(dataset, id_column)
             listed: set[str] = set()
             with writer.replace_partitions(dataset, [partition], run_id=run_id) as tx:
-                params = {"fields": ",".join(api_fields), "limit": F.AD_OBJECTS_PAGE_LIMIT,
-                          "effective_status": list(F.EDGE_EFFECTIVE_STATUSES[edge])}
+                params = {
+                    "fields": ",".join(api_fields),
+                    "limit": F.AD_OBJECTS_PAGE_LIMIT,
+                    "effective_status": list(F.EDGE_EFFECTIVE_STATUSES[edge]),
+                }
                 for page in self.hook.paginate((node, edge), params):
                     listed.update(str(r["id"]) for r in page)
                     self._note_parents(page, referenced)
                     tx.write(self._rows(page, renames, extracted_at), partition=partition)
                 # DELETED objects: carried forward, or read by id
-                carried = [r for oid, r in previous.items()
-                           if oid not in listed and r.get("effective_status") == F.DELETED_STATUS]
+                carried = [
+                    r
+                    for oid, r in previous.items()
+                    if oid not in listed and r.get("effective_status") == F.DELETED_STATUS
+                ]
                 if carried:
                     self._note_parents(carried, referenced)
                     tx.write(carried, partition=partition)
-                known = listed | {oid for oid, r in previous.items() if r.get("effective_status") == F.DELETED_STATUS}
-                wanted = ({oid for oid in previous if oid not in known}
-                          | {str(r[insights_column]) for r in seen_in_insights if r.get(insights_column)}
-                          | referenced.get(id_column, set())) - known
+                known = listed | {
+                    oid for oid, r in previous.items() if r.get("effective_status") == F.DELETED_STATUS
+                }
+                wanted = (
+                    {oid for oid in previous if oid not in known}
+                    | {str(r[insights_column]) for r in seen_in_insights if r.get(insights_column)}
+                    | referenced.get(id_column, set())
+                ) - known
                 fetched, missing = self._by_id(sorted(wanted), api_fields)
                 if fetched:
                     self._note_parents(fetched, referenced)
                     tx.write(self._rows(fetched, renames, extracted_at), partition=partition)
                 if missing:
                     unreadable[dataset] = missing
-                    self.log.warning("act_%s: %d %s no longer readable by id (not in the snapshot): %s",
-                                     acct, len(missing), dataset, ", ".join(missing[:20]))
+                    self.log.warning(
+                        "act_%s: %d %s no longer readable by id (not in the snapshot): %s",
+                        acct,
+                        len(missing),
+                        dataset,
+                        ", ".join(missing[:20]),
+                    )
             counts[dataset] = tx.rows
-            self.log.info("act_%s: %d %s (%d listed, %d deleted carried forward, %d read by id)",
-                          acct, tx.rows, dataset, len(listed), len(carried), len(fetched))
+            self.log.info(
+                "act_%s: %d %s (%d listed, %d deleted carried forward, %d read by id)",
+                acct,
+                tx.rows,
+                dataset,
+                len(listed),
+                len(carried),
+                len(fetched),
+            )
         writer.write_manifest(
             "ad_objects",
-            {"run_id": run_id, "account_id": acct, "rows": counts, "calls": self.hook.calls,
-             "extracted_at": extracted_at.isoformat(), "partitions": [acct], "unreadable_ids": unreadable},
+            {
+                "run_id": run_id,
+                "account_id": acct,
+                "rows": counts,
+                "calls": self.hook.calls,
+                "extracted_at": extracted_at.isoformat(),
+                "partitions": [acct],
+                "unreadable_ids": unreadable,
+            },
         )
         return counts
 

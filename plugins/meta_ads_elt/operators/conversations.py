@@ -64,7 +64,9 @@ class ConversationPull:
     def tables(self) -> tuple[pa.Table, pa.Table]:
         """``conversations`` and ``messages`` tables, sorted so reruns write the same rows."""
         conversations = sorted(self.conversations, key=lambda r: r["conversation_id"])
-        messages = sorted(self.messages, key=lambda r: (r["conversation_id"], r["created_time"], r["message_id"]))
+        messages = sorted(
+            self.messages, key=lambda r: (r["conversation_id"], r["created_time"], r["message_id"])
+        )
         return (
             pa.Table.from_pylist(conversations, schema=schemas.CONVERSATIONS),
             pa.Table.from_pylist(messages, schema=schemas.MESSAGES),
@@ -87,7 +89,12 @@ def next_cursor(paging: Mapping[str, Any]) -> str | None:
 def has_details(message: Mapping[str, Any]) -> bool:
     """Meta serves the sender (and text) only for the 20 most recent messages; older ones come with
     ``id`` and ``created_time`` only (or, read one by one, as an error saying they were deleted)."""
-    return bool(message.get("id")) and bool(message.get("created_time")) and bool(message.get("from")) and "error" not in message
+    return (
+        bool(message.get("id"))
+        and bool(message.get("created_time"))
+        and bool(message.get("from"))
+        and "error" not in message
+    )
 
 
 def message_row(
@@ -275,7 +282,10 @@ class MetaConversationsOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         check_operator_arguments(
-            type(self).__name__, page_id=page_id, lookback_days=lookback_days, platforms=platforms,
+            type(self).__name__,
+            page_id=page_id,
+            lookback_days=lookback_days,
+            platforms=platforms,
             keep_message_text=keep_message_text,
         )
         self.page_id = page_id
@@ -331,7 +341,12 @@ class MetaConversationsOperator(BaseOperator):
         return None
 
     def _pull(
-        self, page_hook: MetaGraphApiHook, page_id: str, platform: str, start: datetime, extracted_at: datetime
+        self,
+        page_hook: MetaGraphApiHook,
+        page_id: str,
+        platform: str,
+        start: datetime,
+        extracted_at: datetime,
     ) -> ConversationPull:
         permission = PLATFORM_PERMISSIONS[platform]
         actor_id = self._actor_id(page_hook, page_id, platform)
@@ -429,7 +444,9 @@ class MetaConversationsOperator(BaseOperator):
                 for partition in partitions:
                     tx.write(tables[partition["platform"]][index], partition=partition)
             counts[dataset] = tx.rows
-        write_page_snapshot(writer, page_id, "conversations", self.hook.for_page(page_id), extracted_at, run_id)
+        write_page_snapshot(
+            writer, page_id, "conversations", self.hook.for_page(page_id), extracted_at, run_id
+        )
         manifest = {
             "run_id": run_id,
             "page_id": page_id,

@@ -83,6 +83,7 @@ GIVEN_UP = "given_up"
 
 # ---- job planning (pure) -----------------------------------------------------------------------
 
+
 @dataclass
 class ReportJob:
     """One async report run: a date range, optionally restricted to some campaigns."""
@@ -205,6 +206,7 @@ def replan(jobs: list[ReportJob], campaign_ids_of) -> list[ReportJob]:
 
 # ---- the operator ------------------------------------------------------------------------------
 
+
 class MetaInsightsOperator(BaseOperator):
     """Extract ad-level daily Insights of one ad account into the lake (see module docstring).
 
@@ -267,10 +269,15 @@ class MetaInsightsOperator(BaseOperator):
         super().__init__(**kwargs)
         self.report = DEFAULT if report is None else ReportConfig.model_validate(report)
         check_operator_arguments(
-            type(self).__name__, account_id=account_id, lookback_days=lookback_days,
-            attribution_windows=attribution_windows, chunk_days=chunk_days,
-            max_concurrent_jobs=max_concurrent_jobs, poll_interval=poll_interval,
-            stall_timeout_minutes=stall_timeout_minutes, deferrable=deferrable,
+            type(self).__name__,
+            account_id=account_id,
+            lookback_days=lookback_days,
+            attribution_windows=attribution_windows,
+            chunk_days=chunk_days,
+            max_concurrent_jobs=max_concurrent_jobs,
+            poll_interval=poll_interval,
+            stall_timeout_minutes=stall_timeout_minutes,
+            deferrable=deferrable,
         )
         self.account_id = account_id
         self.meta_conn_id = meta_conn_id
@@ -317,7 +324,13 @@ class MetaInsightsOperator(BaseOperator):
     def _status_filter(self) -> list[dict[str, Any]]:
         if not self.effective_statuses:
             return []
-        return [{"field": F.INSIGHTS_STATUS_FILTER_FIELD, "operator": "IN", "value": list(self.effective_statuses)}]
+        return [
+            {
+                "field": F.INSIGHTS_STATUS_FILTER_FIELD,
+                "operator": "IN",
+                "value": list(self.effective_statuses),
+            }
+        ]
 
     def _request_params(self, job: ReportJob) -> dict[str, Any]:
         report = self.report
@@ -340,11 +353,17 @@ class MetaInsightsOperator(BaseOperator):
         return params
 
     def _state_name(self, since: dt.date, until: dt.date) -> str:
-        if not self.report.is_default:  # keyed by a hash of the report's spec: a changed report never re-attaches
+        if (
+            not self.report.is_default
+        ):  # keyed by a hash of the report's spec: a changed report never re-attaches
             digest = self.report.spec_digest(self.attribution_windows, self.effective_statuses)
             return f"{self.report.dataset}/{self.numeric_account_id}/{since}_{until}_{digest}"
-        spec = {"fields": F.INSIGHTS_FIELDS, "level": F.INSIGHTS_LEVEL, "windows": self.attribution_windows,
-                "statuses": self.effective_statuses}
+        spec = {
+            "fields": F.INSIGHTS_FIELDS,
+            "level": F.INSIGHTS_LEVEL,
+            "windows": self.attribution_windows,
+            "statuses": self.effective_statuses,
+        }
         digest = hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:10]
         return f"insights/{self.numeric_account_id}/{since}_{until}_{digest}"
 
@@ -371,7 +390,9 @@ class MetaInsightsOperator(BaseOperator):
         and deleted campaigns out, and their rows with them)."""
         if day not in self._campaigns_by_day:
             params: dict[str, Any] = {
-                "level": "campaign", "fields": "campaign_id", "time_range": {"since": day, "until": day},
+                "level": "campaign",
+                "fields": "campaign_id",
+                "time_range": {"since": day, "until": day},
                 "limit": 500,
             }
             if self._status_filter():
@@ -385,7 +406,9 @@ class MetaInsightsOperator(BaseOperator):
     # -- submission -------------------------------------------------------------------------------
     def _submit_one(self, job: ReportJob) -> list[ReportJob]:
         try:
-            body = self.hook.call("POST", (f"act_{self.numeric_account_id}", "insights"), self._request_params(job))
+            body = self.hook.call(
+                "POST", (f"act_{self.numeric_account_id}", "insights"), self._request_params(job)
+            )
         except MetaDataTooLargeError as err:
             job.status, job.error = "failed", err.message
             return replan([job], self._campaign_ids)
@@ -413,7 +436,9 @@ class MetaInsightsOperator(BaseOperator):
             replaced = {id(j): r for j, r in zip(pending, results, strict=True)}
             jobs = [x for j in jobs for x in replaced.get(id(j), [j])]
             self.log.info(
-                "act_%s: submitted %d report job(s): %s", self.numeric_account_id, len(pending),
+                "act_%s: submitted %d report job(s): %s",
+                self.numeric_account_id,
+                len(pending),
                 ", ".join(f"{j.key}={j.report_run_id}" for r in results for j in r if j.report_run_id),
             )
 
@@ -438,14 +463,20 @@ class MetaInsightsOperator(BaseOperator):
         jobs = self._load_jobs(name)
         if jobs:
             self.log.info(
-                "act_%s: re-attaching to %d report job(s) of a previous try: %s", self.numeric_account_id,
-                len(jobs), ", ".join(f"{j.key}={j.report_run_id}" for j in jobs if j.report_run_id),
+                "act_%s: re-attaching to %d report job(s) of a previous try: %s",
+                self.numeric_account_id,
+                len(jobs),
+                ", ".join(f"{j.key}={j.report_run_id}" for j in jobs if j.report_run_id),
             )
         else:
             jobs = plan_chunks(since, until, self.chunk_days or self.lookback_days)
             self.log.info(
-                "act_%s: window %s..%s (%d days) in %d job(s)", self.numeric_account_id, since, until,
-                self.lookback_days, len(jobs),
+                "act_%s: window %s..%s (%d days) in %d job(s)",
+                self.numeric_account_id,
+                since,
+                until,
+                self.lookback_days,
+                len(jobs),
             )
         return self._advance(context, jobs, name)
 
@@ -485,7 +516,9 @@ class MetaInsightsOperator(BaseOperator):
         if status == "success":
             return {"jobs": jobs}
         if status == "split":
-            self.log.warning("act_%s: %s (%s)", self.numeric_account_id, event.get("reason"), event.get("message"))
+            self.log.warning(
+                "act_%s: %s (%s)", self.numeric_account_id, event.get("reason"), event.get("message")
+            )
             return replan(jobs, self._campaign_ids)
         from meta_ads_elt.errors import PERMISSION_CODES, TOKEN_CODES, MetaPermissionError, MetaTokenError
 
@@ -512,8 +545,11 @@ class MetaInsightsOperator(BaseOperator):
         account = self.hook.call("GET", (node,), {"fields": "timezone_name"})
         tz_name = str(account.get("timezone_name") or "UTC")
         params = {
-            "level": F.ACCOUNT_TOTALS_LEVEL, "fields": list(F.ACCOUNT_TOTALS_FIELDS), "time_increment": 1,
-            "time_range": {"since": dates[0].isoformat(), "until": dates[-1].isoformat()}, "limit": 500,
+            "level": F.ACCOUNT_TOTALS_LEVEL,
+            "fields": list(F.ACCOUNT_TOTALS_FIELDS),
+            "time_increment": 1,
+            "time_range": {"since": dates[0].isoformat(), "until": dates[-1].isoformat()},
+            "limit": 500,
         }
         body, headers = self.hook.call("GET", (node, "insights"), params, with_headers=True)
         rows = list(body.get("data") or [])
@@ -525,17 +561,28 @@ class MetaInsightsOperator(BaseOperator):
         out = []
         for d in dates:
             r = by_date.get(d.isoformat(), {})
-            out.append({
-                "account_id": self.numeric_account_id, "date": d.isoformat(),
-                "account_currency": r.get("account_currency"), "spend": r.get("spend", "0"),
-                "impressions": r.get("impressions", "0"), "clicks": r.get("clicks", "0"),
-                "timezone_name": tz_name, "served_at": served_at, "served_local_date": served_local_date,
-                "_extracted_at": extracted_at,
-            })
+            out.append(
+                {
+                    "account_id": self.numeric_account_id,
+                    "date": d.isoformat(),
+                    "account_currency": r.get("account_currency"),
+                    "spend": r.get("spend", "0"),
+                    "impressions": r.get("impressions", "0"),
+                    "clicks": r.get("clicks", "0"),
+                    "timezone_name": tz_name,
+                    "served_at": served_at,
+                    "served_local_date": served_local_date,
+                    "_extracted_at": extracted_at,
+                }
+            )
         partial = [d.isoformat() for d in dates if d >= served_local_date]
         if partial:
-            self.log.warning("act_%s: %s not over yet in %s when served (partial numbers, restated later)",
-                             self.numeric_account_id, ", ".join(partial), tz_name)
+            self.log.warning(
+                "act_%s: %s not over yet in %s when served (partial numbers, restated later)",
+                self.numeric_account_id,
+                ", ".join(partial),
+                tz_name,
+            )
         return out
 
     # -- reading results into the lake ------------------------------------------------------------
@@ -545,7 +592,8 @@ class MetaInsightsOperator(BaseOperator):
         failed_dates = sorted({j.since for j in given_up})
         jobs = [j for j in jobs if j.status != GIVEN_UP and not (j.days == 1 and j.since in failed_dates)]
         dates = [
-            d for d in (since + dt.timedelta(days=i) for i in range((until - since).days + 1))
+            d
+            for d in (since + dt.timedelta(days=i) for i in range((until - since).days + 1))
             if d.isoformat() not in failed_dates
         ]
         if dates:
@@ -568,7 +616,12 @@ class MetaInsightsOperator(BaseOperator):
         )
 
     def _write(
-        self, context: Any, jobs: list[ReportJob], dates: list[dt.date], since: dt.date, until: dt.date,
+        self,
+        context: Any,
+        jobs: list[ReportJob],
+        dates: list[dt.date],
+        since: dt.date,
+        until: dt.date,
         failed_dates: list[str],
     ) -> dict[str, Any]:
         partitions = [{"account_id": self.numeric_account_id, "date": d.isoformat()} for d in dates]
@@ -580,10 +633,17 @@ class MetaInsightsOperator(BaseOperator):
         if report.time_increment != 1:
             # Buckets of 7 days, a month or the whole window start where each run's window starts: the
             # previous run's buckets would overlap this run's, so the account's whole dataset is replaced.
-            prefix = writer.partition_path(report.dataset, {"account_id": self.numeric_account_id, "date": "x"})
-            known = {p.rsplit("date=", 1)[-1] for p in writer.fs.glob(prefix.rsplit("date=", 1)[0] + "date=*")}
-            partitions += [{"account_id": self.numeric_account_id, "date": d} for d in sorted(known)
-                           if d not in {p["date"] for p in partitions}]
+            prefix = writer.partition_path(
+                report.dataset, {"account_id": self.numeric_account_id, "date": "x"}
+            )
+            known = {
+                p.rsplit("date=", 1)[-1] for p in writer.fs.glob(prefix.rsplit("date=", 1)[0] + "date=*")
+            }
+            partitions += [
+                {"account_id": self.numeric_account_id, "date": d}
+                for d in sorted(known)
+                if d not in {p["date"] for p in partitions}
+            ]
         flag = None if report.is_default else report.off_meta_actions
         lock = threading.Lock()
         progress = {"rows": 0, "pages": 0}
@@ -597,7 +657,9 @@ class MetaInsightsOperator(BaseOperator):
             for page in prefetch(pages):  # the next page downloads while this one is converted and written
                 if getattr(self, "_killed", False):
                     raise RuntimeError("task killed")
-                if failed_dates:  # a multi-day job's rows of a day given up elsewhere: that day stays as it was
+                if (
+                    failed_dates
+                ):  # a multi-day job's rows of a day given up elsewhere: that day stays as it was
                     page = [r for r in page if r.get("date_start") not in failed_dates]
                 for r in page:
                     r["date"] = r.get("date_start")
@@ -617,10 +679,15 @@ class MetaInsightsOperator(BaseOperator):
 
         workers = max(1, min(self.read_concurrency, len(jobs)))
         with contextlib.ExitStack() as stack:
-            tx = stack.enter_context(writer.replace_partitions(report.dataset, partitions, run_id=run_id, schema=schema))
-            if totals is not None:  # the completeness control is pulled with the default report, checked per report
+            tx = stack.enter_context(
+                writer.replace_partitions(report.dataset, partitions, run_id=run_id, schema=schema)
+            )
+            if (
+                totals is not None
+            ):  # the completeness control is pulled with the default report, checked per report
                 totals_tx = stack.enter_context(
-                    writer.replace_partitions("insights_account_totals", partitions, run_id=run_id))
+                    writer.replace_partitions("insights_account_totals", partitions, run_id=run_id)
+                )
                 totals_tx.write(rows_to_table(INSIGHTS_ACCOUNT_TOTALS, totals, extra=("account_id", "date")))
             pool = stack.enter_context(ThreadPoolExecutor(max_workers=workers))
             counts = list(pool.map(lambda j: read(j, tx), jobs))
@@ -635,7 +702,9 @@ class MetaInsightsOperator(BaseOperator):
             "rows_by_job": {j.key: c for j, c in zip(jobs, counts, strict=True)},
             "attribution_windows": self.attribution_windows,
             "effective_statuses": self.effective_statuses,
-            "partial_dates": [t["date"] for t in totals or () if dt.date.fromisoformat(t["date"]) >= t["served_local_date"]],
+            "partial_dates": [
+                t["date"] for t in totals or () if dt.date.fromisoformat(t["date"]) >= t["served_local_date"]
+            ],
             "level": F.INSIGHTS_LEVEL if report.is_default else report.level,
             "fields": list(F.INSIGHTS_FIELDS) if report.is_default else report.request_fields,
             "extracted_at": extracted_at.isoformat(),
@@ -644,10 +713,14 @@ class MetaInsightsOperator(BaseOperator):
             "rate_limit_wait_seconds": round(self.hook.governor.waited(self.numeric_account_id), 3),
         }
         if not report.is_default:
-            manifest.update(report=report.name, breakdowns=list(report.breakdowns),
-                            action_breakdowns=list(report.action_breakdowns), time_increment=report.time_increment,
-                            off_meta_actions=report.off_meta_actions,
-                            spec_digest=report.spec_digest(self.attribution_windows, self.effective_statuses))
+            manifest.update(
+                report=report.name,
+                breakdowns=list(report.breakdowns),
+                action_breakdowns=list(report.action_breakdowns),
+                time_increment=report.time_increment,
+                off_meta_actions=report.off_meta_actions,
+                spec_digest=report.spec_digest(self.attribution_windows, self.effective_statuses),
+            )
         path = writer.write_manifest(report.dataset, manifest)
         self._log_progress(tx.rows, t0, final=True)
         return {"rows": tx.rows, "calls": self.hook.calls, "manifest": path, "partitions": len(partitions)}
@@ -655,15 +728,21 @@ class MetaInsightsOperator(BaseOperator):
     def _log_progress(self, rows: int, t0: float, final: bool = False) -> None:
         self.log.info(
             "act_%s: %s%d rows, %d calls so far, %.1fs waited for rate limits, %.1fs reading",
-            self.numeric_account_id, "done: " if final else "", rows, self.hook.calls,
-            self.hook.governor.waited(self.numeric_account_id), time.monotonic() - t0,
+            self.numeric_account_id,
+            "done: " if final else "",
+            rows,
+            self.hook.calls,
+            self.hook.governor.waited(self.numeric_account_id),
+            time.monotonic() - t0,
         )
 
     def on_kill(self) -> None:
         # The report runs are left alone (Meta has no cancel); their ids stay in _state/ so a retry
         # re-attaches. Readers stop at the next page; the lake transaction then discards its staging.
         self._killed = True
-        self.log.warning("act_%s: killed; running report jobs stay recorded for re-attachment", self.numeric_account_id)
+        self.log.warning(
+            "act_%s: killed; running report jobs stay recorded for re-attachment", self.numeric_account_id
+        )
 
 
 def _server_time(headers: Any) -> dt.datetime | None:

@@ -46,7 +46,11 @@ def leads_filtering(start: datetime, end: datetime, overlap: timedelta) -> str:
     """The ``filtering`` param: ``time_created`` over the window widened by ``overlap`` on each side."""
     return json.dumps(
         [
-            {"field": "time_created", "operator": "GREATER_THAN_OR_EQUAL", "value": int((start - overlap).timestamp())},
+            {
+                "field": "time_created",
+                "operator": "GREATER_THAN_OR_EQUAL",
+                "value": int((start - overlap).timestamp()),
+            },
             {"field": "time_created", "operator": "LESS_THAN", "value": int((end + overlap).timestamp())},
         ],
         separators=(",", ":"),
@@ -108,7 +112,10 @@ class LeadRows:
                 "email_sha256": pii.email_sha256,
                 "phone_sha256": pii.phone_sha256,
                 "custom_disclaimer_responses": [
-                    {"checkbox_key": _str_or_none(r.get("checkbox_key")), "is_checked": _truthy(r.get("is_checked"))}
+                    {
+                        "checkbox_key": _str_or_none(r.get("checkbox_key")),
+                        "is_checked": _truthy(r.get("is_checked")),
+                    }
                     for r in _data(lead.get("custom_disclaimer_responses"))
                 ],
                 "_extracted_at": extracted_at,
@@ -149,7 +156,9 @@ def _data(value: Any) -> list:
 
 def discover_page_ids(hook: MetaGraphApiHook) -> list[str]:
     """The ids of every Page the connection's user manages (``/me/accounts``), for configs."""
-    return [str(page["id"]) for batch in hook.paginate("me/accounts", {"fields": "id,name"}) for page in batch]
+    return [
+        str(page["id"]) for batch in hook.paginate("me/accounts", {"fields": "id,name"}) for page in batch
+    ]
 
 
 # --- the operator --------------------------------------------------------------------------------
@@ -184,7 +193,13 @@ class MetaLeadsOperator(BaseOperator):
       Transient errors and throttling are retried by the hook.
     """
 
-    template_fields: Sequence[str] = ("page_id", "lake_root", "data_interval_day", "pii_allow_list", "form_ids")
+    template_fields: Sequence[str] = (
+        "page_id",
+        "lake_root",
+        "data_interval_day",
+        "pii_allow_list",
+        "form_ids",
+    )
     ui_color = "#e7f0fd"
 
     def __init__(
@@ -204,7 +219,10 @@ class MetaLeadsOperator(BaseOperator):
     ) -> None:
         super().__init__(**kwargs)
         check_operator_arguments(
-            type(self).__name__, page_id=page_id, lookback_days=lookback_days, pii_allow_list=pii_allow_list,
+            type(self).__name__,
+            page_id=page_id,
+            lookback_days=lookback_days,
+            pii_allow_list=pii_allow_list,
             default_phone_country_code=default_phone_country_code,
         )
         self.page_id = page_id
@@ -252,7 +270,9 @@ class MetaLeadsOperator(BaseOperator):
                 continue  # Meta says the form never collected a lead: nothing to fetch
             options = form_question_options(_data(form.get("questions")))
             for lead in self._leads(page_hook, page_id, str(form["id"]), filtering, budget):
-                if str(lead["id"]) not in seen and rows.add(lead, str(form["id"]), policy, options, extracted_at):
+                if str(lead["id"]) not in seen and rows.add(
+                    lead, str(form["id"]), policy, options, extracted_at
+                ):
                     seen.add(str(lead["id"]))
         self.log.info(
             "Page %s: %d leads from %d forms for %s..%s (%d lead-retrieval calls; Meta's leadgen usage %s %%)",
@@ -271,7 +291,9 @@ class MetaLeadsOperator(BaseOperator):
 
         wanted = [str(f) for f in self.form_ids]
         by_id = {str(f["id"]): f for f in forms}
-        problems = [p for f in wanted if f not in by_id and (p := form_of_another_page(self.hook, f, page_id))]
+        problems = [
+            p for f in wanted if f not in by_id and (p := form_of_another_page(self.hook, f, page_id))
+        ]
         if problems:
             raise MetaConfigError("; ".join(problems))
         return [by_id[f] for f in wanted if f in by_id]
@@ -285,7 +307,12 @@ class MetaLeadsOperator(BaseOperator):
             raise_for_page(exc, page_id, LEADS_PERMISSION)
 
     def _leads(
-        self, page_hook: MetaGraphApiHook, page_id: str, form_id: str, filtering: str, budget: LeadRetrievalBudget
+        self,
+        page_hook: MetaGraphApiHook,
+        page_id: str,
+        form_id: str,
+        filtering: str,
+        budget: LeadRetrievalBudget,
     ) -> Iterator[dict]:
         params = {"fields": ",".join(fields.LEAD_FIELDS), "filtering": filtering, "limit": self.page_limit}
         pages = page_hook.paginate(f"{form_id}/leads", params, scope=page_id)

@@ -55,7 +55,9 @@ def _eta(job: dict, now: float) -> tuple[float, bool]:
     return max(0.0, (100.0 - pct) / rate - (now - seen_at)), False
 
 
-def next_poll_delay(jobs: list[dict], now: float, previous: float, *, first_poll: float, poll_interval: float) -> float:
+def next_poll_delay(
+    jobs: list[dict], now: float, previous: float, *, first_poll: float, poll_interval: float
+) -> float:
     """Seconds until the next poll, at least ``MIN_POLL`` and at most ``poll_interval``.
 
     * every running job has an exact rate: just after the slowest one should finish (so one poll
@@ -204,23 +206,40 @@ class MetaInsightsTrigger(BaseTrigger):
                         for job, item in zip(running, items, strict=False):
                             self._apply(job, item, now)
                         self.log.info(
-                            "act_%s: %s", self.account_id,
-                            ", ".join(f"{j['key']} {j.get('async_status') or j['status']} {j.get('percent', 0):.0f}%"
-                                      for j in self.jobs),
+                            "act_%s: %s",
+                            self.account_id,
+                            ", ".join(
+                                f"{j['key']} {j.get('async_status') or j['status']} {j.get('percent', 0):.0f}%"
+                                for j in self.jobs
+                            ),
                         )
                     event = self._decide(polls, hook)
                     if event is not None:
                         yield event
                         return
                     delay = next_poll_delay(
-                        self.jobs, time.time(), delay, first_poll=self.first_poll, poll_interval=self.poll_interval
+                        self.jobs,
+                        time.time(),
+                        delay,
+                        first_poll=self.first_poll,
+                        poll_interval=self.poll_interval,
                     )
         except MetaApiError as err:
-            yield TriggerEvent(self._payload("error", polls, hook, message=err.message, code=err.code,
-                                             fatal=isinstance(err, MetaFatalError)))
+            yield TriggerEvent(
+                self._payload(
+                    "error",
+                    polls,
+                    hook,
+                    message=err.message,
+                    code=err.code,
+                    fatal=isinstance(err, MetaFatalError),
+                )
+            )
         except Exception as exc:
             yield TriggerEvent(
-                self._payload("error", polls, hook, message=f"Trigger failed: {type(exc).__name__}: {scrub(exc)}")
+                self._payload(
+                    "error", polls, hook, message=f"Trigger failed: {type(exc).__name__}: {scrub(exc)}"
+                )
             )
 
     async def _poll(self, hook, running: list[dict], session) -> list[dict | None]:
@@ -229,17 +248,29 @@ class MetaInsightsTrigger(BaseTrigger):
 
         if len(running) == 1:
             try:
-                body = await hook.acall("GET", (running[0]["report_run_id"],), {"fields": JOB_STATUS_FIELDS},
-                                        scope=self.account_id, session=session)
+                body = await hook.acall(
+                    "GET",
+                    (running[0]["report_run_id"],),
+                    {"fields": JOB_STATUS_FIELDS},
+                    scope=self.account_id,
+                    session=session,
+                )
             except (MetaTokenError, MetaPermissionError, MetaRateLimitWaitError):
                 raise
             except MetaApiError as err:  # e.g. an expired or unknown report id: resubmitted by the operator
-                return [{"code": err.http_status or 400, "headers": [],
-                         "body": {"error": {"code": err.code, "message": err.message}}}]
+                return [
+                    {
+                        "code": err.http_status or 400,
+                        "headers": [],
+                        "body": {"error": {"code": err.code, "message": err.message}},
+                    }
+                ]
             return [{"code": 200, "headers": [], "body": body}]
         return await hook.abatch(
-            [{"method": "GET", "path": (j["report_run_id"],), "params": {"fields": JOB_STATUS_FIELDS}}
-             for j in running],
+            [
+                {"method": "GET", "path": (j["report_run_id"],), "params": {"fields": JOB_STATUS_FIELDS}}
+                for j in running
+            ],
             scope=self.account_id,
             session=session,
         )
@@ -258,10 +289,14 @@ class MetaInsightsTrigger(BaseTrigger):
         statuses = [j.get("status") for j in self.jobs]
         if "failed" in statuses:
             failed = [j["key"] for j in self.jobs if j.get("status") == "failed"]
-            return TriggerEvent(self._payload("split", polls, hook, reason="failed", message=f"failed: {failed}"))
+            return TriggerEvent(
+                self._payload("split", polls, hook, reason="failed", message=f"failed: {failed}")
+            )
         if "stalled" in statuses:
             stalled = [j["key"] for j in self.jobs if j.get("status") == "stalled"]
-            return TriggerEvent(self._payload("split", polls, hook, reason="stalled", message=f"stalled: {stalled}"))
+            return TriggerEvent(
+                self._payload("split", polls, hook, reason="stalled", message=f"stalled: {stalled}")
+            )
         running = statuses.count("running")
         if "pending" in statuses and running < self.max_concurrent_jobs:
             return TriggerEvent(self._payload("split", polls, hook, reason="slots", message="slots free"))

@@ -59,7 +59,9 @@ def run_day(lake: Path, world: dict, day: dt.date, lookback_days: int, run_id: s
 
     context = {"run_id": run_id}
     for account in world["accounts"]:
-        MetaAdObjectsOperator(task_id="objects", account_id=account["id"], lake_root=str(lake)).execute(context)
+        MetaAdObjectsOperator(task_id="objects", account_id=account["id"], lake_root=str(lake)).execute(
+            context
+        )
         MetaInsightsOperator(
             task_id="insights", account_id=account["id"], lake_root=str(lake), date=day.isoformat(),
             lookback_days=lookback_days, deferrable=False, first_poll=0.1, poll_interval=0.5,

@@ -23,17 +23,30 @@ def check(monkeypatch, sandbox, pages, token="sandbox-token"):  # noqa: S107 (th
 
 def test_the_default_token_passes_and_reports_the_page_tasks(sandbox, world, monkeypatch):
     report = check(monkeypatch, sandbox, pages_of(world))
-    assert {"ads_read", "leads_retrieval", "pages_messaging", "instagram_manage_messages"} <= report.permissions
+    assert {
+        "ads_read",
+        "leads_retrieval",
+        "pages_messaging",
+        "instagram_manage_messages",
+    } <= report.permissions
     assert set(report.pages) == {p["id"] for p in world["pages"]}
     assert all("MESSAGING" in page["tasks"] for page in report.pages.values())
 
 
 def test_missing_permissions_are_each_named_with_what_needs_them(sandbox, world, monkeypatch):
     with pytest.raises(AccessCheckError) as caught:
-        check(monkeypatch, sandbox, pages_of(world), token="sandbox-token-without-leads_retrieval+instagram_basic")
+        check(
+            monkeypatch,
+            sandbox,
+            pages_of(world),
+            token="sandbox-token-without-leads_retrieval+instagram_basic",
+        )
     problems = caught.value.problems
     assert any("permission 'leads_retrieval' is not granted" in p and "leads of Page" in p for p in problems)
-    assert any("permission 'instagram_basic' is not granted" in p and "instagram conversations" in p for p in problems)
+    assert any(
+        "permission 'instagram_basic' is not granted" in p and "instagram conversations" in p
+        for p in problems
+    )
     assert len(problems) == 2, "an edge needing a missing permission is not probed (and reported) again"
 
 
@@ -69,7 +82,9 @@ def test_a_page_token_in_the_connection_names_its_page(sandbox, world, monkeypat
         f"{sandbox.url}/v26.0/{owner['id']}", params={"access_token": "sandbox-token", "fields": "access_token"},
         timeout=30,
     ).json()["access_token"]  # fmt: skip
-    with pytest.raises(AccessCheckError, match=rf"holds the Page access token of Page {owner['id']} \(Acme Solar\)"):
+    with pytest.raises(
+        AccessCheckError, match=rf"holds the Page access token of Page {owner['id']} \(Acme Solar\)"
+    ):
         check(monkeypatch, sandbox, pages_of(world), token=token)
 
 

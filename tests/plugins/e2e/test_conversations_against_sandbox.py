@@ -52,18 +52,24 @@ def starts_from_lake(
     for rows in by_conversation.values():
         previous = None
         for m in sorted(rows.values(), key=lambda m: (m["created_time"], m["message_id"])):
-            opens = m["message_id"] in first_ids if previous is None else (
-                m["created_time"] - previous["created_time"] >= START_GAP
+            opens = (
+                m["message_id"] in first_ids
+                if previous is None
+                else (m["created_time"] - previous["created_time"] >= START_GAP)
             )
             if opens and m["is_from_page"] is not True:
                 local = m["created_time"].astimezone(page_tz[m["page_id"]]).date().isoformat()
-                (inferred if m["is_from_page"] is None else observed)[(m["page_id"], m["platform"], local)] += 1
+                (inferred if m["is_from_page"] is None else observed)[
+                    (m["page_id"], m["platform"], local)
+                ] += 1
             previous = m
     return observed, inferred
 
 
 def graph_get(sandbox, path: str, token: str, **params) -> dict:
-    response = requests.get(f"{sandbox.url}/{API}/{path}", params={"access_token": token, **params}, timeout=30)
+    response = requests.get(
+        f"{sandbox.url}/{API}/{path}", params={"access_token": token, **params}, timeout=30
+    )
     response.raise_for_status()
     return response.json()
 
@@ -93,7 +99,10 @@ def test_conversations_started_reconcile_per_page_platform_and_day(sandbox, worl
     counts = observed + inferred
     truth = sandbox.truth((day - dt.timedelta(days=30)).isoformat(), day.isoformat())
     expected = {(t["page_id"], t["platform"], t["date"]): t["conversations_started"] for t in truth["pages"]}
-    beyond = {(t["page_id"], t["platform"], t["date"]): t["conversations_started_beyond_reach"] for t in truth["pages"]}
+    beyond = {
+        (t["page_id"], t["platform"], t["date"]): t["conversations_started_beyond_reach"]
+        for t in truth["pages"]
+    }
     compared = collections.Counter()
     for page in world["pages"]:
         tz = page_tz[page["id"]]
@@ -110,7 +119,9 @@ def test_conversations_started_reconcile_per_page_platform_and_day(sandbox, worl
                     compared[platform] += expected.get(key, 0)
                     compared[f"{platform} inferred"] += inferred.get(key, 0)
             local_day += dt.timedelta(days=1)
-    assert all(compared[k] > 0 for k in ("messenger", "instagram", "messenger inferred", "instagram inferred"))
+    assert all(
+        compared[k] > 0 for k in ("messenger", "instagram", "messenger inferred", "instagram inferred")
+    )
 
 
 def test_only_the_20_most_recent_messages_come_with_a_sender_and_older_ones_keep_their_time(pulled):
@@ -130,7 +141,9 @@ def test_only_the_20_most_recent_messages_come_with_a_sender_and_older_ones_keep
         assert detailed[c["conversation_id"]] == min(c["message_count"], 20)
         assert c["messages_out_of_reach"] == max(0, c["message_count"] - 20)
         times = sorted(bare[c["conversation_id"]])
-        assert sum(1 for t in times if t < window_start) <= 1, "at most one message before the window (the anchor)"
+        assert sum(1 for t in times if t < window_start) <= 1, (
+            "at most one message before the window (the anchor)"
+        )
         if c["message_count"] > 20 and c["first_message_id"] is None:
             # the walk stopped at the window start: a message before it dates the silence before the window
             kept = [m["created_time"] for m in messages if m["conversation_id"] == c["conversation_id"]]
@@ -143,7 +156,9 @@ def test_only_the_20_most_recent_messages_come_with_a_sender_and_older_ones_keep
         if c["first_message_id"] in stored:  # a first message is the oldest one kept, never a later one
             assert oldest[c["conversation_id"]] == c["first_message_id"]
     assert any(
-        c["message_count"] > 20 and c["first_message_id"] in stored and c["first_message_id"] not in detailed_ids
+        c["message_count"] > 20
+        and c["first_message_id"] in stored
+        and c["first_message_id"] not in detailed_ids
         for c in conversations
         for detailed_ids in [{m["message_id"] for m in messages if m["is_from_page"] is not None}]
     ), "long conversations that opened inside the window name their first message, beyond reach"
@@ -190,7 +205,9 @@ def test_message_text_and_participant_names_stay_out_of_the_lake_by_default(sand
 
 
 def test_keep_message_text_keeps_it(sandbox, world, conn, tmp_path):
-    run_conversations(tmp_path, world["pages"][0]["id"], today(sandbox), lookback_days=3, keep_message_text=True)
+    run_conversations(
+        tmp_path, world["pages"][0]["id"], today(sandbox), lookback_days=3, keep_message_text=True
+    )
     rows = read(tmp_path, "messages").to_pylist()
     texts = [m["message"] for m in rows if m["is_from_page"] is not None]
     assert texts and all(texts)
@@ -227,8 +244,12 @@ def test_short_nested_pages_are_completed_with_batch_requests(sandbox, world, co
     day = today(sandbox)
     run_conversations(tmp_path / "full", page_id, day, lookback_days=7)
     sandbox.reset_stats()
-    summary = run_conversations(tmp_path / "short", page_id, day, lookback_days=7, messages_per_conversation=3)
-    batch_calls = sum(p["batch_calls"] for p in json.loads(_manifest(tmp_path / "short"))["platforms"].values())
+    summary = run_conversations(
+        tmp_path / "short", page_id, day, lookback_days=7, messages_per_conversation=3
+    )
+    batch_calls = sum(
+        p["batch_calls"] for p in json.loads(_manifest(tmp_path / "short"))["platforms"].values()
+    )
     assert batch_calls >= 1
     endpoints = sandbox.stats()["by_endpoint"]
     assert any(k.startswith("POST") for k in endpoints), endpoints
@@ -245,7 +266,9 @@ def _manifest(lake: Path) -> str:
 def test_a_token_without_pages_messaging_names_the_page_and_permission(sandbox, world, monkeypatch, tmp_path):
     use_connection(monkeypatch, sandbox, token="sandbox-token-without-pages_messaging")
     page_id = world["pages"][0]["id"]
-    with pytest.raises(MetaPermissionError, match=rf"Page {page_id}: permission 'pages_messaging' is missing"):
+    with pytest.raises(
+        MetaPermissionError, match=rf"Page {page_id}: permission 'pages_messaging' is missing"
+    ):
         run_conversations(tmp_path, page_id, today(sandbox), lookback_days=2)
 
 
@@ -262,7 +285,9 @@ def test_a_bad_page_id_names_the_page(sandbox, conn, tmp_path):
         run_conversations(tmp_path, "999000111", today(sandbox), lookback_days=2)
 
 
-def test_a_standard_access_token_sees_only_people_with_a_role_on_the_app(sandbox, world, monkeypatch, tmp_path):
+def test_a_standard_access_token_sees_only_people_with_a_role_on_the_app(
+    sandbox, world, monkeypatch, tmp_path
+):
     """Seed 004: the edge answers normally, without the conversations of everyone else. The lake holds
     exactly what the token sees (the truth's conversations_started_standard_access); the marts warn."""
     use_connection(monkeypatch, sandbox, token="sandbox-token-standard-access")
@@ -277,8 +302,12 @@ def test_a_standard_access_token_sees_only_people_with_a_role_on_the_app(sandbox
     rows = [t for t in truth["pages"] if t["page_id"] == page["id"]]
     seen = observed + inferred
     for t in rows:
-        assert seen.get((page["id"], t["platform"], t["date"]), 0) == t["conversations_started_standard_access"], t
-    assert sum(t["conversations_started"] for t in rows) > 5 * sum(t["conversations_started_standard_access"] for t in rows)
+        assert (
+            seen.get((page["id"], t["platform"], t["date"]), 0) == t["conversations_started_standard_access"]
+        ), t
+    assert sum(t["conversations_started"] for t in rows) > 5 * sum(
+        t["conversations_started_standard_access"] for t in rows
+    )
 
 
 def test_a_user_without_the_messaging_task_is_named_with_the_fix(sandbox, world, monkeypatch, tmp_path):

@@ -21,8 +21,9 @@ DAY = dt.date(2026, 3, 9)
 def agency():
     from meta_sandbox.testing import start_sandbox
 
-    handle = start_sandbox(agency=True, accounts=60, campaigns_per_account=2, adsets_per_campaign=1,
-                           ads_per_adset=1, now=NOW)
+    handle = start_sandbox(
+        agency=True, accounts=60, campaigns_per_account=2, adsets_per_campaign=1, ads_per_adset=1, now=NOW
+    )
     yield handle
     handle.stop()
 
@@ -50,8 +51,12 @@ def by_id(items):
 
 def test_me_finds_the_default_worlds_accounts_and_pages(sandbox, tmp_path, monkeypatch):
     world = sandbox.world()
-    found = run(monkeypatch, sandbox, config_for(tmp_path, {"discover": ["me"]}, {"discover": ["me"]}),
-                day=dt.date.fromisoformat(sandbox.now()[:10]))
+    found = run(
+        monkeypatch,
+        sandbox,
+        config_for(tmp_path, {"discover": ["me"]}, {"discover": ["me"]}),
+        day=dt.date.fromisoformat(sandbox.now()[:10]),
+    )
     summary = found.summary()
     assert sorted(a["account_id"] for a in summary["accounts"]) == sorted(a["id"] for a in world["accounts"])
     assert sorted(p["page_id"] for p in summary["pages"]) == sorted(p["id"] for p in world["pages"])
@@ -59,10 +64,14 @@ def test_me_finds_the_default_worlds_accounts_and_pages(sandbox, tmp_path, monke
 
 
 def test_two_businesses_unreadable_and_disabled_accounts_are_flagged_with_the_fix(
-        agency, agency_world, tmp_path, monkeypatch):
+    agency, agency_world, tmp_path, monkeypatch
+):
     agency_id = agency_world["businesses"][0]["id"]
-    config = config_for(tmp_path, {"discover": [f"business:{agency_id}:owned", f"business:{agency_id}:client"]},
-                        {"discover": ["promoted"]})
+    config = config_for(
+        tmp_path,
+        {"discover": [f"business:{agency_id}:owned", f"business:{agency_id}:client"]},
+        {"discover": ["promoted"]},
+    )
     found = run(monkeypatch, agency, config)
     accounts = by_id(found.accounts)
     world = {a["account_id"]: a for a in agency_world["accounts"]}
@@ -71,7 +80,11 @@ def test_two_businesses_unreadable_and_disabled_accounts_are_flagged_with_the_fi
     for account_id, item in accounts.items():
         truth = world[account_id]
         if not truth["assigned_to_user"]:
-            assert item.state == "unreadable" and "not assigned" in item.reason and "Business Settings" in item.reason
+            assert (
+                item.state == "unreadable"
+                and "not assigned" in item.reason
+                and "Business Settings" in item.reason
+            )
         elif truth["account_status"] == 2:
             assert item.state == "skipped_status" and "DISABLED" in item.reason
         else:
@@ -84,20 +97,32 @@ def test_two_businesses_unreadable_and_disabled_accounts_are_flagged_with_the_fi
 
 
 def test_filters_by_name_id_status_and_currency_and_a_filter_matching_nothing_is_named(
-        agency, agency_world, tmp_path, monkeypatch):
+    agency, agency_world, tmp_path, monkeypatch
+):
     first = agency_world["accounts"][0]
-    config = config_for(tmp_path, {
-        "discover": ["me"], "include": {"names": ["acme*", "Nobody Here*"]},
-        "exclude": {"ids": [first["id"]]}, "account_status": ["ACTIVE", "DISABLED"], "currency": ["USD"]})
+    config = config_for(
+        tmp_path,
+        {
+            "discover": ["me"],
+            "include": {"names": ["acme*", "Nobody Here*"]},
+            "exclude": {"ids": [first["id"]]},
+            "account_status": ["ACTIVE", "DISABLED"],
+            "currency": ["USD"],
+        },
+    )
     found = run(monkeypatch, agency, config)
     extracted = [f for f in found.accounts if f.extracted]
     assert extracted and all(f.name.lower().startswith("acme") and f.currency == "USD" for f in extracted)
     assert by_id(found.accounts)[first["account_id"]].state == "excluded"
-    assert any("accounts.include name 'Nobody Here*' matches no discovered account" in w for w in found.warnings)
+    assert any(
+        "accounts.include name 'Nobody Here*' matches no discovered account" in w for w in found.warnings
+    )
 
 
 def test_an_unknown_business_and_filters_leaving_nothing_fail_naming_them(agency, tmp_path, monkeypatch):
-    with pytest.raises(DiscoveryError, match=r"business:1234567890:owned.*Business 1234567890 does not exist"):
+    with pytest.raises(
+        DiscoveryError, match=r"business:1234567890:owned.*Business 1234567890 does not exist"
+    ):
         run(monkeypatch, agency, config_for(tmp_path, {"discover": ["business:1234567890:owned"]}))
     with pytest.raises(DiscoveryError, match=r"leave none to extract"):
         run(monkeypatch, agency, config_for(tmp_path, {"discover": ["me"], "currency": ["JPY"]}))
@@ -110,15 +135,21 @@ def test_a_source_the_token_cannot_read_is_named(agency, agency_world, tmp_path,
     assert any(f"'business:{agency_id}:owned'" in w and "business_management" in w for w in found.warnings)
     assert any(f.extracted for f in found.accounts)
     with pytest.raises(DiscoveryError, match="no source could be read"):
-        run(monkeypatch, agency, config_for(tmp_path, {"discover": [f"business:{agency_id}:owned"]}),
-            token="sandbox-token-without-business_management")
+        run(
+            monkeypatch,
+            agency,
+            config_for(tmp_path, {"discover": [f"business:{agency_id}:owned"]}),
+            token="sandbox-token-without-business_management",
+        )
 
 
 def test_a_late_client_arrives_with_its_history_and_a_departed_account_is_flagged_not_deleted(
-        agency, agency_world, tmp_path, monkeypatch):
+    agency, agency_world, tmp_path, monkeypatch
+):
     late = {a["account_id"] for a in agency_world["accounts"] if a["joins_after_days"]}
-    config = config_for(tmp_path, {"discover": ["me"], "exclude": {"names": ["Hudson*"]}},
-                        arrival_history_days=60)
+    config = config_for(
+        tmp_path, {"discover": ["me"], "exclude": {"names": ["Hudson*"]}}, arrival_history_days=60
+    )
     first = run(monkeypatch, agency, config)
     assert not late & {f.id for f in first.accounts}
     for f in first.accounts:  # pretend the first run extracted them: they have lake data now
@@ -128,8 +159,9 @@ def test_a_late_client_arrives_with_its_history_and_a_departed_account_is_flagge
     try:
         # the next day: Hudson accounts leave the config's reach (excluded from the listing by a new filter)
         gone = {f.id for f in first.accounts if f.extracted and (f.name or "").startswith("Rio")}
-        config2 = config_for(tmp_path, {"discover": ["me"], "exclude": {"names": ["Hudson*", "Rio*"]}},
-                             arrival_history_days=60)
+        config2 = config_for(
+            tmp_path, {"discover": ["me"], "exclude": {"names": ["Hudson*", "Rio*"]}}, arrival_history_days=60
+        )
         second = run(monkeypatch, agency, config2, day=DAY + dt.timedelta(days=1))
     finally:
         agency.set_clock(now=NOW)
@@ -143,18 +175,29 @@ def test_a_late_client_arrives_with_its_history_and_a_departed_account_is_flagge
 
 
 def test_an_account_no_source_lists_any_more_is_departed_and_stays_flagged(
-        agency, agency_world, tmp_path, monkeypatch):
+    agency, agency_world, tmp_path, monkeypatch
+):
     agency_id = agency_world["businesses"][0]["id"]
     owned, client = f"business:{agency_id}:owned", f"business:{agency_id}:client"
     first = run(monkeypatch, agency, config_for(tmp_path, {"discover": [owned, client]}))
     clients = {f.id for f in first.accounts if f.extracted and client in f.sources}
     assert clients
-    second = run(monkeypatch, agency, config_for(tmp_path, {"discover": [owned]}), day=DAY + dt.timedelta(days=1))
-    third = run(monkeypatch, agency, config_for(tmp_path, {"discover": [owned]}), day=DAY + dt.timedelta(days=2))
+    second = run(
+        monkeypatch, agency, config_for(tmp_path, {"discover": [owned]}), day=DAY + dt.timedelta(days=1)
+    )
+    third = run(
+        monkeypatch, agency, config_for(tmp_path, {"discover": [owned]}), day=DAY + dt.timedelta(days=2)
+    )
     for found in (second, third):
         items = by_id(found.accounts)
-        assert all(items[i].state == "departed" and "no discovery source lists it since 2026-03-10" in items[i].reason
-                   for i in clients)
+        assert all(
+            items[i].state == "departed"
+            and "no discovery source lists it since 2026-03-10" in items[i].reason
+            for i in clients
+        )
         assert all(items[i].first_seen_date == DAY for i in clients)
-    assert {r["account_id"] for r in read(tmp_path, "discovered_accounts").to_pylist()
-            if r["state"] == "departed" and r["date"] == "2026-03-11"} == clients
+    assert {
+        r["account_id"]
+        for r in read(tmp_path, "discovered_accounts").to_pylist()
+        if r["state"] == "departed" and r["date"] == "2026-03-11"
+    } == clients

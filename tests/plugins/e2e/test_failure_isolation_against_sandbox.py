@@ -47,7 +47,13 @@ def run_isolated(lake: Path, world: dict, day: dt.date, run_id: str) -> dict[str
     def run(task) -> None:
         SCOPES[task.task_id] = scope_of(task)
         ti = SimpleNamespace(task_id=task.task_id, dag_id=DAG_ID, run_id=run_id, map_index=-1, try_number=1)
-        context = {"ti": ti, "task": task, "run_id": run_id, "data_interval_start": start, "logical_date": start}
+        context = {
+            "ti": ti,
+            "task": task,
+            "run_id": run_id,
+            "data_interval_start": start,
+            "logical_date": start,
+        }
         try:
             task.execute(context)
             states[task.task_id] = "success"
@@ -62,9 +68,16 @@ def run_isolated(lake: Path, world: dict, day: dt.date, run_id: str) -> dict[str
             task_id=f"insights.insights_{number}", account_id=account["id"], date=day.isoformat(),
             lookback_days=LOOKBACK, deferrable=False, first_poll=0.1, poll_interval=0.5, **common,
         ))  # fmt: skip
-        run(MetaAdObjectsOperator(task_id=f"insights.ad_objects_{number}", account_id=account["id"], **common))
+        run(
+            MetaAdObjectsOperator(task_id=f"insights.ad_objects_{number}", account_id=account["id"], **common)
+        )
     for page in world["pages"]:
-        page_args = {"page_id": page["id"], "data_interval_day": day.isoformat(), "lookback_days": LOOKBACK, **common}
+        page_args = {
+            "page_id": page["id"],
+            "data_interval_day": day.isoformat(),
+            "lookback_days": LOOKBACK,
+            **common,
+        }
         run(MetaLeadsOperator(task_id=f"leads.leads_{page['id']}", **page_args))
         run(MetaConversationsOperator(task_id=f"conversations.conversations_{page['id']}", **page_args))
     return states
@@ -73,14 +86,22 @@ def run_isolated(lake: Path, world: dict, day: dt.date, run_id: str) -> dict[str
 def build_and_publish(root: Path, lake: Path, day: dt.date, run_id: str, states: dict[str, str]):
     """The DAG's dbt_build and publish (with the run's failures); the run's outcome and the serving file."""
     outcome = run_outcome(
-        lake_root=str(lake), dag_id=DAG_ID, run_id=run_id, day=day, lookback_days=LOOKBACK, states=states, scopes=SCOPES
+        lake_root=str(lake),
+        dag_id=DAG_ID,
+        run_id=run_id,
+        day=day,
+        lookback_days=LOOKBACK,
+        states=states,
+        scopes=SCOPES,
     )
     build = run_dbt_build(
         lake_root=lake, build_db_path=root / "build.duckdb", target_path=root / "target", log_path=root / "logs",
         window_end=day.isoformat(), lookback_days=LOOKBACK, threads=2, timeout=900,
     )  # fmt: skip
     serving = root / "marts.duckdb"
-    published = publish_marts(build, serving_db_path=serving, parquet_dir=None, failures=reconcile_failures(str(lake), outcome))
+    published = publish_marts(
+        build, serving_db_path=serving, parquet_dir=None, failures=reconcile_failures(str(lake), outcome)
+    )
     return outcome, serving, published
 
 
@@ -108,7 +129,12 @@ def test_half_the_async_jobs_failing_publishes_every_other_account_day_and_names
     states = run_isolated(lake, world, D1, "half")
     outcome, serving, _ = build_and_publish(tmp_path, lake, D1, "half", states)
 
-    failed = {(f.entity.removeprefix("act_"), day) for f in outcome.failures if f.kind == "insights" for day in f.dates}
+    failed = {
+        (f.entity.removeprefix("act_"), day)
+        for f in outcome.failures
+        if f.kind == "insights"
+        for day in f.dates
+    }
     assert failed, "with half the jobs failing, some day's smallest job fails three times (seeded)"
     all_days = {(a["account_id"], day) for a in world["accounts"] for day in window(D1)}
     assert failed < all_days, "the other days of the failed accounts landed"
@@ -118,11 +144,17 @@ def test_half_the_async_jobs_failing_publishes_every_other_account_day_and_names
     for account, day in failed:  # the lake has nothing for a failed day (a fresh lake: no earlier data)
         assert not list((lake / "insights" / f"account_id={account}" / f"date={day}").glob("*.parquet"))
 
-    named = {(r["entity"].removeprefix("act_"), day) for r in published_failures(serving) for day in r["dates"].split(",")}
+    named = {
+        (r["entity"].removeprefix("act_"), day)
+        for r in published_failures(serving)
+        for day in r["dates"].split(",")
+    }
     assert named == failed
     # A Page takes its days from the account that promotes it: a day never extracted for that account
     # shows once the gap is filled (named through the account-day); every other Page-day is exact.
-    its_pages = {(p["id"], day) for p in world["pages"] for account, day in failed if p.get("account_id") == account}
+    its_pages = {
+        (p["id"], day) for p in world["pages"] for account, day in failed if p.get("account_id") == account
+    }
     result = reconcile(str(serving), sb.truth(window(D1)[0], D1.isoformat()), window(D1)[0], D1.isoformat(),
                        skip_account_days=failed, skip_page_days=its_pages)  # fmt: skip
     assert result.account_days == len(all_days) - len(failed) and result.page_days > 0
@@ -139,7 +171,9 @@ def lake_files(lake: Path, account: str) -> dict[str, str]:
     return {str(p.relative_to(lake)): hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
 
 
-def test_an_account_that_loses_access_mid_history_is_named_and_keeps_its_data(sandbox_factory, monkeypatch, tmp_path):
+def test_an_account_that_loses_access_mid_history_is_named_and_keeps_its_data(
+    sandbox_factory, monkeypatch, tmp_path
+):
     sb = sandbox_factory(now=NOW)
     use_connection(monkeypatch, sb)
     world = sb.world()
@@ -152,18 +186,24 @@ def test_an_account_that_loses_access_mid_history_is_named_and_keeps_its_data(sa
     before = lake_files(lake, lost)
     assert any("insights/" in path for path in before)
 
-    sb.set_faults({"lost_access": {"accounts": [lost]}})  # the client removed the token's user from the account
+    sb.set_faults(
+        {"lost_access": {"accounts": [lost]}}
+    )  # the client removed the token's user from the account
     sb.set_clock(advance_days=1)
     d2 = D1 + dt.timedelta(days=1)
     states = run_isolated(lake, world, d2, "day2")
     assert {task for task, state in states.items() if state != "success"} == {
-        f"insights.insights_{lost}", f"insights.ad_objects_{lost}"
+        f"insights.insights_{lost}",
+        f"insights.ad_objects_{lost}",
     }
     outcome, serving, _ = build_and_publish(tmp_path, lake, d2, "day2", states)
 
     assert lake_files(lake, lost) == before, "the earlier data of the account stays exactly as it was"
     rows = published_failures(serving)
-    assert {(r["kind"], r["entity"]) for r in rows} == {("insights", f"act_{lost}"), ("ad_objects", f"act_{lost}")}
+    assert {(r["kind"], r["entity"]) for r in rows} == {
+        ("insights", f"act_{lost}"),
+        ("ad_objects", f"act_{lost}"),
+    }
     for row in rows:
         assert "lost access" in row["reason"] and "MetaObjectAccessError" in row["reason"]
         assert str(row["data_date"]) == d2.isoformat() and "airflow tasks clear" in row["action"]
@@ -188,7 +228,9 @@ def test_an_account_that_loses_access_mid_history_is_named_and_keeps_its_data(sa
     check_run(outcome)
 
 
-def test_a_page_the_token_lost_is_left_out_by_the_access_check_and_fails_alone(sandbox_factory, monkeypatch, tmp_path):
+def test_a_page_the_token_lost_is_left_out_by_the_access_check_and_fails_alone(
+    sandbox_factory, monkeypatch, tmp_path
+):
     from meta_ads_elt.access import AccessCheckError, PageAccess, preflight
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
@@ -206,12 +248,22 @@ def test_a_page_the_token_lost_is_left_out_by_the_access_check_and_fails_alone(s
     lake = tmp_path / "lake"
     states = run_isolated(lake, world, D1, "page")
     assert {task for task, state in states.items() if state != "success"} == {
-        f"leads.leads_{lost}", f"conversations.conversations_{lost}"
+        f"leads.leads_{lost}",
+        f"conversations.conversations_{lost}",
     }
     outcome = run_outcome(
-        lake_root=str(lake), dag_id=DAG_ID, run_id="page", day=D1, lookback_days=LOOKBACK, states=states, scopes=SCOPES
+        lake_root=str(lake),
+        dag_id=DAG_ID,
+        run_id="page",
+        day=D1,
+        lookback_days=LOOKBACK,
+        states=states,
+        scopes=SCOPES,
     )
-    assert {(f.kind, f.entity) for f in outcome.failures} == {("leads", f"page {lost}"), ("conversations", f"page {lost}")}
+    assert {(f.kind, f.entity) for f in outcome.failures} == {
+        ("leads", f"page {lost}"),
+        ("conversations", f"page {lost}"),
+    }
     for failure in outcome.failures:
         assert lost in failure.reason and "fatal" not in failure.reason.lower()
     with pytest.raises(ExtractionsFailedError, match=f"leads page {lost}"):

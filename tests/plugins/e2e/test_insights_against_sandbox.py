@@ -40,8 +40,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 
 def connect(monkeypatch, sb, token=None, conn_id="meta_default"):
     extra = {"base_url": sb.url, "app_id": sb.app_id, "app_secret": sb.app_secret, "timeout": 20}
-    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps(
-        {"conn_type": "meta_graph_api", "password": token or sb.token, "extra": extra}))
+    monkeypatch.setenv(
+        f"AIRFLOW_CONN_{conn_id.upper()}",
+        json.dumps({"conn_type": "meta_graph_api", "password": token or sb.token, "extra": extra}),
+    )
 
 
 def accounts(sb):
@@ -54,7 +56,9 @@ def insights_op(account, lake, **kw):
     kw.setdefault("deferrable", False)
     kw.setdefault("first_poll", 0.2)
     kw.setdefault("poll_interval", 1.0)
-    return MetaInsightsOperator(task_id=f"insights_{account}", account_id=f"act_{account}", lake_root=str(lake), **kw)
+    return MetaInsightsOperator(
+        task_id=f"insights_{account}", account_id=f"act_{account}", lake_root=str(lake), **kw
+    )
 
 
 def window():
@@ -68,7 +72,9 @@ def lake_table(lake):
 
 
 def lake_totals(lake):
-    totals = collections.defaultdict(lambda: {"spend": Decimal(0), "impressions": 0, "clicks": 0, "leads": Decimal(0)})
+    totals = collections.defaultdict(
+        lambda: {"spend": Decimal(0), "impressions": 0, "clicks": 0, "leads": Decimal(0)}
+    )
     for r in lake_table(lake).to_pylist():
         t = totals[(str(r["account_id"]), str(r["date"]))]
         t["spend"] += r["spend"] or 0
@@ -81,9 +87,14 @@ def lake_totals(lake):
 def truth_totals(sb, accts):
     since, until = window()
     return {
-        (r["account_id"], r["date"]): {"spend": Decimal(r["spend"]), "impressions": r["impressions"],
-                                       "clicks": r["clicks"], "leads": Decimal(r["leads_reported"])}
-        for r in sb.truth(since, until)["accounts"] if r["account_id"] in accts
+        (r["account_id"], r["date"]): {
+            "spend": Decimal(r["spend"]),
+            "impressions": r["impressions"],
+            "clicks": r["clicks"],
+            "leads": Decimal(r["leads_reported"]),
+        }
+        for r in sb.truth(since, until)["accounts"]
+        if r["account_id"] in accts
     }
 
 
@@ -105,7 +116,9 @@ def fixed_sandbox(sandbox_factory):
     return sandbox_factory(now=NOW)
 
 
-def test_28_days_for_3_accounts_in_3_timezones_reconcile_and_rerun_is_identical(fixed_sandbox, monkeypatch, tmp_path):
+def test_28_days_for_3_accounts_in_3_timezones_reconcile_and_rerun_is_identical(
+    fixed_sandbox, monkeypatch, tmp_path
+):
     sb = fixed_sandbox
     connect(monkeypatch, sb)
     world = sb.world()["accounts"]
@@ -156,8 +169,9 @@ def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandb
 
     event = asyncio.run(first())
     assert event["status"] == "success"
-    result = MetaInsightsOperator(task_id="x", account_id=f"act_{acct}", lake_root=str(tmp_path), date=D,
-                                  lookback_days=LOOKBACK).execute_complete({"run_id": "d"}, event)
+    result = MetaInsightsOperator(
+        task_id="x", account_id=f"act_{acct}", lake_root=str(tmp_path), date=D, lookback_days=LOOKBACK
+    ).execute_complete({"run_id": "d"}, event)
     assert result["rows"] > 0
     assert_reconciles(sb, tmp_path, [acct])
 
@@ -189,7 +203,9 @@ def test_a_retry_reattaches_to_running_jobs_instead_of_resubmitting(sandbox_fact
     connect(monkeypatch, sb)
     acct = accounts(sb)[0]
     with pytest.raises(TaskDeferred):  # try 1 dies deferred
-        insights_op(acct, tmp_path, deferrable=True, chunk_days=7, worker_poll_seconds=0).execute({"run_id": "r"})
+        insights_op(acct, tmp_path, deferrable=True, chunk_days=7, worker_poll_seconds=0).execute(
+            {"run_id": "r"}
+        )
     submitted = sb.stats()["by_endpoint"].get("POST /act_{id}/insights")
     assert submitted == 4
     result = insights_op(acct, tmp_path, chunk_days=7).execute({"run_id": "r"})  # try 2
@@ -226,12 +242,19 @@ def test_failed_jobs_are_split_by_dates_then_campaigns(sandbox_factory, monkeypa
         manifest = json.load(fh)
     assert any("#c" in key for key in manifest["report_run_ids"])  # split by campaign
     since = (dt.date.fromisoformat(D) - dt.timedelta(days=2)).isoformat()
-    truth = {(r["account_id"], r["date"]): Decimal(r["spend"]) for r in sb.truth(since, D)["accounts"]
-             if r["account_id"] == acct}
+    truth = {
+        (r["account_id"], r["date"]): Decimal(r["spend"])
+        for r in sb.truth(since, D)["accounts"]
+        if r["account_id"] == acct
+    }
     got = {k: v["spend"] for k, v in lake_totals(tmp_path).items()}
     assert got == truth
     # the campaign split kept the archived and deleted campaigns' ads (no default campaigns listing)
-    retired = {(r["ad_id"], r["date"]) for r in sb.truth(since, D)["archived_or_deleted_ads"] if r["account_id"] == acct}
+    retired = {
+        (r["ad_id"], r["date"])
+        for r in sb.truth(since, D)["archived_or_deleted_ads"]
+        if r["account_id"] == acct
+    }
     rows = {(str(r["ad_id"]), str(r["date"])) for r in lake_table(tmp_path).to_pylist()}
     assert retired and retired <= rows
 
@@ -302,15 +325,20 @@ def test_ad_objects_snapshot_holds_every_object_with_its_status(fixed_sandbox, m
     op = MetaAdObjectsOperator(task_id="o", account_id=f"act_{acct}", lake_root=str(tmp_path))
     counts = op.execute({"run_id": "snap"})
     seen_in_insights = {str(r["ad_id"]) for r in lake_table(tmp_path).to_pylist()}
-    expected = {o["id"]: o for o in world["objects"]
-                if o["effective_status"] != "DELETED" or o["id"] in seen_in_insights or o["level"] != "ad"}
+    expected = {
+        o["id"]: o
+        for o in world["objects"]
+        if o["effective_status"] != "DELETED" or o["id"] in seen_in_insights or o["level"] != "ad"
+    }
     ads = {r["ad_id"]: r for r in ds.dataset(f"{tmp_path}/ads", partitioning="hive").to_table().to_pylist()}
     want_ads = {i for i, o in expected.items() if o["level"] == "ad"}
     assert set(ads) == want_ads and counts["ads"] == len(want_ads)
     assert {r["effective_status"] for r in ads.values()} >= {"ACTIVE", "ARCHIVED", "DELETED"}
     for ad_id, row in ads.items():
         assert (row["effective_status"], row["configured_status"]) == (
-            expected[ad_id]["effective_status"], expected[ad_id]["configured_status"]), ad_id
+            expected[ad_id]["effective_status"],
+            expected[ad_id]["configured_status"],
+        ), ad_id
         assert row["updated_time"] is not None
     assert seen_in_insights <= set(ads)  # every ad with rows has a snapshot row (deleted ones read by id)
     campaigns = ds.dataset(f"{tmp_path}/campaigns", partitioning="hive").to_table().to_pylist()
@@ -323,18 +351,27 @@ def test_ad_objects_snapshot_holds_every_object_with_its_status(fixed_sandbox, m
     assert op.execute({"run_id": "snap2"}) == counts
     assert sb.stats()["by_endpoint"].get("POST /batch", 0) == batches
     again = ds.dataset(f"{tmp_path}/ads", partitioning="hive").to_table()
-    assert again.num_rows == len(want_ads) and {str(x) for x in again.column("account_id").to_pylist()} == {acct}
+    assert again.num_rows == len(want_ads) and {str(x) for x in again.column("account_id").to_pylist()} == {
+        acct
+    }
 
 
-def test_archived_and_deleted_ads_reconcile_and_vanish_without_the_status_filter(fixed_sandbox, monkeypatch, tmp_path):
+def test_archived_and_deleted_ads_reconcile_and_vanish_without_the_status_filter(
+    fixed_sandbox, monkeypatch, tmp_path
+):
     sb = fixed_sandbox
     connect(monkeypatch, sb)
     acct = accounts(sb)[0]
     since, until = window()
-    retired = {(r["ad_id"], r["date"]): r for r in sb.truth(since, until)["archived_or_deleted_ads"]
-               if r["account_id"] == acct}
+    retired = {
+        (r["ad_id"], r["date"]): r
+        for r in sb.truth(since, until)["archived_or_deleted_ads"]
+        if r["account_id"] == acct
+    }
     assert {r["effective_status"] for r in retired.values()} == {"ARCHIVED", "DELETED"}
-    assert any(r["spend"] == "0.00" and r["leads_reported"] for r in retired.values())  # actions after deletion
+    assert any(
+        r["spend"] == "0.00" and r["leads_reported"] for r in retired.values()
+    )  # actions after deletion
 
     def ad_rows(lake):
         return {(str(r["ad_id"]), str(r["date"])): r for r in lake_table(lake).to_pylist()}
@@ -344,8 +381,11 @@ def test_archived_and_deleted_ads_reconcile_and_vanish_without_the_status_filter
     for key, want in retired.items():
         got = rows[key]
         leads = sum(a["value"] for a in got["actions"] or [] if a["action_type"] == "lead")
-        assert (got["spend"], got["impressions"], leads) == (Decimal(want["spend"]), want["impressions"],
-                                                             want["leads_reported"]), key
+        assert (got["spend"], got["impressions"], leads) == (
+            Decimal(want["spend"]),
+            want["impressions"],
+            want["leads_reported"],
+        ), key
     assert_reconciles(sb, tmp_path / "every", [acct])
 
     insights_op(acct, tmp_path / "default", effective_statuses=None).execute({"run_id": "default"})
@@ -367,14 +407,20 @@ def test_account_totals_land_beside_the_rows_one_per_date(fixed_sandbox, monkeyp
     truth = truth_totals(sb, [acct])
     for t in totals:
         want = truth[(acct, str(t["date"]))]
-        assert (t["spend"], t["impressions"], t["clicks"]) == (want["spend"], want["impressions"], want["clicks"])
+        assert (t["spend"], t["impressions"], t["clicks"]) == (
+            want["spend"],
+            want["impressions"],
+            want["clicks"],
+        )
         assert t["timezone_name"] == "America/Los_Angeles"
         assert str(t["served_local_date"]) == "2026-11-20"  # 04:00 in Los Angeles at the sandbox's 12:00Z
         assert t["served_at"].isoformat().startswith("2026-11-20T12:00")  # Meta's clock, not ours
     assert lake_totals(tmp_path) == {k: v for k, v in truth.items()}  # the ad rows sum to the totals
 
 
-def test_a_day_still_going_on_is_extracted_as_it_stands_and_marked_partial(sandbox_factory, monkeypatch, tmp_path):
+def test_a_day_still_going_on_is_extracted_as_it_stands_and_marked_partial(
+    sandbox_factory, monkeypatch, tmp_path
+):
     sb = sandbox_factory(now="2026-11-20T03:00:00Z")  # 19:00 on the 19th in Los Angeles; the 20th elsewhere
     connect(monkeypatch, sb)
     for acct in accounts(sb):
@@ -389,7 +435,8 @@ def test_a_day_still_going_on_is_extracted_as_it_stands_and_marked_partial(sandb
 
 
 def test_a_job_at_100_percent_whose_results_are_not_loadable_yet_is_read_once_they_are(
-        sandbox_factory, monkeypatch, tmp_path):
+    sandbox_factory, monkeypatch, tmp_path
+):
     sb = sandbox_factory(now=NOW, faults={"jobs": {"running_at_100_seconds": 0.5, "unreadable_reads": 2}})
     connect(monkeypatch, sb)
     acct = accounts(sb)[0]
@@ -410,16 +457,26 @@ def test_a_queued_job_is_not_resubmitted_before_the_queued_timeout(sandbox_facto
     from meta_ads_elt.errors import MetaJobFailedError
 
     with pytest.raises(MetaJobFailedError):  # impatient: every resubmission queues again, until it gives up
-        insights_op(acct, tmp_path / "impatient", lookback_days=1, stall_timeout_minutes=5,
-                    queued_timeout_minutes=0.01).execute({"run_id": "q2"})
+        insights_op(
+            acct,
+            tmp_path / "impatient",
+            lookback_days=1,
+            stall_timeout_minutes=5,
+            queued_timeout_minutes=0.01,
+        ).execute({"run_id": "q2"})
     assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] > 3  # resubmitted after the (short) wait
 
 
-@pytest.mark.parametrize(("setting", "value"), [
-    ({"effective_statuses": ["ACTIVE", "REMOVED"]}, "REMOVED"),
-    ({"attribution_windows": ["7d_click", "2d_click"]}, "2d_click"),
-])
-def test_a_setting_meta_rejects_fails_at_once_naming_the_value(sandbox, monkeypatch, tmp_path, setting, value):
+@pytest.mark.parametrize(
+    ("setting", "value"),
+    [
+        ({"effective_statuses": ["ACTIVE", "REMOVED"]}, "REMOVED"),
+        ({"attribution_windows": ["7d_click", "2d_click"]}, "2d_click"),
+    ],
+)
+def test_a_setting_meta_rejects_fails_at_once_naming_the_value(
+    sandbox, monkeypatch, tmp_path, setting, value
+):
     """Refused by our config validation when the operator is built (a window Meta does not offer) or by
     Meta's answer (a status it does not know): either way at once, naming the value."""
     from meta_ads_elt.config import ConfigError
@@ -449,14 +506,23 @@ def test_a_task_killed_mid_write_leaves_the_lake_valid(sandbox_factory, tmp_path
     """)
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([f"{REPO}/plugins", f"{REPO}/include"])}
     # a first complete run
-    subprocess.run([sys.executable, "-c", script.replace("{run}", "complete")], env=env, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", script.replace("{run}", "complete")],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     before = lake_table(lake).num_rows
     assert before > 0
     posted = sb.stats()["by_endpoint"]["POST /act_{id}/insights"]
     # a second run, killed while it streams pages into the staging area
-    proc = subprocess.Popen([sys.executable, "-c", script.replace("{run}", "killed")], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", script.replace("{run}", "killed")],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     pages_before = sb.stats()["by_endpoint"].get("GET /{report_run_id}/insights", 0)
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:  # kill once it is streaming result pages into its transaction
@@ -468,8 +534,13 @@ def test_a_task_killed_mid_write_leaves_the_lake_valid(sandbox_factory, tmp_path
     assert lake_table(lake).num_rows == before  # readers see the complete previous data
     no_duplicates(lake)
     # the retry re-attaches to the killed try's jobs (no resubmission) and completes the window
-    subprocess.run([sys.executable, "-c", script.replace("{run}", "retry")], env=env, check=True,
-                   capture_output=True, timeout=300)
+    subprocess.run(
+        [sys.executable, "-c", script.replace("{run}", "retry")],
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] == posted * 2
     assert lake_table(lake).num_rows == before
     no_duplicates(lake)

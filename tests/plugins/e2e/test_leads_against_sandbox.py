@@ -26,13 +26,19 @@ API = "v26.0"
 
 def run_leads(lake: Path, page_id: str, day: dt.date, **kwargs) -> dict:
     op = MetaLeadsOperator(
-        task_id=f"leads_{page_id}", page_id=page_id, lake_root=str(lake), data_interval_day=day.isoformat(), **kwargs
+        task_id=f"leads_{page_id}",
+        page_id=page_id,
+        lake_root=str(lake),
+        data_interval_day=day.isoformat(),
+        **kwargs,
     )
     return op.execute({"run_id": "test"})
 
 
 def graph_get(sandbox, path: str, token: str, **params) -> dict:
-    response = requests.get(f"{sandbox.url}/{API}/{path}", params={"access_token": token, **params}, timeout=30)
+    response = requests.get(
+        f"{sandbox.url}/{API}/{path}", params={"access_token": token, **params}, timeout=30
+    )
     response.raise_for_status()
     return response.json()
 
@@ -99,7 +105,10 @@ def test_leads_reconcile_with_the_truth_per_account_day_page_day_and_form(sandbo
 
     # paid leads: by the account-local date of created_time, attributed to the account of the ad
     paid = collections.Counter(
-        (ad_account[r["ad_id"]], r["created_time"].astimezone(account_tz[ad_account[r["ad_id"]]]).date().isoformat())
+        (
+            ad_account[r["ad_id"]],
+            r["created_time"].astimezone(account_tz[ad_account[r["ad_id"]]]).date().isoformat(),
+        )
         for r in leads
         if not r["is_organic"] and r["ad_id"]
     )
@@ -118,7 +127,11 @@ def test_leads_reconcile_with_the_truth_per_account_day_page_day_and_form(sandbo
 
     def per_page(rows):
         return collections.Counter(
-            (r["page_id"], platform[r["platform"]], r["created_time"].astimezone(page_tz[r["page_id"]]).date().isoformat())
+            (
+                r["page_id"],
+                platform[r["platform"]],
+                r["created_time"].astimezone(page_tz[r["page_id"]]).date().isoformat(),
+            )
             for r in rows
         )
 
@@ -140,7 +153,9 @@ def test_leads_reconcile_with_the_truth_per_account_day_page_day_and_form(sandbo
     per_form = collections.Counter(r["form_id"] for r in leads)
     for page in world["pages"]:
         token = page_token(sandbox, page["id"])
-        forms = graph_get(sandbox, f"{page['id']}/leadgen_forms", token, fields="id,leads_count,organic_leads_count")
+        forms = graph_get(
+            sandbox, f"{page['id']}/leadgen_forms", token, fields="id,leads_count,organic_leads_count"
+        )
         for form in forms["data"]:
             assert per_form[form["id"]] == form["leads_count"], form["id"]
 
@@ -162,7 +177,9 @@ def test_every_window_date_is_a_partition_and_a_rerun_leaves_identical_data(sand
     manifests = list((tmp_path / "_manifests" / "leads").glob("*.json"))
     assert len(manifests) == 2
     # the Page's name, from the call for its token, replaced by each run (the marts' page_name)
-    pages = [{k: v for k, v in row.items() if k != "_extracted_at"} for row in read(tmp_path, "pages").to_pylist()]
+    pages = [
+        {k: v for k, v in row.items() if k != "_extracted_at"} for row in read(tmp_path, "pages").to_pylist()
+    ]
     assert pages == [{"name": world["pages"][0]["name"], "page_id": page_id, "extractor": "leads"}]
     assert json.loads(manifests[0].read_text())["lead_retrieval_limit"] > 0
 
@@ -177,7 +194,9 @@ def test_raw_email_phone_and_names_never_reach_the_lake(sandbox, world, conn, tm
     for lead in raw:
         answers = {f["name"]: f["values"][0] for f in lead["field_data"]}
         emails[lead["id"]] = answers["email"]
-        secrets.update({answers["email"], answers["email"].lower(), answers["full_name"], answers["phone_number"]})
+        secrets.update(
+            {answers["email"], answers["email"].lower(), answers["full_name"], answers["phone_number"]}
+        )
         secrets.update(answers["full_name"].split())  # first and last names alone
         secrets.add(answers["phone_number"].lstrip("+"))
         if "city" in answers:
@@ -235,7 +254,9 @@ def test_the_run_stops_before_exceeding_the_lead_retrieval_budget(sandbox_factor
 # --- Pages with nothing to fetch, tokens that withhold ad ids ----------------------------------------
 
 
-def test_pages_without_leads_or_forms_write_empty_partitions_without_a_lead_read(sandbox, world, conn, tmp_path):
+def test_pages_without_leads_or_forms_write_empty_partitions_without_a_lead_read(
+    sandbox, world, conn, tmp_path
+):
     """Forms whose leads_count is 0, and no forms at all: nothing to fetch, so no lead read, no budget
     to refuse; every date of the window is written (empty) and the task succeeds."""
     day = today(sandbox)
@@ -288,10 +309,14 @@ def test_a_bad_page_id_names_the_page(sandbox, conn, tmp_path):
         run_leads(tmp_path, "999000111", today(sandbox), lookback_days=2)
 
 
-def test_a_token_without_leads_retrieval_names_the_page_and_the_permission(sandbox, world, monkeypatch, tmp_path):
+def test_a_token_without_leads_retrieval_names_the_page_and_the_permission(
+    sandbox, world, monkeypatch, tmp_path
+):
     use_connection(monkeypatch, sandbox, token="sandbox-token-without-leads_retrieval")
     page_id = world["pages"][0]["id"]
-    with pytest.raises(MetaPermissionError, match=rf"Page {page_id}: permission 'leads_retrieval' is missing"):
+    with pytest.raises(
+        MetaPermissionError, match=rf"Page {page_id}: permission 'leads_retrieval' is missing"
+    ):
         run_leads(tmp_path, page_id, today(sandbox), lookback_days=2)
 
 
@@ -347,7 +372,9 @@ def test_a_form_of_another_page_is_named_with_its_page_and_the_lake_is_kept(sand
     assert lake_files(lake) == before
     # the Page's own form alone is fine, and only that form is read
     run_leads(lake, page["id"], today(sandbox), lookback_days=3, form_ids=[page["forms"][1]])
-    assert {r["form_id"] for r in read(lake, "leads").to_pylist() if r["page_id"] == page["id"]} == {page["forms"][1]}
+    assert {r["form_id"] for r in read(lake, "leads").to_pylist() if r["page_id"] == page["id"]} == {
+        page["forms"][1]
+    }
 
 
 def test_a_user_token_where_a_page_token_is_needed_is_explained(sandbox, world, conn):

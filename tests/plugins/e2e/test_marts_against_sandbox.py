@@ -20,7 +20,9 @@ D1 = dt.date(2026, 11, 19)  # the data-interval day whose run happens at NOW
 LOOKBACK = 4
 
 
-def test_a_start_seen_before_its_conversation_grew_past_20_messages_survives(sandbox_factory, monkeypatch, tmp_path):
+def test_a_start_seen_before_its_conversation_grew_past_20_messages_survives(
+    sandbox_factory, monkeypatch, tmp_path
+):
     sb = sandbox_factory(now=NOW)
     use_connection(monkeypatch, sb)
     world = sb.world()
@@ -34,13 +36,17 @@ def test_a_start_seen_before_its_conversation_grew_past_20_messages_survives(san
 
     # the lake: first messages read with their sender on day 1, beyond reach (no sender) on day 2
     messages = read(lake, "messages").to_pylist()
-    first_ids = {c["first_message_id"] for c in read(lake, "conversations").to_pylist() if c["first_message_id"]}
+    first_ids = {
+        c["first_message_id"] for c in read(lake, "conversations").to_pylist() if c["first_message_id"]
+    }
     seen = {(m["message_id"], m["date"]): m for m in messages if m["message_id"] in first_ids}
     grown = sorted(
         message_id
         for (message_id, date), m in seen.items()
-        if date == D1.isoformat() and m["is_from_page"] is False
-        and (later := seen.get((message_id, d2.isoformat()))) is not None and later["is_from_page"] is None
+        if date == D1.isoformat()
+        and m["is_from_page"] is False
+        and (later := seen.get((message_id, d2.isoformat()))) is not None
+        and later["is_from_page"] is None
     )
     assert grown, "the default world has conversations growing past 20 messages between two daily runs"
 
@@ -88,7 +94,9 @@ def test_a_standard_access_token_is_warned_about_and_reconciles_with_what_it_can
             "select page_id || ' ' || platform || ' ' || cast(date as varchar), conversations_started "
             "from conversations_started_by_page where date between ? and ?", [since, D1.isoformat()],
         ).fetchall())  # fmt: skip
-        flagged = con.execute("select count(*) from lead_reconciliation where first_party_starts_far_below_reported")
+        flagged = con.execute(
+            "select count(*) from lead_reconciliation where first_party_starts_far_below_reported"
+        )
         assert flagged.fetchone()[0] > 0
     visible = {f"{r['page_id']} {r['platform']} {r['date']}": r["conversations_started_standard_access"]
                for r in truth["pages"] if r["conversations_started_standard_access"]}  # fmt: skip

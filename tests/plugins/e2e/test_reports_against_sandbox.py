@@ -33,8 +33,17 @@ def read(lake, dataset: str) -> pa.Table:
 
 def report_op(report, account, lake, **kw):
     return MetaInsightsOperator(
-        task_id=f"insights_{report.name}_{account}", report=report, account_id=f"act_{account}", lake_root=str(lake),
-        date=D, lookback_days=LOOKBACK, deferrable=False, first_poll=0.1, poll_interval=0.5, **kw)
+        task_id=f"insights_{report.name}_{account}",
+        report=report,
+        account_id=f"act_{account}",
+        lake_root=str(lake),
+        date=D,
+        lookback_days=LOOKBACK,
+        deferrable=False,
+        first_poll=0.1,
+        poll_interval=0.5,
+        **kw,
+    )
 
 
 @pytest.fixture
@@ -66,19 +75,38 @@ def test_a_preset_lands_in_its_own_dataset_equal_to_the_breakdown_truth(fixed, m
         g[2] += r["clicks"]
         g[3] += int(sum(a["value"] for a in r["actions"] or [] if a["action_type"] == "lead"))
     truth = fixed.truth(SINCE, D)["breakdowns"][",".join(report.breakdowns)]
-    want = {(t["account_id"], t["date"], *(t[b] for b in report.breakdowns)):
-            [Decimal(t["spend"]), t["impressions"], t["clicks"], t["leads_reported"]] for t in truth}
+    want = {
+        (t["account_id"], t["date"], *(t[b] for b in report.breakdowns)): [
+            Decimal(t["spend"]),
+            t["impressions"],
+            t["clicks"],
+            t["leads_reported"],
+        ]
+        for t in truth
+    }
     assert want and {k: v for k, v in got.items() if any(v)} == want
     manifest = json.loads(Path(glob.glob(f"{tmp_path}/_manifests/insights_{name}/*.json")[0]).read_text())
     assert manifest["breakdowns"] == list(report.breakdowns) and manifest["report"] == name
     assert not glob.glob(f"{tmp_path}/_state/**/*.json", recursive=True)
 
-    before = sorted(json.dumps({k: v for k, v in r.items() if k not in ("_extracted_at", "_report_run_id")},
-                               default=str, sort_keys=True) for r in rows)
+    before = sorted(
+        json.dumps(
+            {k: v for k, v in r.items() if k not in ("_extracted_at", "_report_run_id")},
+            default=str,
+            sort_keys=True,
+        )
+        for r in rows
+    )
     for account in accounts:
         report_op(report, account, tmp_path).execute({"run_id": "second"})
-    after = sorted(json.dumps({k: v for k, v in r.items() if k not in ("_extracted_at", "_report_run_id")},
-                              default=str, sort_keys=True) for r in read(tmp_path, f"insights_{name}").to_pylist())
+    after = sorted(
+        json.dumps(
+            {k: v for k, v in r.items() if k not in ("_extracted_at", "_report_run_id")},
+            default=str,
+            sort_keys=True,
+        )
+        for r in read(tmp_path, f"insights_{name}").to_pylist()
+    )
     assert after == before, "a rerun replaces exactly its partitions"
 
 
@@ -89,15 +117,19 @@ def test_a_type_1_report_is_flagged_and_lacks_off_meta_leads(fixed, monkeypatch,
     report_op(report, account, tmp_path).execute({"run_id": "r"})
     rows = read(tmp_path, "insights_by_region").to_pylist()
     assert rows and {r["off_meta_actions"] for r in rows} == {"not_returned"}
-    assert not any(a["action_type"] == "offsite_conversion.fb_pixel_lead" for r in rows for a in r["actions"] or [])
+    assert not any(
+        a["action_type"] == "offsite_conversion.fb_pixel_lead" for r in rows for a in r["actions"] or []
+    )
 
 
 def test_re_attach_state_is_keyed_by_the_reports_spec(tmp_path):
     placement, country = preset("by_placement"), preset("by_country")
     names = {
-        report_op(r, "1", tmp_path, attribution_windows=w)._state_name(*map(dt.date.fromisoformat,
-                                                                          (SINCE, D)))
-        for r in (placement, country) for w in (["7d_click", "1d_view"], ["1d_click"])
+        report_op(r, "1", tmp_path, attribution_windows=w)._state_name(
+            *map(dt.date.fromisoformat, (SINCE, D))
+        )
+        for r in (placement, country)
+        for w in (["7d_click", "1d_view"], ["1d_click"])
     }
     assert len(names) == 4
     assert all(n.startswith(("insights_by_placement/1/", "insights_by_country/1/")) for n in names)
@@ -129,17 +161,30 @@ def test_a_report_added_to_the_config_lands_and_its_staging_model_builds(fixed, 
     monkeypatch.setenv("DBT_INDIRECT_SELECTION", "cautious")  # only tests whose parents are all selected
     shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     result = run_dbt_build(
-        lake_root=lake, build_db_path=tmp_path / "build.duckdb", project_dir=project, reports=config.insights.reports,
-        select="+stg_meta__insights_by_region +int_account_days_extracted", window_end=D, lookback_days=LOOKBACK,
-        target_path=tmp_path / "target", log_path=tmp_path / "logs", threads=2, timeout=600)
+        lake_root=lake,
+        build_db_path=tmp_path / "build.duckdb",
+        project_dir=project,
+        reports=config.insights.reports,
+        select="+stg_meta__insights_by_region +int_account_days_extracted",
+        window_end=D,
+        lookback_days=LOOKBACK,
+        target_path=tmp_path / "target",
+        log_path=tmp_path / "logs",
+        threads=2,
+        timeout=600,
+    )
     assert (project / "models/staging/meta/reports/stg_meta__insights_by_region.sql").exists()
     assert not (DBT_PROJECT_DIR / "models/staging/meta/reports/stg_meta__insights_by_region.sql").exists()
     ran = json.loads((tmp_path / "target" / "run_results.json").read_text())["results"]
-    assert any("meta_report_sums_to_account_totals_stg_meta__insights_by_region" in r["unique_id"]
-               and r["status"] == "pass" for r in ran)
+    assert any(
+        "meta_report_sums_to_account_totals_stg_meta__insights_by_region" in r["unique_id"]
+        and r["status"] == "pass"
+        for r in ran
+    )
     assert result["results"]["ERROR"] == 0
     with duckdb.connect(str(tmp_path / "build.duckdb"), read_only=True) as con:
         n, regions, spend = con.execute(
-            "select count(*), count(distinct region), sum(spend) from stg_meta__insights_by_region").fetchone()
+            "select count(*), count(distinct region), sum(spend) from stg_meta__insights_by_region"
+        ).fetchone()
         total = con.execute("select sum(spend) from stg_meta__account_totals").fetchone()[0]
     assert n > 0 and regions > 1 and spend == total
