@@ -185,7 +185,14 @@ def summarize(sandbox_url: str, day: date) -> None:
 
     config = load_config()
     serving_path = config.resolve(config.marts.serving_path)
-    print(summarize_marts(serving_path, dbt_target_dir(config.resolve(config.marts.build_path))), flush=True)
+    print(
+        summarize_marts(
+            serving_path,
+            dbt_target_dir(config.resolve(config.marts.build_path)),
+            lake_root=config.resolve(config.lake_root),
+        ),
+        flush=True,
+    )
     since, until = (day - timedelta(days=config.lookback_days - 1)).isoformat(), day.isoformat()
     result = reconcile(serving_path, fetch_truth(sandbox_url, since, until), since, until)
     configured = {f"cost_per_lead_{r.name}" for r in config.insights.reports}
@@ -296,6 +303,7 @@ def main() -> None:
                 summarize_marts(
                     config.resolve(config.marts.serving_path),
                     dbt_target_dir(config.resolve(config.marts.build_path)),
+                    lake_root=config.resolve(config.lake_root),
                 ),
                 flush=True,
             )

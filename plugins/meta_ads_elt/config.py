@@ -480,7 +480,7 @@ class PipelineConfig(_Strict):
                 if item.id in seen:
                     raise ValueError(f"{kind}[{index}].id {item.id!r} is listed twice; list each once")
                 seen.add(item.id)
-        problem = check_opt_in(self.insights.reports, [account.id for account in self.accounts])
+        problem = check_opt_in(self.insights.reports, [account.id for account in self.listed_accounts])
         if problem:
             raise ValueError(problem)
         return self

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import glob
 import json
 import logging
 import os
@@ -499,10 +500,12 @@ def dbt_warning_lines(target: str | os.PathLike[str] | None) -> list[str]:
 def summarize_marts(
     serving_db_path: str | os.PathLike[str] = "data/marts.duckdb",
     dbt_target: str | os.PathLike[str] | None = None,
+    lake_root: str | os.PathLike[str] | None = None,
 ) -> str:
     """A short human summary of the published marts: rows and dates per mart, totals per account (by
-    name, money with its currency), coverage gaps, and the warn-level results of the dbt build whose
-    target directory is ``dbt_target`` (when given)."""
+    name, money with its currency), coverage gaps, the warn-level results of the dbt build whose
+    target directory is ``dbt_target`` (when given), and, with ``discover:`` sources, what the newest
+    discovery in ``lake_root`` left out and why (when given)."""
     import duckdb
 
     serving = _resolve(serving_db_path, "META_SERVING_DUCKDB_PATH", REPO_ROOT / "data" / "marts.duckdb")
@@ -551,9 +554,50 @@ def summarize_marts(
         lines.extend(failed_extraction_lines(con))
         lines.extend(coverage_gap_lines(con))
         lines.extend(dbt_warning_lines(dbt_target))
+        if lake_root is not None:
+            lines.extend(discovery_lines(con, lake_root))
         return "\n".join(lines)
     finally:
         con.close()
+
+
+DISCOVERY_EXTRACTED_STATES = ("extracted", "arrived")
+"""States of a discovered account or Page whose data this run extracted (meta_ads_elt.schemas.DISCOVERY_COMMON)."""
+
+
+def discovery_lines(con: Any, lake_root: str | os.PathLike[str], *, limit: int = 40) -> list[str]:
+    """What the newest run's discovery found, by state, and each account or Page it did not extract
+    (unreadable, disabled, departed, excluded...) with the reason: never a silent omission."""
+    lines = []
+    for dataset, id_column, label in (
+        ("discovered_accounts", "account_id", "accounts"),
+        ("discovered_pages", "page_id", "Pages"),
+    ):
+        files = f"{Path(lake_root).resolve()}/{dataset}/date=*/*.parquet"
+        if not glob.glob(files):
+            continue
+        rows = con.execute(
+            f"""
+            with found as (select * from read_parquet('{files}', hive_partitioning = true, union_by_name = true))
+            select date, {id_column}, name, state, reason from found
+            where date = (select max(date) from found)
+            order by state, {id_column}
+            """
+        ).fetchall()
+        if not rows:
+            continue
+        counts: dict[str, int] = {}
+        for _day, _id, _name, state, _reason in rows:
+            counts[state] = counts.get(state, 0) + 1
+        by_state = ", ".join(f"{n} {state}" for state, n in sorted(counts.items()))
+        lines.append(f"Discovered {label} ({rows[0][0]}): {by_state}")
+        left_out = [row for row in rows if row[3] not in DISCOVERY_EXTRACTED_STATES]
+        for _day, entity, name, state, reason in left_out[:limit]:
+            who = f"{entity} ({name})" if name else entity
+            lines.append(f"  {who}: {state}: {reason or 'no reason given'}")
+        if len(left_out) > limit:
+            lines.append(f"  ... and {len(left_out) - limit} more (lake dataset {dataset})")
+    return lines
 
 
 def failed_extraction_lines(con: Any) -> list[str]:

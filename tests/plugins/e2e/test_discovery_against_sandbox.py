@@ -95,6 +95,19 @@ def test_two_businesses_unreadable_and_disabled_accounts_are_flagged_with_the_fi
     lake = read(tmp_path, "discovered_accounts").to_pylist()
     assert {r["account_id"]: r["state"] for r in lake} == {f.id: f.state for f in found.accounts}
 
+    # the run summary lists every account discovery left out, with its reason
+    import duckdb
+    from meta_ads_elt.marts import discovery_lines
+
+    lines = discovery_lines(duckdb.connect(), tmp_path, limit=1000)
+    left_out = [f for f in found.accounts if not f.extracted]
+    assert left_out and lines[0].startswith(f"Discovered accounts ({DAY}): ")
+    for item in left_out:
+        assert any(
+            line.startswith(f"  {item.id} ") and f": {item.state}: {item.reason}" in line for line in lines
+        )
+    assert not any(f.id in line for f in found.accounts if f.extracted for line in lines[1:])
+
 
 def test_filters_by_name_id_status_and_currency_and_a_filter_matching_nothing_is_named(
     agency, agency_world, tmp_path, monkeypatch
