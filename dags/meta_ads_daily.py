@@ -153,7 +153,9 @@ def meta_ads_daily():
 
     with TaskGroup("insights") as insights_group:
         if config.accounts_discovered:
-            extract_accounts.override(outlets=account_outlets(lake_root)).expand(batch=batches_of["accounts"])
+            extract_accounts.override(outlets=account_outlets(lake_root, config.insights.reports)).expand(
+                batch=batches_of["accounts"]
+            )
         for account in config.listed_accounts:
             insights = MetaInsightsOperator(
                 task_id=f"insights_{account.numeric_id}",

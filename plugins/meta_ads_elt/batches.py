@@ -20,7 +20,7 @@ permission, parameter) it fails without retries.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -52,22 +52,29 @@ def extract_accounts(
     def one(item: Mapping[str, Any]) -> dict:
         account_id = str(item["account_id"])
         numeric = account_id.removeprefix("act_")
-        insights = MetaInsightsOperator(
-            task_id=f"insights_{numeric}",
-            account_id=account_id,
-            meta_conn_id=config.meta_conn_id,
-            lake_root=lake_root,
-            lookback_days=int(item.get("lookback_days") or config.lookback_days),
-            attribution_windows=config.insights.attribution_windows,
-            chunk_days=config.insights.chunk_days,
-            max_concurrent_jobs=config.insights.max_concurrent_jobs,
-            poll_interval=config.insights.poll_interval_seconds,
-            stall_timeout_minutes=config.insights.stall_timeout_minutes,
-            queued_timeout_minutes=config.insights.queued_timeout_minutes,
-            effective_statuses=config.insights.effective_statuses,
-            deferrable=False,
-            max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
-        )
+
+        def insights_op(report: Any = None) -> Any:  # None: the default ad x day report
+            return MetaInsightsOperator(
+                task_id=f"insights_{numeric}" if report is None else f"insights_{report.name}_{numeric}",
+                report=report,
+                account_id=account_id,
+                meta_conn_id=config.meta_conn_id,
+                lake_root=lake_root,
+                lookback_days=int(item.get("lookback_days") or config.lookback_days),
+                attribution_windows=config.insights.attribution_windows,
+                chunk_days=config.insights.chunk_days,
+                max_concurrent_jobs=config.insights.max_concurrent_jobs,
+                poll_interval=config.insights.poll_interval_seconds,
+                stall_timeout_minutes=config.insights.stall_timeout_minutes,
+                queued_timeout_minutes=config.insights.queued_timeout_minutes,
+                effective_statuses=config.insights.effective_statuses,
+                deferrable=False,
+                max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
+            )
+
+        insights = insights_op()
+        # insights.reports' further reports (breakdowns, levels, periods), as the DAG runs them for listed accounts
+        further = [insights_op(report) for report in config.insights.reports if not report.is_default]
         objects = MetaAdObjectsOperator(
             task_id=f"ad_objects_{numeric}",
             account_id=account_id,
@@ -77,7 +84,9 @@ def extract_accounts(
         )
         loaded = insights.execute(dict(context))
         snapshot = objects.execute(dict(context))
-        return {"insights": loaded, "ad_objects": snapshot, "calls": insights.hook.calls + objects.hook.calls}
+        reports = {op.report.name: op.execute(dict(context)) for op in further}
+        calls = insights.hook.calls + objects.hook.calls + sum(op.hook.calls for op in further)
+        return {"insights": loaded, "ad_objects": snapshot, "reports": reports, "calls": calls}
 
     return _run_all(batch, "account_id", one, config.mapping.parallel_within_task)
 
@@ -160,8 +169,17 @@ def _run_all(
     return {"extracted": sorted(results), "results": results}
 
 
-def account_outlets(lake_root: str) -> list:
+def account_outlets(lake_root: str, reports: Sequence[Any] = ()) -> list:
+    further = tuple(report.dataset for report in reports if not report.is_default)
     return [
         lake_asset(lake_root, name)
-        for name in ("insights", "insights_account_totals", "accounts", "campaigns", "adsets", "ads")
+        for name in (
+            "insights",
+            "insights_account_totals",
+            "accounts",
+            "campaigns",
+            "adsets",
+            "ads",
+            *further,
+        )
     ]

@@ -15,7 +15,15 @@ pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 DAG_ID = "meta_ads_daily"
 LOOKBACK_DAYS = 3
-MARTS = ("cost_per_lead", "conversations_started", "conversations_started_by_page", "lead_reconciliation")
+MARTS = (
+    "cost_per_lead",
+    "conversations_started",
+    "conversations_started_by_page",
+    "lead_reconciliation",
+    "cost_per_lead_by_placement",
+)
+# the default report and one further report (breakdowns): mapped batches run both, as listed accounts do
+INSIGHTS = {"poll_interval_seconds": 2, "reports": [{"name": "default"}, {"preset": "by_placement"}]}
 
 
 def _scheduled_day():
@@ -41,7 +49,12 @@ def marts_snapshot(serving_path) -> dict[str, list[tuple]]:
 
 def dags_test(sandbox, workdir, name: str, **overrides):
     config = write_pipeline_config(
-        workdir / f"{name}.yaml", sandbox.world(), workdir / name, lookback_days=LOOKBACK_DAYS, **overrides
+        workdir / f"{name}.yaml",
+        sandbox.world(),
+        workdir / name,
+        lookback_days=LOOKBACK_DAYS,
+        insights=INSIGHTS,
+        **overrides,
     )
     env = airflow_env(workdir / f"{name}_home", config, sandbox, free_port())
     os.makedirs(env["AIRFLOW_HOME"], exist_ok=True)
@@ -69,7 +82,7 @@ def test_discover_me_publishes_the_same_marts_as_the_explicit_lists(sandbox, tmp
         marts_snapshot(listed / "marts.duckdb"),
         marts_snapshot(discovered / "marts.duckdb"),
     )
-    assert listed_marts["cost_per_lead"], "the marts have rows"
+    assert listed_marts["cost_per_lead"] and listed_marts["cost_per_lead_by_placement"], "the marts have rows"
     for mart in MARTS:
         assert listed_marts[mart] == discovered_marts[mart], f"{mart} differs between listed and discovered"
     world = sandbox.world()
