@@ -61,7 +61,7 @@ TEST_WORKERS ?= 3
 test: $(STAMP) compat
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: $(STAMP) compat
 	$(BIN)/python -m pytest -m "not e2e and not slow"

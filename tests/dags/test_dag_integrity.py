@@ -207,6 +207,7 @@ def test_a_discovered_config_maps_batches_after_the_discover_task(tmp_path, monk
         "conversations.extract_conversations",
         "dbt_build",
         "publish",
+        "check_extractions",
     }
     assert parsed["upstream"]["discover"] == ["access_check"]
     assert parsed["upstream"]["insights.extract_accounts"] == ["account_batches", "discover"]

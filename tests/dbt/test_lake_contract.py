@@ -12,7 +12,7 @@ from meta_ads_elt import dbt_contract
 from meta_ads_elt.config import load_config
 from meta_ads_elt.marts import BREAKDOWN_MARTS, DBT_PROJECT_DIR
 from meta_ads_elt.reports import PRESETS, ReportConfig, preset
-from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS, lake_datasets
+from meta_ads_elt.schemas import DATASETS, DISCOVERY_DATASETS, PARTITION_KEYS, lake_datasets
 
 
 def test_the_committed_dbt_files_are_generated_from_the_declaration_and_the_shipped_config():
@@ -25,8 +25,9 @@ def test_every_dataset_is_a_source_with_its_columns_and_partitions():
         "tables"
     ]
     by_name = {t["name"]: t["config"]["meta"] for t in sources}
-    assert set(by_name) == set(DATASETS) | {f"insights_{name}" for name in PRESETS}
-    for dataset, schema in DATASETS.items():
+    read_by_dbt = {name: schema for name, schema in DATASETS.items() if name not in DISCOVERY_DATASETS}
+    assert set(by_name) == set(read_by_dbt) | {f"insights_{name}" for name in PRESETS}
+    for dataset, schema in read_by_dbt.items():
         columns = [name for name, _type in by_name[dataset]["lake_columns"]]
         assert columns == [*schema.names, *PARTITION_KEYS[dataset]], dataset
         assert all(f"{k}=*" in by_name[dataset]["lake_glob"] for k in PARTITION_KEYS[dataset])

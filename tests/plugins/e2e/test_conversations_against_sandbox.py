@@ -193,6 +193,8 @@ def test_message_text_and_participant_names_stay_out_of_the_lake_by_default(sand
                 secrets.update(m["message"] for m in conversation["messages"]["data"] if m.get("message"))
                 for person in conversation["participants"]["data"]:
                     secrets.update(str(person[k]) for k in ("name", "username", "email") if person.get(k))
+    # The Page is a participant of its own conversations: its name is public and kept (lake `pages/`).
+    secrets -= {page["name"] for page in world["pages"]}
     assert secrets
     decoded = json.dumps(
         [read(lake, "messages").to_pylist(), read(lake, "conversations").to_pylist()], default=str
