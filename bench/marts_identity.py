@@ -79,7 +79,9 @@ def compare(before_db: Path, after_db: Path, relations: tuple[str, ...]) -> dict
                 entry["only_after"] = con.execute(
                     f"select count(*) from (from {after} except all from {before})"
                 ).fetchone()[0]
-            entry["identical"] = "columns_before" not in entry and entry["only_before"] == entry["only_after"] == 0
+            entry["identical"] = (
+                "columns_before" not in entry and entry["only_before"] == entry["only_after"] == 0
+            )
             report[name] = entry
         return report
     finally:
@@ -112,9 +114,17 @@ def run(before: str, after: str | None, lake_arg: str, work: Path) -> dict[str, 
                 full_refresh=step == "full",
                 threads=2,
             )
-        steps[step] = compare(work / "before" / "marts_build.duckdb", work / "after" / "marts_build.duckdb", relations)
+        steps[step] = compare(
+            work / "before" / "marts_build.duckdb", work / "after" / "marts_build.duckdb", relations
+        )
     identical = all(entry["identical"] for report in steps.values() for entry in report.values())
-    return {"before": before, "after": after or "working tree", "lake": str(lake_arg), "identical": identical, **steps}
+    return {
+        "before": before,
+        "after": after or "working tree",
+        "lake": str(lake_arg),
+        "identical": identical,
+        **steps,
+    }
 
 
 def main(argv: list[str]) -> int:
@@ -131,7 +141,9 @@ def main(argv: list[str]) -> int:
         work.mkdir(parents=True)
         result = run(args.before, args.after, args.lake, work)
     else:
-        with tempfile.TemporaryDirectory(prefix="marts_identity_", dir=dbt_build.OUT if args.lake == "bench" else None) as tmp:
+        with tempfile.TemporaryDirectory(
+            prefix="marts_identity_", dir=dbt_build.OUT if args.lake == "bench" else None
+        ) as tmp:
             result = run(args.before, args.after, args.lake, Path(tmp))
     print(json.dumps(result, indent=2, default=str))
     return 0 if result["identical"] else 1
