@@ -640,7 +640,7 @@ class MetaGraphApiHook(BaseHook):
     def _read_item(self, op: dict, item: dict, scope: str | None) -> dict[str, Any]:
         """A batch item as ``{code, headers, body, error}`` (``error``: the classified error, or None)."""
         code, headers = int(item.get("code") or 0), item.get("headers") or []
-        what = f"{op['method']} /{op['relative_url'].split('?')[0]}"
+        what = f"{op.get('method', 'GET')} /{op['relative_url'].split('?')[0]}"
         body, error = self._read(what, code, headers, item.get("body"), scope)
         return {"code": item.get("code"), "headers": headers, "body": body, "error": error}
 
