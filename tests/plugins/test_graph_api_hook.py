@@ -171,28 +171,25 @@ def test_expired_token_fails_at_once_without_retries(monkeypatch, stub, caplog):
     assert TOKEN not in str(info.value) and TOKEN not in caplog.text
 
 
-def test_throttle_waits_for_the_announced_regain_time(monkeypatch, stub):
-    buc = json.dumps(
-        {
-            "1": [
-                {
-                    "type": "ads_insights",
-                    "call_count": 100,
-                    "total_cputime": 1,
-                    "total_time": 1,
-                    "estimated_time_to_regain_access": 1,
-                }
-            ]
-        }
-    )
-    stub.script["/v26.0/act_1/insights"] = [
-        (
-            400,
-            {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}},
-            {"X-Business-Use-Case-Usage": buc},
-        ),
+def throttled_then_ok(usage_key: str, regain_minutes: int) -> list:
+    """An 80000 throttle whose ``X-Business-Use-Case-Usage`` (keyed by ``usage_key``) announces the regain
+    time, then a success."""
+    usage = {
+        "type": "ads_insights",
+        "call_count": 100,
+        "total_cputime": 1,
+        "total_time": 1,
+        "estimated_time_to_regain_access": regain_minutes,
+    }
+    error = {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}}
+    return [
+        (400, error, {"X-Business-Use-Case-Usage": json.dumps({usage_key: [usage]})}),
         (200, {"data": []}),
     ]
+
+
+def test_throttle_waits_for_the_announced_regain_time(monkeypatch, stub):
+    stub.script["/v26.0/act_1/insights"] = throttled_then_ok("1", 1)
     hook = connect(monkeypatch, stub)
     slept = []
     hook.governor._sleep = slept.append
@@ -204,27 +201,8 @@ def test_throttle_waits_for_the_announced_regain_time(monkeypatch, stub):
 def test_a_regain_time_beyond_the_cap_fails_at_once_saying_when_to_retry(monkeypatch, stub):
     from meta_ads_elt.errors import MetaRateLimitWaitError
 
-    buc = json.dumps(
-        {
-            "2181089985940348": [
-                {
-                    "type": "ads_insights",
-                    "call_count": 100,
-                    "total_cputime": 1,
-                    "total_time": 1,
-                    "estimated_time_to_regain_access": 45,
-                }
-            ]
-        }
-    )
-    stub.script["/v26.0/act_1/insights"] = [
-        (
-            400,
-            {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}},
-            {"X-Business-Use-Case-Usage": buc},
-        ),  # keyed by the business, as Meta documents
-        (200, {"data": []}),
-    ]
+    # keyed by the business, as Meta documents
+    stub.script["/v26.0/act_1/insights"] = throttled_then_ok("2181089985940348", 45)
     hook = connect(monkeypatch, stub)
     hook.max_wait_seconds = 30 * 60
     slept = []
@@ -235,6 +213,16 @@ def test_a_regain_time_beyond_the_cap_fails_at_once_saying_when_to_retry(monkeyp
         hook.call("GET", "act_1/insights")
     assert "max_rate_limit_wait_minutes=30" in str(info.value) and "re-run" in str(info.value)
     assert slept == [] and len(stub.requests) == 1  # no silent hour in a worker slot, no second call
+
+    async def async_call():
+        return await hook.acall("GET", "act_1/insights")
+
+    import asyncio
+
+    stub.script["/v26.0/act_1/insights"] = [(200, {"data": []})]
+    with pytest.raises(MetaRateLimitWaitError, match="about 45 min"):  # the async path: the same refusal
+        asyncio.run(async_call())
+    assert len(stub.requests) == 1
 
 
 def test_a_report_not_loadable_yet_is_retried(monkeypatch, stub):
