@@ -74,7 +74,6 @@ FACT = {
     "cost_per_lead",
     "cost_per_lead_by_campaign",
     "cost_per_lead_by_account",
-    "stg_meta__insight_actions",
 }
 
 
