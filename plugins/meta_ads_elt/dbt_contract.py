@@ -9,7 +9,8 @@ report of ``insights.reports``) this module renders:
   files);
 * ``dbt_project/models/staging/meta/reports/``: per report other than the default (and per preset, configured
   or not: the breakdown marts are built on them), its staging model
-  ``stg_meta__insights_<report>.sql`` (renamed and cast, latest extraction per primary key) and its
+  ``stg_meta__insights_<report>.sql`` (one call of the macro ``meta_report_staging``: renamed and
+  cast, latest extraction per primary key) and its
   tests in ``_reports__models.yml`` (the primary key, and - for daily reports - the completeness
   control: the report's rows sum to the account totals per account-day).
 
@@ -156,56 +157,17 @@ def sources_yaml(reports: Sequence = ()) -> str:
 
 
 def staging_sql(report) -> str:
-    """The staging model of a report: renamed and cast, the latest extraction per primary key."""
-    schema, keys = lake_datasets([report])[report.dataset]
-    out = [
-        f"-- {GENERATED[2:].rstrip()}",
-        f"-- {_report_description(report)}",
-        "with",
-        "",
-        "source as (",
-        "",
-        f"    select * from {{{{ meta_lake_source('{report.dataset}') }}}}",
-        "",
-        "),",
-        "",
-        "renamed as (",
-        "",
-        "    select",
-    ]
-    select = [f"cast({k} as {'date' if k == 'date' else 'varchar'}) as {k}" for k in keys]
-    for field in schema:
-        name = field.name
-        if name == "account_currency":
-            select.append("upper(account_currency) as currency")
-        elif name == "_report_run_id":
-            select.append("_report_run_id as report_run_id")
-        elif name == "_extracted_at":
-            select.append("_extracted_at as extracted_at")
-        elif pa.types.is_list(field.type) or pa.types.is_struct(field.type):
-            select.append(_quote(name))
-        else:
-            select.append(f"cast({_quote(name)} as {duckdb_type(field.type)}) as {_quote(name)}")
-    out += [f"        {s}," for s in select]
-    key = ", ".join(report.primary_key)
-    out += [
-        "",
-        "    from source",
-        "",
-        "),",
-        "",
-        "latest as (",
-        "",
-        "    -- a re-pulled window replaces its partitions; a stale copy (a killed run's) never counts twice",
-        "    select * from renamed",
-        f"    qualify row_number() over (partition by {key} order by extracted_at desc) = 1",
-        "",
-        ")",
-        "",
-        "select * from latest",
-        "",
-    ]
-    return "\n".join(out)
+    """The staging model of a report: one call of the macro ``meta_report_staging`` (renamed and cast
+    from the source's ``meta.lake_columns``, the latest extraction per primary key)."""
+    key = ", ".join(f"'{k}'" for k in report.primary_key)
+    return "\n".join(
+        [
+            f"-- {GENERATED[2:].rstrip()}",
+            f"-- {_report_description(report)}",
+            f"{{{{ meta_report_staging('{report.dataset}', primary_key=[{key}]) }}}}",
+            "",
+        ]
+    )
 
 
 def models_yaml(reports: Sequence) -> str:

@@ -48,8 +48,15 @@ def test_adding_a_report_is_one_generated_source_model_and_test(tmp_path: Path):
     files = dbt_contract.render(reports)
     assert dbt_contract.REPORTS_DIR / "stg_meta__insights_by_region.sql" in files
     sql = files[dbt_contract.REPORTS_DIR / "stg_meta__insights_by_region.sql"]
-    assert "meta_lake_source('insights_by_region')" in sql and "cast(region as varchar) as region" in sql
-    assert "partition by account_id, date, ad_id, region order by extracted_at desc" in sql
+    # one call of the shared macro, which reads the columns from the source's meta.lake_columns
+    assert (
+        "{{ meta_report_staging('insights_by_region', primary_key=['account_id', 'date', 'ad_id', 'region']) }}"
+        in sql
+    )
+    sources = yaml.safe_load(files[dbt_contract.SOURCES_PATH])["sources"][0]["tables"]
+    region_source = next(t for t in sources if t["name"] == "insights_by_region")["config"]["meta"]
+    assert ["region", "varchar"] in region_source["lake_columns"]
+    assert region_source["lake_glob"] == "insights_by_region/account_id=*/date=*/*.parquet"
     models = yaml.safe_load(files[dbt_contract.REPORTS_DIR / "_reports__models.yml"])["models"]
     mine = next(m for m in models if m["name"] == "stg_meta__insights_by_region")
     assert {"meta_report_sums_to_account_totals": {"arguments": {"report": "by_region"}}} in mine[
