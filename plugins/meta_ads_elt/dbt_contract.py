@@ -16,14 +16,16 @@ report of ``insights.reports``) this module renders:
 
 The files are committed for the shipped ``include/pipeline.yaml`` (a test checks they are what this
 module renders). ``python -m meta_ads_elt.dbt_contract [--check]`` rewrites (or checks) them for the
-configured reports, and the DAG's dbt build does the same before it runs dbt, so declaring a report
-is one entry in ``insights.reports``.
+configured reports; the DAG's dbt build builds a copy of the project with them generated
+(:func:`project_for`) when the configured reports differ from the committed ones, so declaring a
+report is one entry in ``insights.reports``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -243,6 +245,19 @@ def write(project_dir: Path, reports: Sequence) -> list[str]:
         else:
             path.unlink()
     return changed
+
+
+def project_for(project_dir: Path, reports: Sequence, copy_dir: Path) -> Path:
+    """The dbt project to build for ``reports``: ``project_dir`` itself when its generated files already
+    match (the shipped config), else a fresh copy at ``copy_dir`` with the files generated there, so a
+    build never rewrites a project that other builds and tests read at the same time."""
+    if not differences(project_dir, reports):
+        return project_dir
+    if copy_dir.exists():
+        shutil.rmtree(copy_dir)
+    shutil.copytree(project_dir, copy_dir, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    write(copy_dir, reports)
+    return copy_dir
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -102,3 +102,20 @@ def test_a_breakdown_relation_is_never_combined_with_the_ad_level_fact():
             assert not re.search(r"\bunion\b", text, re.IGNORECASE), (
                 f"{path.name} unions a breakdown relation"
             )
+
+
+def test_a_build_for_other_reports_uses_a_copy_of_the_project_and_never_writes_the_project(tmp_path: Path):
+    shipped = load_config().insights.reports
+    copy_dir = tmp_path / "build" / "dbt_project"
+    assert dbt_contract.project_for(DBT_PROJECT_DIR, shipped, copy_dir) == DBT_PROJECT_DIR
+    assert not copy_dir.exists()
+    before = {p: p.read_text() for p in (DBT_PROJECT_DIR / "models").rglob("*") if p.is_file()}
+    reports = [*shipped, ReportConfig(name="by_region", breakdowns=("region",))]
+    (copy_dir / "leftover").mkdir(parents=True)  # a previous build's copy is replaced, not merged
+    assert dbt_contract.project_for(DBT_PROJECT_DIR, reports, copy_dir) == copy_dir
+    assert not (copy_dir / "leftover").exists()
+    assert not dbt_contract.differences(copy_dir, reports)
+    assert (copy_dir / dbt_contract.REPORTS_DIR / "stg_meta__insights_by_region.sql").is_file()
+    assert (copy_dir / "dbt_project.yml").is_file() and (copy_dir / "macros" / "overrides").is_dir()
+    after = {p: p.read_text() for p in (DBT_PROJECT_DIR / "models").rglob("*") if p.is_file()}
+    assert after == before
