@@ -166,7 +166,10 @@ def staging_sql(report) -> str:
         [
             f"-- {GENERATED[2:].rstrip()}",
             f"-- {_report_description(report)}",
-            f"{{{{ meta_report_staging('{report.dataset}', primary_key=[{key}]) }}}}",
+            "{{ meta_report_staging(",
+            f"    '{report.dataset}',",
+            f"    primary_key=[{key}],",
+            ") }}",
             "",
         ]
     )

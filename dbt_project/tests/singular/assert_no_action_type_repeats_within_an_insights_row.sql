@@ -9,4 +9,4 @@ select
     extracted_at,
 from {{ ref('stg_meta__insights') }}
 where date >= {{ meta_window_start() }}
-    and len(actions) <> list_unique([lower(action.action_type) for action in actions])
+    and len(actions) <> list_unique([lower(action.action_type) for action in actions])  -- noqa: RF01
