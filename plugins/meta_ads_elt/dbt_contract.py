@@ -9,20 +9,23 @@ report of ``insights.reports``) this module renders:
   files);
 * ``dbt_project/models/staging/meta/reports/``: per report other than the default (and per preset, configured
   or not: the breakdown marts are built on them), its staging model
-  ``stg_meta__insights_<report>.sql`` (renamed and cast, latest extraction per primary key) and its
+  ``stg_meta__insights_<report>.sql`` (one call of the macro ``meta_report_staging``: renamed and
+  cast, latest extraction per primary key) and its
   tests in ``_reports__models.yml`` (the primary key, and - for daily reports - the completeness
   control: the report's rows sum to the account totals per account-day).
 
 The files are committed for the shipped ``include/pipeline.yaml`` (a test checks they are what this
 module renders). ``python -m meta_ads_elt.dbt_contract [--check]`` rewrites (or checks) them for the
-configured reports, and the DAG's dbt build does the same before it runs dbt, so declaring a report
-is one entry in ``insights.reports``.
+configured reports; the DAG's dbt build builds a copy of the project with them generated
+(:func:`project_for`) when the configured reports differ from the committed ones, so declaring a
+report is one entry in ``insights.reports``.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import shutil
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -156,56 +159,20 @@ def sources_yaml(reports: Sequence = ()) -> str:
 
 
 def staging_sql(report) -> str:
-    """The staging model of a report: renamed and cast, the latest extraction per primary key."""
-    schema, keys = lake_datasets([report])[report.dataset]
-    out = [
-        f"-- {GENERATED[2:].rstrip()}",
-        f"-- {_report_description(report)}",
-        "with",
-        "",
-        "source as (",
-        "",
-        f"    select * from {{{{ meta_lake_source('{report.dataset}') }}}}",
-        "",
-        "),",
-        "",
-        "renamed as (",
-        "",
-        "    select",
-    ]
-    select = [f"cast({k} as {'date' if k == 'date' else 'varchar'}) as {k}" for k in keys]
-    for field in schema:
-        name = field.name
-        if name == "account_currency":
-            select.append("upper(account_currency) as currency")
-        elif name == "_report_run_id":
-            select.append("_report_run_id as report_run_id")
-        elif name == "_extracted_at":
-            select.append("_extracted_at as extracted_at")
-        elif pa.types.is_list(field.type) or pa.types.is_struct(field.type):
-            select.append(_quote(name))
-        else:
-            select.append(f"cast({_quote(name)} as {duckdb_type(field.type)}) as {_quote(name)}")
-    out += [f"        {s}," for s in select]
-    key = ", ".join(report.primary_key)
-    out += [
-        "",
-        "    from source",
-        "",
-        "),",
-        "",
-        "latest as (",
-        "",
-        "    -- a re-pulled window replaces its partitions; a stale copy (a killed run's) never counts twice",
-        "    select * from renamed",
-        f"    qualify row_number() over (partition by {key} order by extracted_at desc) = 1",
-        "",
-        ")",
-        "",
-        "select * from latest",
-        "",
-    ]
-    return "\n".join(out)
+    """The staging model of a report: one call of the macro ``meta_report_staging`` (renamed and cast
+    from the source's ``meta.lake_columns``, the latest extraction per primary key)."""
+    key = ", ".join(f"'{k}'" for k in report.primary_key)
+    return "\n".join(
+        [
+            f"-- {GENERATED[2:].rstrip()}",
+            f"-- {_report_description(report)}",
+            "{{ meta_report_staging(",
+            f"    '{report.dataset}',",
+            f"    primary_key=[{key}],",
+            ") }}",
+            "",
+        ]
+    )
 
 
 def models_yaml(reports: Sequence) -> str:
@@ -281,6 +248,19 @@ def write(project_dir: Path, reports: Sequence) -> list[str]:
         else:
             path.unlink()
     return changed
+
+
+def project_for(project_dir: Path, reports: Sequence, copy_dir: Path) -> Path:
+    """The dbt project to build for ``reports``: ``project_dir`` itself when its generated files already
+    match (the shipped config), else a fresh copy at ``copy_dir`` with the files generated there, so a
+    build never rewrites a project that other builds and tests read at the same time."""
+    if not differences(project_dir, reports):
+        return project_dir
+    if copy_dir.exists():
+        shutil.rmtree(copy_dir)
+    shutil.copytree(project_dir, copy_dir, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    write(copy_dir, reports)
+    return copy_dir
 
 
 def main(argv: list[str] | None = None) -> int:
