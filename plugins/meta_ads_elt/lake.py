@@ -43,6 +43,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from meta_ads_elt.errors import DataContractError
 from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS, REPORT_PARTITION_KEYS
 
 # Arrow's default pool (mimalloc) keeps the pages of the many short-lived page tables we build: RSS
@@ -57,7 +58,7 @@ STATE_DIR = "_state"
 _STALE_STAGING_SECONDS = 6 * 3600
 
 
-class LakeSchemaError(ValueError):
+class LakeSchemaError(DataContractError, ValueError):
     """Data handed to the writer does not match the dataset's schema or partitions."""
 
 

@@ -8,6 +8,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from meta_ads_elt.errors import (
+    MetaArgumentError,
     MetaFatalError,
     MetaParameterError,
     MetaPermissionError,
@@ -35,7 +36,10 @@ def interval_day(context: Mapping[str, Any] | None, explicit: str | date | None 
     run_after = getattr(context.get("dag_run"), "run_after", None)
     if run_after is not None:
         return as_utc(run_after).date()
-    raise ValueError("no data interval in the context: pass data_interval_day='YYYY-MM-DD'")
+    raise MetaArgumentError(
+        "data_interval_day: the run has no data interval, logical date or run_after to take it from; "
+        "pass data_interval_day='YYYY-MM-DD'"
+    )
 
 
 TIMEZONE_MARGIN = timedelta(days=1)
@@ -50,7 +54,9 @@ def utc_window(day: date, lookback_days: int) -> tuple[datetime, datetime]:
     existed at run time and is replaced, complete, by the next day's run.
     """
     if int(lookback_days) < 1:
-        raise ValueError(f"lookback_days must be >= 1, got {lookback_days}")
+        raise MetaArgumentError(
+            f"lookback_days = {lookback_days!r}: must be a whole number of days, 1 or more (e.g. 28)"
+        )
     start = datetime.combine(day - timedelta(days=int(lookback_days) - 1), time(), UTC) - TIMEZONE_MARGIN
     return start, datetime.combine(day + timedelta(days=1), time(), UTC) + TIMEZONE_MARGIN
 
