@@ -16,7 +16,7 @@ from meta_ads_elt.errors import (
 
 if TYPE_CHECKING:
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
-    from meta_ads_elt.lake import LakeWriter
+    from meta_ads_elt.lake.partitions import LakeWriter
 
 
 def interval_day(context: Mapping[str, Any] | None, explicit: str | date | None = None) -> date:

@@ -28,7 +28,7 @@ from airflow.sdk import BaseOperator
 from meta_ads_elt import fields as F
 from meta_ads_elt.config import check_operator_arguments
 from meta_ads_elt.errors import classify
-from meta_ads_elt.lake import LakeWriter, read_rows
+from meta_ads_elt.lake.partitions import LakeWriter, read_rows
 
 # dataset -> (edge, API fields, {lake column: API field}, the Insights column naming its objects).
 # Children first: the parents their rows name are read by id when no edge lists them, so every ad's ad

@@ -4,7 +4,7 @@ Guarantees
 ----------
 * **Idempotent per window**: for data-interval day D it pulls the account-local dates
   ``[D - lookback_days + 1, D]`` and replaces exactly those ``insights/account_id=/date=`` partitions,
-  empty dates included, atomically (:class:`~meta_ads_elt.lake.LakeWriter`). Restated days are re-pulled
+  empty dates included, atomically (:class:`~meta_ads_elt.lake.partitions.LakeWriter`). Restated days are re-pulled
   on every run; a rerun leaves identical data and never duplicates.
 * **Re-attach on retry**: the running ``report_run_id``s are kept in ``<lake>/_state/insights/...``
   (keyed by account, window and a hash of the request), so an Airflow retry (or a worker that died
@@ -70,7 +70,9 @@ from meta_ads_elt.errors import (
     MetaDaysFailedError,
     MetaFatalError,
 )
-from meta_ads_elt.lake import LakeState, LakeWriter, rows_to_table, warm_up
+from meta_ads_elt.lake.partitions import LakeWriter
+from meta_ads_elt.lake.rows import rows_to_table, warm_up
+from meta_ads_elt.lake.state import LakeState
 from meta_ads_elt.redaction import scrub
 from meta_ads_elt.reports import DEFAULT, ReportConfig
 from meta_ads_elt.schemas import INSIGHTS_ACCOUNT_TOTALS, report_schema

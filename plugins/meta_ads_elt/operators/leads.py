@@ -343,7 +343,7 @@ class MetaLeadsOperator(BaseOperator):
         form_count: int,
         extracted_at: datetime,
     ) -> dict[str, Any]:
-        from meta_ads_elt.lake import LakeWriter
+        from meta_ads_elt.lake.partitions import LakeWriter
 
         run_id = str((context or {}).get("run_id") or f"manual__{extracted_at:%Y%m%dT%H%M%S}")
         writer = LakeWriter(self.lake_root)
