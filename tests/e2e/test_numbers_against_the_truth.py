@@ -51,7 +51,7 @@ def extract(sb, lake: Path, day: str, *, pages: bool = True, reports=(), **insig
                 task_id="insights",
                 account_id=account["id"],
                 lake_root=str(lake),
-                date=day,
+                data_interval_day=day,
                 lookback_days=LOOKBACK,
                 deferrable=False,
                 first_poll=0.2,

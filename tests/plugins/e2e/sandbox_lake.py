@@ -63,7 +63,7 @@ def run_day(lake: Path, world: dict, day: dt.date, lookback_days: int, run_id: s
             context
         )
         MetaInsightsOperator(
-            task_id="insights", account_id=account["id"], lake_root=str(lake), date=day.isoformat(),
+            task_id="insights", account_id=account["id"], lake_root=str(lake), data_interval_day=day.isoformat(),
             lookback_days=lookback_days, deferrable=False, first_poll=0.1, poll_interval=0.5,
         ).execute(context)  # fmt: skip
     for page in world["pages"]:

@@ -65,7 +65,7 @@ def run_isolated(lake: Path, world: dict, day: dt.date, run_id: str) -> dict[str
     for account in world["accounts"]:
         number = account["account_id"]
         run(MetaInsightsOperator(
-            task_id=f"insights.insights_{number}", account_id=account["id"], date=day.isoformat(),
+            task_id=f"insights.insights_{number}", account_id=account["id"], data_interval_day=day.isoformat(),
             lookback_days=LOOKBACK, deferrable=False, first_poll=0.1, poll_interval=0.5, **common,
         ))  # fmt: skip
         run(

@@ -37,7 +37,7 @@ def report_op(report, account, lake, **kw):
         report=report,
         account_id=f"act_{account}",
         lake_root=str(lake),
-        date=D,
+        data_interval_day=D,
         lookback_days=LOOKBACK,
         deferrable=False,
         first_poll=0.1,
