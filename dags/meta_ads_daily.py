@@ -187,39 +187,34 @@ def meta_ads_daily():
                 )
     extracted.append(insights_group)
 
-    if config.extracts_leads:
-        with TaskGroup("leads") as leads_group:
+    # Per Page: a leads task and a conversations task (or, for discovered Pages, mapped batches of them).
+    page_extractions = {
+        "leads": (config.extracts_leads, extract_leads, leads_operator, ("leads", "lead_answers")),
+        "conversations": (
+            config.extracts_conversations,
+            extract_conversations,
+            conversations_operator,
+            ("conversations", "messages"),
+        ),
+    }
+    for kind, (wanted, extract_batch, page_operator, datasets) in page_extractions.items():
+        if not wanted:
+            continue
+        with TaskGroup(kind) as page_group:
             if config.pages_discovered:
-                extract_leads.override(
-                    outlets=[lake_asset(lake_root, "leads"), lake_asset(lake_root, "lead_answers")]
-                ).expand(batch=batches_of["pages"])
+                extract_batch.override(outlets=[lake_asset(lake_root, name) for name in datasets]).expand(
+                    batch=batches_of["pages"]
+                )
             for page in config.listed_pages:
-                if page.leads:
-                    leads_operator(
+                if getattr(page, kind):  # pages[].leads / pages[].conversations
+                    page_operator(
                         config,
                         page.id,
                         page,
                         pool=page_pool(page.id),
-                        outlets=[lake_asset(lake_root, "leads"), lake_asset(lake_root, "lead_answers")],
+                        outlets=[lake_asset(lake_root, name) for name in datasets],
                     )
-        extracted.append(leads_group)
-
-    if config.extracts_conversations:
-        with TaskGroup("conversations") as conversations_group:
-            if config.pages_discovered:
-                extract_conversations.override(
-                    outlets=[lake_asset(lake_root, "conversations"), lake_asset(lake_root, "messages")]
-                ).expand(batch=batches_of["pages"])
-            for page in config.listed_pages:
-                if page.conversations:
-                    conversations_operator(
-                        config,
-                        page.id,
-                        page,
-                        pool=page_pool(page.id),
-                        outlets=[lake_asset(lake_root, "conversations"), lake_asset(lake_root, "messages")],
-                    )
-        extracted.append(conversations_group)
+        extracted.append(page_group)
 
     # Runs when every extraction is done and one succeeded: a failed account or Page does not hold back
     # the marts of the others (their earlier data stays in the lake as it was).
