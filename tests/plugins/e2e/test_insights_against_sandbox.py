@@ -51,7 +51,7 @@ def accounts(sb):
 
 
 def insights_op(account, lake, **kw):
-    kw.setdefault("date", D)
+    kw.setdefault("data_interval_day", D)
     kw.setdefault("lookback_days", LOOKBACK)
     kw.setdefault("deferrable", False)
     kw.setdefault("first_poll", 0.2)
