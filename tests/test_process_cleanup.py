@@ -17,14 +17,15 @@ from tests.processes import SESSION_MARKER, TREE_MARKER, stop_tree
 PROJECT_DIR = Path(__file__).resolve().parents[1]
 
 # A parent that starts a child in a process group of its own (as Airflow does for each task) which
-# ignores SIGTERM (as the scheduler does for seconds), then waits.
+# ignores SIGTERM (as the scheduler does for seconds), then waits. Both ignore SIGTERM before the child
+# prints its pid, so the test never signals a process that is not yet stubborn.
 STUBBORN_TREE = """
 import os, signal, subprocess, sys, time
-child = subprocess.Popen([sys.executable, "-c",
-    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(600)"],
-    start_new_session=True)
-print(child.pid, flush=True)
 signal.signal(signal.SIGTERM, signal.SIG_IGN)
+subprocess.Popen([sys.executable, "-c",
+    "import os, signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); print(os.getpid(), flush=True); "
+    "time.sleep(600)"],
+    start_new_session=True)
 time.sleep(600)
 """
 

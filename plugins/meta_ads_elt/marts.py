@@ -27,7 +27,9 @@ import glob
 import json
 import logging
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import threading
@@ -67,11 +69,24 @@ DEFAULT_SERVING_STORAGE_VERSION = "v1.0.0"
 
 
 class DbtBuildError(RuntimeError):
-    """``dbt build`` failed; ``failures`` lists (node unique_id, status, message)."""
+    """``dbt build`` failed; ``failures`` lists (node unique_id, status, message); ``crash_signal``
+    names the signal that ended dbt when it crashed (``"SIGSEGV"``), else None."""
 
-    def __init__(self, message: str, failures: Sequence[tuple[str, str, str]] = ()) -> None:
+    def __init__(
+        self, message: str, failures: Sequence[tuple[str, str, str]] = (), crash_signal: str | None = None
+    ) -> None:
         super().__init__(message)
         self.failures = list(failures)
+        self.crash_signal = crash_signal
+
+
+_CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE})
+"""Signals of a native crash. SIGKILL and SIGTERM come from outside (a timeout, the OOM killer, a
+stopped task): dbt is not run again after those."""
+
+
+def _crash_signal(returncode: int) -> str | None:
+    return signal.Signals(-returncode).name if returncode < 0 and -returncode in _CRASH_SIGNALS else None
 
 
 def _resolve(path: str | os.PathLike[str] | None, env: str, default: Path) -> Path:
@@ -299,6 +314,13 @@ def run_dbt_build(
     :func:`publish_marts` (its ``build_db_path`` key is used). ``reporting_currency`` (ISO 4217) adds
     spend converted with the rates of ``fx_rates_path`` (CSV or Parquet; default: the seed fx_rates);
     ``coverage_start_date`` starts extraction_coverage there (config keys ``marts.*``).
+
+    When DuckDB reports the build file itself as damaged (a corrupted segment, a failed checkpoint,
+    not a database file), the file is moved to ``<name>.damaged`` and the build runs again once with
+    ``--full-refresh``: the build file holds nothing the lake does not, and the serving file is
+    untouched. The summary then names the damage under ``rebuilt_damaged_build_file``. When dbt
+    crashes (SIGSEGV and the like: a native crash, not a data or model error) it runs once more, and
+    the summary says so under ``retried_after_crash``.
     """
     build_db_path = build_db_path or build_path  # `build_path`: alias used by the DAG's config
     project = Path(project_dir or DBT_PROJECT_DIR).resolve()
@@ -321,6 +343,90 @@ def run_dbt_build(
         dbt_vars["fx_rates_path"] = str(rates if rates.is_absolute() else REPO_ROOT / rates)
     if coverage_start_date:
         dbt_vars["coverage_start_date"] = str(coverage_start_date)
+    run = dict(
+        lake_root=lake_root,
+        build_db_path=build_db_path,
+        project=project,
+        dbt_vars=dbt_vars,
+        select=select,
+        target_path=target_path,
+        log_path=log_path,
+        threads=threads,
+        timeout=timeout,
+    )
+    recovered: dict[str, Any] = {}
+    while True:
+        try:
+            return {**_build(full_refresh=full_refresh, **run), **recovered}
+        except DbtBuildError as error:
+            damage = _build_file_damage(error)
+            if damage and "rebuilt_damaged_build_file" not in recovered:
+                path = Path(dbt_env(build_db_path=build_db_path)["META_DBT_DUCKDB_PATH"])
+                kept = _set_damaged_build_file_aside(path)
+                log.warning(
+                    "The build file %s is damaged (DuckDB: %s). It is derived from the lake, so it was "
+                    "moved to %s (keep it for a DuckDB bug report, or delete it) and every model is "
+                    "rebuilt from the lake with --full-refresh; the serving file was not touched.",
+                    path,
+                    damage,
+                    kept,
+                )
+                recovered["rebuilt_damaged_build_file"] = {"damage": damage, "kept_at": str(kept)}
+                full_refresh = True
+            elif error.crash_signal and "retried_after_crash" not in recovered:
+                log.warning(
+                    "dbt crashed (%s: a native crash in DuckDB, not a data or model error); building "
+                    "once more (a damaged build file would then be rebuilt from the lake).",
+                    error.crash_signal,
+                )
+                recovered["retried_after_crash"] = error.crash_signal
+            else:
+                raise
+
+
+_BUILD_FILE_DAMAGE = re.compile(
+    r"(Corrupt\w*[^\n]{0,200}|[^\n]{0,120}not a valid DuckDB database file[^\n]{0,80}"
+    r"|[^\n]{0,120}checksum[^\n]{0,120}|database has been invalidated[^\n]{0,200}"
+    r"|FATAL Error[^\n]{0,200})",
+    re.IGNORECASE,
+)
+"""DuckDB's words for a damaged database file (storage corruption, failed checkpoint, invalidated
+instance): the build cannot succeed on that file again, whatever the models say."""
+
+
+def _build_file_damage(error: DbtBuildError) -> str | None:
+    """What DuckDB said about a damaged build file, or None when the failure is about data or models."""
+    for text in [message for _, _, message in error.failures] + [str(error)]:
+        for found in _BUILD_FILE_DAMAGE.finditer(text):
+            if "parquet" not in found.group(0).lower():  # a damaged lake file: rebuilding cannot help
+                return found.group(0).strip()
+    return None
+
+
+def _set_damaged_build_file_aside(path: Path) -> Path:
+    """Move the build file (and its WAL) to ``<name>.damaged`` (replacing an older one); return that path."""
+    kept = path.with_name(path.name + ".damaged")
+    for source, target in ((path, kept), (Path(f"{path}.wal"), Path(f"{kept}.wal"))):
+        target.unlink(missing_ok=True)
+        if source.exists():
+            source.replace(target)
+    return kept
+
+
+def _build(
+    *,
+    full_refresh: bool,
+    lake_root: str | os.PathLike[str] | None,
+    build_db_path: str | os.PathLike[str] | None,
+    project: Path,
+    dbt_vars: dict[str, Any],
+    select: str | None,
+    target_path: str | os.PathLike[str] | None,
+    log_path: str | os.PathLike[str] | None,
+    threads: int | None,
+    timeout: float | None,
+) -> dict[str, Any]:
+    """One ``dbt build``: its summary, or :class:`DbtBuildError` naming each failing node."""
     args = ["build"]
     if full_refresh:
         args.append("--full-refresh")
@@ -350,10 +456,12 @@ def run_dbt_build(
             message = f"dbt build failed on {len(failures)} node(s): {detail}"
         else:
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
-            message = f"dbt build failed (exit {proc.returncode}) before running nodes:\n{tail}"
+            ended = _crash_signal(proc.returncode) or f"exit {proc.returncode}"
+            message = f"dbt build failed ({ended}) before running nodes:\n{tail}"
         raise DbtBuildError(
             message + "\nFix the data or model named above, then re-run the task (the build is idempotent).",
             failures,
+            crash_signal=_crash_signal(proc.returncode),
         )
     return {
         "build_db_path": dbt_env(build_db_path=build_db_path)["META_DBT_DUCKDB_PATH"],

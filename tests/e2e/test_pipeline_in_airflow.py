@@ -95,7 +95,9 @@ def moved_conversations(*lake_roots: Path) -> list[str]:
 
 def lake_snapshot(lake_root: Path, moved: list[str] = ()) -> dict[str, list[tuple]]:
     """Every dataset's rows (volatile extraction columns left out), sorted, with their partition values;
-    the messages of ``moved`` conversations (:func:`moved_conversations`) left out."""
+    the ``moved`` conversations (:func:`moved_conversations`) and their messages left out: which pull
+    holds such a conversation's row (its ``date`` partition) and which of its messages are still within
+    Meta's 20 newest depend on when the pull ran."""
     snapshot = {}
     end = f"timestamptz '{INTERVAL.end.isoformat()}'"
     with duckdb.connect() as connection:
@@ -105,7 +107,7 @@ def lake_snapshot(lake_root: Path, moved: list[str] = ()) -> dict[str, list[tupl
                 snapshot[dataset] = []
                 continue
             where = SETTLED_BY_INTERVAL_END.get(dataset, "true").format(end=end, lake=lake_root)
-            if dataset == "messages" and moved:
+            if dataset in ("messages", "conversations") and moved:
                 where += " and conversation_id not in (" + ", ".join(f"'{c}'" for c in moved) + ")"
             relation = connection.sql(
                 f"select * from read_parquet('{lake_root / dataset}/**/*.parquet', hive_partitioning=true, "
