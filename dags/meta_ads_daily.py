@@ -227,7 +227,7 @@ def meta_ads_daily():
         Incremental marts re-process the lookback window ending with this run's day, so a backfilled
         day rebuilds its own window, not the newest one.
         """
-        from meta_ads_elt.marts import dbt_target_dir, run_dbt_build
+        from meta_ads_elt.dbt_runner import dbt_target_dir, run_dbt_build
 
         build_path = Path(config.resolve(config.marts.build_path))
         lookback_days = config.lookback_days
@@ -265,7 +265,7 @@ def meta_ads_daily():
         """Atomically swap in the serving DuckDB file and the Parquet copies BI tools read (only the
         dates whose rows changed are copied), with the extractions still failed (`_published_failures`)."""
         from meta_ads_elt.failures import reconcile_failures
-        from meta_ads_elt.marts import publish_marts
+        from meta_ads_elt.publish import publish_marts
 
         open_failures = reconcile_failures(lake_root, _run_outcome())
         return publish_marts(

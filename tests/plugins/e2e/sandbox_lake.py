@@ -75,7 +75,8 @@ def run_day(lake: Path, world: dict, day: dt.date, lookback_days: int, run_id: s
 
 def build_marts(root: Path, lake: Path, day: dt.date, lookback_days: int) -> Path:
     """The DAG's dbt build (incremental window ending with ``day``) and publish; the serving file."""
-    from meta_ads_elt.marts import publish_marts, run_dbt_build
+    from meta_ads_elt.dbt_runner import run_dbt_build
+    from meta_ads_elt.publish import publish_marts
 
     build = run_dbt_build(
         lake_root=lake, build_db_path=root / "build.duckdb", target_path=root / "target", log_path=root / "logs",
