@@ -20,7 +20,7 @@ help:
 	@echo "make airflow  the Airflow UI (standalone) with this project's DAGs and the sandbox, on 127.0.0.1:$(AIRFLOW_PORT)"
 	@echo "make report   a static HTML report of the published marts (data/report.html)"
 	@echo "make bench    run the benchmarks; writes bench/results.json"
-	@echo "make lint     ruff check (with Airflow's AIR rules) and ruff format --check"
+	@echo "make lint     ruff check (with Airflow's AIR rules), ruff format --check, sqlfluff lint dbt_project"
 	@echo "make docs     dbt docs generate (lineage in dbt_project/target/index.html)"
 	@echo "make services-deps  PostgreSQL and Redis server binaries for the Celery e2e test (apt-get)"
 	@echo "make browser  Debian's headless Chromium for the browser tests (as root; .ci/run does it)"
@@ -58,17 +58,20 @@ $(DUCKDB_COMPAT)/.installed: $(STAMP)
 # latency), not on the CPU: test files run on TEST_WORKERS parallel pytest workers (pytest-xdist, one
 # file per worker, so a module's servers stay in one process).
 TEST_WORKERS ?= 3
-test: $(STAMP) compat
-	$(BIN)/ruff check .
-	$(BIN)/ruff format --check .
+test: lint compat
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: $(STAMP) compat
 	$(BIN)/python -m pytest -m "not e2e and not slow"
 
+# sqlfluff's dbt templater compiles the real project (.sqlfluff) against an in-memory DuckDB and a lake
+# root that does not exist (every source an empty relation), so it reads nothing of data/ (it writes
+# only dbt_project/target/).
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	META_DBT_DUCKDB_PATH=:memory: META_LAKE_ROOT=$(CURDIR)/dbt_project/target/no_lake \
+		DBT_SEND_ANONYMOUS_USAGE_STATS=False $(BIN)/sqlfluff lint dbt_project
 
 sandbox: $(STAMP)
 	$(BIN)/python -m meta_sandbox --host 127.0.0.1 --port $(SANDBOX_PORT) $(SANDBOX_ARGS)

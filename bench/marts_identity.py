@@ -3,7 +3,7 @@
 For a refactor or a speed change of ``dbt_project/`` that must not change a single number: the
 project at a git revision (``--before``, exported with ``git archive``) and the working tree's project
 (or ``--after``) each build the same lake with the same steps, and after each step every published
-mart (``marts.MARTS`` and ``marts.ROLLUPS``) is compared: same column names and types in the same
+mart (``marts.MARTS``, ``marts.ROLLUPS`` and ``marts.BREAKDOWN_MARTS``) is compared: same column names and types in the same
 order, and ``EXCEPT ALL`` empty both ways (duplicates count).
 
 Steps: a full build (``--full-refresh``), then the daily incremental build. On the generated bench
@@ -39,6 +39,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def export_project(revision: str, into: Path) -> Path:
     """``dbt_project/`` as it is at ``revision`` (without target/ or logs/), under ``into``."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = into / "dbt_project.tar"
     with archive.open("wb") as out:
         subprocess.run(["git", "archive", revision, "dbt_project"], cwd=REPO, stdout=out, check=True)
@@ -99,7 +100,7 @@ def run(before: str, after: str | None, lake_arg: str, work: Path) -> dict[str, 
         shutil.copytree(dbt_build.OUT / "dbt_lake", lake)
     else:
         lake = Path(lake_arg).resolve()
-    relations = marts.MARTS + marts.ROLLUPS
+    relations = marts.MARTS + marts.ROLLUPS + marts.BREAKDOWN_MARTS
     steps: dict[str, Any] = {}
     for step in ("full", "incremental"):
         if step == "incremental" and lake_arg == "bench":

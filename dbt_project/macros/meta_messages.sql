@@ -38,7 +38,7 @@
                 max({
                     'sender_known': is_from_page is not null,
                     'extracted_at': extracted_at,
-                    'snapshot_date': snapshot_date,
+                    'snapshot_date': snapshot_date
                 }) as latest,
             from (select * from {{ messages_relation }}{{ since_filter }}) as candidates
             where hash(message_id) in (select repeated_hashes.message_hash from repeated_hashes)

@@ -259,9 +259,10 @@ def run_dbt_build(
 ) -> dict[str, Any]:
     """Run ``dbt build`` over the lake into ``build_db_path``; return a summary, raise on failure.
 
-    ``reports`` (``insights.reports`` of the config): first bring the dbt sources and the reports'
-    staging models in line with them (:mod:`meta_ads_elt.dbt_contract`; nothing is written when the
-    project already matches, as it does for the shipped config).
+    ``reports`` (``insights.reports`` of the config): when the project's dbt sources and report staging
+    models differ from what they need (:mod:`meta_ads_elt.dbt_contract`), build a copy of the project
+    with them generated, ``dbt_project/`` beside the build file; the shipped config builds the project
+    as is, and the project itself is never written.
 
     ``window_end`` (last account-local date, e.g. the data interval's date) and ``lookback_days``
     set the incremental window (default: the newest insights date in the lake, 28 days). Re-running
@@ -282,10 +283,11 @@ def run_dbt_build(
     build_db_path = build_db_path or build_path  # `build_path`: alias used by the DAG's config
     project = Path(project_dir or DBT_PROJECT_DIR).resolve()
     if reports is not None:
-        from meta_ads_elt.dbt_contract import write
+        from meta_ads_elt.dbt_contract import project_for
 
-        for path in write(project, reports):
-            log.info("dbt contract: wrote %s for insights.reports", path)
+        build_dir = Path(dbt_env(build_db_path=build_db_path)["META_DBT_DUCKDB_PATH"]).parent
+        project = project_for(project, reports, build_dir / "dbt_project")
+        log.info("dbt project for insights.reports: %s", project)
     dbt_vars: dict[str, Any] = {}
     if window_end is None:
         # Resolved once here rather than by every node's meta_window_start() (a glob over the lake each).

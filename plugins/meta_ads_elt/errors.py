@@ -9,9 +9,20 @@ Every failure the hook sees becomes one of three kinds, each an exception class:
 * :class:`MetaFatalError` - retrying cannot help; the message says what the user must do. These are
   ``AirflowFailException``s, so Airflow does not retry the task either.
 
-Two special cases are neither: :class:`MetaDataTooLargeError` ("reduce the amount of data", code 100
+One special case is neither: :class:`MetaDataTooLargeError` ("reduce the amount of data", code 100
 subcode 1487534) asks the caller to read smaller pages or split the job.
 Messages are always scrubbed of tokens and proofs, and never carry a raw SDK or requests traceback.
+
+The kind of an error is decided once, where it is raised (:func:`classify` for a Graph reply,
+:func:`classify_transport` for the network); everything downstream reads the class:
+
+* :func:`is_retryable` is the one predicate of the hook's retry policy (sync and async);
+* :func:`to_event` / :func:`from_event` carry an error from a trigger to its operator as plain JSON
+  and give back the same class with the same fields, so the operator raises what the hook raised.
+
+Errors that retrying cannot fix are ``AirflowFailException`` subclasses with the fix in the message:
+:class:`MetaFatalError` (and :class:`MetaArgumentError` for operator arguments) and
+:class:`DataContractError` (data that breaks the lake's declared schema).
 """
 
 from __future__ import annotations
@@ -119,6 +130,11 @@ class MetaConfigError(MetaFatalError):
     """The Airflow Connection or operator arguments are wrong."""
 
 
+class MetaArgumentError(MetaConfigError, ValueError):
+    """An operator argument has a value it cannot run with (found at execute time, e.g. from a
+    template): the message names the argument, its value and what is allowed."""
+
+
 class MetaAppSecretProofError(MetaConfigError):
     """Meta refused the ``appsecret_proof``: the Connection's ``app_secret`` is not the secret of the app
     that issued the token, or the app requires a proof and the Connection has no ``app_secret``."""
@@ -140,6 +156,25 @@ class MetaDaysFailedError(MetaJobFailedError):
 class MetaRateLimitWaitError(MetaFatalError):
     """Meta's rate limit would hold the task longer than ``max_rate_limit_wait_minutes``: fail now with
     the time to retry, rather than hold a worker slot silently (Airflow retries would only wait again)."""
+
+
+class DataContractError(AirflowFailException):
+    """Rows that break a declared contract (the lake's schema and partitions): a retry would read and
+    write the same rows, so the task fails at once. The message ends with what to do."""
+
+    fix = (
+        "Retrying gives the same result, so it was not retried; the lake partitions were left as they "
+        "were. Check that the dataset's schema (meta_ads_elt.schemas) matches what the extraction sends, "
+        "or report it with this task's log."
+    )
+
+    def __str__(self) -> str:
+        return f"{super().__str__()} -- {self.fix}"
+
+
+def is_retryable(exc: BaseException) -> bool:
+    """Whether another attempt of the same call can succeed: the hook's one retry predicate."""
+    return isinstance(exc, MetaRetryableError)
 
 
 def rate_limit_wait_error(
@@ -255,3 +290,53 @@ def classify(
 def classify_transport(exc: BaseException, *, what: str = "Graph API call") -> MetaRetryableError:
     """Timeouts and dropped connections: retryable, with the cause named but not its traceback."""
     return MetaRetryableError(f"Network error on {what}: {type(exc).__name__}: {scrub(exc)}")
+
+
+# -- the error codec of trigger events ------------------------------------------------------------
+_FALLBACK_BY_KIND: dict[str, type[MetaApiError]] = {
+    "retryable": MetaRetryableError,
+    "throttled": MetaThrottledError,
+    "too_much_data": MetaDataTooLargeError,
+    "fatal": MetaFatalError,
+}
+
+
+def _error_name(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _error_classes() -> dict[str, type[MetaApiError]]:
+    """Every loaded :class:`MetaApiError` class by module-qualified name (never imported from an event:
+    an event names a class, it does not choose code to load)."""
+    found: dict[str, type[MetaApiError]] = {}
+    todo: list[type[MetaApiError]] = [MetaApiError]
+    while todo:
+        cls = todo.pop()
+        found[_error_name(cls)] = cls
+        todo.extend(cls.__subclasses__())
+    return found
+
+
+def to_event(exc: BaseException) -> dict[str, Any]:
+    """An error as plain JSON for a trigger event: its class, kind, scrubbed message and fields.
+
+    An exception that is no :class:`MetaApiError` (a bug, an unexpected library error) travels as a
+    plain :class:`MetaApiError` naming its type: not fatal, so Airflow's retries still apply.
+    """
+    if not isinstance(exc, MetaApiError):
+        exc = MetaApiError(f"{type(exc).__name__}: {scrub(exc)}")
+    fields = {k: v for k, v in vars(exc).items() if k not in ("message", "body")}
+    return {"class": _error_name(type(exc)), "kind": exc.kind, "message": exc.message, "fields": fields}
+
+
+def from_event(event: dict[str, Any]) -> MetaApiError:
+    """The error :func:`to_event` encoded, as the same class with the same message and fields.
+
+    A class this process has not loaded falls back to the base class of the same kind, so a fatal
+    error stays fatal (an ``AirflowFailException``) and a retryable one stays retryable.
+    """
+    cls = _error_classes().get(str(event.get("class"))) or _FALLBACK_BY_KIND.get(
+        str(event.get("kind")), MetaApiError
+    )
+    message = scrub(str(event.get("message") or "unknown error"))
+    return _rebuild(cls, message, {"body": None, **dict(event.get("fields") or {}), "message": message})

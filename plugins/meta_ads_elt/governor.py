@@ -269,6 +269,11 @@ class RateLimitGovernor:
             self._sleep(delay)
         return delay
 
+    def sleep(self, seconds: float) -> None:
+        """Sleep the time :meth:`reserve` returned (this governor's clock: tests give it a fake one)."""
+        if seconds > 0:
+            self._sleep(seconds)
+
     def waited(self, scope: str | None = None) -> float:
         """Seconds callers in ``scope`` (or all scopes) have waited so far."""
         with self._lock:

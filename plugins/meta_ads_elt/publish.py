@@ -859,7 +859,7 @@ def publish_marts(
     :class:`~meta_ads_elt.failures.ExtractionFailure` list of :func:`~meta_ads_elt.failures.reconcile_failures`,
     or dicts with its fields), each with its account or Page, dates, reason and how to fill the gap.
     Nothing is replaced unless every mart was copied. ``build_db_path`` may be the dict returned by
-    :func:`run_dbt_build`; ``serving_path`` is an alias of ``serving_db_path``. ``storage_version=None``
+    :func:`~meta_ads_elt.dbt_runner.run_dbt_build`; ``serving_path`` is an alias of ``serving_db_path``. ``storage_version=None``
     writes DuckDB's default (2.0) format, which DuckDB < 2.0 cannot open. ``incremental=False`` writes
     everything afresh. Superseded Parquet versions are kept ``retain_minutes`` for readers still on them.
     """

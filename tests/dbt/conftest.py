@@ -88,7 +88,7 @@ E2 = ts("2026-11-04T06:00:00Z")
 
 
 def write_scenario_lake(lake: Path) -> None:
-    """A small world whose expected marts are computed by hand in the tests (no lead_answers dataset)."""
+    """A small world whose expected marts are computed by hand in the tests (no lead_answers or breakdown reports)."""
     write_rows(
         lake,
         "accounts",

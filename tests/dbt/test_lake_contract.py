@@ -48,8 +48,18 @@ def test_adding_a_report_is_one_generated_source_model_and_test(tmp_path: Path):
     files = dbt_contract.render(reports)
     assert dbt_contract.REPORTS_DIR / "stg_meta__insights_by_region.sql" in files
     sql = files[dbt_contract.REPORTS_DIR / "stg_meta__insights_by_region.sql"]
-    assert "meta_lake_source('insights_by_region')" in sql and "cast(region as varchar) as region" in sql
-    assert "partition by account_id, date, ad_id, region order by extracted_at desc" in sql
+    # one call of the shared macro, which reads the columns from the source's meta.lake_columns
+    call = [line for line in sql.splitlines() if not line.startswith("--")]
+    assert call == [
+        "{{ meta_report_staging(",
+        "    'insights_by_region',",
+        "    primary_key=['account_id', 'date', 'ad_id', 'region'],",
+        ") }}",
+    ]
+    sources = yaml.safe_load(files[dbt_contract.SOURCES_PATH])["sources"][0]["tables"]
+    region_source = next(t for t in sources if t["name"] == "insights_by_region")["config"]["meta"]
+    assert ["region", "varchar"] in region_source["lake_columns"]
+    assert region_source["lake_glob"] == "insights_by_region/account_id=*/date=*/*.parquet"
     models = yaml.safe_load(files[dbt_contract.REPORTS_DIR / "_reports__models.yml"])["models"]
     mine = next(m for m in models if m["name"] == "stg_meta__insights_by_region")
     assert {"meta_report_sums_to_account_totals": {"arguments": {"report": "by_region"}}} in mine[
@@ -74,7 +84,6 @@ FACT = {
     "cost_per_lead",
     "cost_per_lead_by_campaign",
     "cost_per_lead_by_account",
-    "stg_meta__insight_actions",
 }
 
 
@@ -96,3 +105,20 @@ def test_a_breakdown_relation_is_never_combined_with_the_ad_level_fact():
             assert not re.search(r"\bunion\b", text, re.IGNORECASE), (
                 f"{path.name} unions a breakdown relation"
             )
+
+
+def test_a_build_for_other_reports_uses_a_copy_of_the_project_and_never_writes_the_project(tmp_path: Path):
+    shipped = load_config().insights.reports
+    copy_dir = tmp_path / "build" / "dbt_project"
+    assert dbt_contract.project_for(DBT_PROJECT_DIR, shipped, copy_dir) == DBT_PROJECT_DIR
+    assert not copy_dir.exists()
+    before = {p: p.read_text() for p in (DBT_PROJECT_DIR / "models").rglob("*") if p.is_file()}
+    reports = [*shipped, ReportConfig(name="by_region", breakdowns=("region",))]
+    (copy_dir / "leftover").mkdir(parents=True)  # a previous build's copy is replaced, not merged
+    assert dbt_contract.project_for(DBT_PROJECT_DIR, reports, copy_dir) == copy_dir
+    assert not (copy_dir / "leftover").exists()
+    assert not dbt_contract.differences(copy_dir, reports)
+    assert (copy_dir / dbt_contract.REPORTS_DIR / "stg_meta__insights_by_region.sql").is_file()
+    assert (copy_dir / "dbt_project.yml").is_file() and (copy_dir / "macros" / "overrides").is_dir()
+    after = {p: p.read_text() for p in (DBT_PROJECT_DIR / "models").rglob("*") if p.is_file()}
+    assert after == before

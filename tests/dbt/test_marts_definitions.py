@@ -321,8 +321,8 @@ def test_spend_is_exact_decimal_in_rollups(scenario: Build) -> None:
 
 
 def test_absent_dataset_builds_as_empty(scenario: Build) -> None:
-    # the scenario lake has no lead_answers at all
-    assert scenario.query("select count(*) from stg_meta__lead_answers") == [(0,)]
+    # the scenario lake has no Insights report but the default (e.g. no insights_by_device files)
+    assert scenario.query("select count(*) from stg_meta__insights_by_device") == [(0,)]
 
 
 # --- self-describing marts (issue 13 item 5) ----------------------------------------------------

@@ -63,7 +63,9 @@ def airflow_env(home: Path, config_path: Path, sandbox, api_port: int) -> dict[s
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
         "AIRFLOW__API__PORT": str(api_port),
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"http://localhost:{api_port}/execution/",
-        "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "5",
+        # One parse at start is all a test needs (none edits the DAG file or its config while Airflow
+        # runs); the default re-parses every 30 s, each parse importing pyarrow and the SDK again.
+        "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__CORE__PARALLELISM": "8",
         # own log-server ports: other Airflows of the suite (parallel test workers) run at the same time

@@ -324,7 +324,7 @@ class CeleryDeployment:
             "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
             "AIRFLOW__API__HOST": "127.0.0.1",
             # One parse at start is all the run needs: no re-parsing every few seconds on 2 cores.
-            "AIRFLOW__SCHEDULER__MIN_FILE_PROCESS_INTERVAL": "600",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "600",
         }
         init_env = self.component_env("init")
         prepare_home({**init_env, MARKER: self.marker})

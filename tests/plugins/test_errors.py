@@ -131,3 +131,136 @@ def test_errors_pickle_round_trip():
     err = classify(400, body(190, "expired", 463))
     back = pickle.loads(pickle.dumps(err))  # noqa: S301 - our own bytes
     assert type(back) is MetaTokenError and back.code == 190 and str(back) == str(err)
+
+
+def _every_error_class():
+    """Every MetaApiError class the plugins declare (their modules imported, so subclasses register)."""
+    import importlib
+    import pkgutil
+
+    import meta_ads_elt
+    from meta_ads_elt.errors import MetaApiError
+
+    for module in pkgutil.walk_packages(meta_ads_elt.__path__, "meta_ads_elt."):
+        importlib.import_module(module.name)
+    found, todo = set(), [MetaApiError]
+    while todo:
+        cls = todo.pop()
+        found.add(cls)
+        todo.extend(cls.__subclasses__())
+    return sorted(found, key=lambda c: (c.__module__, c.__qualname__))
+
+
+def _sample(cls):
+    kwargs = {"failed_dates": ["2026-11-01"]} if "failed_dates" in cls.__init__.__code__.co_varnames else {}
+    return cls(
+        f"{cls.__name__} on GET /act_1 access_token=EAAsecret [code 17]",
+        code=17,
+        subcode=2446079,
+        http_status=400,
+        fbtrace_id="T1",
+        is_transient=True,
+        retry_after=61.5,
+        body={"error": {"code": 17}},
+        **kwargs,
+    )
+
+
+def test_every_error_class_survives_the_event_codec():
+    from meta_ads_elt.errors import from_event, to_event
+
+    classes = _every_error_class()
+    assert len(classes) >= 15  # the hook's, the operators' (discovery...) and the trigger's errors
+    for cls in classes:
+        err = _sample(cls)
+        event = json.loads(json.dumps(to_event(err)))  # plain JSON, as the triggerer stores it
+        back = from_event(event)
+        assert type(back) is cls, cls
+        assert str(back) == str(err) and back.message == err.message and "EAAsecret" not in back.message
+        assert back.kind == err.kind
+        assert isinstance(back, AirflowFailException) == isinstance(err, AirflowFailException)
+        for field in ("code", "subcode", "http_status", "fbtrace_id", "is_transient", "retry_after"):
+            assert getattr(back, field) == getattr(err, field), (cls, field)
+        assert getattr(back, "failed_dates", None) == getattr(err, "failed_dates", None)
+
+
+def test_an_error_class_unknown_to_the_reader_keeps_its_kind():
+    from meta_ads_elt.errors import MetaApiError, from_event, to_event
+
+    event = to_event(MetaTokenError("expired", code=190))
+    fatal = from_event({**event, "class": "elsewhere.RenamedTokenError"})
+    assert type(fatal) is MetaFatalError and fatal.code == 190 and fatal.message == "expired"
+    retryable = from_event({**to_event(MetaRetryableError("x")), "class": "gone.Error"})
+    assert type(retryable) is MetaRetryableError
+    unexpected = from_event(to_event(RuntimeError("boom access_token=EAAsecret")))
+    assert type(unexpected) is MetaApiError and "boom" in unexpected.message
+    assert "EAAsecret" not in unexpected.message
+
+
+def test_every_error_that_cannot_succeed_on_retry_fails_the_task_at_once():
+    from meta_ads_elt.access import AccessCheckError
+    from meta_ads_elt.batches import BatchFailedFatally
+    from meta_ads_elt.discovery import DiscoveryError
+    from meta_ads_elt.errors import (
+        DataContractError,
+        MetaAppSecretProofError,
+        MetaArgumentError,
+        MetaConfigError,
+        MetaDaysFailedError,
+        MetaJobFailedError,
+        MetaObjectAccessError,
+        MetaRateLimitWaitError,
+        is_retryable,
+    )
+    from meta_ads_elt.failures import ExtractionsFailedError
+    from meta_ads_elt.lake import LakeSchemaError
+    from meta_ads_elt.leadgen_budget import LeadRetrievalBudgetExceeded
+
+    non_retryable = [
+        MetaFatalError,
+        MetaTokenError,
+        MetaPermissionError,
+        MetaParameterError,
+        MetaObjectAccessError,
+        MetaConfigError,
+        MetaArgumentError,
+        MetaAppSecretProofError,
+        MetaJobFailedError,
+        MetaDaysFailedError,
+        MetaRateLimitWaitError,
+        DiscoveryError,
+        DataContractError,
+        LakeSchemaError,
+        LeadRetrievalBudgetExceeded,
+        AccessCheckError,
+        ExtractionsFailedError,
+        BatchFailedFatally,
+    ]
+    for cls in non_retryable:
+        assert issubclass(cls, AirflowFailException), cls
+    for cls in (c for c in _every_error_class() if issubclass(c, MetaFatalError)):
+        assert cls in non_retryable, f"{cls.__name__}: add it to this list"
+        assert not is_retryable(_sample(cls))
+    assert is_retryable(_sample(MetaRetryableError)) and is_retryable(_sample(MetaThrottledError))
+    assert not is_retryable(_sample(MetaDataTooLargeError))  # the caller reads less instead
+
+
+def test_a_lake_contract_error_names_the_fix_and_stays_a_value_error():
+    from meta_ads_elt.lake import LakeSchemaError
+
+    err = LakeSchemaError("insights: column 'spend' is required but 2 row(s) lack it")
+    assert isinstance(err, ValueError) and isinstance(err, AirflowFailException)
+    assert "column 'spend'" in str(err) and "not retried" in str(err) and "schema" in str(err)
+
+
+def test_operator_argument_errors_fail_at_once_naming_argument_and_value():
+    import datetime as dt
+
+    from meta_ads_elt.errors import MetaArgumentError
+    from meta_ads_elt.operators._pages import interval_day, utc_window
+
+    with pytest.raises(MetaArgumentError, match=r"lookback_days = 0: .*1 or more") as info:
+        utc_window(dt.date(2026, 11, 1), 0)
+    assert isinstance(info.value, AirflowFailException) and isinstance(info.value, ValueError)
+    with pytest.raises(MetaArgumentError, match="data_interval_day='YYYY-MM-DD'"):
+        interval_day({}, None)

@@ -171,28 +171,25 @@ def test_expired_token_fails_at_once_without_retries(monkeypatch, stub, caplog):
     assert TOKEN not in str(info.value) and TOKEN not in caplog.text
 
 
-def test_throttle_waits_for_the_announced_regain_time(monkeypatch, stub):
-    buc = json.dumps(
-        {
-            "1": [
-                {
-                    "type": "ads_insights",
-                    "call_count": 100,
-                    "total_cputime": 1,
-                    "total_time": 1,
-                    "estimated_time_to_regain_access": 1,
-                }
-            ]
-        }
-    )
-    stub.script["/v26.0/act_1/insights"] = [
-        (
-            400,
-            {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}},
-            {"X-Business-Use-Case-Usage": buc},
-        ),
+def throttled_then_ok(usage_key: str, regain_minutes: int) -> list:
+    """An 80000 throttle whose ``X-Business-Use-Case-Usage`` (keyed by ``usage_key``) announces the regain
+    time, then a success."""
+    usage = {
+        "type": "ads_insights",
+        "call_count": 100,
+        "total_cputime": 1,
+        "total_time": 1,
+        "estimated_time_to_regain_access": regain_minutes,
+    }
+    error = {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}}
+    return [
+        (400, error, {"X-Business-Use-Case-Usage": json.dumps({usage_key: [usage]})}),
         (200, {"data": []}),
     ]
+
+
+def test_throttle_waits_for_the_announced_regain_time(monkeypatch, stub):
+    stub.script["/v26.0/act_1/insights"] = throttled_then_ok("1", 1)
     hook = connect(monkeypatch, stub)
     slept = []
     hook.governor._sleep = slept.append
@@ -204,27 +201,8 @@ def test_throttle_waits_for_the_announced_regain_time(monkeypatch, stub):
 def test_a_regain_time_beyond_the_cap_fails_at_once_saying_when_to_retry(monkeypatch, stub):
     from meta_ads_elt.errors import MetaRateLimitWaitError
 
-    buc = json.dumps(
-        {
-            "2181089985940348": [
-                {
-                    "type": "ads_insights",
-                    "call_count": 100,
-                    "total_cputime": 1,
-                    "total_time": 1,
-                    "estimated_time_to_regain_access": 45,
-                }
-            ]
-        }
-    )
-    stub.script["/v26.0/act_1/insights"] = [
-        (
-            400,
-            {"error": {"code": 80000, "error_subcode": 2446079, "message": "(#80000) too many calls"}},
-            {"X-Business-Use-Case-Usage": buc},
-        ),  # keyed by the business, as Meta documents
-        (200, {"data": []}),
-    ]
+    # keyed by the business, as Meta documents
+    stub.script["/v26.0/act_1/insights"] = throttled_then_ok("2181089985940348", 45)
     hook = connect(monkeypatch, stub)
     hook.max_wait_seconds = 30 * 60
     slept = []
@@ -235,6 +213,16 @@ def test_a_regain_time_beyond_the_cap_fails_at_once_saying_when_to_retry(monkeyp
         hook.call("GET", "act_1/insights")
     assert "max_rate_limit_wait_minutes=30" in str(info.value) and "re-run" in str(info.value)
     assert slept == [] and len(stub.requests) == 1  # no silent hour in a worker slot, no second call
+
+    async def async_call():
+        return await hook.acall("GET", "act_1/insights")
+
+    import asyncio
+
+    stub.script["/v26.0/act_1/insights"] = [(200, {"data": []})]
+    with pytest.raises(MetaRateLimitWaitError, match="about 45 min"):  # the async path: the same refusal
+        asyncio.run(async_call())
+    assert len(stub.requests) == 1
 
 
 def test_a_report_not_loadable_yet_is_retried(monkeypatch, stub):
@@ -396,3 +384,123 @@ def test_connection_is_validated_early(monkeypatch, stub):
         _ = connect(monkeypatch, stub, base_url="graph.facebook.com").settings
     with pytest.raises(MetaConfigError, match="is not defined"):
         _ = MetaGraphApiHook("meta_missing_conn").settings
+
+
+def test_sync_and_async_calls_send_the_same_request_under_the_same_policy(monkeypatch, stub):
+    import asyncio
+
+    transient = (
+        500,
+        {"error": {"code": 2, "message": "Service temporarily unavailable", "is_transient": True}},
+    )
+    params = {
+        "fields": ["id", "name"],
+        "time_range": {"since": "2026-11-01", "until": "2026-11-02"},
+        "x": True,
+    }
+    stub.script["/v26.0/act_1/insights"] = [transient, (200, {"data": [1]}), transient, (200, {"data": [1]})]
+    hook = connect(monkeypatch, stub)
+    assert hook.call("GET", "act_1/insights", params) == {"data": [1]}
+    assert asyncio.run(hook.acall("GET", "act_1/insights", params)) == {"data": [1]}
+    sync_request, async_request = stub.requests[1], stub.requests[3]
+    assert sync_request == async_request  # one encoding, one way of attaching token and proof
+    assert sync_request["query"]["access_token"] == TOKEN
+    assert (
+        sync_request["query"]["appsecret_proof"]
+        == hmac.new(SECRET.encode(), TOKEN.encode(), hashlib.sha256).hexdigest()
+    )
+    assert sync_request["query"]["time_range"] == '{"since":"2026-11-01","until":"2026-11-02"}'
+    assert (hook.calls, hook.retries) == (4, 2)  # one retry each, counted alike
+
+    stub.script["/v26.0/act_1"] = [(200, {})]
+    hook.call("POST", "act_1", {"name": "n"})
+    asyncio.run(hook.acall("POST", "act_1", {"name": "n"}))
+    assert stub.requests[-2] == stub.requests[-1]
+    assert stub.requests[-1]["form"] == {"name": "n"} and stub.requests[-1]["query"]["access_token"] == TOKEN
+
+
+def test_async_fatal_and_throttle_follow_the_sync_policy(monkeypatch, stub):
+    import asyncio
+
+    stub.script["*"] = [(400, {"error": {"code": 100, "message": "(#100) level must be one of ad, adset"}})]
+    hook = connect(monkeypatch, stub)
+    with pytest.raises(MetaParameterError, match="level"):
+        asyncio.run(hook.acall("GET", "act_1/insights"))
+    assert len(stub.requests) == 1  # not retried
+    stub.script["*"] = [(400, {"error": {"code": 17, "message": "(#17) User request limit reached"}})]
+    with pytest.raises(MetaThrottledError):
+        asyncio.run(hook.acall("GET", "act_1/insights"))
+    assert len(stub.requests) == 1 + hook.max_attempts
+    assert hook.governor.waited("1") > 0  # the throttle blocked the account in the governor
+
+
+def test_the_async_session_has_the_connection_timeout(monkeypatch, stub):
+    import asyncio
+
+    stub.script["*"] = [("sleep", 2)]
+    hook = connect(monkeypatch, stub, timeout=0.3)
+    hook.max_attempts = 2
+
+    async def main():
+        async with hook.async_session() as session:
+            assert session.timeout.total == pytest.approx(0.3)
+            return await hook.acall("GET", "me", session=session)
+
+    started = time.monotonic()
+    with pytest.raises(MetaRetryableError, match="Network error on GET /me"):
+        asyncio.run(main())
+    assert time.monotonic() - started < 1.8  # two attempts of 0.3 s, not two of 2 s
+    assert len(stub.requests) == 2
+
+
+def test_batch_items_carry_the_error_classified_once(monkeypatch, stub):
+    import asyncio
+
+    def serve(query, form):
+        ops = json.loads(form["batch"][0])
+        bad = {"error": {"code": 100, "message": "Unsupported get request", "error_subcode": 33}}
+        return (
+            200,
+            [
+                {"code": 400, "headers": [], "body": json.dumps(bad)}
+                if op["relative_url"].startswith("gone")
+                else {"code": 200, "headers": [], "body": json.dumps({"id": op["relative_url"]})}
+                for op in ops
+            ],
+        )
+
+    stub.script["/v26.0/"] = [serve]
+    hook = connect(monkeypatch, stub)
+    requests = [{"method": "GET", "path": ("gone",)}, {"method": "GET", "path": ("r1",)}]
+    for items in (hook.batch(requests), asyncio.run(hook.abatch(requests))):
+        assert items[1]["error"] is None and items[1]["body"] == {"id": "r1"}
+        from meta_ads_elt.errors import MetaObjectAccessError
+
+        assert (
+            isinstance(items[0]["error"], MetaObjectAccessError) and "GET /gone" in items[0]["error"].message
+        )
+    assert len(stub.requests) == 2  # a fatal item is answered, not asked again
+
+
+def test_async_batch_chunks_and_retries_like_the_sync_batch(monkeypatch, stub):
+    import asyncio
+
+    seen = {}
+
+    def serve(query, form):
+        out = []
+        for op in json.loads(form["batch"][0]):
+            n = seen.get(op["relative_url"], 0)
+            seen[op["relative_url"]] = n + 1
+            if op["relative_url"].startswith("7?") and n == 0:
+                out.append(None)
+            else:
+                out.append({"code": 200, "headers": [], "body": json.dumps({"id": op["relative_url"]})})
+        return (200, out)
+
+    stub.script["/v26.0/"] = [serve]
+    hook = connect(monkeypatch, stub)
+    reqs = [{"method": "GET", "path": (str(i),), "params": {"fields": "async_status"}} for i in range(60)]
+    out = asyncio.run(hook.abatch(reqs))
+    assert [o["body"]["id"].split("?")[0] for o in out] == [str(i) for i in range(60)]
+    assert [len(json.loads(r["form"]["batch"])) for r in stub.requests] == [50, 10, 1]

@@ -3,20 +3,34 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 
 import pytest
-from meta_ads_elt.errors import classify
+from meta_ads_elt.errors import (
+    MetaApiError,
+    MetaFatalError,
+    MetaRateLimitWaitError,
+    MetaTokenError,
+    classify,
+    from_event,
+)
 from meta_ads_elt.triggers.insights import MetaInsightsTrigger, next_poll_delay
 
 
 class FakeHook:
-    """Serves scripted batch replies: one list of per-job bodies per poll."""
+    """Serves scripted batch replies: one list of per-job bodies per poll (items classified as the real
+    hook classifies them: ``error`` set on an item with an HTTP error code)."""
 
     def __init__(self, script):
         self.script = list(script)
         self.calls = 0
         self.requests = []
+        self.sessions = 0
+
+    def async_session(self):
+        self.sessions += 1
+        return contextlib.nullcontext("session")
 
     async def acall(self, method, path, params=None, *, scope=None, session=None):
         self.calls += 1
@@ -36,7 +50,9 @@ class FakeHook:
         if isinstance(step, Exception):
             raise step
         return [
-            s if (isinstance(s, dict) and "code" in s) else {"code": 200, "headers": [], "body": s}
+            {**s, "error": classify(s["code"], s["body"], s["headers"])}
+            if (isinstance(s, dict) and "code" in s)
+            else {"code": 200, "headers": [], "body": s, "error": None}
             for s in step
         ]
 
@@ -110,7 +126,7 @@ def test_success_when_every_job_completes_after_progress():
         ]
     )
     ev = run(trig)
-    assert ev["status"] == "success"
+    assert ev["status"] == "done"
     assert all(j["status"] == "completed" for j in ev["jobs"])
     # completed jobs are no longer polled; several running jobs go out as one batch call
     assert [len(r) for r in fake.requests] == [2, 2, 1]
@@ -121,7 +137,7 @@ def test_success_when_every_job_completes_after_progress():
 def test_failed_or_skipped_job_yields_split(terminal):
     trig, _ = make([[status("Job Running", 10), status(terminal, 40)]])
     ev = run(trig)
-    assert ev["status"] == "split" and ev["reason"] == "failed"
+    assert ev["status"] == "failed"
     assert [j["status"] for j in ev["jobs"]] == ["running", "failed"]
 
 
@@ -133,14 +149,14 @@ def test_stalled_job_yields_split_stalled():
         stall_timeout_minutes=1,
     )
     ev = run(trig)
-    assert ev["status"] == "split" and ev["reason"] == "stalled"
+    assert ev["status"] == "stalled"
 
 
 def test_free_slot_for_pending_job_wakes_the_operator():
     jobs = [job("2026-11-01", "r1"), {"key": "2026-11-02", "status": "pending", "report_run_id": None}]
     trig, _ = make([[status("Job Completed", 100)]], jobs=jobs, max_concurrent_jobs=1)
     ev = run(trig)
-    assert ev["status"] == "split" and ev["reason"] == "slots"
+    assert ev["status"] == "slots_free"
 
 
 def test_expired_token_yields_error_event():
@@ -154,27 +170,32 @@ def test_expired_token_yields_error_event():
     }
     trig, _ = make([[{"code": 400, "headers": [], "body": expired}, status("Job Running", 1)]])
     ev = run(trig)
-    assert ev["status"] == "error" and ev["code"] == 190
-    assert "Refresh the token" in ev["message"]
+    assert ev["status"] == "error"
+    error = from_event(ev["error"])
+    assert isinstance(error, MetaTokenError) and error.code == 190 and error.subcode == 463
+    assert "Refresh the token" in error.message
 
 
 def test_fatal_exception_from_the_batch_call_becomes_an_error_event():
     trig, _ = make([classify(400, {"error": {"code": 190, "message": "expired"}})])
     ev = run(trig)
-    assert ev["status"] == "error"
+    assert ev["status"] == "error" and isinstance(from_event(ev["error"]), MetaTokenError)
 
 
 def test_unexpected_exception_becomes_a_scrubbed_error_event():
     trig, _ = make([RuntimeError("boom access_token=SECRETSECRET")])
     ev = run(trig)
     assert ev["status"] == "error" and "boom" in ev["message"] and "SECRETSECRET" not in ev["message"]
+    error = from_event(ev["error"])
+    assert type(error) is MetaApiError and not isinstance(error, MetaFatalError)  # Airflow may retry
+    assert "boom" in error.message and "SECRETSECRET" not in error.message
 
 
 def test_unknown_report_id_counts_as_failed():
     missing = {"error": {"message": "Unsupported get request", "code": 100, "error_subcode": 33}}
     trig, _ = make([[{"code": 400, "headers": [], "body": missing}, status("Job Running", 5)]])
     ev = run(trig)
-    assert ev["status"] == "split" and ev["jobs"][0]["status"] == "failed"
+    assert ev["status"] == "failed" and ev["jobs"][0]["status"] == "failed"
 
 
 def test_poll_delay_follows_progress_rate_and_is_bounded():
@@ -210,12 +231,38 @@ def test_poll_delay_follows_progress_rate_and_is_bounded():
     )
 
 
+def test_the_trigger_polls_over_one_session_of_the_hook():
+    trig, fake = make(
+        [[status("Job Running", 50), status("Job Running", 50)], [status("Job Completed", 100)] * 2]
+    )
+    assert run(trig)["status"] == "done"
+    assert fake.sessions == 1 and fake.calls == 2  # the hook's session (its timeout), not one of its own
+
+
+def test_the_operator_raises_the_error_the_trigger_met_as_its_own_class():
+    from meta_ads_elt.errors import MetaDataTooLargeError, to_event
+    from meta_ads_elt.operators.insights import MetaInsightsOperator
+
+    op = MetaInsightsOperator(task_id="i", account_id="act_1")
+    for error in (
+        classify(400, {"error": {"code": 190, "message": "expired"}}),
+        classify(500, {"error": {"code": 2, "message": "try later"}}),
+        MetaDataTooLargeError("less"),
+    ):
+        with pytest.raises(type(error)) as info:
+            op._on_event({"status": "error", "jobs": [], "error": to_event(error)})
+        assert type(info.value) is type(error) and info.value.message == error.message
+    with pytest.raises(MetaApiError, match="does not know") as info:  # another version's event
+        op._on_event({"status": "split", "jobs": []})
+    assert not isinstance(info.value, MetaFatalError)  # Airflow retries; the retry re-attaches
+
+
 def test_a_single_job_is_polled_with_one_plain_get():
     trig, fake = make(
         [[status("Job Running", 50)], [status("Job Completed", 100)]], jobs=[job("2026-11-01", "r1")]
     )
     ev = run(trig)
-    assert ev["status"] == "success"
+    assert ev["status"] == "done"
     assert all(r[0]["method"] == "GET" and r[0]["path"] == ("r1",) for r in fake.requests)
 
 
@@ -238,13 +285,13 @@ def test_a_job_waiting_in_metas_queue_is_not_resubmitted_before_the_queued_timeo
         stall_timeout_minutes=20,
         queued_timeout_minutes=60,
     )
-    assert run(trig)["status"] == "success"  # polled on instead of resubmitted
+    assert run(trig)["status"] == "done"  # polled on instead of resubmitted
     queued = job("2026-11-01", "r1", submitted_at=time.time() - 61 * 60, progress_at=time.time() - 61 * 60)
     trig, _ = make(
         [[status("Job Not Started", 0)]], jobs=[queued], stall_timeout_minutes=20, queued_timeout_minutes=60
     )
     event = run(trig)
-    assert (event["status"], event["reason"]) == ("split", "stalled")  # after an hour: resubmitted
+    assert event["status"] == "stalled"  # after an hour: resubmitted
 
 
 def test_a_running_job_without_progress_is_still_resubmitted_after_the_stall_timeout():
@@ -258,7 +305,7 @@ def test_a_running_job_without_progress_is_still_resubmitted_after_the_stall_tim
     trig, _ = make(
         [[status("Job Running", 42)]], jobs=[stuck], stall_timeout_minutes=20, queued_timeout_minutes=60
     )
-    assert run(trig)["reason"] == "stalled"
+    assert run(trig)["status"] == "stalled"
 
 
 def test_a_fatal_error_travels_as_fatal_in_the_event():
@@ -266,8 +313,6 @@ def test_a_fatal_error_travels_as_fatal_in_the_event():
 
     trig, _ = make([rate_limit_wait_error("1", 3600, 1800)], jobs=[job("2026-11-01", "r1")])
     event = run(trig)
-    assert (
-        event["status"] == "error"
-        and event["fatal"] is True
-        and "max_rate_limit_wait_minutes" in event["message"]
-    )
+    error = from_event(event["error"])
+    assert event["status"] == "error" and isinstance(error, MetaRateLimitWaitError)
+    assert isinstance(error, MetaFatalError) and "max_rate_limit_wait_minutes" in error.message

@@ -33,7 +33,10 @@ extracted as (
 
 totals as (
 
-    select account_id, date, served_local_date,
+    select
+        account_id,
+        date,
+        served_local_date,
     from {{ ref('stg_meta__account_totals') }}
     qualify row_number() over (partition by account_id, date order by extracted_at desc) = 1
 
@@ -41,7 +44,10 @@ totals as (
 
 insights_extracted as (
 
-    select account_id, date, max(extracted_at) as extracted_at,
+    select
+        account_id,
+        date,
+        max(extracted_at) as extracted_at,
     from {{ ref('stg_meta__insights') }}
     group by all
 
@@ -60,7 +66,9 @@ served as (
         extracted.date,
         coalesce(
             totals.served_local_date,
-            {{ meta_local_date('coalesce(insights_extracted.extracted_at, accounts.extracted_at)', 'accounts.timezone_name') }}
+            {{ meta_local_date(
+                'coalesce(insights_extracted.extracted_at, accounts.extracted_at)', 'accounts.timezone_name'
+            ) }}
         ) as served_local_date,
     from extracted
     left join totals

@@ -35,7 +35,7 @@ insights_ads as (
         arg_max(adset_name, extracted_at) as adset_name,
         arg_max(campaign_name, extracted_at) as campaign_name,
     from {{ ref('stg_meta__insights') }}
-    where ad_id not in (select ad_id from ads)
+    where ad_id not in (select ads.ad_id from ads)
     group by ad_id
 
 ),

@@ -15,9 +15,8 @@ latest as (
         * exclude (first_message_id),
         max(first_message_id) over (partition by conversation_id) as first_message_id,
     from conversations
-    qualify row_number() over (
-        partition by conversation_id order by extracted_at desc, snapshot_date desc
-    ) = 1
+    qualify
+        row_number() over (partition by conversation_id order by extracted_at desc, snapshot_date desc) = 1
 
 )
 

@@ -29,7 +29,7 @@ typed as (
     select distinct
         upper(trim(cast(currency as varchar))) as currency,
         upper(trim(cast(reporting_currency as varchar))) as reporting_currency,
-        cast(rate as decimal(18,10)) as rate,
+        cast(rate as decimal(18, 10)) as rate,
         cast(valid_from as date) as valid_from,
         cast(nullif(trim(cast(valid_to as varchar)), '') as date) as valid_to,
     from rates

@@ -33,11 +33,11 @@ pivoted as (
         impressions,
         clicks,
         cast(coalesce(list_sum([
-            action."value" for action in actions
+            action.value for action in actions
             if action.action_type in {{ meta_action_types('counts_as_lead') }}
         ]), 0) as bigint) as leads_reported,
         cast(coalesce(list_sum([
-            action."value" for action in actions
+            action.value for action in actions
             if action.action_type in {{ meta_action_types('counts_as_conversation_started') }}
         ]), 0) as bigint) as conversations_started_reported,
         attribution_setting,

@@ -58,7 +58,8 @@ attributed as (
         case when not leads.is_organic then coalesce(ads.campaign_id, leads.campaign_id) end as campaign_id,
         case when not leads.is_organic then coalesce(ads.ad_name, leads.ad_name) end as ad_name,
         case when not leads.is_organic then coalesce(ads.adset_name, leads.adset_name) end as adset_name,
-        case when not leads.is_organic then coalesce(ads.campaign_name, leads.campaign_name) end as campaign_name,
+        case when not leads.is_organic then coalesce(ads.campaign_name, leads.campaign_name) end
+            as campaign_name,
         not leads.is_organic and ads.account_id is not null as is_attributed_to_ad,
         case
             when leads.is_organic then pages.account_id
@@ -77,7 +78,9 @@ localized as (
     select
         attributed.*,
         coalesce(accounts.timezone_name, '{{ var("reporting_timezone") }}') as timezone_name,
-        {{ meta_local_date('attributed.created_time', "coalesce(accounts.timezone_name, '" ~ var('reporting_timezone') ~ "')") }} as created_date,
+        {{ meta_local_date(
+            'attributed.created_time', "coalesce(accounts.timezone_name, '" ~ var('reporting_timezone') ~ "')"
+        ) }} as created_date,
     from attributed
     left join accounts on accounts.account_id = attributed.account_id
 

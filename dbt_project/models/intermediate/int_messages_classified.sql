@@ -124,13 +124,22 @@ localized as (
         with_next_start.is_conversation_start,
         with_next_start.is_conversation_start_inferred,
         case
-            when with_next_start.is_conversation_start
-                and (with_next_start.next_start_time is null
-                    or with_next_start.next_page_message_time < with_next_start.next_start_time)
-                then (epoch_us(with_next_start.next_page_message_time) - epoch_us(with_next_start.created_time)) / 1e6
+            when
+                with_next_start.is_conversation_start
+                and (
+                    with_next_start.next_start_time is null
+                    or with_next_start.next_page_message_time < with_next_start.next_start_time
+                )
+                then
+                    (
+                        epoch_us(with_next_start.next_page_message_time)
+                        - epoch_us(with_next_start.created_time)
+                    ) / 1e6
         end as first_reply_seconds,
         pages.account_id,
-        {{ meta_local_date('with_next_start.created_time', "coalesce(pages.timezone_name, '" ~ var('reporting_timezone') ~ "')") }} as message_date,
+        {{ meta_local_date(
+            'with_next_start.created_time', "coalesce(pages.timezone_name, '" ~ var('reporting_timezone') ~ "')"
+        ) }} as message_date,
         with_next_start.extracted_at,
     from with_next_start
     left join pages on pages.page_id = with_next_start.page_id

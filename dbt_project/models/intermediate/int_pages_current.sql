@@ -14,7 +14,7 @@ latest as (
         page_name,
         extracted_at,
     from pages
-    qualify row_number() over (partition by page_id order by extracted_at desc, extractor) = 1
+    qualify row_number() over (partition by page_id order by extracted_at desc, extractor asc) = 1
 
 )
 

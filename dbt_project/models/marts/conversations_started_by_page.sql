@@ -61,7 +61,8 @@ per_page_day as (
         cast(
             count(*) filter (where is_conversation_start and not is_conversation_start_inferred) as bigint
         ) as conversations_started_observed,
-        cast(count(*) filter (where is_conversation_start_inferred) as bigint) as conversations_started_inferred,
+        cast(count(*) filter (where is_conversation_start_inferred) as bigint)
+            as conversations_started_inferred,
         max(extracted_at) as extracted_at,
     from messages
     group by all
@@ -75,10 +76,13 @@ final as (
     -- some account has extracted (the runs' windows), so its older messages (anchors, long histories)
     -- never show up as half-counted days; its day_status comes from its latest message snapshot.
     select
-        per_page_day.* exclude (extracted_at),
+        per_page_day.* exclude (extracted_at),  -- noqa: RF02
         coalesce(
             extracted_days.day_status,
-            {{ meta_day_status('per_page_day.date', meta_local_date('per_page_day.extracted_at', "'" ~ var('reporting_timezone') ~ "'")) }}
+            {{ meta_day_status(
+                'per_page_day.date',
+                meta_local_date('per_page_day.extracted_at', "'" ~ var('reporting_timezone') ~ "'"),
+            ) }}
         ) as day_status,
         page_names.page_name,
         pages.account_id,

@@ -41,9 +41,9 @@ account_spans as (
     select
         known.account_id,
         {% if coverage_start -%}
-        least(coalesce(min(extracted_days.date), any_value(overall.first_date)), cast('{{ coverage_start }}' as date))
+        least(coalesce(min(extracted.date), any_value(overall.first_date)), cast('{{ coverage_start }}' as date))
         {%- else -%}
-        coalesce(min(extracted_days.date), any_value(overall.first_date))
+        coalesce(min(extracted.date), any_value(overall.first_date))
         {%- endif %} as first_date,
         any_value(overall.last_date) as last_date,
     from (
@@ -52,7 +52,7 @@ account_spans as (
         select account_id from accounts
     ) as known
     cross join overall
-    left join extracted_days on extracted_days.account_id = known.account_id
+    left join extracted_days as extracted on extracted.account_id = known.account_id
     where overall.last_date is not null
     group by known.account_id
 

@@ -36,13 +36,19 @@ extracted_days as (
 
 account_totals as (
 
-    select totals.account_id, totals.date, totals.spend, totals.impressions,
+    select
+        totals.account_id,
+        totals.date,
+        totals.spend,
+        totals.impressions,
     from {{ ref('stg_meta__account_totals') }} as totals
-    where exists (
-        select 1 from extracted_days
-        where extracted_days.account_id = totals.account_id and extracted_days.date = totals.date
-    )
-    qualify row_number() over (partition by totals.account_id, totals.date order by totals.extracted_at desc) = 1
+    where
+        exists (
+            select 1 from extracted_days
+            where extracted_days.account_id = totals.account_id and extracted_days.date = totals.date
+        )
+    qualify
+        row_number() over (partition by totals.account_id, totals.date order by totals.extracted_at desc) = 1
 
 ),
 
@@ -105,15 +111,31 @@ leads_unattributed as (
 
 spine as (
 
-    select date, account_id from leads
+    select
+        date,
+        account_id
+    from leads
     union
-    select date, account_id from conversations_reported
+    select
+        date,
+        account_id
+    from conversations_reported
     union
-    select date, account_id from conversations_first_party
+    select
+        date,
+        account_id
+    from conversations_first_party
     union
-    select date, account_id from leads_unattributed
+    select
+        date,
+        account_id
+    from leads_unattributed
     union
-    select date, account_id from account_totals where spend > 0 or impressions > 0
+    select
+        date,
+        account_id
+    from account_totals
+    where spend > 0 or impressions > 0
 
 ),
 
@@ -124,7 +146,8 @@ final as (
         spine.account_id,
         cast(coalesce(leads.leads_collected, 0) as bigint) as leads_collected,
         cast(coalesce(leads.leads_reported, 0) as bigint) as leads_reported,
-        cast(coalesce(leads.leads_collected, 0) - coalesce(leads.leads_reported, 0) as bigint) as leads_difference,
+        cast(coalesce(leads.leads_collected, 0) - coalesce(leads.leads_reported, 0) as bigint)
+            as leads_difference,
         cast(coalesce(conversations_first_party.conversations_started, 0) as bigint) as conversations_started,
         cast(
             coalesce(conversations_reported.conversations_started_reported, 0) as bigint
@@ -133,21 +156,25 @@ final as (
             coalesce(conversations_first_party.conversations_started, 0)
             - coalesce(conversations_reported.conversations_started_reported, 0) as bigint
         ) as conversations_started_difference,
-        cast(coalesce(leads_unattributed.leads_collected_unattributed, 0) as bigint) as leads_collected_unattributed,
-        coalesce(conversations_reported.conversations_started_reported, 0)
+        cast(coalesce(leads_unattributed.leads_collected_unattributed, 0) as bigint)
+            as leads_collected_unattributed,
+        (
+            coalesce(conversations_reported.conversations_started_reported, 0)
             >= {{ var('standard_access_min_reported_starts') }}
-        and coalesce(conversations_first_party.conversations_started, 0)
+            and coalesce(conversations_first_party.conversations_started, 0)
             < {{ var('standard_access_max_first_party_share') }}
             * coalesce(conversations_reported.conversations_started_reported, 0)
-            as first_party_starts_far_below_reported,
-        cast(coalesce(leads.spend, 0) as decimal(18,2)) as spend,
+        ) as first_party_starts_far_below_reported,
+        cast(coalesce(leads.spend, 0) as decimal(18, 2)) as spend,
         cast(coalesce(leads.impressions, 0) as bigint) as impressions,
-        cast(account_totals.spend as decimal(18,2)) as account_total_spend,
+        cast(account_totals.spend as decimal(18, 2)) as account_total_spend,
         cast(account_totals.impressions as bigint) as account_total_impressions,
         coalesce(extracted_days.day_status, 'partial') as day_status,
         accounts.account_name,
         coalesce(leads.currency, accounts.currency) as currency,
-        {{ meta_reporting_columns('coalesce(leads.spend, 0)', 'coalesce(leads.currency, accounts.currency)', 'fx_rates') }},
+        {{ meta_reporting_columns(
+            'coalesce(leads.spend, 0)', 'coalesce(leads.currency, accounts.currency)', 'fx_rates'
+        ) }},
     from spine
     left join leads
         on leads.date = spine.date and leads.account_id = spine.account_id
@@ -163,7 +190,8 @@ final as (
     left join extracted_days
         on extracted_days.date = spine.date and extracted_days.account_id = spine.account_id
     left join accounts on accounts.account_id = spine.account_id
-    left join fx_rates
+    -- used by meta_reporting_columns (templated, so sqlfluff does not see it)
+    left join fx_rates  -- noqa: ST11
         on {{ meta_fx_join('fx_rates', 'coalesce(leads.currency, accounts.currency)', 'spine.date') }}
 
 )

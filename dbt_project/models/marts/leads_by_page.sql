@@ -42,7 +42,9 @@ accounts as (
 localized as (
 
     select
-        {{ meta_local_date('leads.created_time', "coalesce(pages.timezone_name, '" ~ var('reporting_timezone') ~ "')") }} as date,
+        {{ meta_local_date(
+            'leads.created_time', "coalesce(pages.timezone_name, '" ~ var('reporting_timezone') ~ "')"
+        ) }} as date,
         leads.page_id,
         case when leads.platform = 'ig' then 'instagram' else 'messenger' end as platform,
         pages.account_id as promoting_account_id,
@@ -79,7 +81,10 @@ final as (
         per_page_day.*,
         coalesce(
             extracted_days.day_status,
-            {{ meta_day_status('per_page_day.date', meta_local_date('per_page_day.as_of', "'" ~ var('reporting_timezone') ~ "'")) }}
+            {{ meta_day_status(
+                'per_page_day.date',
+                meta_local_date('per_page_day.as_of', "'" ~ var('reporting_timezone') ~ "'"),
+            ) }}
         ) as day_status,
         page_names.page_name,
         accounts.account_name,

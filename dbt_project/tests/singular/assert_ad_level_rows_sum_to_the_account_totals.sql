@@ -18,7 +18,11 @@ totals as (
 
 ad_level as (
 
-    select account_id, date, sum(spend) as spend, sum(impressions) as impressions,
+    select
+        account_id,
+        date,
+        sum(spend) as spend,
+        sum(impressions) as impressions,
     from {{ ref('int_insights_deduplicated') }}
     where date >= {{ "date '0001-01-01'" if flags.FULL_REFRESH else meta_window_start() }}
     group by all
@@ -58,22 +62,30 @@ failures as (
         count(*) as n,
         string_agg(
             'account ' || account_id || ' on ' || strftime(date, '%Y-%m-%d') || ': spend '
-            || cast(ad_spend as decimal(18,2)) || ' vs total ' || cast(total_spend as decimal(18,2))
-            || ' ' || coalesce(currency, '') || ', impressions ' || ad_impressions || ' vs ' || total_impressions,
+            || cast(ad_spend as decimal(18, 2)) || ' vs total ' || cast(total_spend as decimal(18, 2))
+            || ' ' || coalesce(currency, '') || ', impressions ' || ad_impressions
+            || ' vs ' || total_impressions,
             '; ' order by account_id, date
         ) as detail,
     from mismatches
+
+),
+
+described as (
+
+    select
+        n,
+        detail,
+        'Incomplete: ' || detail || ' (' || n || ' account-day(s) whose ad-level rows do not sum to the '
+        || 'account total: ads of some status missing? docs/DESIGN.md "How the numbers are made")' as message,
+    from failures
 
 )
 
 -- error() sits in the filter so that dbt's `count(*)` over this query evaluates it (a projected column
 -- would be pruned); the CASE keeps it from running when everything adds up.
-select n as incomplete_account_days, detail,
-from failures
-where case
-    when n > 0 then error(
-        'Incomplete: ' || detail || ' (' || n || ' account-day(s) whose ad-level rows do not sum to the '
-        || 'account total: ads of some status missing? docs/DESIGN.md "How the numbers are made")'
-    ) is null
-    else false
-end
+select
+    n as incomplete_account_days,
+    detail,
+from described
+where case when n > 0 then error(message) is null else false end

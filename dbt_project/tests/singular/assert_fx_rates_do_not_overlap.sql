@@ -16,6 +16,7 @@ inner join {{ ref('int_fx_rates') }} as second_rate
     and (first_rate.valid_to is null or second_rate.valid_from <= first_rate.valid_to)
     and (
         second_rate.valid_from > first_rate.valid_from
-        or coalesce(second_rate.valid_to, date '9999-12-31') > coalesce(first_rate.valid_to, date '9999-12-31')
+        or coalesce(second_rate.valid_to, date '9999-12-31')
+        > coalesce(first_rate.valid_to, date '9999-12-31')
         or second_rate.rate != first_rate.rate
     )

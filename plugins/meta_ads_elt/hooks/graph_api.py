@@ -2,9 +2,15 @@
 
 Guarantees
 ----------
-* Its own ``FacebookSession`` / ``FacebookAdsApi`` per hook (never the SDK's process-wide default, never
-  the class attribute ``FacebookSession.GRAPH``), with a timeout, the connection's base URL, no crash
-  reporter, no SDK debug printing, and ``appsecret_proof`` whenever an app secret is set.
+* One HTTP path for sync (``call``, ``batch``, ``paginate``: operators) and async (``acall``,
+  ``abatch``: triggers) calls. Only the transport differs (``requests`` through the SDK's session, or
+  ``aiohttp``); both send what :func:`graph_request` builds (URL, the SDK's parameter encoding, the
+  token with its ``appsecret_proof`` whenever an app secret is set), read the reply in one place
+  (:meth:`MetaGraphApiHook._read`: usage headers, JSON, the error class) and retry under one tenacity
+  policy (:meth:`MetaGraphApiHook._retry_policy`, from :func:`meta_ads_elt.errors.is_retryable`).
+* Every session is the hook's own, with the Connection's timeout and base URL (never the SDK's
+  process-wide default API nor the class attribute ``FacebookSession.GRAPH``, no crash reporter, no SDK
+  debug printing); triggers take theirs from :meth:`MetaGraphApiHook.async_session`.
 * Every call goes through the process-wide :mod:`rate-limit governor <meta_ads_elt.governor>` (before the
   call, and reading usage headers after it, errors included). A wait longer than ``max_wait_seconds``
   (Meta's regain time, say) fails at once with :class:`~meta_ads_elt.errors.MetaRateLimitWaitError`
@@ -22,18 +28,28 @@ Guarantees
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import functools
 import json
 import random
 import re
 import threading
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
 
 from airflow.sdk import BaseHook
+from tenacity import (
+    AsyncRetrying,
+    AttemptManager,
+    RetryCallState,
+    Retrying,
+    retry_if_exception,
+    retry_if_exception_type,
+    stop_after_attempt,
+)
 
 from meta_ads_elt.errors import (
     MetaApiError,
@@ -44,6 +60,7 @@ from meta_ads_elt.errors import (
     MetaThrottledError,
     classify,
     classify_transport,
+    is_retryable,
     rate_limit_wait_error,
 )
 from meta_ads_elt.get_provider_info import (
@@ -52,7 +69,7 @@ from meta_ads_elt.get_provider_info import (
     DEFAULT_BASE_URL,
     DEFAULT_TIMEOUT_SECONDS,
 )
-from meta_ads_elt.governor import RateLimitGovernor, WaitTooLong, get_governor
+from meta_ads_elt.governor import RateLimitGovernor, get_governor
 from meta_ads_elt.redaction import install_log_filter, register_secret, scrub
 
 DEFAULT_TIMEOUT = float(DEFAULT_TIMEOUT_SECONDS)
@@ -60,7 +77,12 @@ DEFAULT_MAX_WAIT_SECONDS = 30 * 60.0
 """Longest rate-limit wait a call accepts before failing with the time to retry (config:
 ``max_rate_limit_wait_minutes``)."""
 BATCH_MAX = 50
+BATCH_ITEMS = "batch items"
+"""How retry warnings name a round of batch items asked again."""
 _API_VERSION_RE = re.compile(r"^v\d+\.\d+$")
+GraphPath = str | Sequence[Any]
+"""A Graph path: ``"act_1/insights"`` or ``("act_1", "insights")`` (never a URL)."""
+Params = dict[str, Any] | None
 
 
 @dataclass(frozen=True)
@@ -260,9 +282,12 @@ def _path_tuple(path: str | Sequence[Any]) -> tuple[str, ...]:
 
 
 def _encode_params(params: dict[str, Any]) -> dict[str, str]:
-    """The SDK's wire encoding: dicts, lists and bools as compact sorted JSON, the rest as str."""
+    """The SDK's wire encoding: dicts, lists and bools as compact sorted JSON, the rest as str (``None``
+    values are left out, as the SDK's requests session leaves them out)."""
     out = {}
     for key, value in params.items():
+        if value is None:
+            continue
         if isinstance(value, dict | list | tuple | bool):
             out[key] = json.dumps(value, sort_keys=True, separators=(",", ":"))
         else:
@@ -274,6 +299,112 @@ def _scope_of(path: tuple[str, ...]) -> str | None:
     if path and path[0].startswith("act_"):
         return path[0].removeprefix("act_")
     return None
+
+
+@dataclass(frozen=True)
+class GraphRequest:
+    """One Graph call as it goes on the wire, the same for the sync and the async transport."""
+
+    method: str
+    url: str
+    query: dict[str, str]
+    data: dict[str, str] | None
+    scope: str | None
+    """The ad account / Page id whose rate-limit budget the call spends (the governor's scope)."""
+    what: str
+    """``GET /act_1/insights``: how messages name the call (no token, no parameters)."""
+
+
+def graph_request(
+    settings: GraphSettings,
+    method: str,
+    path: str | Sequence[Any],
+    params: dict | None = None,
+    scope: str | None = None,
+) -> GraphRequest:
+    """The one way a call is put on the wire: URL, Meta's parameter encoding, and the token with its
+    ``appsecret_proof`` (:meth:`GraphSettings.auth_params`) in the query string, for every method."""
+    method = method.upper()
+    tpath = _path_tuple(path)
+    where = "/".join(tpath)
+    encoded = _encode_params(params or {})
+    in_query = method in ("GET", "DELETE")
+    return GraphRequest(
+        method=method,
+        url=f"{settings.base_url}/{settings.api_version}/{where}",
+        query={**settings.auth_params(), **(encoded if in_query else {})},
+        data=None if in_query else encoded,
+        scope=scope or _scope_of(tpath),
+        what=f"{method} /{where}",
+    )
+
+
+@functools.cache
+def _sdk_headers() -> dict[str, str]:
+    """The SDK's request headers (its User-Agent), sent by both transports."""
+    from facebook_business.api import FacebookAdsApi
+
+    return dict(FacebookAdsApi.HTTP_DEFAULT_HEADERS)
+
+
+def _json_body(raw: Any) -> Any:
+    """A reply's body as JSON (``None`` when it is empty or not JSON); a batch item may be parsed already."""
+    if not isinstance(raw, str | bytes | bytearray):
+        return raw
+    try:
+        return json.loads(raw) if raw else None
+    except ValueError:
+        return None
+
+
+class _ItemsPending(MetaRetryableError):
+    """Some items of a batch are still unanswered (null) or failing with a retryable error."""
+
+
+_RETRY_IF_RETRYABLE = retry_if_exception(is_retryable)
+_RETRY_IF_ITEMS_PENDING = retry_if_exception_type(_ItemsPending)
+
+
+class _BatchRun:
+    """One :meth:`~MetaGraphApiHook.batch` / :meth:`~MetaGraphApiHook.abatch`: the operations, the
+    answers so far and what is still pending. Each round asks the pending items again, in calls of up to
+    ``BATCH_MAX``; Meta's ``null`` items and retryable item errors stay pending until the last round,
+    where a retryable error is returned as the item's answer (``error``)."""
+
+    def __init__(self, hook: MetaGraphApiHook, requests: list[dict], scope: str | None) -> None:
+        self.hook, self.scope = hook, scope
+        self.ops = [hook.batch_op(r) for r in requests]
+        self.results: list[dict | None] = [None] * len(requests)
+        self.pending = list(range(len(requests)))
+        self.chunks: list[list[int]] = []
+
+    def payloads(self) -> list[dict[str, Any]]:
+        """The parameters of this round's batch calls."""
+        self.chunks = [self.pending[i : i + BATCH_MAX] for i in range(0, len(self.pending), BATCH_MAX)]
+        return [{"batch": [self.ops[i] for i in chunk], "include_headers": "true"} for chunk in self.chunks]
+
+    def accept(self, attempt: AttemptManager, replies: list[Any]) -> None:
+        """Keep the answered items of this round's replies; raise :class:`_ItemsPending` if some are not."""
+        round_no = attempt.retry_state.attempt_number
+        last = round_no >= self.hook.max_attempts
+        for chunk, reply in zip(self.chunks, replies, strict=True):
+            if not isinstance(reply, list):
+                raise MetaRetryableError("Graph batch reply was not a list")
+            for i, item in zip(chunk, reply, strict=False):
+                if not isinstance(item, dict):  # null: Meta timed the item out
+                    continue
+                answer = self.hook._read_item(self.ops[i], item, self.scope)
+                error = answer["error"]
+                if isinstance(error, MetaRetryableError) and not last:
+                    if isinstance(error, MetaThrottledError):
+                        self.hook.governor.block(
+                            self.scope, max(error.retry_after, self.hook._backoff(round_no))
+                        )
+                    continue
+                self.results[i] = answer
+        self.pending = [i for i in self.pending if self.results[i] is None]
+        if self.pending:
+            raise _ItemsPending(f"{len(self.pending)} batch item(s) still failing after {round_no} attempts")
 
 
 _PINNED_CONNECTIONS: dict[str, Any] = {}
@@ -374,33 +505,77 @@ class MetaGraphApiHook(BaseHook):
             self.__dict__["connection"] = conn
         return self.settings
 
+    def url_for(self, path: str | Sequence[Any]) -> str:
+        """The URL a call of ``path`` goes to (no token in it)."""
+        return graph_request(self.settings, "GET", path).url
+
+    # -- transports: the only code that differs between sync and async ---------------------------
     @cached_property
-    def api(self):
-        """This hook's own ``FacebookAdsApi`` (never installed as the SDK's default API)."""
-        from facebook_business.api import FacebookAdsApi
+    def _http(self):
+        """The sync transport: the SDK's ``requests`` session (its CA bundle for graph.facebook.com),
+        pooled for the operators' threads, without default parameters: token and proof come with each
+        request from :func:`graph_request`, as on the async transport."""
         from facebook_business.session import FacebookSession
         from requests.adapters import HTTPAdapter
 
         s = self.settings
-        session = FacebookSession(
-            app_id=s.app_id, app_secret=s.app_secret, access_token=s.access_token, timeout=s.timeout
-        )
-        # Instance attribute: FacebookAdsApi.call reads self._session.GRAPH, so other hooks in this
-        # process (pointing elsewhere) are unaffected.
-        session.GRAPH = s.base_url
+        session = FacebookSession(timeout=s.timeout).requests
+        session.params.clear()
         if not s.base_url.startswith("https://graph.facebook.com"):
-            session.requests.verify = True  # the SDK's pinned CA bundle only fits graph.facebook.com
+            session.verify = True  # the SDK's pinned CA bundle only fits graph.facebook.com
         adapter = HTTPAdapter(pool_connections=4, pool_maxsize=64, max_retries=0)
-        session.requests.mount("http://", adapter)
-        session.requests.mount("https://", adapter)
-        # No FacebookAdsApi.init(): it would replace the process default and install the crash reporter.
-        return FacebookAdsApi(session, api_version=s.api_version, enable_debug_logger=False)
+        session.mount("http://", adapter)
+        session.mount("https://", adapter)
+        return session
 
-    def url_for(self, path: str | Sequence[Any]) -> str:
-        """The URL the SDK builds for ``path`` (no token in it)."""
-        return "/".join((self.api._session.GRAPH, self.settings.api_version, "/".join(_path_tuple(path))))
+    @contextlib.asynccontextmanager
+    async def async_session(self) -> AsyncIterator[Any]:
+        """The async transport: an ``aiohttp`` session with the Connection's timeout, for a series of
+        :meth:`acall` / :meth:`abatch` (``async with hook.async_session() as session``). The hook owns
+        every session: triggers take theirs from here."""
+        import aiohttp
 
-    # -- calls ------------------------------------------------------------------------------------
+        s = await self.asettings()
+        async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout)) as session:
+            yield session
+
+    @contextlib.asynccontextmanager
+    async def _using(self, session: Any) -> AsyncIterator[Any]:
+        """``session``, or a session of this hook's own for the duration when it is None."""
+        if session is not None:
+            yield session
+            return
+        async with self.async_session() as own:
+            yield own
+
+    def _send(self, request: GraphRequest) -> tuple[int, Any, bytes]:
+        from requests import RequestException
+
+        try:
+            response = self._http.request(
+                request.method,
+                request.url,
+                params=request.query,
+                data=request.data,
+                headers=_sdk_headers(),
+                timeout=self.settings.timeout,
+            )
+        except RequestException as exc:
+            raise classify_transport(exc, what=request.what) from None
+        return response.status_code, response.headers, response.content
+
+    async def _asend(self, request: GraphRequest, session: Any) -> tuple[int, Any, bytes]:
+        import aiohttp
+
+        try:
+            async with session.request(
+                request.method, request.url, params=request.query, data=request.data, headers=_sdk_headers()
+            ) as response:
+                return response.status, response.headers, await response.read()
+        except (TimeoutError, aiohttp.ClientError) as exc:
+            raise classify_transport(exc, what=request.what) from None
+
+    # -- what both transports share -------------------------------------------------------------
     def _count(self, retry: bool = False) -> None:
         with self._counter_lock:
             self.calls += 1
@@ -410,47 +585,79 @@ class MetaGraphApiHook(BaseHook):
     def _backoff(self, attempt: int) -> float:
         return min(self.backoff_max, self.backoff_base * 2 ** (attempt - 1)) * (0.5 + random.random())
 
-    def _once(self, method: str, path: tuple[str, ...], params: dict | None, scope: str | None) -> Any:
-        # HTTP goes through the SDK session's requests.Session (token and proof as its default params,
-        # its timeout), to the URL FacebookAdsApi.call would build, with the SDK's parameter encoding.
-        # Not through FacebookAdsApi.call itself: it parses every body twice (costly on 500-row
-        # pages) and takes e.g. an HTML 502 for a success.
-        from facebook_business.api import FacebookAdsApi, _top_level_param_json_encode
-        from requests import RequestException
+    def _retry_policy(self, what: str, scope: str | None, retry: Any = _RETRY_IF_RETRYABLE) -> dict[str, Any]:
+        """The one retry policy, as arguments of tenacity's ``Retrying`` (sync) and ``AsyncRetrying``
+        (async): ``max_attempts`` attempts while :func:`~meta_ads_elt.errors.is_retryable`; exponential
+        backoff with jitter; a throttle blocks the scope in the governor for the time Meta announces
+        (every thread of the process then waits, before its next call, in the governor)."""
+        return {
+            "stop": stop_after_attempt(self.max_attempts),
+            "wait": self._retry_wait,
+            "retry": retry,
+            "before_sleep": functools.partial(self._before_retry, what, scope),
+            "reraise": True,
+        }
 
-        session = self.api._session
-        what = f"{method} /{'/'.join(path)}"
-        url = "/".join((session.GRAPH, self.api._api_version, "/".join(path)))
-        encoded = _top_level_param_json_encode(params) if params else {}
-        key = "params" if method in ("GET", "DELETE") else "data"
-        try:
-            response = session.requests.request(
-                method,
-                url,
-                headers=FacebookAdsApi.HTTP_DEFAULT_HEADERS,
-                timeout=session.timeout,
-                **{key: encoded},
-            )
-        except RequestException as exc:
-            raise classify_transport(exc, what=what) from None
-        headers = response.headers
+    def _retry_wait(self, state: RetryCallState) -> float:
+        if isinstance(state.outcome.exception(), MetaThrottledError):
+            return 0.0  # the governor does the waiting, before the next attempt
+        return self._backoff(state.attempt_number)
+
+    def _before_retry(self, what: str, scope: str | None, state: RetryCallState) -> None:
+        err = state.outcome.exception()
+        if isinstance(err, MetaThrottledError):
+            self.governor.block(scope, max(err.retry_after, self._backoff(state.attempt_number)))
+        self.log.warning(
+            "Graph call %s failed (%s, attempt %d/%d); retrying",
+            scrub(what),
+            err.kind,
+            state.attempt_number,
+            self.max_attempts,
+        )
+
+    def _admit(self, request: GraphRequest, attempt: AttemptManager) -> float:
+        """Count the attempt and reserve its slot in the governor; return the seconds to wait before it
+        goes out. A wait beyond ``max_wait_seconds`` fails at once with the time to retry."""
+        delay = self.governor.reserve(request.scope)
+        if delay > self.max_wait_seconds:
+            raise rate_limit_wait_error(request.scope or "__app__", delay, self.max_wait_seconds)
+        self._count(retry=attempt.retry_state.attempt_number > 1)
+        return max(delay, 0.0)
+
+    def _read(
+        self, what: str, status: int, headers: Any, raw: Any, scope: str | None
+    ) -> tuple[Any, MetaApiError | None]:
+        """The one reading of a Graph reply, a whole response or a batch item: usage headers to the
+        governor, the JSON body, and the error it means (classified here, once)."""
         self.governor.observe(headers, scope)
-        try:
-            body = json.loads(response.content) if response.content else None
-        except ValueError:
-            body = None
-        status = response.status_code
+        body = _json_body(raw)
         if status >= 400 or (isinstance(body, dict) and "error" in body):
-            raise classify(status, body, headers, conn_id=self.meta_conn_id, what=what)
+            return body, classify(status, body, headers, conn_id=self.meta_conn_id, what=what)
         if not isinstance(body, dict | list):
-            raise MetaRetryableError(f"Non-JSON Graph API response on {what} (HTTP {status})")
+            return body, MetaRetryableError(f"Non-JSON Graph API response on {what} (HTTP {status})")
+        return body, None
+
+    def _read_item(self, op: dict, item: dict, scope: str | None) -> dict[str, Any]:
+        """A batch item as ``{code, headers, body, error}`` (``error``: the classified error, or None)."""
+        code, headers = int(item.get("code") or 0), item.get("headers") or []
+        what = f"{op.get('method', 'GET')} /{op['relative_url'].split('?')[0]}"
+        body, error = self._read(what, code, headers, item.get("body"), scope)
+        return {"code": item.get("code"), "headers": headers, "body": body, "error": error}
+
+    def _answer(self, request: GraphRequest, reply: tuple[int, Any, bytes]) -> tuple[Any, Any]:
+        """``(body, headers)`` of a whole response, or its error raised."""
+        status, headers, raw = reply
+        body, error = self._read(request.what, status, headers, raw, request.scope)
+        if error is not None:
+            raise error
         return body, headers
 
+    # -- calls ------------------------------------------------------------------------------------
     def call(
         self,
         method: str,
-        path: str | Sequence[Any],
-        params: dict | None = None,
+        path: GraphPath,
+        params: Params = None,
         *,
         scope: str | None = None,
         with_headers: bool = False,
@@ -464,37 +671,25 @@ class MetaGraphApiHook(BaseHook):
         :raises MetaDataTooLargeError: Meta asks for less data (caller reads smaller pages / splits).
         :raises MetaRetryableError: still failing after ``max_attempts``.
         """
-        method = method.upper()
-        tpath = _path_tuple(path)
-        scope = scope or _scope_of(tpath)
-        attempt = 0
-        while True:
-            attempt += 1
-            try:
-                self.governor.wait(scope, max_wait=self.max_wait_seconds)
-            except WaitTooLong as wait:
-                raise rate_limit_wait_error(wait.scope, wait.seconds, self.max_wait_seconds) from None
-            self._count(retry=attempt > 1)
-            try:
-                body, headers = self._once(method, tpath, params, scope)
-                return (body, headers) if with_headers else body
-            except MetaRetryableError as err:
-                if attempt >= self.max_attempts:
-                    raise
-                delay = self._backoff(attempt)
-                if isinstance(err, MetaThrottledError):
-                    # Block the whole scope: other threads must not keep hitting a throttled account.
-                    self.governor.block(scope, max(err.retry_after, delay))
-                    delay = 0.0  # governor.wait() at the top of the loop does the waiting
-                self.log.warning(
-                    "Graph call %s failed (%s, attempt %d/%d); retrying",
-                    scrub("/".join(tpath)),
-                    err.kind,
-                    attempt,
-                    self.max_attempts,
-                )
-                if delay:
-                    time.sleep(delay)
+        request = graph_request(self.settings, method, path, params, scope)
+        for attempt in Retrying(**self._retry_policy(request.what, request.scope)):
+            with attempt:
+                self.governor.sleep(self._admit(request, attempt))
+                body, headers = self._answer(request, self._send(request))
+        return (body, headers) if with_headers else body
+
+    async def acall(
+        self, method: str, path: GraphPath, params: Params = None, *, scope: str | None = None, session=None
+    ) -> Any:
+        """:meth:`call` for async callers (triggers), over ``session`` (from :meth:`async_session`; one
+        is opened for this call when omitted): the same request, policy, governor and reading."""
+        request = graph_request(await self.asettings(), method, path, params, scope)
+        async with self._using(session) as http:
+            async for attempt in AsyncRetrying(**self._retry_policy(request.what, request.scope)):
+                with attempt:
+                    await asyncio.sleep(self._admit(request, attempt))
+                    body, _ = self._answer(request, await self._asend(request, http))
+        return body
 
     def paginate(
         self, path: str | Sequence[Any], params: dict | None = None, *, scope: str | None = None
@@ -550,172 +745,35 @@ class MetaGraphApiHook(BaseHook):
                 op["body"] = urlencode(params)
         return op
 
-    def _parse_item(self, item: dict, scope: str | None) -> dict:
-        raw = item.get("body")
-        try:
-            body = json.loads(raw) if isinstance(raw, str) else raw
-        except ValueError:
-            body = raw
-        headers = item.get("headers") or []
-        self.governor.observe(headers, scope)
-        return {"code": item.get("code"), "headers": headers, "body": body}
-
-    def _accept_batch_reply(
-        self, chunk: list[int], reply: Any, results: list, attempt: int, scope: Any
-    ) -> None:
-        """Store the answered items of one batch call; leave null and retryable items for another attempt."""
-        if not isinstance(reply, list):
-            raise MetaRetryableError("Graph batch reply was not a list")
-        for i, item in zip(chunk, reply, strict=False):
-            if not isinstance(item, dict):  # null: Meta timed the item out
-                continue
-            parsed = self._parse_item(item, scope)
-            code = parsed["code"] or 0
-            if code >= 400:
-                err = classify(code, parsed["body"], parsed["headers"], conn_id=self.meta_conn_id)
-                if isinstance(err, MetaRetryableError) and attempt < self.max_attempts:
-                    if isinstance(err, MetaThrottledError):
-                        self.governor.block(scope, max(err.retry_after, self._backoff(attempt)))
-                    continue
-            results[i] = parsed
-
     def batch(self, requests: list[dict], *, scope: str | None = None) -> list[dict]:
-        """Run Graph batch requests (chunks of <= 50); return per item ``{code, headers, body}`` in order.
+        """Run Graph batch requests (chunks of <= 50); return per item ``{code, headers, body, error}`` in
+        order, ``error`` being the item's classified error (a :class:`MetaApiError`) or ``None``.
 
-        ``null`` items (Meta timed them out) and items with retryable errors are retried (only those);
-        items with fatal errors are returned as they are, for the caller to classify
-        (``errors.classify(item["code"], item["body"], item["headers"])``).
+        ``null`` items (Meta timed them out) and items with retryable errors are asked again (only
+        those), in rounds under the hook's retry policy; items with other errors are returned as they
+        are, for the caller to act on ``item["error"]``.
         """
-        results: list[dict | None] = [None] * len(requests)
-        ops = [self.batch_op(r) for r in requests]
-        pending = list(range(len(requests)))
-        attempt = 0
-        while pending:
-            attempt += 1
-            for start in range(0, len(pending), BATCH_MAX):
-                chunk = pending[start : start + BATCH_MAX]
-                reply = self.call(
-                    "POST", (), {"batch": [ops[i] for i in chunk], "include_headers": "true"}, scope=scope
-                )
-                self._accept_batch_reply(chunk, reply, results, attempt, scope)
-            pending = [i for i in pending if results[i] is None]
-            if pending:
-                if attempt >= self.max_attempts:
-                    raise MetaRetryableError(
-                        f"{len(pending)} batch item(s) still failing after {attempt} attempts"
-                    )
-                time.sleep(self._backoff(attempt))
-        return results  # type: ignore[return-value]
+        run = _BatchRun(self, requests, scope)
+        for attempt in Retrying(**self._retry_policy(BATCH_ITEMS, scope, _RETRY_IF_ITEMS_PENDING)):
+            with attempt:
+                run.accept(attempt, [self.call("POST", (), p, scope=scope) for p in run.payloads()])
+        return run.results  # type: ignore[return-value]
 
-    # -- async twins (for triggers) ---------------------------------------------------------------
-    async def _aonce(
-        self, session, method: str, tpath: tuple[str, ...], params: dict | None, scope: str | None
-    ):
-        import aiohttp
-
-        s = await self.asettings()
-        url = f"{s.base_url}/{s.api_version}/{'/'.join(tpath)}"
-        what = f"{method} /{'/'.join(tpath)}"
-        query: dict[str, str] = dict(s.auth_params())
-        data = None
-        encoded = _encode_params(params or {})
-        if method in ("GET", "DELETE"):
-            query.update(encoded)
-        else:
-            data = encoded
-        try:
-            async with session.request(method, url, params=query, data=data) as resp:
-                text = await resp.text()
-                status, headers = resp.status, dict(resp.headers)
-        except (TimeoutError, aiohttp.ClientError) as exc:
-            raise classify_transport(exc, what=what) from None
-        self.governor.observe(headers, scope)
-        try:
-            body = json.loads(text)
-        except ValueError:
-            body = None
-        if status >= 400 or (isinstance(body, dict) and "error" in body):
-            raise classify(status, body, headers, conn_id=self.meta_conn_id, what=what)
-        if not isinstance(body, dict | list):
-            raise MetaRetryableError(f"Non-JSON Graph API response on {what} (HTTP {status})")
-        return body
-
-    async def acall(
-        self,
-        method: str,
-        path: str | Sequence[Any],
-        params: dict | None = None,
-        *,
-        scope: str | None = None,
-        session=None,
-    ) -> Any:
-        """Async twin of :meth:`call` (aiohttp): same governor, retries, classification and redaction."""
-        import aiohttp
-
-        method = method.upper()
-        tpath = _path_tuple(path)
-        scope = scope or _scope_of(tpath)
-        s = await self.asettings()
-        own = session is None
-        session = session or aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=s.timeout))
-        try:
-            attempt = 0
-            while True:
-                attempt += 1
-                delay = self.governor.reserve(scope)
-                if delay > self.max_wait_seconds:
-                    raise rate_limit_wait_error(scope or "__app__", delay, self.max_wait_seconds)
-                if delay > 0:
-                    await asyncio.sleep(delay)
-                self._count(retry=attempt > 1)
-                try:
-                    return await self._aonce(session, method, tpath, params, scope)
-                except MetaRetryableError as err:
-                    if attempt >= self.max_attempts:
-                        raise
-                    wait = self._backoff(attempt)
-                    if isinstance(err, MetaThrottledError):
-                        self.governor.block(scope, max(err.retry_after, wait))
-                        wait = 0.0
-                    self.log.warning(
-                        "Graph call %s failed (%s, attempt %d/%d); retrying",
-                        scrub("/".join(tpath)),
-                        err.kind,
-                        attempt,
-                        self.max_attempts,
-                    )
-                    if wait:
-                        await asyncio.sleep(wait)
-        finally:
-            if own:
-                await session.close()
-
-    async def abatch(self, requests: list[dict], *, scope: str | None = None, session=None) -> list[dict]:
-        """Async twin of :meth:`batch`: same chunking, per-item retries, governor and redaction."""
-        ops = [self.batch_op(r) for r in requests]
-        results: list[dict | None] = [None] * len(requests)
-        pending = list(range(len(requests)))
-        attempt = 0
-        while pending:
-            attempt += 1
-            for start in range(0, len(pending), BATCH_MAX):
-                chunk = pending[start : start + BATCH_MAX]
-                reply = await self.acall(
-                    "POST",
-                    (),
-                    {"batch": [ops[i] for i in chunk], "include_headers": "true"},
-                    scope=scope,
-                    session=session,
-                )
-                self._accept_batch_reply(chunk, reply, results, attempt, scope)
-            pending = [i for i in pending if results[i] is None]
-            if pending:
-                if attempt >= self.max_attempts:
-                    raise MetaRetryableError(
-                        f"{len(pending)} batch item(s) still failing after {attempt} attempts"
-                    )
-                await asyncio.sleep(self._backoff(attempt))
-        return results  # type: ignore[return-value]
+    async def abatch(
+        self, requests: list[dict], *, scope: str | None = None, session: Any = None
+    ) -> list[dict]:
+        """:meth:`batch` for async callers, over ``session`` (see :meth:`acall`)."""
+        run = _BatchRun(self, requests, scope)
+        async with self._using(session) as http:
+            async for attempt in AsyncRetrying(
+                **self._retry_policy(BATCH_ITEMS, scope, _RETRY_IF_ITEMS_PENDING)
+            ):
+                with attempt:
+                    replies = [
+                        await self.acall("POST", (), p, scope=scope, session=http) for p in run.payloads()
+                    ]
+                    run.accept(attempt, replies)
+        return run.results  # type: ignore[return-value]
 
     # -- Page tokens ------------------------------------------------------------------------------
     def for_page(self, page_id: str) -> MetaGraphApiHook:

@@ -14,10 +14,11 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from meta_ads_elt.errors import DataContractError
 from meta_ads_elt.schemas import DATASETS
 
 
-class LakeSchemaError(ValueError):
+class LakeSchemaError(DataContractError, ValueError):
     """Data handed to the writer does not match the dataset's schema or partitions."""
 
 

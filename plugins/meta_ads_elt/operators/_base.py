@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from meta_ads_elt.config import check_operator_arguments, operator_default
-from meta_ads_elt.errors import MetaConfigError
+from meta_ads_elt.errors import MetaArgumentError
 
 if TYPE_CHECKING:
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
@@ -40,7 +40,10 @@ def interval_day(context: Mapping[str, Any] | None, explicit: str | date | None 
     run_after = getattr(context.get("dag_run"), "run_after", None)
     if run_after is not None:
         return as_utc(run_after).date()
-    raise MetaConfigError("no data interval in the context: pass data_interval_day='YYYY-MM-DD'")
+    raise MetaArgumentError(
+        "data_interval_day: the run has no data interval, logical date or run_after to take it from; "
+        "pass data_interval_day='YYYY-MM-DD'"
+    )
 
 
 def as_utc(moment: Any) -> datetime:

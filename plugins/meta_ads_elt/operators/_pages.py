@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
 from meta_ads_elt.config import check_operator_arguments, operator_default
 from meta_ads_elt.errors import (
+    MetaArgumentError,
     MetaFatalError,
     MetaParameterError,
     MetaPermissionError,
@@ -36,7 +37,9 @@ def utc_window(day: date, lookback_days: int) -> tuple[datetime, datetime]:
     existed at run time and is replaced, complete, by the next day's run.
     """
     if int(lookback_days) < 1:
-        raise ValueError(f"lookback_days must be >= 1, got {lookback_days}")
+        raise MetaArgumentError(
+            f"lookback_days = {lookback_days!r}: must be a whole number of days, 1 or more (e.g. 28)"
+        )
     start = datetime.combine(day - timedelta(days=int(lookback_days) - 1), time(), UTC) - TIMEZONE_MARGIN
     return start, datetime.combine(day + timedelta(days=1), time(), UTC) + TIMEZONE_MARGIN
 

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from meta_ads_elt import fields, schemas
 from meta_ads_elt.config import check_operator_arguments, operator_default
-from meta_ads_elt.errors import MetaPermissionError, MetaTokenError, classify
+from meta_ads_elt.errors import MetaArgumentError, MetaPermissionError, MetaTokenError, classify
 from meta_ads_elt.operators._pages import (
     MetaPageOperator,
     page_hook_or_raise,
@@ -285,9 +285,14 @@ class MetaConversationsOperator(MetaPageOperator):
         platforms = list(self.platforms)
         unknown = sorted(set(platforms) - set(PLATFORM_PERMISSIONS))
         if unknown:
-            raise ValueError(f"platforms {unknown} are not supported; use {sorted(PLATFORM_PERMISSIONS)}")
+            raise MetaArgumentError(
+                f"platforms = {platforms}: {unknown} not supported; use {sorted(PLATFORM_PERMISSIONS)}"
+            )
         if not 1 <= int(self.messages_per_conversation) <= fields.MESSAGES_WITH_DETAILS:
-            raise ValueError(f"messages_per_conversation must be 1..20, got {self.messages_per_conversation}")
+            raise MetaArgumentError(
+                f"messages_per_conversation = {self.messages_per_conversation!r}: must be 1..20 (Meta serves "
+                "details of the 20 most recent messages only)"
+            )
         day, start, _ = self.window(context)
         extracted_at = datetime.now(UTC).replace(microsecond=0)
 

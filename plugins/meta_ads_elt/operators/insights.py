@@ -67,6 +67,8 @@ from meta_ads_elt.errors import (
     MetaDataTooLargeError,
     MetaDaysFailedError,
     MetaFatalError,
+    from_event,
+    to_event,
 )
 from meta_ads_elt.lake.partitions import LakeWriter
 from meta_ads_elt.lake.rows import rows_to_table, warm_up
@@ -484,29 +486,25 @@ class MetaInsightsOperator(MetaAccountOperator):
         return self._advance(context, outcome, name)
 
     def _on_event(self, event: dict[str, Any]) -> dict[str, Any] | list[ReportJob]:
-        """``success`` -> the event (results ready); ``split`` -> the re-planned job list; ``error`` -> raise."""
+        """The trigger's event (:mod:`meta_ads_elt.triggers.insights`): ``done`` -> the event (results
+        ready); ``failed`` / ``stalled`` / ``slots_free`` -> the re-planned job list; ``error`` -> the
+        error the trigger met, raised as the class it was given where it was raised (``from_event``)."""
+        from meta_ads_elt.triggers.insights import DONE, ERROR, OPERATOR_ACTS
+
         status = event.get("status")
         jobs = [ReportJob.from_dict(j) for j in event.get("jobs", [])]
-        if status == "success":
+        if status == DONE:
             return {"jobs": jobs}
-        if status == "split":
-            self.log.warning(
-                "act_%s: %s (%s)", self.numeric_account_id, event.get("reason"), event.get("message")
-            )
+        if status in OPERATOR_ACTS:
+            self.log.warning("act_%s: %s (%s)", self.numeric_account_id, status, event.get("message"))
             return replan(jobs, self._campaign_ids)
-        from meta_ads_elt.errors import PERMISSION_CODES, TOKEN_CODES, MetaPermissionError, MetaTokenError
-
-        message = scrub(event.get("message") or "unknown trigger error")
-        code = event.get("code")
-        if code in TOKEN_CODES:  # fatal: Airflow must not retry with the same token
-            raise MetaTokenError(message, code=code)
-        if code in PERMISSION_CODES:
-            raise MetaPermissionError(message, code=code)
-        if event.get("fatal"):  # e.g. a rate-limit wait longer than allowed: the message says when to retry
-            raise MetaFatalError(message, code=code)
-        # Anything else (e.g. retries exhausted while polling): an ordinary failure, Airflow may retry
-        # and the retry re-attaches to the same report runs.
-        raise MetaApiError(f"Insights polling for act_{self.numeric_account_id} failed: {message}", code=code)
+        if status == ERROR and isinstance(event.get("error"), dict):
+            raise from_event(event["error"])
+        # An event of another version of the trigger: not fatal, the retry re-attaches to the same runs.
+        raise MetaApiError(
+            f"Insights trigger of act_{self.numeric_account_id} sent an event this operator does not know "
+            f"(status {status!r}); retry the task (it re-attaches to the same report runs)"
+        )
 
     # -- the completeness control ------------------------------------------------------------------
     def _account_totals(self, dates: list[dt.date], extracted_at: dt.datetime) -> list[dict[str, Any]]:
@@ -770,7 +768,8 @@ async def _first_event(trigger, timeout: float | None = None) -> dict[str, Any] 
     async def first() -> dict[str, Any]:
         async for event in trigger.run():
             return event.payload
-        return {"status": "error", "message": "trigger ended without an event"}
+        error = MetaApiError("the Insights trigger ended without an event")
+        return {"status": "error", "message": error.message, "error": to_event(error)}
 
     if timeout is None:
         return await first()

@@ -1,22 +1,29 @@
 """MetaInsightsTrigger: polls async Insights report runs without holding a worker slot.
 
 The trigger only polls. It receives the operator's jobs (``report_run_id`` + window + status), polls the
-running ones through the Graph batch API (one HTTP call for up to 50 jobs, aiohttp, with the token and
-``appsecret_proof``, all log lines scrubbed), sleeps with ``await asyncio.sleep`` (a short first poll,
-then an interval derived from each job's observed progress rate, capped by ``poll_interval``), and
-yields exactly ONE event:
+running ones through the Graph batch API (one HTTP call for up to 50 jobs, over the hook's aiohttp
+session with the Connection's timeout; token, ``appsecret_proof`` and retries are the hook's), sleeps
+with ``await asyncio.sleep`` (a short first poll, then an interval derived from each job's observed
+progress rate, capped by ``poll_interval``), and yields exactly ONE event, whose ``status`` has one
+meaning (:data:`EVENT_STATUSES`):
 
-* ``{"status": "success", "jobs": [...]}`` - every job is ``Job Completed`` (or was given up by the
-  operator: ``given_up`` jobs are never polled);
-* ``{"status": "split", "jobs": [...], "reason": "failed"|"stalled"|"slots", "message": ...}`` - the
-  operator must act: some job failed or was skipped (split it), made no progress for
-  ``stall_timeout_minutes`` (resubmit it), or a slot freed up for a job still ``pending`` (submit it).
-  A job still waiting in Meta's queue (``Job Not Started`` / ``Job Started`` at 0 %), or at 100 % but
+* ``done`` - every job is ``Job Completed`` (or was given up by the operator: ``given_up`` jobs are never
+  polled); the operator reads the results;
+* ``failed`` - some job ended ``Job Failed`` / ``Job Skipped`` or its report can no longer be read; the
+  operator splits it (or gives its day up);
+* ``stalled`` - some running job made no progress for ``stall_timeout_minutes``; the operator resubmits
+  it. A job still waiting in Meta's queue (``Job Not Started`` / ``Job Started`` at 0 %), or at 100 % but
   not yet ``Job Completed``, is left alone for ``queued_timeout_minutes`` (default 60): resubmitting a
   queued job only adds load to a busy account;
-* ``{"status": "error", "message": ..., "jobs": [...], "fatal": bool}`` - an error (e.g. expired token)
-  or an unexpected exception; the message is scrubbed and says what to do, ``fatal`` says whether
-  retrying can help (decided where the error was classified).
+* ``slots_free`` - fewer than ``max_concurrent_jobs`` jobs run and some are ``pending``; the operator
+  submits them;
+* ``error`` - a call failed (e.g. an expired token) or the trigger met an unexpected exception:
+  ``error`` holds it as :func:`meta_ads_elt.errors.to_event` wrote it, and the operator raises
+  :func:`~meta_ads_elt.errors.from_event` of it: the class decided where the error was raised, so a
+  fatal error fails the task without Airflow retries and a transient one is retried.
+
+Every event also carries ``jobs`` (as last polled), ``account_id``, ``polls``, ``calls`` and a scrubbed
+``message`` for the log.
 
 Each job dict is ``ReportJob.to_dict()`` from :mod:`meta_ads_elt.operators.insights` (plain JSON).
 """
@@ -30,11 +37,30 @@ from typing import Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from meta_ads_elt.errors import MetaApiError, MetaFatalError
+from meta_ads_elt.errors import (
+    MetaApiError,
+    MetaPermissionError,
+    MetaRateLimitWaitError,
+    MetaTokenError,
+    to_event,
+)
 from meta_ads_elt.fields import JOB_DONE, JOB_FAILED_STATUSES, JOB_STATUS_FIELDS
 from meta_ads_elt.redaction import scrub
 
 MIN_POLL = 0.25
+
+DONE = "done"
+FAILED = "failed"
+STALLED = "stalled"
+SLOTS_FREE = "slots_free"
+ERROR = "error"
+EVENT_STATUSES = (DONE, FAILED, STALLED, SLOTS_FREE, ERROR)
+"""The ``status`` of a trigger event, one meaning each (module docstring)."""
+OPERATOR_ACTS = (FAILED, STALLED, SLOTS_FREE)
+"""Statuses after which the operator re-plans its jobs and defers again."""
+ENDS_THE_POLL = (MetaTokenError, MetaPermissionError, MetaRateLimitWaitError)
+"""Errors of a status read that end the poll (an ``error`` event); any other error of one job's read
+(an unknown or expired report id: report ids live 30 days) marks that job ``failed``, to be resubmitted."""
 
 
 def _eta(job: dict, now: float) -> tuple[float, bool]:
@@ -145,23 +171,18 @@ class MetaInsightsTrigger(BaseTrigger):
 
         return MetaGraphApiHook(self.meta_conn_id)
 
-    def _apply(self, job: dict, item: dict | None, now: float) -> None:
-        """Fold one batch item (the job's status GET) into the job dict."""
-        from meta_ads_elt.errors import MetaPermissionError, MetaTokenError, classify
-
-        if item is None:
+    def _apply(self, job: dict, answer: dict | MetaApiError | None, now: float) -> None:
+        """Fold one status read (the body, or the error the hook classified) into the job dict."""
+        if answer is None:
             return
-        code, body = item.get("code") or 0, item.get("body")
-        if code >= 400:
-            err = classify(code, body, item.get("headers"))
-            if isinstance(err, MetaTokenError | MetaPermissionError):
-                raise err
-            # The run id is unknown / expired (report ids live 30 days): treat it as failed -> resubmitted.
+        if isinstance(answer, ENDS_THE_POLL):
+            raise answer
+        if isinstance(answer, MetaApiError):
             job["status"] = "failed"
-            job["async_status"] = f"unreadable ({err.code})"
-            job["error"] = err.message
+            job["async_status"] = f"unreadable ({answer.code})"
+            job["error"] = answer.message
             return
-        body = body if isinstance(body, dict) else {}
+        body = answer if isinstance(answer, dict) else {}
         status = str(body.get("async_status") or "")
         pct = float(body.get("async_percent_completion") or 0.0)
         job["async_status"] = status
@@ -191,20 +212,18 @@ class MetaInsightsTrigger(BaseTrigger):
         polls = 0
         hook = None
         try:
-            import aiohttp
-
             hook = self._hook()
             delay = self.first_poll
-            async with aiohttp.ClientSession() as session:
+            async with hook.async_session() as session:
                 while True:
                     running = [j for j in self.jobs if j.get("status") == "running"]
                     if running:
                         await asyncio.sleep(delay)
-                        items = await self._poll(hook, running, session)
+                        answers = await self._poll(hook, running, session)
                         polls += 1
                         now = time.time()
-                        for job, item in zip(running, items, strict=False):
-                            self._apply(job, item, now)
+                        for job, answer in zip(running, answers, strict=True):
+                            self._apply(job, answer, now)
                         self.log.info(
                             "act_%s: %s",
                             self.account_id,
@@ -224,28 +243,16 @@ class MetaInsightsTrigger(BaseTrigger):
                         first_poll=self.first_poll,
                         poll_interval=self.poll_interval,
                     )
-        except MetaApiError as err:
-            yield TriggerEvent(
-                self._payload(
-                    "error",
-                    polls,
-                    hook,
-                    message=err.message,
-                    code=err.code,
-                    fatal=isinstance(err, MetaFatalError),
-                )
-            )
         except Exception as exc:
-            yield TriggerEvent(
-                self._payload(
-                    "error", polls, hook, message=f"Trigger failed: {type(exc).__name__}: {scrub(exc)}"
+            if not isinstance(exc, MetaApiError):  # a bug or an unexpected library error: retried by Airflow
+                exc = MetaApiError(
+                    f"Insights trigger of act_{self.account_id} failed: {type(exc).__name__}: {scrub(exc)}"
                 )
-            )
+            yield TriggerEvent(self._payload(ERROR, polls, hook, message=exc.message, error=to_event(exc)))
 
-    async def _poll(self, hook, running: list[dict], session) -> list[dict | None]:
-        """Status of each running job: one plain GET for one job, one Graph batch call for several."""
-        from meta_ads_elt.errors import MetaPermissionError, MetaRateLimitWaitError, MetaTokenError
-
+    async def _poll(self, hook, running: list[dict], session) -> list[dict | MetaApiError]:
+        """Each running job's status read: its body, or the error the hook classified. One plain GET
+        for one job, one Graph batch call for several."""
         if len(running) == 1:
             try:
                 body = await hook.acall(
@@ -255,18 +262,10 @@ class MetaInsightsTrigger(BaseTrigger):
                     scope=self.account_id,
                     session=session,
                 )
-            except (MetaTokenError, MetaPermissionError, MetaRateLimitWaitError):
-                raise
-            except MetaApiError as err:  # e.g. an expired or unknown report id: resubmitted by the operator
-                return [
-                    {
-                        "code": err.http_status or 400,
-                        "headers": [],
-                        "body": {"error": {"code": err.code, "message": err.message}},
-                    }
-                ]
-            return [{"code": 200, "headers": [], "body": body}]
-        return await hook.abatch(
+            except MetaApiError as err:
+                return [err]
+            return [body]
+        items = await hook.abatch(
             [
                 {"method": "GET", "path": (j["report_run_id"],), "params": {"fields": JOB_STATUS_FIELDS}}
                 for j in running
@@ -274,6 +273,7 @@ class MetaInsightsTrigger(BaseTrigger):
             scope=self.account_id,
             session=session,
         )
+        return [item["error"] or item["body"] for item in items]
 
     def _payload(self, status: str, polls: int, hook, **extra) -> dict[str, Any]:
         return {
@@ -287,19 +287,14 @@ class MetaInsightsTrigger(BaseTrigger):
 
     def _decide(self, polls: int, hook) -> TriggerEvent | None:
         statuses = [j.get("status") for j in self.jobs]
-        if "failed" in statuses:
-            failed = [j["key"] for j in self.jobs if j.get("status") == "failed"]
-            return TriggerEvent(
-                self._payload("split", polls, hook, reason="failed", message=f"failed: {failed}")
-            )
-        if "stalled" in statuses:
-            stalled = [j["key"] for j in self.jobs if j.get("status") == "stalled"]
-            return TriggerEvent(
-                self._payload("split", polls, hook, reason="stalled", message=f"stalled: {stalled}")
-            )
+        for status in (FAILED, STALLED):
+            if status in statuses:
+                keys = [j["key"] for j in self.jobs if j.get("status") == status]
+                return TriggerEvent(self._payload(status, polls, hook, message=f"{status}: {keys}"))
         running = statuses.count("running")
         if "pending" in statuses and running < self.max_concurrent_jobs:
-            return TriggerEvent(self._payload("split", polls, hook, reason="slots", message="slots free"))
+            free = self.max_concurrent_jobs - running
+            return TriggerEvent(self._payload(SLOTS_FREE, polls, hook, message=f"{free} slot(s) free"))
         if all(s in ("completed", "given_up") for s in statuses):  # given up: the operator skips its day
-            return TriggerEvent(self._payload("success", polls, hook))
+            return TriggerEvent(self._payload(DONE, polls, hook, message="every job done"))
         return None

@@ -168,7 +168,7 @@ def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandb
             return ev.payload
 
     event = asyncio.run(first())
-    assert event["status"] == "success"
+    assert event["status"] == "done"
     result = MetaInsightsOperator(
         task_id="x",
         account_id=f"act_{acct}",

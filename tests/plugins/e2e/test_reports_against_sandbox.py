@@ -140,8 +140,6 @@ def test_re_attach_state_is_keyed_by_the_reports_spec(tmp_path):
 def test_a_report_added_to_the_config_lands_and_its_staging_model_builds(fixed, monkeypatch, tmp_path):
     """One entry in insights.reports: the DAG runs it, its dataset lands, the dbt build generates its
     source and staging model and builds them, with its completeness test against the account totals."""
-    import shutil
-
     import duckdb
     import yaml
     from meta_ads_elt.config import PROJECT_DIR, parse_config
@@ -158,13 +156,11 @@ def test_a_report_added_to_the_config_lands_and_its_staging_model_builds(fixed, 
     for r in (config.insights.reports[0], report):  # the default report brings the account totals
         report_op(r, account, lake).execute({"run_id": "r"})
     assert len(glob.glob(f"{lake}/insights_by_region/account_id={account}/date=*")) == LOOKBACK
-    project = tmp_path / "dbt_project"
+    project = tmp_path / "dbt_project"  # the copy run_dbt_build makes beside the build file
     monkeypatch.setenv("DBT_INDIRECT_SELECTION", "cautious")  # only tests whose parents are all selected
-    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
     result = run_dbt_build(
         lake_root=lake,
         build_db_path=tmp_path / "build.duckdb",
-        project_dir=project,
         reports=config.insights.reports,
         select="+stg_meta__insights_by_region +int_account_days_extracted",
         window_end=D,

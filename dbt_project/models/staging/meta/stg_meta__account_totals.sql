@@ -13,7 +13,7 @@ renamed as (
         cast(account_id as varchar) as account_id,
         cast(date as date) as date,
         upper(account_currency) as currency,
-        cast(spend as decimal(18,6)) as spend,
+        cast(spend as decimal(18, 6)) as spend,
         cast(impressions as bigint) as impressions,
         cast(clicks as bigint) as clicks,
         timezone_name,

@@ -21,7 +21,7 @@ renamed as (
         upper(account_currency) as currency,
         cast(date_start as date) as date_start,
         cast(date_stop as date) as date_stop,
-        cast(spend as decimal(18,6)) as spend,
+        cast(spend as decimal(18, 6)) as spend,
         cast(impressions as bigint) as impressions,
         cast(clicks as bigint) as clicks,
         cast(reach as bigint) as reach,

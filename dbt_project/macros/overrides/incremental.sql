@@ -5,7 +5,9 @@
     an incremental run creates a temporary *view* over the model's select and inserts from it, instead
     of writing the window into a temporary table and copying it again. The schema-change check
     (on_schema_change) still compares the view's columns with the table's. Full refreshes and other
-    strategies run dbt-duckdb's code as is.
+    strategies run dbt-duckdb's code as is. Its helpers (meta_create_temp_view,
+    temporary_relation_is_local) are in macros/meta_incremental.sql; tests/dbt/test_dbt_overrides.py
+    fails when the installed dbt-duckdb's original changes.
 -#}
 {% materialization incremental, adapter="duckdb", supported_languages=['sql', 'python'] -%}
 
@@ -146,15 +148,3 @@
 
 {%- endmaterialization %}
 
-
-{% macro meta_create_temp_view(relation, sql) -%}
-    create or replace temporary view {{ relation.include(database=false, schema=false) }} as (
-        {{ sql }}
-    )
-{%- endmacro %}
-
-
-{% macro temporary_relation_is_local() -%}
-    {#- MotherDuck has no server-side temporary relations (dbt-duckdb then uses real tables). -#}
-    {{ return(not adapter.is_motherduck()) }}
-{%- endmacro %}
