@@ -78,7 +78,7 @@ def _ours(args: dict) -> dict:
             task_id=f"insights_{account}",
             account_id=f"act_{account}",
             lake_root=args["lake"],
-            date=args["day"],
+            data_interval_day=args["day"],
             lookback_days=args["lookback"],
             deferrable=False,
         )
@@ -113,7 +113,7 @@ def _ours_one(args: dict) -> dict:
         task_id=f"insights_{args['account']}",
         account_id=f"act_{args['account']}",
         lake_root=args["lake"],
-        date=args["day"],
+        data_interval_day=args["day"],
         lookback_days=args["lookback"],
         deferrable=False,
     )

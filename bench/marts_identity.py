@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-from meta_ads_elt import marts
+from meta_ads_elt import dbt_runner, marts
 
 from bench import dbt_build
 
@@ -106,7 +106,7 @@ def run(before: str, after: str | None, lake_arg: str, work: Path) -> dict[str, 
         if step == "incremental" and lake_arg == "bench":
             dbt_build._add_next_day(lake, work)
         for side, project in projects.items():
-            marts.run_dbt_build(
+            dbt_runner.run_dbt_build(
                 lake_root=lake,
                 build_db_path=work / side / "marts_build.duckdb",
                 project_dir=project,

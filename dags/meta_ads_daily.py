@@ -15,10 +15,12 @@ from meta_ads_elt.batches import account_outlets
 from meta_ads_elt.callbacks import log_failed_try, log_retried_try
 from meta_ads_elt.config import load_config_cached
 from meta_ads_elt.failures import scope_of
-from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
-from meta_ads_elt.operators.conversations import MetaConversationsOperator
-from meta_ads_elt.operators.insights import MetaInsightsOperator
-from meta_ads_elt.operators.leads import MetaLeadsOperator
+from meta_ads_elt.operators.from_config import (
+    ad_objects_operator,
+    conversations_operator,
+    insights_operator,
+    leads_operator,
+)
 from meta_ads_elt.pools import DISCOVERED_POOL, DUCKDB_WRITER_POOL, account_pool, page_pool
 
 config = load_config_cached()
@@ -157,32 +159,17 @@ def meta_ads_daily():
                 batch=batches_of["accounts"]
             )
         for account in config.listed_accounts:
-            insights = MetaInsightsOperator(
-                task_id=f"insights_{account.numeric_id}",
-                account_id=account.id,
-                meta_conn_id=config.meta_conn_id,
-                lake_root=lake_root,
-                lookback_days=config.lookback_days,
-                attribution_windows=config.insights.attribution_windows,
-                chunk_days=config.insights.chunk_days,
-                max_concurrent_jobs=config.insights.max_concurrent_jobs,
-                poll_interval=config.insights.poll_interval_seconds,
-                stall_timeout_minutes=config.insights.stall_timeout_minutes,
-                queued_timeout_minutes=config.insights.queued_timeout_minutes,
-                effective_statuses=config.insights.effective_statuses,
-                deferrable=config.insights.deferrable,
-                worker_poll_seconds=config.insights.worker_poll_seconds,
-                max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
-                pool=account_pool(account.id),
+            pool = account_pool(account.id)
+            insights = insights_operator(
+                config,
+                account.id,
+                pool=pool,
                 outlets=[lake_asset(lake_root, "insights"), lake_asset(lake_root, "insights_account_totals")],
             )
-            objects = MetaAdObjectsOperator(
-                task_id=f"ad_objects_{account.numeric_id}",
-                account_id=account.id,
-                meta_conn_id=config.meta_conn_id,
-                lake_root=lake_root,
-                max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
-                pool=account_pool(account.id),
+            objects = ad_objects_operator(
+                config,
+                account.id,
+                pool=pool,
                 outlets=[lake_asset(lake_root, name) for name in ("accounts", "campaigns", "adsets", "ads")],
                 # Also after an Insights task that gave up some days (or failed): the snapshot then reads
                 # the ids of deleted objects from what the lake has. Not when the access check failed.
@@ -195,70 +182,39 @@ def meta_ads_daily():
                     continue
                 # Each further report of insights.reports (breakdowns, levels, periods): its own async
                 # jobs and its own dataset insights_<report>, checked against the account totals in dbt.
-                MetaInsightsOperator(
-                    task_id=f"insights_{report.name}_{account.numeric_id}",
-                    report=report,
-                    account_id=account.id,
-                    meta_conn_id=config.meta_conn_id,
-                    lake_root=lake_root,
-                    lookback_days=config.lookback_days,
-                    attribution_windows=config.insights.attribution_windows,
-                    chunk_days=config.insights.chunk_days,
-                    max_concurrent_jobs=config.insights.max_concurrent_jobs,
-                    poll_interval=config.insights.poll_interval_seconds,
-                    stall_timeout_minutes=config.insights.stall_timeout_minutes,
-                    queued_timeout_minutes=config.insights.queued_timeout_minutes,
-                    effective_statuses=config.insights.effective_statuses,
-                    deferrable=config.insights.deferrable,
-                    worker_poll_seconds=config.insights.worker_poll_seconds,
-                    max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
-                    pool=account_pool(account.id),
-                    outlets=[lake_asset(lake_root, report.dataset)],
+                insights_operator(
+                    config, account.id, report, pool=pool, outlets=[lake_asset(lake_root, report.dataset)]
                 )
     extracted.append(insights_group)
 
-    if config.extracts_leads:
-        with TaskGroup("leads") as leads_group:
+    # Per Page: a leads task and a conversations task (or, for discovered Pages, mapped batches of them).
+    page_extractions = {
+        "leads": (config.extracts_leads, extract_leads, leads_operator, ("leads", "lead_answers")),
+        "conversations": (
+            config.extracts_conversations,
+            extract_conversations,
+            conversations_operator,
+            ("conversations", "messages"),
+        ),
+    }
+    for kind, (wanted, extract_batch, page_operator, datasets) in page_extractions.items():
+        if not wanted:
+            continue
+        with TaskGroup(kind) as page_group:
             if config.pages_discovered:
-                extract_leads.override(
-                    outlets=[lake_asset(lake_root, "leads"), lake_asset(lake_root, "lead_answers")]
-                ).expand(batch=batches_of["pages"])
+                extract_batch.override(outlets=[lake_asset(lake_root, name) for name in datasets]).expand(
+                    batch=batches_of["pages"]
+                )
             for page in config.listed_pages:
-                if page.leads:
-                    MetaLeadsOperator(
-                        task_id=f"leads_{page.id}",
-                        page_id=page.id,
-                        meta_conn_id=config.meta_conn_id,
-                        lake_root=lake_root,
-                        lookback_days=config.lookback_days,
-                        pii_allow_list=config.privacy.raw_lead_fields_allow_list,
-                        default_phone_country_code=config.privacy.default_phone_country_code,
-                        form_ids=page.forms,
+                if getattr(page, kind):  # pages[].leads / pages[].conversations
+                    page_operator(
+                        config,
+                        page.id,
+                        page,
                         pool=page_pool(page.id),
-                        outlets=[lake_asset(lake_root, "leads"), lake_asset(lake_root, "lead_answers")],
+                        outlets=[lake_asset(lake_root, name) for name in datasets],
                     )
-        extracted.append(leads_group)
-
-    if config.extracts_conversations:
-        with TaskGroup("conversations") as conversations_group:
-            if config.pages_discovered:
-                extract_conversations.override(
-                    outlets=[lake_asset(lake_root, "conversations"), lake_asset(lake_root, "messages")]
-                ).expand(batch=batches_of["pages"])
-            for page in config.listed_pages:
-                if page.conversations:
-                    MetaConversationsOperator(
-                        task_id=f"conversations_{page.id}",
-                        page_id=page.id,
-                        platforms=page.platforms,
-                        meta_conn_id=config.meta_conn_id,
-                        lake_root=lake_root,
-                        lookback_days=config.lookback_days,
-                        keep_message_text=config.privacy.keep_message_text,
-                        pool=page_pool(page.id),
-                        outlets=[lake_asset(lake_root, "conversations"), lake_asset(lake_root, "messages")],
-                    )
-        extracted.append(conversations_group)
+        extracted.append(page_group)
 
     # Runs when every extraction is done and one succeeded: a failed account or Page does not hold back
     # the marts of the others (their earlier data stays in the lake as it was).
@@ -271,7 +227,7 @@ def meta_ads_daily():
         Incremental marts re-process the lookback window ending with this run's day, so a backfilled
         day rebuilds its own window, not the newest one.
         """
-        from meta_ads_elt.marts import dbt_target_dir, run_dbt_build
+        from meta_ads_elt.dbt_runner import dbt_target_dir, run_dbt_build
 
         build_path = Path(config.resolve(config.marts.build_path))
         lookback_days = config.lookback_days
@@ -309,7 +265,7 @@ def meta_ads_daily():
         """Atomically swap in the serving DuckDB file and the Parquet copies BI tools read (only the
         dates whose rows changed are copied), with the extractions still failed (`_published_failures`)."""
         from meta_ads_elt.failures import reconcile_failures
-        from meta_ads_elt.marts import publish_marts
+        from meta_ads_elt.publish import publish_marts
 
         open_failures = reconcile_failures(lake_root, _run_outcome())
         return publish_marts(

@@ -181,7 +181,8 @@ def summarize(sandbox_url: str, day: date) -> None:
     sandbox's ground truth (every account-day, page-day, and archived or deleted ad-day)."""
     from marts_vs_truth import BREAKDOWN_MARTS, fetch_truth, reconcile
     from meta_ads_elt.config import load_config
-    from meta_ads_elt.marts import dbt_target_dir, summarize_marts
+    from meta_ads_elt.dbt_runner import dbt_target_dir
+    from meta_ads_elt.run_summary import summarize_marts
 
     config = load_config()
     serving_path = config.resolve(config.marts.serving_path)
@@ -297,7 +298,8 @@ def main() -> None:
         airflow(env, "dags", "test", DAG_ID, end.isoformat())
         say(f"DAG run finished in {time.monotonic() - started:.0f} s")
         if own_base_url not in (None, sandbox_url):
-            from meta_ads_elt.marts import dbt_target_dir, summarize_marts
+            from meta_ads_elt.dbt_runner import dbt_target_dir
+            from meta_ads_elt.run_summary import summarize_marts
 
             print(
                 summarize_marts(

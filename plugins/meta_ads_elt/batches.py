@@ -43,45 +43,21 @@ class BatchFailedFatally(AirflowFailException):
 def extract_accounts(
     config: PipelineConfig, batch: list[Mapping[str, Any]], context: Mapping[str, Any]
 ) -> dict:
-    from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
-    from meta_ads_elt.operators.insights import MetaInsightsOperator
+    from meta_ads_elt.operators.from_config import ad_objects_operator, insights_operator
 
-    lake_root = config.lake_root_resolved
     _pin(config)
 
     def one(item: Mapping[str, Any]) -> dict:
         account_id = str(item["account_id"])
-        numeric = account_id.removeprefix("act_")
-
-        def insights_op(report: Any = None) -> Any:  # None: the default ad x day report
-            return MetaInsightsOperator(
-                task_id=f"insights_{numeric}" if report is None else f"insights_{report.name}_{numeric}",
-                report=report,
-                account_id=account_id,
-                meta_conn_id=config.meta_conn_id,
-                lake_root=lake_root,
-                lookback_days=int(item.get("lookback_days") or config.lookback_days),
-                attribution_windows=config.insights.attribution_windows,
-                chunk_days=config.insights.chunk_days,
-                max_concurrent_jobs=config.insights.max_concurrent_jobs,
-                poll_interval=config.insights.poll_interval_seconds,
-                stall_timeout_minutes=config.insights.stall_timeout_minutes,
-                queued_timeout_minutes=config.insights.queued_timeout_minutes,
-                effective_statuses=config.insights.effective_statuses,
-                deferrable=False,
-                max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
-            )
-
-        insights = insights_op()
+        lookback = int(item.get("lookback_days") or config.lookback_days)
+        insights = insights_operator(config, account_id, lookback_days=lookback, deferrable=False)
         # insights.reports' further reports (breakdowns, levels, periods), as the DAG runs them for listed accounts
-        further = [insights_op(report) for report in config.insights.reports if not report.is_default]
-        objects = MetaAdObjectsOperator(
-            task_id=f"ad_objects_{numeric}",
-            account_id=account_id,
-            meta_conn_id=config.meta_conn_id,
-            lake_root=lake_root,
-            max_rate_limit_wait_minutes=config.max_rate_limit_wait_minutes,
-        )
+        further = [
+            insights_operator(config, account_id, report, lookback_days=lookback, deferrable=False)
+            for report in config.insights.reports
+            if not report.is_default
+        ]
+        objects = ad_objects_operator(config, account_id)
         loaded = insights.execute(dict(context))
         snapshot = objects.execute(dict(context))
         reports = {op.report.name: op.execute(dict(context)) for op in further}
@@ -95,36 +71,16 @@ def extract_pages(
     config: PipelineConfig, batch: list[Mapping[str, Any]], context: Mapping[str, Any], what: str
 ) -> dict:
     """Leads (``what="leads"``) or conversations of each Page of the batch, with the ``pages:`` settings."""
-    from meta_ads_elt.operators.conversations import MetaConversationsOperator
-    from meta_ads_elt.operators.leads import MetaLeadsOperator
+    from meta_ads_elt.operators.from_config import conversations_operator, leads_operator
 
-    lake_root = config.lake_root_resolved
+    build = leads_operator if what == "leads" else conversations_operator
     listed = {page.id: page for page in config.listed_pages}
     _pin(config)
 
     def one(item: Mapping[str, Any]) -> dict:
         page_id = str(item["page_id"])
         lookback = int(item.get("lookback_days") or config.lookback_days)
-        if what == "leads":
-            operator = MetaLeadsOperator(
-                task_id=f"leads_{page_id}",
-                page_id=page_id,
-                meta_conn_id=config.meta_conn_id,
-                lake_root=lake_root,
-                lookback_days=lookback,
-                pii_allow_list=config.privacy.raw_lead_fields_allow_list,
-                default_phone_country_code=config.privacy.default_phone_country_code,
-            )
-        else:
-            operator = MetaConversationsOperator(
-                task_id=f"conversations_{page_id}",
-                page_id=page_id,
-                platforms=listed.get(page_id, config.pages).platforms,
-                meta_conn_id=config.meta_conn_id,
-                lake_root=lake_root,
-                lookback_days=lookback,
-                keep_message_text=config.privacy.keep_message_text,
-            )
+        operator = build(config, page_id, listed.get(page_id, config.pages), lookback_days=lookback)
         return operator.execute(dict(context))
 
     return _run_all(batch, "page_id", one, config.mapping.parallel_within_task)

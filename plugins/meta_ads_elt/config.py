@@ -555,18 +555,35 @@ def check_schedule(value: str) -> None:
 _OPERATOR_ARGUMENTS: dict[str, tuple[type[BaseModel], str]] = {
     "account_id": (AccountConfig, "id"),
     "page_id": (PageConfig, "id"),
+    "meta_conn_id": (PipelineConfig, "meta_conn_id"),
+    "lake_root": (PipelineConfig, "lake_root"),
+    "lookback_days": (PipelineConfig, "lookback_days"),  # checked by OperatorLookbackDays (see below)
+    "max_rate_limit_wait_minutes": (PipelineConfig, "max_rate_limit_wait_minutes"),
     "attribution_windows": (InsightsConfig, "attribution_windows"),
     "chunk_days": (InsightsConfig, "chunk_days"),
     "max_concurrent_jobs": (InsightsConfig, "max_concurrent_jobs"),
     "poll_interval": (InsightsConfig, "poll_interval_seconds"),
     "stall_timeout_minutes": (InsightsConfig, "stall_timeout_minutes"),
+    "queued_timeout_minutes": (InsightsConfig, "queued_timeout_minutes"),
+    "worker_poll_seconds": (InsightsConfig, "worker_poll_seconds"),
+    "effective_statuses": (InsightsConfig, "effective_statuses"),
     "deferrable": (InsightsConfig, "deferrable"),
     "platforms": (PageConfig, "platforms"),
+    "form_ids": (PageConfig, "forms"),
     "pii_allow_list": (PrivacyConfig, "raw_lead_fields_allow_list"),
     "default_phone_country_code": (PrivacyConfig, "default_phone_country_code"),
     "keep_message_text": (PrivacyConfig, "keep_message_text"),
 }
-"""Operator arguments that carry a config key's value, checked against that key's one declaration."""
+"""Operator arguments that carry a config key's value: checked against that key's one declaration
+(:func:`check_operator_arguments`), defaulting to that key's default (:func:`operator_default`)."""
+
+
+def operator_default(argument: str) -> Any:
+    """The default of operator argument ``argument``: the default of the config key it carries, so an
+    operator built without the DAG behaves as the DAG with an empty config does (one place per default)."""
+    model, key = _OPERATOR_ARGUMENTS[argument]
+    return model.model_fields[key].get_default(call_default_factory=True)
+
 
 OperatorLookbackDays = Annotated[int, Field(ge=1)]
 """An operator may look back further than the daily DAG's ``lookback_days`` (1-90), e.g. in a backfill."""

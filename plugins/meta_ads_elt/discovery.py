@@ -40,7 +40,7 @@ from typing import Any
 
 from meta_ads_elt.config import ACCOUNT_STATUSES, IdNameFilter, PipelineConfig
 from meta_ads_elt.errors import MetaApiError, MetaConfigError
-from meta_ads_elt.lake import LakeWriter
+from meta_ads_elt.lake.partitions import LakeWriter
 
 log = logging.getLogger(__name__)
 
@@ -189,7 +189,7 @@ def _previous(writer: LakeWriter, dataset: str, day: dt.date, id_column: str) ->
     earlier = [d for d in dates if d < day.isoformat()]
     if not earlier:
         return {}
-    from meta_ads_elt.lake import read_rows
+    from meta_ads_elt.lake.partitions import read_rows
 
     rows = read_rows(
         writer.root, dataset, {"date": earlier[-1]}, [id_column, "name", "state", "first_seen_date", "reason"]

@@ -31,7 +31,8 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from meta_ads_elt.lake import LakeState
+from meta_ads_elt.lake.partitions import safe_name
+from meta_ads_elt.lake.state import LakeState
 from meta_ads_elt.redaction import scrub
 
 log = logging.getLogger(__name__)
@@ -195,7 +196,7 @@ def run_outcome(
         task_id = key
         if task_id in NOT_EXTRACTIONS:
             continue
-        record = records.get(_safe_key(key))
+        record = records.get(safe_name(key))
         scope = (record["kind"], record["entity"]) if record else scopes.get(task_id)
         if state == "success" and scope:
             landed.setdefault(scope, set()).update(full_window)
@@ -235,12 +236,6 @@ def run_outcome(
             )
         failures.append(failure)
     return RunOutcome(failures, landed)
-
-
-def _safe_key(key: str) -> str:
-    from meta_ads_elt.lake import _safe
-
-    return _safe(key)
 
 
 def reconcile_failures(lake_root: Any, outcome: RunOutcome) -> list[ExtractionFailure]:

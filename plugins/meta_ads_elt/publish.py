@@ -1,5 +1,8 @@
 """Publish the marts of the dbt build file to BI tools: the serving DuckDB file and the Parquet copies.
 
+Entry point: :func:`publish_marts` (paths resolved and defaulted as the DAG and ``make run`` give them);
+:func:`publish` does the work.
+
 Guarantees
 ----------
 * **Atomic for readers.** The serving file ``data/marts.duckdb`` is written aside, fsynced and
@@ -39,6 +42,7 @@ Guarantees
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import datetime as dt
 import fcntl
 import io
@@ -54,6 +58,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from meta_ads_elt.marts import BREAKDOWN_MARTS, MARTS, REPO_ROOT, ROLLUPS, local_path
 from meta_ads_elt.parquet_splice import (
     MAGIC,
     Footer,
@@ -69,6 +74,8 @@ VERSIONS_DIR = "_versions"
 CURRENT_LINK = "_current"
 MANIFEST = "manifest.json"
 DEFAULT_RETAIN_MINUTES = 60
+DEFAULT_SERVING_STORAGE_VERSION = "v1.0.0"
+"""Readable by every DuckDB >= 1.0 (checked with DuckDB 1.4.3); DuckDB 2.0 writes this when asked."""
 ROWS_PER_ROW_GROUP = 1_000_000
 PARQUET_OPTIONS = {
     "compression": "zstd",
@@ -828,3 +835,55 @@ def publish(
         "removed_versions": removed,
         "failures": [dict(f) for f in failures],
     }
+
+
+def publish_marts(
+    build_db_path: str | os.PathLike[str] | Mapping[str, Any] | None = None,
+    serving_db_path: str | os.PathLike[str] = "data/marts.duckdb",
+    parquet_dir: str | os.PathLike[str] | None = "data/marts/",
+    *,
+    storage_version: str | None = DEFAULT_SERVING_STORAGE_VERSION,
+    marts: Sequence[str] = MARTS,
+    rollups: Sequence[str] = (*ROLLUPS, *BREAKDOWN_MARTS),
+    serving_path: str | os.PathLike[str] | None = None,
+    retain_minutes: float = DEFAULT_RETAIN_MINUTES,
+    incremental: bool = True,
+    failures: Sequence[Any] = (),
+) -> dict[str, Any]:
+    """Atomically publish the marts of ``build_db_path`` to ``serving_db_path`` and ``parquet_dir``,
+    copying only the dates that changed since the last publish (:mod:`meta_ads_elt.publish`).
+
+    Returns ``{"serving_db_path", "parquet_files", "rows": {mart: n}, "published_at", "version", ...}``.
+    The serving file gets a ``_published`` table (mart, rows, min/max date, published_at, version,
+    open_failures) and ``_published_failures``: the extractions still failed (``failures``: the
+    :class:`~meta_ads_elt.failures.ExtractionFailure` list of :func:`~meta_ads_elt.failures.reconcile_failures`,
+    or dicts with its fields), each with its account or Page, dates, reason and how to fill the gap.
+    Nothing is replaced unless every mart was copied. ``build_db_path`` may be the dict returned by
+    :func:`~meta_ads_elt.dbt_runner.run_dbt_build`; ``serving_path`` is an alias of ``serving_db_path``. ``storage_version=None``
+    writes DuckDB's default (2.0) format, which DuckDB < 2.0 cannot open. ``incremental=False`` writes
+    everything afresh. Superseded Parquet versions are kept ``retain_minutes`` for readers still on them.
+    """
+    if isinstance(build_db_path, Mapping):  # the summary returned by run_dbt_build
+        build_db_path = build_db_path["build_db_path"]
+    if serving_path is not None:  # alias used by the DAG's config
+        serving_db_path = serving_path
+    build = local_path(
+        build_db_path, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb"
+    )
+    serving = local_path(serving_db_path, "META_SERVING_DUCKDB_PATH", REPO_ROOT / "data" / "marts.duckdb")
+    out_dir = (
+        local_path(parquet_dir, "META_MARTS_PARQUET_DIR", REPO_ROOT / "data" / "marts")
+        if parquet_dir is not None
+        else None
+    )
+    return publish(
+        build,
+        serving,
+        out_dir,
+        storage_version=storage_version,
+        marts=marts,
+        rollups=rollups,
+        retain_minutes=retain_minutes,
+        incremental=incremental,
+        failures=[f if isinstance(f, Mapping) else dataclasses.asdict(f) for f in failures],
+    )

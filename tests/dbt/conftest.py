@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from meta_ads_elt import marts, schemas
+from meta_ads_elt import dbt_runner, schemas
 
 from bench.lake_generator import generate_lake, write_rows
 
@@ -52,7 +52,7 @@ class Build:
         self.logs = root / "logs"
 
     def build(self, **kwargs: Any) -> dict[str, Any]:
-        return marts.run_dbt_build(
+        return dbt_runner.run_dbt_build(
             lake_root=self.lake,
             build_db_path=self.db,
             target_path=self.target,
@@ -63,7 +63,7 @@ class Build:
         )
 
     def dbt(self, *args: str) -> Any:
-        return marts.run_dbt(
+        return dbt_runner.run_dbt(
             list(args),
             lake_root=self.lake,
             build_db_path=self.db,

@@ -23,7 +23,7 @@ import pandas as pd
 import psutil
 import pyarrow.parquet as pq
 import pytest
-from meta_ads_elt import marts
+from meta_ads_elt import dbt_runner, marts, publish, run_summary
 from meta_ads_elt.schemas import DATASETS, DISCOVERY_DATASETS, PARTITION_KEYS
 
 from bench.lake_generator import generate_lake, write_rows
@@ -98,7 +98,7 @@ def test_failed_build_names_the_failing_node(tmp_path: Path) -> None:
     row["date"] = dt.date.fromisoformat(part.name.split("=")[1])
     write_rows(lake, "insights", [row], replace=False)
     build = Build(tmp_path, lake)
-    with pytest.raises(marts.DbtBuildError) as excinfo:
+    with pytest.raises(dbt_runner.DbtBuildError) as excinfo:
         build.build()
     assert "unique_combination_of_columns_stg_meta__insights" in str(excinfo.value)
     assert excinfo.value.failures
@@ -119,7 +119,7 @@ def test_a_damaged_build_file_is_set_aside_and_rebuilt_from_the_lake(
         for offset in range(3 * 4096, size, 256 * 1024):
             f.seek(offset)
             f.write(os.urandom(4096))
-    with caplog.at_level(logging.WARNING, logger="meta_ads_elt.marts"):
+    with caplog.at_level(logging.WARNING, logger="meta_ads_elt.dbt_runner"):
         summary = build.build()
     rebuilt = summary["rebuilt_damaged_build_file"]
     assert rebuilt["damage"] and Path(rebuilt["kept_at"]).exists()
@@ -149,7 +149,7 @@ def test_a_dbt_crash_is_built_once_more(tmp_path: Path, caplog: pytest.LogCaptur
 
     killer = threading.Thread(target=crash_the_first_dbt_build)
     killer.start()
-    with caplog.at_level(logging.WARNING, logger="meta_ads_elt.marts"):
+    with caplog.at_level(logging.WARNING, logger="meta_ads_elt.dbt_runner"):
         summary = build.build()
     killer.join()
     assert crashed, "the test never saw the dbt process"
@@ -159,17 +159,19 @@ def test_a_dbt_crash_is_built_once_more(tmp_path: Path, caplog: pytest.LogCaptur
 
 
 def test_a_failing_model_does_not_set_the_build_file_aside(tmp_path: Path) -> None:
-    error = marts.DbtBuildError(
+    error = dbt_runner.DbtBuildError(
         "dbt build failed", [("model.meta_ads.x", "error", "Binder Error: no column y")]
     )
-    assert marts._build_file_damage(error) is None
-    lake_error = marts.DbtBuildError("x", [("m", "error", "Invalid Input Error: Corrupt parquet file 'a'")])
-    assert marts._build_file_damage(lake_error) is None
-    damaged = marts.DbtBuildError(
+    assert dbt_runner._build_file_damage(error) is None
+    lake_error = dbt_runner.DbtBuildError(
+        "x", [("m", "error", "Invalid Input Error: Corrupt parquet file 'a'")]
+    )
+    assert dbt_runner._build_file_damage(lake_error) is None
+    damaged = dbt_runner.DbtBuildError(
         "x",
         [("m", "error", "TransactionContext Error: Failed to commit: Corrupted uncompressed string segment")],
     )
-    assert marts._build_file_damage(damaged).startswith("Corrupted uncompressed string segment")
+    assert dbt_runner._build_file_damage(damaged).startswith("Corrupted uncompressed string segment")
 
 
 def test_reader_holding_the_serving_file_never_blocks_a_build_and_publish(
@@ -179,7 +181,7 @@ def test_reader_holding_the_serving_file_never_blocks_a_build_and_publish(
     serving = tmp_path / "data" / "marts.duckdb"
     parquet_dir = tmp_path / "data" / "marts"
     build.build()
-    first = marts.publish_marts(build.db, serving, parquet_dir)
+    first = publish.publish_marts(build.db, serving, parquet_dir)
     assert set(first["parquet_files"]) == set(MARTS)
 
     reader = duckdb.connect(str(serving), read_only=True)
@@ -217,7 +219,7 @@ def test_reader_holding_the_serving_file_never_blocks_a_build_and_publish(
             target = small_lake / "insights" / partition.parent.name / partition.name
             shutil.copytree(partition, target)
         build.build()
-        second = marts.publish_marts(build.db, serving, parquet_dir)
+        second = publish.publish_marts(build.db, serving, parquet_dir)
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -241,13 +243,13 @@ def test_reader_holding_the_serving_file_never_blocks_a_build_and_publish(
 
 def test_serving_file_is_readable_by_duckdb_1x(tmp_path: Path, scenario: Build) -> None:
     serving = tmp_path / "marts.duckdb"
-    marts.publish_marts(scenario.db, serving, None)
+    publish.publish_marts(scenario.db, serving, None)
     with open(serving, "rb") as handle:
         header = handle.read(20)
     assert header[8:12] == b"DUCK"
     storage_version = struct.unpack("<Q", header[12:20])[0]
     assert storage_version <= 67  # DuckDB 1.0-1.4 read storage versions 64..67; 2.0 writes 999 by default
-    summary = marts.summarize_marts(serving)
+    summary = run_summary.summarize_marts(serving)
     assert "cost_per_lead" in summary and "act 1001" in summary
 
 
@@ -255,8 +257,8 @@ def test_publish_refuses_a_build_without_the_marts(tmp_path: Path) -> None:
     empty = tmp_path / "empty.duckdb"
     duckdb.connect(str(empty)).close()
     serving = tmp_path / "marts.duckdb"
-    with pytest.raises(marts.PublishError, match="lacks mart"):
-        marts.publish_marts(empty, serving, tmp_path / "marts")
+    with pytest.raises(publish.PublishError, match="lacks mart"):
+        publish.publish_marts(empty, serving, tmp_path / "marts")
     assert not serving.exists()
 
 
@@ -287,10 +289,10 @@ def test_the_build_logs_each_node_as_it_finishes_and_returns_its_warnings(
         "_extracted_at": dt.datetime(2026, 11, 4, 6, tzinfo=dt.UTC),
     }
     write_rows(lake, "leads", [paid_without_ad], replace=False)
-    with caplog.at_level(logging.INFO, logger="meta_ads_elt.marts"):
+    with caplog.at_level(logging.INFO, logger="meta_ads_elt.dbt_runner"):
         result = Build(tmp_path, lake).build()
 
-    messages = [record.getMessage() for record in caplog.records if record.name == "meta_ads_elt.marts"]
+    messages = [record.getMessage() for record in caplog.records if record.name == "meta_ads_elt.dbt_runner"]
     progress = [m for m in messages if re.match(r"dbt: \d+ of \d+ (OK|PASS|WARN)", m)]
     assert any("OK created sql incremental model main.cost_per_lead" in m for m in progress), messages[:40]
     summary = next(i for i, m in enumerate(messages) if m.startswith("dbt build summary: "))
@@ -353,7 +355,7 @@ def test_overlapping_rates_fail_the_build_naming_the_pair(tmp_path: Path) -> Non
         "currency,reporting_currency,rate,valid_from,valid_to\n"
         "INR,USD,0.012,2026-11-01,2026-11-30\nINR,USD,0.013,2026-11-15,\n"
     )
-    with pytest.raises(marts.DbtBuildError, match="assert_fx_rates_do_not_overlap"):
+    with pytest.raises(dbt_runner.DbtBuildError, match="assert_fx_rates_do_not_overlap"):
         Build(tmp_path, lake).build(reporting_currency="USD", fx_rates_path=rates)
 
 
@@ -389,7 +391,7 @@ print(json.dumps(out, default=str))
 
 def _published_scenario(tmp_path: Path, scenario: Build) -> tuple[Path, Path]:
     serving, parquet_dir = tmp_path / "data" / "marts.duckdb", tmp_path / "data" / "marts"
-    marts.publish_marts(scenario.db, serving, parquet_dir)
+    publish.publish_marts(scenario.db, serving, parquet_dir)
     return serving, parquet_dir
 
 
@@ -460,10 +462,10 @@ def test_changed_descriptions_reach_an_unchanged_mart_on_the_next_publish(
     copy = tmp_path / "build.duckdb"
     shutil.copyfile(scenario.db, copy)
     serving, parquet_dir = tmp_path / "marts.duckdb", tmp_path / "marts"
-    marts.publish_marts(copy, serving, parquet_dir)
+    publish.publish_marts(copy, serving, parquet_dir)
     with duckdb.connect(str(copy)) as con:
         con.execute("comment on column cost_per_lead.spend is 'Spend, described anew.'")
-    second = marts.publish_marts(copy, serving, parquet_dir)
+    second = publish.publish_marts(copy, serving, parquet_dir)
     assert second["serving_modes"]["cost_per_lead"] == "unchanged"  # the rows were not copied again
     with duckdb.connect(str(serving), read_only=True) as con:
         assert con.execute(
@@ -481,12 +483,12 @@ def test_the_run_summary_names_accounts_formats_money_and_shows_gaps_and_warning
 ) -> None:
     serving, _ = _published_scenario(tmp_path, scenario)
     target = tmp_path / "target"  # a dbt run of its own: its run_results.json holds the warn-level gaps test
-    tested = marts.run_dbt(
+    tested = dbt_runner.run_dbt(
         ["test", "--select", "assert_no_account_day_is_missing"],
         lake_root=scenario.lake, build_db_path=scenario.db, target_path=target, log_path=tmp_path / "logs", timeout=600,
     )  # fmt: skip
     assert tested.returncode == 0, tested.stdout[-2000:]
-    summary = marts.summarize_marts(serving, target)
+    summary = run_summary.summarize_marts(serving, target)
     # names and money with its currency (per account: never summed across currencies)
     assert (
         "acct 1001 (act 1001): spend 12.61 USD, leads reported 6 / collected 2, cost per lead 2.10 USD"
@@ -498,5 +500,8 @@ def test_the_run_summary_names_accounts_formats_money_and_shows_gaps_and_warning
     assert "  LA (act 1001): 2026-11-02 .. 2026-11-06 (5 days)" in summary
     assert "  Kolkata (act 1002): 2026-11-03 .. 2026-11-06 (4 days)" in summary
     assert "WARN assert_no_account_day_is_missing: Got 2 results" in summary
-    assert marts.format_money(Decimal("1234.5"), "JPY", marts.zero_decimal_currencies()) == "1,234 JPY"
-    assert marts.format_money(Decimal("1234.5"), "EUR") == "1,234.50 EUR"
+    assert (
+        run_summary.format_money(Decimal("1234.5"), "JPY", run_summary.zero_decimal_currencies())
+        == "1,234 JPY"
+    )
+    assert run_summary.format_money(Decimal("1234.5"), "EUR") == "1,234.50 EUR"

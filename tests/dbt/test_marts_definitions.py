@@ -273,7 +273,7 @@ def test_the_build_fails_naming_the_account_day_whose_rows_miss_the_account_tota
     import shutil
 
     import pytest
-    from meta_ads_elt import marts
+    from meta_ads_elt import dbt_runner
 
     from bench.lake_generator import write_rows
     from tests.dbt.conftest import write_scenario_lake
@@ -300,7 +300,7 @@ def test_the_build_fails_naming_the_account_day_whose_rows_miss_the_account_tota
             }
         ],
     )
-    with pytest.raises(marts.DbtBuildError) as failed:
+    with pytest.raises(dbt_runner.DbtBuildError) as failed:
         Build(tmp_path, lake).build()
     assert "assert_ad_level_rows_sum_to_the_account_totals" in str(failed.value)
     assert "account 1001 on 2026-10-31: spend 10.11 vs total 12.34 USD" in str(failed.value)

@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from marts_vs_truth import reconcile
-from meta_ads_elt import marts
+from meta_ads_elt import dbt_runner, marts, publish, run_summary
 from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
 from meta_ads_elt.operators.insights import MetaInsightsOperator
@@ -51,7 +51,7 @@ def extract(sb, lake: Path, day: str, *, pages: bool = True, reports=(), **insig
                 task_id="insights",
                 account_id=account["id"],
                 lake_root=str(lake),
-                date=day,
+                data_interval_day=day,
                 lookback_days=LOOKBACK,
                 deferrable=False,
                 first_poll=0.2,
@@ -80,7 +80,7 @@ def extract(sb, lake: Path, day: str, *, pages: bool = True, reports=(), **insig
 
 
 def build_and_publish(tmp_path: Path, lake: Path, day: str) -> Path:
-    build = marts.run_dbt_build(
+    build = dbt_runner.run_dbt_build(
         lake_root=lake,
         build_db_path=tmp_path / "build" / "marts_build.duckdb",
         target_path=tmp_path / "target",
@@ -91,7 +91,7 @@ def build_and_publish(tmp_path: Path, lake: Path, day: str) -> Path:
         lookback_days=LOOKBACK,
     )
     serving = tmp_path / "marts.duckdb"
-    marts.publish_marts(build, serving, tmp_path / "marts")
+    publish.publish_marts(build, serving, tmp_path / "marts")
     return serving
 
 
@@ -139,7 +139,7 @@ def test_the_default_world_reconciles_for_all_28_days_deleted_ads_included(
         assert con.execute(
             "select min(date) from lead_reconciliation where day_status = 'settled'"
         ).fetchone()[0] == dt.date.fromisoformat(since)
-    assert "Partial account-days (not over when extracted): none" in marts.summarize_marts(serving)
+    assert "Partial account-days (not over when extracted): none" in run_summary.summarize_marts(serving)
 
 
 def test_without_the_status_filter_the_completeness_test_names_the_account_day(
@@ -149,7 +149,7 @@ def test_without_the_status_filter_the_completeness_test_names_the_account_day(
     connect(monkeypatch, sb)
     day = "2026-11-19"
     extract(sb, tmp_path / "lake", day, pages=False, effective_statuses=None)  # Meta's default listing
-    with pytest.raises(marts.DbtBuildError) as failed:
+    with pytest.raises(dbt_runner.DbtBuildError) as failed:
         build_and_publish(tmp_path, tmp_path / "lake", day)
     message = str(failed.value)
     assert "assert_ad_level_rows_sum_to_the_account_totals" in message
@@ -188,4 +188,4 @@ def test_a_partial_day_is_marked_partial_and_equals_the_truth_as_it_stood(
         owner = la["page_id"] if mart == "conversations_started_by_page" else la["account_id"]
         assert statuses[(owner, day)] == {"partial"}, mart
         assert all("partial" not in s for (o, d), s in statuses.items() if (o, d) != (owner, day)), mart
-    assert f"act {la['account_id']} {day}" in marts.summarize_marts(serving)
+    assert f"act {la['account_id']} {day}" in run_summary.summarize_marts(serving)

@@ -213,7 +213,7 @@ def test_every_error_that_cannot_succeed_on_retry_fails_the_task_at_once():
         is_retryable,
     )
     from meta_ads_elt.failures import ExtractionsFailedError
-    from meta_ads_elt.lake import LakeSchemaError
+    from meta_ads_elt.lake.rows import LakeSchemaError
     from meta_ads_elt.leadgen_budget import LeadRetrievalBudgetExceeded
 
     non_retryable = [
@@ -246,7 +246,7 @@ def test_every_error_that_cannot_succeed_on_retry_fails_the_task_at_once():
 
 
 def test_a_lake_contract_error_names_the_fix_and_stays_a_value_error():
-    from meta_ads_elt.lake import LakeSchemaError
+    from meta_ads_elt.lake.rows import LakeSchemaError
 
     err = LakeSchemaError("insights: column 'spend' is required but 2 row(s) lack it")
     assert isinstance(err, ValueError) and isinstance(err, AirflowFailException)

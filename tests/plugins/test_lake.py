@@ -11,7 +11,9 @@ import textwrap
 
 import pyarrow.dataset as ds
 import pytest
-from meta_ads_elt.lake import LakeSchemaError, LakeState, LakeWriter, rows_to_table
+from meta_ads_elt.lake.partitions import LakeWriter
+from meta_ads_elt.lake.rows import LakeSchemaError, rows_to_table
+from meta_ads_elt.lake.state import LakeState
 from meta_ads_elt.schemas import INSIGHTS
 
 NOW = dt.datetime(2026, 11, 2, 12, tzinfo=dt.UTC)
@@ -158,7 +160,7 @@ def test_a_task_killed_mid_write_leaves_the_lake_valid(tmp_path):
         tx.write([insight("2026-11-01", ad=f"a{i}") for i in range(5)])
     script = textwrap.dedent(f"""
         import datetime as dt, os, signal
-        from meta_ads_elt.lake import LakeWriter
+        from meta_ads_elt.lake.partitions import LakeWriter
         now = dt.datetime.now(dt.UTC)
         w = LakeWriter({str(tmp_path)!r}, flush_rows=10)
         row = lambda i: {{"account_id": "1", "date": "2026-11-01", "campaign_id": "c", "adset_id": "s",
@@ -203,3 +205,31 @@ def test_memory_stays_flat_in_rows(tmp_path):
     assert tx.rows == 10_000
     assert peak <= 1000 + 250
     assert read(tmp_path).num_rows == 10_000
+
+
+def test_the_writer_chooses_the_system_allocator_unless_the_deployment_chose_a_pool(tmp_path):
+    """Importing the lake changes nothing; creating a writer makes the system allocator Arrow's pool,
+    except when ARROW_DEFAULT_MEMORY_POOL names one."""
+    script = textwrap.dedent(f"""
+        import pyarrow as pa
+        from meta_ads_elt.lake.partitions import LakeWriter
+        before = pa.default_memory_pool().backend_name
+        LakeWriter({str(tmp_path)!r})
+        print(before, pa.default_memory_pool().backend_name)
+    """)
+    root = os.path.dirname(os.path.dirname(os.path.dirname(__file__)))
+    pythonpath = os.pathsep.join(["plugins", "include", os.environ.get("PYTHONPATH", "")])
+    outputs = {}
+    for chosen in (None, "jemalloc"):
+        env = {k: v for k, v in os.environ.items() if k != "ARROW_DEFAULT_MEMORY_POOL"}
+        env["PYTHONPATH"] = pythonpath
+        if chosen:
+            env["ARROW_DEFAULT_MEMORY_POOL"] = chosen
+        proc = subprocess.run(
+            [sys.executable, "-c", script], cwd=root, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert proc.returncode == 0, proc.stderr
+        outputs[chosen] = proc.stdout.split()
+    before, after = outputs[None]
+    assert before != "system" and after == "system"
+    assert outputs["jemalloc"][0] == outputs["jemalloc"][1] != "system"

@@ -6,7 +6,9 @@ import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from meta_ads_elt.operators._pages import interval_day, parse_meta_time, utc_window, window_dates
+from meta_ads_elt.errors import MetaArgumentError
+from meta_ads_elt.operators._base import interval_day
+from meta_ads_elt.operators._pages import parse_meta_time, utc_window, window_dates
 from meta_ads_elt.operators.leads import LeadRows, leads_filtering
 from meta_ads_elt.pii import PiiPolicy
 
@@ -26,7 +28,7 @@ def test_interval_day_is_the_utc_date_of_the_interval_start():
     moment = datetime(2026, 3, 10, 23, 30, tzinfo=UTC) + timedelta(hours=0)
     assert interval_day({"data_interval_start": moment}) == date(2026, 3, 10)
     assert interval_day({}, "2026-01-02") == date(2026, 1, 2)
-    with pytest.raises(ValueError, match="data_interval_day"):
+    with pytest.raises(MetaArgumentError, match="data_interval_day"):  # fails at once: a retry cannot help
         interval_day({})
 
 

@@ -22,7 +22,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from meta_ads_elt import marts, parquet_splice
+from meta_ads_elt import marts, parquet_splice, publish
 from meta_ads_elt.publish import CURRENT_LINK, VERSIONS_DIR, current_parquet_files
 
 MARTS = marts.MARTS
@@ -163,24 +163,24 @@ def test_only_changed_dates_are_copied_and_every_publish_equals_its_build(tmp_pa
     for version in range(4):
         builds.append(tmp_path / f"build{version}.duckdb")
         make_build(builds[-1], version)
-    first = marts.publish_marts(builds[0], serving, parquet_dir)
+    first = publish.publish_marts(builds[0], serving, parquet_dir)
     assert set(first["serving_modes"].values()) == {"full"}
     assert_published_equals(builds[0], serving, parquet_dir)
 
-    second = marts.publish_marts(builds[1], serving, parquet_dir)
+    second = publish.publish_marts(builds[1], serving, parquet_dir)
     changed_days = len([d for d in range(DAYS) if d % 4 == 1])  # version 1 changes these dates
     assert second["serving_modes"]["cost_per_lead"] == f"{changed_days} date(s) replaced"
     assert second["parquet_modes"]["cost_per_lead"] == f"{changed_days} date(s) re-encoded"
     assert_published_equals(builds[1], serving, parquet_dir)
 
     before = current_parquet_files(parquet_dir)
-    again = marts.publish_marts(builds[1], serving, parquet_dir)
+    again = publish.publish_marts(builds[1], serving, parquet_dir)
     assert set(again["serving_modes"].values()) == {"unchanged"}
     assert set(again["parquet_modes"].values()) == {"unchanged"}
     after = current_parquet_files(parquet_dir)
     assert all(after[m] != before[m] and os.path.samefile(after[m], before[m]) for m in MARTS)  # hard links
 
-    third = marts.publish_marts(builds[2], serving, parquet_dir)  # a date removed, one added
+    third = publish.publish_marts(builds[2], serving, parquet_dir)  # a date removed, one added
     assert_published_equals(builds[2], serving, parquet_dir)
     con = duckdb.connect(str(serving), read_only=True)
     try:
@@ -208,7 +208,7 @@ def test_a_reader_holding_the_previous_footer_reads_the_previous_version_from_th
     for version, options in steps:
         build = tmp_path / f"build{version}.duckdb"
         make_build(build, version, extra_column=version == 4)
-        marts.publish_marts(build, serving, parquet_dir, **options)
+        publish.publish_marts(build, serving, parquet_dir, **options)
         current = current_parquet_files(parquet_dir)
         for mart, path in current.items():
             if mart in previous:
@@ -224,8 +224,8 @@ def test_a_mart_whose_columns_change_is_rewritten_whole(tmp_path):
     serving, parquet_dir = tmp_path / "marts.duckdb", tmp_path / "marts"
     make_build(tmp_path / "a.duckdb", 0)
     make_build(tmp_path / "b.duckdb", 1, extra_column=True)
-    marts.publish_marts(tmp_path / "a.duckdb", serving, parquet_dir)
-    result = marts.publish_marts(tmp_path / "b.duckdb", serving, parquet_dir)
+    publish.publish_marts(tmp_path / "a.duckdb", serving, parquet_dir)
+    result = publish.publish_marts(tmp_path / "b.duckdb", serving, parquet_dir)
     assert set(result["serving_modes"].values()) == {"full"}
     assert set(result["parquet_modes"].values()) == {"full"}
     assert_published_equals(tmp_path / "b.duckdb", serving, parquet_dir)
@@ -237,7 +237,7 @@ def test_the_contract_paths_point_at_one_immutable_version(tmp_path):
     parquet_dir.mkdir()
     (parquet_dir / "cost_per_lead.parquet").write_bytes(b"an old-style regular file")
     make_build(tmp_path / "a.duckdb", 0)
-    result = marts.publish_marts(tmp_path / "a.duckdb", serving, parquet_dir)
+    result = publish.publish_marts(tmp_path / "a.duckdb", serving, parquet_dir)
     current = os.readlink(parquet_dir / CURRENT_LINK)
     assert current == f"{VERSIONS_DIR}/{result['version']}"
     for mart in MARTS:
@@ -254,12 +254,12 @@ def test_superseded_versions_are_kept_for_readers_then_removed(tmp_path):
     serving, parquet_dir = tmp_path / "marts.duckdb", tmp_path / "marts"
     make_build(tmp_path / "a.duckdb", 0)
     make_build(tmp_path / "b.duckdb", 1)
-    first = marts.publish_marts(tmp_path / "a.duckdb", serving, parquet_dir)
+    first = publish.publish_marts(tmp_path / "a.duckdb", serving, parquet_dir)
     held = current_parquet_files(parquet_dir)["cost_per_lead"]
-    marts.publish_marts(tmp_path / "b.duckdb", serving, parquet_dir, retain_minutes=60)
+    publish.publish_marts(tmp_path / "b.duckdb", serving, parquet_dir, retain_minutes=60)
     assert pq.read_table(held).num_rows > 0, "a reader of the replaced version can still read it"
     time.sleep(0.05)
-    third = marts.publish_marts(tmp_path / "a.duckdb", serving, parquet_dir, retain_minutes=0.0005)
+    third = publish.publish_marts(tmp_path / "a.duckdb", serving, parquet_dir, retain_minutes=0.0005)
     assert first["version"] in third["removed_versions"]
     assert not Path(held).exists()
     assert (parquet_dir / VERSIONS_DIR / third["version"]).is_dir()
@@ -268,14 +268,14 @@ def test_superseded_versions_are_kept_for_readers_then_removed(tmp_path):
 def test_a_failed_publish_leaves_the_published_state_as_it_was(tmp_path):
     serving, parquet_dir = tmp_path / "marts.duckdb", tmp_path / "marts"
     make_build(tmp_path / "a.duckdb", 0)
-    first = marts.publish_marts(tmp_path / "a.duckdb", serving, parquet_dir)
+    first = publish.publish_marts(tmp_path / "a.duckdb", serving, parquet_dir)
     broken = tmp_path / "broken.duckdb"
     make_build(broken, 1)
     con = duckdb.connect(str(broken))
     con.execute("drop table lead_reconciliation")
     con.close()
-    with pytest.raises(marts.PublishError, match="lacks mart"):
-        marts.publish_marts(broken, serving, parquet_dir)
+    with pytest.raises(publish.PublishError, match="lacks mart"):
+        publish.publish_marts(broken, serving, parquet_dir)
     assert os.readlink(parquet_dir / CURRENT_LINK).endswith(first["version"])
     assert sorted(p.name for p in (parquet_dir / VERSIONS_DIR).iterdir()) == [first["version"]]
     assert_published_equals(tmp_path / "a.duckdb", serving, parquet_dir)
@@ -373,7 +373,7 @@ def test_readers_never_see_a_failed_or_mixed_read_during_many_publishes(tmp_path
         make_build(build, version, extra_column=version == 4)
     expected = {build: signatures(build) for build in builds}
     versions_of_mart = {mart: {sig[mart] for sig in expected.values()} for mart in MARTS}
-    marts.publish_marts(builds[0], serving, parquet_dir, retain_minutes=0.2)
+    publish.publish_marts(builds[0], serving, parquet_dir, retain_minutes=0.2)
 
     stop_file = tmp_path / "stop"
     root = Path(__file__).resolve().parents[2]
@@ -399,7 +399,7 @@ def test_readers_never_see_a_failed_or_mixed_read_during_many_publishes(tmp_path
         publishes = 0
         while publishes < 50:
             build = builds[order[publishes % len(order)]]
-            marts.publish_marts(
+            publish.publish_marts(
                 build, serving, parquet_dir, retain_minutes=0.2, incremental=publishes % 17 != 16
             )
             publishes += 1

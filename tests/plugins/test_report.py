@@ -8,7 +8,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
-from meta_ads_elt import marts, report
+from meta_ads_elt import marts, publish, report
 
 from bench.lake_generator import generate_lake
 from tests.chromium import headless_chromium
@@ -49,7 +49,7 @@ def published(tmp_path_factory) -> tuple[Path, str, list[dt.date]]:
     build = Build(root, lake)
     build.build(window_end=END)
     serving = root / "marts.duckdb"
-    marts.publish_marts(build.db, serving, root / "marts")
+    publish.publish_marts(build.db, serving, root / "marts")
     return serving, account_id, missing
 
 

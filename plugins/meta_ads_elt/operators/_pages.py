@@ -1,12 +1,14 @@
-"""Helpers shared by the Page-level operators (leads, conversations): the data-interval window,
-Graph API times, and errors that name the Page and the permission."""
+"""The base of the Page-level operators (leads, conversations): their arguments, the data-interval
+window, Graph API times, errors that name the Page and the permission, and the landing of a Page's two
+datasets (rows, the Page snapshot, manifests)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any, ClassVar, NoReturn
 
+from meta_ads_elt.config import check_operator_arguments, operator_default
 from meta_ads_elt.errors import (
     MetaArgumentError,
     MetaFatalError,
@@ -14,32 +16,13 @@ from meta_ads_elt.errors import (
     MetaPermissionError,
     MetaTokenError,
 )
+from meta_ads_elt.operators._base import MetaOperator, as_utc, interval_day
 
 if TYPE_CHECKING:
+    import pyarrow as pa
+
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
-    from meta_ads_elt.lake import LakeWriter
-
-
-def interval_day(context: Mapping[str, Any] | None, explicit: str | date | None = None) -> date:
-    """The data interval day D: ``explicit`` if given, else the UTC date of ``data_interval_start``.
-
-    Manual runs in Airflow 3 may have no data interval; they fall back to ``logical_date`` and then
-    ``dag_run.run_after`` (the moment the run was asked for).
-    """
-    if explicit:
-        return explicit if isinstance(explicit, date) else date.fromisoformat(str(explicit)[:10])
-    context = context or {}
-    for key in ("data_interval_start", "logical_date"):
-        moment = context.get(key)
-        if moment is not None:
-            return as_utc(moment).date()
-    run_after = getattr(context.get("dag_run"), "run_after", None)
-    if run_after is not None:
-        return as_utc(run_after).date()
-    raise MetaArgumentError(
-        "data_interval_day: the run has no data interval, logical date or run_after to take it from; "
-        "pass data_interval_day='YYYY-MM-DD'"
-    )
+    from meta_ads_elt.lake.partitions import LakeWriter
 
 
 TIMEZONE_MARGIN = timedelta(days=1)
@@ -71,14 +54,6 @@ def parse_meta_time(value: Any) -> datetime:
     if isinstance(value, int | float) or (isinstance(value, str) and value.isdigit()):
         return datetime.fromtimestamp(int(value), UTC)
     return as_utc(value)
-
-
-def as_utc(moment: Any) -> datetime:
-    if isinstance(moment, str):
-        moment = datetime.fromisoformat(moment)
-    if moment.tzinfo is None:
-        return moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC)
 
 
 def page_error(exc: BaseException, page_id: str, permission: str) -> BaseException:
@@ -174,3 +149,80 @@ def write_page_snapshot(
     partition = {"page_id": page_id, "extractor": extractor}
     with writer.replace_partitions("pages", [partition], run_id=run_id) as tx:
         tx.write([{"name": page_hook.page_name, "_extracted_at": extracted_at}], partition=partition)
+
+
+class MetaPageOperator(MetaOperator):
+    """Base of the operators of one Page (leads, conversations).
+
+    :param page_id: the Page's numeric id.
+    :param data_interval_day: the day D (``YYYY-MM-DD``); default: the UTC date of the data interval.
+    :param lookback_days: days of the window ending at D.
+    :param page_limit: records per API page (default: the subclass's ``default_page_limit``).
+    """
+
+    extractor: ClassVar[str]
+    """The ``pages`` snapshot partition this operator writes (``leads`` / ``conversations``)."""
+    datasets: ClassVar[tuple[str, str]]
+    """The two lake datasets it replaces, e.g. ``("leads", "lead_answers")``."""
+    default_page_limit: ClassVar[int]
+
+    template_fields: Sequence[str] = ("page_id", "data_interval_day", *MetaOperator.template_fields)
+    ui_color = "#e7f0fd"
+
+    def __init__(
+        self,
+        *,
+        page_id: str,
+        data_interval_day: str | None = None,
+        lookback_days: int = operator_default("lookback_days"),
+        page_limit: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        check_operator_arguments(type(self).__name__, page_id=page_id, lookback_days=lookback_days)
+        self.page_id = page_id
+        self.data_interval_day = data_interval_day
+        self.lookback_days = lookback_days
+        self.page_limit = self.default_page_limit if page_limit is None else page_limit
+
+    def window(self, context: Mapping[str, Any] | None) -> tuple[date, datetime, datetime]:
+        """The day D and the UTC window ``[start, end)`` of this run (see :func:`utc_window`)."""
+        day = interval_day(context, self.data_interval_day)
+        return (day, *utc_window(day, self.lookback_days))
+
+    def land(
+        self,
+        context: Mapping[str, Any] | None,
+        day: date,
+        extracted_at: datetime,
+        partitions: Sequence[Mapping[str, str]],
+        tables: Sequence[tuple[pa.Table, pa.Table]],
+        manifest: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        """Replace ``partitions`` of both :attr:`datasets` (``tables[i]`` holds partition i's two tables),
+        then the Page snapshot, then one manifest per dataset (``manifest`` plus the common keys)."""
+        from meta_ads_elt.lake.partitions import LakeWriter
+
+        page_id = str(self.page_id)
+        run_id = str((context or {}).get("run_id") or f"manual__{extracted_at:%Y%m%dT%H%M%S}")
+        writer = LakeWriter(self.lake_root)
+        counts: dict[str, int] = {}
+        for index, dataset in enumerate(self.datasets):
+            with writer.replace_partitions(dataset, partitions, run_id=run_id) as tx:
+                for partition, pair in zip(partitions, tables, strict=True):
+                    tx.write(pair[index], partition=partition)
+            counts[dataset] = tx.rows
+        page_hook = self.hook.for_page(page_id)
+        write_page_snapshot(writer, page_id, self.extractor, page_hook, extracted_at, run_id)
+        body = {
+            **manifest,
+            "run_id": run_id,
+            "page_id": page_id,
+            "data_interval_day": day.isoformat(),
+            "rows": counts,
+            "calls": self.hook.calls + page_hook.calls,
+            "extracted_at": extracted_at.isoformat(),
+        }
+        for dataset in self.datasets:
+            path = writer.write_manifest(dataset, {**body, "dataset": dataset})
+        return {"rows": counts, "calls": body["calls"], "manifest": path, "partitions": len(partitions)}

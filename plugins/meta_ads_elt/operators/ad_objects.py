@@ -20,15 +20,12 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator
-
 from meta_ads_elt import fields as F
-from meta_ads_elt.config import check_operator_arguments
 from meta_ads_elt.errors import classify
-from meta_ads_elt.lake import LakeWriter, read_rows
+from meta_ads_elt.lake.partitions import LakeWriter, read_rows
+from meta_ads_elt.operators._base import MetaAccountOperator
 
 # dataset -> (edge, API fields, {lake column: API field}, the Insights column naming its objects).
 # Children first: the parents their rows name are read by id when no edge lists them, so every ad's ad
@@ -41,43 +38,14 @@ _EDGES = {
 _PARENT_COLUMNS = ("adset_id", "campaign_id")
 
 
-class MetaAdObjectsOperator(BaseOperator):
+class MetaAdObjectsOperator(MetaAccountOperator):
     """Snapshot one ad account (currency, timezone, name, promoted Pages) and its campaigns, ad sets, ads.
 
-    :param account_id: ad account id, with or without ``act_``.
-    :param meta_conn_id: Airflow connection of type ``meta_graph_api``.
-    :param lake_root: lake root (local path, fsspec URL or ``ObjectStoragePath``).
-    :param max_rate_limit_wait_minutes: longest rate-limit wait before failing with the time to retry.
+    Arguments (``account_id``, ``meta_conn_id``, ``lake_root``, ``max_rate_limit_wait_minutes``):
+    :class:`~meta_ads_elt.operators._base.MetaAccountOperator`.
+
     :returns: rows written per dataset.
     """
-
-    template_fields: Sequence[str] = ("account_id", "meta_conn_id", "lake_root")
-
-    def __init__(
-        self,
-        *,
-        account_id: str,
-        meta_conn_id: str = "meta_default",
-        lake_root: Any = "data/lake",
-        max_rate_limit_wait_minutes: float = 30.0,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        check_operator_arguments(type(self).__name__, account_id=account_id)
-        self.account_id = account_id
-        self.meta_conn_id = meta_conn_id
-        self.lake_root = lake_root
-        self.max_rate_limit_wait_minutes = max_rate_limit_wait_minutes
-
-    @cached_property
-    def hook(self):
-        from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
-
-        return MetaGraphApiHook(self.meta_conn_id, max_wait_seconds=self.max_rate_limit_wait_minutes * 60)
-
-    @property
-    def numeric_account_id(self) -> str:
-        return str(self.account_id).removeprefix("act_")
 
     def execute(self, context: Any) -> dict[str, int]:
         acct = self.numeric_account_id

@@ -14,23 +14,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from functools import cached_property
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 import pyarrow as pa
-from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields, schemas
-from meta_ads_elt.config import check_operator_arguments
+from meta_ads_elt.config import check_operator_arguments, operator_default
 from meta_ads_elt.errors import MetaArgumentError, MetaPermissionError, MetaTokenError, classify
 from meta_ads_elt.operators._pages import (
-    interval_day,
+    MetaPageOperator,
     page_hook_or_raise,
     parse_meta_time,
     raise_for_page,
-    utc_window,
-    write_page_snapshot,
 )
 
 if TYPE_CHECKING:
@@ -237,7 +233,7 @@ class ConversationState:
         }
 
 
-class MetaConversationsOperator(BaseOperator):
+class MetaConversationsOperator(MetaPageOperator):
     """Snapshot one Page's Messenger / Instagram conversations updated in the window, with messages.
 
     Guarantees:
@@ -263,46 +259,26 @@ class MetaConversationsOperator(BaseOperator):
       written, with a message naming the Page and the permission.
     """
 
-    template_fields: Sequence[str] = ("page_id", "lake_root", "data_interval_day", "platforms")
-    ui_color = "#e7f0fd"
+    extractor = "conversations"
+    datasets = ("conversations", "messages")
+    default_page_limit = fields.CONVERSATIONS_PAGE_LIMIT
+    template_fields: Sequence[str] = (*MetaPageOperator.template_fields, "platforms")
 
     def __init__(
         self,
         *,
-        page_id: str,
-        lake_root: str,
-        meta_conn_id: str = "meta_default",
-        lookback_days: int = 28,
-        platforms: Sequence[str] = fields.CONVERSATION_PLATFORMS,
-        keep_message_text: bool = False,
+        platforms: Sequence[str] = operator_default("platforms"),
+        keep_message_text: bool = operator_default("keep_message_text"),
         messages_per_conversation: int = fields.MESSAGES_WITH_DETAILS,
-        page_limit: int = fields.CONVERSATIONS_PAGE_LIMIT,
-        data_interval_day: str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_operator_arguments(
-            type(self).__name__,
-            page_id=page_id,
-            lookback_days=lookback_days,
-            platforms=platforms,
-            keep_message_text=keep_message_text,
+            type(self).__name__, platforms=platforms, keep_message_text=keep_message_text
         )
-        self.page_id = page_id
-        self.lake_root = lake_root
-        self.meta_conn_id = meta_conn_id
-        self.lookback_days = lookback_days
         self.platforms = platforms
         self.keep_message_text = keep_message_text
         self.messages_per_conversation = messages_per_conversation
-        self.page_limit = page_limit
-        self.data_interval_day = data_interval_day
-
-    @cached_property
-    def hook(self) -> MetaGraphApiHook:
-        from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
-
-        return MetaGraphApiHook(meta_conn_id=self.meta_conn_id)
 
     def execute(self, context: Context) -> dict[str, Any]:
         page_id = str(self.page_id)
@@ -317,8 +293,7 @@ class MetaConversationsOperator(BaseOperator):
                 f"messages_per_conversation = {self.messages_per_conversation!r}: must be 1..20 (Meta serves "
                 "details of the 20 most recent messages only)"
             )
-        day = interval_day(context, self.data_interval_day)
-        start, _ = utc_window(day, self.lookback_days)
+        day, start, _ = self.window(context)
         extracted_at = datetime.now(UTC).replace(microsecond=0)
 
         page_hook = page_hook_or_raise(
@@ -327,7 +302,7 @@ class MetaConversationsOperator(BaseOperator):
         pulls = {
             platform: self._pull(page_hook, page_id, platform, start, extracted_at) for platform in platforms
         }
-        return self._write(page_id, day, start, pulls, context, extracted_at)
+        return self._write(day, start, pulls, context, extracted_at)
 
     # -- API ------------------------------------------------------------------------------------
 
@@ -430,35 +405,15 @@ class MetaConversationsOperator(BaseOperator):
 
     def _write(
         self,
-        page_id: str,
         day: date,
         start: datetime,
         pulls: Mapping[str, ConversationPull],
         context: Mapping[str, Any],
         extracted_at: datetime,
     ) -> dict[str, Any]:
-        from meta_ads_elt.lake import LakeWriter
-
-        run_id = str((context or {}).get("run_id") or f"manual__{extracted_at:%Y%m%dT%H%M%S}")
-        writer = LakeWriter(self.lake_root)
-        partitions = [{"page_id": page_id, "platform": p, "date": day.isoformat()} for p in pulls]
-        tables = {p: pull.tables() for p, pull in pulls.items()}
-        counts: dict[str, int] = {}
-        for dataset, index in (("conversations", 0), ("messages", 1)):
-            with writer.replace_partitions(dataset, partitions, run_id=run_id) as tx:
-                for partition in partitions:
-                    tx.write(tables[partition["platform"]][index], partition=partition)
-            counts[dataset] = tx.rows
-        write_page_snapshot(
-            writer, page_id, "conversations", self.hook.for_page(page_id), extracted_at, run_id
-        )
+        partitions = [{"page_id": str(self.page_id), "platform": p, "date": day.isoformat()} for p in pulls]
         manifest = {
-            "run_id": run_id,
-            "page_id": page_id,
-            "data_interval_day": day.isoformat(),
             "window_start": start.isoformat(),
-            "rows": counts,
-            "calls": self.hook.calls + self.hook.for_page(page_id).calls,
             "platforms": {
                 p: {
                     "conversations": len(pull.conversations),
@@ -474,9 +429,7 @@ class MetaConversationsOperator(BaseOperator):
                 for p, pull in pulls.items()
             },
             "keep_message_text": bool(self.keep_message_text),
-            "extracted_at": extracted_at.isoformat(),
             "partitions": [f"{p['platform']}/{p['date']}" for p in partitions],
         }
-        for dataset in ("conversations", "messages"):
-            path = writer.write_manifest(dataset, {**manifest, "dataset": dataset})
-        return {"rows": counts, "calls": manifest["calls"], "manifest": path, "partitions": len(partitions)}
+        tables = [pulls[p["platform"]].tables() for p in partitions]
+        return self.land(context, day, extracted_at, partitions, tables, manifest)

@@ -4,7 +4,7 @@ Guarantees
 ----------
 * **Idempotent per window**: for data-interval day D it pulls the account-local dates
   ``[D - lookback_days + 1, D]`` and replaces exactly those ``insights/account_id=/date=`` partitions,
-  empty dates included, atomically (:class:`~meta_ads_elt.lake.LakeWriter`). Restated days are re-pulled
+  empty dates included, atomically (:class:`~meta_ads_elt.lake.partitions.LakeWriter`). Restated days are re-pulled
   on every run; a rerun leaves identical data and never duplicates.
 * **Re-attach on retry**: the running ``report_run_id``s are kept in ``<lake>/_state/insights/...``
   (keyed by account, window and a hash of the request), so an Airflow retry (or a worker that died
@@ -59,10 +59,8 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import Any
 
-from airflow.sdk import BaseOperator
-
 from meta_ads_elt import fields as F
-from meta_ads_elt.config import check_operator_arguments
+from meta_ads_elt.config import check_operator_arguments, operator_default
 from meta_ads_elt.errors import (
     MetaApiError,
     MetaConfigError,
@@ -72,7 +70,10 @@ from meta_ads_elt.errors import (
     from_event,
     to_event,
 )
-from meta_ads_elt.lake import LakeState, LakeWriter, rows_to_table, warm_up
+from meta_ads_elt.lake.partitions import LakeWriter
+from meta_ads_elt.lake.rows import rows_to_table, warm_up
+from meta_ads_elt.lake.state import LakeState
+from meta_ads_elt.operators._base import MetaAccountOperator, interval_day
 from meta_ads_elt.redaction import scrub
 from meta_ads_elt.reports import DEFAULT, ReportConfig
 from meta_ads_elt.schemas import INSIGHTS_ACCOUNT_TOTALS, report_schema
@@ -209,13 +210,14 @@ def replan(jobs: list[ReportJob], campaign_ids_of) -> list[ReportJob]:
 # ---- the operator ------------------------------------------------------------------------------
 
 
-class MetaInsightsOperator(BaseOperator):
+class MetaInsightsOperator(MetaAccountOperator):
     """Extract ad-level daily Insights of one ad account into the lake (see module docstring).
 
-    :param account_id: ad account id, with or without ``act_``.
-    :param meta_conn_id: Airflow connection of type ``meta_graph_api``.
-    :param lake_root: lake root (local path, fsspec URL or ``ObjectStoragePath``).
-    :param date: data-interval day D (``YYYY-MM-DD``); default: UTC date of ``data_interval_start``.
+    Arguments of every operator (``account_id``, ``meta_conn_id``, ``lake_root``,
+    ``max_rate_limit_wait_minutes``): :class:`~meta_ads_elt.operators._base.MetaAccountOperator`; the
+    defaults of arguments that carry a config key are that key's (``insights.*``, ``lookback_days``).
+
+    :param data_interval_day: the day D (``YYYY-MM-DD``); default: UTC date of ``data_interval_start``.
     :param lookback_days: dates re-pulled (and replaced) per run, ending at D.
     :param attribution_windows: ``action_attribution_windows`` (default 7d_click + 1d_view).
     :param chunk_days: days per report job; default: the whole window in one job (fewest calls), split
@@ -233,38 +235,33 @@ class MetaInsightsOperator(BaseOperator):
     :param deferrable: wait in the triggerer (True) or in the worker (False).
     :param worker_poll_seconds: with ``deferrable``, poll in the worker this long before deferring (jobs
         that finish quickly never defer).
-    :param max_rate_limit_wait_minutes: longest rate-limit wait before failing with the time to retry.
     :param report: the Insights report to run (an entry of ``insights.reports``: a
         :class:`~meta_ads_elt.reports.ReportConfig` or its dict); default: the ad x day report into
         ``insights``. Any other report lands in ``insights_<name>`` with its breakdown columns, and its
         re-attach state is keyed by a hash of its spec.
     """
 
-    template_fields: Sequence[str] = ("account_id", "meta_conn_id", "lake_root", "date")
+    template_fields: Sequence[str] = (*MetaAccountOperator.template_fields, "data_interval_day")
     ui_color = "#e7f0fe"
 
     def __init__(
         self,
         *,
-        account_id: str,
-        meta_conn_id: str = "meta_default",
-        lake_root: Any = "data/lake",
-        date: str | None = None,
-        lookback_days: int = 28,
-        attribution_windows: Sequence[str] = F.INSIGHTS_ATTRIBUTION_WINDOWS,
-        chunk_days: int | None = None,
-        max_concurrent_jobs: int = 10,
-        poll_interval: float = 30.0,
+        data_interval_day: str | None = None,
+        lookback_days: int = operator_default("lookback_days"),
+        attribution_windows: Sequence[str] = operator_default("attribution_windows"),
+        chunk_days: int | None = operator_default("chunk_days"),
+        max_concurrent_jobs: int = operator_default("max_concurrent_jobs"),
+        poll_interval: float = operator_default("poll_interval"),
         first_poll: float = 2.0,
-        stall_timeout_minutes: float = 20.0,
+        stall_timeout_minutes: float = operator_default("stall_timeout_minutes"),
         page_limit: int = F.INSIGHTS_PAGE_LIMIT,
         read_concurrency: int = 4,
         state_ttl_hours: float = 12.0,
-        deferrable: bool = True,
-        queued_timeout_minutes: float = 60.0,
-        effective_statuses: Sequence[str] | None = F.AD_EFFECTIVE_STATUSES,
-        worker_poll_seconds: float = 15.0,
-        max_rate_limit_wait_minutes: float = 30.0,
+        deferrable: bool = operator_default("deferrable"),
+        queued_timeout_minutes: float = operator_default("queued_timeout_minutes"),
+        effective_statuses: Sequence[str] | None = operator_default("effective_statuses"),
+        worker_poll_seconds: float = operator_default("worker_poll_seconds"),
         report: ReportConfig | dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
@@ -272,7 +269,6 @@ class MetaInsightsOperator(BaseOperator):
         self.report = DEFAULT if report is None else ReportConfig.model_validate(report)
         check_operator_arguments(
             type(self).__name__,
-            account_id=account_id,
             lookback_days=lookback_days,
             attribution_windows=attribution_windows,
             chunk_days=chunk_days,
@@ -281,10 +277,7 @@ class MetaInsightsOperator(BaseOperator):
             stall_timeout_minutes=stall_timeout_minutes,
             deferrable=deferrable,
         )
-        self.account_id = account_id
-        self.meta_conn_id = meta_conn_id
-        self.lake_root = lake_root
-        self.date = date
+        self.data_interval_day = data_interval_day
         self.lookback_days = lookback_days
         self.attribution_windows = list(attribution_windows)
         self.chunk_days = chunk_days
@@ -299,29 +292,10 @@ class MetaInsightsOperator(BaseOperator):
         self.queued_timeout_minutes = queued_timeout_minutes
         self.effective_statuses = list(effective_statuses or [])
         self.worker_poll_seconds = worker_poll_seconds
-        self.max_rate_limit_wait_minutes = max_rate_limit_wait_minutes
 
     # -- small helpers ----------------------------------------------------------------------------
-    @cached_property
-    def hook(self):
-        from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
-
-        return MetaGraphApiHook(self.meta_conn_id, max_wait_seconds=self.max_rate_limit_wait_minutes * 60)
-
-    @property
-    def numeric_account_id(self) -> str:
-        return str(self.account_id).removeprefix("act_")
-
-    def _day(self, context: Any) -> dt.date:
-        if self.date:
-            return dt.date.fromisoformat(str(self.date)[:10])
-        start = context.get("data_interval_start") or context.get("logical_date") if context else None
-        if start is None:
-            raise MetaConfigError("MetaInsightsOperator needs date= or a data_interval_start in the context")
-        return start.astimezone(dt.UTC).date() if start.tzinfo else start.date()
-
     def _window(self, context: Any) -> tuple[dt.date, dt.date]:
-        return plan_window(self._day(context), self.lookback_days)
+        return plan_window(interval_day(context, self.data_interval_day), self.lookback_days)
 
     def _status_filter(self) -> list[dict[str, Any]]:
         if not self.effective_statuses:

@@ -14,20 +14,17 @@ from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
-from airflow.sdk import BaseOperator
 
 from meta_ads_elt import fields, schemas
-from meta_ads_elt.config import check_operator_arguments
+from meta_ads_elt.config import check_operator_arguments, operator_default
 from meta_ads_elt.errors import MetaConfigError
 from meta_ads_elt.leadgen_budget import LeadgenUsageTap, LeadRetrievalBudget
 from meta_ads_elt.operators._pages import (
-    interval_day,
+    MetaPageOperator,
     page_hook_or_raise,
     parse_meta_time,
     raise_for_page,
-    utc_window,
     window_dates,
-    write_page_snapshot,
 )
 from meta_ads_elt.pii import PiiPolicy, form_question_options
 
@@ -164,7 +161,7 @@ def discover_page_ids(hook: MetaGraphApiHook) -> list[str]:
 # --- the operator --------------------------------------------------------------------------------
 
 
-class MetaLeadsOperator(BaseOperator):
+class MetaLeadsOperator(MetaPageOperator):
     """Export every lead of one Page's lead forms created in the window of the data interval.
 
     Guarantees:
@@ -193,48 +190,30 @@ class MetaLeadsOperator(BaseOperator):
       Transient errors and throttling are retried by the hook.
     """
 
-    template_fields: Sequence[str] = (
-        "page_id",
-        "lake_root",
-        "data_interval_day",
-        "pii_allow_list",
-        "form_ids",
-    )
-    ui_color = "#e7f0fd"
+    extractor = "leads"
+    datasets = ("leads", "lead_answers")
+    default_page_limit = fields.LEADS_PAGE_LIMIT
+    template_fields: Sequence[str] = (*MetaPageOperator.template_fields, "pii_allow_list", "form_ids")
 
     def __init__(
         self,
         *,
-        page_id: str,
-        lake_root: str,
-        meta_conn_id: str = "meta_default",
-        lookback_days: int = 28,
-        pii_allow_list: Sequence[str] = (),
-        default_phone_country_code: str | None = None,
+        pii_allow_list: Sequence[str] = operator_default("pii_allow_list"),
+        default_phone_country_code: str | None = operator_default("default_phone_country_code"),
         overlap_minutes: int = fields.LEADS_FILTER_OVERLAP_MINUTES,
-        page_limit: int = fields.LEADS_PAGE_LIMIT,
-        data_interval_day: str | None = None,
-        form_ids: Sequence[str] = (),
+        form_ids: Sequence[str] = operator_default("form_ids"),
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
         check_operator_arguments(
             type(self).__name__,
-            page_id=page_id,
-            lookback_days=lookback_days,
             pii_allow_list=pii_allow_list,
             default_phone_country_code=default_phone_country_code,
         )
-        self.page_id = page_id
         self.form_ids = form_ids
-        self.lake_root = lake_root
-        self.meta_conn_id = meta_conn_id
-        self.lookback_days = lookback_days
         self.pii_allow_list = pii_allow_list
         self.default_phone_country_code = default_phone_country_code
         self.overlap_minutes = overlap_minutes
-        self.page_limit = page_limit
-        self.data_interval_day = data_interval_day
 
     @cached_property
     def usage_tap(self) -> LeadgenUsageTap:
@@ -243,16 +222,12 @@ class MetaLeadsOperator(BaseOperator):
 
         return LeadgenUsageTap(get_governor())
 
-    @cached_property
-    def hook(self) -> MetaGraphApiHook:
-        from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
-
-        return MetaGraphApiHook(meta_conn_id=self.meta_conn_id, governor=self.usage_tap)
+    def hook_options(self) -> dict[str, Any]:
+        return {"governor": self.usage_tap}
 
     def execute(self, context: Context) -> dict[str, Any]:
         page_id = str(self.page_id)
-        day = interval_day(context, self.data_interval_day)
-        start, end = utc_window(day, self.lookback_days)
+        day, start, end = self.window(context)
         extracted_at = datetime.now(UTC).replace(microsecond=0)
         policy = PiiPolicy.build(self.pii_allow_list, self.default_phone_country_code)
 
@@ -279,7 +254,7 @@ class MetaLeadsOperator(BaseOperator):
             page_id, rows.lead_count, len(forms), start.date(), day, budget.calls_used,
             "unknown" if budget.reported_pct is None else f"{budget.reported_pct:g}",
         )  # fmt: skip
-        return self._write(page_id, day, rows, context, budget, len(forms), extracted_at)
+        return self._write(day, rows, context, budget, len(forms), extracted_at)
 
     # -- API ------------------------------------------------------------------------------------
 
@@ -335,7 +310,6 @@ class MetaLeadsOperator(BaseOperator):
 
     def _write(
         self,
-        page_id: str,
         day: date,
         rows: LeadRows,
         context: Mapping[str, Any],
@@ -343,38 +317,18 @@ class MetaLeadsOperator(BaseOperator):
         form_count: int,
         extracted_at: datetime,
     ) -> dict[str, Any]:
-        from meta_ads_elt.lake import LakeWriter
-
-        run_id = str((context or {}).get("run_id") or f"manual__{extracted_at:%Y%m%dT%H%M%S}")
-        writer = LakeWriter(self.lake_root)
         dates = sorted(rows.leads)
-        partitions = [{"page_id": page_id, "date": d.isoformat()} for d in dates]
-        tables = {d: rows.tables(d) for d in dates}
-        counts: dict[str, int] = {}
-        for dataset, index in (("leads", 0), ("lead_answers", 1)):
-            with writer.replace_partitions(dataset, partitions, run_id=run_id) as tx:
-                for d, partition in zip(dates, partitions, strict=True):
-                    tx.write(tables[d][index], partition=partition)
-            counts[dataset] = tx.rows
-        write_page_snapshot(writer, page_id, "leads", self.hook.for_page(page_id), extracted_at, run_id)
+        partitions = [{"page_id": str(self.page_id), "date": d.isoformat()} for d in dates]
         manifest = {
-            "run_id": run_id,
-            "page_id": page_id,
-            "data_interval_day": day.isoformat(),
             "since": dates[0].isoformat(),
             "until": dates[-1].isoformat(),
-            "rows": counts,
             "forms": form_count,
-            "calls": self.hook.calls + self.hook.for_page(page_id).calls,
             "lead_retrieval_calls": budget.calls_used,
             # 200 x 24 x the forms' all-time leads_count: an upper bound of Meta's limit (null: unknown)
             "lead_retrieval_limit": budget.ceiling,
             "leads_count_all_time": budget.leads_count,
             "leadgen_usage_pct": budget.reported_pct,
             "pii_allow_list": sorted(str(k) for k in self.pii_allow_list),
-            "extracted_at": extracted_at.isoformat(),
             "partitions": [p["date"] for p in partitions],
         }
-        for dataset in ("leads", "lead_answers"):
-            path = writer.write_manifest(dataset, {**manifest, "dataset": dataset})
-        return {"rows": counts, "calls": manifest["calls"], "manifest": path, "partitions": len(partitions)}
+        return self.land(context, day, extracted_at, partitions, [rows.tables(d) for d in dates], manifest)

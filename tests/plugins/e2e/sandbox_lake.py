@@ -63,7 +63,7 @@ def run_day(lake: Path, world: dict, day: dt.date, lookback_days: int, run_id: s
             context
         )
         MetaInsightsOperator(
-            task_id="insights", account_id=account["id"], lake_root=str(lake), date=day.isoformat(),
+            task_id="insights", account_id=account["id"], lake_root=str(lake), data_interval_day=day.isoformat(),
             lookback_days=lookback_days, deferrable=False, first_poll=0.1, poll_interval=0.5,
         ).execute(context)  # fmt: skip
     for page in world["pages"]:
@@ -75,7 +75,8 @@ def run_day(lake: Path, world: dict, day: dt.date, lookback_days: int, run_id: s
 
 def build_marts(root: Path, lake: Path, day: dt.date, lookback_days: int) -> Path:
     """The DAG's dbt build (incremental window ending with ``day``) and publish; the serving file."""
-    from meta_ads_elt.marts import publish_marts, run_dbt_build
+    from meta_ads_elt.dbt_runner import run_dbt_build
+    from meta_ads_elt.publish import publish_marts
 
     build = run_dbt_build(
         lake_root=lake, build_db_path=root / "build.duckdb", target_path=root / "target", log_path=root / "logs",

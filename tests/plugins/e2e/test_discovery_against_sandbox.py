@@ -97,7 +97,7 @@ def test_two_businesses_unreadable_and_disabled_accounts_are_flagged_with_the_fi
 
     # the run summary lists every account discovery left out, with its reason
     import duckdb
-    from meta_ads_elt.marts import discovery_lines
+    from meta_ads_elt.run_summary import discovery_lines
 
     lines = discovery_lines(duckdb.connect(), tmp_path, limit=1000)
     left_out = [f for f in found.accounts if not f.extracted]

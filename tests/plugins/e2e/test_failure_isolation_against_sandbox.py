@@ -19,12 +19,14 @@ import duckdb
 import pytest
 from marts_vs_truth import reconcile
 from meta_ads_elt.callbacks import log_failed_try
+from meta_ads_elt.dbt_runner import run_dbt_build
 from meta_ads_elt.failures import ExtractionsFailedError, check_run, reconcile_failures, run_outcome, scope_of
-from meta_ads_elt.marts import publish_marts, run_dbt_build, summarize_marts
 from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
 from meta_ads_elt.operators.insights import MetaInsightsOperator
 from meta_ads_elt.operators.leads import MetaLeadsOperator
+from meta_ads_elt.publish import publish_marts
+from meta_ads_elt.run_summary import summarize_marts
 from sandbox_lake import use_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("calm_governor")]
@@ -65,7 +67,7 @@ def run_isolated(lake: Path, world: dict, day: dt.date, run_id: str) -> dict[str
     for account in world["accounts"]:
         number = account["account_id"]
         run(MetaInsightsOperator(
-            task_id=f"insights.insights_{number}", account_id=account["id"], date=day.isoformat(),
+            task_id=f"insights.insights_{number}", account_id=account["id"], data_interval_day=day.isoformat(),
             lookback_days=LOOKBACK, deferrable=False, first_poll=0.1, poll_interval=0.5, **common,
         ))  # fmt: skip
         run(

@@ -51,7 +51,7 @@ def accounts(sb):
 
 
 def insights_op(account, lake, **kw):
-    kw.setdefault("date", D)
+    kw.setdefault("data_interval_day", D)
     kw.setdefault("lookback_days", LOOKBACK)
     kw.setdefault("deferrable", False)
     kw.setdefault("first_poll", 0.2)
@@ -170,7 +170,11 @@ def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandb
     event = asyncio.run(first())
     assert event["status"] == "done"
     result = MetaInsightsOperator(
-        task_id="x", account_id=f"act_{acct}", lake_root=str(tmp_path), date=D, lookback_days=LOOKBACK
+        task_id="x",
+        account_id=f"act_{acct}",
+        lake_root=str(tmp_path),
+        data_interval_day=D,
+        lookback_days=LOOKBACK,
     ).execute_complete({"run_id": "d"}, event)
     assert result["rows"] > 0
     assert_reconciles(sb, tmp_path, [acct])
@@ -499,7 +503,7 @@ def test_a_task_killed_mid_write_leaves_the_lake_valid(sandbox_factory, tmp_path
         os.environ["AIRFLOW_CONN_META_DEFAULT"] = json.dumps({{"conn_type": "meta_graph_api",
             "password": {sb.token!r}, "extra": {{"base_url": {sb.url!r}}}}})
         from meta_ads_elt.operators.insights import MetaInsightsOperator
-        op = MetaInsightsOperator(task_id="t", account_id="{acct}", lake_root={str(lake)!r}, date="{D}",
+        op = MetaInsightsOperator(task_id="t", account_id="{acct}", lake_root={str(lake)!r}, data_interval_day="{D}",
                                   lookback_days={LOOKBACK}, deferrable=False, first_poll=0.2, page_limit=5,
                                   read_concurrency=1)
         op.execute({{"run_id": "{{run}}"}})

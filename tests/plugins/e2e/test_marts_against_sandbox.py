@@ -10,7 +10,7 @@ import datetime as dt
 import duckdb
 import pytest
 from marts_vs_truth import reconcile
-from meta_ads_elt.marts import summarize_marts
+from meta_ads_elt.run_summary import summarize_marts
 from sandbox_lake import build_marts, dbt_results, read, run_day, use_connection
 
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("calm_governor")]

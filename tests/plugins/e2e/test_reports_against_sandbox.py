@@ -37,7 +37,7 @@ def report_op(report, account, lake, **kw):
         report=report,
         account_id=f"act_{account}",
         lake_root=str(lake),
-        date=D,
+        data_interval_day=D,
         lookback_days=LOOKBACK,
         deferrable=False,
         first_poll=0.1,
@@ -143,7 +143,8 @@ def test_a_report_added_to_the_config_lands_and_its_staging_model_builds(fixed, 
     import duckdb
     import yaml
     from meta_ads_elt.config import PROJECT_DIR, parse_config
-    from meta_ads_elt.marts import DBT_PROJECT_DIR, run_dbt_build
+    from meta_ads_elt.dbt_runner import run_dbt_build
+    from meta_ads_elt.marts import DBT_PROJECT_DIR
 
     data = yaml.safe_load((PROJECT_DIR / "include" / "pipeline.yaml").read_text())
     data["insights"]["reports"].append({"name": "by_region", "breakdowns": ["region"]})

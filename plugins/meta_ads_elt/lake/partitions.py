@@ -1,4 +1,4 @@
-"""LakeWriter: hive-partitioned Parquet datasets, replaced partition by partition, atomically.
+"""Partition writing: hive-partitioned Parquet datasets, replaced partition by partition, atomically.
 
 Guarantees
 ----------
@@ -19,13 +19,16 @@ Guarantees
 
 The root is a local path (default ``data/lake``), an fsspec URL (``s3://bucket/lake``, ``memory://lake``)
 or an Airflow ``ObjectStoragePath``.
+
+The writer switches Arrow's default memory pool to the system allocator when it is created
+(:func:`use_system_memory_pool`); rows become Arrow tables in :mod:`meta_ads_elt.lake.rows`, job state
+lives in :mod:`meta_ads_elt.lake.state`.
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import functools
 import hashlib
 import json
 import os
@@ -35,34 +38,34 @@ import threading
 import time
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from typing import Any
 
 import fsspec
 import pyarrow as pa
-import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from meta_ads_elt.errors import DataContractError
+from meta_ads_elt.lake.rows import LakeSchemaError, rows_to_table
 from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS, REPORT_PARTITION_KEYS
-
-# Arrow's default pool (mimalloc) keeps the pages of the many short-lived page tables we build: RSS
-# grew to ~4x the live Arrow data in our measurements. The system allocator gives them back, so the
-# extract's memory stays flat in rows. Only when the deployment did not choose a pool explicitly.
-if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL"):
-    pa.set_memory_pool(pa.system_memory_pool())
 
 STAGING_DIR = "_staging"
 MANIFEST_DIR = "_manifests"
-STATE_DIR = "_state"
 _STALE_STAGING_SECONDS = 6 * 3600
 
 
-class LakeSchemaError(DataContractError, ValueError):
-    """Data handed to the writer does not match the dataset's schema or partitions."""
+def use_system_memory_pool() -> None:
+    """Make the system allocator Arrow's default pool, unless the deployment chose one
+    (``ARROW_DEFAULT_MEMORY_POOL``). Called by :class:`LakeWriter` when it is created.
+
+    Arrow's default pool (mimalloc) keeps the pages of the many short-lived page tables an extract
+    builds: RSS grew to ~4x the live Arrow data in our measurements. The system allocator gives them
+    back, so the extract's memory stays flat in rows.
+    """
+    if not os.environ.get("ARROW_DEFAULT_MEMORY_POOL") and pa.default_memory_pool().backend_name != "system":
+        pa.set_memory_pool(pa.system_memory_pool())
 
 
-def _safe(value: Any) -> str:
+def safe_name(value: Any) -> str:
+    """``value`` as a file-name part: characters other than letters, digits and ``._=-`` become ``_``."""
     return re.sub(r"[^A-Za-z0-9._=-]+", "_", str(value))[:120]
 
 
@@ -76,172 +79,6 @@ def _fs_and_base(root: Any, storage_options: dict | None) -> tuple[Any, str]:
 def _is_local(fs: Any) -> bool:
     protocol = fs.protocol if isinstance(fs.protocol, str) else fs.protocol[0]
     return protocol in ("file", "local")
-
-
-# ---- conversion of API rows into typed Arrow data ---------------------------------------------
-
-
-def _loose_type(t: pa.DataType) -> pa.DataType:
-    """The type API values arrive in (numbers as strings), for a cast to ``t`` afterwards."""
-    if pa.types.is_decimal(t) or pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_date(t):
-        return pa.string()
-    if pa.types.is_timestamp(t):
-        return pa.string()
-    if pa.types.is_boolean(t):
-        return t
-    if pa.types.is_list(t):
-        return pa.list_(_loose_type(t.value_type))
-    if pa.types.is_struct(t):
-        return pa.struct([pa.field(f.name, _loose_type(f.type)) for f in t])
-    return t
-
-
-def _norm(value: Any, t: pa.DataType) -> Any:
-    if value is None:
-        return None
-    if pa.types.is_list(t):
-        return [_norm(v, t.value_type) for v in value]
-    if pa.types.is_struct(t):
-        return {f.name: _norm(value.get(f.name), f.type) for f in t} if isinstance(value, Mapping) else None
-    if pa.types.is_timestamp(t) and isinstance(value, dt.datetime):
-        value = value.astimezone(dt.UTC) if value.tzinfo else value.replace(tzinfo=dt.UTC)
-        return value.strftime("%Y-%m-%dT%H:%M:%S.%f+0000")
-    if pa.types.is_boolean(t):
-        if isinstance(value, str):
-            return value.strip().lower() in ("1", "true", "yes")
-        return bool(value)
-    if isinstance(value, dt.date) and not isinstance(value, dt.datetime):
-        return value.isoformat()
-    if pa.types.is_string(t) and not isinstance(value, str):
-        return str(value)
-    if _loose_type(t) == pa.string() and not isinstance(value, str):
-        return str(value)
-    return value
-
-
-def _quantize(value: str | None, scale: int) -> str | None:
-    if value is None:
-        return None
-    try:
-        return str(Decimal(value).quantize(Decimal(1).scaleb(-scale), rounding=ROUND_HALF_EVEN))
-    except InvalidOperation:
-        raise LakeSchemaError(f"not a decimal number: {value!r}") from None
-
-
-def _cast(arr: pa.Array, t: pa.DataType) -> pa.Array:
-    """Cast a loose array to ``t``; decimals are rounded half-even to the target scale."""
-    if arr.type == t:
-        return arr
-    if pa.types.is_decimal(t):
-        try:
-            wide = arr.cast(pa.decimal128(38, 12))
-            return pc.round(wide, t.scale, round_mode="half_to_even").cast(t)
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-            return pa.array([_quantize(v, t.scale) for v in arr.to_pylist()], pa.string()).cast(t)
-    if pa.types.is_timestamp(t) and pa.types.is_string(arr.type):
-        out = None
-        for fmt in ("%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%dT%H:%M:%S.%f%z"):
-            try:
-                out = pc.strptime(arr, format=fmt, unit=t.unit)
-                break
-            except pa.ArrowInvalid:
-                continue
-        if out is None:
-            parsed = [
-                dt.datetime.fromisoformat(v.replace("+0000", "+00:00")) if v else None
-                for v in arr.to_pylist()
-            ]
-            return pa.array(parsed, t)
-        return out.cast(t)
-    if pa.types.is_list(t):
-        if pa.types.is_decimal(t.value_type) or pa.types.is_struct(t.value_type):
-            flat = _cast(pc.list_flatten(arr), t.value_type)
-            offsets = arr.offsets
-            out = pa.ListArray.from_arrays(offsets, flat, mask=arr.is_null())
-            return out.cast(t)
-        return arr.cast(t)
-    if pa.types.is_struct(t):
-        children = [_cast(arr.field(f.name), f.type) for f in t]
-        return pa.StructArray.from_arrays(children, fields=list(t), mask=arr.is_null())
-    return arr.cast(t)
-
-
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
-
-
-def _epoch_us(value: dt.datetime) -> int:
-    if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.UTC)
-    return (value - _EPOCH) // dt.timedelta(microseconds=1)
-
-
-@functools.lru_cache(maxsize=256)
-def _loose(t: pa.DataType) -> pa.DataType:
-    return _loose_type(t)
-
-
-def _to_array(values: list, t: pa.DataType) -> pa.Array:
-    """Arrow array of API values: straight from the values when they have the shapes Meta sends
-    (numbers as strings, nested dicts; Arrow ignores unknown struct keys), else normalised one by one."""
-    if pa.types.is_timestamp(t):
-        first = next((v for v in values if v is not None), None)
-        if isinstance(first, dt.datetime):
-            # Via epoch microseconds: pyarrow would import pandas (~1 s) for zone-aware datetimes.
-            return pa.array([None if v is None else _epoch_us(v) for v in values], pa.int64()).cast(
-                pa.timestamp("us", tz=t.tz)
-            )
-    try:
-        return pa.array(values, _loose(t))
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        pass
-    if pa.types.is_timestamp(t) or pa.types.is_boolean(t):
-        try:
-            return pa.array(values, t)  # datetimes / bools as they are
-        except (pa.ArrowInvalid, pa.ArrowTypeError):
-            pass
-    return pa.array([_norm(v, t) for v in values], _loose(t))
-
-
-def rows_to_table(
-    dataset_or_schema: str | pa.Schema, rows: Sequence[Mapping[str, Any]], *, extra: Sequence[str] = ()
-) -> pa.Table:
-    """Typed table from API-shaped rows (numbers as strings, ISO dates / times, nested dicts).
-
-    ``extra`` names string columns to carry along (e.g. partition columns such as ``account_id``).
-    Columns missing from a row become nulls; keys not in the schema are ignored.
-    """
-    schema = DATASETS[dataset_or_schema] if isinstance(dataset_or_schema, str) else dataset_or_schema
-    arrays, fields = [], []
-    for f in schema:
-        values = [r.get(f.name) for r in rows]
-        try:
-            arr = _cast(_to_array(values, f.type), f.type)
-        except (pa.ArrowInvalid, pa.ArrowTypeError, LakeSchemaError) as exc:
-            raise LakeSchemaError(f"column {f.name!r}: {exc}") from None
-        if not f.nullable and arr.null_count:
-            raise LakeSchemaError(f"column {f.name!r} is required but {arr.null_count} row(s) lack it")
-        arrays.append(arr)
-        fields.append(f)
-    for name in extra:
-        arrays.append(
-            pa.array([None if r.get(name) is None else str(r.get(name)) for r in rows], pa.string())
-        )
-        fields.append(pa.field(name, pa.string()))
-    return pa.Table.from_arrays(arrays, schema=pa.schema(fields))
-
-
-_warmed = threading.Event()
-
-
-def warm_up() -> None:
-    """Pay pyarrow's one-time conversion set-up (it imports pandas, ~1 s) in a background thread, e.g.
-    while report jobs run, so the first result page is not slowed by it."""
-    if not _warmed.is_set():
-        _warmed.set()
-        threading.Thread(target=lambda: pa.array(["warm"], pa.string()), daemon=True).start()
-
-
-# ---- the writer --------------------------------------------------------------------------------
 
 
 def _partition_keys(dataset: str) -> tuple[str, ...]:
@@ -443,6 +280,7 @@ class LakeWriter:
         flush_bytes: int = 8 << 20,
         row_group_rows: int = 128_000,
     ) -> None:
+        use_system_memory_pool()
         self.root = root
         self.fs, self.base = _fs_and_base(root, storage_options)
         self.local = _is_local(self.fs)
@@ -473,7 +311,7 @@ class LakeWriter:
         if dataset not in DATASETS and not (schema is not None and dataset.startswith("insights_")):
             raise LakeSchemaError(f"unknown dataset {dataset!r}; known: {sorted(DATASETS)}")
         self._sweep_staging(dataset)
-        token = f"{_safe(run_id) or 'run'}-{uuid.uuid4().hex[:10]}"
+        token = f"{safe_name(run_id) or 'run'}-{uuid.uuid4().hex[:10]}"
         tx = PartitionTransaction(self, dataset, partitions, token, schema=schema)
         try:
             yield tx
@@ -497,7 +335,7 @@ class LakeWriter:
                 if now - os.path.getmtime(path) > _STALE_STAGING_SECONDS:
                     shutil.rmtree(path, ignore_errors=True)
 
-    def _write_json(self, path: str, payload: Any) -> None:
+    def write_json(self, path: str, payload: Any) -> None:
         text = json.dumps(payload, indent=2, sort_keys=True, default=str)
         self.fs.makedirs(path.rsplit("/", 1)[0], exist_ok=True)
         if self.local:
@@ -520,9 +358,9 @@ class LakeWriter:
         body.setdefault("extracted_at", dt.datetime.now(dt.UTC).isoformat())
         digest = hashlib.sha256(json.dumps(body.get("partitions", []), sort_keys=True, default=str).encode())
         stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%S%fZ")
-        name = f"{stamp}-{_safe(body.get('run_id', 'run'))}-{digest.hexdigest()[:8]}.json"
+        name = f"{stamp}-{safe_name(body.get('run_id', 'run'))}-{digest.hexdigest()[:8]}.json"
         path = f"{self.base}/{MANIFEST_DIR}/{dataset}/{name}"
-        self._write_json(path, body)
+        self.write_json(path, body)
         return path
 
 
@@ -549,42 +387,3 @@ def read_rows(
         for row in table.select(present).to_pylist():
             rows.append({c: row.get(c) for c in columns})
     return rows
-
-
-class LakeState:
-    """Small JSON documents under ``<root>/_state/`` (e.g. running report ids to re-attach to)."""
-
-    def __init__(self, root: Any = "data/lake", *, storage_options: dict | None = None) -> None:
-        self._writer = LakeWriter(root, storage_options=storage_options)
-
-    def _path(self, name: str) -> str:
-        return f"{self._writer.base}/{STATE_DIR}/{'/'.join(_safe(p) for p in name.split('/'))}.json"
-
-    def read(self, name: str) -> dict | None:
-        path = self._path(name)
-        try:
-            with self._writer.fs.open(path, "r") as fh:
-                return json.load(fh)
-        except (FileNotFoundError, ValueError):
-            return None
-
-    def write(self, name: str, payload: Mapping[str, Any]) -> None:
-        self._writer._write_json(self._path(name), dict(payload))
-
-    def delete(self, name: str) -> None:
-        with contextlib.suppress(FileNotFoundError):
-            self._writer.fs.rm(self._path(name))
-
-    def names(self, prefix: str) -> list[str]:
-        """The names of the documents under ``prefix`` (as :meth:`read` takes them), sorted."""
-        base = f"{self._writer.base}/{STATE_DIR}/"
-        folder = base + "/".join(_safe(p) for p in prefix.strip("/").split("/"))
-        try:
-            found = self._writer.fs.find(folder)
-        except FileNotFoundError:
-            return []
-        return sorted(
-            str(path).split(f"/{STATE_DIR}/", 1)[1].removesuffix(".json")
-            for path in found
-            if str(path).endswith(".json")
-        )

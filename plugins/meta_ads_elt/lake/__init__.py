@@ -1,0 +1,2 @@
+"""The Parquet lake: row conversion (:mod:`.rows`), partition writing (:mod:`.partitions`) and job
+state (:mod:`.state`)."""
