@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from meta_ads_elt import fields as F
-from meta_ads_elt.errors import classify
 from meta_ads_elt.lake.partitions import LakeWriter, read_rows
 from meta_ads_elt.operators._base import MetaAccountOperator
 
@@ -178,10 +177,9 @@ class MetaAdObjectsOperator(MetaAccountOperator):
         )
         found, missing = [], []
         for oid, item in zip(ids, items, strict=True):
-            code, body = item.get("code") or 0, item.get("body")
-            if code >= 400 or not isinstance(body, dict):
-                err = classify(code, body, item.get("headers"), conn_id=self.meta_conn_id, what=f"GET /{oid}")
-                if err.kind == "fatal" and err.code != 100:  # token / permission: fail the task
+            body, err = item.get("body"), item.get("error")  # err: classified once, by the hook
+            if err is not None or not isinstance(body, dict):
+                if err is not None and err.kind == "fatal" and err.code != 100:  # token / permission
                     raise err
                 missing.append(oid)
                 continue

@@ -21,7 +21,7 @@ import pyarrow as pa
 
 from meta_ads_elt import fields, schemas
 from meta_ads_elt.config import check_operator_arguments, operator_default
-from meta_ads_elt.errors import MetaArgumentError, MetaPermissionError, MetaTokenError, classify
+from meta_ads_elt.errors import MetaArgumentError, MetaPermissionError, MetaTokenError
 from meta_ads_elt.operators._pages import (
     MetaPageOperator,
     page_hook_or_raise,
@@ -387,9 +387,8 @@ class MetaConversationsOperator(MetaPageOperator):
                 results = page_hook.batch([s.more_request() for s in chunk], scope=page_id)
                 batch_calls += 1
                 for state, item in zip(chunk, results, strict=True):
-                    body = item.get("body")
-                    if (item.get("code") or 200) >= 400 or not isinstance(body, Mapping):
-                        error = classify(item.get("code"), body, item.get("headers"), what="GET messages")
+                    body, error = item.get("body"), item.get("error")  # classified once, by the hook
+                    if error is not None or not isinstance(body, Mapping):
                         if isinstance(error, MetaPermissionError | MetaTokenError):
                             raise error
                         # An unreadable page ends this conversation's walk; its first message stays
