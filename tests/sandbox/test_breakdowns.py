@@ -7,30 +7,13 @@ import time
 from decimal import Decimal
 
 import pytest
+from meta_sandbox.world import AD_EFFECTIVE_STATUSES
 
 NOW = "2026-03-15T12:00:00Z"
 FIELDS = ["account_id", "ad_id", "spend", "impressions", "clicks", "reach", "inline_link_clicks", "actions"]
 WINDOWS = ["1d_click", "7d_click", "28d_click", "1d_view"]
-EVERY_STATUS = [
-    {
-        "field": "ad.effective_status",
-        "operator": "IN",
-        "value": [
-            "ACTIVE",
-            "ADSET_PAUSED",
-            "ARCHIVED",
-            "CAMPAIGN_PAUSED",
-            "DELETED",
-            "DISAPPROVED",
-            "IN_PROCESS",
-            "PAUSED",
-            "PENDING_BILLING_INFO",
-            "PENDING_REVIEW",
-            "PREAPPROVED",
-            "WITH_ISSUES",
-        ],
-    }
-]
+# Every ad status, as the pipeline asks for them (Meta's "Manage your ad object's status" page).
+EVERY_STATUS = [{"field": "ad.effective_status", "operator": "IN", "value": list(AD_EFFECTIVE_STATUSES)}]
 SETS = [
     ["publisher_platform", "platform_position"],
     ["age", "gender"],

@@ -7,6 +7,7 @@ import time
 import zoneinfo
 
 import pytest
+from meta_sandbox.world import AD_EFFECTIVE_STATUSES
 
 NOW = "2026-03-15T12:00:00Z"
 FIELDS = [
@@ -27,26 +28,8 @@ FIELDS = [
     "cost_per_action_type",
 ]
 WINDOWS = ["1d_click", "7d_click", "28d_click", "1d_view"]
-EVERY_STATUS = [
-    {
-        "field": "ad.effective_status",
-        "operator": "IN",
-        "value": [
-            "ACTIVE",
-            "ADSET_PAUSED",
-            "ARCHIVED",
-            "CAMPAIGN_PAUSED",
-            "DELETED",
-            "DISAPPROVED",
-            "IN_PROCESS",
-            "PAUSED",
-            "PENDING_BILLING_INFO",
-            "PENDING_REVIEW",
-            "PREAPPROVED",
-            "WITH_ISSUES",
-        ],
-    }
-]
+# Every ad status, as the pipeline asks for them (Meta's "Manage your ad object's status" page).
+EVERY_STATUS = [{"field": "ad.effective_status", "operator": "IN", "value": list(AD_EFFECTIVE_STATUSES)}]
 
 
 def _objects(acct, level, statuses=None):
