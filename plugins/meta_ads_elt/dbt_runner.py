@@ -281,12 +281,12 @@ def run_dbt_build(
     the summary says so under ``retried_after_crash``.
     """
     build_db_path = build_db_path or build_path  # `build_path`: alias used by the DAG's config
+    build_file = Path(dbt_env(build_db_path=build_db_path)["META_DBT_DUCKDB_PATH"])
     project = Path(project_dir or DBT_PROJECT_DIR).resolve()
     if reports is not None:
         from meta_ads_elt.dbt_contract import project_for
 
-        build_dir = Path(dbt_env(build_db_path=build_db_path)["META_DBT_DUCKDB_PATH"]).parent
-        project = project_for(project, reports, build_dir / "dbt_project")
+        project = project_for(project, reports, build_file.parent / "dbt_project")
         log.info("dbt project for insights.reports: %s", project)
     dbt_vars: dict[str, Any] = {}
     if window_end is None:
@@ -320,13 +320,12 @@ def run_dbt_build(
         except DbtBuildError as error:
             damage = _build_file_damage(error)
             if damage and "rebuilt_damaged_build_file" not in recovered:
-                path = Path(dbt_env(build_db_path=build_db_path)["META_DBT_DUCKDB_PATH"])
-                kept = _set_damaged_build_file_aside(path)
+                kept = _set_damaged_build_file_aside(build_file)
                 log.warning(
                     "The build file %s is damaged (DuckDB: %s). It is derived from the lake, so it was "
                     "moved to %s (keep it for a DuckDB bug report, or delete it) and every model is "
                     "rebuilt from the lake with --full-refresh; the serving file was not touched.",
-                    path,
+                    build_file,
                     damage,
                     kept,
                 )
