@@ -437,7 +437,8 @@ class MetaInsightsOperator(MetaAccountOperator):
         since, until = self._window(context)
         name = self._state_name(since, until)
         jobs = self._load_jobs(name)
-        if jobs:
+        reattached = bool(jobs)
+        if reattached:
             self.log.info(
                 "act_%s: re-attaching to %d report job(s) of a previous try: %s",
                 self.numeric_account_id,
@@ -454,9 +455,11 @@ class MetaInsightsOperator(MetaAccountOperator):
                 self.lookback_days,
                 len(jobs),
             )
-        return self._advance(context, jobs, name)
+        return self._advance(context, jobs, name, reattached=reattached)
 
-    def _advance(self, context: Any, jobs: list[ReportJob], name: str) -> dict[str, Any] | None:
+    def _advance(
+        self, context: Any, jobs: list[ReportJob], name: str, reattached: bool = False
+    ) -> dict[str, Any] | None:
         while True:
             jobs = self._submit_pending(jobs)
             self._save_jobs(name, jobs)
@@ -464,8 +467,14 @@ class MetaInsightsOperator(MetaAccountOperator):
             warm_up()  # conversion set-up while the jobs run, not on the first result page
             if self.deferrable:
                 # Poll in the worker first: jobs done within seconds never defer, and the triggerer only
-                # ever gets jobs that were still running at the last poll.
-                event = asyncio.run(_first_event(trigger, timeout=self.worker_poll_seconds))
+                # ever gets jobs that were still running at the last poll. A re-attaching try reads its
+                # jobs once at once whatever ``worker_poll_seconds`` says: runs Meta finished while the
+                # task was down must not defer (a task that defers on finished work can fail upstream:
+                # apache/airflow#66374).
+                event = asyncio.run(
+                    _first_event(trigger, timeout=self.worker_poll_seconds, poll_now=reattached)
+                )
+                reattached = False
                 if event is None:
                     still_running = [ReportJob.from_dict(j) for j in trigger.jobs]
                     self._save_jobs(name, still_running)
@@ -480,6 +489,9 @@ class MetaInsightsOperator(MetaAccountOperator):
     def execute_complete(self, context: Any, event: dict[str, Any]) -> dict[str, Any] | None:
         since, until = self._window(context)
         name = self._state_name(since, until)
+        self.log.info(
+            "act_%s: resumed on the trigger's %r event", self.numeric_account_id, event.get("status")
+        )
         outcome = self._on_event(event)
         if isinstance(outcome, dict):
             return self._load(context, outcome["jobs"], name)
@@ -761,9 +773,15 @@ def prefetch(iterator: Iterator[Any], depth: int = 1) -> Iterator[Any]:
         stop.set()
 
 
-async def _first_event(trigger, timeout: float | None = None) -> dict[str, Any] | None:
+async def _first_event(
+    trigger, timeout: float | None = None, poll_now: bool = False
+) -> dict[str, Any] | None:
     """The trigger's event, or None if it fired none within ``timeout`` seconds (the trigger's job dicts
-    then hold the statuses of its last poll)."""
+    then hold the statuses of its last poll). ``poll_now``: read the jobs' statuses once first, without
+    waiting ``first_poll``."""
+    if poll_now:
+        async for event in trigger.poll(first_delay=0, max_polls=1):
+            return event.payload
 
     async def first() -> dict[str, Any]:
         async for event in trigger.run():

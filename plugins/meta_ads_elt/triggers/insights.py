@@ -209,11 +209,17 @@ class MetaInsightsTrigger(BaseTrigger):
                 job["status"] = "stalled"
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        async for event in self.poll(first_delay=self.first_poll):
+            yield event
+
+    async def poll(self, *, first_delay: float, max_polls: int | None = None) -> AsyncIterator[TriggerEvent]:
+        """Poll the running jobs until an event is due (yielded once) or, with ``max_polls``, until that
+        many status reads found none (nothing yielded; ``self.jobs`` then holds what the last read saw)."""
         polls = 0
         hook = None
         try:
             hook = self._hook()
-            delay = self.first_poll
+            delay = first_delay
             async with hook.async_session() as session:
                 while True:
                     running = [j for j in self.jobs if j.get("status") == "running"]
@@ -235,6 +241,8 @@ class MetaInsightsTrigger(BaseTrigger):
                     event = self._decide(polls, hook)
                     if event is not None:
                         yield event
+                        return
+                    if max_polls is not None and polls >= max_polls:
                         return
                     delay = next_poll_delay(
                         self.jobs,

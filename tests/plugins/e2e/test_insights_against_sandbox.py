@@ -190,6 +190,26 @@ def test_jobs_done_within_the_worker_poll_never_defer(fixed_sandbox, monkeypatch
     assert_reconciles(sb, tmp_path, [acct])
 
 
+def test_a_reattaching_try_reads_its_jobs_before_deferring_even_with_no_worker_poll(
+    fixed_sandbox, monkeypatch, tmp_path
+):
+    """A try that re-attaches to report runs Meta finished while the task was down completes in the
+    worker instead of deferring on finished work (apache/airflow#66374), whatever worker_poll_seconds."""
+    sb = fixed_sandbox
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    with pytest.raises(TaskDeferred) as deferred:  # try 1 submits and defers at once; the task then dies
+        insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=0).execute({"run_id": "down"})
+    run_ids = [j["report_run_id"] for j in deferred.value.trigger.jobs]
+    time.sleep(3)  # the sandbox's runs finish meanwhile
+    calls_before = sb.stats()["total"]
+    result = insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=0).execute({"run_id": "down"})
+    assert result["rows"] > 0  # no TaskDeferred: the re-attaching try read its finished runs
+    assert sb.stats()["total"] > calls_before
+    assert_reconciles(sb, tmp_path, [acct])
+    assert run_ids and all(run_ids)
+
+
 def test_jobs_still_running_defer_with_their_last_polled_status(sandbox_factory, monkeypatch, tmp_path):
     sb = sandbox_factory(now=NOW, job_base_seconds=6)
     connect(monkeypatch, sb)
