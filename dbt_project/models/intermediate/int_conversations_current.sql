@@ -1,6 +1,9 @@
+{{ config(materialized='table') }}
 -- One row per conversation: its latest snapshot (message_count, messages out of reach), with the
 -- id of its first message from any snapshot whose walk of the messages edge reached it (the first
 -- message never changes; a later snapshot may stop its walk at the window start and not see it).
+-- A table: its window functions over every snapshot run once per build, not once per reader
+-- (int_messages_classified and its tests).
 with
 
 conversations as (
