@@ -71,7 +71,7 @@ from meta_ads_elt.errors import (
     to_event,
 )
 from meta_ads_elt.lake.partitions import LakeWriter
-from meta_ads_elt.lake.rows import rows_to_table, warm_up
+from meta_ads_elt.lake.rows import rows_to_table
 from meta_ads_elt.lake.state import LakeState
 from meta_ads_elt.operators._base import MetaAccountOperator, interval_day
 from meta_ads_elt.redaction import scrub
@@ -464,7 +464,6 @@ class MetaInsightsOperator(MetaAccountOperator):
             jobs = self._submit_pending(jobs)
             self._save_jobs(name, jobs)
             trigger = self._trigger(jobs)
-            warm_up()  # conversion set-up while the jobs run, not on the first result page
             if self.deferrable:
                 # Poll in the worker first: jobs done within seconds never defer, and the triggerer only
                 # ever gets jobs that were still running at the last poll. A re-attaching try reads its
