@@ -27,13 +27,14 @@ import dataclasses
 import datetime as dt
 import logging
 from collections.abc import Iterable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from meta_ads_elt.lake.partitions import safe_name
-from meta_ads_elt.lake.state import LakeState
 from meta_ads_elt.redaction import scrub
+
+if TYPE_CHECKING:
+    from meta_ads_elt.lake.state import LakeState
 
 log = logging.getLogger(__name__)
 
@@ -121,6 +122,12 @@ def _data_date(context: Mapping[str, Any]) -> dt.date:
     return start.astimezone(dt.UTC).date() if getattr(start, "tzinfo", None) else start.date()
 
 
+def _state_store(lake_root: Any) -> LakeState:
+    from meta_ads_elt.lake.state import LakeState  # imported here: the DAG file imports this module
+
+    return LakeState(lake_root)
+
+
 def record_failed_task(context: Mapping[str, Any], exception: BaseException | None, cause: str) -> None:
     """``on_failure_callback`` part: write this task's failure record for its run (no retry follows).
 
@@ -148,7 +155,7 @@ def record_failed_task(context: Mapping[str, Any], exception: BaseException | No
             run_id=str(ti.run_id),
             failed_at=dt.datetime.now(dt.UTC).isoformat(),
         )
-        LakeState(lake_root).write(
+        _state_store(lake_root).write(
             f"{RUNS}/{ti.run_id}/{_task_key(ti.task_id, getattr(ti, 'map_index', None))}",
             {**dataclasses.asdict(record), "partial": bool(getattr(exception, "failed_dates", None))},
         )
@@ -180,7 +187,9 @@ def run_outcome(
     ``scopes`` maps task ids to (kind, entity) for tasks that failed without a record of their own
     (``upstream_failed`` ones, or a try ended from outside before its callback could write).
     """
-    state_store = LakeState(lake_root)
+    from meta_ads_elt.lake.partitions import safe_name
+
+    state_store = _state_store(lake_root)
     records = {
         name.rsplit("/", 1)[1]: state_store.read(name) or {} for name in state_store.names(f"{RUNS}/{run_id}")
     }
@@ -241,7 +250,7 @@ def run_outcome(
 def reconcile_failures(lake_root: Any, outcome: RunOutcome) -> list[ExtractionFailure]:
     """Open this run's failures, close (or narrow) the earlier ones whose dates this run re-pulled; the
     open failures after this run, oldest first."""
-    state_store = LakeState(lake_root)
+    state_store = _state_store(lake_root)
     current: dict[str, ExtractionFailure] = {}
     for name in state_store.names(OPEN):
         data = state_store.read(name)

@@ -18,12 +18,15 @@ its name, the key, the value and what is allowed.
 
 from __future__ import annotations
 
+import ast
 import difflib
 import functools
 import hashlib
+import importlib.util
 import json
 import re
 from collections.abc import Iterable, Sequence
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -61,17 +64,44 @@ the position only within its platform; pipeboard-co/meta-ads-mcp#141 lost leads 
 
 @functools.cache
 def _sdk() -> tuple[frozenset[str], frozenset[str], dict[str, str]]:
-    """(breakdowns, action breakdowns, field -> type) as the facebook-business SDK declares them."""
-    from facebook_business.adobjects.adsinsights import AdsInsights
+    """(breakdowns, action breakdowns, field -> type) as the facebook-business SDK declares them
+    (``AdsInsights.Breakdowns``, ``.ActionBreakdowns``, ``._field_types``).
 
-    def values(enum: type) -> frozenset[str]:
-        return frozenset(v for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, str))
+    Read from the SDK's ``adsinsights.py`` with ``ast``, not imported: importing any SDK module runs the
+    package's ``__init__`` (its session, API and ``requests``), ~0.3 s of CPU in every DAG parse, which
+    checks the reports of the config. ``tests/plugins/test_bad_report_specs.py`` compares the result
+    with the imported SDK.
+    """
+    spec = importlib.util.find_spec("facebook_business")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("the facebook-business package is not installed (requirements.txt)")
+    path = Path(next(iter(spec.submodule_search_locations)), "adobjects", "adsinsights.py")
+    [insights] = [
+        node
+        for node in ast.parse(path.read_text(encoding="utf-8")).body
+        if isinstance(node, ast.ClassDef) and node.name == "AdsInsights"
+    ]
 
-    return (
-        values(AdsInsights.Breakdowns),
-        values(AdsInsights.ActionBreakdowns),
-        dict(AdsInsights._field_types),
-    )
+    def assigned(body: list[ast.stmt]) -> dict[str, Any]:
+        return {
+            target.id: node.value
+            for node in body
+            if isinstance(node, ast.Assign)
+            for target in node.targets
+            if isinstance(target, ast.Name)
+        }
+
+    enums = {
+        node.name: frozenset(
+            value.value
+            for name, value in assigned(node.body).items()
+            if not name.startswith("_") and isinstance(value, ast.Constant) and isinstance(value.value, str)
+        )
+        for node in insights.body
+        if isinstance(node, ast.ClassDef)
+    }
+    field_types = ast.literal_eval(assigned(insights.body)["_field_types"])
+    return enums["Breakdowns"], enums["ActionBreakdowns"], dict(field_types)
 
 
 def _suggest(value: str, candidates: Iterable[str]) -> str:

@@ -47,6 +47,7 @@ print(json.dumps({
                            for t in dag.tasks} if dag else {},
     "upstream": {t.task_id: sorted(t.upstream_task_ids) for t in dag.tasks} if dag else {},
     "trigger_rules": {t.task_id: getattr(t.trigger_rule, "value", t.trigger_rule) for t in dag.tasks} if dag else {},
+    "heavy_modules": sorted(m for m in ("pyarrow", "facebook_business", "duckdb", "pandas") if m in sys.modules),
 }))
 """
 
@@ -96,6 +97,13 @@ def test_the_guard_catches_parse_time_network_access(tmp_path):
 def test_dagbag_imports_without_errors_or_parse_time_io(parsed):
     assert parsed["errors"] == {}
     assert "meta_ads_daily" in parsed["dag_ids"]
+
+
+def test_parsing_the_dag_imports_no_data_library(parsed):
+    """Top-level code of a DAG file runs at every parse (Airflow's best practices): building the DAG
+    imports neither pyarrow, the facebook-business SDK, DuckDB nor pandas; the tasks import them."""
+    assert parsed["errors"] == {}
+    assert parsed["heavy_modules"] == []
 
 
 def test_every_configured_account_and_page_gets_its_tasks(parsed):

@@ -14,7 +14,7 @@ from typing import Any
 import duckdb
 import pyarrow.parquet as pq
 import pytest
-from meta_ads_elt import dbt_runner, schemas
+from meta_ads_elt import dbt_runner, marts, schemas
 
 from bench.lake_generator import generate_lake, write_rows
 
@@ -85,6 +85,16 @@ class Build:
 
 E1 = ts("2026-11-03T06:00:00Z")
 E2 = ts("2026-11-04T06:00:00Z")
+
+
+def marts_snapshot(build: Build) -> dict[str, list[tuple]]:
+    """Every mart's rows, sorted (``as_of``, the build time, left out where a mart has it)."""
+    return {
+        m: build.query(f"select * exclude (as_of) from {m} order by all")
+        if m in ("cost_per_lead", "conversations_started")
+        else build.query(f"select * from {m} order by all")
+        for m in marts.MARTS
+    }
 
 
 def write_scenario_lake(lake: Path) -> None:

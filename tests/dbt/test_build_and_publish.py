@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 import logging
 import os
 import re
 import shutil
-import signal
 import struct
 import subprocess
 import sys
@@ -20,27 +18,17 @@ from pathlib import Path
 
 import duckdb
 import pandas as pd
-import psutil
 import pyarrow.parquet as pq
 import pytest
 from meta_ads_elt import dbt_runner, marts, publish, run_summary
 from meta_ads_elt.schemas import DATASETS, DISCOVERY_DATASETS, PARTITION_KEYS
 
 from bench.lake_generator import generate_lake, write_rows
-from tests.dbt.conftest import Build, write_scenario_lake
+from tests.dbt.conftest import Build, marts_snapshot, write_scenario_lake
 
-pytestmark = pytest.mark.slow  # several real dbt builds: minutes
+pytestmark = pytest.mark.slow(minutes=5)  # several real dbt builds: minutes
 
 MARTS = marts.MARTS
-
-
-def _snapshot(build: Build) -> dict[str, list[tuple]]:
-    return {
-        m: build.query(f"select * exclude (as_of) from {m} order by all")
-        if m in ("cost_per_lead", "conversations_started")
-        else build.query(f"select * from {m} order by all")
-        for m in MARTS
-    }
 
 
 def test_generated_lake_follows_the_lake_contract(small_lake: Path) -> None:
@@ -57,10 +45,10 @@ def test_generated_lake_follows_the_lake_contract(small_lake: Path) -> None:
 def test_incremental_rebuild_is_idempotent_and_drops_emptied_days(tmp_path: Path, small_lake: Path) -> None:
     build = Build(tmp_path, small_lake)
     build.build()
-    full = _snapshot(build)
+    full = marts_snapshot(build)
     assert all(full[m] for m in MARTS)
     build.build()  # incremental: re-processes the 28-day window
-    assert _snapshot(build) == full
+    assert marts_snapshot(build) == full
     # a re-pull that found no delivery for a window day replaces its partitions with nothing
     last_day = build.query("select max(date) from cost_per_lead")[0][0]
     for partition in small_lake.glob(f"insights/*/date={last_day.isoformat()}"):
@@ -70,9 +58,9 @@ def test_incremental_rebuild_is_idempotent_and_drops_emptied_days(tmp_path: Path
     assert build.query(
         "select count(*) from cost_per_lead where date = ? and (spend > 0 or leads_reported > 0)", [last_day]
     ) == [(0,)]
-    incremental = _snapshot(build)
+    incremental = marts_snapshot(build)
     build.build(full_refresh=True)
-    assert _snapshot(build) == incremental
+    assert marts_snapshot(build) == incremental
 
 
 def test_missing_conversation_datasets_build_empty_marts(tmp_path: Path) -> None:
@@ -86,92 +74,6 @@ def test_missing_conversation_datasets_build_empty_marts(tmp_path: Path) -> None
     assert build.query("select count(*) from conversations_started_by_page") == [(0,)]
     assert build.query("select sum(conversations_started) from lead_reconciliation") == [(0,)]
     assert build.query("select count(*) from cost_per_lead")[0][0] > 0
-
-
-def test_failed_build_names_the_failing_node(tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
-    generate_lake(lake, insights_rows=500, leads=20, messages=50, accounts=1, days=5)
-    # a second extraction with the same (ad, date, _extracted_at) breaks the staging grain test
-    row = pq.read_table(next((lake / "insights").glob("*/*/*.parquet"))).slice(0, 1).to_pylist()[0]
-    part = next((lake / "insights").glob("*/*/*.parquet")).parent
-    row["account_id"] = part.parent.name.split("=")[1]
-    row["date"] = dt.date.fromisoformat(part.name.split("=")[1])
-    write_rows(lake, "insights", [row], replace=False)
-    build = Build(tmp_path, lake)
-    with pytest.raises(dbt_runner.DbtBuildError) as excinfo:
-        build.build()
-    assert "unique_combination_of_columns_stg_meta__insights" in str(excinfo.value)
-    assert excinfo.value.failures
-
-
-def test_a_damaged_build_file_is_set_aside_and_rebuilt_from_the_lake(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
-    lake = tmp_path / "lake"
-    generate_lake(lake, insights_rows=500, leads=40, messages=100, accounts=1, days=5)
-    build = Build(tmp_path, lake)
-    build.build()
-    before = _snapshot(build)
-    # DuckDB storage damage (CI hit "Corrupted uncompressed string segment" under DuckDB 2.0.0):
-    # overwrite the start of every 256 KiB block after the three 4 KiB headers
-    size = build.db.stat().st_size
-    with build.db.open("r+b") as f:
-        for offset in range(3 * 4096, size, 256 * 1024):
-            f.seek(offset)
-            f.write(os.urandom(4096))
-    with caplog.at_level(logging.WARNING, logger="meta_ads_elt.dbt_runner"):
-        summary = build.build()
-    rebuilt = summary["rebuilt_damaged_build_file"]
-    assert rebuilt["damage"] and Path(rebuilt["kept_at"]).exists()
-    assert "moved to" in caplog.text and rebuilt["kept_at"] in caplog.text
-    assert _snapshot(build) == before
-
-
-def test_a_dbt_crash_is_built_once_more(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    lake = tmp_path / "lake"
-    generate_lake(lake, insights_rows=500, leads=40, messages=100, accounts=1, days=5)
-    build = Build(tmp_path, lake)
-    build.build()
-    before = _snapshot(build)
-    crashed: list[int] = []
-
-    def crash_the_first_dbt_build() -> None:  # CI saw dbt end with SIGSEGV inside DuckDB 2.0.0
-        deadline = time.monotonic() + 300
-        while not crashed and time.monotonic() < deadline:
-            for child in psutil.Process().children(recursive=True):
-                with contextlib.suppress(psutil.Error):
-                    if "build" in child.cmdline() and str(build.target) in " ".join(child.cmdline()):
-                        time.sleep(2)  # dbt is under way
-                        child.send_signal(signal.SIGSEGV)
-                        crashed.append(child.pid)
-                        return
-            time.sleep(0.1)
-
-    killer = threading.Thread(target=crash_the_first_dbt_build)
-    killer.start()
-    with caplog.at_level(logging.WARNING, logger="meta_ads_elt.dbt_runner"):
-        summary = build.build()
-    killer.join()
-    assert crashed, "the test never saw the dbt process"
-    assert summary["retried_after_crash"] == "SIGSEGV"
-    assert "dbt crashed (SIGSEGV" in caplog.text
-    assert _snapshot(build) == before
-
-
-def test_a_failing_model_does_not_set_the_build_file_aside(tmp_path: Path) -> None:
-    error = dbt_runner.DbtBuildError(
-        "dbt build failed", [("model.meta_ads.x", "error", "Binder Error: no column y")]
-    )
-    assert dbt_runner._build_file_damage(error) is None
-    lake_error = dbt_runner.DbtBuildError(
-        "x", [("m", "error", "Invalid Input Error: Corrupt parquet file 'a'")]
-    )
-    assert dbt_runner._build_file_damage(lake_error) is None
-    damaged = dbt_runner.DbtBuildError(
-        "x",
-        [("m", "error", "TransactionContext Error: Failed to commit: Corrupted uncompressed string segment")],
-    )
-    assert dbt_runner._build_file_damage(damaged).startswith("Corrupted uncompressed string segment")
 
 
 def test_reader_holding_the_serving_file_never_blocks_a_build_and_publish(

@@ -234,3 +234,19 @@ def test_type_1_breakdowns_are_flagged_in_the_report():
     region = ReportConfig(name="by_region", breakdowns=("region",))
     assert region.off_meta_actions == "not_returned"
     assert ReportConfig(name="by_c", breakdowns=("country",)).off_meta_actions == "complete"
+
+
+def test_the_sdk_names_read_from_its_source_equal_the_imported_sdk():
+    """reports._sdk reads the SDK's AdsInsights declarations without importing the SDK (DAG parse time):
+    the same breakdowns, action breakdowns and field types as the imported classes."""
+    from facebook_business.adobjects.adsinsights import AdsInsights
+    from meta_ads_elt.reports import _sdk
+
+    def values(enum: type) -> frozenset[str]:
+        return frozenset(v for k, v in vars(enum).items() if not k.startswith("_") and isinstance(v, str))
+
+    breakdowns, action_breakdowns, field_types = _sdk()
+    assert breakdowns == values(AdsInsights.Breakdowns)
+    assert action_breakdowns == values(AdsInsights.ActionBreakdowns)
+    assert field_types == AdsInsights._field_types
+    assert {"publisher_platform", "age"} <= breakdowns and "action_type" in action_breakdowns

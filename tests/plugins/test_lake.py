@@ -37,6 +37,22 @@ def insight(date, ad="a1", spend="1.23", **extra):
     }
 
 
+def run_python(script: str) -> subprocess.CompletedProcess:
+    """``script`` in a fresh interpreter at the project root, with plugins/ and include/ importable."""
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join(["plugins", "include", os.environ.get("PYTHONPATH", "")]),
+    }
+    return subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+
+
 def parts(dates):
     return [{"account_id": "1", "date": d} for d in dates]
 
@@ -171,18 +187,7 @@ def test_a_task_killed_mid_write_leaves_the_lake_valid(tmp_path):
                 tx.write([row(i)])   # flushes to the staged file every 10 rows
             os.kill(os.getpid(), signal.SIGKILL)
     """)
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(["plugins", "include", os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))),
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
+    proc = run_python(script)
     assert proc.returncode == -9, proc.stderr
     assert glob.glob(f"{tmp_path}/_staging/insights/*/account_id=1/date=2026-11-01/*.parquet")  # it did write
     table = read(tmp_path)
@@ -233,3 +238,28 @@ def test_the_writer_chooses_the_system_allocator_unless_the_deployment_chose_a_p
     before, after = outputs[None]
     assert before != "system" and after == "system"
     assert outputs["jemalloc"][0] == outputs["jemalloc"][1] != "system"
+
+
+def test_writing_the_lake_does_not_import_pandas_and_pandas_still_works_after(tmp_path):
+    """pyarrow's first conversion would import pandas (~45 MB per task process) only to probe for it: a
+    fresh process converting and writing rows never imports it; pyarrow's pandas API still works."""
+    script = textwrap.dedent(f"""
+        import datetime as dt, sys
+        from meta_ads_elt.lake.partitions import LakeWriter
+        now = dt.datetime.now(dt.UTC)
+        row = {{"account_id": "1", "date": "2026-11-01", "campaign_id": "c", "adset_id": "s", "ad_id": "a",
+               "date_start": "2026-11-01", "date_stop": "2026-11-01", "spend": "1.5", "_extracted_at": now,
+               "actions": [{{"action_type": "lead", "value": "3"}}]}}
+        w = LakeWriter({str(tmp_path)!r})
+        with w.replace_partitions("insights", [{{"account_id": "1", "date": "2026-11-01"}}], run_id="r") as tx:
+            tx.write([row])
+        print("pandas" in sys.modules)
+        import pyarrow as pa, pyarrow.parquet as pq, glob
+        [path] = glob.glob({str(tmp_path)!r} + "/insights/**/*.parquet", recursive=True)
+        frame = pq.read_table(path).to_pandas()
+        frame = frame.assign(x=[float("nan")])
+        print(type(frame).__name__, pa.Table.from_pandas(frame).column("x").null_count, pa.array(frame["x"]).null_count)
+    """)
+    proc = run_python(script)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "DataFrame", "1", "1"]  # NaN -> null: pandas semantics

@@ -21,7 +21,8 @@ The root is a local path (default ``data/lake``), an fsspec URL (``s3://bucket/l
 or an Airflow ``ObjectStoragePath``.
 
 The writer switches Arrow's default memory pool to the system allocator when it is created
-(:func:`use_system_memory_pool`); rows become Arrow tables in :mod:`meta_ads_elt.lake.rows`, job state
+(:func:`use_system_memory_pool`) and keeps pyarrow from importing pandas it does not need
+(:func:`meta_ads_elt.lake.rows.skip_pandas_probe`); rows become Arrow tables in :mod:`meta_ads_elt.lake.rows`, job state
 lives in :mod:`meta_ads_elt.lake.state`.
 """
 
@@ -44,7 +45,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from meta_ads_elt.lake.rows import LakeSchemaError, rows_to_table
+from meta_ads_elt.lake.rows import LakeSchemaError, rows_to_table, skip_pandas_probe
 from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS, REPORT_PARTITION_KEYS
 
 STAGING_DIR = "_staging"
@@ -281,6 +282,7 @@ class LakeWriter:
         row_group_rows: int = 128_000,
     ) -> None:
         use_system_memory_pool()
+        skip_pandas_probe()
         self.root = root
         self.fs, self.base = _fs_and_base(root, storage_options)
         self.local = _is_local(self.fs)

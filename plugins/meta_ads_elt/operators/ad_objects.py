@@ -23,7 +23,6 @@ from collections.abc import Sequence
 from typing import Any
 
 from meta_ads_elt import fields as F
-from meta_ads_elt.lake.partitions import LakeWriter, read_rows
 from meta_ads_elt.operators._base import MetaAccountOperator
 
 # dataset -> (edge, API fields, {lake column: API field}, the Insights column naming its objects).
@@ -47,6 +46,8 @@ class MetaAdObjectsOperator(MetaAccountOperator):
     """
 
     def execute(self, context: Any) -> dict[str, int]:
+        from meta_ads_elt.lake.partitions import LakeWriter, read_rows
+
         acct = self.numeric_account_id
         node = f"act_{acct}"
         run_id = str((context or {}).get("run_id") or "manual")
@@ -146,6 +147,7 @@ class MetaAdObjectsOperator(MetaAccountOperator):
 
     def _previous(self, dataset: str, id_column: str) -> dict[str, dict[str, Any]]:
         """The account's previous snapshot of ``dataset`` (every lake column), by object id."""
+        from meta_ads_elt.lake.partitions import read_rows
         from meta_ads_elt.schemas import DATASETS
 
         columns = DATASETS[dataset].names

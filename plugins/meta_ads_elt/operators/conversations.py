@@ -17,9 +17,7 @@ from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
-import pyarrow as pa
-
-from meta_ads_elt import fields, schemas
+from meta_ads_elt import fields
 from meta_ads_elt.config import check_operator_arguments, operator_default
 from meta_ads_elt.errors import MetaArgumentError, MetaPermissionError, MetaTokenError
 from meta_ads_elt.operators._pages import (
@@ -30,6 +28,7 @@ from meta_ads_elt.operators._pages import (
 )
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from airflow.sdk import Context
 
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
@@ -59,6 +58,12 @@ class ConversationPull:
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
         """``conversations`` and ``messages`` tables, sorted so reruns write the same rows."""
+        import pyarrow as pa  # imported here, not when the DAG file is parsed
+
+        from meta_ads_elt import schemas
+        from meta_ads_elt.lake.rows import skip_pandas_probe
+
+        skip_pandas_probe()
         conversations = sorted(self.conversations, key=lambda r: r["conversation_id"])
         messages = sorted(
             self.messages, key=lambda r: (r["conversation_id"], r["created_time"], r["message_id"])

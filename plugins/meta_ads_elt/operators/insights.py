@@ -57,7 +57,7 @@ from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from functools import cached_property
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from meta_ads_elt import fields as F
 from meta_ads_elt.config import check_operator_arguments, operator_default
@@ -70,13 +70,12 @@ from meta_ads_elt.errors import (
     from_event,
     to_event,
 )
-from meta_ads_elt.lake.partitions import LakeWriter
-from meta_ads_elt.lake.rows import rows_to_table, warm_up
-from meta_ads_elt.lake.state import LakeState
 from meta_ads_elt.operators._base import MetaAccountOperator, interval_day
 from meta_ads_elt.redaction import scrub
 from meta_ads_elt.reports import DEFAULT, ReportConfig
-from meta_ads_elt.schemas import INSIGHTS_ACCOUNT_TOTALS, report_schema
+
+if TYPE_CHECKING:
+    from meta_ads_elt.lake.state import LakeState
 
 MAX_JOB_ATTEMPTS = 3
 """Submissions of one smallest job (one day, one campaign) before the run gives up on its day."""
@@ -345,6 +344,8 @@ class MetaInsightsOperator(MetaAccountOperator):
 
     @cached_property
     def _state(self) -> LakeState:
+        from meta_ads_elt.lake.state import LakeState  # the lake (pyarrow) is not imported at DAG parse
+
         return LakeState(self.lake_root)
 
     def _save_jobs(self, name: str, jobs: list[ReportJob]) -> None:
@@ -464,7 +465,6 @@ class MetaInsightsOperator(MetaAccountOperator):
             jobs = self._submit_pending(jobs)
             self._save_jobs(name, jobs)
             trigger = self._trigger(jobs)
-            warm_up()  # conversion set-up while the jobs run, not on the first result page
             if self.deferrable:
                 # Poll in the worker first: jobs done within seconds never defer, and the triggerer only
                 # ever gets jobs that were still running at the last poll. A re-attaching try reads its
@@ -612,6 +612,10 @@ class MetaInsightsOperator(MetaAccountOperator):
         run_id = str((context or {}).get("run_id") or f"manual-{until}")
         extracted_at = dt.datetime.now(dt.UTC)
         totals = self._account_totals(dates, extracted_at) if self.report.is_default else None
+        from meta_ads_elt.lake.partitions import LakeWriter
+        from meta_ads_elt.lake.rows import rows_to_table
+        from meta_ads_elt.schemas import INSIGHTS_ACCOUNT_TOTALS, report_schema
+
         report, schema = self.report, report_schema(self.report)
         writer = LakeWriter(self.lake_root)
         if report.time_increment != 1:

@@ -13,9 +13,7 @@ from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import pyarrow as pa
-
-from meta_ads_elt import fields, schemas
+from meta_ads_elt import fields
 from meta_ads_elt.config import check_operator_arguments, operator_default
 from meta_ads_elt.errors import MetaConfigError
 from meta_ads_elt.leadgen_budget import LeadgenUsageTap, LeadRetrievalBudget
@@ -29,6 +27,7 @@ from meta_ads_elt.operators._pages import (
 from meta_ads_elt.pii import PiiPolicy, form_question_options
 
 if TYPE_CHECKING:
+    import pyarrow as pa
     from airflow.sdk import Context
 
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
@@ -133,6 +132,12 @@ class LeadRows:
 
     def tables(self, day: date) -> tuple[pa.Table, pa.Table]:
         """The ``leads`` and ``lead_answers`` tables of one date, sorted so reruns write the same files."""
+        import pyarrow as pa  # imported here, not when the DAG file is parsed
+
+        from meta_ads_elt import schemas
+        from meta_ads_elt.lake.rows import skip_pandas_probe
+
+        skip_pandas_probe()
         leads = sorted(self.leads[day], key=lambda r: (r["created_time"], r["lead_id"]))
         answers = sorted(self.answers[day], key=lambda r: (r["lead_id"], r["question"], r["value"] or ""))
         return (
