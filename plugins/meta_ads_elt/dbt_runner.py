@@ -27,6 +27,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from airflow.sdk.exceptions import AirflowFailException
+
 from meta_ads_elt.marts import DBT_PROJECT_DIR, REPO_ROOT, local_path
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,32 @@ class DbtBuildError(RuntimeError):
         super().__init__(message)
         self.failures = list(failures)
         self.crash_signal = crash_signal
+
+
+class DbtNodesFailed(DbtBuildError, AirflowFailException):
+    """dbt ran and nodes failed for reasons a retry of the same build cannot change (a data test that
+    found rows, a model's SQL error): the lake and the project are what they were, so the task fails at
+    once instead of running the same build Airflow's ``retries`` times. Failures that another moment can
+    change (a lock held by another process, an I/O or memory error, DuckDB storage damage) stay a plain
+    :class:`DbtBuildError`, retried."""
+
+
+_TRANSIENT_FAILURE = re.compile(
+    r"lock|IO Error|Out of Memory|Failed to commit|Corrupt|Interrupt|Resource temporarily", re.IGNORECASE
+)
+
+
+def build_error(
+    message: str, failures: Sequence[tuple[str, str, str]], crash_signal: str | None
+) -> DbtBuildError:
+    """The error for a failed build: :class:`DbtNodesFailed` when nodes failed and nothing about the
+    failure can pass on a retry, else :class:`DbtBuildError`."""
+    final = (
+        bool(failures)
+        and crash_signal is None
+        and not any(_TRANSIENT_FAILURE.search(m) for *_, m in failures)
+    )
+    return (DbtNodesFailed if final else DbtBuildError)(message, failures, crash_signal=crash_signal)
 
 
 _CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE})
@@ -416,10 +444,10 @@ def _build(
             tail = "\n".join((proc.stdout + proc.stderr).strip().splitlines()[-15:])
             ended = _crash_signal(proc.returncode) or f"exit {proc.returncode}"
             message = f"dbt build failed ({ended}) before running nodes:\n{tail}"
-        raise DbtBuildError(
+        raise build_error(
             message + "\nFix the data or model named above, then re-run the task (the build is idempotent).",
             failures,
-            crash_signal=_crash_signal(proc.returncode),
+            _crash_signal(proc.returncode),
         )
     return {
         "build_db_path": dbt_env(build_db_path=build_db_path)["META_DBT_DUCKDB_PATH"],

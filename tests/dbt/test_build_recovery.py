@@ -15,6 +15,7 @@ from pathlib import Path
 import psutil
 import pyarrow.parquet as pq
 import pytest
+from airflow.sdk.exceptions import AirflowFailException
 from meta_ads_elt import dbt_runner
 
 from bench.lake_generator import generate_lake, write_rows
@@ -37,6 +38,26 @@ def test_failed_build_names_the_failing_node(tmp_path: Path) -> None:
         build.build()
     assert "unique_combination_of_columns_stg_meta__insights" in str(excinfo.value)
     assert excinfo.value.failures
+    # the same lake and project fail the same way on a retry: Airflow fails the task at once
+    assert isinstance(excinfo.value, AirflowFailException)
+
+
+def test_only_failures_a_retry_cannot_change_fail_the_task_at_once() -> None:
+    final = dbt_runner.build_error("x", [("model.meta_ads.x", "error", "Binder Error: no column y")], None)
+    assert isinstance(final, dbt_runner.DbtNodesFailed) and isinstance(final, AirflowFailException)
+    test_failed = dbt_runner.build_error(
+        "x", [("test.meta_ads.t", "fail", "Got 3 results, configured to fail")], None
+    )
+    assert isinstance(test_failed, AirflowFailException)
+    for transient in (
+        'IO Error: Could not set lock on file "marts_build.duckdb": Conflicting lock is held',
+        "Out of Memory Error: could not allocate block of size 256 KiB",
+        "TransactionContext Error: Failed to commit: Corrupted uncompressed string segment",
+    ):
+        error = dbt_runner.build_error("x", [("model.meta_ads.x", "error", transient)], None)
+        assert type(error) is dbt_runner.DbtBuildError, transient  # retried by Airflow
+    assert type(dbt_runner.build_error("x", [], "SIGSEGV")) is dbt_runner.DbtBuildError
+    assert type(dbt_runner.build_error("x", [], None)) is dbt_runner.DbtBuildError  # dbt never ran nodes
 
 
 def test_a_damaged_build_file_is_set_aside_and_rebuilt_from_the_lake(
