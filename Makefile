@@ -59,7 +59,7 @@ $(DUCKDB_COMPAT)/.installed: $(STAMP)
 # file per worker, so a module's servers stay in one process).
 TEST_WORKERS ?= 3
 test: lint compat
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
 
 test-fast: $(STAMP) compat
 	$(BIN)/python -m pytest -m "not e2e and not slow"

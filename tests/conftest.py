@@ -34,16 +34,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """The longest files first, each file's own order kept: with parallel workers (``make test`` runs
-    one file per worker, in this order: ``--no-loadscope-reorder``), the suite ends soon after its
-    longest files, so they must start first. A file's length is what its ``slow`` marker says
-    (``pytest.mark.slow(minutes=N)`` on a quiet machine; 1 without ``minutes``; 0 unmarked)."""
-    minutes: dict = {}
-    for item in items:
-        marker = item.get_closest_marker("slow")
-        estimate = float(marker.kwargs.get("minutes", 1)) if marker else 0.0
-        minutes[item.path] = max(minutes.get(item.path, 0.0), estimate)
-    items.sort(key=lambda item: -minutes[item.path])
+    """Files with slow tests first, each file's own order kept: with parallel workers (``make test``
+    runs one file per worker), the suite ends soon after its longest files, so they must start first."""
+    slow_files = {item.path for item in items if item.get_closest_marker("slow")}
+    items.sort(key=lambda item: item.path not in slow_files)
 
 
 def pytest_runtest_logstart(nodeid: str, location) -> None:

@@ -26,7 +26,7 @@ from meta_ads_elt.schemas import DATASETS, DISCOVERY_DATASETS, PARTITION_KEYS
 from bench.lake_generator import generate_lake, write_rows
 from tests.dbt.conftest import Build, marts_snapshot, write_scenario_lake
 
-pytestmark = pytest.mark.slow(minutes=5)  # several real dbt builds: minutes
+pytestmark = pytest.mark.slow  # several real dbt builds: minutes
 
 MARTS = marts.MARTS
 

@@ -21,7 +21,7 @@ from meta_ads_elt import dbt_runner
 from bench.lake_generator import generate_lake, write_rows
 from tests.dbt.conftest import Build, marts_snapshot
 
-pytestmark = pytest.mark.slow(minutes=3)  # several real dbt builds: minutes
+pytestmark = pytest.mark.slow  # several real dbt builds: minutes
 
 
 def test_failed_build_names_the_failing_node(tmp_path: Path) -> None:

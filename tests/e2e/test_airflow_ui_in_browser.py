@@ -34,7 +34,7 @@ from run_local import standalone_settings
 
 from tests.chromium import chromium_path, headless_chromium
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow(minutes=5), pytest.mark.timeout(2400)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(2400)]
 
 DAG_ID = "meta_ads_daily"
 LOOKBACK_DAYS = 2

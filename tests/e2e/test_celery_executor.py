@@ -17,7 +17,7 @@ from marts_vs_truth import reconcile
 from meta_ads_elt.config import load_config
 from meta_ads_elt.pools import pools_import_document
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow(minutes=4)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 DAG_ID = "meta_ads_daily"
 LOOKBACK_DAYS = 3

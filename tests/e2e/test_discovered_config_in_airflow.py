@@ -11,7 +11,7 @@ import duckdb
 import pytest
 from airflow_standalone import airflow_env, free_port, prepare_home, run_airflow, write_pipeline_config
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow(minutes=2), pytest.mark.timeout(1500)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
 
 DAG_ID = "meta_ads_daily"
 LOOKBACK_DAYS = 3

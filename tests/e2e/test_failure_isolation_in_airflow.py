@@ -23,7 +23,7 @@ from airflow_standalone import (
 )
 from marts_vs_truth import reconcile
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow(minutes=2), pytest.mark.timeout(1200)]
+pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1200)]
 
 DAG_ID = "meta_ads_daily"
 LOOKBACK_DAYS = 3

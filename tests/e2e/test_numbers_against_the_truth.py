@@ -22,7 +22,7 @@ from meta_ads_elt.operators.insights import MetaInsightsOperator
 from meta_ads_elt.operators.leads import MetaLeadsOperator
 from meta_ads_elt.reports import presets
 
-pytestmark = [pytest.mark.e2e, pytest.mark.slow(minutes=4)]
+pytestmark = pytest.mark.e2e
 
 LOOKBACK = 28
 PERMANENT_MARTS = (
