@@ -54,9 +54,9 @@ class DbtNodesFailed(DbtBuildError, AirflowFailException):
     :class:`DbtBuildError`, retried."""
 
 
-_TRANSIENT_FAILURE = re.compile(
-    r"lock|IO Error|Out of Memory|Failed to commit|Corrupt|Interrupt|Resource temporarily", re.IGNORECASE
-)
+_TRANSIENT_FAILURE = re.compile(r"lock|IO Error|Out of Memory|Interrupt|Resource temporarily", re.IGNORECASE)
+"""Failures another moment can change: a lock another process holds, I/O, memory, an interruption.
+Storage damage is decided by :func:`_build_file_damage`."""
 
 
 def build_error(
@@ -64,12 +64,14 @@ def build_error(
 ) -> DbtBuildError:
     """The error for a failed build: :class:`DbtNodesFailed` when nodes failed and nothing about the
     failure can pass on a retry, else :class:`DbtBuildError`."""
+    error = DbtBuildError(message, failures, crash_signal=crash_signal)
     final = (
         bool(failures)
         and crash_signal is None
+        and _build_file_damage(error) is None
         and not any(_TRANSIENT_FAILURE.search(m) for *_, m in failures)
     )
-    return (DbtNodesFailed if final else DbtBuildError)(message, failures, crash_signal=crash_signal)
+    return DbtNodesFailed(message, failures, crash_signal=crash_signal) if final else error
 
 
 _CRASH_SIGNALS = frozenset({signal.SIGSEGV, signal.SIGABRT, signal.SIGBUS, signal.SIGILL, signal.SIGFPE})
