@@ -30,10 +30,13 @@ venv: $(STAMP)
 
 # The project itself is installed too (editable): that registers it as an Airflow provider
 # (the `meta_graph_api` connection type in the UI); the code still runs from plugins/.
+# --compile-bytecode writes every package's .pyc at install: on machines that set
+# PYTHONDONTWRITEBYTECODE (this one does) every Airflow, dbt and task process would otherwise compile
+# its imports from source each time it starts (`airflow version` 4.1 s -> 1.5 s, a dbt build 22 -> 16 s).
 $(STAMP): requirements.txt requirements-dev.txt constraints.txt pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	@test -x $(BIN)/uv || $(BIN)/python -m pip install --quiet --disable-pip-version-check uv
-	$(BIN)/uv pip install --quiet --python $(BIN)/python -r requirements-dev.txt -e . -c constraints.txt
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python -r requirements-dev.txt -e . -c constraints.txt
 	@touch $(STAMP)
 
 # Debian's chromium (no browser download): the browser tests drive it headless with Playwright.
@@ -51,7 +54,7 @@ DUCKDB_COMPAT := $(VENV)/compat/duckdb-$(DUCKDB_COMPAT_VERSION)
 compat: $(DUCKDB_COMPAT)/.installed
 
 $(DUCKDB_COMPAT)/.installed: $(STAMP)
-	$(BIN)/uv pip install --quiet --python $(BIN)/python --target $(DUCKDB_COMPAT) duckdb==$(DUCKDB_COMPAT_VERSION)
+	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --target $(DUCKDB_COMPAT) duckdb==$(DUCKDB_COMPAT_VERSION)
 	@touch $@
 
 # Most of the suite's time is spent waiting on real servers (Airflow's scheduler, dbt, the sandbox's job
