@@ -295,6 +295,19 @@ def _encode_params(params: dict[str, Any]) -> dict[str, str]:
     return out
 
 
+def field_expansion(edge: str, params: dict[str, Any], fields: Sequence[str]) -> str:
+    """``edge`` read inside a node's ``fields`` (Graph API field expansion, seed 002:
+    ``<edge>.<param>(<value>)...{<fields>}``), e.g. ``insights.level(account).limit(500){spend}``: one
+    call reads the node's fields and the first page of that edge. Values are encoded as on the wire
+    (:func:`_encode_params`); a value holding ``(`` or ``)`` cannot be expressed and is refused."""
+    modifiers = []
+    for key, value in _encode_params(params).items():
+        if "(" in value or ")" in value:
+            raise ValueError(f"parameter {key}={value!r} cannot be sent inside a field expansion")
+        modifiers.append(f".{key}({value})")
+    return f"{edge}{''.join(modifiers)}{{{','.join(fields)}}}"
+
+
 def _scope_of(path: tuple[str, ...]) -> str | None:
     if path and path[0].startswith("act_"):
         return path[0].removeprefix("act_")

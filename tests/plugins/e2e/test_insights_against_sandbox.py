@@ -424,7 +424,11 @@ def test_account_totals_land_beside_the_rows_one_per_date(fixed_sandbox, monkeyp
     sb = fixed_sandbox
     connect(monkeypatch, sb)
     acct = accounts(sb)[0]
+    sb.reset_stats()
     insights_op(acct, tmp_path).execute({"run_id": "totals"})
+    # the time zone and the daily totals in ONE call: insights expanded in the account's fields
+    calls = sb.stats()["by_endpoint"]
+    assert calls.get("GET /act_{id}") == 1 and "GET /act_{id}/insights" not in calls
     files = glob.glob(f"{tmp_path}/insights_account_totals/**/*.parquet", recursive=True)
     totals = ds.dataset(files, format="parquet", partitioning="hive").to_table().to_pylist()
     assert len(totals) == LOOKBACK and len({str(t["date"]) for t in totals}) == LOOKBACK
