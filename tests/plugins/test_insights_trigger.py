@@ -77,9 +77,8 @@ def job(key, run_id, **kw):
 
 def make(script, jobs=None, **kw):
     jobs = jobs if jobs is not None else [job("2026-11-01", "r1"), job("2026-11-02", "r2")]
-    trig = MetaInsightsTrigger(
-        meta_conn_id="meta_default", account_id="1", jobs=jobs, first_poll=0.01, poll_interval=0.02, **kw
-    )
+    kw = {"first_poll": 0.01, "poll_interval": 0.02, **kw}
+    trig = MetaInsightsTrigger(meta_conn_id="meta_default", account_id="1", jobs=jobs, **kw)
     fake = FakeHook(script)
     trig._hook = lambda: fake
     return trig, fake
@@ -97,6 +96,32 @@ def run(trig):
     return events[0].payload
 
 
+def test_due_when_every_running_job_should_have_completed_by_its_rate():
+    jobs = [job("2026-11-01", "r1")]
+    script = [[status("Job Running", 30)], [status("Job Running", 60)]]
+    trig, fake = make(script, jobs=jobs, probe_results=True, poll_interval=5)
+    ev = run(trig)
+    assert ev["status"] == "due" and fake.calls == 2  # no third read only to confirm it
+    assert ev["jobs"][0]["status"] == "running" and ev["jobs"][0]["due_at"] <= time.time()
+
+
+def test_a_job_whose_first_page_was_refused_is_polled_to_the_end():
+    jobs = [job("2026-11-01", "r1", probe_failed=True)]
+    script = [[status("Job Running", 30)], [status("Job Running", 60)], [status("Job Completed", 100)]]
+    trig, fake = make(script, jobs=jobs, probe_results=True, poll_interval=5)
+    ev = run(trig)
+    assert ev["status"] == "done" and fake.calls == 3
+
+
+def test_without_probe_results_the_trigger_never_says_due():
+    trig, fake = make(
+        [[status("Job Running", 30)], [status("Job Running", 60)], [status("Job Completed", 100)]],
+        jobs=[job("2026-11-01", "r1")],
+        poll_interval=5,
+    )
+    assert run(trig)["status"] == "done" and fake.calls == 3
+
+
 def test_serialize_round_trip():
     trig = MetaInsightsTrigger(
         meta_conn_id="c",
@@ -107,6 +132,7 @@ def test_serialize_round_trip():
         stall_timeout_minutes=7,
         max_concurrent_jobs=3,
         queued_timeout_minutes=45,
+        probe_results=True,
     )
     path, kwargs = trig.serialize()
     assert path == "meta_ads_elt.triggers.insights.MetaInsightsTrigger"

@@ -68,6 +68,7 @@ from meta_ads_elt.errors import (
     MetaDaysFailedError,
     MetaFatalError,
     from_event,
+    is_retryable,
     to_event,
 )
 from meta_ads_elt.operators._base import MetaAccountOperator, interval_day
@@ -102,6 +103,8 @@ class ReportJob:
     first_progress_at: float | None = None
     first_percent: float = 0.0
     zero_at: float | None = None
+    due_at: float | None = None  # when the job should have completed, by its progress rate
+    probe_failed: bool = False  # its first results page was refused as not ready: poll it to the end
     attempts: int = 0
     error: str | None = None
     error_subcode: int | None = None
@@ -396,6 +399,7 @@ class MetaInsightsOperator(MetaAccountOperator):
         job.report_run_id, job.status, job.percent = run_id, "running", 0.0
         job.submitted_at = job.progress_at = now
         job.first_progress_at, job.first_percent, job.zero_at = None, 0.0, None
+        job.due_at, job.probe_failed = None, False
         job.attempts += 1
         job.async_status = "submitted"
         return [job]
@@ -431,6 +435,7 @@ class MetaInsightsOperator(MetaAccountOperator):
             stall_timeout_minutes=self.stall_timeout_minutes,
             max_concurrent_jobs=self.max_concurrent_jobs,
             queued_timeout_minutes=self.queued_timeout_minutes,
+            probe_results=True,
         )
 
     # -- Airflow entry points ---------------------------------------------------------------------
@@ -501,12 +506,14 @@ class MetaInsightsOperator(MetaAccountOperator):
         """The trigger's event (:mod:`meta_ads_elt.triggers.insights`): ``done`` -> the event (results
         ready); ``failed`` / ``stalled`` / ``slots_free`` -> the re-planned job list; ``error`` -> the
         error the trigger met, raised as the class it was given where it was raised (``from_event``)."""
-        from meta_ads_elt.triggers.insights import DONE, ERROR, OPERATOR_ACTS
+        from meta_ads_elt.triggers.insights import DONE, DUE, ERROR, OPERATOR_ACTS
 
         status = event.get("status")
         jobs = [ReportJob.from_dict(j) for j in event.get("jobs", [])]
         if status == DONE:
             return {"jobs": jobs}
+        if status == DUE:
+            return self._probe(jobs)
         if status in OPERATOR_ACTS:
             self.log.warning("act_%s: %s (%s)", self.numeric_account_id, status, event.get("message"))
             return replan(jobs, self._campaign_ids)
@@ -517,6 +524,53 @@ class MetaInsightsOperator(MetaAccountOperator):
             f"Insights trigger of act_{self.numeric_account_id} sent an event this operator does not know "
             f"(status {status!r}); retry the task (it re-attaches to the same report runs)"
         )
+
+    @cached_property
+    def _first_pages(self) -> dict[str, dict[str, Any]]:
+        """First results page of each job read by :meth:`_probe` (job key -> page body), used by the read."""
+        return {}
+
+    @cached_property
+    def _probed(self) -> list[str]:
+        """Keys of the jobs whose completion their first results page confirmed (for the manifest)."""
+        return []
+
+    def _probe(self, jobs: list[ReportJob]) -> dict[str, Any] | list[ReportJob]:
+        """The trigger's ``due`` event: read each running job's first results page. A page served means
+        the job is ``Job Completed`` (Meta serves no results before), so that read replaces the last
+        status read; a page refused as not ready (:data:`~meta_ads_elt.fields.REPORT_NOT_READY`) marks the
+        job ``probe_failed``, polled to the end. Returns the event for :meth:`_load` when every job is
+        done, else the job list (back to polling)."""
+        from meta_ads_elt.triggers.insights import ENDS_THE_POLL
+
+        for job in jobs:
+            if job.status != "running":
+                continue
+            try:
+                self._first_pages[job.key] = self.hook.call(
+                    "GET",
+                    (job.report_run_id, "insights"),
+                    {"limit": self.page_limit},
+                    scope=self.numeric_account_id,
+                    retry_if=lambda err: is_retryable(err) and not _not_ready(err),
+                )
+            except MetaApiError as err:
+                if isinstance(err, ENDS_THE_POLL):
+                    raise
+                # Not ready (or any other answer): the status reads decide, as for every job.
+                job.probe_failed = True
+                self.log.info(
+                    "act_%s: first page of %s not served at its estimate (%s); polling its status",
+                    self.numeric_account_id,
+                    job.key,
+                    err.kind,
+                )
+                continue
+            job.status, job.percent, job.async_status = "completed", 100.0, F.JOB_DONE
+            self._probed.append(job.key)
+        if all(j.status in ("completed", GIVEN_UP) for j in jobs):
+            return {"jobs": jobs}
+        return jobs
 
     # -- the completeness control ------------------------------------------------------------------
     def _account_totals(self, dates: list[dt.date], extracted_at: dt.datetime) -> list[dict[str, Any]]:
@@ -649,7 +703,10 @@ class MetaInsightsOperator(MetaAccountOperator):
         def read(job: ReportJob, tx) -> int:
             rows = 0
             pages = self.hook.paginate(
-                (job.report_run_id, "insights"), {"limit": self.page_limit}, scope=self.numeric_account_id
+                (job.report_run_id, "insights"),
+                {"limit": self.page_limit},
+                scope=self.numeric_account_id,
+                first=self._first_pages.pop(job.key, None),
             )
             for page in prefetch(pages):  # the next page downloads while this one is converted and written
                 if getattr(self, "_killed", False):
@@ -696,6 +753,7 @@ class MetaInsightsOperator(MetaAccountOperator):
             "rows": tx.rows,
             "calls": self.hook.calls,
             "report_run_ids": {j.key: j.report_run_id for j in jobs},
+            "confirmed_by_first_page": sorted(self._probed),
             "rows_by_job": {j.key: c for j, c in zip(jobs, counts, strict=True)},
             "attribution_windows": self.attribution_windows,
             "effective_statuses": self.effective_statuses,
@@ -740,6 +798,11 @@ class MetaInsightsOperator(MetaAccountOperator):
         self.log.warning(
             "act_%s: killed; running report jobs stay recorded for re-attachment", self.numeric_account_id
         )
+
+
+def _not_ready(err: BaseException) -> bool:
+    """Meta's answer to a results read of a report run that is not ``Job Completed``."""
+    return isinstance(err, MetaApiError) and (err.code, err.subcode) == F.REPORT_NOT_READY
 
 
 def _server_time(headers: Any) -> dt.datetime | None:

@@ -17,6 +17,11 @@ meaning (:data:`EVENT_STATUSES`):
   queued job only adds load to a busy account;
 * ``slots_free`` - fewer than ``max_concurrent_jobs`` jobs run and some are ``pending``; the operator
   submits them;
+* ``due`` (only with ``probe_results``) - every job still running should have completed by now, by the
+  rate its progress showed: instead of a last status read that would only confirm it, the operator reads
+  each job's first results page, which is that confirmation (Meta answers a results read of a job not
+  ``Job Completed`` with code 2601, :data:`~meta_ads_elt.fields.REPORT_NOT_READY`). A job whose first page
+  is not ready is marked ``probe_failed`` and polled to the end like any other;
 * ``error`` - a call failed (e.g. an expired token) or the trigger met an unexpected exception:
   ``error`` holds it as :func:`meta_ads_elt.errors.to_event` wrote it, and the operator raises
   :func:`~meta_ads_elt.errors.from_event` of it: the class decided where the error was raised, so a
@@ -48,13 +53,17 @@ from meta_ads_elt.fields import JOB_DONE, JOB_FAILED_STATUSES, JOB_STATUS_FIELDS
 from meta_ads_elt.redaction import scrub
 
 MIN_POLL = 0.25
+DUE_SLACK = 0.05
+"""Seconds a wake-up may come before a job's ``due_at`` and still count as due (the sleep that ends at
+it is computed a moment after the estimate)."""
 
 DONE = "done"
 FAILED = "failed"
 STALLED = "stalled"
 SLOTS_FREE = "slots_free"
+DUE = "due"
 ERROR = "error"
-EVENT_STATUSES = (DONE, FAILED, STALLED, SLOTS_FREE, ERROR)
+EVENT_STATUSES = (DONE, FAILED, STALLED, SLOTS_FREE, DUE, ERROR)
 """The ``status`` of a trigger event, one meaning each (module docstring)."""
 OPERATOR_ACTS = (FAILED, STALLED, SLOTS_FREE)
 """Statuses after which the operator re-plans its jobs and defers again."""
@@ -79,6 +88,20 @@ def _eta(job: dict, now: float) -> tuple[float, bool]:
     seen_at = float(first_at or now)
     rate = pct / max(seen_at - origin, 1e-3)
     return max(0.0, (100.0 - pct) / rate - (now - seen_at)), False
+
+
+def _after_eta(eta: float) -> float:
+    """The wait for a job whose exact estimate says it completes in ``eta`` seconds: just after it."""
+    return eta * 1.03 + 0.1
+
+
+def due_at(job: dict, now: float) -> float | None:
+    """When a running job should have completed, if its progress gave an exact rate (two readings
+    between 0 and 100 %); None otherwise."""
+    if job.get("status") != "running" or not 0 < float(job.get("percent") or 0.0) < 100:
+        return None
+    eta, exact = _eta(job, now)
+    return now + _after_eta(eta) if exact else None
 
 
 def next_poll_delay(
@@ -109,8 +132,7 @@ def next_poll_delay(
     if bounds:
         return min(poll_interval, max(MIN_POLL, min(bounds)))
     if exact:
-        slowest = max(exact)
-        return min(poll_interval, max(MIN_POLL, slowest * 1.03 + 0.1))
+        return min(poll_interval, max(MIN_POLL, _after_eta(max(exact))))
     return min(poll_interval, max(first_poll, previous * 1.6))
 
 
@@ -127,6 +149,8 @@ class MetaInsightsTrigger(BaseTrigger):
     :param queued_timeout_minutes: a job at 0 % (not started: Meta's queue) or at 100 % (finishing) is
         reported as ``stalled`` only after this long.
     :param max_concurrent_jobs: when fewer jobs run and some are ``pending``, the operator is woken.
+    :param probe_results: wake the operator with ``due`` when every running job should have completed,
+        for it to read their first results pages instead of a last status read (module docstring).
     """
 
     def __init__(
@@ -140,6 +164,7 @@ class MetaInsightsTrigger(BaseTrigger):
         stall_timeout_minutes: float = 20.0,
         max_concurrent_jobs: int = 10,
         queued_timeout_minutes: float = 60.0,
+        probe_results: bool = False,
     ) -> None:
         super().__init__()
         self.meta_conn_id = meta_conn_id
@@ -150,6 +175,7 @@ class MetaInsightsTrigger(BaseTrigger):
         self.stall_timeout_minutes = float(stall_timeout_minutes)
         self.max_concurrent_jobs = int(max_concurrent_jobs)
         self.queued_timeout_minutes = float(queued_timeout_minutes)
+        self.probe_results = bool(probe_results)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -163,6 +189,7 @@ class MetaInsightsTrigger(BaseTrigger):
                 "stall_timeout_minutes": self.stall_timeout_minutes,
                 "max_concurrent_jobs": self.max_concurrent_jobs,
                 "queued_timeout_minutes": self.queued_timeout_minutes,
+                "probe_results": self.probe_results,
             },
         )
 
@@ -225,11 +252,17 @@ class MetaInsightsTrigger(BaseTrigger):
                     running = [j for j in self.jobs if j.get("status") == "running"]
                     if running:
                         await asyncio.sleep(delay)
+                        if self._results_due(time.time()):
+                            yield TriggerEvent(
+                                self._payload(DUE, polls, hook, message="results due: " + _keys(running))
+                            )
+                            return
                         answers = await self._poll(hook, running, session)
                         polls += 1
                         now = time.time()
                         for job, answer in zip(running, answers, strict=True):
                             self._apply(job, answer, now)
+                            job["due_at"] = due_at(job, now)
                         self.log.info(
                             "act_%s: %s",
                             self.account_id,
@@ -283,6 +316,21 @@ class MetaInsightsTrigger(BaseTrigger):
         )
         return [item["error"] or item["body"] for item in items]
 
+    def _results_due(self, now: float) -> bool:
+        """``probe_results`` and every job still running should have completed by ``now`` (and had no
+        first page refused yet); nothing else waits for the operator."""
+        if not self.probe_results:
+            return False
+        running = [j for j in self.jobs if j.get("status") == "running"]
+        return (
+            bool(running)
+            and all(j.get("status") in ("running", "completed", "given_up") for j in self.jobs)
+            and all(
+                j.get("due_at") is not None and j["due_at"] <= now + DUE_SLACK and not j.get("probe_failed")
+                for j in running
+            )
+        )
+
     def _payload(self, status: str, polls: int, hook, **extra) -> dict[str, Any]:
         return {
             "status": status,
@@ -306,3 +354,7 @@ class MetaInsightsTrigger(BaseTrigger):
         if all(s in ("completed", "given_up") for s in statuses):  # given up: the operator skips its day
             return TriggerEvent(self._payload(DONE, polls, hook, message="every job done"))
         return None
+
+
+def _keys(jobs: list[dict]) -> str:
+    return ", ".join(str(j.get("key")) for j in jobs)

@@ -474,6 +474,39 @@ def test_a_job_at_100_percent_whose_results_are_not_loadable_yet_is_read_once_th
     assert_reconciles(sb, tmp_path, [acct])
 
 
+def test_a_job_due_by_its_progress_is_confirmed_by_its_first_results_page(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Two progress readings give the job's rate; when it should be done, its first results page is read
+    (Meta serves none before ``Job Completed``) instead of a status read that would only confirm it."""
+    sb = sandbox_factory(now=NOW, job_base_seconds=3)
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    result = insights_op(acct, tmp_path, first_poll=1.2).execute({"run_id": "due"})
+    with open(result["manifest"]) as fh:
+        manifest = json.load(fh)
+    assert manifest["confirmed_by_first_page"] == list(manifest["report_run_ids"])
+    stats = sb.stats()
+    assert "2601" not in stats["by_error_code"]  # never read before it was done
+    assert stats["by_endpoint"]["GET /{report_run_id}"] >= 2  # the readings that gave its rate
+    assert_reconciles(sb, tmp_path, [acct])
+
+
+def test_a_first_page_refused_as_not_ready_sends_the_job_back_to_status_reads(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    sb = sandbox_factory(now=NOW, job_base_seconds=3, faults={"jobs": {"unreadable_reads": 1}})
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    result = insights_op(acct, tmp_path, first_poll=1.2).execute({"run_id": "early"})
+    with open(result["manifest"]) as fh:
+        manifest = json.load(fh)
+    assert manifest["confirmed_by_first_page"] == []  # refused once (2601): polled, then read
+    assert sb.stats()["by_error_code"].get("2601") == 1  # the probe is not retried as a transient error
+    assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] == 1
+    assert_reconciles(sb, tmp_path, [acct])
+
+
 def test_a_queued_job_is_not_resubmitted_before_the_queued_timeout(sandbox_factory, monkeypatch, tmp_path):
     sb = sandbox_factory(now=NOW, faults={"jobs": {"queued_minutes": 0.05}})  # 3 s at 0 % in Meta's queue
     connect(monkeypatch, sb)
