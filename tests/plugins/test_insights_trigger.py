@@ -15,7 +15,7 @@ from meta_ads_elt.errors import (
     classify,
     from_event,
 )
-from meta_ads_elt.triggers.insights import MetaInsightsTrigger, next_poll_delay
+from meta_ads_elt.triggers.insights import MetaInsightsTrigger, due_at, first_delay, next_poll_delay
 
 
 class FakeHook:
@@ -120,6 +120,35 @@ def test_without_probe_results_the_trigger_never_says_due():
         poll_interval=5,
     )
     assert run(trig)["status"] == "done" and fake.calls == 3
+
+
+def test_with_a_prior_the_first_read_comes_late_and_a_close_bound_makes_the_job_due():
+    now = time.time()
+    unread = job("2026-11-01", "r1", async_status="submitted", submitted_at=now, expected_seconds=10.0)
+    assert first_delay([unread], now, first_poll=2, poll_interval=30) == pytest.approx(9.0)
+    assert first_delay([unread], now, first_poll=2, poll_interval=5) == 5  # never past poll_interval
+    without = job("2026-11-02", "r2", async_status="submitted", submitted_at=now)
+    assert first_delay([unread, without], now, first_poll=2, poll_interval=30) == 2
+    # one reading of 90 % after 9 s: it ends within 1 s (progress since submission at the slowest), a
+    # ninth of the time elapsed: due at that bound, no second reading
+    read = {
+        **unread,
+        "percent": 90.0,
+        "first_percent": 90.0,
+        "first_progress_at": now + 9,
+        "progress_at": now + 9,
+    }
+    assert due_at(read, now + 9) == pytest.approx(now + 9 + 1.0 * 1.03 + 0.1)
+    assert next_poll_delay([read], now + 9, 9, first_poll=2, poll_interval=30) == pytest.approx(1.13)
+    # one reading of 10 % after 2 s: the bound (18 s away) is far: a second reading, not due
+    early = {
+        **read,
+        "percent": 10.0,
+        "first_percent": 10.0,
+        "first_progress_at": now + 2,
+        "progress_at": now + 2,
+    }
+    assert due_at(early, now + 2) is None
 
 
 def test_serialize_round_trip():

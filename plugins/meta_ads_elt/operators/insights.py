@@ -78,6 +78,8 @@ from meta_ads_elt.reports import DEFAULT, ReportConfig
 if TYPE_CHECKING:
     from meta_ads_elt.lake.state import LakeState
 
+PACE_TTL_DAYS = 7
+"""Days a recorded job duration (``_state/<dataset>_pace/<account>``) is used as the next jobs' prior."""
 MAX_JOB_ATTEMPTS = 3
 """Submissions of one smallest job (one day, one campaign) before the run gives up on its day."""
 GIVEN_UP = "given_up"
@@ -105,6 +107,8 @@ class ReportJob:
     zero_at: float | None = None
     due_at: float | None = None  # when the job should have completed, by its progress rate
     probe_failed: bool = False  # its first results page was refused as not ready: poll it to the end
+    expected_seconds: float | None = None  # how long the account's last job of this size took (a prior)
+    done_by: float | None = None  # when it was seen completed
     attempts: int = 0
     error: str | None = None
     error_subcode: int | None = None
@@ -360,6 +364,30 @@ class MetaInsightsOperator(MetaAccountOperator):
             return None
         return [ReportJob.from_dict(j) for j in doc.get("jobs", [])]
 
+    def _pace_name(self) -> str:
+        return f"{self.report.dataset}_pace/{self.numeric_account_id}"
+
+    @cached_property
+    def _pace(self) -> dict[str, float]:
+        """How long the account's last jobs took, by days in the job (``{"28": 8.2}``): the first status
+        read of a job of that size comes just before it (:func:`~meta_ads_elt.triggers.insights.first_delay`).
+        Ignored after ``PACE_TTL_DAYS``."""
+        doc = self._state.read(self._pace_name()) or {}
+        if time.time() - float(doc.get("saved_at", 0)) > PACE_TTL_DAYS * 86400:
+            return {}
+        return {str(k): float(v) for k, v in (doc.get("seconds_by_days") or {}).items()}
+
+    def _save_pace(self, jobs: list[ReportJob]) -> None:
+        took: dict[str, float] = {}
+        for job in jobs:
+            if job.done_by and job.submitted_at and job.attempts == 1:
+                key = str(job.days)
+                took[key] = max(took.get(key, 0.0), round(job.done_by - job.submitted_at, 3))
+        if took:
+            self._state.write(
+                self._pace_name(), {"saved_at": time.time(), "seconds_by_days": {**self._pace, **took}}
+            )
+
     @cached_property
     def _campaigns_by_day(self) -> dict[str, list[str]]:
         return {}
@@ -399,7 +427,8 @@ class MetaInsightsOperator(MetaAccountOperator):
         job.report_run_id, job.status, job.percent = run_id, "running", 0.0
         job.submitted_at = job.progress_at = now
         job.first_progress_at, job.first_percent, job.zero_at = None, 0.0, None
-        job.due_at, job.probe_failed = None, False
+        job.due_at, job.probe_failed, job.done_by = None, False, None
+        job.expected_seconds = self._pace.get(str(job.days))
         job.attempts += 1
         job.async_status = "submitted"
         return [job]
@@ -567,6 +596,7 @@ class MetaInsightsOperator(MetaAccountOperator):
                 )
                 continue
             job.status, job.percent, job.async_status = "completed", 100.0, F.JOB_DONE
+            job.done_by = time.time()
             self._probed.append(job.key)
         if all(j.status in ("completed", GIVEN_UP) for j in jobs):
             return {"jobs": jobs}
@@ -645,6 +675,7 @@ class MetaInsightsOperator(MetaAccountOperator):
         ]
         if dates:
             result = self._write(context, jobs, dates, since, until, failed_dates)
+        self._save_pace(jobs)
         self._state.delete(name)
         if failed_dates:
             raise self._days_failed(given_up, failed_dates, landed=len(dates))

@@ -492,6 +492,27 @@ def test_a_job_due_by_its_progress_is_confirmed_by_its_first_results_page(
     assert_reconciles(sb, tmp_path, [acct])
 
 
+def test_the_next_run_reads_the_status_once_just_before_the_job_took_last_time(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """The account's last job of that size took T: the next one's first status read comes at 0.9 T; its
+    upper-bound finish is then close, so its first page is read at that bound (one status read)."""
+    sb = sandbox_factory(now=NOW, job_base_seconds=3)
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    insights_op(acct, tmp_path, first_poll=1.2, poll_interval=5).execute({"run_id": "day1"})
+    pace = glob.glob(f"{tmp_path}/_state/insights_pace/{acct}*")
+    assert pace, "the run recorded how long its job took"
+    sb.reset_stats()
+    result = insights_op(acct, tmp_path, first_poll=1.2, poll_interval=5).execute({"run_id": "day2"})
+    with open(result["manifest"]) as fh:
+        manifest = json.load(fh)
+    stats = sb.stats()
+    assert stats["by_endpoint"]["GET /{report_run_id}"] == 1 and "2601" not in stats["by_error_code"]
+    assert manifest["confirmed_by_first_page"] == list(manifest["report_run_ids"])
+    assert_reconciles(sb, tmp_path, [acct])
+
+
 def test_a_first_page_refused_as_not_ready_sends_the_job_back_to_status_reads(
     sandbox_factory, monkeypatch, tmp_path
 ):
