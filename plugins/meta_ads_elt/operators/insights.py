@@ -378,6 +378,8 @@ class MetaInsightsOperator(MetaAccountOperator):
         return {str(k): float(v) for k, v in (doc.get("seconds_by_days") or {}).items()}
 
     def _save_pace(self, jobs: list[ReportJob]) -> None:
+        """Record how long this run's jobs took (``done_by``: set when that is known, not for a job already
+        done at a first read without prior), by days; kept jobs of other sizes stay."""
         took: dict[str, float] = {}
         for job in jobs:
             if job.done_by and job.submitted_at and job.attempts == 1:

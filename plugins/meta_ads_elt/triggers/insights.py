@@ -242,6 +242,9 @@ class MetaInsightsTrigger(BaseTrigger):
         body = answer if isinstance(answer, dict) else {}
         status = str(body.get("async_status") or "")
         pct = float(body.get("async_percent_completion") or 0.0)
+        # Seen unfinished before (or read at its prior): when it is seen done tells how long it took; a
+        # job already done at a first read without prior only says "less than the first wait".
+        timed = job.get("async_status") not in (None, "", "submitted") or bool(job.get("expected_seconds"))
         job["async_status"] = status
         if pct <= 0 and status != JOB_DONE:
             job["zero_at"] = now
@@ -252,7 +255,8 @@ class MetaInsightsTrigger(BaseTrigger):
             job["progress_at"] = now
         if status == JOB_DONE:
             job["status"] = "completed"
-            job["done_by"] = now
+            if timed:
+                job["done_by"] = now
             job["percent"] = 100.0
         elif status in JOB_FAILED_STATUSES:
             job["status"] = "failed"
