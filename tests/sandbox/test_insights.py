@@ -269,36 +269,21 @@ def test_insights_expanded_in_fields_answers_as_the_edge_does(g, w, error_of):
     expansion = f"insights.level(ad).time_increment(1).time_range({tr}).limit(7){{ad_id,spend,impressions}}"
     node = g.ok(acct["id"], fields=f"timezone_name,{expansion}")
     assert node["timezone_name"] == acct["timezone_name"]
-    edge = g.ok(
-        f"{acct['id']}/insights",
-        level="ad",
-        time_increment=1,
-        time_range=tr,
-        limit=7,
-        fields="ad_id,spend,impressions",
-    )
+    edge_params = {
+        "level": "ad",
+        "time_increment": 1,
+        "time_range": tr,
+        "limit": 7,
+        "fields": "ad_id,spend,impressions",
+    }
+    edge = g.ok(f"{acct['id']}/insights", **edge_params)
     assert node["insights"]["data"] == edge["data"] and len(edge["data"]) == 7
     assert node["insights"]["paging"]["cursors"] == edge["paging"]["cursors"]
-    following = g.page_all(
-        f"{acct['id']}/insights",
-        level="ad",
-        time_increment=1,
-        time_range=tr,
-        limit=7,
-        fields="ad_id,spend,impressions",
-    )
+    following = g.page_all(f"{acct['id']}/insights", **edge_params)
     nxt = node["insights"]["paging"]["next"]
     assert f"/{acct['id']}/insights?" in nxt and "after=" in nxt and "level=ad" in nxt
     after = node["insights"]["paging"]["cursors"]["after"]
-    rest = g.page_all(
-        f"{acct['id']}/insights",
-        level="ad",
-        time_increment=1,
-        time_range=tr,
-        limit=7,
-        fields="ad_id,spend,impressions",
-        after=after,
-    )
+    rest = g.page_all(f"{acct['id']}/insights", **edge_params, after=after)
     assert node["insights"]["data"] + rest == following
     # the account's own daily row, with every child whatever its status
     totals = g.ok(acct["id"], fields=f"insights.level(account).time_increment(1).time_range({tr}){{spend}}")
