@@ -16,7 +16,8 @@ Keys:
 * ``scale_calls_per_account``: the sandbox's call count (batch items count one each, as Meta counts)
   for the run, divided by the accounts extracted; beside it ``scale_single_account_plan_calls``: the
   same extraction for one account at a time (Insights, snapshot, leads, conversations of its Page) in a
-  fresh sandbox of the same shape, averaged over 3 accounts, so the target is
+  fresh sandbox of the same agency world, averaged over 12 of the readable accounts spread evenly over
+  the world (the run's own population), so the target is
   ``calls_per_account <= single + 1``; ``scale_discovery_calls``: the discover task's own calls.
 * ``scale_peak_rss_mb``: the largest resident set of any one process of the Airflow tree (sampled
   every second), and which process it was.
@@ -50,6 +51,7 @@ ACCOUNTS_PER_TASK = 25
 PAGES_PER_TASK = 50
 PARALLEL = 10
 LOOKBACK = 28
+SINGLE_PLAN_SAMPLE = 12
 
 
 def _sandbox(**extra):
@@ -97,13 +99,22 @@ class PeakRss:
         self._thread.join(timeout=10)
 
 
-def single_account_plan_calls(sample: int = 3) -> float:
-    """Calls of one account's extraction (same shape: Insights, snapshot, leads and conversations of its
-    Page), in-process, one account at a time, averaged over the first ``sample`` accounts of a fresh
-    sandbox (Pages differ in their conversations, so one account alone is a noisy plan)."""
-    sandbox = _sandbox(accounts=sample, latency_ms=0)  # same job timing: status polls are part of the plan
+def single_account_plan_calls(sample: int = SINGLE_PLAN_SAMPLE) -> float:
+    """Calls of one account's extraction (Insights, snapshot, leads and conversations of its Page),
+    in-process, one account at a time, averaged over ``sample`` accounts spread evenly over the
+    accounts the scale run extracts, in a fresh sandbox of the same agency world (Pages differ in
+    their conversations and leads, and accounts in their promo generations: the first few accounts
+    alone are a biased plan)."""
+    sandbox = _sandbox(agency=True, latency_ms=0)  # same job timing: status polls are part of the plan
     try:
         world = sandbox.world()
+        readable = [
+            a
+            for a in world["accounts"]
+            if a["account_status"] == 1 and a["assigned_to_user"] and a["joins_after_days"] is None
+        ]
+        step = max(1, len(readable) // sample)
+        world = {"accounts": readable[::step][:sample]}
         env = {
             **os.environ,
             "PYTHONPATH": os.pathsep.join([str(REPO / "plugins"), str(REPO / "include")]),
