@@ -180,6 +180,31 @@ def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandb
     assert_reconciles(sb, tmp_path, [acct])
 
 
+def test_a_deferred_job_due_by_its_rate_completes_from_the_due_event(sandbox_factory, monkeypatch, tmp_path):
+    """The triggerer's trigger (rebuilt from its serialized form) wakes the operator with ``due``; the
+    operator, in execute_complete, reads the first results page as the confirmation and lands the window."""
+    sb = sandbox_factory(now=NOW, job_base_seconds=3)
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    op = insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=0, first_poll=1.2, poll_interval=5)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"run_id": "dd"})
+    path, kwargs = deferred.value.trigger.serialize()
+    module, name = path.rsplit(".", 1)
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**json.loads(json.dumps(kwargs)))
+
+    async def first():
+        async for ev in rebuilt.run():
+            return ev.payload
+
+    event = asyncio.run(first())
+    assert event["status"] == "due"
+    result = insights_op(acct, tmp_path, deferrable=True).execute_complete({"run_id": "dd"}, event)
+    with open(result["manifest"]) as fh:
+        assert json.load(fh)["confirmed_by_first_page"] == [event["jobs"][0]["key"]]
+    assert_reconciles(sb, tmp_path, [acct])
+
+
 def test_jobs_done_within_the_worker_poll_never_defer(fixed_sandbox, monkeypatch, tmp_path):
     """The deferral race of apache/airflow#66374 / #71580: never defer on jobs that are already done."""
     sb = fixed_sandbox
