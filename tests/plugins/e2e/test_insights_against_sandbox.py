@@ -111,6 +111,19 @@ def no_duplicates(lake):
     assert len(keys) == len(set(keys))
 
 
+def event_of_rebuilt(trigger):
+    """The first event of ``trigger`` rebuilt from its serialized form, as the triggerer rebuilds it."""
+    path, kwargs = trigger.serialize()
+    module, name = path.rsplit(".", 1)
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**json.loads(json.dumps(kwargs)))
+
+    async def first():
+        async for ev in rebuilt.run():
+            return ev.payload
+
+    return asyncio.run(first())
+
+
 @pytest.fixture
 def fixed_sandbox(sandbox_factory):
     return sandbox_factory(now=NOW)
@@ -157,17 +170,7 @@ def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandb
     op = insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=0)  # defer at once
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({"run_id": "d"})
-    trigger = deferred.value.trigger
-    path, kwargs = trigger.serialize()
-    # the triggerer rebuilds the trigger from its serialized form
-    module, name = path.rsplit(".", 1)
-    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**json.loads(json.dumps(kwargs)))
-
-    async def first():
-        async for ev in rebuilt.run():
-            return ev.payload
-
-    event = asyncio.run(first())
+    event = event_of_rebuilt(deferred.value.trigger)
     assert event["status"] == "done"
     result = MetaInsightsOperator(
         task_id="x",
@@ -189,15 +192,7 @@ def test_a_deferred_job_due_by_its_rate_completes_from_the_due_event(sandbox_fac
     op = insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=0, first_poll=1.2, poll_interval=5)
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({"run_id": "dd"})
-    path, kwargs = deferred.value.trigger.serialize()
-    module, name = path.rsplit(".", 1)
-    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**json.loads(json.dumps(kwargs)))
-
-    async def first():
-        async for ev in rebuilt.run():
-            return ev.payload
-
-    event = asyncio.run(first())
+    event = event_of_rebuilt(deferred.value.trigger)
     assert event["status"] == "due"
     result = insights_op(acct, tmp_path, deferrable=True).execute_complete({"run_id": "dd"}, event)
     with open(result["manifest"]) as fh:
