@@ -9,6 +9,9 @@ ads), 28 days at ad level (``time_increment=1``, the same 23 fields, attribution
   trigger, polled in-process), writing the lake.
 * **peer**: the provider hook with the ten accounts in its connection (it handles them one by one,
   sleeps 5 s between polls, reads the default page size, keeps every row in memory).
+* **ours, next day**: the same ten tasks the day after, on the same lake (the sandbox's clock one day
+  on): what a daily run costs once the lake holds how long each account's last job took (the first
+  status read then comes just before the job should be done). The peer keeps no such record.
 * **floor**: what no client can beat for our job plan: the longest job's duration (the sandbox's job
   model) plus its result pages read back to back at the latency.
 * **RSS**: peak RSS of ONE task process extracting ~1,000,000 rows (50 accounts x 200 ads x 100 days,
@@ -34,6 +37,7 @@ from pathlib import Path
 
 NOW = "2026-11-20T12:00:00Z"
 DAY = "2026-11-19"
+NEXT_DAY = "2026-11-20"
 LOOKBACK = 28
 LATENCY_MS = 80
 JOB_BASE_S = 5.0
@@ -293,6 +297,11 @@ def run() -> dict:
             sb.reset_stats()
             ours = _ours_tasks({**common, "lake": lake})
             ours_stats = sb.stats()
+            sb.set_clock(advance_days=1)
+            sb.reset_stats()
+            next_day = _ours_tasks({**common, "day": NEXT_DAY, "lake": lake})
+            next_day_stats = sb.stats()
+            sb.set_clock(now=NOW)
             # The same task alone (no other task competing for the 2 cores): overhead vs the floor.
             alone = _ours_tasks({**common, "accounts": accounts[:1], "lake": os.path.join(lake, "alone")})
         sb.reset_stats()
@@ -355,6 +364,12 @@ def run() -> dict:
         "insights_calls_airflow_hook": peer_stats["total"],
         "insights_calls_by_endpoint_ours": ours_stats["by_endpoint"],
         "insights_calls_by_endpoint_airflow_hook": peer_stats["by_endpoint"],
+        "insights_calls_ours_next_day": next_day_stats["total"],
+        "insights_calls_ratio_vs_airflow_hook_next_day": round(
+            next_day_stats["total"] / peer_stats["total"], 4
+        ),
+        "insights_calls_by_endpoint_ours_next_day": next_day_stats["by_endpoint"],
+        "insights_wall_s_ours_next_day": round(next_day["wall_s"], 2),
         "insights_peak_rss_mb_ours": round(ours["peak_rss_mb"], 1),
         "insights_peak_rss_mb_airflow_hook": round(peer["peak_rss_mb"], 1),
         "extract_rows_1m": rss[50]["rows"],

@@ -14,6 +14,7 @@ import concurrent.futures
 import dataclasses
 import datetime as dt
 import email.utils
+import json
 import re
 import sys
 import threading
@@ -392,7 +393,7 @@ class Sandbox:
             return Scope()
         head = segs[0]
         edge = segs[1] if len(segs) > 1 else None
-        ins = edge == "insights"
+        ins = edge == "insights" or (edge is None and self._expands_insights(params))
         if head == "ads" and edge == "lead_gen":
             form = self.world.by_id.get(str(params.get("id", "")))
             return Scope("leadgen", page_id=form.page.id) if isinstance(form, LeadForm) else Scope()
@@ -434,6 +435,13 @@ class Sandbox:
         if parsed and parsed[0] < len(self.world.pages):
             return Scope("pages", page_id=self.world.pages[parsed[0]].id)
         return Scope()
+
+    def _expands_insights(self, params: dict) -> bool:
+        """``fields=insights.level(account)...{...}`` on a node: an Insights read (seed 002, field expansion)."""
+        try:
+            return any(spec.name == "insights" for spec in self.fields_of(params))
+        except GraphError:
+            return False  # the route answers the syntax error
 
     def handle(self, req: Request) -> Response:
         """Serve one request; whatever happens, the answer is Meta-shaped (never a traceback)."""
@@ -697,6 +705,19 @@ class Sandbox:
                 while len(self._sync_keys) > 64:
                     self._sync_keys.popitem(last=False)
         return self._rows_page(q, keys, ctx, f"{obj_id}/insights")
+
+    def nested_insights(self, obj, obj_id: str, spec, ctx: objects.Ctx) -> dict:
+        """``insights`` expanded inside ``fields`` of an ad object (seed 002, "Field Expansion": an edge
+        named in ``fields`` with ``.modifier(value)`` arguments and ``{subfields}``): the same query, rows
+        and paging as ``GET /<obj_id>/insights`` with those arguments as parameters; the page's ``next``
+        points at that edge, as every nested edge's does."""
+        params = {name: value for name, value in spec.modifiers.items()}
+        if spec.subfields:
+            params["fields"] = ",".join(objects.spec_text(x) for x in spec.subfields)
+        if ctx.params.get("access_token"):
+            params["access_token"] = ctx.params["access_token"]
+        sub = objects.Ctx(ctx.sandbox, ctx.principal, params, ctx.base_url, ctx.version)
+        return json.loads(self.sync_insights(obj, obj_id, sub).body)
 
     def _rows_page(self, q, keys, ctx, edge_path: str) -> Response:
         t0 = time.perf_counter()

@@ -442,6 +442,10 @@ KINDS = {
 }
 
 
+INSIGHTS_NODES = ("account", "campaign", "adset", "ad")
+"""Node kinds whose ``insights`` edge can also be expanded inside ``fields`` (seed 002, field expansion)."""
+
+
 def metadata(kind: str) -> dict:
     """``?metadata=1`` (seed 002): the node's type and the fields it supports."""
     k = KINDS[kind]
@@ -486,7 +490,11 @@ def render(kind: str, obj, specs: list[FieldSpec], ctx: Ctx, nested_path: str | 
         if "id" not in out and "id" in full:
             out["id"] = full["id"]
     for s in specs:
-        if s.name in k.edges:
+        if s.name == "insights" and kind in INSIGHTS_NODES:
+            page = ctx.sandbox.nested_insights(obj, out.get("id") or node_id(kind, obj), s, ctx)
+            if page is not None:
+                out["insights"] = page
+        elif s.name in k.edges:
             items_kind, items = edge_items(kind, obj, s.name, ctx, nested=True)
             oid = out.get("id") or node_id(kind, obj)
             start, end = paging.window({}, len(items), s.limit or paging.DEFAULT_LIMIT)
@@ -496,15 +504,15 @@ def render(kind: str, obj, specs: list[FieldSpec], ctx: Ctx, nested_path: str | 
             if s.limit:
                 query["limit"] = s.limit
             if sub:
-                query["fields"] = ",".join(_spec_text(x) for x in sub)
+                query["fields"] = ",".join(spec_text(x) for x in sub)
             out[s.name] = paging.page_dict(ctx, rendered, start, end, len(items), f"{oid}/{s.name}", query)
     return out
 
 
-def _spec_text(s: FieldSpec) -> str:
+def spec_text(s: FieldSpec) -> str:
     text = s.name + "".join(f".{k}({v})" for k, v in s.modifiers.items())
     if s.subfields:
-        text += "{" + ",".join(_spec_text(x) for x in s.subfields) + "}"
+        text += "{" + ",".join(spec_text(x) for x in s.subfields) + "}"
     return text
 
 

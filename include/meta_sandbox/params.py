@@ -47,9 +47,23 @@ def _split_top(text: str) -> list[str]:
 _MOD = re.compile(r"\.(\w+)\(([^)]*)\)")
 
 
+def _subfields_brace(text: str) -> int:
+    """Where ``{subfields}`` start: the first ``{`` outside a modifier's parentheses (a modifier may hold
+    JSON, e.g. ``insights.time_range({'since':'2026-11-01','until':'2026-11-19'}){spend}``)."""
+    depth = 0
+    for i, ch in enumerate(text):
+        if ch == "(":
+            depth += 1
+        elif ch == ")":
+            depth -= 1
+        elif ch == "{" and depth == 0:
+            return i
+    return -1
+
+
 def _parse_one(text: str) -> FieldSpec:
     sub = None
-    brace = text.find("{")
+    brace = _subfields_brace(text)
     if brace >= 0:
         if not text.endswith("}"):
             raise param_error(f"Syntax error in the fields parameter near '{text}'")

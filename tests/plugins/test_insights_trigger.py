@@ -15,7 +15,7 @@ from meta_ads_elt.errors import (
     classify,
     from_event,
 )
-from meta_ads_elt.triggers.insights import MetaInsightsTrigger, next_poll_delay
+from meta_ads_elt.triggers.insights import MetaInsightsTrigger, due_at, first_delay, next_poll_delay
 
 
 class FakeHook:
@@ -77,9 +77,8 @@ def job(key, run_id, **kw):
 
 def make(script, jobs=None, **kw):
     jobs = jobs if jobs is not None else [job("2026-11-01", "r1"), job("2026-11-02", "r2")]
-    trig = MetaInsightsTrigger(
-        meta_conn_id="meta_default", account_id="1", jobs=jobs, first_poll=0.01, poll_interval=0.02, **kw
-    )
+    kw = {"first_poll": 0.01, "poll_interval": 0.02, **kw}
+    trig = MetaInsightsTrigger(meta_conn_id="meta_default", account_id="1", jobs=jobs, **kw)
     fake = FakeHook(script)
     trig._hook = lambda: fake
     return trig, fake
@@ -97,6 +96,61 @@ def run(trig):
     return events[0].payload
 
 
+def test_due_when_every_running_job_should_have_completed_by_its_rate():
+    jobs = [job("2026-11-01", "r1")]
+    script = [[status("Job Running", 30)], [status("Job Running", 60)]]
+    trig, fake = make(script, jobs=jobs, probe_results=True, poll_interval=5)
+    ev = run(trig)
+    assert ev["status"] == "due" and fake.calls == 2  # no third read only to confirm it
+    assert ev["jobs"][0]["status"] == "running" and ev["jobs"][0]["due_at"] <= time.time()
+
+
+def test_a_job_whose_first_page_was_refused_is_polled_to_the_end():
+    jobs = [job("2026-11-01", "r1", probe_failed=True)]
+    script = [[status("Job Running", 30)], [status("Job Running", 60)], [status("Job Completed", 100)]]
+    trig, fake = make(script, jobs=jobs, probe_results=True, poll_interval=5)
+    ev = run(trig)
+    assert ev["status"] == "done" and fake.calls == 3
+
+
+def test_without_probe_results_the_trigger_never_says_due():
+    trig, fake = make(
+        [[status("Job Running", 30)], [status("Job Running", 60)], [status("Job Completed", 100)]],
+        jobs=[job("2026-11-01", "r1")],
+        poll_interval=5,
+    )
+    assert run(trig)["status"] == "done" and fake.calls == 3
+
+
+def test_with_a_prior_the_first_read_comes_late_and_a_close_bound_makes_the_job_due():
+    now = time.time()
+    unread = job("2026-11-01", "r1", async_status="submitted", submitted_at=now, expected_seconds=10.0)
+    assert first_delay([unread], now, first_poll=2, poll_interval=30) == pytest.approx(9.0)
+    assert first_delay([unread], now, first_poll=2, poll_interval=5) == 5  # never past poll_interval
+    without = job("2026-11-02", "r2", async_status="submitted", submitted_at=now)
+    assert first_delay([unread, without], now, first_poll=2, poll_interval=30) == 2
+    # one reading of 90 % after 9 s: it ends within 1 s (progress since submission at the slowest), a
+    # ninth of the time elapsed: due at that bound, no second reading
+    read = {
+        **unread,
+        "percent": 90.0,
+        "first_percent": 90.0,
+        "first_progress_at": now + 9,
+        "progress_at": now + 9,
+    }
+    assert due_at(read, now + 9) == pytest.approx(now + 9 + 1.0 * 1.03 + 0.1)
+    assert next_poll_delay([read], now + 9, 9, first_poll=2, poll_interval=30) == pytest.approx(1.13)
+    # one reading of 10 % after 2 s: the bound (18 s away) is far: a second reading, not due
+    early = {
+        **read,
+        "percent": 10.0,
+        "first_percent": 10.0,
+        "first_progress_at": now + 2,
+        "progress_at": now + 2,
+    }
+    assert due_at(early, now + 2) is None
+
+
 def test_serialize_round_trip():
     trig = MetaInsightsTrigger(
         meta_conn_id="c",
@@ -107,6 +161,7 @@ def test_serialize_round_trip():
         stall_timeout_minutes=7,
         max_concurrent_jobs=3,
         queued_timeout_minutes=45,
+        probe_results=True,
     )
     path, kwargs = trig.serialize()
     assert path == "meta_ads_elt.triggers.insights.MetaInsightsTrigger"

@@ -261,6 +261,45 @@ def test_insights_on_campaign_adset_and_ad_nodes(g, w):
     assert sum(int(r["impressions"]) for r in ads_rows) == int(camp_total["impressions"])
 
 
+def test_insights_expanded_in_fields_answers_as_the_edge_does(g, w, error_of):
+    """Seed 002, field expansion: ``insights.<param>(<value>)...{fields}`` on a node is the node's
+    insights edge with those parameters: same rows, same paging (its ``next`` leads on to the edge)."""
+    acct = w["accounts"][1]
+    tr = '{"since":"2026-03-01","until":"2026-03-10"}'
+    expansion = f"insights.level(ad).time_increment(1).time_range({tr}).limit(7){{ad_id,spend,impressions}}"
+    node = g.ok(acct["id"], fields=f"timezone_name,{expansion}")
+    assert node["timezone_name"] == acct["timezone_name"]
+    edge_params = {
+        "level": "ad",
+        "time_increment": 1,
+        "time_range": tr,
+        "limit": 7,
+        "fields": "ad_id,spend,impressions",
+    }
+    edge = g.ok(f"{acct['id']}/insights", **edge_params)
+    assert node["insights"]["data"] == edge["data"] and len(edge["data"]) == 7
+    assert node["insights"]["paging"]["cursors"] == edge["paging"]["cursors"]
+    following = g.page_all(f"{acct['id']}/insights", **edge_params)
+    nxt = node["insights"]["paging"]["next"]
+    assert f"/{acct['id']}/insights?" in nxt and "after=" in nxt and "level=ad" in nxt
+    after = node["insights"]["paging"]["cursors"]["after"]
+    rest = g.page_all(f"{acct['id']}/insights", **edge_params, after=after)
+    assert node["insights"]["data"] + rest == following
+    # the account's own daily row, with every child whatever its status
+    totals = g.ok(acct["id"], fields=f"insights.level(account).time_increment(1).time_range({tr}){{spend}}")
+    assert [r["spend"] for r in totals["insights"]["data"]] == [
+        r["spend"]
+        for r in g.ok(
+            f"{acct['id']}/insights", level="account", time_increment=1, time_range=tr, fields="spend"
+        )["data"]
+    ]
+    # nothing in the range: the edge's empty answer; a bad parameter: the edge's error
+    empty = g.ok(acct["id"], fields='insights.time_range({"since":"2020-01-01","until":"2020-01-05"}){spend}')
+    assert empty["insights"] == {"data": []}
+    status, body, _ = g.get(acct["id"], fields="insights.level(galaxy){spend}")
+    assert status == 400 and "level" in error_of(body)["message"]
+
+
 def test_dates_are_account_local_and_today_is_served_as_it_stands(g, w):
     # At 2026-03-15T12:00Z it is already 2026-03-15 in Kolkata and in Los Angeles: last_7d ends with the 14th,
     # and today (the 15th) is served partially; nothing after it.

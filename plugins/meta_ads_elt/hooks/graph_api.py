@@ -34,7 +34,7 @@ import json
 import random
 import re
 import threading
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -293,6 +293,19 @@ def _encode_params(params: dict[str, Any]) -> dict[str, str]:
         else:
             out[key] = str(value)
     return out
+
+
+def field_expansion(edge: str, params: dict[str, Any], fields: Sequence[str]) -> str:
+    """``edge`` read inside a node's ``fields`` (Graph API field expansion, seed 002:
+    ``<edge>.<param>(<value>)...{<fields>}``), e.g. ``insights.level(account).limit(500){spend}``: one
+    call reads the node's fields and the first page of that edge. Values are encoded as on the wire
+    (:func:`_encode_params`); a value holding ``(`` or ``)`` cannot be expressed and is refused."""
+    modifiers = []
+    for key, value in _encode_params(params).items():
+        if "(" in value or ")" in value:
+            raise ValueError(f"parameter {key}={value!r} cannot be sent inside a field expansion")
+        modifiers.append(f".{key}({value})")
+    return f"{edge}{''.join(modifiers)}{{{','.join(fields)}}}"
 
 
 def _scope_of(path: tuple[str, ...]) -> str | None:
@@ -661,18 +674,22 @@ class MetaGraphApiHook(BaseHook):
         *,
         scope: str | None = None,
         with_headers: bool = False,
+        retry_if: Callable[[BaseException], bool] | None = None,
     ) -> Any:
         """One Graph call with governor, retries and error classification; returns the parsed JSON.
 
         :param scope: the ad account / Page id whose budget the call spends (derived from an ``act_``
             path when omitted).
         :param with_headers: return ``(body, response headers)`` (e.g. Meta's ``Date``: its clock).
+        :param retry_if: which errors to retry, when not every retryable one (default
+            :func:`~meta_ads_elt.errors.is_retryable`); e.g. a probe that must see "not ready" at once.
         :raises MetaFatalError: token, permission, parameter or other non-retryable errors (at once).
         :raises MetaDataTooLargeError: Meta asks for less data (caller reads smaller pages / splits).
         :raises MetaRetryableError: still failing after ``max_attempts``.
         """
         request = graph_request(self.settings, method, path, params, scope)
-        for attempt in Retrying(**self._retry_policy(request.what, request.scope)):
+        retry = _RETRY_IF_RETRYABLE if retry_if is None else retry_if_exception(retry_if)
+        for attempt in Retrying(**self._retry_policy(request.what, request.scope, retry)):
             with attempt:
                 self.governor.sleep(self._admit(request, attempt))
                 body, headers = self._answer(request, self._send(request))
@@ -692,19 +709,26 @@ class MetaGraphApiHook(BaseHook):
         return body
 
     def paginate(
-        self, path: str | Sequence[Any], params: dict | None = None, *, scope: str | None = None
+        self,
+        path: str | Sequence[Any],
+        params: dict | None = None,
+        *,
+        scope: str | None = None,
+        first: dict | None = None,
     ) -> Iterator[list[dict]]:
         """Yield each page's ``data``, following ``paging.cursors.after`` while ``paging.next`` is present.
 
         Never follows the server's ``next`` URL itself (it carries the token). A cursor seen twice raises
         :class:`MetaRetryableError` (a loop would never end). When Meta asks to "reduce the amount of
-        data", the page size (``limit``) is halved and the same page is asked again.
+        data", the page size (``limit``) is halved and the same page is asked again. ``first``: the first
+        page's body when the caller has already read it with ``params``.
         """
         params = dict(params or {})
         seen: set[str] = set()
         while True:
             try:
-                body = self.call("GET", path, params, scope=scope)
+                body = first if first is not None else self.call("GET", path, params, scope=scope)
+                first = None
             except MetaDataTooLargeError:
                 limit = int(params.get("limit") or 25)
                 if limit <= 1:

@@ -68,6 +68,7 @@ from meta_ads_elt.errors import (
     MetaDaysFailedError,
     MetaFatalError,
     from_event,
+    is_retryable,
     to_event,
 )
 from meta_ads_elt.operators._base import MetaAccountOperator, interval_day
@@ -77,6 +78,8 @@ from meta_ads_elt.reports import DEFAULT, ReportConfig
 if TYPE_CHECKING:
     from meta_ads_elt.lake.state import LakeState
 
+PACE_TTL_DAYS = 7
+"""Days a recorded job duration (``_state/<dataset>_pace/<account>``) is used as the next jobs' prior."""
 MAX_JOB_ATTEMPTS = 3
 """Submissions of one smallest job (one day, one campaign) before the run gives up on its day."""
 GIVEN_UP = "given_up"
@@ -102,6 +105,10 @@ class ReportJob:
     first_progress_at: float | None = None
     first_percent: float = 0.0
     zero_at: float | None = None
+    due_at: float | None = None  # when the job should have completed, by its progress rate
+    probe_failed: bool = False  # its first results page was refused as not ready: poll it to the end
+    expected_seconds: float | None = None  # how long the account's last job of this size took (a prior)
+    done_by: float | None = None  # when it was seen completed
     attempts: int = 0
     error: str | None = None
     error_subcode: int | None = None
@@ -357,6 +364,32 @@ class MetaInsightsOperator(MetaAccountOperator):
             return None
         return [ReportJob.from_dict(j) for j in doc.get("jobs", [])]
 
+    def _pace_name(self) -> str:
+        return f"{self.report.dataset}_pace/{self.numeric_account_id}"
+
+    @cached_property
+    def _pace(self) -> dict[str, float]:
+        """How long the account's last jobs took, by days in the job (``{"28": 8.2}``): the first status
+        read of a job of that size comes just before it (:func:`~meta_ads_elt.triggers.insights.first_delay`).
+        Ignored after ``PACE_TTL_DAYS``."""
+        doc = self._state.read(self._pace_name()) or {}
+        if time.time() - float(doc.get("saved_at", 0)) > PACE_TTL_DAYS * 86400:
+            return {}
+        return {str(k): float(v) for k, v in (doc.get("seconds_by_days") or {}).items()}
+
+    def _save_pace(self, jobs: list[ReportJob]) -> None:
+        """Record how long this run's jobs took (``done_by``: set when that is known, not for a job already
+        done at a first read without prior), by days; kept jobs of other sizes stay."""
+        took: dict[str, float] = {}
+        for job in jobs:
+            if job.done_by and job.submitted_at and job.attempts == 1:
+                key = str(job.days)
+                took[key] = max(took.get(key, 0.0), round(job.done_by - job.submitted_at, 3))
+        if took:
+            self._state.write(
+                self._pace_name(), {"saved_at": time.time(), "seconds_by_days": {**self._pace, **took}}
+            )
+
     @cached_property
     def _campaigns_by_day(self) -> dict[str, list[str]]:
         return {}
@@ -396,6 +429,8 @@ class MetaInsightsOperator(MetaAccountOperator):
         job.report_run_id, job.status, job.percent = run_id, "running", 0.0
         job.submitted_at = job.progress_at = now
         job.first_progress_at, job.first_percent, job.zero_at = None, 0.0, None
+        job.due_at, job.probe_failed, job.done_by = None, False, None
+        job.expected_seconds = self._pace.get(str(job.days))
         job.attempts += 1
         job.async_status = "submitted"
         return [job]
@@ -431,6 +466,7 @@ class MetaInsightsOperator(MetaAccountOperator):
             stall_timeout_minutes=self.stall_timeout_minutes,
             max_concurrent_jobs=self.max_concurrent_jobs,
             queued_timeout_minutes=self.queued_timeout_minutes,
+            probe_results=True,
         )
 
     # -- Airflow entry points ---------------------------------------------------------------------
@@ -501,12 +537,14 @@ class MetaInsightsOperator(MetaAccountOperator):
         """The trigger's event (:mod:`meta_ads_elt.triggers.insights`): ``done`` -> the event (results
         ready); ``failed`` / ``stalled`` / ``slots_free`` -> the re-planned job list; ``error`` -> the
         error the trigger met, raised as the class it was given where it was raised (``from_event``)."""
-        from meta_ads_elt.triggers.insights import DONE, ERROR, OPERATOR_ACTS
+        from meta_ads_elt.triggers.insights import DONE, DUE, ERROR, OPERATOR_ACTS
 
         status = event.get("status")
         jobs = [ReportJob.from_dict(j) for j in event.get("jobs", [])]
         if status == DONE:
             return {"jobs": jobs}
+        if status == DUE:
+            return self._probe(jobs)
         if status in OPERATOR_ACTS:
             self.log.warning("act_%s: %s (%s)", self.numeric_account_id, status, event.get("message"))
             return replan(jobs, self._campaign_ids)
@@ -518,6 +556,54 @@ class MetaInsightsOperator(MetaAccountOperator):
             f"(status {status!r}); retry the task (it re-attaches to the same report runs)"
         )
 
+    @cached_property
+    def _first_pages(self) -> dict[str, dict[str, Any]]:
+        """First results page of each job read by :meth:`_probe` (job key -> page body), used by the read."""
+        return {}
+
+    @cached_property
+    def _probed(self) -> list[str]:
+        """Keys of the jobs whose completion their first results page confirmed (for the manifest)."""
+        return []
+
+    def _probe(self, jobs: list[ReportJob]) -> dict[str, Any] | list[ReportJob]:
+        """The trigger's ``due`` event: read each running job's first results page. A page served means
+        the job is ``Job Completed`` (Meta serves no results before), so that read replaces the last
+        status read; a page refused as not ready (:data:`~meta_ads_elt.fields.REPORT_NOT_READY`) marks the
+        job ``probe_failed``, polled to the end. Returns the event for :meth:`_load` when every job is
+        done, else the job list (back to polling)."""
+        from meta_ads_elt.triggers.insights import ENDS_THE_POLL
+
+        for job in jobs:
+            if job.status != "running":
+                continue
+            try:
+                self._first_pages[job.key] = self.hook.call(
+                    "GET",
+                    (job.report_run_id, "insights"),
+                    {"limit": self.page_limit},
+                    scope=self.numeric_account_id,
+                    retry_if=lambda err: is_retryable(err) and not _not_ready(err),
+                )
+            except MetaApiError as err:
+                if isinstance(err, ENDS_THE_POLL):
+                    raise
+                # Not ready (or any other answer): the status reads decide, as for every job.
+                job.probe_failed = True
+                self.log.info(
+                    "act_%s: first page of %s not served at its estimate (%s); polling its status",
+                    self.numeric_account_id,
+                    job.key,
+                    err.kind,
+                )
+                continue
+            job.status, job.percent, job.async_status = "completed", 100.0, F.JOB_DONE
+            job.done_by = time.time()
+            self._probed.append(job.key)
+        if all(j.status in ("completed", GIVEN_UP) for j in jobs):
+            return {"jobs": jobs}
+        return jobs
+
     # -- the completeness control ------------------------------------------------------------------
     def _account_totals(self, dates: list[dt.date], extracted_at: dt.datetime) -> list[dict[str, Any]]:
         """One ``level=account`` row per date (zeros where Meta has none), with Meta's clock when served.
@@ -525,20 +611,29 @@ class MetaInsightsOperator(MetaAccountOperator):
         No status filter: the account's own row aggregates every child, whatever its status ("If you read
         stats for an ad object, we include the stats of all children objects").
         """
+        from meta_ads_elt.hooks.graph_api import field_expansion
+
         node = f"act_{self.numeric_account_id}"
-        account = self.hook.call("GET", (node,), {"fields": "timezone_name"})
-        tz_name = str(account.get("timezone_name") or "UTC")
         params = {
             "level": F.ACCOUNT_TOTALS_LEVEL,
-            "fields": list(F.ACCOUNT_TOTALS_FIELDS),
             "time_increment": 1,
             "time_range": {"since": dates[0].isoformat(), "until": dates[-1].isoformat()},
             "limit": 500,
         }
-        body, headers = self.hook.call("GET", (node, "insights"), params, with_headers=True)
-        rows = list(body.get("data") or [])
-        if (body.get("paging") or {}).get("next"):  # more than 500 days: read the rest the same way
-            rows = [r for page in self.hook.paginate((node, "insights"), params) for r in page]
+        # One call for the account's time zone and its daily rows: the insights edge expanded in the
+        # node's fields (Graph API field expansion, seed 002), not a node read plus an edge read.
+        expansion = field_expansion("insights", params, F.ACCOUNT_TOTALS_FIELDS)
+        account, headers = self.hook.call(
+            "GET", (node,), {"fields": f"timezone_name,{expansion}"}, with_headers=True
+        )
+        tz_name = str(account.get("timezone_name") or "UTC")
+        first = account.get("insights") or {}  # no rows in the window: no page, or an empty one
+        rows = list(first.get("data") or [])
+        paging = first.get("paging") or {}
+        after = (paging.get("cursors") or {}).get("after")
+        if paging.get("next") and after:  # more than 500 days: the rest from the edge, after that cursor
+            rest = {**params, "fields": list(F.ACCOUNT_TOTALS_FIELDS), "after": after}
+            rows += [r for page in self.hook.paginate((node, "insights"), rest) for r in page]
         served_at = _server_time(headers) or extracted_at
         served_local_date = served_at.astimezone(zoneinfo.ZoneInfo(tz_name)).date()
         by_date = {str(r.get("date_start")): r for r in rows}
@@ -582,6 +677,7 @@ class MetaInsightsOperator(MetaAccountOperator):
         ]
         if dates:
             result = self._write(context, jobs, dates, since, until, failed_dates)
+        self._save_pace(jobs)
         self._state.delete(name)
         if failed_dates:
             raise self._days_failed(given_up, failed_dates, landed=len(dates))
@@ -640,7 +736,10 @@ class MetaInsightsOperator(MetaAccountOperator):
         def read(job: ReportJob, tx) -> int:
             rows = 0
             pages = self.hook.paginate(
-                (job.report_run_id, "insights"), {"limit": self.page_limit}, scope=self.numeric_account_id
+                (job.report_run_id, "insights"),
+                {"limit": self.page_limit},
+                scope=self.numeric_account_id,
+                first=self._first_pages.pop(job.key, None),
             )
             for page in prefetch(pages):  # the next page downloads while this one is converted and written
                 if getattr(self, "_killed", False):
@@ -687,6 +786,7 @@ class MetaInsightsOperator(MetaAccountOperator):
             "rows": tx.rows,
             "calls": self.hook.calls,
             "report_run_ids": {j.key: j.report_run_id for j in jobs},
+            "confirmed_by_first_page": sorted(self._probed),
             "rows_by_job": {j.key: c for j, c in zip(jobs, counts, strict=True)},
             "attribution_windows": self.attribution_windows,
             "effective_statuses": self.effective_statuses,
@@ -731,6 +831,11 @@ class MetaInsightsOperator(MetaAccountOperator):
         self.log.warning(
             "act_%s: killed; running report jobs stay recorded for re-attachment", self.numeric_account_id
         )
+
+
+def _not_ready(err: BaseException) -> bool:
+    """Meta's answer to a results read of a report run that is not ``Job Completed``."""
+    return isinstance(err, MetaApiError) and (err.code, err.subcode) == F.REPORT_NOT_READY
 
 
 def _server_time(headers: Any) -> dt.datetime | None:

@@ -17,6 +17,11 @@ meaning (:data:`EVENT_STATUSES`):
   queued job only adds load to a busy account;
 * ``slots_free`` - fewer than ``max_concurrent_jobs`` jobs run and some are ``pending``; the operator
   submits them;
+* ``due`` (only with ``probe_results``) - every job still running should have completed by now, by the
+  rate its progress showed: instead of a last status read that would only confirm it, the operator reads
+  each job's first results page, which is that confirmation (Meta answers a results read of a job not
+  ``Job Completed`` with code 2601, :data:`~meta_ads_elt.fields.REPORT_NOT_READY`). A job whose first page
+  is not ready is marked ``probe_failed`` and polled to the end like any other;
 * ``error`` - a call failed (e.g. an expired token) or the trigger met an unexpected exception:
   ``error`` holds it as :func:`meta_ads_elt.errors.to_event` wrote it, and the operator raises
   :func:`~meta_ads_elt.errors.from_event` of it: the class decided where the error was raised, so a
@@ -48,13 +53,24 @@ from meta_ads_elt.fields import JOB_DONE, JOB_FAILED_STATUSES, JOB_STATUS_FIELDS
 from meta_ads_elt.redaction import scrub
 
 MIN_POLL = 0.25
+CLOSE_BOUND = 0.25
+"""A job with a single progress reading whose upper-bound finish is at most this share of its elapsed
+time away is treated as exactly estimated: waiting for that bound costs less than a second reading
+(e.g. a first reading at 88 % after 0.9 of the time the account's last job of that size took)."""
+EARLY_SHARE = 0.9
+"""With a prior (``expected_seconds``: how long the account's last job of that size took), the first
+reading comes after this share of it: a late reading whose upper bound is close (:data:`CLOSE_BOUND`)."""
+DUE_SLACK = 0.05
+"""Seconds a wake-up may come before a job's ``due_at`` and still count as due (the sleep that ends at
+it is computed a moment after the estimate)."""
 
 DONE = "done"
 FAILED = "failed"
 STALLED = "stalled"
 SLOTS_FREE = "slots_free"
+DUE = "due"
 ERROR = "error"
-EVENT_STATUSES = (DONE, FAILED, STALLED, SLOTS_FREE, ERROR)
+EVENT_STATUSES = (DONE, FAILED, STALLED, SLOTS_FREE, DUE, ERROR)
 """The ``status`` of a trigger event, one meaning each (module docstring)."""
 OPERATOR_ACTS = (FAILED, STALLED, SLOTS_FREE)
 """Statuses after which the operator re-plans its jobs and defers again."""
@@ -81,13 +97,50 @@ def _eta(job: dict, now: float) -> tuple[float, bool]:
     return max(0.0, (100.0 - pct) / rate - (now - seen_at)), False
 
 
+def _usable_eta(job: dict, now: float) -> tuple[float, bool]:
+    """(seconds until the job should complete, whether to act on it): exact, or an upper bound that is
+    close (:data:`CLOSE_BOUND`)."""
+    eta, exact = _eta(job, now)
+    observed = now - float(job.get("zero_at") or job.get("submitted_at") or now)
+    return eta, exact or eta <= CLOSE_BOUND * observed
+
+
+def first_delay(jobs: list[dict], now: float, *, first_poll: float, poll_interval: float) -> float:
+    """The wait before the first status read: ``first_poll``, or, when every running job is still unread
+    and has a prior (``expected_seconds``), until :data:`EARLY_SHARE` of the soonest one has passed (at
+    most ``poll_interval``)."""
+    waits = []
+    for job in jobs:
+        if job.get("status") != "running":
+            continue
+        if job.get("async_status") != "submitted" or not job.get("expected_seconds"):
+            return first_poll
+        start = float(job.get("submitted_at") or now)
+        waits.append(start + EARLY_SHARE * float(job["expected_seconds"]) - now)
+    return min(poll_interval, max(first_poll, min(waits))) if waits else first_poll
+
+
+def _after_eta(eta: float) -> float:
+    """The wait for a job whose exact estimate says it completes in ``eta`` seconds: just after it."""
+    return eta * 1.03 + 0.1
+
+
+def due_at(job: dict, now: float) -> float | None:
+    """When a running job should have completed, if its progress gave an exact rate (two readings
+    between 0 and 100 %) or a close upper bound (:data:`CLOSE_BOUND`); None otherwise."""
+    if job.get("status") != "running" or not 0 < float(job.get("percent") or 0.0) < 100:
+        return None
+    eta, usable = _usable_eta(job, now)
+    return now + _after_eta(eta) if usable else None
+
+
 def next_poll_delay(
     jobs: list[dict], now: float, previous: float, *, first_poll: float, poll_interval: float
 ) -> float:
     """Seconds until the next poll, at least ``MIN_POLL`` and at most ``poll_interval``.
 
-    * every running job has an exact rate: just after the slowest one should finish (so one poll
-      usually finds everything done);
+    * every running job has an exact rate (or a close upper bound, :data:`CLOSE_BOUND`): just after the
+      slowest one should finish (so one poll usually finds everything done);
     * some job has a single reading: a second reading soon (see below), to learn its rate;
     * no job has shown progress yet: back off (x1.6) from the previous wait.
     """
@@ -98,7 +151,7 @@ def next_poll_delay(
         pct = float(job.get("percent") or 0.0)
         if not 0 < pct < 100:
             return min(poll_interval, max(first_poll, previous * 1.6))
-        eta, is_exact = _eta(job, now)
+        eta, is_exact = _usable_eta(job, now)
         if is_exact:
             exact.append(eta)
         else:
@@ -109,8 +162,7 @@ def next_poll_delay(
     if bounds:
         return min(poll_interval, max(MIN_POLL, min(bounds)))
     if exact:
-        slowest = max(exact)
-        return min(poll_interval, max(MIN_POLL, slowest * 1.03 + 0.1))
+        return min(poll_interval, max(MIN_POLL, _after_eta(max(exact))))
     return min(poll_interval, max(first_poll, previous * 1.6))
 
 
@@ -127,6 +179,8 @@ class MetaInsightsTrigger(BaseTrigger):
     :param queued_timeout_minutes: a job at 0 % (not started: Meta's queue) or at 100 % (finishing) is
         reported as ``stalled`` only after this long.
     :param max_concurrent_jobs: when fewer jobs run and some are ``pending``, the operator is woken.
+    :param probe_results: wake the operator with ``due`` when every running job should have completed,
+        for it to read their first results pages instead of a last status read (module docstring).
     """
 
     def __init__(
@@ -140,6 +194,7 @@ class MetaInsightsTrigger(BaseTrigger):
         stall_timeout_minutes: float = 20.0,
         max_concurrent_jobs: int = 10,
         queued_timeout_minutes: float = 60.0,
+        probe_results: bool = False,
     ) -> None:
         super().__init__()
         self.meta_conn_id = meta_conn_id
@@ -150,6 +205,7 @@ class MetaInsightsTrigger(BaseTrigger):
         self.stall_timeout_minutes = float(stall_timeout_minutes)
         self.max_concurrent_jobs = int(max_concurrent_jobs)
         self.queued_timeout_minutes = float(queued_timeout_minutes)
+        self.probe_results = bool(probe_results)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -163,6 +219,7 @@ class MetaInsightsTrigger(BaseTrigger):
                 "stall_timeout_minutes": self.stall_timeout_minutes,
                 "max_concurrent_jobs": self.max_concurrent_jobs,
                 "queued_timeout_minutes": self.queued_timeout_minutes,
+                "probe_results": self.probe_results,
             },
         )
 
@@ -185,6 +242,9 @@ class MetaInsightsTrigger(BaseTrigger):
         body = answer if isinstance(answer, dict) else {}
         status = str(body.get("async_status") or "")
         pct = float(body.get("async_percent_completion") or 0.0)
+        # Seen unfinished before (or read at its prior): when it is seen done tells how long it took; a
+        # job already done at a first read without prior only says "less than the first wait".
+        timed = job.get("async_status") not in (None, "", "submitted") or bool(job.get("expected_seconds"))
         job["async_status"] = status
         if pct <= 0 and status != JOB_DONE:
             job["zero_at"] = now
@@ -195,6 +255,8 @@ class MetaInsightsTrigger(BaseTrigger):
             job["progress_at"] = now
         if status == JOB_DONE:
             job["status"] = "completed"
+            if timed:
+                job["done_by"] = now
             job["percent"] = 100.0
         elif status in JOB_FAILED_STATUSES:
             job["status"] = "failed"
@@ -209,7 +271,10 @@ class MetaInsightsTrigger(BaseTrigger):
                 job["status"] = "stalled"
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        async for event in self.poll(first_delay=self.first_poll):
+        delay = first_delay(
+            self.jobs, time.time(), first_poll=self.first_poll, poll_interval=self.poll_interval
+        )
+        async for event in self.poll(first_delay=delay):
             yield event
 
     async def poll(self, *, first_delay: float, max_polls: int | None = None) -> AsyncIterator[TriggerEvent]:
@@ -225,11 +290,17 @@ class MetaInsightsTrigger(BaseTrigger):
                     running = [j for j in self.jobs if j.get("status") == "running"]
                     if running:
                         await asyncio.sleep(delay)
+                        if self._results_due(time.time()):
+                            yield TriggerEvent(
+                                self._payload(DUE, polls, hook, message="results due: " + _keys(running))
+                            )
+                            return
                         answers = await self._poll(hook, running, session)
                         polls += 1
                         now = time.time()
                         for job, answer in zip(running, answers, strict=True):
                             self._apply(job, answer, now)
+                            job["due_at"] = due_at(job, now)
                         self.log.info(
                             "act_%s: %s",
                             self.account_id,
@@ -283,6 +354,21 @@ class MetaInsightsTrigger(BaseTrigger):
         )
         return [item["error"] or item["body"] for item in items]
 
+    def _results_due(self, now: float) -> bool:
+        """``probe_results`` and every job still running should have completed by ``now`` (and had no
+        first page refused yet); nothing else waits for the operator."""
+        if not self.probe_results:
+            return False
+        running = [j for j in self.jobs if j.get("status") == "running"]
+        return (
+            bool(running)
+            and all(j.get("status") in ("running", "completed", "given_up") for j in self.jobs)
+            and all(
+                j.get("due_at") is not None and j["due_at"] <= now + DUE_SLACK and not j.get("probe_failed")
+                for j in running
+            )
+        )
+
     def _payload(self, status: str, polls: int, hook, **extra) -> dict[str, Any]:
         return {
             "status": status,
@@ -306,3 +392,7 @@ class MetaInsightsTrigger(BaseTrigger):
         if all(s in ("completed", "given_up") for s in statuses):  # given up: the operator skips its day
             return TriggerEvent(self._payload(DONE, polls, hook, message="every job done"))
         return None
+
+
+def _keys(jobs: list[dict]) -> str:
+    return ", ".join(str(j.get("key")) for j in jobs)

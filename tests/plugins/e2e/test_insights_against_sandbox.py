@@ -111,6 +111,19 @@ def no_duplicates(lake):
     assert len(keys) == len(set(keys))
 
 
+def event_of_rebuilt(trigger):
+    """The first event of ``trigger`` rebuilt from its serialized form, as the triggerer rebuilds it."""
+    path, kwargs = trigger.serialize()
+    module, name = path.rsplit(".", 1)
+    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**json.loads(json.dumps(kwargs)))
+
+    async def first():
+        async for ev in rebuilt.run():
+            return ev.payload
+
+    return asyncio.run(first())
+
+
 @pytest.fixture
 def fixed_sandbox(sandbox_factory):
     return sandbox_factory(now=NOW)
@@ -157,17 +170,7 @@ def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandb
     op = insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=0)  # defer at once
     with pytest.raises(TaskDeferred) as deferred:
         op.execute({"run_id": "d"})
-    trigger = deferred.value.trigger
-    path, kwargs = trigger.serialize()
-    # the triggerer rebuilds the trigger from its serialized form
-    module, name = path.rsplit(".", 1)
-    rebuilt = getattr(__import__(module, fromlist=[name]), name)(**json.loads(json.dumps(kwargs)))
-
-    async def first():
-        async for ev in rebuilt.run():
-            return ev.payload
-
-    event = asyncio.run(first())
+    event = event_of_rebuilt(deferred.value.trigger)
     assert event["status"] == "done"
     result = MetaInsightsOperator(
         task_id="x",
@@ -177,6 +180,23 @@ def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandb
         lookback_days=LOOKBACK,
     ).execute_complete({"run_id": "d"}, event)
     assert result["rows"] > 0
+    assert_reconciles(sb, tmp_path, [acct])
+
+
+def test_a_deferred_job_due_by_its_rate_completes_from_the_due_event(sandbox_factory, monkeypatch, tmp_path):
+    """The triggerer's trigger (rebuilt from its serialized form) wakes the operator with ``due``; the
+    operator, in execute_complete, reads the first results page as the confirmation and lands the window."""
+    sb = sandbox_factory(now=NOW, job_base_seconds=3)
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    op = insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=0, first_poll=1.2, poll_interval=5)
+    with pytest.raises(TaskDeferred) as deferred:
+        op.execute({"run_id": "dd"})
+    event = event_of_rebuilt(deferred.value.trigger)
+    assert event["status"] == "due"
+    result = insights_op(acct, tmp_path, deferrable=True).execute_complete({"run_id": "dd"}, event)
+    with open(result["manifest"]) as fh:
+        assert json.load(fh)["confirmed_by_first_page"] == [event["jobs"][0]["key"]]
     assert_reconciles(sb, tmp_path, [acct])
 
 
@@ -424,7 +444,11 @@ def test_account_totals_land_beside_the_rows_one_per_date(fixed_sandbox, monkeyp
     sb = fixed_sandbox
     connect(monkeypatch, sb)
     acct = accounts(sb)[0]
+    sb.reset_stats()
     insights_op(acct, tmp_path).execute({"run_id": "totals"})
+    # the time zone and the daily totals in ONE call: insights expanded in the account's fields
+    calls = sb.stats()["by_endpoint"]
+    assert calls.get("GET /act_{id}") == 1 and "GET /act_{id}/insights" not in calls
     files = glob.glob(f"{tmp_path}/insights_account_totals/**/*.parquet", recursive=True)
     totals = ds.dataset(files, format="parquet", partitioning="hive").to_table().to_pylist()
     assert len(totals) == LOOKBACK and len({str(t["date"]) for t in totals}) == LOOKBACK
@@ -466,6 +490,60 @@ def test_a_job_at_100_percent_whose_results_are_not_loadable_yet_is_read_once_th
     acct = accounts(sb)[0]
     insights_op(acct, tmp_path).execute({"run_id": "2601"})
     assert sb.stats()["by_error_code"].get("2601", 0) >= 2  # answered 2601, retried, not failed
+    assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] == 1
+    assert_reconciles(sb, tmp_path, [acct])
+
+
+def test_a_job_due_by_its_progress_is_confirmed_by_its_first_results_page(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Two progress readings give the job's rate; when it should be done, its first results page is read
+    (Meta serves none before ``Job Completed``) instead of a status read that would only confirm it."""
+    sb = sandbox_factory(now=NOW, job_base_seconds=3)
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    result = insights_op(acct, tmp_path, first_poll=1.2).execute({"run_id": "due"})
+    with open(result["manifest"]) as fh:
+        manifest = json.load(fh)
+    assert manifest["confirmed_by_first_page"] == list(manifest["report_run_ids"])
+    stats = sb.stats()
+    assert "2601" not in stats["by_error_code"]  # never read before it was done
+    assert stats["by_endpoint"]["GET /{report_run_id}"] >= 2  # the readings that gave its rate
+    assert_reconciles(sb, tmp_path, [acct])
+
+
+def test_the_next_run_reads_the_status_once_just_before_the_job_took_last_time(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """The account's last job of that size took T: the next one's first status read comes at 0.9 T; its
+    upper-bound finish is then close, so its first page is read at that bound (one status read)."""
+    sb = sandbox_factory(now=NOW, job_base_seconds=3)
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    insights_op(acct, tmp_path, first_poll=1.2, poll_interval=5).execute({"run_id": "day1"})
+    pace = glob.glob(f"{tmp_path}/_state/insights_pace/{acct}*")
+    assert pace, "the run recorded how long its job took"
+    sb.reset_stats()
+    result = insights_op(acct, tmp_path, first_poll=1.2, poll_interval=5).execute({"run_id": "day2"})
+    with open(result["manifest"]) as fh:
+        manifest = json.load(fh)
+    stats = sb.stats()
+    assert stats["by_endpoint"]["GET /{report_run_id}"] == 1 and "2601" not in stats["by_error_code"]
+    assert manifest["confirmed_by_first_page"] == list(manifest["report_run_ids"])
+    assert_reconciles(sb, tmp_path, [acct])
+
+
+def test_a_first_page_refused_as_not_ready_sends_the_job_back_to_status_reads(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    sb = sandbox_factory(now=NOW, job_base_seconds=3, faults={"jobs": {"unreadable_reads": 1}})
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    result = insights_op(acct, tmp_path, first_poll=1.2).execute({"run_id": "early"})
+    with open(result["manifest"]) as fh:
+        manifest = json.load(fh)
+    assert manifest["confirmed_by_first_page"] == []  # refused once (2601): polled, then read
+    assert sb.stats()["by_error_code"].get("2601") == 1  # the probe is not retried as a transient error
     assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] == 1
     assert_reconciles(sb, tmp_path, [acct])
 
