@@ -16,7 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 RESULTS = Path(__file__).resolve().parent / "results.json"
-BENCHMARKS = ("sandbox_paging", "insights", "conversations", "dbt_build", "scale")
+BENCHMARKS = ("sandbox_paging", "insights", "conversations", "dbt_build", "dbt_scale", "scale")
 
 
 def main(names: list[str]) -> None:

@@ -27,7 +27,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.dataset as pads
-from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS
+from meta_ads_elt.reports import presets
+from meta_ads_elt.schemas import lake_datasets
 
 TIMEZONES = (
     "America/Los_Angeles",
@@ -49,9 +50,20 @@ PARTITION_TYPES: dict[str, pa.DataType] = {
 }
 
 
+REPORT_BREAKDOWN_VALUES: dict[str, tuple[str, ...]] = {
+    "publisher_platform": ("facebook", "instagram", "facebook", "audience_network"),
+    "platform_position": ("feed", "story", "marketplace", "an_classic"),
+    "age": ("18-24", "25-34", "35-44", "45-54"),
+    "gender": ("female", "male", "unknown", "female"),
+    "country": ("US", "DE", "IN", "BR"),
+    "device_platform": ("mobile_app", "desktop", "mobile_web", "mobile_app"),
+}
+"""The breakdown values of the preset reports' rows (``reports=True``), picked per ad: index ``k % 4``."""
+
+
 def _full_schema(dataset: str) -> pa.Schema:
-    schema = DATASETS[dataset]
-    for key in PARTITION_KEYS[dataset]:
+    schema, keys = lake_datasets(presets())[dataset]
+    for key in keys:
         schema = schema.append(pa.field(key, PARTITION_TYPES[key], nullable=False))
     return schema
 
@@ -69,7 +81,7 @@ def _write_batches(
     existing ones (to simulate a re-pull that left two extractions of a day).
     """
     schema = _full_schema(dataset)
-    keys = PARTITION_KEYS[dataset]
+    keys = lake_datasets(presets())[dataset][1]
 
     def cast(batches: Iterable[pa.RecordBatch]) -> Iterable[pa.RecordBatch]:
         for batch in batches:
@@ -124,6 +136,7 @@ def generate_lake(
     with_conversations: bool = True,
     threads: int | None = None,
     lead_id_prefix: str = "L",
+    reports: bool = False,
 ) -> dict[str, Any]:
     """Generate a coherent synthetic lake under ``root``; returns a summary of what was written.
 
@@ -131,6 +144,10 @@ def generate_lake(
     (accounts * days)). Each account ``i`` uses ``TIMEZONES[i % 8]`` and promotes Page ``90000<i>``
     (Messenger + Instagram). About 10 % of leads are organic. Messages come in conversations of ~10
     with gaps from minutes to two weeks; ~5 % are repeated in an older snapshot partition.
+    ``reports`` adds the preset Insights reports (``insights_by_placement``, ``_by_age_gender``,
+    ``_by_country``, ``_by_device``; one partition per account-day each, as the extractors write them):
+    each insights row once, with one value per breakdown (:data:`REPORT_BREAKDOWN_VALUES`), so every
+    report sums to the account totals.
     """
     root = Path(root)
     if clean and root.exists():
@@ -330,6 +347,8 @@ def generate_lake(
         order by i.account_id, i.date
     """
     _write_batches(root, "insights_account_totals", con.sql(totals_sql).to_arrow_reader(200_000))
+    if reports:
+        _write_reports(con, root)
     # -- leads -------------------------------------------------------------------------------------
     con.execute(
         """
@@ -494,6 +513,31 @@ def generate_lake(
     }
 
 
+def _write_reports(con: duckdb.DuckDBPyConnection, root: Path) -> None:
+    """The preset reports, from the insights rows just written (see :func:`generate_lake`)."""
+    insights = (
+        f"read_parquet('{root / 'insights'}/*/*/*.parquet', hive_partitioning = true, "
+        "hive_types = {'account_id': 'VARCHAR', 'date': 'DATE'})"
+    )
+    for report in presets():
+        schema, _ = lake_datasets([report])[report.dataset]
+        breakdowns = ", ".join(
+            f"{b} := {list(REPORT_BREAKDOWN_VALUES[b])}[cast(right(ad_id, 7) as integer) % 4 + 1]"
+            for b in report.breakdowns
+        )
+        columns = ", ".join(
+            name if name not in report.breakdowns else f"breakdown.{name}"
+            for name in schema.names
+            if name != "off_meta_actions"
+        )
+        sql = f"""
+            select {columns}, 'complete' as off_meta_actions, account_id, date
+            from (select *, struct_pack({breakdowns}) as breakdown from {insights})
+            order by account_id, date
+        """
+        _write_batches(root, report.dataset, con.sql(sql).to_arrow_reader(200_000))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("root")
@@ -503,6 +547,7 @@ def main() -> None:
     parser.add_argument("--accounts", type=int, default=4)
     parser.add_argument("--days", type=int, default=35)
     parser.add_argument("--end-date", type=dt.date.fromisoformat, default=dt.date(2026, 11, 20))
+    parser.add_argument("--reports", action="store_true", help="add the preset Insights reports")
     args = parser.parse_args()
     print(
         generate_lake(
@@ -513,6 +558,7 @@ def main() -> None:
             accounts=args.accounts,
             days=args.days,
             end_date=args.end_date,
+            reports=args.reports,
         )
     )
 

@@ -1,13 +1,14 @@
-{% macro meta_delete_window(date_column='date') -%}
+{% macro meta_delete_window(date_column='date', first_date=none) -%}
     {#-
         Pre-hook of the incremental models: on an incremental run, delete every row of the lookback
-        window first, so dates that became empty in the lake do not keep stale rows. The model then
+        window first (from `first_date`, a SQL date; default meta_window_start()), so dates that
+        became empty in the lake do not keep stale rows. The model then
         appends the window straight from its select (incremental_strategy='append': every row it
         selects is inside the window; see macros/overrides/incremental.sql). Both happen in
         the model's one transaction, so a re-run of the same window gives the same table (idempotent).
     -#}
     {%- if execute and is_incremental() -%}
-        delete from {{ this }} where {{ date_column }} >= {{ meta_window_start() }}
+        delete from {{ this }} where {{ date_column }} >= {{ first_date or meta_window_start() }}
     {%- else -%}
         select 1
     {%- endif -%}

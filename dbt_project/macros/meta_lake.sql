@@ -22,15 +22,72 @@
     {#-
         The source relation (read_parquet over the hive partitions), or, when the dataset has no files
         yet (e.g. no Page configured for conversations), an empty relation with the lake columns, so the
-        whole project still builds. Decided when the model runs (each build re-creates the views).
+        whole project still builds. Decided when the model runs. In an incremental run of a staging
+        model (the lake's dated datasets), only the `date=` partitions from meta_staging_cutoff() on
+        (meta_lake_partitions_since).
     -#}
     {%- set relation = source('meta', dataset) -%}
-    {%- if execute and not meta_lake_has_files(dataset) -%}
+    {%- if execute and is_incremental() -%}
+        {{- meta_lake_partitions_since(dataset, relation, meta_staging_cutoff()) -}}
+    {%- elif execute and not meta_lake_has_files(dataset) -%}
         {{ log("meta_lake_source: no files for " ~ dataset ~ " under " ~ meta_lake_root() ~ "; using an empty relation", info=true) }}
         {{- meta_lake_empty_relation(dataset) -}}
     {%- else -%}
         {{- relation -}}
     {%- endif -%}
+{%- endmacro %}
+
+
+{% macro meta_lake_partitions_since(dataset, relation, first_date) -%}
+    {#-
+        The source relation over the `date=` partitions from `first_date` (a SQL date) on only: its
+        glob replaced by one glob per such date, so DuckDB opens only their files (union_by_name opens
+        every file a glob matches when the query is bound, whatever the filter). An empty relation with
+        the lake columns when there is none.
+    -#}
+    {%- set glob = meta_lake_glob(dataset) -%}
+    {%- set sql -%}
+        select distinct regexp_extract(file, 'date=([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) as day
+        from glob('{{ glob }}')
+        where cast(regexp_extract(file, 'date=([0-9]{4}-[0-9]{2}-[0-9]{2})', 1) as date) >= {{ first_date }}
+        order by day
+    {%- endset -%}
+    {%- set days = run_query(sql).columns[0].values() -%}
+    {%- if days | length == 0 -%}
+        {{- return(meta_lake_empty_relation(dataset)) -}}
+    {%- endif -%}
+    {%- set rendered = relation | string -%}
+    {%- set quoted = "'" ~ glob ~ "'" -%}
+    {%- if quoted not in rendered -%}
+        {{ exceptions.raise_compiler_error("meta_lake_partitions_since: the glob " ~ quoted ~ " of source " ~ dataset ~ " is not in its external_location " ~ rendered ~ "; both come from META_LAKE_ROOT and the source's meta.lake_glob (_meta__sources.yml)") }}
+    {%- endif -%}
+    {%- set globs = [] -%}
+    {%- for day in days -%}
+        {%- do globs.append("'" ~ glob | replace('date=*', 'date=' ~ day) ~ "'") -%}
+    {%- endfor -%}
+    {{- return(rendered | replace(quoted, '[' ~ globs | join(', ') ~ ']')) -}}
+{%- endmacro %}
+
+
+{% macro meta_staging_cutoff() -%}
+    {#-
+        First `date=` partition an incremental run of a dated staging model deletes and reads again:
+        the incremental window's first date (meta_window_start) minus 3 days, more than any model's
+        offset around local dates (UTC-dated leads and message snapshots). Older partitions are kept as
+        the previous build read them, as the incremental marts keep their older rows: a change to the
+        lake before the window needs a build with --full-refresh.
+    -#}
+    {{- return(meta_window_start(offset_days=3)) -}}
+{%- endmacro %}
+
+
+{% macro meta_delete_partitions(date_column) -%}
+    {#-
+        Pre-hook of the dated staging models: on an incremental run, delete the rows of the partitions
+        meta_lake_source reads again (`date_column` >= meta_staging_cutoff()); the model then appends
+        them (incremental_strategy='append'), in the model's one transaction.
+    -#}
+    {{- meta_delete_window(date_column, first_date=meta_staging_cutoff()) -}}
 {%- endmacro %}
 
 

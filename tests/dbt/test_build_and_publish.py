@@ -63,6 +63,26 @@ def test_incremental_rebuild_is_idempotent_and_drops_emptied_days(tmp_path: Path
     assert marts_snapshot(build) == incremental
 
 
+def test_an_incremental_build_opens_only_the_partitions_of_its_window(
+    tmp_path: Path, small_lake: Path
+) -> None:
+    # 40 days in the lake, a 28-day window: the staging tables keep the older partitions as the full
+    # build read them, and an incremental build never opens their files (the build's cost at scale)
+    build = Build(tmp_path, small_lake)
+    build.build(full_refresh=True)
+    full = marts_snapshot(build)
+    staged = build.query("select count(*), sum(spend) from stg_meta__insights")
+    for dataset in ("insights", "leads", "messages"):
+        oldest = min(p.name for p in small_lake.glob(f"{dataset}/**/date=*"))
+        for file in small_lake.glob(f"{dataset}/**/{oldest}/*.parquet"):
+            file.write_bytes(b"not parquet: unreadable")
+    build.build()
+    assert marts_snapshot(build) == full
+    assert build.query("select count(*), sum(spend) from stg_meta__insights") == staged
+    [compiled] = build.target.glob("compiled/**/staging/meta/stg_meta__insights.sql")
+    assert "date=*" not in compiled.read_text()  # one glob per date of the window, not the whole lake
+
+
 def test_missing_conversation_datasets_build_empty_marts(tmp_path: Path) -> None:
     lake = tmp_path / "lake"
     generate_lake(

@@ -2,9 +2,9 @@
 -- Re-pulls replace whole partitions, so duplicates are rare and can only exist on dates holding more
 -- than one extraction time: find those dates (a tiny aggregate over two columns), then the duplicated
 -- keys on those dates only (a narrow aggregate), and drop their stale rows with a left join, instead
--- of ranking every row (a full sort). Each CTE reads the staging view itself (DuckDB would otherwise
+-- of ranking every row (a full sort). Each CTE reads the staging table itself (DuckDB would otherwise
 -- materialize a shared CTE with every column, `actions` included). A date filter on this view
--- prunes the lake's date partitions.
+-- skips the staging table's row groups of other dates (zone maps).
 with
 
 insights as (

@@ -1,3 +1,11 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ meta_delete_partitions('date') }}",
+    )
+}}
 -- The completeness control as extracted: the account's own Insights row per account-local date.
 with
 

@@ -1,3 +1,11 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='append',
+        on_schema_change='fail',
+        pre_hook="{{ meta_delete_partitions('snapshot_date') }}",
+    )
+}}
 with
 
 source as (
