@@ -48,7 +48,7 @@ browser:
 	else echo "make browser: install Debian's chromium as root (apt-get install chromium chromium-driver)"; fi
 
 # An old DuckDB client beside the project's own (never imported by it): a test opens the published
-# marts with it in a subprocess, as a BI tool bundling DuckDB 1.1 would (tests/dbt/test_build_and_publish.py).
+# marts with it in a subprocess, as a BI tool bundling DuckDB 1.1 would (tests/dbt/test_published_marts.py).
 DUCKDB_COMPAT_VERSION := 1.1.3
 DUCKDB_COMPAT := $(VENV)/compat/duckdb-$(DUCKDB_COMPAT_VERSION)
 compat: $(DUCKDB_COMPAT)/.installed

@@ -1,5 +1,6 @@
 """A failing dbt build names what failed; DuckDB faults (a damaged build file, a native crash) heal
-inside the build. Apart from test_build_and_publish.py so the two run on parallel workers."""
+inside the build. In its own file (as are test_build_and_publish.py, test_build_options.py and
+test_published_marts.py) so the dbt files run on parallel workers."""
 
 from __future__ import annotations
 
