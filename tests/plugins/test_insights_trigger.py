@@ -371,3 +371,14 @@ def test_a_fatal_error_travels_as_fatal_in_the_event():
     error = from_event(event["error"])
     assert event["status"] == "error" and isinstance(error, MetaRateLimitWaitError)
     assert isinstance(error, MetaFatalError) and "max_rate_limit_wait_minutes" in error.message
+
+
+def test_the_first_status_read_in_the_triggerer_waits_the_settle_time():
+    """A job done at once is still read no sooner than ``settle_seconds`` after the trigger starts (an
+    earlier event races the scheduler's handling of the deferring try: apache/airflow#66374)."""
+    done = {"async_status": "Job Completed", "async_percent_completion": 100}
+    trig, fake = make([[done, done]], settle_seconds=0.4)
+    started = time.monotonic()
+    event = run(trig)
+    assert event["status"] == "done" and fake.calls == 1
+    assert time.monotonic() - started >= 0.4

@@ -454,8 +454,10 @@ class MetaInsightsOperator(MetaAccountOperator):
                 ", ".join(f"{j.key}={j.report_run_id}" for r in results for j in r if j.report_run_id),
             )
 
-    def _trigger(self, jobs: list[ReportJob]):
-        from meta_ads_elt.triggers.insights import MetaInsightsTrigger
+    def _trigger(self, jobs: list[ReportJob], *, deferred: bool = False):
+        """The trigger polling ``jobs``: in the worker, or (``deferred``) in the triggerer, where its first
+        status read waits :data:`~meta_ads_elt.triggers.insights.SETTLE_SECONDS`."""
+        from meta_ads_elt.triggers.insights import SETTLE_SECONDS, MetaInsightsTrigger
 
         return MetaInsightsTrigger(
             meta_conn_id=self.meta_conn_id,
@@ -467,6 +469,7 @@ class MetaInsightsOperator(MetaAccountOperator):
             max_concurrent_jobs=self.max_concurrent_jobs,
             queued_timeout_minutes=self.queued_timeout_minutes,
             probe_results=True,
+            settle_seconds=SETTLE_SECONDS if deferred else 0.0,
         )
 
     # -- Airflow entry points ---------------------------------------------------------------------
@@ -514,7 +517,9 @@ class MetaInsightsOperator(MetaAccountOperator):
                 if event is None:
                     still_running = [ReportJob.from_dict(j) for j in trigger.jobs]
                     self._save_jobs(name, still_running)
-                    self.defer(trigger=self._trigger(still_running), method_name="execute_complete")
+                    self.defer(
+                        trigger=self._trigger(still_running, deferred=True), method_name="execute_complete"
+                    )
             else:
                 event = asyncio.run(_first_event(trigger))
             outcome = self._on_event(event)

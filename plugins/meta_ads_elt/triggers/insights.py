@@ -64,6 +64,14 @@ DUE_SLACK = 0.05
 """Seconds a wake-up may come before a job's ``due_at`` and still count as due (the sleep that ends at
 it is computed a moment after the estimate)."""
 
+SETTLE_SECONDS = 8.0
+"""The triggerer's first status read comes no sooner than this after the trigger starts. An event fired
+before the scheduler has processed the executor's report of the deferring try (its process exited
+"successfully") makes Airflow fail the try it has just re-queued ("finished with state success, but
+the task instance's state attribute is queued": apache/airflow#66374, #71580), seen when a job was
+done at the first read 2-4 s after deferring at load 5+. A real Meta job rarely completes sooner; a
+job that does waits these seconds longer."""
+
 DONE = "done"
 FAILED = "failed"
 STALLED = "stalled"
@@ -181,6 +189,8 @@ class MetaInsightsTrigger(BaseTrigger):
     :param max_concurrent_jobs: when fewer jobs run and some are ``pending``, the operator is woken.
     :param probe_results: wake the operator with ``due`` when every running job should have completed,
         for it to read their first results pages instead of a last status read (module docstring).
+    :param settle_seconds: ``run()`` makes its first status read no sooner (the operator passes
+        :data:`SETTLE_SECONDS` to the trigger it defers to; 0 for its polls in the worker).
     """
 
     def __init__(
@@ -195,6 +205,7 @@ class MetaInsightsTrigger(BaseTrigger):
         max_concurrent_jobs: int = 10,
         queued_timeout_minutes: float = 60.0,
         probe_results: bool = False,
+        settle_seconds: float = 0.0,
     ) -> None:
         super().__init__()
         self.meta_conn_id = meta_conn_id
@@ -206,6 +217,7 @@ class MetaInsightsTrigger(BaseTrigger):
         self.max_concurrent_jobs = int(max_concurrent_jobs)
         self.queued_timeout_minutes = float(queued_timeout_minutes)
         self.probe_results = bool(probe_results)
+        self.settle_seconds = float(settle_seconds)
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -220,6 +232,7 @@ class MetaInsightsTrigger(BaseTrigger):
                 "max_concurrent_jobs": self.max_concurrent_jobs,
                 "queued_timeout_minutes": self.queued_timeout_minutes,
                 "probe_results": self.probe_results,
+                "settle_seconds": self.settle_seconds,
             },
         )
 
@@ -274,7 +287,7 @@ class MetaInsightsTrigger(BaseTrigger):
         delay = first_delay(
             self.jobs, time.time(), first_poll=self.first_poll, poll_interval=self.poll_interval
         )
-        async for event in self.poll(first_delay=delay):
+        async for event in self.poll(first_delay=max(self.settle_seconds, delay)):
             yield event
 
     async def poll(self, *, first_delay: float, max_polls: int | None = None) -> AsyncIterator[TriggerEvent]:

@@ -186,7 +186,10 @@ def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandb
 def test_a_deferred_job_due_by_its_rate_completes_from_the_due_event(sandbox_factory, monkeypatch, tmp_path):
     """The triggerer's trigger (rebuilt from its serialized form) wakes the operator with ``due``; the
     operator, in execute_complete, reads the first results page as the confirmation and lands the window."""
-    sb = sandbox_factory(now=NOW, job_base_seconds=3)
+    from meta_ads_elt.triggers.insights import SETTLE_SECONDS
+
+    # still running at the triggerer's first read (which waits SETTLE_SECONDS): its rate is learnt
+    sb = sandbox_factory(now=NOW, job_base_seconds=SETTLE_SECONDS + 4)
     connect(monkeypatch, sb)
     acct = accounts(sb)[0]
     op = insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=0, first_poll=1.2, poll_interval=5)
