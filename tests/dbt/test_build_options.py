@@ -56,15 +56,21 @@ def test_the_build_logs_each_node_as_it_finishes_and_returns_its_warnings(
     json.dumps(result)  # an XCom: plain JSON
 
 
-def test_spend_converts_only_with_the_rates_the_user_supplied(tmp_path: Path) -> None:
+RATES_HEADER = "currency,reporting_currency,rate,valid_from,valid_to\n"
+
+
+def _scenario_with_rates(tmp_path: Path, rates_rows: str) -> tuple[Build, Path]:
+    """The scenario lake, a build of it, and a rates file holding ``rates_rows`` (CSV, header added)."""
     lake = tmp_path / "lake"
     write_scenario_lake(lake)
     rates = tmp_path / "rates.csv"
+    rates.write_text(RATES_HEADER + rates_rows)
+    return Build(tmp_path, lake), rates
+
+
+def test_spend_converts_only_with_the_rates_the_user_supplied(tmp_path: Path) -> None:
     # INR -> USD for Kolkata's 2026-11-01..02 only: its 2026-11-07 has no rate
-    rates.write_text(
-        "currency,reporting_currency,rate,valid_from,valid_to\nINR,USD,0.012,2026-11-01,2026-11-02\n"
-    )
-    build = Build(tmp_path, lake)
+    build, rates = _scenario_with_rates(tmp_path, "INR,USD,0.012,2026-11-01,2026-11-02\n")
     build.build(reporting_currency="USD", fx_rates_path=rates)
     rows = build.query(
         "select account_id, date, currency, spend, reporting_currency, fx_rate, spend_reporting "
@@ -84,7 +90,7 @@ def test_spend_converts_only_with_the_rates_the_user_supplied(tmp_path: Path) ->
         "select fx_rate, spend_reporting from cost_per_lead_by_account where account_id = '1002'"
     ) == [(Decimal("0.012"), Decimal("0.09"))]
     # A corrected rate reaches the rows before the incremental window too (1 day: only 2026-11-07)
-    rates.write_text("currency,reporting_currency,rate,valid_from,valid_to\nINR,USD,0.0125,2026-11-01,\n")
+    rates.write_text(RATES_HEADER + "INR,USD,0.0125,2026-11-01,\n")
     build.build(reporting_currency="USD", fx_rates_path=rates, lookback_days=1)
     assert build.query(
         "select date, fx_rate, spend_reporting from conversations_started where account_id = '1002'"
@@ -96,12 +102,8 @@ def test_spend_converts_only_with_the_rates_the_user_supplied(tmp_path: Path) ->
 
 
 def test_overlapping_rates_fail_the_build_naming_the_pair(tmp_path: Path) -> None:
-    lake = tmp_path / "lake"
-    write_scenario_lake(lake)
-    rates = tmp_path / "rates.csv"
-    rates.write_text(
-        "currency,reporting_currency,rate,valid_from,valid_to\n"
-        "INR,USD,0.012,2026-11-01,2026-11-30\nINR,USD,0.013,2026-11-15,\n"
+    build, rates = _scenario_with_rates(
+        tmp_path, "INR,USD,0.012,2026-11-01,2026-11-30\nINR,USD,0.013,2026-11-15,\n"
     )
     with pytest.raises(dbt_runner.DbtBuildError, match="assert_fx_rates_do_not_overlap"):
-        Build(tmp_path, lake).build(reporting_currency="USD", fx_rates_path=rates)
+        build.build(reporting_currency="USD", fx_rates_path=rates)
