@@ -632,13 +632,11 @@ class MetaInsightsOperator(MetaAccountOperator):
             "GET", (node,), {"fields": f"timezone_name,{expansion}"}, with_headers=True
         )
         tz_name = str(account.get("timezone_name") or "UTC")
-        first = account.get("insights") or {}  # no rows in the window: no page, or an empty one
-        rows = list(first.get("data") or [])
-        paging = first.get("paging") or {}
-        after = (paging.get("cursors") or {}).get("after")
-        if paging.get("next") and after:  # more than 500 days: the rest from the edge, after that cursor
-            rest = {**params, "fields": list(F.ACCOUNT_TOTALS_FIELDS), "after": after}
-            rows += [r for page in self.hook.paginate((node, "insights"), rest) for r in page]
+        # The expanded edge's first page (none when the window has no rows); more than 500 days: the
+        # rest from the edge itself, after that page's cursor.
+        edge_params = {**params, "fields": list(F.ACCOUNT_TOTALS_FIELDS)}
+        first = account.get("insights") or {}
+        rows = [r for page in self.hook.paginate((node, "insights"), edge_params, first=first) for r in page]
         served_at = _server_time(headers) or extracted_at
         served_local_date = served_at.astimezone(zoneinfo.ZoneInfo(tz_name)).date()
         by_date = {str(r.get("date_start")): r for r in rows}
