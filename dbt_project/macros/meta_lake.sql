@@ -24,7 +24,7 @@
         yet (e.g. no Page configured for conversations), an empty relation with the lake columns, so the
         whole project still builds. Decided when the model runs. In an incremental run of a staging
         model (the lake's dated datasets), only the `date=` partitions from meta_staging_cutoff() on
-        (meta_lake_partitions_since).
+        (meta_lake_partitions_since); in a full build of one, all of them, date by date.
     -#}
     {%- set relation = source('meta', dataset) -%}
     {%- if execute and is_incremental() -%}
@@ -32,6 +32,13 @@
     {%- elif execute and not meta_lake_has_files(dataset) -%}
         {{ log("meta_lake_source: no files for " ~ dataset ~ " under " ~ meta_lake_root() ~ "; using an empty relation", info=true) }}
         {{- meta_lake_empty_relation(dataset) -}}
+    {%- elif execute and config.get('materialized') == 'incremental' -%}
+        {#-
+            Full build of a dated staging model: every partition, listed date by date, so the rows land
+            in the build file roughly in date order and an incremental run's window delete empties
+            whole row groups (a checkpoint then drops them instead of rewriting the rest).
+        -#}
+        {{- meta_lake_partitions_since(dataset, relation, "date '0001-01-01'") -}}
     {%- else -%}
         {{- relation -}}
     {%- endif -%}
@@ -109,13 +116,18 @@
 
 {% macro meta_window_start(offset_days=0) -%}
     {#-
-        First account-local date of the incremental window: `window_end` (var; default the newest
-        insights partition date in the lake, else today in UTC) minus `lookback_days` - 1, minus
-        `offset_days` (callers widen the window to read UTC-dated partitions around local dates).
-        Returned as a SQL date literal, evaluated when the model runs.
+        First account-local date of the incremental window: `window_end` (var, else the env var
+        META_DBT_WINDOW_END, which dbt_runner.py sets; default the newest insights partition date in
+        the lake, else today in UTC) minus `lookback_days` - 1, minus `offset_days` (callers widen the
+        window to read UTC-dated partitions around local dates). Returned as a SQL date literal,
+        evaluated when the model runs. dbt_runner.py passes the window's end as an env var, not a var:
+        dbt re-parses the whole project when the command line's vars change, i.e. every day.
     -#}
     {%- if not execute -%}{{ return("date '1970-01-01'") }}{%- endif -%}
     {%- set window_end = var('window_end', none) -%}
+    {%- if window_end is none or window_end == '' -%}
+        {%- set window_end = env_var('META_DBT_WINDOW_END', '') -%}
+    {%- endif -%}
     {%- if window_end is none or window_end == '' -%}
         {%- if meta_lake_has_files('insights') -%}
             {%- set sql -%}

@@ -51,28 +51,53 @@
     {#-
         Post-hook of the incremental marts with money: an incremental run rebuilds only the lookback
         window, so rows before it get the current reporting currency and rates here (rates the user
-        added or corrected later, or another reporting currency). Only rows whose values differ are
-        written; a run with unchanged rates writes nothing.
+        added or corrected later, or another reporting currency). Decided per (currency, date), the
+        grain of a rate: a narrow aggregate over the rows before the window finds the pairs whose
+        written reporting_currency / fx_rate differ from the current ones (or whose spend_reporting is
+        not round(spend * fx_rate, 2)), and only their rows are written; a run with unchanged rates
+        writes nothing (the window's rows were just written with the current rates).
     -#}
     {%- if execute and is_incremental() -%}
+        {%- set reporting = meta_reporting_currency() -%}
+        {%- set before_window = date ~ ' < ' ~ meta_window_start() -%}
         update {{ this }} as mart
-        set reporting_currency = rated.reporting_currency,
-            fx_rate = rated.fx_rate,
-            spend_reporting = rated.spend_reporting
+        set reporting_currency = stale.reporting_currency,
+            fx_rate = stale.fx_rate,
+            spend_reporting = cast(round(mart.{{ spend }} * stale.fx_rate, 2) as decimal(18,2))
         from (
-            select
-                rows.rowid as row_id,
-                {{ meta_reporting_columns('rows.' ~ spend, 'rows.' ~ currency) }},
-            from {{ this }} as rows
-            left join {{ ref('int_fx_rates') }} as fx
-                on {{ meta_fx_join('fx', 'rows.' ~ currency, 'rows.' ~ date) }}
-        ) as rated
-        where mart.rowid = rated.row_id
-            and (
-                mart.reporting_currency is distinct from rated.reporting_currency
-                or mart.fx_rate is distinct from rated.fx_rate
-                or mart.spend_reporting is distinct from rated.spend_reporting
-            )
+            select distinct
+                rated.currency,
+                rated.date,
+                rated.reporting_currency,
+                rated.fx_rate,
+            from (
+                select
+                    written.*,
+                    {% if reporting -%}cast('{{ reporting }}' as varchar){%- else -%}cast(null as varchar){%- endif %} as reporting_currency,
+                    {{ meta_fx_rate('fx', 'written.currency') }} as fx_rate,
+                from (
+                    select
+                        {{ currency }} as currency,
+                        {{ date }} as date,
+                        reporting_currency as written_reporting_currency,
+                        fx_rate as written_fx_rate,
+                        bool_and(
+                            spend_reporting is not distinct from cast(round({{ spend }} * fx_rate, 2) as decimal(18,2))
+                        ) as spend_reporting_consistent,
+                    from {{ this }}
+                    where {{ before_window }}
+                    group by all
+                ) as written
+                left join {{ ref('int_fx_rates') }} as fx
+                    on {{ meta_fx_join('fx', 'written.currency', 'written.date') }}
+            ) as rated
+            where not rated.spend_reporting_consistent
+                or rated.written_reporting_currency is distinct from rated.reporting_currency
+                or rated.written_fx_rate is distinct from rated.fx_rate
+        ) as stale
+        where mart.{{ before_window }}
+            and mart.{{ date }} = stale.date
+            and mart.{{ currency }} is not distinct from stale.currency
     {%- else -%}
         select 1
     {%- endif -%}

@@ -127,8 +127,15 @@ def dbt_env(
     lake_root: str | os.PathLike[str] | None = None,
     build_db_path: str | os.PathLike[str] | None = None,
     threads: int | None = None,
+    window_end: str | dt.date | None = None,
 ) -> dict[str, str]:
-    """Environment for a dbt subprocess: absolute paths and no network calls (no usage stats, no version check)."""
+    """Environment for a dbt subprocess: absolute paths and no network calls (no usage stats, no version check).
+
+    ``window_end`` goes to the macro meta_window_start as ``META_DBT_WINDOW_END``, not as a dbt var: dbt
+    re-parses the whole project (~4 s) whenever the command line's vars differ from the previous run's,
+    and the window's last day changes with every daily run. The macro reads it only when a node runs,
+    so it is no part of what dbt parses.
+    """
     env = dict(os.environ)
     env["META_LAKE_ROOT"] = str(local_path(lake_root, "META_LAKE_ROOT", REPO_ROOT / "data" / "lake"))
     env["META_DBT_DUCKDB_PATH"] = str(
@@ -136,6 +143,8 @@ def dbt_env(
     )
     if threads:
         env["META_DBT_THREADS"] = str(threads)
+    if window_end:
+        env["META_DBT_WINDOW_END"] = str(window_end)
     env["DBT_SEND_ANONYMOUS_USAGE_STATS"] = "False"
     env["DBT_VERSION_CHECK"] = "False"
     env["DBT_PROFILES_DIR"] = str(DBT_PROJECT_DIR)
@@ -155,6 +164,7 @@ def run_dbt(
     threads: int | None = None,
     timeout: float | None = None,
     progress: logging.Logger | None = None,
+    window_end: str | dt.date | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """Run one dbt command (``["build"]``, ``["docs", "generate"]``, ...) with the project's paths; no raise.
 
@@ -162,7 +172,7 @@ def run_dbt(
     ``stdout`` holds those messages as text.
     """
     project = Path(project_dir or DBT_PROJECT_DIR).resolve()
-    env = dbt_env(lake_root=lake_root, build_db_path=build_db_path, threads=threads)
+    env = dbt_env(lake_root=lake_root, build_db_path=build_db_path, threads=threads, window_end=window_end)
     Path(env["META_DBT_DUCKDB_PATH"]).parent.mkdir(parents=True, exist_ok=True)
     command = [_dbt_executable(), *args, "--project-dir", str(project), "--profiles-dir", str(project)]
     if target_path:
@@ -322,7 +332,6 @@ def run_dbt_build(
     if window_end is None:
         # Resolved once here rather than by every node's meta_window_start() (a glob over the lake each).
         window_end = default_window_end(lake_root)
-    dbt_vars["window_end"] = str(window_end)
     if lookback_days is not None:
         dbt_vars["lookback_days"] = int(lookback_days)
     if reporting_currency:
@@ -337,6 +346,7 @@ def run_dbt_build(
         build_db_path=build_db_path,
         project=project,
         dbt_vars=dbt_vars,
+        window_end=str(window_end),
         select=select,
         target_path=target_path,
         log_path=log_path,
@@ -408,6 +418,7 @@ def _build(
     build_db_path: str | os.PathLike[str] | None,
     project: Path,
     dbt_vars: dict[str, Any],
+    window_end: str,
     select: str | None,
     target_path: str | os.PathLike[str] | None,
     log_path: str | os.PathLike[str] | None,
@@ -432,6 +443,7 @@ def _build(
         threads=threads,
         timeout=timeout,
         progress=log,
+        window_end=window_end,
     )
     results = _run_results(Path(target_path).resolve() if target_path else project / "target")
     failures = _failures(results)
@@ -456,7 +468,7 @@ def _build(
         "lake_root": dbt_env(lake_root=lake_root)["META_LAKE_ROOT"],
         "started_at": started.isoformat(),
         "seconds": seconds,
-        "vars": dbt_vars,
+        "vars": {**dbt_vars, "window_end": window_end},
         "results": summary["counts"],
         "warnings": summary["warnings"],
     }
