@@ -59,10 +59,12 @@ $(DUCKDB_COMPAT)/.installed: $(STAMP)
 
 # Most of the suite's time is spent waiting on real servers (Airflow's scheduler, dbt, the sandbox's job
 # latency), not on the CPU: test files run on TEST_WORKERS parallel pytest workers (pytest-xdist, one
-# file per worker, so a module's servers stay in one process).
+# file per worker, so a module's servers stay in one process). Files are handed out in the order
+# tests/conftest.py sorts them (longest first); xdist's own reordering (by number of tests) would put the
+# long one-test files last and leave workers idle at the end.
 TEST_WORKERS ?= 3
 test: lint compat
-	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --durations=25
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: $(STAMP) compat
 	$(BIN)/python -m pytest -m "not e2e and not slow"

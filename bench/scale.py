@@ -29,11 +29,12 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
 import threading
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
@@ -156,6 +157,49 @@ extract_pages(config, [{{"page_id": "{account["page_id"]}"}}], context, "convers
         sandbox.stop()
 
 
+def _reconcile(sandbox, run_dir: Path, run_doc: dict):
+    """The run's marts against the sandbox's truth over the lookback window: every account and Page the
+    run extracted (discovery's ``arrived``/``extracted``) must equal it; the account-days and Page-days
+    of those it did not (unreadable, disabled, not yet managed) are skipped and counted."""
+    import duckdb
+    from marts_vs_truth import reconcile
+
+    last_day = datetime.fromisoformat(run_doc["data_interval_start"]).date()
+    since, until = (last_day - timedelta(days=LOOKBACK - 1)).isoformat(), last_day.isoformat()
+    extracted = "where state in ('arrived', 'extracted')"
+    with duckdb.connect() as connection:
+        accounts, pages = (
+            {
+                row[0]
+                for row in connection.sql(
+                    f"select {key} from read_parquet('{run_dir}/lake/{dataset}/**/*.parquet') {extracted}"
+                ).fetchall()
+            }
+            for key, dataset in (("account_id", "discovered_accounts"), ("page_id", "discovered_pages"))
+        )
+    truth = sandbox.truth(since, until, timeout=1800)
+    truth["breakdowns"] = {  # reconcile() skips account-days, not breakdown rows: leave those out here
+        columns: [row for row in rows if str(row["account_id"]).removeprefix("act_") in accounts]
+        for columns, rows in truth.get("breakdowns", {}).items()
+    }
+    return reconcile(
+        str(run_dir / "marts.duckdb"),
+        truth,
+        since,
+        until,
+        skip_account_days={
+            (str(row["account_id"]).removeprefix("act_"), row["date"])
+            for row in truth.get("accounts", [])
+            if str(row["account_id"]).removeprefix("act_") not in accounts
+        },
+        skip_page_days={
+            (str(row["page_id"]), row["date"])
+            for row in truth.get("pages", [])
+            if str(row["page_id"]) not in pages
+        },
+    )
+
+
 def run() -> dict:
     sys.path.insert(0, str(REPO / "tests" / "e2e"))
     from airflow_standalone import (
@@ -224,6 +268,11 @@ def run() -> dict:
                 ).fetchall()
             )
         extracted = states.get("arrived", 0) + states.get("extracted", 0)
+        check = _reconcile(sandbox, workdir / "run", run_doc)
+        if not check.equal:
+            raise RuntimeError(
+                "the 300-account marts differ from the truth:\n" + "\n".join(check.differences[:30])
+            )
         durations: dict[str, float] = {}
         for ti in tasks["task_instances"]:
             if ti.get("start_date") and ti.get("end_date"):
@@ -243,6 +292,9 @@ def run() -> dict:
                 flag["state"]: sum(1 for f in found["flagged_accounts"] if f["state"] == flag["state"])
                 for flag in found["flagged_accounts"]
             },
+            "scale_reconciled_account_days": check.account_days,
+            "scale_reconciled_page_days": check.page_days,
+            "scale_skipped_account_days": check.skipped_account_days,
             "scale_calls_by_endpoint": calls["by_endpoint"],
             "scale_accounts_by_state": states,
             "scale_longest_task_s": durations,
@@ -251,3 +303,4 @@ def run() -> dict:
         }
     finally:
         sandbox.stop()
+        shutil.rmtree(workdir, ignore_errors=True)  # the run's lake, marts and Airflow home

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import resource
 import time
 import uuid
 
@@ -49,13 +50,18 @@ def pytest_runtest_logfinish(nodeid: str, location) -> None:
 
 
 def _timeline(nodeid: str, event: str) -> None:
-    """With ``PYTEST_TIMELINE=<file>``, one JSON line per test start and end (worker, wall clock): where
-    a parallel run's wall time goes (which worker ran what, when), beyond ``--durations``."""
+    """With ``PYTEST_TIMELINE=<file>``, one JSON line per test start and end (worker, wall clock, CPU
+    seconds): where a parallel run's time goes (which worker ran what, when), beyond ``--durations``."""
     path = os.environ.get("PYTEST_TIMELINE")
     if path:
         worker = os.environ.get("PYTEST_XDIST_WORKER", "main")
+        cpu = sum(
+            usage.ru_utime + usage.ru_stime
+            for usage in map(resource.getrusage, (resource.RUSAGE_SELF, resource.RUSAGE_CHILDREN))
+        )  # this worker's CPU seconds so far, with the processes its tests started and reaped
         with open(path, "a") as timeline:
-            timeline.write(json.dumps({"worker": worker, "test": nodeid, event: time.time()}) + "\n")
+            line = {"worker": worker, "test": nodeid, event: time.time(), f"{event}_cpu": cpu}
+            timeline.write(json.dumps(line) + "\n")
 
 
 @pytest.hookimpl(trylast=True)

@@ -47,7 +47,9 @@ class SandboxHandle:
         return f"SandboxHandle({self.url!r})"
 
     # -- plumbing --
-    def _call(self, method: str, path: str, body: dict | None = None, query: dict | None = None):
+    def _call(
+        self, method: str, path: str, body: dict | None = None, query: dict | None = None, timeout: float = 60
+    ):
         url = self.url + path + ("?" + urllib.parse.urlencode(query) if query else "")
         data = json.dumps(body).encode() if body is not None else None
         req = urllib.request.Request(  # noqa: S310 - our loopback URL
@@ -57,15 +59,16 @@ class SandboxHandle:
             headers={"Content-Type": "application/json"} if data else {},
         )
         try:
-            with urllib.request.urlopen(req, timeout=60) as resp:  # noqa: S310 - our loopback URL
+            with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - our loopback URL
                 return json.loads(resp.read() or b"null")
         except urllib.error.HTTPError as exc:
             raise SandboxError(f"{method} {path}: HTTP {exc.code}: {exc.read()[:500]!r}") from exc
 
     # -- control routes --
-    def truth(self, since: str | None = None, until: str | None = None) -> dict:
+    def truth(self, since: str | None = None, until: str | None = None, timeout: float = 60) -> dict:
+        """``timeout``: the truth is computed on request, over every account of the world (minutes at 300)."""
         query = {k: v for k, v in (("since", since), ("until", until)) if v}
-        return self._call("GET", "/_sandbox/truth", query=query)
+        return self._call("GET", "/_sandbox/truth", query=query, timeout=timeout)
 
     def stats(self) -> dict:
         return self._call("GET", "/_sandbox/stats")

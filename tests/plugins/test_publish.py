@@ -359,6 +359,7 @@ _reader(*sys.argv[2:])
 """
 
 
+@pytest.mark.slow  # >= 50 publishes with four reader processes: minutes
 def test_readers_never_see_a_failed_or_mixed_read_during_many_publishes(tmp_path):
     """>= 50 publishes (replacing, adding and removing dates, a schema change, a full rewrite) while one
     process per reader style reads every mart by its contract path in a loop: 0 errors, and every read of a mart equals that
