@@ -57,9 +57,9 @@ $(DUCKDB_COMPAT)/.installed: $(STAMP)
 	$(BIN)/uv pip install --quiet --compile-bytecode --python $(BIN)/python --target $(DUCKDB_COMPAT) duckdb==$(DUCKDB_COMPAT_VERSION)
 	@touch $@
 
-# Most of the suite's time is spent waiting on real servers (Airflow's scheduler, dbt, the sandbox's job
-# latency), not on the CPU: test files run on TEST_WORKERS parallel pytest workers (pytest-xdist, one
-# file per worker, so a module's servers stay in one process). Files are handed out in the order
+# Test files run on TEST_WORKERS parallel pytest workers (pytest-xdist, one file per worker, so a module's
+# servers stay in one process). On 2 cores the suite keeps both busy (dbt builds, Airflow, the sandbox):
+# more workers would not finish sooner. Files are handed out in the order
 # tests/conftest.py sorts them (longest first); xdist's own reordering (by number of tests) would put the
 # long one-test files last and leave workers idle at the end.
 TEST_WORKERS ?= 3

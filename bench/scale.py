@@ -178,8 +178,12 @@ def _reconcile(sandbox, run_dir: Path, run_doc: dict):
             for key, dataset in (("account_id", "discovered_accounts"), ("page_id", "discovered_pages"))
         )
     truth = sandbox.truth(since, until, timeout=1800)
+
+    def account_of(row: dict) -> str:
+        return str(row["account_id"]).removeprefix("act_")
+
     truth["breakdowns"] = {  # reconcile() skips account-days, not breakdown rows: leave those out here
-        columns: [row for row in rows if str(row["account_id"]).removeprefix("act_") in accounts]
+        columns: [row for row in rows if account_of(row) in accounts]
         for columns, rows in truth.get("breakdowns", {}).items()
     }
     return reconcile(
@@ -188,9 +192,9 @@ def _reconcile(sandbox, run_dir: Path, run_doc: dict):
         since,
         until,
         skip_account_days={
-            (str(row["account_id"]).removeprefix("act_"), row["date"])
+            (account_of(row), row["date"])
             for row in truth.get("accounts", [])
-            if str(row["account_id"]).removeprefix("act_") not in accounts
+            if account_of(row) not in accounts
         },
         skip_page_days={
             (str(row["page_id"]), row["date"])
