@@ -284,7 +284,7 @@ def run() -> dict:
                     datetime.fromisoformat(ti["end_date"]) - datetime.fromisoformat(ti["start_date"])
                 ).total_seconds()
                 durations[ti["task_id"]] = max(durations.get(ti["task_id"], 0.0), round(seconds, 1))
-        return {
+        numbers = {
             "scale_300_accounts_wall_s": round(wall.total_seconds(), 1),
             "scale_calls_per_account": round(calls["total"] / max(1, extracted), 2),
             "scale_peak_rss_mb": round(rss.peak_mb, 1),
@@ -305,6 +305,12 @@ def run() -> dict:
             "scale_loadavg_1m_before": round(loadavg_before, 2),
             "scale_loadavg_1m_after": round(os.getloadavg()[0], 2),
         }
+        shutil.rmtree(workdir, ignore_errors=True)  # the run's lake, marts and Airflow home
+        return numbers
+    except BaseException:
+        print(
+            f"[bench] scale failed; its lake, marts and Airflow home are kept in {workdir}", file=sys.stderr
+        )
+        raise
     finally:
         sandbox.stop()
-        shutil.rmtree(workdir, ignore_errors=True)  # the run's lake, marts and Airflow home
