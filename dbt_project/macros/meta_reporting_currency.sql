@@ -39,11 +39,23 @@
 {%- endmacro %}
 
 
-{% macro meta_reporting_columns(spend, currency, fx='fx') -%}
+{% macro meta_reporting_currency_value() -%}
+    {#- The reporting currency as a SQL value (null when none is configured). -#}
     {%- set reporting = meta_reporting_currency() -%}
-    {%- if reporting -%}cast('{{ reporting }}' as varchar){%- else -%}cast(null as varchar){%- endif %} as reporting_currency,
+    {%- if reporting -%}cast('{{ reporting }}' as varchar){%- else -%}cast(null as varchar){%- endif -%}
+{%- endmacro %}
+
+
+{% macro meta_spend_reporting(spend, fx_rate) -%}
+    {#- Spend in the reporting currency: round(spend * fx_rate, 2), null when fx_rate is. -#}
+    cast(round({{ spend }} * {{ fx_rate }}, 2) as decimal(18,2))
+{%- endmacro %}
+
+
+{% macro meta_reporting_columns(spend, currency, fx='fx') -%}
+    {{ meta_reporting_currency_value() }} as reporting_currency,
     {{ meta_fx_rate(fx, currency) }} as fx_rate,
-    cast(round({{ spend }} * {{ meta_fx_rate(fx, currency) }}, 2) as decimal(18,2)) as spend_reporting
+    {{ meta_spend_reporting(spend, meta_fx_rate(fx, currency)) }} as spend_reporting
 {%- endmacro %}
 
 
@@ -58,12 +70,11 @@
         writes nothing (the window's rows were just written with the current rates).
     -#}
     {%- if execute and is_incremental() -%}
-        {%- set reporting = meta_reporting_currency() -%}
         {%- set before_window = date ~ ' < ' ~ meta_window_start() -%}
         update {{ this }} as mart
         set reporting_currency = stale.reporting_currency,
             fx_rate = stale.fx_rate,
-            spend_reporting = cast(round(mart.{{ spend }} * stale.fx_rate, 2) as decimal(18,2))
+            spend_reporting = {{ meta_spend_reporting('mart.' ~ spend, 'stale.fx_rate') }}
         from (
             select distinct
                 rated.currency,
@@ -73,7 +84,7 @@
             from (
                 select
                     written.*,
-                    {% if reporting -%}cast('{{ reporting }}' as varchar){%- else -%}cast(null as varchar){%- endif %} as reporting_currency,
+                    {{ meta_reporting_currency_value() }} as reporting_currency,
                     {{ meta_fx_rate('fx', 'written.currency') }} as fx_rate,
                 from (
                     select
@@ -82,7 +93,7 @@
                         reporting_currency as written_reporting_currency,
                         fx_rate as written_fx_rate,
                         bool_and(
-                            spend_reporting is not distinct from cast(round({{ spend }} * fx_rate, 2) as decimal(18,2))
+                            spend_reporting is not distinct from {{ meta_spend_reporting(spend, 'fx_rate') }}
                         ) as spend_reporting_consistent,
                     from {{ this }}
                     where {{ before_window }}
