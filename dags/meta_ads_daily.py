@@ -45,7 +45,8 @@ extracted is marked `partial` in the marts):
    their reachable messages (a snapshot partition for D).
 4. **dbt build** of the marts into the build file, then **publish**: an atomic swap of
    `data/marts.duckdb` plus Parquet copies under `data/marts/`, so BI readers never see a half state.
-5. **check_extractions**: fails the run when an account, Page or day could not be extracted.
+5. **check_extractions**: fails the run when an account, Page or day could not be extracted, or when the
+   marts were not published.
 
 **Failure isolation**: an extraction that fails for good (a lost permission, a disabled account, a removed
 Page, a day Meta cannot build) does not stop the others; the marts build and publish with everything else,
@@ -217,10 +218,11 @@ def meta_ads_daily():
         extracted.append(page_group)
 
     # Runs when every extraction is done and one succeeded: a failed account or Page does not hold back
-    # the marts of the others (their earlier data stays in the lake as it was).
+    # the marts of the others (their earlier data stays in the lake as it was). `all_done` and a gate, not
+    # `all_done_min_one_success`, which skips the build when a mapped extraction had nothing to map.
     scopes.update({t.task_id: scope_of(t) for group in extracted for t in group.children.values()})
 
-    @task(pool=DUCKDB_WRITER_POOL, retries=1, trigger_rule=TriggerRule.ALL_DONE_MIN_ONE_SUCCESS)
+    @task(pool=DUCKDB_WRITER_POOL, retries=1, trigger_rule=TriggerRule.ALL_DONE)
     def dbt_build(data_interval_start=None, ti=None) -> dict:
         """One `dbt build` (models + tests) into the build file; the pool keeps DuckDB to one writer.
 
@@ -228,6 +230,9 @@ def meta_ads_daily():
         day rebuilds its own window, not the newest one.
         """
         from meta_ads_elt.dbt_runner import dbt_target_dir, run_dbt_build
+        from meta_ads_elt.failures import require_a_successful_extraction
+
+        require_a_successful_extraction(ti, scopes)
 
         build_path = Path(config.resolve(config.marts.build_path))
         lookback_days = config.lookback_days
@@ -280,7 +285,8 @@ def meta_ads_daily():
         retries=1, trigger_rule=TriggerRule.ALL_DONE
     )  # its own verdict is not retried (AirflowFailException)
     def check_extractions() -> None:
-        """Fail the run (after the publish) when an extraction of it failed, naming each and its fix."""
+        """Fail the run (after the publish) when an extraction of it failed, naming each and its fix, or when
+        the marts were not published."""
         from meta_ads_elt.failures import check_run
 
         check_run(_run_outcome())

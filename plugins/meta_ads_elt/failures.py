@@ -9,16 +9,20 @@ The contract (DESIGN.md, "Failure isolation"):
   ``<lake>/_state/failures/runs/<run_id>/``. The task's lake partitions are untouched: each task
   replaces its partitions in one commit, so a task that fails leaves the earlier data exactly as it was
   (an Insights task that gave up some *days* writes every other day and names those days).
-* ``dbt_build`` runs when every extraction is done and at least one succeeded
-  (``all_done_min_one_success``), so the marts of a run with a failed account still build and publish.
+* ``dbt_build`` runs when every extraction is done (trigger rule ``all_done``) and at least one succeeded
+  (:func:`require_a_successful_extraction`), so the marts of a run with a failed account still build and
+  publish. Not ``all_done_min_one_success``: that rule *skips* the build when any upstream task was
+  skipped, and Airflow skips a mapped extraction with nothing to map (discovery found no Page), which
+  would leave the marts unpublished in a run that ends green.
 * ``publish`` (:func:`reconcile_failures`) reads the run's task states from Airflow, turns every failed
   or ``upstream_failed`` extraction into an **open failure** (``<lake>/_state/failures/open/``), closes
   the open failures whose dates a successful extraction of the same account or Page has now re-pulled
   (a retry or a later run's lookback window fills exactly the gap), and writes the open ones into the
   serving file: table ``_published_failures`` and column ``_published.open_failures``.
 * ``check_extractions``, the last task (trigger rule ``all_done``), fails the DAG run when any
-  extraction of the run failed, naming each with its reason and the command that fills the gap: the
-  marts are published, but the run is not green.
+  extraction of the run failed, naming each with its reason and the command that fills the gap (the
+  marts are published, but the run is not green), and when the marts were not published (``dbt_build``
+  or ``publish`` did not succeed): it is the DAG's only leaf, so its verdict is the run's state.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ import logging
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from airflow.sdk.exceptions import AirflowFailException
+from airflow.sdk.exceptions import AirflowFailException, AirflowSkipException
 
 from meta_ads_elt.redaction import scrub
 
@@ -47,12 +51,18 @@ KIND_OF_OPERATOR = {
     "MetaLeadsOperator": "leads",
     "MetaConversationsOperator": "conversations",
 }
-NOT_EXTRACTIONS = frozenset({"dbt_build", "publish", "check_extractions"})
+MARTS_TASKS = ("dbt_build", "publish")
+"""The tasks that build and publish the marts: a run in which either did not succeed published nothing."""
+NOT_EXTRACTIONS = frozenset({*MARTS_TASKS, "check_extractions"})
 """Tasks of the DAG that are not extractions (everything else is)."""
 
 
 class ExtractionsFailedError(AirflowFailException):
-    """Some extraction of this run failed: the marts were published without it (named in the message)."""
+    """Some extraction of this run failed, or the marts were not published (each named in the message)."""
+
+
+class NothingExtractedError(AirflowSkipException):
+    """No extraction of this run succeeded: nothing new to build (the marts stay as last published)."""
 
 
 @dataclasses.dataclass
@@ -170,6 +180,9 @@ class RunOutcome:
 
     failures: list[ExtractionFailure]
     landed: dict[tuple[str, str], set[str]]
+    unpublished: dict[str, str | None] = dataclasses.field(default_factory=dict)
+    """``dbt_build`` / ``publish`` -> state, for those of them that did not succeed (the marts were not
+    published); empty when both succeeded or the states do not name them (a build run outside Airflow)."""
 
 
 def run_outcome(
@@ -244,7 +257,8 @@ def run_outcome(
                 failed_at=dt.datetime.now(dt.UTC).isoformat(),
             )
         failures.append(failure)
-    return RunOutcome(failures, landed)
+    unpublished = {task: states[task] for task in MARTS_TASKS if task in states and states[task] != "success"}
+    return RunOutcome(failures, landed, unpublished)
 
 
 def reconcile_failures(lake_root: Any, outcome: RunOutcome) -> list[ExtractionFailure]:
@@ -273,20 +287,49 @@ def reconcile_failures(lake_root: Any, outcome: RunOutcome) -> list[ExtractionFa
 
 
 def check_run(outcome: RunOutcome, open_failures: Iterable[ExtractionFailure] = ()) -> None:
-    """Fail (no retry) when an extraction of this run failed; each failure on its own log line."""
+    """Fail (no retry) when an extraction of this run failed or the marts were not published; each
+    failure on its own log line."""
     still_open = [f for f in open_failures if f.run_id not in {x.run_id for x in outcome.failures}]
     for failure in still_open:
         log.warning("Still open from an earlier run: %s", failure.line())
-    if not outcome.failures:
-        log.info("Every extraction of this run succeeded.")
+    if not outcome.failures and not outcome.unpublished:
+        log.info("Every extraction of this run succeeded and the marts were published.")
         return
     for failure in outcome.failures:
         log.error("%s", failure.line())
-    names = ", ".join(f"{f.kind} {f.entity}" for f in outcome.failures)
-    raise ExtractionsFailedError(
-        f"{len(outcome.failures)} extraction(s) of this run failed: {names}. The marts were published with "
-        "every other account and Page; each failed one is listed above (and in the serving file's table "
-        "_published_failures) with its reason and the command that fills the gap."
+    problems = []
+    if outcome.failures:
+        names = ", ".join(f"{f.kind} {f.entity}" for f in outcome.failures)
+        problems.append(
+            f"{len(outcome.failures)} extraction(s) of this run failed: {names}. Each is listed above (and, once "
+            "published, in the serving file's table _published_failures) with its reason and the command that "
+            "fills the gap."
+        )
+    if outcome.unpublished:
+        states = ", ".join(f"{task} {state or 'not run'}" for task, state in outcome.unpublished.items())
+        problems.append(
+            f"The marts were NOT published by this run ({states}): BI tools still read the last published "
+            "marts. See those tasks' logs for why; once fixed, clear dbt_build of this run with its downstream "
+            "tasks."
+        )
+    elif outcome.failures:
+        problems.append("The marts were published with every other account and Page.")
+    raise ExtractionsFailedError(" ".join(problems))
+
+
+def require_a_successful_extraction(ti: Any, extraction_task_ids: Iterable[str]) -> None:
+    """``dbt_build``'s gate: skip the build when extractions of this run failed and none succeeded.
+
+    The task's trigger rule is ``all_done`` (see the module docstring); a run whose extractions were all
+    skipped (nothing to extract) still builds.
+    """
+    states = ti.get_task_states(dag_id=ti.dag_id, task_ids=sorted(extraction_task_ids), run_ids=[ti.run_id])
+    seen = list(dict(states.get(ti.run_id, {})).values())
+    if "success" in seen or not FAILED_STATES.intersection(seen):
+        return
+    raise NothingExtractedError(
+        f"No extraction of this run succeeded ({sum(s in FAILED_STATES for s in seen)} failed or not run): "
+        "nothing new to build; the marts stay as last published. check_extractions names each failure."
     )
 
 

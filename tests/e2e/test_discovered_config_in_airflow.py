@@ -5,6 +5,7 @@ dataset says what was found."""
 from __future__ import annotations
 
 import os
+import sqlite3
 from datetime import timedelta
 
 import duckdb
@@ -99,3 +100,24 @@ def test_discover_me_publishes_the_same_marts_as_the_explicit_lists(sandbox, tmp
         )
     assert found == {a["account_id"]: "arrived" for a in world["accounts"]}, "first run: every account is new"
     assert set(pages) == {p["id"] for p in world["pages"]}
+
+
+def test_a_discovery_that_finds_no_page_still_publishes_the_marts(sandbox, tmp_path):
+    """Airflow skips a mapped task with nothing to map (no Page found). The build must not be skipped with
+    it: the run publishes the marts of the listed accounts, and a run that published nothing is never green."""
+    business = sandbox.world()["business"]["id"]  # manages no client's account in the default world
+    workdir, result = dags_test(
+        sandbox, tmp_path, "no_pages", pages={"discover": [f"business:{business}:client"]}
+    )
+    output = (result.stdout + result.stderr)[-6000:]
+    with sqlite3.connect(workdir.parent / "no_pages_home" / "airflow.db") as db:
+        states = dict(
+            db.execute("select task_id, state from task_instance where dag_id = ?", [DAG_ID]).fetchall()
+        )
+        (run_state,) = db.execute("select state from dag_run where dag_id = ?", [DAG_ID]).fetchone()
+    assert states["leads.extract_leads"] == states["conversations.extract_conversations"] == "skipped", states
+    assert states["dbt_build"] == states["publish"] == "success", (states, output)
+    assert run_state == "success", (states, output)
+    with duckdb.connect(str(workdir / "marts.duckdb"), read_only=True) as connection:
+        (spend,) = connection.execute("select sum(spend) from cost_per_lead").fetchone()
+    assert spend and spend > 0, "the listed accounts' spend is published"
