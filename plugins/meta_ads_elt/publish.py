@@ -24,8 +24,10 @@ Guarantees
   ``retain_minutes`` after the publish that replaced them, then are removed.
 * **Only what changed is copied.** Each mart's rows are fingerprinted per ``date`` (row count and a sum
   of row hashes, in DuckDB). The serving file starts as a copy of the previous one (when it is ours,
-  with the same storage version) and only the dates whose fingerprint changed are deleted and
-  re-inserted; a mart whose columns changed is rewritten whole. In a mart's new Parquet file the
+  with the same storage version) and only the dates whose fingerprint changed are replaced: on a date
+  that kept its row count only the columns whose values changed are updated (rows matched on the
+  others, the result checked against the build's fingerprint), any other date is deleted and
+  re-inserted (``date_replace.py``); a mart whose columns changed is rewritten whole. In a mart's new Parquet file the
   unchanged dates' row groups stay as they are and each changed date is encoded as its own row
   group(s) (``parquet_splice.py`` rewrites the footer); an unchanged mart's file is hard-linked.
 * **Nothing replaced unless everything was written**: a failure leaves the published state as it was
@@ -58,6 +60,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from meta_ads_elt.date_replace import replace_dates
 from meta_ads_elt.marts import BREAKDOWN_MARTS, MARTS, REPO_ROOT, ROLLUPS, local_path
 from meta_ads_elt.parquet_splice import (
     MAGIC,
@@ -253,7 +256,6 @@ def _write_serving(
     for stale in existing - {*relations, "_published", "_published_dates", "_published_failures"}:
         con.execute(f'drop table if exists serve.main."{stale}"')
     stored = _stored_fingerprints(con) if incremental and "_published_dates" in existing else {}
-    con.execute("create or replace temp table _changed_dates (date date)")
     for relation in relations:
         source, target = f'build.main."{relation}"', f'serve.main."{relation}"'
         if not incremental or relation not in existing or _columns(con, target) != columns[relation]:
@@ -269,15 +271,8 @@ def _write_serving(
             modes[relation] = "full"
             continue
         modes[relation] = f"{len(changed)} date(s) replaced" if changed else "unchanged"
-        if not changed:
-            continue
-        con.execute("delete from _changed_dates")
-        changed_dates = pa.table({"date": [dt.date.fromisoformat(d) for d in changed]})  # noqa: F841 (by name)
-        con.execute("insert into _changed_dates select * from changed_dates")
-        con.execute(f"delete from {target} where date in (select date from _changed_dates)")
-        con.execute(
-            f"insert into {target} select * from {source} where date in (select date from _changed_dates) order by date"
-        )
+        if changed:
+            replace_dates(con, source, target, changed, build_fp[relation], before)
     return modes
 
 
