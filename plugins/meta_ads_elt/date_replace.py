@@ -19,6 +19,9 @@ from typing import Any
 import pyarrow as pa
 
 Fingerprints = Mapping[str, Sequence[Any]]  # ISO date -> [rows, sum of row hashes as text]
+UPDATE_MIN_ROWS = 122_880
+"""Fewer rows (one DuckDB row group) are re-inserted: cheap, while an update reads the source three
+times (a view, such as a rollup, is computed three times)."""
 
 
 def replace_dates(
@@ -28,16 +31,21 @@ def replace_dates(
     dates: Sequence[str],
     source_fp: Fingerprints,
     target_fp: Fingerprints,
+    update_min_rows: int | None = None,
 ) -> None:
     """Make ``target``'s rows of ``dates`` (ISO dates) equal ``source``'s; both relations (qualified
-    names) have the same columns, ``*_fp`` are their fingerprints by date (``publish._fingerprints``)."""
+    names) have the same columns, ``*_fp`` are their fingerprints by date (``publish._fingerprints``).
+    Columns are updated only when the dates that kept their row count hold ``update_min_rows``
+    (default :data:`UPDATE_MIN_ROWS`) rows or more."""
+    if update_min_rows is None:
+        update_min_rows = UPDATE_MIN_ROWS
     same_rows = [
         day
         for day in dates
         if day in source_fp and day in target_fp and source_fp[day][0] == target_fp[day][0]
     ]
     left = [day for day in dates if day not in same_rows]
-    if same_rows:
+    if same_rows and sum(source_fp[day][0] for day in same_rows) >= update_min_rows:
         left += update_changed_columns(con, source, target, same_rows, source_fp)
     if left:
         _load_dates(con, "_replaced_dates", left)
@@ -65,18 +73,22 @@ def update_changed_columns(
     if not changed:  # rows moved between dates or values between rows: no column to update
         return list(dates)
     key = "hash(" + ", ".join(_name(c) for c in kept) + ")"
-    rows, keys = con.execute(f"select count(*), count(distinct {key}) from {source} {on_dates}").fetchone()
+    con.execute(
+        f"create or replace temp table _updated_rows as select {key} as _row_key, "
+        + ", ".join(_name(c) for c in changed)
+        + f" from {source} {on_dates}"
+    )
+    rows, keys = con.execute("select count(*), count(distinct _row_key) from _updated_rows").fetchone()
     if rows != keys:  # the kept columns do not identify a row: a join could match rows many times
+        con.execute("drop table _updated_rows")
         return list(dates)
     target_key = "hash(" + ", ".join(f"t.{_name(c)}" for c in kept) + ")"
     con.execute(
         f"update {target} as t set "
         + ", ".join(f"{_name(c)} = s.{_name(c)}" for c in changed)
-        + f" from (select {key} as _row_key, "
-        + ", ".join(_name(c) for c in changed)
-        + f" from {source} {on_dates}) as s "
-        + f"where t.date in (select date from _updated_dates) and {target_key} = s._row_key"
+        + f" from _updated_rows as s where t.date in (select date from _updated_dates) and {target_key} = s._row_key"
     )
+    con.execute("drop table _updated_rows")
     result = con.execute(
         f"select cast(date as varchar), count(*), cast(sum(hash(t)) as varchar) from {target} as t "
         f"{on_dates} group by date"

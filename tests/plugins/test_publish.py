@@ -22,10 +22,19 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from meta_ads_elt import marts, parquet_splice, publish
+from meta_ads_elt import date_replace, marts, parquet_splice, publish
 from meta_ads_elt.publish import CURRENT_LINK, VERSIONS_DIR, current_parquet_files
 
 MARTS = marts.MARTS
+
+
+@pytest.fixture(autouse=True)
+def update_columns_of_small_tables(monkeypatch):
+    """These marts are small: lower the row count from which restated dates of the serving file have
+    their changed columns updated rather than re-inserted, so publishes here take that path too."""
+    monkeypatch.setattr(date_replace, "UPDATE_MIN_ROWS", 0)
+
+
 FIRST_DAY = dt.date(2026, 10, 1)
 DAYS = 30
 
