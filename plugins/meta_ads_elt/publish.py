@@ -80,6 +80,8 @@ DEFAULT_RETAIN_MINUTES = 60
 DEFAULT_SERVING_STORAGE_VERSION = "v1.0.0"
 """Readable by every DuckDB >= 1.0 (checked with DuckDB 1.4.3); DuckDB 2.0 writes this when asked."""
 ROWS_PER_ROW_GROUP = 1_000_000
+PARQUET_WORKERS = 2
+"""Marts whose Parquet files are written at once (the two big marts' dates are encoded side by side)."""
 PARQUET_OPTIONS = {
     "compression": "zstd",
     "store_schema": False,  # types from Parquet's own logical types, as any reader sees them
@@ -628,6 +630,38 @@ def _write_parquet_version(
     return version_dir
 
 
+def _write_mart_file(
+    con: Any,
+    mart: str,
+    version_dir: Path,
+    fingerprints: Fingerprints,
+    columns: list,
+    before: Mapping[str, Any] | None,
+    previous_dir: Path | None,
+    incremental: bool,
+    described: Descriptions,
+) -> dict[str, Any]:
+    """One mart's file of the new version (spliced from the previous one when it can be); its entry."""
+    path = version_dir / f"{mart}.parquet"
+    before_path = previous_dir / before["file"] if before and previous_dir else None
+    metadata = parquet_metadata(described)
+    try:
+        return _write_mart_parquet(
+            con,
+            mart,
+            path,
+            fingerprints,
+            columns,
+            before,
+            before_path,
+            rewrite_all=not incremental,
+            metadata=metadata,
+        )
+    except ParquetSpliceError:  # the previous file is not what its manifest says: write afresh
+        path.unlink(missing_ok=True)
+        return _write_mart_parquet(con, mart, path, fingerprints, columns, None, None, metadata=metadata)
+
+
 def _write_parquet_files(
     con: Any,
     version_dir: Path,
@@ -641,35 +675,28 @@ def _write_parquet_files(
     incremental: bool,
     descriptions: Mapping[str, Descriptions],
 ) -> None:
-    entries = {}
-    for mart in marts:
-        before = (previous or {}).get("marts", {}).get(mart)
-        before_path = previous_dir / before["file"] if before and previous_dir else None
-        metadata = parquet_metadata(descriptions[mart])
-        try:
-            entries[mart] = _write_mart_parquet(
-                con,
-                mart,
-                version_dir / f"{mart}.parquet",
-                build_fp[mart],
-                columns[mart],
-                before,
-                before_path,
-                rewrite_all=not incremental,
-                metadata=metadata,
-            )
-        except ParquetSpliceError:  # the previous file is not what its manifest says: write afresh
-            (version_dir / f"{mart}.parquet").unlink(missing_ok=True)
-            entries[mart] = _write_mart_parquet(
-                con,
-                mart,
-                version_dir / f"{mart}.parquet",
-                build_fp[mart],
-                columns[mart],
-                None,
-                None,
-                metadata=metadata,
-            )
+    cursors = {mart: con.cursor() for mart in marts}  # a connection per thread
+    try:
+        with ThreadPoolExecutor(max_workers=PARQUET_WORKERS) as pool:
+            futures = {
+                mart: pool.submit(
+                    _write_mart_file,
+                    cursors[mart],
+                    mart,
+                    version_dir,
+                    build_fp[mart],
+                    columns[mart],
+                    (previous or {}).get("marts", {}).get(mart),
+                    previous_dir,
+                    incremental,
+                    descriptions[mart],
+                )
+                for mart in marts
+            }
+            entries = {mart: future.result() for mart, future in futures.items()}
+    finally:
+        for cursor in cursors.values():
+            cursor.close()
     manifest = {"version": version, "published_at": published_at.isoformat(), "marts": entries}
     (version_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     for path in version_dir.iterdir():
