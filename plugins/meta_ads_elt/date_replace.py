@@ -44,8 +44,9 @@ def replace_dates(
         for day in dates
         if day in source_fp and day in target_fp and source_fp[day][0] == target_fp[day][0]
     ]
-    left = [day for day in dates if day not in same_rows]
+    left = list(dates)
     if same_rows and sum(source_fp[day][0] for day in same_rows) >= update_min_rows:
+        left = [day for day in dates if day not in same_rows]
         left += update_changed_columns(con, source, target, same_rows, source_fp)
     if left:
         _load_dates(con, "_replaced_dates", left)

@@ -38,11 +38,11 @@ def differing_rows(con) -> int:
     ).fetchone()[0]
 
 
-def replace_changed(con) -> list[str]:
+def replace_changed(con, update_min_rows: int | None = 0) -> list[str]:
     """What the publisher does: fingerprint both, replace the dates that differ; returns those dates."""
     source_fp, target_fp = _fingerprints(con, "source"), _fingerprints(con, "target")
     changed = _changed(source_fp, target_fp)
-    replace_dates(con, "source", "target", changed, source_fp, target_fp, update_min_rows=0)
+    replace_dates(con, "source", "target", changed, source_fp, target_fp, update_min_rows=update_min_rows)
     return changed
 
 
@@ -103,4 +103,11 @@ def test_rows_moved_between_dates_are_replaced_whole(con):
         "where (ad_id = 'ad 7' and date = date '2026-11-01') or (ad_id = 'ad 8' and date = date '2026-11-02')"
     )
     assert replace_changed(con) == ["2026-11-01", "2026-11-02"]
+    assert differing_rows(con) == 0
+
+
+def test_dates_holding_fewer_rows_than_the_threshold_are_re_inserted(con):
+    con.execute("update source set as_of = as_of + interval 1 hour where date >= date '2026-11-03'")
+    con.execute("update source set spend = spend + 1 where date = date '2026-11-04' and clicks = 2")
+    assert replace_changed(con, update_min_rows=None) == ["2026-11-03", "2026-11-04", "2026-11-05"]
     assert differing_rows(con) == 0
