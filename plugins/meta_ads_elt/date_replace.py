@@ -19,6 +19,7 @@ from typing import Any
 import pyarrow as pa
 
 Fingerprints = Mapping[str, Sequence[Any]]  # ISO date -> [rows, sum of row hashes as text]
+ROW_KEY = "_row_key"  # the update's join column (a mart with a column of that name is re-inserted)
 UPDATE_MIN_ROWS = 122_880
 """Fewer rows (one DuckDB row group) are re-inserted: cheap, while an update reads the source three
 times (a view, such as a rollup, is computed three times)."""
@@ -71,15 +72,15 @@ def update_changed_columns(
     target_sums = con.execute(f"select {sums} from {target} {on_dates}").fetchone()
     changed = [c for c, new, old in zip(columns, source_sums, target_sums, strict=True) if new != old]
     kept = [c for c in columns if c not in changed]
-    if not changed:  # rows moved between dates or values between rows: no column to update
+    if not changed or ROW_KEY in columns:  # rows moved between dates or rows, or a clashing name
         return list(dates)
     key = "hash(" + ", ".join(_name(c) for c in kept) + ")"
     con.execute(
-        f"create or replace temp table _updated_rows as select {key} as _row_key, "
+        f"create or replace temp table _updated_rows as select {key} as {ROW_KEY}, "
         + ", ".join(_name(c) for c in changed)
         + f" from {source} {on_dates}"
     )
-    rows, keys = con.execute("select count(*), count(distinct _row_key) from _updated_rows").fetchone()
+    rows, keys = con.execute(f"select count(*), count(distinct {ROW_KEY}) from _updated_rows").fetchone()
     if rows != keys:  # the kept columns do not identify a row: a join could match rows many times
         con.execute("drop table _updated_rows")
         return list(dates)
@@ -87,7 +88,7 @@ def update_changed_columns(
     con.execute(
         f"update {target} as t set "
         + ", ".join(f"{_name(c)} = s.{_name(c)}" for c in changed)
-        + f" from _updated_rows as s where t.date in (select date from _updated_dates) and {target_key} = s._row_key"
+        + f" from _updated_rows as s where t.date in (select date from _updated_dates) and {target_key} = s.{ROW_KEY}"
     )
     con.execute("drop table _updated_rows")
     result = con.execute(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import duckdb
 import pytest
+from meta_ads_elt import date_replace
 from meta_ads_elt.date_replace import replace_dates, update_changed_columns
 from meta_ads_elt.publish import _changed, _fingerprints
 
@@ -110,4 +111,14 @@ def test_dates_holding_fewer_rows_than_the_threshold_are_re_inserted(con):
     con.execute("update source set as_of = as_of + interval 1 hour where date >= date '2026-11-03'")
     con.execute("update source set spend = spend + 1 where date = date '2026-11-04' and clicks = 2")
     assert replace_changed(con, update_min_rows=None) == ["2026-11-03", "2026-11-04", "2026-11-05"]
+    assert differing_rows(con) == 0
+
+
+def test_a_table_with_a_column_named_like_the_row_key_is_re_inserted(con):
+    for name in ("source", "target"):
+        con.execute(f"alter table {name} add column {date_replace.ROW_KEY} bigint default 1")
+    con.execute("update source set as_of = as_of + interval 1 hour where date = date '2026-11-02'")
+    source_fp = _fingerprints(con, "source")
+    assert update_changed_columns(con, "source", "target", ["2026-11-02"], source_fp) == ["2026-11-02"]
+    assert replace_changed(con) == ["2026-11-02"]
     assert differing_rows(con) == 0
