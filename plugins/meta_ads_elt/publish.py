@@ -24,8 +24,10 @@ Guarantees
   ``retain_minutes`` after the publish that replaced them, then are removed.
 * **Only what changed is copied.** Each mart's rows are fingerprinted per ``date`` (row count and a sum
   of row hashes, in DuckDB). The serving file starts as a copy of the previous one (when it is ours,
-  with the same storage version) and only the dates whose fingerprint changed are deleted and
-  re-inserted; a mart whose columns changed is rewritten whole. In a mart's new Parquet file the
+  with the same storage version) and only the dates whose fingerprint changed are replaced: on a date
+  that kept its row count only the columns whose values changed are updated (rows matched on the
+  others, the result checked against the build's fingerprint), any other date is deleted and
+  re-inserted (``date_replace.py``); a mart whose columns changed is rewritten whole. In a mart's new Parquet file the
   unchanged dates' row groups stay as they are and each changed date is encoded as its own row
   group(s) (``parquet_splice.py`` rewrites the footer); an unchanged mart's file is hard-linked.
 * **Nothing replaced unless everything was written**: a failure leaves the published state as it was
@@ -58,6 +60,7 @@ from typing import Any
 
 import pyarrow as pa
 
+from meta_ads_elt.date_replace import replace_dates
 from meta_ads_elt.marts import BREAKDOWN_MARTS, MARTS, REPO_ROOT, ROLLUPS, local_path
 from meta_ads_elt.parquet_splice import (
     MAGIC,
@@ -77,6 +80,8 @@ DEFAULT_RETAIN_MINUTES = 60
 DEFAULT_SERVING_STORAGE_VERSION = "v1.0.0"
 """Readable by every DuckDB >= 1.0 (checked with DuckDB 1.4.3); DuckDB 2.0 writes this when asked."""
 ROWS_PER_ROW_GROUP = 1_000_000
+PARQUET_WORKERS = 2
+"""Marts whose Parquet files are written at once (the two big marts' dates are encoded side by side)."""
 PARQUET_OPTIONS = {
     "compression": "zstd",
     "store_schema": False,  # types from Parquet's own logical types, as any reader sees them
@@ -253,7 +258,6 @@ def _write_serving(
     for stale in existing - {*relations, "_published", "_published_dates", "_published_failures"}:
         con.execute(f'drop table if exists serve.main."{stale}"')
     stored = _stored_fingerprints(con) if incremental and "_published_dates" in existing else {}
-    con.execute("create or replace temp table _changed_dates (date date)")
     for relation in relations:
         source, target = f'build.main."{relation}"', f'serve.main."{relation}"'
         if not incremental or relation not in existing or _columns(con, target) != columns[relation]:
@@ -269,15 +273,8 @@ def _write_serving(
             modes[relation] = "full"
             continue
         modes[relation] = f"{len(changed)} date(s) replaced" if changed else "unchanged"
-        if not changed:
-            continue
-        con.execute("delete from _changed_dates")
-        changed_dates = pa.table({"date": [dt.date.fromisoformat(d) for d in changed]})  # noqa: F841 (by name)
-        con.execute("insert into _changed_dates select * from changed_dates")
-        con.execute(f"delete from {target} where date in (select date from _changed_dates)")
-        con.execute(
-            f"insert into {target} select * from {source} where date in (select date from _changed_dates) order by date"
-        )
+        if changed:
+            replace_dates(con, source, target, changed, build_fp[relation], before)
     return modes
 
 
@@ -633,6 +630,38 @@ def _write_parquet_version(
     return version_dir
 
 
+def _write_mart_file(
+    con: Any,
+    mart: str,
+    version_dir: Path,
+    fingerprints: Fingerprints,
+    columns: list,
+    before: Mapping[str, Any] | None,
+    previous_dir: Path | None,
+    incremental: bool,
+    described: Descriptions,
+) -> dict[str, Any]:
+    """One mart's file of the new version (spliced from the previous one when it can be); its entry."""
+    path = version_dir / f"{mart}.parquet"
+    before_path = previous_dir / before["file"] if before and previous_dir else None
+    metadata = parquet_metadata(described)
+    try:
+        return _write_mart_parquet(
+            con,
+            mart,
+            path,
+            fingerprints,
+            columns,
+            before,
+            before_path,
+            rewrite_all=not incremental,
+            metadata=metadata,
+        )
+    except ParquetSpliceError:  # the previous file is not what its manifest says: write afresh
+        path.unlink(missing_ok=True)
+        return _write_mart_parquet(con, mart, path, fingerprints, columns, None, None, metadata=metadata)
+
+
 def _write_parquet_files(
     con: Any,
     version_dir: Path,
@@ -646,35 +675,28 @@ def _write_parquet_files(
     incremental: bool,
     descriptions: Mapping[str, Descriptions],
 ) -> None:
-    entries = {}
-    for mart in marts:
-        before = (previous or {}).get("marts", {}).get(mart)
-        before_path = previous_dir / before["file"] if before and previous_dir else None
-        metadata = parquet_metadata(descriptions[mart])
-        try:
-            entries[mart] = _write_mart_parquet(
-                con,
-                mart,
-                version_dir / f"{mart}.parquet",
-                build_fp[mart],
-                columns[mart],
-                before,
-                before_path,
-                rewrite_all=not incremental,
-                metadata=metadata,
-            )
-        except ParquetSpliceError:  # the previous file is not what its manifest says: write afresh
-            (version_dir / f"{mart}.parquet").unlink(missing_ok=True)
-            entries[mart] = _write_mart_parquet(
-                con,
-                mart,
-                version_dir / f"{mart}.parquet",
-                build_fp[mart],
-                columns[mart],
-                None,
-                None,
-                metadata=metadata,
-            )
+    cursors = {mart: con.cursor() for mart in marts}  # a connection per thread
+    try:
+        with ThreadPoolExecutor(max_workers=PARQUET_WORKERS) as pool:
+            futures = {
+                mart: pool.submit(
+                    _write_mart_file,
+                    cursors[mart],
+                    mart,
+                    version_dir,
+                    build_fp[mart],
+                    columns[mart],
+                    (previous or {}).get("marts", {}).get(mart),
+                    previous_dir,
+                    incremental,
+                    descriptions[mart],
+                )
+                for mart in marts
+            }
+            entries = {mart: future.result() for mart, future in futures.items()}
+    finally:
+        for cursor in cursors.values():
+            cursor.close()
     manifest = {"version": version, "published_at": published_at.isoformat(), "marts": entries}
     (version_dir / MANIFEST).write_text(json.dumps(manifest, indent=1, sort_keys=True))
     for path in version_dir.iterdir():

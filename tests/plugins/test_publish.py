@@ -22,10 +22,20 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import pytest
-from meta_ads_elt import marts, parquet_splice, publish
+from meta_ads_elt import date_replace, marts, parquet_splice, publish
 from meta_ads_elt.publish import CURRENT_LINK, VERSIONS_DIR, current_parquet_files
 
 MARTS = marts.MARTS
+UPDATE_MIN_ROWS = date_replace.UPDATE_MIN_ROWS
+
+
+@pytest.fixture(autouse=True)
+def update_columns_of_small_tables(monkeypatch):
+    """These marts are small: lower the row count from which restated dates of the serving file have
+    their changed columns updated rather than re-inserted, so publishes here take that path too."""
+    monkeypatch.setattr(date_replace, "UPDATE_MIN_ROWS", 0)
+
+
 FIRST_DAY = dt.date(2026, 10, 1)
 DAYS = 30
 
@@ -192,6 +202,18 @@ def test_only_changed_dates_are_copied_and_every_publish_equals_its_build(tmp_pa
     finally:
         con.close()
     assert set(published.values()) == {third["version"]}
+
+
+def test_every_publish_equals_its_build_when_restated_dates_are_re_inserted(tmp_path, monkeypatch):
+    """With the default threshold these small marts' changed dates are deleted and re-inserted."""
+    monkeypatch.setattr(date_replace, "UPDATE_MIN_ROWS", UPDATE_MIN_ROWS)
+    serving, parquet_dir = tmp_path / "marts.duckdb", tmp_path / "marts"
+    for version in (0, 1, 2, 1):
+        build = tmp_path / f"build{version}.duckdb"
+        if not build.exists():
+            make_build(build, version)
+        publish.publish_marts(build, serving, parquet_dir)
+        assert_published_equals(build, serving, parquet_dir)
 
 
 def min_max(con, mart):
