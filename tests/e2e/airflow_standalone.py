@@ -255,3 +255,18 @@ def assert_insights_deferred_to_triggerer(airflow: Standalone, dag_id: str, run:
         assert any("resumed on the trigger's 'done' event" in path.read_text() for path in task_logs), (
             f"{ti['task_id']} was never resumed by its trigger's event"
         )
+
+
+PULL_TIME_COLUMNS = frozenset(
+    {
+        "messages_in",
+        "messages_out",
+        "median_first_reply_seconds",
+        "conversations_started_observed",
+        "conversations_started_inferred",
+    }
+)
+"""Columns of conversations_started_by_page that depend on when the conversations were pulled: Meta returns
+a conversation's 20 newest messages only (seed 004), so a later pull of a conversation that grew lacks
+older messages an earlier pull had (the total of conversations_started does not change: starts beyond
+reach are inferred). Two runs pulled at different moments are compared without them."""

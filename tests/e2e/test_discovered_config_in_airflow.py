@@ -10,7 +10,14 @@ from datetime import timedelta
 
 import duckdb
 import pytest
-from airflow_standalone import airflow_env, free_port, prepare_home, run_airflow, write_pipeline_config
+from airflow_standalone import (
+    PULL_TIME_COLUMNS,
+    airflow_env,
+    free_port,
+    prepare_home,
+    run_airflow,
+    write_pipeline_config,
+)
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow, pytest.mark.timeout(1500)]
 
@@ -43,7 +50,7 @@ def marts_snapshot(serving_path) -> dict[str, list[tuple]]:
         result = {}
         for mart in MARTS:
             relation = connection.table(mart)
-            columns = [name for name in relation.columns if name != "as_of"]
+            columns = [name for name in relation.columns if name != "as_of" and name not in PULL_TIME_COLUMNS]
             result[mart] = sorted(relation.select(*[f'"{name}"' for name in columns]).fetchall(), key=repr)
         return result
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import duckdb
 import pytest
 from airflow_standalone import (
+    PULL_TIME_COLUMNS,
     airflow_env,
     assert_insights_deferred_to_triggerer,
     free_port,
@@ -129,7 +130,7 @@ def marts_snapshot(serving_path: Path) -> dict[str, list[tuple]]:
         result = {}
         for mart in MARTS:
             relation = connection.table(mart)
-            columns = [name for name in relation.columns if name != "as_of"]
+            columns = [name for name in relation.columns if name != "as_of" and name not in PULL_TIME_COLUMNS]
             result[mart] = sorted(relation.select(*[f'"{name}"' for name in columns]).fetchall(), key=repr)
         return result
 
