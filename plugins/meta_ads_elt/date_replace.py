@@ -91,12 +91,18 @@ def update_changed_columns(
         + f" from _updated_rows as s where t.date in (select date from _updated_dates) and {target_key} = s.{ROW_KEY}"
     )
     con.execute("drop table _updated_rows")
-    result = con.execute(
-        f"select cast(date as varchar), count(*), cast(sum(hash(t)) as varchar) from {target} as t "
-        f"{on_dates} group by date"
-    ).fetchall()
-    updated = {day: [count, digest] for day, count, digest in result}
+    updated = fingerprints(con, target, on_dates)
     return [day for day in dates if updated.get(day) != list(source_fp[day])]
+
+
+def fingerprints(con: Any, qualified: str, where: str = "") -> dict[str, list]:
+    """Per date (ISO, ``"null"`` for none): row count and the sum of the rows' hashes as text
+    (order-independent, duplicates count); ``where`` narrows the rows."""
+    rows = con.execute(
+        f"select cast(date as varchar), count(*), cast(sum(hash(t)) as varchar) from {qualified} as t "
+        f"{where} group by date"
+    ).fetchall()
+    return {str(day) if day is not None else "null": [count, digest] for day, count, digest in rows}
 
 
 def _name(column: str) -> str:

@@ -60,7 +60,7 @@ from typing import Any
 
 import pyarrow as pa
 
-from meta_ads_elt.date_replace import replace_dates
+from meta_ads_elt.date_replace import fingerprints, replace_dates
 from meta_ads_elt.marts import BREAKDOWN_MARTS, MARTS, REPO_ROOT, ROLLUPS, local_path
 from meta_ads_elt.parquet_splice import (
     MAGIC,
@@ -194,11 +194,9 @@ def parquet_metadata(described: Descriptions) -> dict[str, str]:
 
 
 def _fingerprints(con: Any, qualified: str) -> Fingerprints:
-    """Per date: row count and the sum of the rows' hashes (order-independent, duplicates count)."""
-    rows = con.execute(
-        f"select cast(date as varchar), count(*), cast(sum(hash(t)) as varchar) from {qualified} as t group by date"
-    ).fetchall()
-    return {str(day) if day is not None else "null": [count, digest] for day, count, digest in rows}
+    """Per date: row count and the sum of the rows' hashes (``date_replace.fingerprints``, which checks
+    the dates it updated with the same definition)."""
+    return fingerprints(con, qualified)
 
 
 def _changed(new: Fingerprints, old: Mapping[str, Any]) -> list[str]:
