@@ -181,18 +181,18 @@ def _filter(
 
 
 def _previous(writer: LakeWriter, dataset: str, day: dt.date, id_column: str) -> dict[str, dict]:
-    """The newest discovery partition before ``day``, by id."""
-    base = writer.dataset_path(dataset)
-    if not writer.fs.exists(base):
-        return {}
-    dates = sorted(p.rsplit("date=", 1)[1] for p in writer.fs.ls(base, detail=False) if "date=" in p)
-    earlier = [d for d in dates if d < day.isoformat()]
+    """The newest discovery partition before ``day``, by id (a ``date=`` directory that names no date
+    is left out, with a warning)."""
+    earlier = [d for d in writer.partition_dates(dataset) if d < day]
     if not earlier:
         return {}
     from meta_ads_elt.lake.partitions import read_rows
 
     rows = read_rows(
-        writer.root, dataset, {"date": earlier[-1]}, [id_column, "name", "state", "first_seen_date", "reason"]
+        writer.root,
+        dataset,
+        {"date": earlier[-1].isoformat()},
+        [id_column, "name", "state", "first_seen_date", "reason"],
     )
     return {str(r[id_column]): r for r in rows}
 
