@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meta_ads_elt.config import ACCOUNT_STATUSES, IdNameFilter, PipelineConfig
-from meta_ads_elt.errors import MetaApiError, MetaConfigError
+from meta_ads_elt.errors import MetaApiError, MetaConfigError, is_invalid_request
 from meta_ads_elt.lake.partitions import LakeWriter
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def _read_source(hook: Any, source: str, kind: str, fields: str, warnings: list[
         ]
     except MetaApiError as exc:
         where = f"{kind}.discover source {source!r} (GET /{node}/{edge})"
-        if node != "me" and exc.code == 100:
+        if node != "me" and is_invalid_request(exc):
             raise DiscoveryError(
                 f"{where}: Business {node} does not exist or this token cannot see it ({exc.message}). "
                 f"Check the Business id in include/pipeline.yaml (Business Settings > Business info), or "
@@ -333,7 +333,9 @@ def discover_pages(
             )
             for account, reply in zip(unexpanded, replies, strict=True):
                 body = reply.get("body")
-                if (reply.get("code") or 0) >= 400 or not isinstance(body, dict):
+                if reply.get("error") is not None or not isinstance(
+                    body, dict
+                ):  # classified once, by the hook
                     warnings.append(f"pages.discover 'promoted': act_{account.id}/promote_pages not readable")
                     continue
                 items.extend(body.get("data") or [])
