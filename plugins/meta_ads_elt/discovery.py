@@ -332,10 +332,8 @@ def discover_pages(
                 ]
             )
             for account, reply in zip(unexpanded, replies, strict=True):
-                body = reply.get("body")
-                if reply.get("error") is not None or not isinstance(
-                    body, dict
-                ):  # classified once, by the hook
+                body, error = reply.get("body"), reply.get("error")  # error: classified once, by the hook
+                if error is not None or not isinstance(body, dict):
                     warnings.append(f"pages.discover 'promoted': act_{account.id}/promote_pages not readable")
                     continue
                 items.extend(body.get("data") or [])
