@@ -29,6 +29,7 @@ from typing import Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
+from meta_ads_elt.lake.layout import DATE_DIR_PREFIX, partition_date
 from meta_ads_elt.marts import DBT_PROJECT_DIR, REPO_ROOT, local_path
 
 log = logging.getLogger(__name__)
@@ -99,15 +100,13 @@ def dbt_target_dir(build_db_path: str | os.PathLike[str]) -> Path:
 def default_window_end(lake_root: str | os.PathLike[str] | None = None) -> dt.date:
     """The incremental window's default last day, as the dbt macro meta_window_start computes it when
     the var ``window_end`` is unset: the newest ``date=`` partition of the insights in the lake, else
-    today in UTC."""
+    today in UTC. A ``date=`` directory that names no date (``date=tmp``) is not a partition, as in the
+    macro."""
     root = local_path(lake_root, "META_LAKE_ROOT", REPO_ROOT / "data" / "lake")
     dates = []
-    for partition in root.glob("insights/account_id=*/date=*"):
-        try:
-            day = dt.date.fromisoformat(partition.name.removeprefix("date="))
-        except ValueError:
-            continue
-        if any(partition.glob("*.parquet")):
+    for partition in root.glob(f"insights/account_id=*/{DATE_DIR_PREFIX}*"):
+        day = partition_date(partition)
+        if day is not None and any(partition.glob("*.parquet")):
             dates.append(day)
     return max(dates) if dates else dt.datetime.now(dt.UTC).date()
 

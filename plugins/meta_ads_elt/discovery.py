@@ -39,7 +39,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meta_ads_elt.config import ACCOUNT_STATUSES, IdNameFilter, PipelineConfig
-from meta_ads_elt.errors import MetaApiError, MetaConfigError
+from meta_ads_elt.errors import MetaApiError, MetaConfigError, is_invalid_request
 from meta_ads_elt.lake.partitions import LakeWriter
 
 log = logging.getLogger(__name__)
@@ -129,7 +129,7 @@ def _read_source(hook: Any, source: str, kind: str, fields: str, warnings: list[
         ]
     except MetaApiError as exc:
         where = f"{kind}.discover source {source!r} (GET /{node}/{edge})"
-        if node != "me" and exc.code == 100:
+        if node != "me" and is_invalid_request(exc):
             raise DiscoveryError(
                 f"{where}: Business {node} does not exist or this token cannot see it ({exc.message}). "
                 f"Check the Business id in include/pipeline.yaml (Business Settings > Business info), or "
@@ -181,18 +181,18 @@ def _filter(
 
 
 def _previous(writer: LakeWriter, dataset: str, day: dt.date, id_column: str) -> dict[str, dict]:
-    """The newest discovery partition before ``day``, by id."""
-    base = writer.dataset_path(dataset)
-    if not writer.fs.exists(base):
-        return {}
-    dates = sorted(p.rsplit("date=", 1)[1] for p in writer.fs.ls(base, detail=False) if "date=" in p)
-    earlier = [d for d in dates if d < day.isoformat()]
+    """The newest discovery partition before ``day``, by id (a ``date=`` directory that names no date
+    is left out, with a warning)."""
+    earlier = [d for d in writer.partition_dates(dataset) if d < day]
     if not earlier:
         return {}
     from meta_ads_elt.lake.partitions import read_rows
 
     rows = read_rows(
-        writer.root, dataset, {"date": earlier[-1]}, [id_column, "name", "state", "first_seen_date", "reason"]
+        writer.root,
+        dataset,
+        {"date": earlier[-1].isoformat()},
+        [id_column, "name", "state", "first_seen_date", "reason"],
     )
     return {str(r[id_column]): r for r in rows}
 
@@ -332,8 +332,8 @@ def discover_pages(
                 ]
             )
             for account, reply in zip(unexpanded, replies, strict=True):
-                body = reply.get("body")
-                if (reply.get("code") or 0) >= 400 or not isinstance(body, dict):
+                body, error = reply.get("body"), reply.get("error")  # error: classified once, by the hook
+                if error is not None or not isinstance(body, dict):
                     warnings.append(f"pages.discover 'promoted': act_{account.id}/promote_pages not readable")
                     continue
                 items.extend(body.get("data") or [])

@@ -17,6 +17,8 @@ The kind of an error is decided once, where it is raised (:func:`classify` for a
 :func:`classify_transport` for the network); everything downstream reads the class:
 
 * :func:`is_retryable` is the one predicate of the hook's retry policy (sync and async);
+* :func:`is_invalid_request` tells callers that word their own fix (discovery's Business sources, a
+  Page or ad object id) that Meta refused the request itself (code 100);
 * :func:`to_event` / :func:`from_event` carry an error from a trigger to its operator as plain JSON
   and give back the same class with the same fields, so the operator raises what the hook raised.
 
@@ -39,6 +41,9 @@ RETRYABLE_CODES = frozenset({1, 2})
 THROTTLE_CODES = frozenset({4, 17, 32, 341, 613, *range(80000, 80015)})
 PERMISSION_CODES = frozenset({10, *range(200, 300)})
 TOKEN_CODES = frozenset({190, 102})
+INVALID_REQUEST_CODE = 100
+"""Meta's "Invalid parameter": the request itself is refused (an id that does not exist or that this token
+cannot load, subcode 33; a field or edge the node does not have; a bad value or proof; too much data)."""
 DATA_TOO_LARGE_SUBCODES = frozenset({1487534})
 MISSING_OBJECT_SUBCODES = frozenset({33})
 """100/33 "Unsupported get request. Object with ID ... does not exist, cannot be loaded due to missing
@@ -177,6 +182,13 @@ def is_retryable(exc: BaseException) -> bool:
     return isinstance(exc, MetaRetryableError)
 
 
+def is_invalid_request(exc: BaseException) -> bool:
+    """Whether Meta refused the request itself (:data:`INVALID_REQUEST_CODE`, any subcode, whatever class
+    it was given). A caller reading ``/<id>/<edge>`` takes it as: no such node for this token, and says
+    what to fix in its own terms."""
+    return isinstance(exc, MetaApiError) and exc.code == INVALID_REQUEST_CODE
+
+
 def rate_limit_wait_error(
     scope: str, seconds: float, max_wait: float, *, now: Any = None
 ) -> MetaRateLimitWaitError:
@@ -237,7 +249,7 @@ def classify(
             f"app / system user (and access to the ad account or Page), then issue a new token.{ref}",
             **common,
         )
-    if (code == 100 and subcode in DATA_TOO_LARGE_SUBCODES) or _REDUCE_DATA.search(meta_msg):
+    if (code == INVALID_REQUEST_CODE and subcode in DATA_TOO_LARGE_SUBCODES) or _REDUCE_DATA.search(meta_msg):
         return MetaDataTooLargeError(
             f"Meta asks to reduce the amount of data for {what}: {meta_msg}{ref}", **common
         )
@@ -249,7 +261,7 @@ def classify(
         return MetaRetryableError(
             f"Transient Graph API error on {what}: {meta_msg or 'no body'}{ref}", **common
         )
-    if code == 100 and "appsecret_proof" in meta_msg:
+    if code == INVALID_REQUEST_CODE and "appsecret_proof" in meta_msg:
         if "require" in meta_msg.lower():
             fix = (
                 "The app requires appsecret_proof: add the app's secret as extra app_secret of the connection"
@@ -263,7 +275,7 @@ def classify(
             f"Meta refused the appsecret_proof{where} on {what}: {meta_msg}. {fix}; this is not retried.{ref}",
             **common,
         )
-    if code == 100 and subcode in MISSING_OBJECT_SUBCODES:
+    if code == INVALID_REQUEST_CODE and subcode in MISSING_OBJECT_SUBCODES:
         return MetaObjectAccessError(
             f"Meta cannot load an object for {what}{where}: {meta_msg}. Either the id does not exist, or this token "
             "lost access to it (the ad account or Page was removed from the user or system user, the account was "
@@ -271,7 +283,7 @@ def classify(
             f"include/pipeline.yaml; this is not retried.{ref}",
             **common,
         )
-    if code == 100:
+    if code == INVALID_REQUEST_CODE:
         blame = (error.get("error_data") or {}) if isinstance(error.get("error_data"), dict) else {}
         fields = blame.get("blame_field_specs")
         hint = f"Fix the parameter{' ' + str(fields) if fields else ''} named in Meta's message."

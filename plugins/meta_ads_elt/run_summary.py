@@ -4,13 +4,13 @@ by ``make run`` and the e2e tests."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
 from pathlib import Path
 from typing import Any
 
 from meta_ads_elt.dbt_runner import summarize_results
+from meta_ads_elt.lake.layout import DATE_DIR_PREFIX, partition_date
 from meta_ads_elt.marts import BREAKDOWN_MARTS, DBT_PROJECT_DIR, MARTS, REPO_ROOT, local_path
 
 
@@ -169,16 +169,23 @@ def discovery_lines(con: Any, lake_root: str | os.PathLike[str], *, limit: int =
         ("discovered_accounts", "account_id", "accounts"),
         ("discovered_pages", "page_id", "Pages"),
     ):
-        files = f"{Path(lake_root).resolve()}/{dataset}/date=*/*.parquet"
-        if not glob.glob(files):
+        # the files of the date partitions only: a date= directory that names no date (date=tmp) would
+        # turn DuckDB's hive date into text, and its rows would pass for the newest discovery
+        files = sorted(
+            str(file)
+            for file in (Path(lake_root).resolve() / dataset).glob(f"{DATE_DIR_PREFIX}*/*.parquet")
+            if partition_date(file.parent) is not None
+        )
+        if not files:
             continue
         rows = con.execute(
             f"""
-            with found as (select * from read_parquet('{files}', hive_partitioning = true, union_by_name = true))
+            with found as (select * from read_parquet($files, hive_partitioning = true, union_by_name = true))
             select date, {id_column}, name, state, reason from found
             where date = (select max(date) from found)
             order by state, {id_column}
-            """
+            """,
+            {"files": files},
         ).fetchall()
         if not rows:
             continue

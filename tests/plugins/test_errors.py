@@ -16,6 +16,9 @@ from meta_ads_elt.errors import (
     MetaThrottledError,
     MetaTokenError,
     classify,
+    from_event,
+    is_invalid_request,
+    to_event,
 )
 
 
@@ -106,6 +109,30 @@ def test_too_much_data_is_its_own_kind():
         500, body(1, "Please reduce the amount of data you're asking for, then retry your request")
     )
     assert isinstance(reduce, MetaDataTooLargeError)
+
+
+@pytest.mark.parametrize(
+    ("status", "reply", "invalid"),
+    [
+        (400, body(100, "Unsupported get request. Object with ID '1234' does not exist", subcode=33), True),
+        (400, body(100, "(#100) Tried accessing nonexisting field (owned_ad_accounts)"), True),
+        (400, body(100, "Invalid appsecret_proof provided in the API argument"), True),
+        (400, body(100, "Please reduce the amount of data you're asking for", subcode=1487534), True),
+        (400, body(190, "Error validating access token"), False),
+        (403, body(200, "Requires business_management permission"), False),
+        (400, body(4, "Application request limit reached"), False),
+        (500, body(2, "Service temporarily unavailable"), False),
+    ],
+)
+def test_an_invalid_request_is_code_100_whatever_its_subcode_and_class(status, reply, invalid):
+    err = classify(status, reply)
+    assert is_invalid_request(err) is invalid
+    assert is_invalid_request(from_event(to_event(err))) is invalid, "read from the fields, not the message"
+
+
+def test_only_a_graph_error_can_be_an_invalid_request():
+    assert not is_invalid_request(ValueError("code 100"))
+    assert not is_invalid_request(MetaFatalError("no code"))
 
 
 def test_unknown_4xx_is_fatal():

@@ -45,6 +45,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from meta_ads_elt.lake.layout import partition_dates
 from meta_ads_elt.lake.rows import LakeSchemaError, rows_to_table, skip_pandas_probe
 from meta_ads_elt.schemas import DATASETS, PARTITION_KEYS, REPORT_PARTITION_KEYS
 
@@ -295,9 +296,18 @@ class LakeWriter:
     def dataset_path(self, dataset: str) -> str:
         return f"{self.base}/{dataset}"
 
-    def partition_path(self, dataset: str, partition: Mapping[str, Any]) -> str:
+    def partition_dates(self, dataset: str, leading: Mapping[str, Any] | None = None) -> list[dt.date]:
+        """The dates of ``dataset``'s partitions under ``leading`` (the keys before ``date``, e.g. one
+        account of ``insights``), sorted; see :func:`meta_ads_elt.lake.layout.partition_dates`."""
+        leading = dict(leading or {})
         keys = _partition_keys(dataset)
-        return f"{self.base}/{dataset}/" + "/".join(f"{k}={partition[k]}" for k in keys)
+        before = keys[: keys.index("date")] if "date" in keys else None
+        if before is None or set(leading) != set(before):
+            raise ValueError(
+                f"{dataset} is partitioned by {keys}: give the keys before date, not {sorted(leading)}"
+            )
+        directory = "/".join([self.dataset_path(dataset), *(f"{k}={leading[k]}" for k in before)])
+        return partition_dates(self.fs, directory)
 
     @contextlib.contextmanager
     def replace_partitions(

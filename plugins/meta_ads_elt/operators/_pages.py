@@ -15,6 +15,7 @@ from meta_ads_elt.errors import (
     MetaParameterError,
     MetaPermissionError,
     MetaTokenError,
+    is_invalid_request,
 )
 from meta_ads_elt.operators._base import MetaOperator, as_utc, interval_day
 
@@ -95,7 +96,7 @@ def page_error(exc: BaseException, page_id: str, permission: str) -> BaseExcepti
         )
     if isinstance(exc, MetaTokenError):
         return MetaTokenError(f"Page {page_id} (needs '{permission}'): {exc.message}", **state)
-    if isinstance(exc, MetaParameterError) and exc.code == 100:
+    if isinstance(exc, MetaParameterError) and is_invalid_request(exc):
         return MetaParameterError(
             f"Page {page_id} was not found or cannot be read with this token (it needs '{permission}'); "
             f"check the Page id in the config. {said}",

@@ -23,6 +23,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from meta_ads_elt import fields as F
+from meta_ads_elt.errors import is_invalid_request
 from meta_ads_elt.operators._base import MetaAccountOperator
 
 # dataset -> (edge, API fields, {lake column: API field}, the Insights column naming its objects).
@@ -181,7 +182,9 @@ class MetaAdObjectsOperator(MetaAccountOperator):
         for oid, item in zip(ids, items, strict=True):
             body, err = item.get("body"), item.get("error")  # err: classified once, by the hook
             if err is not None or not isinstance(body, dict):
-                if err is not None and err.kind == "fatal" and err.code != 100:  # token / permission
+                if (
+                    err is not None and err.kind == "fatal" and not is_invalid_request(err)
+                ):  # token / permission
                     raise err
                 missing.append(oid)
                 continue

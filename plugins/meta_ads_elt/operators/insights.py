@@ -719,17 +719,13 @@ class MetaInsightsOperator(MetaAccountOperator):
         writer = LakeWriter(self.lake_root)
         if report.time_increment != 1:
             # Buckets of 7 days, a month or the whole window start where each run's window starts: the
-            # previous run's buckets would overlap this run's, so the account's whole dataset is replaced.
-            prefix = writer.partition_path(
-                report.dataset, {"account_id": self.numeric_account_id, "date": "x"}
-            )
-            known = {
-                p.rsplit("date=", 1)[-1] for p in writer.fs.glob(prefix.rsplit("date=", 1)[0] + "date=*")
-            }
+            # previous run's buckets would overlap this run's, so the account's whole dataset is replaced
+            # (its date partitions: a date= directory that names no date is left alone, with a warning).
+            known = writer.partition_dates(report.dataset, {"account_id": self.numeric_account_id})
             partitions += [
-                {"account_id": self.numeric_account_id, "date": d}
-                for d in sorted(known)
-                if d not in {p["date"] for p in partitions}
+                {"account_id": self.numeric_account_id, "date": d.isoformat()}
+                for d in known
+                if d.isoformat() not in {p["date"] for p in partitions}
             ]
         flag = None if report.is_default else report.off_meta_actions
         lock = threading.Lock()

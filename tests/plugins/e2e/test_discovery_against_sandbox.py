@@ -214,3 +214,18 @@ def test_an_account_no_source_lists_any_more_is_departed_and_stays_flagged(
         for r in read(tmp_path, "discovered_accounts").to_pylist()
         if r["state"] == "departed" and r["date"] == "2026-03-11"
     } == clients
+
+
+def test_listed_accounts_promoted_pages_come_by_batch_and_an_unreadable_item_is_a_warning(
+    agency, agency_world, tmp_path, monkeypatch
+):
+    """Listed (not discovered) accounts have no expanded promote_pages: one batch asks each; an item
+    Meta refuses (an account the user is not assigned to: 100/33) is named in a warning, the rest land."""
+    readable = next(
+        a for a in agency_world["accounts"] if a["assigned_to_user"] and not a["joins_after_days"]
+    )
+    refused = next(a for a in agency_world["accounts"] if not a["assigned_to_user"])
+    config = config_for(tmp_path, [{"id": readable["id"]}, {"id": refused["id"]}], {"discover": ["promoted"]})
+    found = run(monkeypatch, agency, config)
+    assert {f.id for f in found.pages} == {readable["page_id"]}
+    assert found.warnings == [f"pages.discover 'promoted': {refused['id']}/promote_pages not readable"]

@@ -31,13 +31,13 @@ def read(lake, dataset: str) -> pa.Table:
     return pads.dataset(str(lake / dataset), format="parquet", partitioning=part).to_table()
 
 
-def report_op(report, account, lake, **kw):
+def report_op(report, account, lake, day=D, **kw):
     return MetaInsightsOperator(
         task_id=f"insights_{report.name}_{account}",
         report=report,
         account_id=f"act_{account}",
         lake_root=str(lake),
-        data_interval_day=D,
+        data_interval_day=day,
         lookback_days=LOOKBACK,
         deferrable=False,
         first_poll=0.1,
@@ -121,6 +121,35 @@ def test_a_type_1_report_is_flagged_and_lacks_off_meta_leads(fixed, monkeypatch,
     assert not any(
         a["action_type"] == "offsite_conversion.fb_pixel_lead" for r in rows for a in r["actions"] or []
     )
+
+
+def test_a_weekly_report_replaces_the_accounts_earlier_buckets_and_leaves_a_stray_directory(
+    fixed, monkeypatch, tmp_path, caplog
+):
+    """Buckets start where each run's window starts, so a run of a report with time_increment != 1
+    replaces every date partition of the account (the earlier run's buckets would overlap its own); a
+    date= directory that names no date is no partition: left as it is, with a warning."""
+    use_connection(monkeypatch, fixed)
+    report = ReportConfig(name="by_week", time_increment=7)
+    account = fixed.world()["accounts"][0]["account_id"]
+    base = tmp_path / f"insights_by_week/account_id={account}"
+    earlier = (dt.date.fromisoformat(D) - dt.timedelta(days=3)).isoformat()
+    report_op(report, account, tmp_path, day=earlier).execute({"run_id": "earlier"})
+    first_start = (dt.date.fromisoformat(earlier) - dt.timedelta(days=LOOKBACK - 1)).isoformat()
+    assert {str(r["date"]) for r in read(tmp_path, "insights_by_week").to_pylist()} == {first_start}
+    first_partitions = sorted(p.name for p in base.iterdir())
+    stray = base / "date=tmp"
+    stray.mkdir()
+    (stray / "notes.parquet").write_bytes(b"not ours")
+    with caplog.at_level("WARNING", logger="meta_ads_elt.lake.layout"):
+        report_op(report, account, tmp_path).execute({"run_id": "second"})
+    assert any(f"{stray}: not a date partition" in r.getMessage() for r in caplog.records)
+    assert (stray / "notes.parquet").read_bytes() == b"not ours"
+    stray.joinpath("notes.parquet").unlink()
+    stray.rmdir()
+    rows = read(tmp_path, "insights_by_week").to_pylist()
+    assert rows and {str(r["date"]) for r in rows} == {SINCE}, "the earlier run's bucket is emptied"
+    assert {p.name for p in base.iterdir()} >= {*first_partitions, f"date={SINCE}"}
 
 
 def test_re_attach_state_is_keyed_by_the_reports_spec(tmp_path):
