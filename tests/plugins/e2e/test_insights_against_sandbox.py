@@ -469,6 +469,29 @@ def test_account_totals_land_beside_the_rows_one_per_date(fixed_sandbox, monkeyp
     assert lake_totals(tmp_path) == {k: v for k, v in truth.items()}  # the ad rows sum to the totals
 
 
+def test_account_totals_beyond_500_days_come_from_the_edge_s_second_page(sandbox_factory, monkeypatch):
+    """A backfill longer than one page (``limit=500``): the expanded edge serves the first 500 days, the
+    rest is read from the edge after that page's cursor. Were that second page dropped, its days would
+    get zeros and the completeness control would flag (or hide) the wrong days."""
+    sb = sandbox_factory(now=NOW, history_days=600, accounts=1)
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    until = dt.date.fromisoformat(D)
+    dates = [until - dt.timedelta(days=i) for i in range(519, -1, -1)]  # 520 days
+    truth = {r["date"]: r for r in sb.truth(dates[0].isoformat(), D)["accounts"] if r["account_id"] == acct}
+    # a row for every date, the 20 past the first page delivering: zeros there would show
+    assert len(truth) == 520 and all(truth[d.isoformat()]["impressions"] > 0 for d in dates[500:])
+    sb.reset_stats()
+    totals = insights_op(acct, "unused-lake")._account_totals(dates, dt.datetime.now(dt.UTC))
+    assert [t["date"] for t in totals] == [d.isoformat() for d in dates]
+    for t in totals:
+        want = truth[t["date"]]
+        got = (Decimal(t["spend"]), int(t["impressions"]), int(t["clicks"]), t["account_currency"])
+        assert got == (Decimal(want["spend"]), want["impressions"], want["clicks"], want["currency"]), want
+    # the account node with the edge expanded (first 500 rows), then one page of the edge itself
+    assert sb.stats()["by_endpoint"] == {"GET /act_{id}": 1, "GET /act_{id}/insights": 1}
+
+
 def test_a_day_still_going_on_is_extracted_as_it_stands_and_marked_partial(
     sandbox_factory, monkeypatch, tmp_path
 ):
