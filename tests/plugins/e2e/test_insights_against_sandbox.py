@@ -469,27 +469,34 @@ def test_account_totals_land_beside_the_rows_one_per_date(fixed_sandbox, monkeyp
     assert lake_totals(tmp_path) == {k: v for k, v in truth.items()}  # the ad rows sum to the totals
 
 
-def test_account_totals_beyond_500_days_come_from_the_edge_s_second_page(sandbox_factory, monkeypatch):
+def test_account_totals_beyond_500_days_come_from_the_edge_s_second_page(
+    sandbox_factory, monkeypatch, tmp_path
+):
     """A backfill longer than one page (``limit=500``): the expanded edge serves the first 500 days, the
     rest is read from the edge after that page's cursor. Were that second page dropped, its days would
     get zeros and the completeness control would flag (or hide) the wrong days."""
     sb = sandbox_factory(now=NOW, history_days=600, accounts=1)
     connect(monkeypatch, sb)
     acct = accounts(sb)[0]
-    until = dt.date.fromisoformat(D)
-    dates = [until - dt.timedelta(days=i) for i in range(519, -1, -1)]  # 520 days
-    truth = {r["date"]: r for r in sb.truth(dates[0].isoformat(), D)["accounts"] if r["account_id"] == acct}
+    days = 520
+    since = (dt.date.fromisoformat(D) - dt.timedelta(days=days - 1)).isoformat()
+    truth = {r["date"]: r for r in sb.truth(since, D)["accounts"] if r["account_id"] == acct}
     # a row for every date, the 20 past the first page delivering: zeros there would show
-    assert len(truth) == 520 and all(truth[d.isoformat()]["impressions"] > 0 for d in dates[500:])
+    assert len(truth) == days and all(truth[d]["impressions"] > 0 for d in sorted(truth)[500:])
     sb.reset_stats()
-    totals = insights_op(acct, "unused-lake")._account_totals(dates, dt.datetime.now(dt.UTC))
-    assert [t["date"] for t in totals] == [d.isoformat() for d in dates]
+    insights_op(acct, tmp_path, lookback_days=days).execute({"run_id": "backfill"})
+    files = glob.glob(f"{tmp_path}/insights_account_totals/**/*.parquet", recursive=True)
+    totals = ds.dataset(files, format="parquet", partitioning="hive").to_table().to_pylist()
+    assert sorted(str(t["date"]) for t in totals) == sorted(truth)
     for t in totals:
-        want = truth[t["date"]]
-        got = (Decimal(t["spend"]), int(t["impressions"]), int(t["clicks"]), t["account_currency"])
+        want = truth[str(t["date"])]
+        got = (t["spend"], t["impressions"], t["clicks"], t["account_currency"])
         assert got == (Decimal(want["spend"]), want["impressions"], want["clicks"], want["currency"]), want
-    # the account node with the edge expanded (first 500 rows), then one page of the edge itself
-    assert sb.stats()["by_endpoint"] == {"GET /act_{id}": 1, "GET /act_{id}/insights": 1}
+    ad_sums = {date: v["spend"] for (_, date), v in lake_totals(tmp_path).items()}
+    assert ad_sums == {d: Decimal(r["spend"]) for d, r in truth.items()}  # the control holds on every day
+    # the totals: the account node with the edge expanded (first 500 rows), then one page of the edge
+    calls = sb.stats()["by_endpoint"]
+    assert (calls.get("GET /act_{id}"), calls.get("GET /act_{id}/insights")) == (1, 1)
 
 
 def test_a_day_still_going_on_is_extracted_as_it_stands_and_marked_partial(
