@@ -16,6 +16,12 @@ from meta_sandbox.errors import GraphError
 
 DEFAULT_LIMIT = 25
 MAX_LIMIT = 5000
+"""A larger ``limit`` is served as this many rows, with paging links to the rest: "Some edges may also have a
+maximum on the limit value", for performance, and the answer still carries correct paging links (Graph API
+"Paginated Results", cursor-based pagination, ``limit``: https://developers.facebook.com/docs/graph-api/results/).
+The same for an edge expanded in ``fields`` (``insights.limit(500){...}``, seed 002). Meta documents neither
+its insights default page size nor the cap's value (research/meta_api_facts.md sections 1.3 and 12): 25 and
+5000 are this sandbox's choices."""
 _DUMPS = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
 
 

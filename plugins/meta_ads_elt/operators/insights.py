@@ -633,8 +633,9 @@ class MetaInsightsOperator(MetaAccountOperator):
         )
         tz_name = str(account.get("timezone_name") or "UTC")
         # The expanded edge's first page (none when the window has no rows); more than 500 days: the
-        # rest from the edge itself, after that page's cursor.
-        edge_params = {**params, "fields": list(F.ACCOUNT_TOTALS_FIELDS)}
+        # rest from the edge itself, after that page's cursor. Its fields as every GET sends them (the
+        # SDK's comma-separated form), as inside the expansion; a JSON list is only the async POST's form.
+        edge_params = {**params, "fields": ",".join(F.ACCOUNT_TOTALS_FIELDS)}
         first = account.get("insights") or {}
         rows = [r for page in self.hook.paginate((node, "insights"), edge_params, first=first) for r in page]
         served_at = _server_time(headers) or extracted_at

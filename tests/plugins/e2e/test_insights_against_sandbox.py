@@ -469,6 +469,36 @@ def test_account_totals_land_beside_the_rows_one_per_date(fixed_sandbox, monkeyp
     assert lake_totals(tmp_path) == {k: v for k, v in truth.items()}  # the ad rows sum to the totals
 
 
+def test_account_totals_beyond_500_days_come_from_the_edge_s_second_page(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """A backfill longer than one page (``limit=500``): the expanded edge serves the first 500 days, the
+    rest is read from the edge after that page's cursor. Were that second page dropped, its days would
+    get zeros and the completeness control would flag (or hide) the wrong days."""
+    sb = sandbox_factory(now=NOW, history_days=600, accounts=1)
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    days = 520
+    since = (dt.date.fromisoformat(D) - dt.timedelta(days=days - 1)).isoformat()
+    truth = {r["date"]: r for r in sb.truth(since, D)["accounts"] if r["account_id"] == acct}
+    # a row for every date, the 20 past the first page delivering: zeros there would show
+    assert len(truth) == days and all(truth[d]["impressions"] > 0 for d in sorted(truth)[500:])
+    sb.reset_stats()
+    insights_op(acct, tmp_path, lookback_days=days).execute({"run_id": "backfill"})
+    files = glob.glob(f"{tmp_path}/insights_account_totals/**/*.parquet", recursive=True)
+    totals = ds.dataset(files, format="parquet", partitioning="hive").to_table().to_pylist()
+    assert sorted(str(t["date"]) for t in totals) == sorted(truth)
+    for t in totals:
+        want = truth[str(t["date"])]
+        got = (t["spend"], t["impressions"], t["clicks"], t["account_currency"])
+        assert got == (Decimal(want["spend"]), want["impressions"], want["clicks"], want["currency"]), want
+    ad_sums = {date: v["spend"] for (_, date), v in lake_totals(tmp_path).items()}
+    assert ad_sums == {d: Decimal(r["spend"]) for d, r in truth.items()}  # the control holds on every day
+    # the totals: the account node with the edge expanded (first 500 rows), then one page of the edge
+    calls = sb.stats()["by_endpoint"]
+    assert (calls.get("GET /act_{id}"), calls.get("GET /act_{id}/insights")) == (1, 1)
+
+
 def test_a_day_still_going_on_is_extracted_as_it_stands_and_marked_partial(
     sandbox_factory, monkeypatch, tmp_path
 ):
