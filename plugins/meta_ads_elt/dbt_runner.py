@@ -317,7 +317,11 @@ def run_dbt_build(
     ``--full-refresh``: the build file holds nothing the lake does not, and the serving file is
     untouched. The summary then names the damage under ``rebuilt_damaged_build_file``. When dbt
     crashes (SIGSEGV and the like: a native crash, not a data or model error) it runs once more, and
-    the summary says so under ``retried_after_crash``.
+    the summary says so under ``retried_after_crash``. When a release changed the columns of an
+    incremental model (``on_schema_change='fail'``: dbt says the model's "source and target schemas ...
+    are out of sync"), the build runs again once with ``--full-refresh``, so every row has the new
+    columns (never nulls in old rows), and the summary names the models under
+    ``full_refresh_after_schema_change``.
     """
     build_db_path = build_db_path or build_path  # `build_path`: alias used by the DAG's config
     build_file = Path(dbt_env(build_db_path=build_db_path)["META_DBT_DUCKDB_PATH"])
@@ -370,6 +374,15 @@ def run_dbt_build(
                 )
                 recovered["rebuilt_damaged_build_file"] = {"damage": damage, "kept_at": str(kept)}
                 full_refresh = True
+            elif (changed := _schema_changed_models(error)) and not full_refresh:
+                log.warning(
+                    "The columns of incremental model(s) %s changed since the build file was written "
+                    "(a new release of the dbt project); the build runs again with --full-refresh, "
+                    "from the lake (the serving file is untouched until the publish).",
+                    ", ".join(changed),
+                )
+                recovered["full_refresh_after_schema_change"] = changed
+                full_refresh = True
             elif error.crash_signal and "retried_after_crash" not in recovered:
                 log.warning(
                     "dbt crashed (%s: a native crash in DuckDB, not a data or model error); building "
@@ -398,6 +411,15 @@ def _build_file_damage(error: DbtBuildError) -> str | None:
             if "parquet" not in found.group(0).lower():  # a damaged lake file: rebuilding cannot help
                 return found.group(0).strip()
     return None
+
+
+_SCHEMA_OUT_OF_SYNC = "source and target schemas on this incremental model are out of sync"
+"""dbt's words (on_schema_change.sql) when an incremental model's columns differ from its table's."""
+
+
+def _schema_changed_models(error: DbtBuildError) -> list[str]:
+    """The incremental models whose columns no longer match their table in the build file."""
+    return sorted(uid for uid, _, message in error.failures if _SCHEMA_OUT_OF_SYNC in message)
 
 
 def _set_damaged_build_file_aside(path: Path) -> Path:

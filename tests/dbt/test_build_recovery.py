@@ -13,6 +13,7 @@ import threading
 import time
 from pathlib import Path
 
+import duckdb
 import psutil
 import pyarrow.parquet as pq
 import pytest
@@ -82,6 +83,31 @@ def test_a_damaged_build_file_is_set_aside_and_rebuilt_from_the_lake(
     assert rebuilt["damage"] and Path(rebuilt["kept_at"]).exists()
     assert "moved to" in caplog.text and rebuilt["kept_at"] in caplog.text
     assert marts_snapshot(build) == before
+
+
+def test_a_release_that_changed_an_incremental_models_columns_rebuilds_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    lake = tmp_path / "lake"
+    generate_lake(lake, insights_rows=500, leads=40, messages=100, accounts=1, days=5)
+    build = Build(tmp_path, lake)
+    build.build()
+    before = marts_snapshot(build)
+    # the build file as an older release wrote it: staging insights had a column this one does not
+    con = duckdb.connect(str(build.db))
+    try:
+        con.execute("alter table stg_meta__insights add column written_by_an_older_release integer")
+    finally:
+        con.close()
+    with caplog.at_level(logging.WARNING, logger="meta_ads_elt.dbt_runner"):
+        summary = build.build()
+    assert summary["full_refresh_after_schema_change"] == ["model.meta_ads.stg_meta__insights"]
+    assert "--full-refresh" in caplog.text
+    columns = {name for (name,) in build.query("select column_name from (describe stg_meta__insights)")}
+    assert "written_by_an_older_release" not in columns
+    assert marts_snapshot(build) == before
+    # the next build is incremental again
+    assert "full_refresh_after_schema_change" not in build.build()
 
 
 def test_a_dbt_crash_is_built_once_more(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
