@@ -19,6 +19,7 @@ The kind of an error is decided once, where it is raised (:func:`classify` for a
 * :func:`is_retryable` is the one predicate of the hook's retry policy (sync and async);
 * :func:`is_invalid_request` tells callers that word their own fix (discovery's Business sources, a
   Page or ad object id) that Meta refused the request itself (code 100);
+* :func:`is_report_not_ready` is Meta's answer to a results read of a report run not yet completed;
 * :func:`to_event` / :func:`from_event` carry an error from a trigger to its operator as plain JSON
   and give back the same class with the same fields, so the operator raises what the hook raised.
 
@@ -49,6 +50,9 @@ MISSING_OBJECT_SUBCODES = frozenset({33})
 """100/33 "Unsupported get request. Object with ID ... does not exist, cannot be loaded due to missing
 permissions": also what an ad account answers once the token lost access to it (Meta, in
 facebook/facebook-java-business-sdk#31: "you don't have access to the corresponding ad account")."""
+REPORT_NOT_READY = (2601, 1815107)
+"""(code, subcode) of Meta's answer to a results read of a report run that is not ``Job Completed``
+("Error accessing adreport job.", ``is_transient``; facebook/facebook-python-business-sdk#293)."""
 
 _KNOWN_PERMISSIONS = re.compile(
     r"\b(ads_read|ads_management|leads_retrieval|read_insights|business_management|"
@@ -187,6 +191,12 @@ def is_invalid_request(exc: BaseException) -> bool:
     it was given). A caller reading ``/<id>/<edge>`` takes it as: no such node for this token, and says
     what to fix in its own terms."""
     return isinstance(exc, MetaApiError) and exc.code == INVALID_REQUEST_CODE
+
+
+def is_report_not_ready(exc: BaseException) -> bool:
+    """Whether this is Meta's answer to a results read of a report run that is not ``Job Completed``
+    (:data:`REPORT_NOT_READY`)."""
+    return isinstance(exc, MetaApiError) and (exc.code, exc.subcode) == REPORT_NOT_READY
 
 
 def rate_limit_wait_error(

@@ -18,6 +18,7 @@ from meta_ads_elt.errors import (
     classify,
     from_event,
     is_invalid_request,
+    is_report_not_ready,
     to_event,
 )
 
@@ -133,6 +134,22 @@ def test_an_invalid_request_is_code_100_whatever_its_subcode_and_class(status, r
 def test_only_a_graph_error_can_be_an_invalid_request():
     assert not is_invalid_request(ValueError("code 100"))
     assert not is_invalid_request(MetaFatalError("no code"))
+
+
+@pytest.mark.parametrize(
+    ("reply", "not_ready"),
+    [
+        (body(2601, "Error accessing adreport job.", subcode=1815107, is_transient=True), True),
+        (body(2601, "Error accessing adreport job.", subcode=1815108, is_transient=True), False),
+        (body(2, "Service temporarily unavailable", subcode=1815107, is_transient=True), False),
+    ],
+)
+def test_a_report_not_ready_is_2601_1815107_whatever_its_class(reply, not_ready):
+    err = classify(400, reply)
+    assert isinstance(err, MetaRetryableError), "still transient: only the probe declines to retry it"
+    assert is_report_not_ready(err) is not_ready
+    assert is_report_not_ready(from_event(to_event(err))) is not_ready
+    assert not is_report_not_ready(ValueError("2601"))
 
 
 def test_unknown_4xx_is_fatal():
