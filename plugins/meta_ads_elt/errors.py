@@ -17,8 +17,10 @@ The kind of an error is decided once, where it is raised (:func:`classify` for a
 :func:`classify_transport` for the network); everything downstream reads the class:
 
 * :func:`is_retryable` is the one predicate of the hook's retry policy (sync and async);
-* :func:`is_invalid_request` tells callers that word their own fix (discovery's Business sources, a
-  Page or ad object id) that Meta refused the request itself (code 100);
+* :func:`is_invalid_request` tells callers that word their own fix (a Page or ad object id) that Meta
+  refused the request itself (code 100); :func:`is_missing_object` narrows it to "no such object for this
+  token" (100/33), the only 100 that a caller may word as "does not exist" (a wrong ``appsecret_proof``
+  or parameter is code 100 too, with another fix);
 * :func:`is_report_not_ready` is Meta's answer to a results read of a report run not yet completed;
 * :func:`to_event` / :func:`from_event` carry an error from a trigger to its operator as plain JSON
   and give back the same class with the same fields, so the operator raises what the hook raised.
@@ -188,9 +190,21 @@ def is_retryable(exc: BaseException) -> bool:
 
 def is_invalid_request(exc: BaseException) -> bool:
     """Whether Meta refused the request itself (:data:`INVALID_REQUEST_CODE`, any subcode, whatever class
-    it was given). A caller reading ``/<id>/<edge>`` takes it as: no such node for this token, and says
-    what to fix in its own terms."""
+    it was given): the id, a field or edge, a parameter value or the ``appsecret_proof``. Only
+    :func:`is_missing_object` means "no such node for this token"."""
     return isinstance(exc, MetaApiError) and exc.code == INVALID_REQUEST_CODE
+
+
+def is_missing_object(exc: BaseException) -> bool:
+    """Whether Meta answered "object does not exist, or cannot be loaded due to missing permissions"
+    (code 100, :data:`MISSING_OBJECT_SUBCODES`): the id is unknown to this token. The only code 100 a
+    caller may word as "this id does not exist / this token cannot see it"; other 100s (a wrong
+    ``appsecret_proof``, a bad parameter) keep their own message and fix."""
+    return (
+        isinstance(exc, MetaApiError)
+        and exc.code == INVALID_REQUEST_CODE
+        and exc.subcode in MISSING_OBJECT_SUBCODES
+    )
 
 
 def is_report_not_ready(exc: BaseException) -> bool:

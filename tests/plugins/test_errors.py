@@ -18,6 +18,7 @@ from meta_ads_elt.errors import (
     classify,
     from_event,
     is_invalid_request,
+    is_missing_object,
     is_report_not_ready,
     to_event,
 )
@@ -129,6 +130,25 @@ def test_an_invalid_request_is_code_100_whatever_its_subcode_and_class(status, r
     err = classify(status, reply)
     assert is_invalid_request(err) is invalid
     assert is_invalid_request(from_event(to_event(err))) is invalid, "read from the fields, not the message"
+
+
+@pytest.mark.parametrize(
+    ("reply", "missing"),
+    [
+        (body(100, "Unsupported get request. Object with ID '1234' does not exist", subcode=33), True),
+        (body(100, "Invalid appsecret_proof provided in the API argument"), False),
+        (body(100, "API calls from the server require an appsecret_proof argument"), False),
+        (body(100, "(#100) Tried accessing nonexisting field (owned_ad_accounts)"), False),
+        (body(100, "Please reduce the amount of data you're asking for", subcode=1487534), False),
+        (body(190, "Error validating access token", subcode=33), False),
+    ],
+)
+def test_only_100_33_means_no_such_object_for_this_token(reply, missing):
+    """Code 100 also refuses a proof or a parameter: those must not be worded "does not exist"."""
+    err = classify(400, reply)
+    assert is_missing_object(err) is missing
+    assert is_missing_object(from_event(to_event(err))) is missing
+    assert not is_missing_object(ValueError("100/33"))
 
 
 def test_only_a_graph_error_can_be_an_invalid_request():

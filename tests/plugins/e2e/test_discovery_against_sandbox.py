@@ -40,8 +40,8 @@ def config_for(lake, accounts, pages=None, **extra):
     return parse_config(data)
 
 
-def run(monkeypatch, sandbox, config, day=DAY, token="sandbox-token"):  # noqa: S107 (the sandbox token)
-    use_connection(monkeypatch, sandbox, token=token)
+def run(monkeypatch, sandbox, config, day=DAY, token="sandbox-token", app_secret=None):  # noqa: S107 (sandbox token)
+    use_connection(monkeypatch, sandbox, token=token, app_secret=app_secret)
     return discover(MetaGraphApiHook(meta_conn_id="meta_default"), config, day, run_id=f"test_{day}")
 
 
@@ -139,6 +139,26 @@ def test_an_unknown_business_and_filters_leaving_nothing_fail_naming_them(agency
         run(monkeypatch, agency, config_for(tmp_path, {"discover": ["business:1234567890:owned"]}))
     with pytest.raises(DiscoveryError, match=r"leave none to extract"):
         run(monkeypatch, agency, config_for(tmp_path, {"discover": ["me"], "currency": ["JPY"]}))
+
+
+def test_a_refused_proof_or_token_on_a_business_source_keeps_its_own_fix_not_business_does_not_exist(
+    agency, agency_world, tmp_path, monkeypatch
+):
+    """Meta answers a wrong appsecret_proof with code 100 too (no subcode): only 100/33 means the Business
+    is unknown to the token; a refused proof or token fails at once with the Connection's fix."""
+    from meta_ads_elt.errors import MetaAppSecretProofError, MetaTokenError
+
+    agency_id = agency_world["businesses"][0]["id"]
+    config = config_for(tmp_path, {"discover": [f"business:{agency_id}:owned", "me"]})
+    with pytest.raises(MetaAppSecretProofError) as proof:
+        run(monkeypatch, agency, config, app_secret="not-the-app-secret")
+    message = str(proof.value)
+    assert "Invalid appsecret_proof provided in the API argument" in message, "Meta's own message"
+    assert f"/{agency_id}/owned_ad_accounts" in message and "copy the secret of that app" in message
+    assert "does not exist" not in message and "not-the-app-secret" not in message
+    with pytest.raises(MetaTokenError, match=r"Refresh the token") as expired:
+        run(monkeypatch, agency, config, token="sandbox-expired-token")
+    assert "does not exist" not in str(expired.value)
 
 
 def test_a_source_the_token_cannot_read_is_named(agency, agency_world, tmp_path, monkeypatch):
