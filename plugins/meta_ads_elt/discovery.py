@@ -7,7 +7,8 @@ what this run does with it:
 * sources: ``me`` (``GET /me/adaccounts``; Pages: ``GET /me/accounts``), ``business:<id>:owned``
   (``/<id>/owned_ad_accounts``, ``/<id>/owned_pages``), ``business:<id>:client``
   (``/<id>/client_ad_accounts``, ``/<id>/client_pages``) and, for Pages, ``promoted`` (each extracted
-  account's ``promote_pages``);
+  account's ``promote_pages``; an account Meta refuses, e.g. one the user is not assigned to (100/33),
+  is a warning, but a refused token, ``appsecret_proof`` or a permission Meta names fails at once);
 * Business edges list accounts the token's user is not assigned to (Meta answers those with code 100,
   subcode 33): an account a Business lists that ``/me/adaccounts`` does not is ``unreadable``, with the
   fix, instead of failing an extraction task (one ``/me/adaccounts`` read, 100 accounts a page);
@@ -41,7 +42,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meta_ads_elt.config import ACCOUNT_STATUSES, IdNameFilter, PipelineConfig
-from meta_ads_elt.errors import MetaApiError, MetaConfigError, MetaPermissionError, is_missing_object
+from meta_ads_elt.errors import (
+    MetaApiError,
+    MetaConfigError,
+    MetaPermissionError,
+    is_missing_object,
+    is_token_refusal,
+)
 from meta_ads_elt.lake.partitions import LakeWriter
 
 log = logging.getLogger(__name__)
@@ -339,6 +346,8 @@ def discover_pages(
             )
             for account, reply in zip(unexpanded, replies, strict=True):
                 body, error = reply.get("body"), reply.get("error")  # error: classified once, by the hook
+                if is_token_refusal(error):  # about the token, not this account: no other item can succeed
+                    raise error
                 if error is not None or not isinstance(body, dict):
                     warnings.append(f"pages.discover 'promoted': act_{account.id}/promote_pages not readable")
                     continue

@@ -21,6 +21,8 @@ The kind of an error is decided once, where it is raised (:func:`classify` for a
   refused the request itself (code 100); :func:`is_missing_object` narrows it to "no such object for this
   token" (100/33), the only 100 that a caller may word as "does not exist" (a wrong ``appsecret_proof``
   or parameter is code 100 too, with another fix);
+* :func:`is_token_refusal` tells a caller reading many objects with one token (discovery's promoted
+  Pages) that the token itself was refused, so no other object can succeed either;
 * :func:`is_report_not_ready` is Meta's answer to a results read of a report run not yet completed;
 * :func:`to_event` / :func:`from_event` carry an error from a trigger to its operator as plain JSON
   and give back the same class with the same fields, so the operator raises what the hook raised.
@@ -126,7 +128,13 @@ class MetaTokenError(MetaFatalError):
 
 
 class MetaPermissionError(MetaFatalError):
-    pass
+    """Codes 10, 200-299. ``permissions``: the permissions Meta's message names (``ads_read``, ...), i.e.
+    scopes the token lacks whatever object it reads; empty for a bare "(#200) Permissions error", which
+    Meta also answers for one object the token lost access to."""
+
+    def __init__(self, message: str, *, permissions: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.permissions = list(permissions or [])
 
 
 class MetaParameterError(MetaFatalError):
@@ -207,6 +215,16 @@ def is_missing_object(exc: BaseException) -> bool:
     )
 
 
+def is_token_refusal(exc: BaseException) -> bool:
+    """Whether Meta refused the token itself rather than one object: an invalid or expired token
+    (:data:`TOKEN_CODES`), a wrong or missing ``appsecret_proof``, or a permission Meta names that the
+    token lacks. No other object read with the same token can succeed, so a caller reading many
+    objects fails at once with the error's fix instead of skipping the object."""
+    return isinstance(exc, MetaTokenError | MetaAppSecretProofError) or (
+        isinstance(exc, MetaPermissionError) and bool(getattr(exc, "permissions", None))
+    )
+
+
 def is_report_not_ready(exc: BaseException) -> bool:
     """Whether this is Meta's answer to a results read of a report run that is not ``Job Completed``
     (:data:`REPORT_NOT_READY`)."""
@@ -271,6 +289,7 @@ def classify(
         return MetaPermissionError(
             f"Permission denied for {what}{where}: {meta_msg}. The token lacks {need}: grant it to the "
             f"app / system user (and access to the ad account or Page), then issue a new token.{ref}",
+            permissions=perms,
             **common,
         )
     if (code == INVALID_REQUEST_CODE and subcode in DATA_TOO_LARGE_SUBCODES) or _REDUCE_DATA.search(meta_msg):

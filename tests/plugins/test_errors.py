@@ -20,6 +20,7 @@ from meta_ads_elt.errors import (
     is_invalid_request,
     is_missing_object,
     is_report_not_ready,
+    is_token_refusal,
     to_event,
 )
 
@@ -149,6 +150,33 @@ def test_only_100_33_means_no_such_object_for_this_token(reply, missing):
     assert is_missing_object(err) is missing
     assert is_missing_object(from_event(to_event(err))) is missing
     assert not is_missing_object(ValueError("100/33"))
+
+
+@pytest.mark.parametrize(
+    ("status", "reply", "refusal"),
+    [
+        (400, body(190, "Error validating access token: Session has expired", subcode=463), True),
+        (400, body(102, "Session key invalid or no longer valid"), True),
+        (400, body(100, "Invalid appsecret_proof provided in the API argument"), True),
+        (400, body(100, "API calls from the server require an appsecret_proof argument"), True),
+        (403, body(200, "(#200) Requires ads_read permission to manage the object"), True),
+        (403, body(10, "(#10) This endpoint requires the 'pages_read_engagement' permission"), True),
+        (403, body(200, "(#200) Permissions error"), False),  # also what one account the token lost answers
+        (400, body(100, "Unsupported get request. Object with ID '1' does not exist", subcode=33), False),
+        (400, body(100, "(#100) Tried accessing nonexisting field (promote_pages)"), False),
+        (500, body(2, "Service temporarily unavailable", is_transient=True), False),
+    ],
+)
+def test_a_token_refusal_is_the_token_the_proof_or_a_named_permission(status, reply, refusal):
+    err = classify(status, reply)
+    assert is_token_refusal(err) is refusal
+    assert is_token_refusal(from_event(to_event(err))) is refusal, "decided by the class and its fields"
+
+
+def test_only_a_graph_error_can_be_a_token_refusal():
+    assert not is_token_refusal(None)
+    assert not is_token_refusal(ValueError("190"))
+    assert not is_token_refusal(MetaPermissionError("built without the permissions Meta named"))
 
 
 def test_only_a_graph_error_can_be_an_invalid_request():

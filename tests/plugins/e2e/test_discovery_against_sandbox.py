@@ -249,3 +249,30 @@ def test_listed_accounts_promoted_pages_come_by_batch_and_an_unreadable_item_is_
     found = run(monkeypatch, agency, config)
     assert {f.id for f in found.pages} == {readable["page_id"]}
     assert found.warnings == [f"pages.discover 'promoted': {refused['id']}/promote_pages not readable"]
+
+
+def test_a_token_refused_in_the_promoted_pages_batch_fails_at_once_but_a_lost_account_is_a_warning(
+    agency, agency_world, tmp_path, monkeypatch
+):
+    """An item refused for a reason of the token (here a permission Meta names: every account would
+    answer the same) fails discovery at once with the fix, instead of a warning per account and no Page
+    at all. One account answering a bare "(#200) Permissions error" (the token lost that account) stays
+    a warning, and the other account's Pages land."""
+    from meta_ads_elt.errors import MetaPermissionError
+
+    assigned = [a for a in agency_world["accounts"] if a["assigned_to_user"] and not a["joins_after_days"]]
+    lost, kept = assigned[:2]
+    config = config_for(tmp_path, [{"id": lost["id"]}, {"id": kept["id"]}], {"discover": ["promoted"]})
+    with pytest.raises(MetaPermissionError) as refused:
+        run(monkeypatch, agency, config, token="sandbox-token-without-ads_read")
+    message = str(refused.value)
+    assert "promote_pages" in message and "(#200) Requires ads_read permission" in message
+    assert "The token lacks the permission(s) ads_read" in message and "issue a new token" in message
+
+    agency.set_faults({"lost_access": {"accounts": [lost["account_id"]], "account_error": "permissions"}})
+    try:
+        found = run(monkeypatch, agency, config)
+    finally:
+        agency.clear_faults()
+    assert {f.id for f in found.pages} == {kept["page_id"]}
+    assert found.warnings == [f"pages.discover 'promoted': {lost['id']}/promote_pages not readable"]
