@@ -15,7 +15,12 @@ Tokens (see DESIGN.md):
 - Anything else: code 190 "Invalid OAuth access token".
 The token is read from ``access_token`` (query or form body) or ``Authorization: Bearer|OAuth <token>``.
 ``appsecret_proof`` = HMAC-SHA256(key=app secret, msg=the token actually sent), checked when sent and
-required with ``--require-proof``.
+required with ``--require-proof``, on every request and batch item (a Business or ad account read as much
+as ``/me``). Refused as Meta does, HTTP 400, code 100 without subcode, ``GraphMethodException`` (so a
+client must not read every 100 as "no such object"; that is 100/33): "Invalid appsecret_proof provided in
+the API argument" (facebook/facebook-python-business-sdk#528) and, when the app requires a proof, "API
+calls from the server require an appsecret_proof argument" (sromku/android-simple-facebook#160); the
+proof itself: https://developers.facebook.com/docs/graph-api/securing-requests#appsecret_proof.
 """
 
 from __future__ import annotations

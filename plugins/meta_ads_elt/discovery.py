@@ -7,7 +7,8 @@ what this run does with it:
 * sources: ``me`` (``GET /me/adaccounts``; Pages: ``GET /me/accounts``), ``business:<id>:owned``
   (``/<id>/owned_ad_accounts``, ``/<id>/owned_pages``), ``business:<id>:client``
   (``/<id>/client_ad_accounts``, ``/<id>/client_pages``) and, for Pages, ``promoted`` (each extracted
-  account's ``promote_pages``);
+  account's ``promote_pages``; an account Meta refuses, e.g. one the user is not assigned to (100/33),
+  is a warning, but a refused token, ``appsecret_proof`` or a permission Meta names fails at once);
 * Business edges list accounts the token's user is not assigned to (Meta answers those with code 100,
   subcode 33): an account a Business lists that ``/me/adaccounts`` does not is ``unreadable``, with the
   fix, instead of failing an extraction task (one ``/me/adaccounts`` read, 100 accounts a page);
@@ -21,9 +22,11 @@ what this run does with it:
   date) extracted that no source lists any more is ``departed``; a departed or disabled account is only
   flagged: its lake partitions and mart rows stay as they were.
 
-Errors: an unknown Business id (or one the token cannot see) fails at once naming the source and the
-fix; a source the token cannot read fails at once when no source could be read, else it is a warning;
-nothing left to extract after the filters fails naming the filters. Nothing here deletes lake data.
+Errors: an unknown Business id (or one the token cannot see: Meta's 100/33) fails at once naming the
+source and the fix; a source the token lacks a permission for fails at once when no source could be
+read, else it is a warning; any other refusal (token, ``appsecret_proof``, parameter) fails with Meta's
+message and its own fix; nothing left to extract after the filters fails naming the filters. Nothing
+here deletes lake data.
 
 The result is written to the lake (``discovered_accounts`` / ``discovered_pages``, partition
 ``date=<D>``, replaced on a rerun) and returned for the mapped extraction tasks.
@@ -39,7 +42,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from meta_ads_elt.config import ACCOUNT_STATUSES, IdNameFilter, PipelineConfig
-from meta_ads_elt.errors import MetaApiError, MetaConfigError, is_invalid_request
+from meta_ads_elt.errors import (
+    MetaApiError,
+    MetaConfigError,
+    MetaPermissionError,
+    is_missing_object,
+    is_token_refusal,
+)
 from meta_ads_elt.lake.partitions import LakeWriter
 
 log = logging.getLogger(__name__)
@@ -121,7 +130,11 @@ def _edge(source: str, kind: str) -> tuple[str, str]:
 
 
 def _read_source(hook: Any, source: str, kind: str, fields: str, warnings: list[str]) -> list[dict] | None:
-    """The items one source lists, or None (warning recorded) when the token cannot read it."""
+    """The items one source lists, or None (warning recorded) when the token lacks a permission for it.
+
+    A Business Meta cannot load for this token (100/33) fails naming the source; any other error (a
+    refused token or ``appsecret_proof``, an invalid parameter, a throttle) is raised as the hook
+    classified it, with Meta's message and its own fix."""
     node, edge = _edge(source, kind)
     try:
         return [
@@ -129,13 +142,13 @@ def _read_source(hook: Any, source: str, kind: str, fields: str, warnings: list[
         ]
     except MetaApiError as exc:
         where = f"{kind}.discover source {source!r} (GET /{node}/{edge})"
-        if node != "me" and is_invalid_request(exc):
+        if node != "me" and is_missing_object(exc):
             raise DiscoveryError(
                 f"{where}: Business {node} does not exist or this token cannot see it ({exc.message}). "
                 f"Check the Business id in include/pipeline.yaml (Business Settings > Business info), or "
                 "remove the source."
             ) from None
-        if exc.kind != "fatal":
+        if not isinstance(exc, MetaPermissionError):
             raise
         warnings.append(
             f"{where} cannot be read with this token ({exc.message}). It needs "
@@ -333,6 +346,8 @@ def discover_pages(
             )
             for account, reply in zip(unexpanded, replies, strict=True):
                 body, error = reply.get("body"), reply.get("error")  # error: classified once, by the hook
+                if is_token_refusal(error):  # about the token, not this account: no other item can succeed
+                    raise error
                 if error is not None or not isinstance(body, dict):
                     warnings.append(f"pages.discover 'promoted': act_{account.id}/promote_pages not readable")
                     continue

@@ -17,8 +17,13 @@ The kind of an error is decided once, where it is raised (:func:`classify` for a
 :func:`classify_transport` for the network); everything downstream reads the class:
 
 * :func:`is_retryable` is the one predicate of the hook's retry policy (sync and async);
-* :func:`is_invalid_request` tells callers that word their own fix (discovery's Business sources, a
-  Page or ad object id) that Meta refused the request itself (code 100);
+* :func:`is_invalid_request` tells callers that word their own fix (a Page or ad object id) that Meta
+  refused the request itself (code 100); :func:`is_missing_object` narrows it to "no such object for this
+  token" (100/33), the only 100 that a caller may word as "does not exist" (a wrong ``appsecret_proof``
+  or parameter is code 100 too, with another fix);
+* :func:`is_token_refusal` tells a caller reading many objects with one token (discovery's promoted
+  Pages) that the token itself was refused, so no other object can succeed either;
+* :func:`is_report_not_ready` is Meta's answer to a results read of a report run not yet completed;
 * :func:`to_event` / :func:`from_event` carry an error from a trigger to its operator as plain JSON
   and give back the same class with the same fields, so the operator raises what the hook raised.
 
@@ -49,6 +54,9 @@ MISSING_OBJECT_SUBCODES = frozenset({33})
 """100/33 "Unsupported get request. Object with ID ... does not exist, cannot be loaded due to missing
 permissions": also what an ad account answers once the token lost access to it (Meta, in
 facebook/facebook-java-business-sdk#31: "you don't have access to the corresponding ad account")."""
+REPORT_NOT_READY = (2601, 1815107)
+"""(code, subcode) of Meta's answer to a results read of a report run that is not ``Job Completed``
+("Error accessing adreport job.", ``is_transient``; facebook/facebook-python-business-sdk#293)."""
 
 _KNOWN_PERMISSIONS = re.compile(
     r"\b(ads_read|ads_management|leads_retrieval|read_insights|business_management|"
@@ -120,7 +128,13 @@ class MetaTokenError(MetaFatalError):
 
 
 class MetaPermissionError(MetaFatalError):
-    pass
+    """Codes 10, 200-299. ``permissions``: the permissions Meta's message names (``ads_read``, ...), i.e.
+    scopes the token lacks whatever object it reads; empty for a bare "(#200) Permissions error", which
+    Meta also answers for one object the token lost access to."""
+
+    def __init__(self, message: str, *, permissions: list[str] | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.permissions = list(permissions or [])
 
 
 class MetaParameterError(MetaFatalError):
@@ -184,9 +198,37 @@ def is_retryable(exc: BaseException) -> bool:
 
 def is_invalid_request(exc: BaseException) -> bool:
     """Whether Meta refused the request itself (:data:`INVALID_REQUEST_CODE`, any subcode, whatever class
-    it was given). A caller reading ``/<id>/<edge>`` takes it as: no such node for this token, and says
-    what to fix in its own terms."""
+    it was given): the id, a field or edge, a parameter value or the ``appsecret_proof``. Only
+    :func:`is_missing_object` means "no such node for this token"."""
     return isinstance(exc, MetaApiError) and exc.code == INVALID_REQUEST_CODE
+
+
+def is_missing_object(exc: BaseException) -> bool:
+    """Whether Meta answered "object does not exist, or cannot be loaded due to missing permissions"
+    (code 100, :data:`MISSING_OBJECT_SUBCODES`): the id is unknown to this token. The only code 100 a
+    caller may word as "this id does not exist / this token cannot see it"; other 100s (a wrong
+    ``appsecret_proof``, a bad parameter) keep their own message and fix."""
+    return (
+        isinstance(exc, MetaApiError)
+        and exc.code == INVALID_REQUEST_CODE
+        and exc.subcode in MISSING_OBJECT_SUBCODES
+    )
+
+
+def is_token_refusal(exc: BaseException) -> bool:
+    """Whether Meta refused the token itself rather than one object: an invalid or expired token
+    (:data:`TOKEN_CODES`), a wrong or missing ``appsecret_proof``, or a permission Meta names that the
+    token lacks. No other object read with the same token can succeed, so a caller reading many
+    objects fails at once with the error's fix instead of skipping the object."""
+    return isinstance(exc, MetaTokenError | MetaAppSecretProofError) or (
+        isinstance(exc, MetaPermissionError) and bool(getattr(exc, "permissions", None))
+    )
+
+
+def is_report_not_ready(exc: BaseException) -> bool:
+    """Whether this is Meta's answer to a results read of a report run that is not ``Job Completed``
+    (:data:`REPORT_NOT_READY`)."""
+    return isinstance(exc, MetaApiError) and (exc.code, exc.subcode) == REPORT_NOT_READY
 
 
 def rate_limit_wait_error(
@@ -247,6 +289,7 @@ def classify(
         return MetaPermissionError(
             f"Permission denied for {what}{where}: {meta_msg}. The token lacks {need}: grant it to the "
             f"app / system user (and access to the ad account or Page), then issue a new token.{ref}",
+            permissions=perms,
             **common,
         )
     if (code == INVALID_REQUEST_CODE and subcode in DATA_TOO_LARGE_SUBCODES) or _REDUCE_DATA.search(meta_msg):

@@ -44,9 +44,6 @@ JOB_FAILED_STATUSES = ("Job Failed", "Job Skipped")
 JOB_NOT_STARTED_STATUSES = ("Job Not Started", "Job Started")
 """A job in these states (at 0 %) waits in Meta's queue: it is not resubmitted before the queued wait."""
 JOB_STATUS_FIELDS = "id,async_status,async_percent_completion,date_start,date_stop"
-REPORT_NOT_READY = (2601, 1815107)
-"""(code, subcode) of Meta's answer to a results read of a report run that is not ``Job Completed``
-("Error accessing adreport job.", ``is_transient``; facebook/facebook-python-business-sdk#293)."""
 
 AD_EFFECTIVE_STATUSES = (
     "ACTIVE",

@@ -18,6 +18,9 @@ from meta_ads_elt.errors import (
     classify,
     from_event,
     is_invalid_request,
+    is_missing_object,
+    is_report_not_ready,
+    is_token_refusal,
     to_event,
 )
 
@@ -130,9 +133,71 @@ def test_an_invalid_request_is_code_100_whatever_its_subcode_and_class(status, r
     assert is_invalid_request(from_event(to_event(err))) is invalid, "read from the fields, not the message"
 
 
+@pytest.mark.parametrize(
+    ("reply", "missing"),
+    [
+        (body(100, "Unsupported get request. Object with ID '1234' does not exist", subcode=33), True),
+        (body(100, "Invalid appsecret_proof provided in the API argument"), False),
+        (body(100, "API calls from the server require an appsecret_proof argument"), False),
+        (body(100, "(#100) Tried accessing nonexisting field (owned_ad_accounts)"), False),
+        (body(100, "Please reduce the amount of data you're asking for", subcode=1487534), False),
+        (body(190, "Error validating access token", subcode=33), False),
+    ],
+)
+def test_only_100_33_means_no_such_object_for_this_token(reply, missing):
+    """Code 100 also refuses a proof or a parameter: those must not be worded "does not exist"."""
+    err = classify(400, reply)
+    assert is_missing_object(err) is missing
+    assert is_missing_object(from_event(to_event(err))) is missing
+    assert not is_missing_object(ValueError("100/33"))
+
+
+@pytest.mark.parametrize(
+    ("status", "reply", "refusal"),
+    [
+        (400, body(190, "Error validating access token: Session has expired", subcode=463), True),
+        (400, body(102, "Session key invalid or no longer valid"), True),
+        (400, body(100, "Invalid appsecret_proof provided in the API argument"), True),
+        (400, body(100, "API calls from the server require an appsecret_proof argument"), True),
+        (403, body(200, "(#200) Requires ads_read permission to manage the object"), True),
+        (403, body(10, "(#10) This endpoint requires the 'pages_read_engagement' permission"), True),
+        (403, body(200, "(#200) Permissions error"), False),  # also what one account the token lost answers
+        (400, body(100, "Unsupported get request. Object with ID '1' does not exist", subcode=33), False),
+        (400, body(100, "(#100) Tried accessing nonexisting field (promote_pages)"), False),
+        (500, body(2, "Service temporarily unavailable", is_transient=True), False),
+    ],
+)
+def test_a_token_refusal_is_the_token_the_proof_or_a_named_permission(status, reply, refusal):
+    err = classify(status, reply)
+    assert is_token_refusal(err) is refusal
+    assert is_token_refusal(from_event(to_event(err))) is refusal, "decided by the class and its fields"
+
+
+def test_only_a_graph_error_can_be_a_token_refusal():
+    assert not is_token_refusal(None)
+    assert not is_token_refusal(ValueError("190"))
+    assert not is_token_refusal(MetaPermissionError("built without the permissions Meta named"))
+
+
 def test_only_a_graph_error_can_be_an_invalid_request():
     assert not is_invalid_request(ValueError("code 100"))
     assert not is_invalid_request(MetaFatalError("no code"))
+
+
+@pytest.mark.parametrize(
+    ("reply", "not_ready"),
+    [
+        (body(2601, "Error accessing adreport job.", subcode=1815107, is_transient=True), True),
+        (body(2601, "Error accessing adreport job.", subcode=1815108, is_transient=True), False),
+        (body(2, "Service temporarily unavailable", subcode=1815107, is_transient=True), False),
+    ],
+)
+def test_a_report_not_ready_is_2601_1815107_whatever_its_class(reply, not_ready):
+    err = classify(400, reply)
+    assert isinstance(err, MetaRetryableError), "still transient: only the probe declines to retry it"
+    assert is_report_not_ready(err) is not_ready
+    assert is_report_not_ready(from_event(to_event(err))) is not_ready
+    assert not is_report_not_ready(ValueError("2601"))
 
 
 def test_unknown_4xx_is_fatal():

@@ -68,6 +68,7 @@ from meta_ads_elt.errors import (
     MetaDaysFailedError,
     MetaFatalError,
     from_event,
+    is_report_not_ready,
     is_retryable,
     to_event,
 )
@@ -574,7 +575,7 @@ class MetaInsightsOperator(MetaAccountOperator):
     def _probe(self, jobs: list[ReportJob]) -> dict[str, Any] | list[ReportJob]:
         """The trigger's ``due`` event: read each running job's first results page. A page served means
         the job is ``Job Completed`` (Meta serves no results before), so that read replaces the last
-        status read; a page refused as not ready (:data:`~meta_ads_elt.fields.REPORT_NOT_READY`) marks the
+        status read; a page refused as not ready (:func:`~meta_ads_elt.errors.is_report_not_ready`) marks the
         job ``probe_failed``, polled to the end. Returns the event for :meth:`_load` when every job is
         done, else the job list (back to polling)."""
         from meta_ads_elt.triggers.insights import ENDS_THE_POLL
@@ -588,7 +589,7 @@ class MetaInsightsOperator(MetaAccountOperator):
                     (job.report_run_id, "insights"),
                     {"limit": self.page_limit},
                     scope=self.numeric_account_id,
-                    retry_if=lambda err: is_retryable(err) and not _not_ready(err),
+                    retry_if=lambda err: is_retryable(err) and not is_report_not_ready(err),
                 )
             except MetaApiError as err:
                 if isinstance(err, ENDS_THE_POLL):
@@ -831,11 +832,6 @@ class MetaInsightsOperator(MetaAccountOperator):
         self.log.warning(
             "act_%s: killed; running report jobs stay recorded for re-attachment", self.numeric_account_id
         )
-
-
-def _not_ready(err: BaseException) -> bool:
-    """Meta's answer to a results read of a report run that is not ``Job Completed``."""
-    return isinstance(err, MetaApiError) and (err.code, err.subcode) == F.REPORT_NOT_READY
 
 
 def _server_time(headers: Any) -> dt.datetime | None:

@@ -20,7 +20,7 @@ meaning (:data:`EVENT_STATUSES`):
 * ``due`` (only with ``probe_results``) - every job still running should have completed by now, by the
   rate its progress showed: instead of a last status read that would only confirm it, the operator reads
   each job's first results page, which is that confirmation (Meta answers a results read of a job not
-  ``Job Completed`` with code 2601, :data:`~meta_ads_elt.fields.REPORT_NOT_READY`). A job whose first page
+  ``Job Completed`` with code 2601, :data:`~meta_ads_elt.errors.REPORT_NOT_READY`). A job whose first page
   is not ready is marked ``probe_failed`` and polled to the end like any other;
 * ``error`` - a call failed (e.g. an expired token) or the trigger met an unexpected exception:
   ``error`` holds it as :func:`meta_ads_elt.errors.to_event` wrote it, and the operator raises

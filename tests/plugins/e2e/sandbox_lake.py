@@ -15,11 +15,13 @@ from meta_ads_elt.schemas import PARTITION_KEYS
 USER_TOKEN = "sandbox-token"
 
 
-def use_connection(monkeypatch, sandbox, token: str = USER_TOKEN) -> None:
+def use_connection(monkeypatch, sandbox, token: str = USER_TOKEN, app_secret: str | None = None) -> None:
+    """``meta_default`` for ``sandbox``; ``app_secret`` other than the sandbox app's makes every proof wrong."""
+    secret = sandbox.app_secret if app_secret is None else app_secret
     conn = {
         "conn_type": "meta_graph_api",
         "password": token,
-        "extra": {"base_url": sandbox.url, "app_id": sandbox.app_id, "app_secret": sandbox.app_secret},
+        "extra": {"base_url": sandbox.url, "app_id": sandbox.app_id, "app_secret": secret},
     }
     monkeypatch.setenv("AIRFLOW_CONN_META_DEFAULT", json.dumps(conn))
 

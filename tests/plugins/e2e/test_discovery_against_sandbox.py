@@ -40,8 +40,8 @@ def config_for(lake, accounts, pages=None, **extra):
     return parse_config(data)
 
 
-def run(monkeypatch, sandbox, config, day=DAY, token="sandbox-token"):  # noqa: S107 (the sandbox token)
-    use_connection(monkeypatch, sandbox, token=token)
+def run(monkeypatch, sandbox, config, day=DAY, token="sandbox-token", app_secret=None):  # noqa: S107 (sandbox token)
+    use_connection(monkeypatch, sandbox, token=token, app_secret=app_secret)
     return discover(MetaGraphApiHook(meta_conn_id="meta_default"), config, day, run_id=f"test_{day}")
 
 
@@ -141,6 +141,26 @@ def test_an_unknown_business_and_filters_leaving_nothing_fail_naming_them(agency
         run(monkeypatch, agency, config_for(tmp_path, {"discover": ["me"], "currency": ["JPY"]}))
 
 
+def test_a_refused_proof_or_token_on_a_business_source_keeps_its_own_fix_not_business_does_not_exist(
+    agency, agency_world, tmp_path, monkeypatch
+):
+    """Meta answers a wrong appsecret_proof with code 100 too (no subcode): only 100/33 means the Business
+    is unknown to the token; a refused proof or token fails at once with the Connection's fix."""
+    from meta_ads_elt.errors import MetaAppSecretProofError, MetaTokenError
+
+    agency_id = agency_world["businesses"][0]["id"]
+    config = config_for(tmp_path, {"discover": [f"business:{agency_id}:owned", "me"]})
+    with pytest.raises(MetaAppSecretProofError) as proof:
+        run(monkeypatch, agency, config, app_secret="not-the-app-secret")
+    message = str(proof.value)
+    assert "Invalid appsecret_proof provided in the API argument" in message, "Meta's own message"
+    assert f"/{agency_id}/owned_ad_accounts" in message and "copy the secret of that app" in message
+    assert "does not exist" not in message and "not-the-app-secret" not in message
+    with pytest.raises(MetaTokenError, match=r"Refresh the token") as expired:
+        run(monkeypatch, agency, config, token="sandbox-expired-token")
+    assert "does not exist" not in str(expired.value)
+
+
 def test_a_source_the_token_cannot_read_is_named(agency, agency_world, tmp_path, monkeypatch):
     agency_id = agency_world["businesses"][0]["id"]
     config = config_for(tmp_path, {"discover": ["me", f"business:{agency_id}:owned"]})
@@ -229,3 +249,30 @@ def test_listed_accounts_promoted_pages_come_by_batch_and_an_unreadable_item_is_
     found = run(monkeypatch, agency, config)
     assert {f.id for f in found.pages} == {readable["page_id"]}
     assert found.warnings == [f"pages.discover 'promoted': {refused['id']}/promote_pages not readable"]
+
+
+def test_a_token_refused_in_the_promoted_pages_batch_fails_at_once_but_a_lost_account_is_a_warning(
+    agency, agency_world, tmp_path, monkeypatch
+):
+    """An item refused for a reason of the token (here a permission Meta names: every account would
+    answer the same) fails discovery at once with the fix, instead of a warning per account and no Page
+    at all. One account answering a bare "(#200) Permissions error" (the token lost that account) stays
+    a warning, and the other account's Pages land."""
+    from meta_ads_elt.errors import MetaPermissionError
+
+    assigned = [a for a in agency_world["accounts"] if a["assigned_to_user"] and not a["joins_after_days"]]
+    lost, kept = assigned[:2]
+    config = config_for(tmp_path, [{"id": lost["id"]}, {"id": kept["id"]}], {"discover": ["promoted"]})
+    with pytest.raises(MetaPermissionError) as refused:
+        run(monkeypatch, agency, config, token="sandbox-token-without-ads_read")
+    message = str(refused.value)
+    assert "promote_pages" in message and "(#200) Requires ads_read permission" in message
+    assert "The token lacks the permission(s) ads_read" in message and "issue a new token" in message
+
+    agency.set_faults({"lost_access": {"accounts": [lost["account_id"]], "account_error": "permissions"}})
+    try:
+        found = run(monkeypatch, agency, config)
+    finally:
+        agency.clear_faults()
+    assert {f.id for f in found.pages} == {kept["page_id"]}
+    assert found.warnings == [f"pages.discover 'promoted': {lost['id']}/promote_pages not readable"]
