@@ -51,6 +51,12 @@ KIND_OF_OPERATOR = {
     "MetaLeadsOperator": "leads",
     "MetaConversationsOperator": "conversations",
 }
+RUN_RECORDS_KEPT_DAYS = 90
+"""A run's failure records (``failures/runs/<run_id>/``) are read by that run's ``publish`` and
+``check_extractions`` (again when they are cleared). A run whose newest record is older than this is
+pruned by a later publish: the open failures (``failures/open/``) keep what is still missing. Ninety days
+covers a quarter's re-runs; a record pruned before its run is cleared again reads "failed without
+recording a cause"."""
 MARTS_TASKS = ("dbt_build", "publish")
 """The tasks that build and publish the marts: a run in which either did not succeed published nothing."""
 NOT_EXTRACTIONS = frozenset({*MARTS_TASKS, "check_extractions"})
@@ -261,9 +267,12 @@ def run_outcome(
     return RunOutcome(failures, landed, unpublished)
 
 
-def reconcile_failures(lake_root: Any, outcome: RunOutcome) -> list[ExtractionFailure]:
-    """Open this run's failures, close (or narrow) the earlier ones whose dates this run re-pulled; the
-    open failures after this run, oldest first."""
+def reconcile_failures(
+    lake_root: Any, outcome: RunOutcome, *, now: dt.datetime | None = None
+) -> list[ExtractionFailure]:
+    """Open this run's failures, close (or narrow) the earlier ones whose dates this run re-pulled, and
+    prune the records of runs older than :data:`RUN_RECORDS_KEPT_DAYS`; the open failures after this
+    run, oldest first."""
     state_store = _state_store(lake_root)
     current: dict[str, ExtractionFailure] = {}
     for name in state_store.names(OPEN):
@@ -283,7 +292,39 @@ def reconcile_failures(lake_root: Any, outcome: RunOutcome) -> list[ExtractionFa
     for failure in outcome.failures:
         state_store.write(failure.key, dataclasses.asdict(failure))
         current[failure.key] = failure
+    prune_run_records(state_store, now=now or dt.datetime.now(dt.UTC))
     return sorted(current.values(), key=lambda f: (f.data_date, f.kind, f.entity))
+
+
+def prune_run_records(state_store: LakeState, *, now: dt.datetime) -> list[str]:
+    """Delete the failure records of the runs whose newest record is older than
+    :data:`RUN_RECORDS_KEPT_DAYS`; the run ids pruned. A record without a readable ``failed_at`` counts
+    as new (kept), so nothing is deleted on a guess."""
+    cutoff = now - dt.timedelta(days=RUN_RECORDS_KEPT_DAYS)
+    newest: dict[str, dt.datetime] = {}
+    for name in state_store.names(RUNS):
+        run = name.removeprefix(f"{RUNS}/").split("/", 1)[0]
+        failed_at = _failed_at(state_store.read(name)) or now
+        newest[run] = max(newest.get(run, failed_at), failed_at)
+    pruned = sorted(run for run, at in newest.items() if at < cutoff)
+    for run in pruned:
+        state_store.delete_all(f"{RUNS}/{run}")
+    if pruned:
+        log.info(
+            "Pruned the failure records of %d run(s) older than %d days (%s)",
+            len(pruned),
+            RUN_RECORDS_KEPT_DAYS,
+            ", ".join(pruned[:5]) + (", ..." if len(pruned) > 5 else ""),
+        )
+    return pruned
+
+
+def _failed_at(record: Mapping[str, Any] | None) -> dt.datetime | None:
+    try:
+        at = dt.datetime.fromisoformat(str((record or {})["failed_at"]))
+    except (KeyError, ValueError):
+        return None
+    return at if at.tzinfo else at.replace(tzinfo=dt.UTC)
 
 
 def check_run(outcome: RunOutcome, open_failures: Iterable[ExtractionFailure] = ()) -> None:

@@ -37,12 +37,20 @@ class LakeState:
         with contextlib.suppress(FileNotFoundError):
             self._writer.fs.rm(self._path(name))
 
+    def delete_all(self, prefix: str) -> None:
+        """Delete every document under ``prefix`` and its folder."""
+        with contextlib.suppress(FileNotFoundError):
+            self._writer.fs.rm(self._folder(prefix), recursive=True)
+
+    def _folder(self, prefix: str) -> str:
+        return f"{self._writer.base}/{STATE_DIR}/" + "/".join(
+            safe_name(p) for p in prefix.strip("/").split("/")
+        )
+
     def names(self, prefix: str) -> list[str]:
         """The names of the documents under ``prefix`` (as :meth:`read` takes them), sorted."""
-        base = f"{self._writer.base}/{STATE_DIR}/"
-        folder = base + "/".join(safe_name(p) for p in prefix.strip("/").split("/"))
         try:
-            found = self._writer.fs.find(folder)
+            found = self._writer.fs.find(self._folder(prefix))
         except FileNotFoundError:
             return []
         return sorted(
