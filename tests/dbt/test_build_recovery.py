@@ -62,14 +62,19 @@ def test_only_failures_a_retry_cannot_change_fail_the_task_at_once() -> None:
     assert type(dbt_runner.build_error("x", [], None)) is dbt_runner.DbtBuildError  # dbt never ran nodes
 
 
-def test_a_damaged_build_file_is_set_aside_and_rebuilt_from_the_lake(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture
-) -> None:
+def _built_once(tmp_path: Path) -> tuple[Build, dict[str, list[tuple]]]:
+    """A small generated lake built once, and the marts that build made."""
     lake = tmp_path / "lake"
     generate_lake(lake, insights_rows=500, leads=40, messages=100, accounts=1, days=5)
     build = Build(tmp_path, lake)
     build.build()
-    before = marts_snapshot(build)
+    return build, marts_snapshot(build)
+
+
+def test_a_damaged_build_file_is_set_aside_and_rebuilt_from_the_lake(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    build, before = _built_once(tmp_path)
     # DuckDB storage damage (CI hit "Corrupted uncompressed string segment" under DuckDB 2.0.0):
     # overwrite the start of every 256 KiB block after the three 4 KiB headers
     size = build.db.stat().st_size
@@ -88,11 +93,7 @@ def test_a_damaged_build_file_is_set_aside_and_rebuilt_from_the_lake(
 def test_a_release_that_changed_an_incremental_models_columns_rebuilds_once(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
-    lake = tmp_path / "lake"
-    generate_lake(lake, insights_rows=500, leads=40, messages=100, accounts=1, days=5)
-    build = Build(tmp_path, lake)
-    build.build()
-    before = marts_snapshot(build)
+    build, before = _built_once(tmp_path)
     # the build file as an older release wrote it: staging insights had a column this one does not
     con = duckdb.connect(str(build.db))
     try:
@@ -111,11 +112,7 @@ def test_a_release_that_changed_an_incremental_models_columns_rebuilds_once(
 
 
 def test_a_dbt_crash_is_built_once_more(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    lake = tmp_path / "lake"
-    generate_lake(lake, insights_rows=500, leads=40, messages=100, accounts=1, days=5)
-    build = Build(tmp_path, lake)
-    build.build()
-    before = marts_snapshot(build)
+    build, before = _built_once(tmp_path)
     crashed: list[int] = []
 
     def crash_the_first_dbt_build() -> None:  # CI saw dbt end with SIGSEGV inside DuckDB 2.0.0
