@@ -885,12 +885,14 @@ async def _first_event(
     then hold the statuses of its last poll). ``poll_now``: read the jobs' statuses once first, without
     waiting ``first_poll``."""
     if poll_now:
-        async for event in trigger.poll(first_delay=0, max_polls=1):
+        event = await trigger.poll(first_delay=0, max_polls=1)
+        if event is not None:
             return event.payload
 
     async def first() -> dict[str, Any]:
-        async for event in trigger.run():
-            return event.payload
+        async with contextlib.aclosing(trigger.run()) as events:  # closed here, not by asyncio.run's end
+            async for event in events:
+                return event.payload
         error = MetaApiError("the Insights trigger ended without an event")
         return {"status": "error", "message": error.message, "error": to_event(error)}
 

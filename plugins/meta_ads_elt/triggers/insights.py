@@ -284,15 +284,22 @@ class MetaInsightsTrigger(BaseTrigger):
                 job["status"] = "stalled"
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
+        """Yield :meth:`poll`'s event once it has returned: at the yield this generator holds no session
+        and no inner generator, so whoever drops it suspended there has nothing to close. ``airflow dags
+        test`` does (``anext(trigger.run(), None)`` in ``asyncio.run``), and ``asyncio.run`` then closes
+        every live async generator at once: an HTTP session or an inner generator still open at the
+        yield was closed from two tasks ("aclose(): asynchronous generator is already running")."""
         delay = first_delay(
             self.jobs, time.time(), first_poll=self.first_poll, poll_interval=self.poll_interval
         )
-        async for event in self.poll(first_delay=max(self.settle_seconds, delay)):
+        event = await self.poll(first_delay=max(self.settle_seconds, delay))
+        if event is not None:  # always without max_polls
             yield event
 
-    async def poll(self, *, first_delay: float, max_polls: int | None = None) -> AsyncIterator[TriggerEvent]:
-        """Poll the running jobs until an event is due (yielded once) or, with ``max_polls``, until that
-        many status reads found none (nothing yielded; ``self.jobs`` then holds what the last read saw)."""
+    async def poll(self, *, first_delay: float, max_polls: int | None = None) -> TriggerEvent | None:
+        """Poll the running jobs until an event is due (returned; the HTTP session is closed by then) or,
+        with ``max_polls``, until that many status reads found none (None; ``self.jobs`` then holds what
+        the last read saw)."""
         polls = 0
         hook = None
         try:
@@ -304,10 +311,9 @@ class MetaInsightsTrigger(BaseTrigger):
                     if running:
                         await asyncio.sleep(delay)
                         if self._results_due(time.time()):
-                            yield TriggerEvent(
+                            return TriggerEvent(
                                 self._payload(DUE, polls, hook, message="results due: " + _keys(running))
                             )
-                            return
                         answers = await self._poll(hook, running, session)
                         polls += 1
                         now = time.time()
@@ -324,10 +330,9 @@ class MetaInsightsTrigger(BaseTrigger):
                         )
                     event = self._decide(polls, hook)
                     if event is not None:
-                        yield event
-                        return
+                        return event
                     if max_polls is not None and polls >= max_polls:
-                        return
+                        return None
                     delay = next_poll_delay(
                         self.jobs,
                         time.time(),
@@ -340,7 +345,7 @@ class MetaInsightsTrigger(BaseTrigger):
                 exc = MetaApiError(
                     f"Insights trigger of act_{self.account_id} failed: {type(exc).__name__}: {scrub(exc)}"
                 )
-            yield TriggerEvent(self._payload(ERROR, polls, hook, message=exc.message, error=to_event(exc)))
+            return TriggerEvent(self._payload(ERROR, polls, hook, message=exc.message, error=to_event(exc)))
 
     async def _poll(self, hook, running: list[dict], session) -> list[dict | MetaApiError]:
         """Each running job's status read: its body, or the error the hook classified. One plain GET

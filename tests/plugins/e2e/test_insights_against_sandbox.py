@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import datetime as dt
+import gc
 import glob
 import hashlib
 import hmac
@@ -20,6 +21,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 from decimal import Decimal
 
 import pyarrow.dataset as ds
@@ -181,6 +183,47 @@ def test_deferrable_run_defers_then_completes_from_the_trigger_event(fixed_sandb
     ).execute_complete({"run_id": "d"}, event)
     assert result["rows"] > 0
     assert_reconciles(sb, tmp_path, [acct])
+
+
+def asyncio_complaints(caplog, caught) -> list[str]:
+    """What asyncio and aiohttp said about async generators, tasks or sessions left open at the end of an
+    ``asyncio.run``: "an error occurred during closing of asynchronous generator" (``aclose(): asynchronous
+    generator is already running`` / ``async generator ignored GeneratorExit``), "Task was destroyed but
+    it is pending", "Unclosed client session" (logged, and a ResourceWarning)."""
+    gc.collect()  # an unclosed session complains when it is collected
+    logged = [r.getMessage() for r in caplog.records if r.name == "asyncio" and r.levelno >= logging.WARNING]
+    warned = [
+        str(w.message)
+        for w in caught
+        if issubclass(w.category, ResourceWarning) and "lient" in str(w.message)
+    ]
+    return logged + warned
+
+
+def test_the_trigger_leaves_nothing_open_for_asyncio_run_to_close(
+    fixed_sandbox, monkeypatch, tmp_path, caplog
+):
+    """The trigger run to its event as ``airflow dags test`` runs it (``anext(trigger.run(), None)`` in
+    ``asyncio.run``: airflow.sdk.execution_time.supervisor.InProcessTestSupervisor.run_trigger_in_process,
+    which never closes the generator), and the operator's own wait in the worker (``deferrable=False``):
+    ``asyncio.run`` closes every async generator still open at its end all at once, so a generator that
+    yields holding an HTTP session or an inner generator was closed from two tasks and logged an ERROR."""
+    sb = fixed_sandbox
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    with pytest.raises(TaskDeferred) as deferred:
+        insights_op(acct, tmp_path, deferrable=True, worker_poll_seconds=0).execute({"run_id": "c"})
+    _, kwargs = deferred.value.trigger.serialize()
+    trigger = type(deferred.value.trigger)(**{**kwargs, "settle_seconds": 0})  # no scheduler to wait for
+    with caplog.at_level(logging.WARNING, logger="asyncio"), warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        event = asyncio.run(anext(trigger.run(), None))
+        assert event is not None and event.payload["status"] == "done"
+        assert asyncio_complaints(caplog, caught) == []
+        caplog.clear()
+        result = insights_op(acct, tmp_path / "worker").execute({"run_id": "w"})  # asyncio.run in the worker
+        assert result["rows"] > 0
+        assert asyncio_complaints(caplog, caught) == []
 
 
 def test_a_deferred_job_due_by_its_rate_completes_from_the_due_event(sandbox_factory, monkeypatch, tmp_path):
