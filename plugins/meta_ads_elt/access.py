@@ -30,6 +30,7 @@ from airflow.sdk.exceptions import AirflowFailException
 from meta_ads_elt.errors import MetaApiError, MetaFatalError, MetaParameterError, MetaTokenError
 
 if TYPE_CHECKING:
+    from meta_ads_elt.config import PipelineConfig
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
 REQUIRED_PERMISSIONS: dict[str, tuple[str, ...]] = {
@@ -99,7 +100,7 @@ def needed_permissions(has_accounts: bool, pages: Iterable[PageAccess]) -> dict[
 
 def granted_permissions(hook: MetaGraphApiHook) -> set[str]:
     """``GET /me/permissions``: the permissions the token's user granted (status ``granted``)."""
-    granted = set()
+    granted: set[str] = set()
     for batch in hook.paginate("me/permissions", {"limit": 500}):
         granted.update(str(p["permission"]) for p in batch if p.get("status") == "granted")
     return granted
@@ -309,7 +310,7 @@ def preflight(
     raise AccessCheckError(report.problems)
 
 
-def check_config(config: Any) -> dict[str, Any]:
+def check_config(config: PipelineConfig) -> dict[str, Any]:
     """:func:`preflight` for a ``PipelineConfig`` through its connection; a summary for the task's XCom."""
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
@@ -318,10 +319,10 @@ def check_config(config: Any) -> dict[str, Any]:
         PageAccess(p.id, p.leads, p.conversations, tuple(p.platforms), tuple(p.forms))
         for p in config.listed_pages
     ]
-    if config.pages_discovered:
+    d = config.page_discovery
+    if d is not None:
         # the Pages are known after discovery: check the permissions their settings need (Page tasks are
         # checked by each Page's extraction)
-        d = config.pages
         need = needed_permissions(
             False, [PageAccess("(discovered)", d.leads, d.conversations, tuple(d.platforms))]
         )

@@ -22,12 +22,15 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowException, AirflowFailException
 
 from meta_ads_elt.assets import lake_asset
-from meta_ads_elt.config import PipelineConfig
+from meta_ads_elt.config import PageConfig, PageDiscovery, PipelineConfig
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
 
 log = logging.getLogger(__name__)
 
@@ -40,9 +43,7 @@ class BatchFailedFatally(AirflowFailException):
     """Every failure of the batch needs a fix first (token, permission, config): no retry."""
 
 
-def extract_accounts(
-    config: PipelineConfig, batch: list[Mapping[str, Any]], context: Mapping[str, Any]
-) -> dict:
+def extract_accounts(config: PipelineConfig, batch: list[Mapping[str, Any]], context: Context) -> dict:
     from meta_ads_elt.operators.from_config import ad_objects_operator, insights_operator
 
     _pin(config)
@@ -58,9 +59,9 @@ def extract_accounts(
             if not report.is_default
         ]
         objects = ad_objects_operator(config, account_id)
-        loaded = insights.execute(dict(context))
-        snapshot = objects.execute(dict(context))
-        reports = {op.report.name: op.execute(dict(context)) for op in further}
+        loaded = insights.execute(context.copy())
+        snapshot = objects.execute(context.copy())
+        reports = {op.report.name: op.execute(context.copy()) for op in further}
         calls = insights.hook.calls + objects.hook.calls + sum(op.hook.calls for op in further)
         return {"insights": loaded, "ad_objects": snapshot, "reports": reports, "calls": calls}
 
@@ -68,20 +69,24 @@ def extract_accounts(
 
 
 def extract_pages(
-    config: PipelineConfig, batch: list[Mapping[str, Any]], context: Mapping[str, Any], what: str
+    config: PipelineConfig, batch: list[Mapping[str, Any]], context: Context, what: str
 ) -> dict:
     """Leads (``what="leads"``) or conversations of each Page of the batch, with the ``pages:`` settings."""
     from meta_ads_elt.operators.from_config import conversations_operator, leads_operator
 
     build = leads_operator if what == "leads" else conversations_operator
-    listed = {page.id: page for page in config.listed_pages}
+    listed: dict[str, PageConfig | PageDiscovery] = {page.id: page for page in config.listed_pages}
+    discovered = config.page_discovery  # the settings every discovered Page gets
     _pin(config)
 
     def one(item: Mapping[str, Any]) -> dict:
         page_id = str(item["page_id"])
         lookback = int(item.get("lookback_days") or config.lookback_days)
-        operator = build(config, page_id, listed.get(page_id, config.pages), lookback_days=lookback)
-        return operator.execute(dict(context))
+        page = listed.get(page_id, discovered)
+        if page is None:
+            raise ValueError(f"Page {page_id} is not in pages: and pages: has no discover: sources")
+        operator = build(config, page_id, page, lookback_days=lookback)
+        return operator.execute(context.copy())
 
     return _run_all(batch, "page_id", one, config.mapping.parallel_within_task)
 

@@ -22,7 +22,7 @@ import stat
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Annotated, Any, Literal, get_args
+from typing import TYPE_CHECKING, Annotated, Any, Literal, get_args
 
 import yaml
 from pydantic import (
@@ -36,6 +36,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from meta_ads_elt.fields import AD_EFFECTIVE_STATUSES
 from meta_ads_elt.reports import DEFAULT, ReportConfig, check_opt_in, check_reports
@@ -46,7 +47,10 @@ CONFIG_PATH_ENV = "META_PIPELINE_CONFIG"
 
 Platform = Literal["messenger", "instagram"]
 AttributionWindow = Literal["1d_click", "7d_click", "28d_click", "1d_view"]
-AdEffectiveStatus = Literal[AD_EFFECTIVE_STATUSES]  # Meta's Ad.EffectiveStatus values
+if TYPE_CHECKING:  # mypy cannot read a Literal built from a tuple: str to it, the values checked by pydantic
+    AdEffectiveStatus = str
+else:
+    AdEffectiveStatus = Literal[AD_EFFECTIVE_STATUSES]  # Meta's Ad.EffectiveStatus values
 DEFAULT_SCHEDULE = "0 12 * * *"
 """12:00 UTC: every account-local day D ends by D+1 12:00 UTC (UTC-12 is the westmost time zone), so the
 run covering D never extracts a day that is still going on, in any account."""
@@ -210,7 +214,10 @@ ACCOUNT_STATUSES: dict[str, int] = {
     "CLOSED": 101,
 }
 """Meta's ``AdAccount.account_status`` values (Marketing API reference, "Ad Account": 1 = ACTIVE, 2 = DISABLED, ...)."""
-AccountStatusName = Literal[tuple(ACCOUNT_STATUSES)]
+if TYPE_CHECKING:  # as AdEffectiveStatus: str to mypy, one of ACCOUNT_STATUSES to pydantic
+    AccountStatusName = str
+else:
+    AccountStatusName = Literal[tuple(ACCOUNT_STATUSES)]
 DELIVERING_STATUSES: tuple[str, ...] = (
     "ACTIVE",
     "UNSETTLED",
@@ -472,45 +479,63 @@ class PipelineConfig(_Strict):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> PipelineConfig:
-        for kind, items in (("accounts", self.accounts), ("pages", self.pages)):
-            if not isinstance(items, tuple):
-                continue
+        listed_ids = (
+            ("accounts", [account.id for account in self.listed_accounts]),
+            ("pages", [page.id for page in self.listed_pages]),
+        )
+        for kind, ids in listed_ids:
             seen: set[str] = set()
-            for index, item in enumerate(items):
-                if item.id in seen:
-                    raise ValueError(f"{kind}[{index}].id {item.id!r} is listed twice; list each once")
-                seen.add(item.id)
+            for index, item_id in enumerate(ids):
+                if item_id in seen:
+                    raise ValueError(f"{kind}[{index}].id {item_id!r} is listed twice; list each once")
+                seen.add(item_id)
         problem = check_opt_in(self.insights.reports, [account.id for account in self.listed_accounts])
         if problem:
             raise ValueError(problem)
         return self
 
     @property
+    def account_discovery(self) -> AccountDiscovery | None:
+        """The ``accounts: {discover: [...]}`` settings (resolved on every run); None when accounts are listed."""
+        return self.accounts if isinstance(self.accounts, AccountDiscovery) else None
+
+    @property
+    def page_discovery(self) -> PageDiscovery | None:
+        """The ``pages: {discover: [...]}`` settings, which every Page found gets; None when Pages are listed."""
+        return self.pages if isinstance(self.pages, PageDiscovery) else None
+
+    @property
     def accounts_discovered(self) -> bool:
         """True when ``accounts:`` is a ``discover:`` mapping (resolved on every run), not a list."""
-        return isinstance(self.accounts, AccountDiscovery)
+        return self.account_discovery is not None
 
     @property
     def pages_discovered(self) -> bool:
-        return isinstance(self.pages, PageDiscovery)
+        return self.page_discovery is not None
 
     @property
     def listed_accounts(self) -> tuple[AccountConfig, ...]:
         """The explicitly listed accounts (one task each); ``()`` when they are discovered."""
-        return () if self.accounts_discovered else self.accounts
+        return () if isinstance(self.accounts, AccountDiscovery) else self.accounts
 
     @property
     def listed_pages(self) -> tuple[PageConfig, ...]:
         """The explicitly listed Pages (one task each); ``()`` when they are discovered."""
-        return () if self.pages_discovered else self.pages
+        return () if isinstance(self.pages, PageDiscovery) else self.pages
 
     @property
     def extracts_leads(self) -> bool:
-        return self.pages.leads if self.pages_discovered else any(page.leads for page in self.pages)
+        discovery = self.page_discovery
+        return discovery.leads if discovery is not None else any(page.leads for page in self.listed_pages)
 
     @property
     def extracts_conversations(self) -> bool:
-        return self.pages.conversations if self.pages_discovered else any(p.conversations for p in self.pages)
+        discovery = self.page_discovery
+        return (
+            discovery.conversations
+            if discovery is not None
+            else any(p.conversations for p in self.listed_pages)
+        )
 
     @property
     def history_days_on_arrival(self) -> int:
@@ -615,7 +640,9 @@ def check_operator_arguments(operator: str, **arguments: Any) -> None:
             if model in (AccountConfig, PageConfig) and key == "id":
                 model.model_validate({"id": str(candidate) if isinstance(candidate, int) else candidate})
             else:
-                TypeAdapter(Annotated[field.annotation, field]).validate_python(candidate)
+                # the key's type and constraints, an annotation built at run time (Any to mypy)
+                rule: Any = Annotated[field.annotation, field]
+                TypeAdapter(rule).validate_python(candidate)
         except ValidationError as exc:
             message = exc.errors()[0]["msg"].removeprefix("Value error, ")
             raise ConfigError(
@@ -645,7 +672,9 @@ def _allowed_keys(location: tuple) -> list[str]:
             discovered = AccountDiscovery if location[0] == "accounts" else PageDiscovery
             model = discovered if part == "discover" else listed
             continue
-        field = model.model_fields.get(part) if isinstance(model, type) else None
+        field = (
+            model.model_fields.get(part) if isinstance(model, type) and issubclass(model, BaseModel) else None
+        )
         if field is None:
             return []
         annotation = field.annotation
@@ -664,7 +693,7 @@ def _report_label(data: object, index: int) -> str:
     return f" ({name})" if isinstance(name, str) and name else ""
 
 
-def _describe(error: dict, data: object = None) -> str:
+def _describe(error: ErrorDetails, data: object = None) -> str:
     location = ""
     loc = tuple(error["loc"])
     for i, part in enumerate(loc):

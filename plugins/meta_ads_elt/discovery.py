@@ -41,7 +41,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from meta_ads_elt.config import ACCOUNT_STATUSES, IdNameFilter, PipelineConfig
+from meta_ads_elt.config import (
+    ACCOUNT_STATUSES,
+    AccountDiscovery,
+    IdNameFilter,
+    PageDiscovery,
+    PipelineConfig,
+)
 from meta_ads_elt.errors import (
     MetaApiError,
     MetaConfigError,
@@ -255,20 +261,23 @@ def _history(
 # ---- the two resolutions --------------------------------------------------------------------------
 
 
-def discover_accounts(hook: Any, config: PipelineConfig, warnings: list[str]) -> list[Found]:
-    settings = config.accounts
+def discover_accounts(
+    hook: Any, settings: AccountDiscovery, pages: PageDiscovery | None, warnings: list[str]
+) -> list[Found]:
+    """The ad accounts ``accounts: {discover: ...}`` (``settings``) means; with their promoted Pages when
+    ``pages: {discover: ...}`` (``pages``) lists the source ``promoted``."""
     found: dict[str, Found] = {}
     read_any = False
-    promoted = config.pages_discovered and "promoted" in config.pages.discover
+    promoted = pages is not None and "promoted" in pages.discover
     fields = ACCOUNT_FIELDS + (",promote_pages{id,name}" if promoted else "")
     for source in settings.discover:
-        items = _read_source(hook, source, "accounts", fields, warnings)
-        if items is None:
+        rows = _read_source(hook, source, "accounts", fields, warnings)
+        if rows is None:
             continue
         read_any = True
-        if not items:
+        if not rows:
             warnings.append(f"accounts.discover source {source!r} lists no ad account")
-        for row in items:
+        for row in rows:
             acct = str(row.get("account_id") or str(row.get("id", "")).removeprefix("act_"))
             item = found.setdefault(acct, Found(id=acct))
             item.sources.append(source)
@@ -323,16 +332,16 @@ def _unassigned(hook: Any, business_listed: list[Found], me_read: bool) -> None:
 
 
 def discover_pages(
-    hook: Any, config: PipelineConfig, accounts: list[Found], warnings: list[str]
+    hook: Any, settings: PageDiscovery, accounts: list[Found], warnings: list[str]
 ) -> list[Found]:
-    settings = config.pages
+    """The Pages ``pages: {discover: ...}`` (``settings``) means; ``promoted`` reads those of ``accounts``."""
     found: dict[str, Found] = {}
     read_any = False
     for source in settings.discover:
         if source == "promoted":
             read_any = True
             extracted = [a for a in accounts if a.extracted]
-            items = [page for a in extracted if a.promoted is not None for page in a.promoted]
+            rows = [page for a in extracted if a.promoted is not None for page in a.promoted]
             unexpanded = [a for a in extracted if a.promoted is None]  # listed accounts: ask each (batched)
             replies = hook.batch(
                 [
@@ -351,13 +360,14 @@ def discover_pages(
                 if error is not None or not isinstance(body, dict):
                     warnings.append(f"pages.discover 'promoted': act_{account.id}/promote_pages not readable")
                     continue
-                items.extend(body.get("data") or [])
+                rows.extend(body.get("data") or [])
         else:
-            items = _read_source(hook, source, "pages", "id,name", warnings)
-            if items is None:
+            listed = _read_source(hook, source, "pages", "id,name", warnings)
+            if listed is None:
                 continue
             read_any = True
-        for row in items:
+            rows = listed
+        for row in rows:
             item = found.setdefault(str(row["id"]), Found(id=str(row["id"])))
             if source not in item.sources:
                 item.sources.append(source)
@@ -373,12 +383,11 @@ def discover_pages(
 
 def discover(hook: Any, config: PipelineConfig, day: dt.date, run_id: str = "manual") -> Discovery:
     """Resolve the config's ``discover:`` settings for the run covering ``day``; write the lake datasets."""
-    from meta_ads_elt.config import AccountConfig
-
     writer = LakeWriter(config.lake_root_resolved)
     warnings: list[str] = []
-    if config.accounts_discovered:
-        accounts = discover_accounts(hook, config, warnings)
+    account_discovery, page_discovery = config.account_discovery, config.page_discovery
+    if account_discovery is not None:
+        accounts = discover_accounts(hook, account_discovery, page_discovery, warnings)
         accounts = _history(
             accounts,
             _previous(writer, "discovered_accounts", day, "account_id"),
@@ -390,11 +399,10 @@ def discover(hook: Any, config: PipelineConfig, day: dt.date, run_id: str = "man
     else:
         accounts = [
             Found(id=a.numeric_id, sources=["config"], history_days=config.lookback_days, first_seen_date=day)
-            for a in config.accounts
-            if isinstance(a, AccountConfig)
+            for a in config.listed_accounts
         ]
-    if config.pages_discovered:
-        pages = discover_pages(hook, config, accounts, warnings)
+    if page_discovery is not None:
+        pages = discover_pages(hook, page_discovery, accounts, warnings)
         pages = _history(
             pages,
             _previous(writer, "discovered_pages", day, "page_id"),
@@ -406,7 +414,7 @@ def discover(hook: Any, config: PipelineConfig, day: dt.date, run_id: str = "man
     else:
         pages = [
             Found(id=p.id, sources=["config"], history_days=config.lookback_days, first_seen_date=day)
-            for p in config.pages
+            for p in config.listed_pages
         ]
     for message in warnings:
         log.warning("Discovery: %s", message)

@@ -111,7 +111,7 @@ def summarize_marts(
         lines = [f"Marts in {serving}:"]
         present = {r[0] for r in con.execute("select table_name from information_schema.tables").fetchall()}
         for mart in (*MARTS, *(m for m in BREAKDOWN_MARTS if m in present)):
-            n, lo, hi = con.execute(f'select count(*), min(date), max(date) from "{mart}"').fetchone()
+            [(n, lo, hi)] = con.execute(f'select count(*), min(date), max(date) from "{mart}"').fetchall()
             lines.append(f"  {mart:<31} {n:>9,} rows  {lo or '-'} .. {hi or '-'}")
         lines.append(
             "Totals per account (cost_per_lead, lead_reconciliation; money in each account's currency):"

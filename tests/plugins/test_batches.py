@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
-from meta_ads_elt.batches import BatchFailed, BatchFailedFatally, _run_all
+from meta_ads_elt.batches import BatchFailed, BatchFailedFatally, _run_all, extract_pages
+from meta_ads_elt.config import parse_config
 from meta_ads_elt.errors import MetaPermissionError, MetaRetryableError
 
 
@@ -41,3 +44,20 @@ def test_a_clean_batch_returns_what_each_item_wrote():
         "extracted": ["1", "4"],
         "results": {"1": {"rows": 1}, "4": {"rows": 1}},
     }
+
+
+def test_a_page_neither_listed_nor_discovered_fails_naming_it(monkeypatch, tmp_path):
+    """A Page's settings are its pages: entry or the discover: settings; with neither, its item fails
+    with that reason (before: AttributeError 'tuple' object has no attribute 'platforms')."""
+    conn_id = "meta_batches_test"  # its own id: the pinned connection is kept for the process
+    monkeypatch.setenv(f"AIRFLOW_CONN_{conn_id.upper()}", json.dumps({"conn_type": "meta_graph_api"}))
+    config = parse_config(
+        {
+            "meta_conn_id": conn_id,
+            "lake_root": str(tmp_path),
+            "accounts": [{"id": "act_1"}],
+            "pages": [{"id": "1"}],
+        }
+    )
+    with pytest.raises(BatchFailed, match="Page 2 is not in pages: and pages: has no discover: sources"):
+        extract_pages(config, [{"page_id": "2"}], {}, "conversations")

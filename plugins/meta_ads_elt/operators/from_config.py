@@ -39,10 +39,12 @@ def insights_operator(
     """The Insights task of one account and one report of ``insights.reports`` (None: the default ad x
     day report), task id ``insights_<account>`` or ``insights_<report>_<account>``."""
     numeric = str(account_id).removeprefix("act_")
-    further = report is not None and not report.is_default
+    task_id = (
+        f"insights_{numeric}" if report is None or report.is_default else f"insights_{report.name}_{numeric}"
+    )
     insights = config.insights
     arguments: dict[str, Any] = {
-        "task_id": f"insights_{report.name}_{numeric}" if further else f"insights_{numeric}",
+        "task_id": task_id,
         "report": report,
         "account_id": account_id,
         **_common(config),
