@@ -208,13 +208,14 @@ class MetaAdObjectsOperator(MetaAccountOperator):
 
     def _unreadable(self, dataset: str, oid: str, err: MetaApiError) -> MetaApiError:
         """``err`` of reading ``oid`` by id, its message naming the account, the dataset and the id."""
-        outcome = (
-            f"failed after {self.hook.max_attempts} attempts; the task fails and its Airflow retry reads it again"
-            if is_retryable(err)
-            else "was refused; not retried"
-        )
+        if is_retryable(err):
+            outcome = f"failed after {self.hook.max_attempts} attempts; the task fails and its Airflow retry reads it again"
+        elif err.kind == "fatal":
+            outcome = "was refused; not retried"
+        else:
+            outcome = "failed"
         return in_context(
             err,
-            f"act_{self.numeric_account_id} {dataset}: id {oid} (read by id: the account's edges no longer "
-            f"list it) {outcome}. It is not recorded as missing; the {dataset} snapshot was left as it was",
+            f"act_{self.numeric_account_id} {dataset}: id {oid} (read by id: the account's edges do not list "
+            f"it) {outcome}. It is not recorded as missing; the {dataset} snapshot was left as it was",
         )
