@@ -58,7 +58,7 @@ def previous_snapshot_with(lake, account_id: str, extra_ids: list[str]) -> dict[
     return ads(lake)
 
 
-def deleted_ad_of(sb, account) -> str:
+def deleted_ad_of(account) -> str:
     (deleted, *_) = [
         o["id"] for o in account["objects"] if o["level"] == "ad" and o["effective_status"] == "DELETED"
     ]
@@ -68,7 +68,7 @@ def deleted_ad_of(sb, account) -> str:
 def test_an_id_meta_no_longer_answers_for_is_missing_and_a_deleted_ad_is_read(sb, tmp_path):
     account = sb.world()["accounts"][0]
     snapshot(tmp_path, account, "first")
-    deleted = deleted_ad_of(sb, account)
+    deleted = deleted_ad_of(account)
     previous_snapshot_with(tmp_path, account["account_id"], [deleted, UNKNOWN_AD_ID])
 
     snapshot(tmp_path, account, "second")
@@ -95,7 +95,7 @@ def test_a_transient_item_failure_fails_the_task_for_a_retry_and_is_not_recorded
 ):
     account = sb.world()["accounts"][0]
     snapshot(tmp_path, account, "first")
-    deleted = deleted_ad_of(sb, account)
+    deleted = deleted_ad_of(account)
     previous = previous_snapshot_with(tmp_path, account["account_id"], [deleted])
     manifests = len(list((tmp_path / "_manifests" / "ad_objects").glob("*.json")))
     sb.set_faults(faults)
