@@ -41,6 +41,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from meta_ads_elt.access import node_type
 from meta_ads_elt.config import (
     ACCOUNT_STATUSES,
     AccountDiscovery,
@@ -51,6 +52,7 @@ from meta_ads_elt.config import (
 from meta_ads_elt.errors import (
     MetaApiError,
     MetaConfigError,
+    MetaParameterError,
     MetaPermissionError,
     is_missing_object,
     is_token_refusal,
@@ -135,10 +137,35 @@ def _edge(source: str, kind: str) -> tuple[str, str]:
     return business_id, f"{relation}_ad_accounts" if kind == "accounts" else f"{relation}_pages"
 
 
+def _not_a_business(hook: Any, node: str) -> str | None:
+    """The fix when the id of a ``business:<id>`` source is another kind of object Meta can name, else None.
+
+    Meta answers a bare ad account id (no ``act_``) as an unknown one, 100/33 "does not exist"
+    (facebook/facebook-nodejs-business-sdk#45, facebook/facebook-python-business-sdk#83), so ``act_<id>`` is
+    asked too; other ids say what they are (``?metadata=1``, or "on node type (Page)" in Meta's message)."""
+    kind = node_type(hook, node)
+    if kind is None:
+        kind = "adaccount" if node_type(hook, f"act_{node}") == "adaccount" else None
+    if kind == "adaccount":
+        return (
+            f"business:{node} expects a Business id; act_{node} is an ad account: list it under accounts: "
+            f"(- id: act_{node}), or put the id of the Business that owns it here (Business Settings > "
+            "Business info)"
+        )
+    if kind in (None, "business"):
+        return None
+    listed = f'list it under pages: (- id: "{node}")' if kind == "page" else "remove it"
+    return (
+        f"business:{node} expects a Business id; Meta says {node} is a {kind}: {listed}, or put the id of a "
+        "Business here (Business Settings > Business info)"
+    )
+
+
 def _read_source(hook: Any, source: str, kind: str, fields: str, warnings: list[str]) -> list[dict] | None:
     """The items one source lists, or None (warning recorded) when the token lacks a permission for it.
 
-    A Business Meta cannot load for this token (100/33) fails naming the source; any other error (a
+    An id Meta says is no Business (an ad account, a Page: :func:`_not_a_business`) fails with the fix;
+    a Business Meta cannot load for this token (100/33) fails naming the source; any other error (a
     refused token or ``appsecret_proof``, an invalid parameter, a throttle) is raised as the hook
     classified it, with Meta's message and its own fix."""
     node, edge = _edge(source, kind)
@@ -148,6 +175,13 @@ def _read_source(hook: Any, source: str, kind: str, fields: str, warnings: list[
         ]
     except MetaApiError as exc:
         where = f"{kind}.discover source {source!r} (GET /{node}/{edge})"
+        if node != "me" and isinstance(exc, MetaParameterError):  # code 100: the id may be no Business
+            fix = _not_a_business(hook, node)
+            if fix:
+                subcode = f"/{exc.subcode}" if exc.subcode else ""
+                raise DiscoveryError(
+                    f"{where}: {fix}. [code {exc.code}{subcode}, fbtrace {exc.fbtrace_id}]"
+                ) from None
         if node != "me" and is_missing_object(exc):
             raise DiscoveryError(
                 f"{where}: Business {node} does not exist or this token cannot see it ({exc.message}). "

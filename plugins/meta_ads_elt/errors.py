@@ -23,6 +23,8 @@ The kind of an error is decided once, where it is raised (:func:`classify` for a
   or parameter is code 100 too, with another fix);
 * :func:`is_token_refusal` tells a caller reading many objects with one token (discovery's promoted
   Pages) that the token itself was refused, so no other object can succeed either;
+* :func:`in_context` re-raises an error the hook classified with the caller's context in its message
+  (same class, same fields);
 * :func:`is_report_not_ready` is Meta's answer to a results read of a report run not yet completed;
 * :func:`to_event` / :func:`from_event` carry an error from a trigger to its operator as plain JSON
   and give back the same class with the same fields, so the operator raises what the hook raised.
@@ -189,6 +191,14 @@ class DataContractError(AirflowFailException):
 
     def __str__(self) -> str:
         return f"{super().__str__()} -- {self.fix}"
+
+
+def in_context(exc: MetaApiError, context: str) -> MetaApiError:
+    """``exc`` as the same class with the same fields (code, kind, retry wait...), its message prefixed
+    with ``context``: what the caller was reading (an object id, an account), which the hook's message
+    cannot say. The error keeps its classification; nothing is classified again."""
+    message = scrub(f"{context}: {exc.message}")
+    return _rebuild(type(exc), message, {**vars(exc), "message": message})
 
 
 def is_retryable(exc: BaseException) -> bool:

@@ -17,6 +17,7 @@ from meta_ads_elt.errors import (
     MetaTokenError,
     classify,
     from_event,
+    in_context,
     is_invalid_request,
     is_missing_object,
     is_report_not_ready,
@@ -274,6 +275,18 @@ def test_every_error_class_survives_the_event_codec():
         for field in ("code", "subcode", "http_status", "fbtrace_id", "is_transient", "retry_after"):
             assert getattr(back, field) == getattr(err, field), (cls, field)
         assert getattr(back, "failed_dates", None) == getattr(err, "failed_dates", None)
+
+
+@pytest.mark.parametrize("cls", _every_error_class(), ids=lambda c: c.__name__)
+def test_an_error_in_context_keeps_its_class_and_fields_and_names_the_context(cls):
+    err = _sample(cls)
+    framed = in_context(err, "act_1 ads: id 42 access_token=EAAsecret")
+    assert type(framed) is cls and framed.kind == err.kind
+    assert {k: v for k, v in vars(framed).items() if k != "message"} == {
+        k: v for k, v in vars(err).items() if k != "message"
+    }
+    assert str(framed).startswith("act_1 ads: id 42") and err.message in str(framed)
+    assert "EAAsecret" not in str(framed)
 
 
 def test_an_error_class_unknown_to_the_reader_keeps_its_kind():

@@ -370,6 +370,11 @@ def _json_body(raw: Any) -> Any:
         return None
 
 
+def _op_what(op: dict) -> str:
+    """How messages name a batch operation: its method and path, without the query."""
+    return f"{op.get('method', 'GET')} /{op['relative_url'].split('?')[0]}"
+
+
 class _ItemsPending(MetaRetryableError):
     """Some items of a batch are still unanswered (null) or failing with a retryable error."""
 
@@ -417,7 +422,12 @@ class _BatchRun:
                 self.results[i] = answer
         self.pending = [i for i in self.pending if self.results[i] is None]
         if self.pending:
-            raise _ItemsPending(f"{len(self.pending)} batch item(s) still failing after {round_no} attempts")
+            named = ", ".join(_op_what(self.ops[i]) for i in self.pending[:10])
+            more = f" and {len(self.pending) - 10} more" if len(self.pending) > 10 else ""
+            raise _ItemsPending(
+                f"{len(self.pending)} batch item(s) still unanswered or failing after {round_no} attempts: "
+                f"{named}{more}"
+            )
 
 
 _PINNED_CONNECTIONS: dict[str, Any] = {}
@@ -653,8 +663,7 @@ class MetaGraphApiHook(BaseHook):
     def _read_item(self, op: dict, item: dict, scope: str | None) -> dict[str, Any]:
         """A batch item as ``{code, headers, body, error}`` (``error``: the classified error, or None)."""
         code, headers = int(item.get("code") or 0), item.get("headers") or []
-        what = f"{op.get('method', 'GET')} /{op['relative_url'].split('?')[0]}"
-        body, error = self._read(what, code, headers, item.get("body"), scope)
+        body, error = self._read(_op_what(op), code, headers, item.get("body"), scope)
         return {"code": item.get("code"), "headers": headers, "body": body, "error": error}
 
     def _answer(self, request: GraphRequest, reply: tuple[int, Any, bytes]) -> tuple[Any, Any]:

@@ -10,8 +10,10 @@ Guarantees
   never return DELETED ones: Meta, "Manage your ad object's status"). DELETED objects are read by their
   id ("Query by its own ID: Yes"): the ids the previous snapshot or the account's Insights rows know and
   the edges no longer list. A DELETED object cannot change any more (but its name), so the previous
-  snapshot's DELETED rows are carried forward without another call. An id Meta no longer answers for
-  is logged and counted in the manifest, never dropped silently.
+  snapshot's DELETED rows are carried forward without another call. An id Meta answers "does not
+  exist or cannot be loaded" for (100/33) is logged and counted in the manifest (``unreadable_ids``),
+  never dropped silently; any other error reading an id fails the task naming it (a transient one after
+  the hook's retries, so that Airflow's retry reads it again; a refused request at once, with its fix).
 * Objects are read in pages of 500 and streamed to the writer (memory flat in the number of ads).
 * Retries, throttling and fatal-error semantics are the hook's (:class:`MetaGraphApiHook`).
 """
@@ -23,7 +25,13 @@ from collections.abc import Sequence
 from typing import Any
 
 from meta_ads_elt import fields as F
-from meta_ads_elt.errors import is_invalid_request
+from meta_ads_elt.errors import (
+    MetaApiError,
+    MetaRetryableError,
+    in_context,
+    is_missing_object,
+    is_retryable,
+)
 from meta_ads_elt.operators._base import MetaAccountOperator
 
 # dataset -> (edge, API fields, {lake column: API field}, the Insights column naming its objects).
@@ -109,7 +117,7 @@ class MetaAdObjectsOperator(MetaAccountOperator):
                     | {str(r[insights_column]) for r in seen_in_insights if r.get(insights_column)}
                     | referenced.get(id_column, set())
                 ) - known
-                fetched, missing = self._by_id(sorted(wanted), api_fields)
+                fetched, missing = self._by_id(dataset, sorted(wanted), api_fields)
                 if fetched:
                     self._note_parents(fetched, referenced)
                     tx.write(self._rows(fetched, renames, extracted_at), partition=partition)
@@ -170,8 +178,15 @@ class MetaAdObjectsOperator(MetaAccountOperator):
             r["_extracted_at"] = extracted_at
         return page
 
-    def _by_id(self, ids: list[str], api_fields: Sequence[str]) -> tuple[list[dict], list[str]]:
-        """Objects read by id (one Graph batch call per 50), and the ids Meta does not answer for."""
+    def _by_id(self, dataset: str, ids: list[str], api_fields: Sequence[str]) -> tuple[list[dict], list[str]]:
+        """Objects read by id (one Graph batch call per 50), and the ids Meta answers "does not exist or
+        cannot be loaded" for (100/33, :func:`~meta_ads_elt.errors.is_missing_object`): the only missing ones.
+
+        Any other error of an item fails the task, naming the id, as the hook classified it: a transient
+        error its retries did not outlast stays retryable (Airflow's retry reads the objects again), a
+        refused request (a field, a parameter: code 100) or token stays fatal, with its fix. The dataset's
+        previous snapshot is then left as it was.
+        """
         if not ids:
             return [], []
         items = self.hook.batch(
@@ -181,12 +196,26 @@ class MetaAdObjectsOperator(MetaAccountOperator):
         found, missing = [], []
         for oid, item in zip(ids, items, strict=True):
             body, err = item.get("body"), item.get("error")  # err: classified once, by the hook
-            if err is not None or not isinstance(body, dict):
-                if (
-                    err is not None and err.kind == "fatal" and not is_invalid_request(err)
-                ):  # token / permission
-                    raise err
+            if err is None and isinstance(body, dict):
+                found.append(body)
+            elif is_missing_object(err):
                 missing.append(oid)
-                continue
-            found.append(body)
+            else:
+                raise self._unreadable(
+                    dataset, oid, err or MetaRetryableError(f"GET /{oid} answered no object")
+                )
         return found, missing
+
+    def _unreadable(self, dataset: str, oid: str, err: MetaApiError) -> MetaApiError:
+        """``err`` of reading ``oid`` by id, its message naming the account, the dataset and the id."""
+        if is_retryable(err):
+            outcome = f"failed after {self.hook.max_attempts} attempts; the task fails and its Airflow retry reads it again"
+        elif err.kind == "fatal":
+            outcome = "was refused; not retried"
+        else:
+            outcome = "failed"
+        return in_context(
+            err,
+            f"act_{self.numeric_account_id} {dataset}: id {oid} (read by id: the account's edges do not list "
+            f"it) {outcome}. It is not recorded as missing; the {dataset} snapshot was left as it was",
+        )

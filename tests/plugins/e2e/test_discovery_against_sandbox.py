@@ -141,6 +141,33 @@ def test_an_unknown_business_and_filters_leaving_nothing_fail_naming_them(agency
         run(monkeypatch, agency, config_for(tmp_path, {"discover": ["me"], "currency": ["JPY"]}))
 
 
+def test_an_ad_account_or_page_id_as_a_business_source_is_named_with_the_fix(
+    agency, agency_world, tmp_path, monkeypatch
+):
+    """Meta answers a bare ad account id as an unknown object (100/33) and a Page's missing Business edge as
+    code 100 "nonexisting field ... on node type (Page)": neither is "Business does not exist" nor a bare
+    "Fix the parameter"."""
+    account = next(a for a in agency_world["accounts"] if a["assigned_to_user"] and not a["joins_after_days"])
+    acct = account["account_id"]
+    with pytest.raises(
+        DiscoveryError,
+        match=rf"business:{acct} expects a Business id; act_{acct} is an ad account: list it under accounts:",
+    ) as wrong:
+        run(monkeypatch, agency, config_for(tmp_path, {"discover": [f"business:{acct}:owned"]}))
+    assert "does not exist or this token cannot see it" not in str(wrong.value)
+    page = account["page_id"]
+    with pytest.raises(
+        DiscoveryError,
+        match=rf"business:{page} expects a Business id; Meta says {page} is a page: list it under pages:",
+    ) as wrong:
+        run(
+            monkeypatch,
+            agency,
+            config_for(tmp_path, {"discover": ["me"]}, {"discover": [f"business:{page}:owned"]}),
+        )
+    assert "Fix the parameter" not in str(wrong.value)
+
+
 def test_a_refused_proof_or_token_on_a_business_source_keeps_its_own_fix_not_business_does_not_exist(
     agency, agency_world, tmp_path, monkeypatch
 ):
