@@ -14,6 +14,7 @@ Relative paths are resolved against the repository root (:func:`meta_ads_elt.mar
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
@@ -344,7 +345,8 @@ def run_dbt_build(
         dbt_vars["fx_rates_path"] = str(rates if rates.is_absolute() else REPO_ROOT / rates)
     if coverage_start_date:
         dbt_vars["coverage_start_date"] = str(coverage_start_date)
-    run = dict(
+    build = functools.partial(
+        _build,
         lake_root=lake_root,
         build_db_path=build_db_path,
         project=project,
@@ -359,7 +361,7 @@ def run_dbt_build(
     recovered: dict[str, Any] = {}
     while True:
         try:
-            return {**_build(full_refresh=full_refresh, **run), **recovered}
+            return {**build(full_refresh=full_refresh), **recovered}
         except DbtBuildError as error:
             damage = _build_file_damage(error)
             if damage and "rebuilt_damaged_build_file" not in recovered:

@@ -37,7 +37,7 @@ Errors that retrying cannot fix are ``AirflowFailException`` subclasses with the
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, TypedDict
 
 from airflow.sdk.exceptions import AirflowFailException
 
@@ -65,6 +65,17 @@ _KNOWN_PERMISSIONS = re.compile(
     r"pages_[a-z_]+|instagram_[a-z_]+|email|public_profile)\b"
 )
 _REDUCE_DATA = re.compile(r"reduce the amount of data", re.IGNORECASE)
+
+
+class ReplyFields(TypedDict, total=False):
+    """What an error keeps of the Graph reply that caused it, as keyword arguments of every
+    :class:`MetaApiError` class (``**fields``: mypy checks them against its ``__init__``)."""
+
+    code: int | None
+    subcode: int | None
+    http_status: int | None
+    fbtrace_id: str | None
+    is_transient: bool
 
 
 class MetaApiError(Exception):
@@ -103,6 +114,17 @@ def _rebuild(cls, message, state):
     Exception.__init__(obj, message)
     obj.__dict__.update(state)
     return obj
+
+
+def reply_fields(exc: MetaApiError) -> ReplyFields:
+    """The reply fields of ``exc`` that identify Meta's answer (code, subcode, HTTP status, fbtrace id),
+    for an error that re-words it."""
+    return {
+        "code": exc.code,
+        "subcode": exc.subcode,
+        "http_status": exc.http_status,
+        "fbtrace_id": exc.fbtrace_id,
+    }
 
 
 class MetaRetryableError(MetaApiError):
@@ -280,9 +302,13 @@ def classify(
     meta_msg = str(error.get("error_user_msg") or error.get("message") or "").strip()
     fbtrace = error.get("fbtrace_id")
     transient = bool(error.get("is_transient"))
-    common = dict(
-        code=code, subcode=subcode, http_status=http_status, fbtrace_id=fbtrace, is_transient=transient
-    )
+    common: ReplyFields = {
+        "code": code,
+        "subcode": subcode,
+        "http_status": http_status,
+        "fbtrace_id": fbtrace,
+        "is_transient": transient,
+    }
     where = f" (connection '{conn_id}')" if conn_id else ""
     ref = f" [code {code}{'/' + str(subcode) if subcode else ''}, HTTP {http_status}, fbtrace {fbtrace}]"
 

@@ -47,6 +47,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import fcntl
+import functools
 import io
 import itertools
 import json
@@ -323,15 +324,12 @@ def _record_published(
         "create table serve.main._published (mart varchar, row_count bigint, min_date date, max_date date, "
         "published_at timestamptz, version varchar, open_failures bigint)"
     )
-    rows = {}
     for mart in marts:
         con.execute(
             f'insert into serve.main._published select ?, count(*), min(date), max(date), ?, ?, ? from serve.main."{mart}"',
             [mart, published_at, version, len(failures)],
         )
-    for mart, count in con.execute("select mart, row_count from serve.main._published").fetchall():
-        rows[mart] = count
-    return rows
+    return dict(con.execute("select mart, row_count from serve.main._published").fetchall())
 
 
 FAILURE_COLUMNS = (
@@ -478,6 +476,19 @@ def _allocate(gaps: list[tuple[int, int]], size: int, end: int) -> tuple[int, in
     return end, end + size
 
 
+@dataclasses.dataclass
+class _PreviousFile:
+    """The previous version's Parquet file of a mart and its manifest entry: what a new file is spliced from."""
+
+    entry: Mapping[str, Any]
+    path: Path
+
+    @functools.cached_property
+    def footer(self) -> Footer:
+        """The file's footer, read on first use (never when the mart is unchanged: the file is linked)."""
+        return read_file_footer(str(self.path))
+
+
 def _write_mart_parquet(
     con: Any,
     relation: str,
@@ -510,51 +521,59 @@ def _write_mart_parquet(
         "dates": fingerprints,
         "metadata": metadata,
     }
-    previous_ok = bool(previous and previous_path and previous_path.is_file() and "extents" in previous)
-    keep_rows = (  # row groups of another schema or other descriptions cannot share a footer
-        previous_ok
-        and not rewrite_all
-        and previous.get("columns") == columns
-        and previous.get("metadata") == metadata
+    # The previous file, when the new one starts as a copy of it (None: written afresh) ...
+    base = (
+        _PreviousFile(previous, previous_path)
+        if previous and previous_path and previous_path.is_file() and "extents" in previous
+        else None
     )
-    changed = _changed(fingerprints, previous["dates"]) if keep_rows else dates
-    if keep_rows and not changed:
+    # ... and when its row groups are kept too (row groups of another schema or other descriptions
+    # cannot share a footer).
+    keep = (
+        base
+        if base is not None
+        and not rewrite_all
+        and base.entry.get("columns") == columns
+        and base.entry.get("metadata") == metadata
+        else None
+    )
+    changed = _changed(fingerprints, keep.entry["dates"]) if keep is not None else dates
+    if keep is not None and not changed:
         try:
-            os.link(previous_path, path)
+            os.link(keep.path, path)
         except OSError:
-            shutil.copyfile(previous_path, path)
-        return {**previous, "file": path.name, "mode": "unchanged"}
+            shutil.copyfile(keep.path, path)
+        return {**keep.entry, "file": path.name, "mode": "unchanged"}
     if not dates:
         _empty_parquet(con, relation, path, metadata)
         return {**entry, "row_groups": [], "extents": {}, "mode": "full"}
 
-    previous_footer: Footer | None = None
-    if previous_ok:
-        previous_footer = read_file_footer(str(previous_path))
-        live = sum(stop - start for start, stop in previous["extents"].values())
-        if len(previous_footer.row_groups) != len(previous["row_groups"]) or (
-            previous_path.stat().st_size > 4 * live + (1 << 20)
+    if base is not None:
+        previous_footer = base.footer
+        live = sum(stop - start for start, stop in base.entry["extents"].values())
+        if len(previous_footer.row_groups) != len(base.entry["row_groups"]) or (
+            base.path.stat().st_size > 4 * live + (1 << 20)
         ):
-            previous_ok = keep_rows = False  # not what the manifest says, or too fragmented: afresh
+            base = keep = None  # not what the manifest says, or too fragmented: afresh
             changed = dates
-    taken = [tuple(extent) for extent in previous["extents"].values()] if previous_ok else []
+    taken = [tuple(extent) for extent in base.entry["extents"].values()] if base is not None else []
     end = max((stop for _start, stop in taken), default=len(MAGIC))
     gaps = _gaps(taken, end)
     kept = (
         [
             (d, g)
-            for d, g in zip(previous["row_groups"], previous_footer.row_groups, strict=True)
+            for d, g in zip(keep.entry["row_groups"], keep.footer.row_groups, strict=True)
             if d not in changed
         ]
-        if keep_rows
+        if keep is not None
         else []
     )
-    extents = {day: previous["extents"][day] for day, _group in kept}
-    footers = [previous_footer] if kept else []
+    extents = {day: keep.entry["extents"][day] for day, _group in kept} if keep is not None else {}
+    footers = [keep.footer] if keep is not None and kept else []
     new_groups: list[tuple[str, dict]] = []
     with open(path, "w+b") as out:
-        if previous_ok:
-            _copy_file(previous_path, out)
+        if base is not None:
+            _copy_file(base.path, out)
         else:
             out.write(MAGIC)
         for day in changed:
@@ -580,7 +599,7 @@ def _write_mart_parquet(
         **entry,
         "row_groups": [day for day, _group in ordered],
         "extents": extents,
-        "mode": f"{len(changed)} date(s) re-encoded" if keep_rows else "full",
+        "mode": f"{len(changed)} date(s) re-encoded" if keep is not None else "full",
     }
 
 
@@ -883,12 +902,15 @@ def publish_marts(
     writes DuckDB's default (2.0) format, which DuckDB < 2.0 cannot open. ``incremental=False`` writes
     everything afresh. Superseded Parquet versions are kept ``retain_minutes`` for readers still on them.
     """
-    if isinstance(build_db_path, Mapping):  # the summary returned by run_dbt_build
-        build_db_path = build_db_path["build_db_path"]
+    build_file: str | os.PathLike[str] | None = (
+        build_db_path["build_db_path"]  # the summary returned by run_dbt_build
+        if isinstance(build_db_path, Mapping)
+        else build_db_path
+    )
     if serving_path is not None:  # alias used by the DAG's config
         serving_db_path = serving_path
     build = local_path(
-        build_db_path, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb"
+        build_file, "META_DBT_DUCKDB_PATH", REPO_ROOT / "data" / "build" / "marts_build.duckdb"
     )
     serving = local_path(serving_db_path, "META_SERVING_DUCKDB_PATH", REPO_ROOT / "data" / "marts.duckdb")
     out_dir = (

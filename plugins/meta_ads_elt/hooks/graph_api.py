@@ -383,6 +383,13 @@ _RETRY_IF_RETRYABLE = retry_if_exception(is_retryable)
 _RETRY_IF_ITEMS_PENDING = retry_if_exception_type(_ItemsPending)
 
 
+def _failed_attempt_error(state: RetryCallState) -> BaseException | None:
+    """The error of the attempt tenacity is about to retry (``wait`` and ``before_sleep`` run only after an
+    attempt, so it has an outcome)."""
+    assert state.outcome is not None
+    return state.outcome.exception()
+
+
 class _BatchRun:
     """One :meth:`~MetaGraphApiHook.batch` / :meth:`~MetaGraphApiHook.abatch`: the operations, the
     answers so far and what is still pending. Each round asks the pending items again, in calls of up to
@@ -478,7 +485,9 @@ class MetaGraphApiHook(BaseHook):
         self._settings_override: GraphSettings | None = None
         self.page_name: str | None = None  # the Page's name, on a hook made by for_page
         register_secret(access_token)
-        install_log_filter(self.log)
+        # The HTTP libraries' loggers; the hook's own log is a structlog logger, masked by Airflow's
+        # secrets masker (install_log_filter only filters logging.Logger objects).
+        install_log_filter()
 
     # -- connection and SDK objects ---------------------------------------------------------------
     @classmethod
@@ -622,12 +631,13 @@ class MetaGraphApiHook(BaseHook):
         }
 
     def _retry_wait(self, state: RetryCallState) -> float:
-        if isinstance(state.outcome.exception(), MetaThrottledError):
+        if isinstance(_failed_attempt_error(state), MetaThrottledError):
             return 0.0  # the governor does the waiting, before the next attempt
         return self._backoff(state.attempt_number)
 
     def _before_retry(self, what: str, scope: str | None, state: RetryCallState) -> None:
-        err = state.outcome.exception()
+        err = _failed_attempt_error(state)
+        assert isinstance(err, MetaApiError), err  # every retry predicate of the hook retries MetaApiErrors
         if isinstance(err, MetaThrottledError):
             self.governor.block(scope, max(err.retry_after, self._backoff(state.attempt_number)))
         self.log.warning(

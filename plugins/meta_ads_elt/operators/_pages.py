@@ -16,6 +16,7 @@ from meta_ads_elt.errors import (
     MetaPermissionError,
     MetaTokenError,
     is_invalid_request,
+    reply_fields,
 )
 from meta_ads_elt.operators._base import MetaOperator, as_utc, interval_day
 
@@ -65,12 +66,7 @@ def page_error(exc: BaseException, page_id: str, permission: str) -> BaseExcepti
     """
     if not isinstance(exc, MetaFatalError):
         return exc
-    state = {
-        "code": exc.code,
-        "subcode": exc.subcode,
-        "http_status": exc.http_status,
-        "fbtrace_id": exc.fbtrace_id,
-    }
+    state = reply_fields(exc)
     said = f"Meta said: {exc.message}"
     text = exc.message.lower()
     if "nonexisting field (access_token)" in text:
@@ -121,12 +117,7 @@ def page_hook_or_raise(hook: MetaGraphApiHook, page_id: str, permission: str) ->
     try:
         return hook.for_page(page_id)
     except MetaParameterError as exc:
-        state = {
-            "code": exc.code,
-            "subcode": exc.subcode,
-            "http_status": exc.http_status,
-            "fbtrace_id": exc.fbtrace_id,
-        }
+        state = reply_fields(exc)
         if "nonexisting field (access_token)" in exc.message:
             raise MetaTokenError(f"Page {page_id}: {page_token_in_connection(hook)}", **state) from exc
         raise MetaParameterError(

@@ -479,7 +479,7 @@ class MetaInsightsOperator(MetaAccountOperator):
         name = self._state_name(since, until)
         jobs = self._load_jobs(name)
         reattached = bool(jobs)
-        if reattached:
+        if jobs:
             self.log.info(
                 "act_%s: re-attaching to %d report job(s) of a previous try: %s",
                 self.numeric_account_id,
@@ -522,7 +522,7 @@ class MetaInsightsOperator(MetaAccountOperator):
                         trigger=self._trigger(still_running, deferred=True), method_name="execute_complete"
                     )
             else:
-                event = asyncio.run(_first_event(trigger))
+                event = asyncio.run(_next_event(trigger))
             outcome = self._on_event(event)
             if isinstance(outcome, dict):
                 return self._load(context, outcome["jobs"], name)
@@ -888,19 +888,20 @@ async def _first_event(
         event = await trigger.poll(first_delay=0, max_polls=1)
         if event is not None:
             return event.payload
-
-    async def first() -> dict[str, Any]:
-        async with contextlib.aclosing(trigger.run()) as events:  # closed here, not by asyncio.run's end
-            async for event in events:
-                return event.payload
-        error = MetaApiError("the Insights trigger ended without an event")
-        return {"status": "error", "message": error.message, "error": to_event(error)}
-
     if timeout is None:
-        return await first()
+        return await _next_event(trigger)
     if timeout <= 0:
         return None
     try:
-        return await asyncio.wait_for(first(), timeout)
+        return await asyncio.wait_for(_next_event(trigger), timeout)
     except TimeoutError:
         return None
+
+
+async def _next_event(trigger) -> dict[str, Any]:
+    """The payload of the trigger's next event (an error event if the trigger ends without one)."""
+    async with contextlib.aclosing(trigger.run()) as events:  # closed here, not by asyncio.run's end
+        async for event in events:
+            return event.payload
+    error = MetaApiError("the Insights trigger ended without an event")
+    return {"status": "error", "message": error.message, "error": to_event(error)}

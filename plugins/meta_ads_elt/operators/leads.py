@@ -239,7 +239,8 @@ class MetaLeadsOperator(MetaPageOperator):
         page_hook = page_hook_or_raise(self.hook, page_id, LEADS_PERMISSION)
         forms = self._selected(self._forms(page_hook, page_id), page_id)
         counts = [f.get("leads_count") for f in forms]
-        leads_count = None if any(c is None for c in counts) else sum(int(c) for c in counts)
+        # Unknown (None) as soon as one form did not report its count: see LeadRetrievalBudget.
+        leads_count = None if None in counts else sum(int(c) for c in counts if c is not None)
         # The form listing is counted as lead retrieval too: over-counting is the safe side.
         budget = LeadRetrievalBudget(page_id, leads_count, calls_used=page_hook.calls)
         rows = LeadRows.empty(window_dates(start, end))
