@@ -75,6 +75,7 @@ test-fast: $(STAMP) compat
 lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/mypy
 	META_DBT_DUCKDB_PATH=:memory: META_LAKE_ROOT=$(CURDIR)/dbt_project/target/no_lake \
 		DBT_SEND_ANONYMOUS_USAGE_STATS=False $(BIN)/sqlfluff lint dbt_project
 

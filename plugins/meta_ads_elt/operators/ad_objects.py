@@ -198,7 +198,7 @@ class MetaAdObjectsOperator(MetaAccountOperator):
             body, err = item.get("body"), item.get("error")  # err: classified once, by the hook
             if err is None and isinstance(body, dict):
                 found.append(body)
-            elif is_missing_object(err):
+            elif err is not None and is_missing_object(err):
                 missing.append(oid)
             else:
                 raise self._unreadable(
