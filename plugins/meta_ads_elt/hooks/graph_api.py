@@ -841,6 +841,9 @@ class MetaGraphApiHook(BaseHook):
             self.meta_conn_id,
             access_token=token,
             governor=self.governor,
+            max_attempts=self.max_attempts,
+            backoff_base=self.backoff_base,
+            backoff_max=self.backoff_max,
             max_wait_seconds=self.max_wait_seconds,
         )
         base = self.settings

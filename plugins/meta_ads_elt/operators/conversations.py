@@ -19,7 +19,14 @@ from urllib.parse import urlencode
 
 from meta_ads_elt import fields
 from meta_ads_elt.config import check_operator_arguments, operator_default
-from meta_ads_elt.errors import MetaArgumentError, MetaPermissionError, MetaTokenError
+from meta_ads_elt.errors import (
+    MetaArgumentError,
+    MetaPermissionError,
+    MetaRetryableError,
+    MetaTokenError,
+    in_context,
+    is_retryable,
+)
 from meta_ads_elt.operators._pages import (
     MetaPageOperator,
     page_hook_or_raise,
@@ -396,8 +403,17 @@ class MetaConversationsOperator(MetaPageOperator):
                     if error is not None or not isinstance(body, Mapping):
                         if isinstance(error, MetaPermissionError | MetaTokenError):
                             raise error
-                        # An unreadable page ends this conversation's walk; its first message stays
-                        # unknown (first_message_id null), which the marts never count as a start.
+                        if error is None or is_retryable(error):
+                            # Transient (it outlived the hook's retries): the task fails and Airflow's
+                            # retry walks the conversation again, rather than losing its start.
+                            raise in_context(
+                                error or MetaRetryableError(f"GET /{state.id}/messages answered no page"),
+                                f"Page {page_id}: conversation {state.id}: a page of its messages could not "
+                                "be read; the task fails and its Airflow retry reads it again",
+                            )
+                        # Refused for good (e.g. the conversation is gone, 100/33): this conversation's
+                        # walk ends; its first message stays unknown (first_message_id null), which the
+                        # marts never count as a start, and the run's manifest counts it (listing_errors).
                         state.stop()
                         continue
                     messages, paging = _edge(body)

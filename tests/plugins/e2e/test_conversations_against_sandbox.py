@@ -16,7 +16,8 @@ from pathlib import Path
 
 import pytest
 import requests
-from meta_ads_elt.errors import MetaParameterError, MetaPermissionError
+from airflow.sdk.exceptions import AirflowFailException
+from meta_ads_elt.errors import MetaParameterError, MetaPermissionError, MetaRetryableError
 from meta_ads_elt.operators._pages import utc_window
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
 from sandbox_lake import calm_governor_in, read, sorted_rows, today, use_connection
@@ -258,6 +259,45 @@ def test_short_nested_pages_are_completed_with_batch_requests(sandbox, world, co
     for name in ("conversations", "messages"):
         assert sorted_rows(read(tmp_path / "short", name)) == sorted_rows(read(tmp_path / "full", name))
     assert summary["rows"]["messages"] > 0
+
+
+def test_a_messages_page_still_failing_after_the_retries_fails_the_task_and_loses_no_start(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """A transient error on a conversation's messages page (Meta's code 1/2, HTTP 500) that outlives the
+    hook's retries fails the task for Airflow's retry; the conversation is not kept with an unknown first
+    message (which would drop its start from the marts), and nothing is written until the retry."""
+    sb = sandbox_factory()
+    use_connection(monkeypatch, sb)
+    page_id = sb.world()["pages"][1]["id"]
+    day = today(sb)
+    run_conversations(tmp_path / "full", page_id, day, lookback_days=7)
+    # every messages page read in a batch (the walk beyond the first nested page) fails transiently
+    sb.set_faults({"transient_error_rate": 1.0, "endpoints": ["GET /{id}/messages"]})
+    op = MetaConversationsOperator(
+        task_id="conversations_retry",
+        page_id=page_id,
+        lake_root=str(tmp_path / "short"),
+        data_interval_day=day.isoformat(),
+        lookback_days=7,
+        messages_per_conversation=3,
+    )
+    op.hook.max_attempts, op.hook.backoff_base = (
+        2,
+        0.01,
+    )  # the hook's retries (its Page hook's too), kept short
+
+    with pytest.raises(MetaRetryableError) as failed:
+        op.execute({"run_id": "test"})
+
+    assert not isinstance(failed.value, AirflowFailException)  # Airflow retries the task
+    assert f"Page {page_id}: conversation " in str(failed.value)
+    assert not list((tmp_path / "short").glob("messages/**/*.parquet"))  # nothing half-written
+
+    sb.clear_faults()  # the Airflow retry
+    run_conversations(tmp_path / "short", page_id, day, lookback_days=7, messages_per_conversation=3)
+    for name in ("conversations", "messages"):
+        assert sorted_rows(read(tmp_path / "short", name)) == sorted_rows(read(tmp_path / "full", name))
 
 
 def _manifest(lake: Path) -> str:
