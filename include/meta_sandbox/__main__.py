@@ -87,6 +87,13 @@ def parser() -> argparse.ArgumentParser:
         help="the agency world: two Businesses (owned and client ad accounts), disabled, unreadable "
         "and late-joining accounts (use with --accounts 300)",
     )
+    p.add_argument(
+        "--extra-promoted-pages",
+        type=int,
+        default=d.extra_promoted_pages,
+        help="the first account also promotes this many Pages that run no ads (a franchise's Pages): more "
+        "than one page of its promote_pages",
+    )
     p.add_argument("--verbose", action="store_true", help="log every request to stderr")
     return p
 

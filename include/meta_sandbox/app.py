@@ -107,6 +107,7 @@ class Options:
     usage_header_key: str = "business"
     promo_campaigns: bool = True
     agency: bool = False
+    extra_promoted_pages: int = 0
     verbose: bool = False
 
 
@@ -150,6 +151,7 @@ class Sandbox:
                 conversations_per_day=o.conversations_per_day,
                 promo_campaigns=o.promo_campaigns,
                 agency=o.agency,
+                extra_promoted_pages=o.extra_promoted_pages,
             )
         )
         self.clock = Clock(parse_iso(o.now) if o.now else None)

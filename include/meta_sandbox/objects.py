@@ -678,7 +678,7 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
         return "page", [a.page for a in accounts if a.page is not None]
     if kind == "account" and edge == "promote_pages":
         auth.require(p, "ads_read")
-        return "page", [obj.page]
+        return "page", obj.promote_pages
     if kind == "page" and edge == "leadgen_forms":
         auth.require_page_token(p, obj.id)
         auth.require(p, "leads_retrieval")

@@ -27,6 +27,12 @@ Guarantees:
 - Two more Pages no account promotes (``UNPROMOTED_PAGES``): one with lead forms that never
   collected a lead, one with no lead forms at all. Both have (organic) conversations. Their local
   dates are UTC (a Page's ``tz`` is its promoting account's timezone, else UTC).
+- Opt-in (``WorldConfig.extra_promoted_pages``, sandbox ``--extra-promoted-pages``): the first account
+  also promotes that many more Pages (a franchise's Pages), after the Pages above. They run no ads and
+  have no lead forms, like the Pages no account promotes (organic conversations, UTC dates), but the
+  account's ``promote_pages`` lists them after its own Page: with more than one page of them, that edge
+  (read, or expanded in ``fields``) is paged like any edge (Graph API "Field Expansion", seed 002).
+  Off (0) in every default world.
 Per-day facts (delivery, leads, conversations) are not stored here: see ``metrics.py``,
 ``leads.py`` and ``conversations.py``.
 """
@@ -208,10 +214,16 @@ class Account:
     account_status: int = 1  # Meta's AdAccount.account_status: 1 ACTIVE, 2 DISABLED, ...
     assigned: bool = True  # False: the token's user cannot read the account (not assigned to it)
     joins_after_days: int | None = None  # agency world: managed (listed, readable) from start-up day + this
+    franchise_pages: list[Page] = dataclasses.field(default_factory=list)  # promoted too, running no ads
 
     @property
     def id(self) -> str:
         return "act_" + self.account_id
+
+    @property
+    def promote_pages(self) -> list[Page]:
+        """The Pages its ``promote_pages`` edge lists: its own, then its franchise Pages."""
+        return ([self.page] if self.page is not None else []) + self.franchise_pages
 
     def ads(self) -> list[Ad]:
         """The permanent ads (promo generations: ``World.promo_campaigns``)."""
@@ -287,7 +299,7 @@ class Page:
     id: str
     name: str
     username: str
-    account: Account | None  # the ad account promoting the Page (None: not promoted)
+    account: Account | None  # the ad account whose ads promote the Page (None: it runs no ads)
     ig_id: str
     ig_username: str
     tz: zoneinfo.ZoneInfo  # local dates of the Page: the promoting account's timezone, else UTC
@@ -324,6 +336,9 @@ class WorldConfig:
     forms_per_page: int = 2
     promo_campaigns: bool = True  # the rotating promo campaigns (paused / archived / deleted objects)
     agency: bool = False  # two Businesses, disabled / unreadable / late-joining accounts (see the module doc)
+    extra_promoted_pages: int = (
+        0  # more Pages the first account promotes, running no ads (see the module doc)
+    )
 
 
 AGENCY_DISABLED_EVERY = 23
@@ -515,6 +530,23 @@ class World:
                 )
                 page.forms.append(form)
                 self.by_id[form.id] = form
+        for i in range(config.extra_promoted_pages if self.accounts else 0):
+            slug = f"{BRANDS[0].lower().replace(' ', '')}franchise{i + 1}"
+            page = Page(
+                index=len(self.pages),
+                id=rng.numeric_id(seed, "franchise-page", i),
+                name=f"{BRANDS[0]} Franchise {i + 1}",
+                username=slug,
+                account=None,  # runs no ads: its conversations are organic
+                ig_id=rng.numeric_id(seed, "franchise-ig", i, digits=17),
+                ig_username=slug + ".shop",
+                tz=zoneinfo.ZoneInfo("UTC"),
+                collects_leads=False,
+            )
+            self.pages.append(page)
+            self.by_id[page.id] = page
+            self.ig_pages[page.ig_id] = page
+            self.accounts[0].franchise_pages.append(page)
         self.ads: list[Ad] = [ad for acct in self.accounts for ad in acct.ads()]
         self.ads_by_gindex = {ad.gindex: ad for ad in self.ads}
         # Promo generations are made on demand (``promo``); their ids encode the generation.
@@ -677,6 +709,7 @@ class World:
                     "currency": a.currency,
                     "timezone_name": a.timezone_name,
                     "page_id": a.page.id if a.page else None,
+                    "promote_page_ids": [p.id for p in a.promote_pages],
                     "business_id": a.business.id if a.business else None,
                     "managed_by_business_id": a.managed_by.id if a.managed_by else None,
                     "account_status": a.account_status,

@@ -12,8 +12,11 @@ what this run does with it:
 * Business edges list accounts the token's user is not assigned to (Meta answers those with code 100,
   subcode 33): an account a Business lists that ``/me/adaccounts`` does not is ``unreadable``, with the
   fix, instead of failing an extraction task (one ``/me/adaccounts`` read, 100 accounts a page);
-* the promoted Pages come with the account listing (field expansion ``promote_pages{id,name}``), so
-  discovery costs a few paged calls in all, not calls per account;
+* the promoted Pages come with the account listing (field expansion ``promote_pages.limit(100){id,name}``),
+  so discovery costs a few paged calls in all, not calls per account; an account promoting more Pages
+  than that first page (the expansion carries ``paging.next``) has the rest read from its
+  ``promote_pages`` edge after that page's cursor: one more paged read for that account only. Accounts
+  listed in the config (no expansion) are asked in one Graph batch, each continued the same way;
 * ``include`` / ``exclude`` by id or shell-style name pattern (case-insensitive), then
   ``account_status`` and ``currency``; every filter entry that matches nothing is a warning naming it;
 * **arrivals**: an id with no data in the lake yet is ``arrived`` and extracted for
@@ -25,8 +28,11 @@ what this run does with it:
 Errors: an unknown Business id (or one the token cannot see: Meta's 100/33) fails at once naming the
 source and the fix; a source the token lacks a permission for fails at once when no source could be
 read, else it is a warning; any other refusal (token, ``appsecret_proof``, parameter) fails with Meta's
-message and its own fix; nothing left to extract after the filters fails naming the filters. Nothing
-here deletes lake data.
+message and its own fix; nothing left to extract after the filters fails naming the filters. An
+account's ``promote_pages`` that stays unreadable after the hook's retries (a transient error, a
+throttle) fails discovery with that retryable error, naming the account, so Airflow's retry reads them
+again rather than never discovering those Pages; a permanent refusal of one account (100/33, a bare
+#200) is a warning. Nothing here deletes lake data.
 
 The result is written to the lake (``discovered_accounts`` / ``discovered_pages``, partition
 ``date=<D>``, replaced on a rerun) and returned for the mapped extraction tasks.
@@ -54,9 +60,12 @@ from meta_ads_elt.errors import (
     MetaConfigError,
     MetaParameterError,
     MetaPermissionError,
+    in_context,
     is_missing_object,
+    is_retryable,
     is_token_refusal,
 )
+from meta_ads_elt.hooks.graph_api import field_expansion
 from meta_ads_elt.lake.partitions import LakeWriter
 
 log = logging.getLogger(__name__)
@@ -64,6 +73,11 @@ log = logging.getLogger(__name__)
 STATUS_NAMES = {code: name for name, code in ACCOUNT_STATUSES.items()}
 EXTRACTED_STATES = ("extracted", "arrived")
 ACCOUNT_FIELDS = "account_id,name,currency,account_status,business"
+PROMOTED_PAGE_FIELDS = ["id", "name"]
+PROMOTED_PAGES_PARAMS = {"fields": ",".join(PROMOTED_PAGE_FIELDS), "limit": 100}
+"""An account's ``promote_pages`` read as an edge (a batch item, the pages after the first)."""
+PROMOTED_PAGES_EXPANSION = field_expansion("promote_pages", {"limit": 100}, PROMOTED_PAGE_FIELDS)
+"""The same read expanded in the account listing's ``fields`` (its first page, 100 Pages)."""
 _NOT_ASSIGNED_FIX = (
     "listed by {sources} but not by /me/adaccounts: the token's user is not assigned to it (reading it answers code "
     "100, subcode 33): assign "
@@ -89,7 +103,7 @@ class Found:
     reason: str | None = None
     first_seen_date: dt.date | None = None
     history_days: int | None = None
-    promoted: list[dict] | None = None  # the account's promote_pages, when the listing expanded them
+    promoted: dict | None = None  # the first page of its promote_pages, when the listing expanded them
 
     @property
     def extracted(self) -> bool:
@@ -303,7 +317,7 @@ def discover_accounts(
     found: dict[str, Found] = {}
     read_any = False
     promoted = pages is not None and "promoted" in pages.discover
-    fields = ACCOUNT_FIELDS + (",promote_pages{id,name}" if promoted else "")
+    fields = ACCOUNT_FIELDS + (f",{PROMOTED_PAGES_EXPANSION}" if promoted else "")
     for source in settings.discover:
         rows = _read_source(hook, source, "accounts", fields, warnings)
         if rows is None:
@@ -321,7 +335,7 @@ def discover_accounts(
             item.account_status = STATUS_NAMES.get(int(status), str(status)) if status is not None else None
             item.business_id = str((row.get("business") or {}).get("id") or "") or None
             if promoted and isinstance(row.get("promote_pages"), dict):
-                item.promoted = list(row["promote_pages"].get("data") or [])
+                item.promoted = row["promote_pages"]
     if not read_any:
         raise DiscoveryError("accounts.discover: no source could be read:\n  - " + "\n  - ".join(warnings))
     _unassigned(hook, [f for f in found.values() if "me" not in f.sources], "me" in settings.discover)
@@ -374,27 +388,7 @@ def discover_pages(
     for source in settings.discover:
         if source == "promoted":
             read_any = True
-            extracted = [a for a in accounts if a.extracted]
-            rows = [page for a in extracted if a.promoted is not None for page in a.promoted]
-            unexpanded = [a for a in extracted if a.promoted is None]  # listed accounts: ask each (batched)
-            replies = hook.batch(
-                [
-                    {
-                        "method": "GET",
-                        "path": (f"act_{a.id}", "promote_pages"),
-                        "params": {"fields": "id,name", "limit": 100},
-                    }
-                    for a in unexpanded
-                ]
-            )
-            for account, reply in zip(unexpanded, replies, strict=True):
-                body, error = reply.get("body"), reply.get("error")  # error: classified once, by the hook
-                if is_token_refusal(error):  # about the token, not this account: no other item can succeed
-                    raise error
-                if error is not None or not isinstance(body, dict):
-                    warnings.append(f"pages.discover 'promoted': act_{account.id}/promote_pages not readable")
-                    continue
-                rows.extend(body.get("data") or [])
+            rows = _promoted_pages(hook, [a for a in accounts if a.extracted], warnings)
         else:
             listed = _read_source(hook, source, "pages", "id,name", warnings)
             if listed is None:
@@ -413,6 +407,50 @@ def discover_pages(
     if not any(f.extracted for f in items):
         warnings.append(f"pages.discover {list(settings.discover)}: no Page to extract after the filters")
     return items
+
+
+def _promoted_pages(hook: Any, accounts: list[Found], warnings: list[str]) -> list[dict]:
+    """Every Page the ``accounts`` promote: each account's first page of ``promote_pages`` (expanded in
+    the listing, else one Graph batch for all the accounts without it), then, for an account whose first
+    page has ``paging.next``, the rest of its edge after that page's cursor."""
+    first_pages = {a.id: a.promoted for a in accounts if a.promoted is not None}
+    unexpanded = [a for a in accounts if a.promoted is None]  # listed accounts: ask each (batched)
+    replies = hook.batch(
+        [
+            {"method": "GET", "path": (f"act_{a.id}", "promote_pages"), "params": PROMOTED_PAGES_PARAMS}
+            for a in unexpanded
+        ]
+    )
+    for account, reply in zip(unexpanded, replies, strict=True):
+        body, error = reply.get("body"), reply.get("error")  # error: classified once, by the hook
+        if error is None and isinstance(body, dict):
+            first_pages[account.id] = body
+        else:
+            _unreadable(account, error, warnings)
+    rows: list[dict] = []
+    for account in accounts:
+        if account.id not in first_pages:
+            continue
+        path = (f"act_{account.id}", "promote_pages")
+        try:  # no call unless the first page has paging.next
+            for page in hook.paginate(path, PROMOTED_PAGES_PARAMS, first=first_pages[account.id]):
+                rows.extend(page)
+        except MetaApiError as exc:
+            _unreadable(account, exc, warnings)  # the Pages read before the refusal are kept
+    return rows
+
+
+def _unreadable(account: Found, error: MetaApiError | None, warnings: list[str]) -> None:
+    """An account whose ``promote_pages`` Meta did not give: a refused token fails at once (no other
+    account can succeed); an error still retryable after the hook's retries fails naming the account (a
+    retry of the task reads them again: skipping would lose those Pages silently); a permanent refusal of
+    this account (100/33, a bare #200) is a warning."""
+    if error is not None and is_token_refusal(error):
+        raise error
+    what = f"pages.discover 'promoted': act_{account.id}/promote_pages"
+    if error is not None and is_retryable(error):
+        raise in_context(error, f"{what} (still failing after the hook's retries)") from error
+    warnings.append(f"{what} not readable")
 
 
 def discover(hook: Any, config: PipelineConfig, day: dt.date, run_id: str = "manual") -> Discovery:

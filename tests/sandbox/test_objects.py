@@ -33,6 +33,31 @@ def test_ad_account_node_and_promote_pages(graph, world):
     assert [p["id"] for p in pages] == [acct["page_id"]]
 
 
+def test_promote_pages_of_more_than_a_page_are_paged_read_or_expanded(sandbox_factory, graph_for):
+    """``--extra-promoted-pages``: the first account promotes its own Page and 30 franchise Pages. The edge
+    answers 25 a page without ``limit``, read directly or expanded in ``fields`` (seed 002, "Field
+    Expansion"), the expansion's ``paging.next`` pointing at the edge; ``.limit(n)`` sets the page size."""
+    sb = sandbox_factory(
+        accounts=2, campaigns_per_account=1, adsets_per_campaign=1, ads_per_adset=1, extra_promoted_pages=30
+    )
+    graph, world = graph_for(sb), sb.world()
+    acct, other = world["accounts"]
+    assert len(acct["promote_page_ids"]) == 31 and acct["promote_page_ids"][0] == acct["page_id"]
+    assert other["promote_page_ids"] == [other["page_id"]]
+    assert [p["id"] for p in graph.page_all(f"{acct['id']}/promote_pages", fields="id")] == acct[
+        "promote_page_ids"
+    ]
+    listed = graph.ok("me/adaccounts", fields="account_id,promote_pages{id,name}")["data"]
+    expanded = next(a["promote_pages"] for a in listed if a["account_id"] == acct["account_id"])
+    assert len(expanded["data"]) == 25 and f"/{acct['id']}/promote_pages?" in expanded["paging"]["next"]
+    rest = graph.ok(f"{acct['id']}/promote_pages", fields="id", after=expanded["paging"]["cursors"]["after"])
+    assert [p["id"] for p in expanded["data"] + rest["data"]] == acct["promote_page_ids"]
+    limited = graph.ok(acct["id"], fields="promote_pages.limit(100){id}")["promote_pages"]
+    assert len(limited["data"]) == 31 and "next" not in limited["paging"]
+    franchise = graph.ok(acct["promote_page_ids"][-1], fields="id,name")
+    assert franchise["name"] == "Acme Solar Franchise 30"
+
+
 def test_campaigns_adsets_ads_edges_and_nodes(graph, world):
     acct = world["accounts"][0]
     campaigns = graph.page_all(f"{acct['id']}/campaigns", fields="id,name,objective,status", limit=1)

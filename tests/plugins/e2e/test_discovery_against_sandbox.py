@@ -40,9 +40,31 @@ def config_for(lake, accounts, pages=None, **extra):
     return parse_config(data)
 
 
-def run(monkeypatch, sandbox, config, day=DAY, token="sandbox-token", app_secret=None):  # noqa: S107 (sandbox token)
+@pytest.fixture(scope="module")
+def franchise():
+    """The first account promotes its own Page and 130 franchise Pages: more than one page of
+    ``promote_pages`` (100 a page as discovery reads it, expanded or as an edge)."""
+    from meta_sandbox.testing import start_sandbox
+
+    handle = start_sandbox(
+        accounts=2,
+        campaigns_per_account=1,
+        adsets_per_campaign=1,
+        ads_per_adset=1,
+        extra_promoted_pages=130,
+        now=NOW,
+    )
+    yield handle
+    handle.stop()
+
+
+def run(monkeypatch, sandbox, config, day=DAY, token="sandbox-token", app_secret=None, **hook_settings):  # noqa: S107 (sandbox token)
+    """``hook_settings``: attributes of the hook (``max_attempts``, ``backoff_base``) a test shortens."""
     use_connection(monkeypatch, sandbox, token=token, app_secret=app_secret)
-    return discover(MetaGraphApiHook(meta_conn_id="meta_default"), config, day, run_id=f"test_{day}")
+    hook = MetaGraphApiHook(meta_conn_id="meta_default")
+    for name, value in hook_settings.items():
+        setattr(hook, name, value)
+    return discover(hook, config, day, run_id=f"test_{day}")
 
 
 def by_id(items):
@@ -303,3 +325,53 @@ def test_a_token_refused_in_the_promoted_pages_batch_fails_at_once_but_a_lost_ac
         agency.clear_faults()
     assert {f.id for f in found.pages} == {kept["page_id"]}
     assert found.warnings == [f"pages.discover 'promoted': {lost['id']}/promote_pages not readable"]
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["discovered_accounts", "listed_accounts"])
+def test_an_account_promoting_more_pages_than_a_page_has_every_page_discovered_for_one_more_call(
+    franchise, tmp_path, monkeypatch, listed
+):
+    """Discovered accounts get their first 100 promoted Pages in the listing (field expansion), listed
+    accounts in one batch; the account with 131 reads the rest from its edge after that page's cursor:
+    one more call, for that account only."""
+    big, small = franchise.world()["accounts"]
+    assert len(big["promote_page_ids"]) == 131 and len(small["promote_page_ids"]) == 1
+    accounts = [{"id": big["id"]}, {"id": small["id"]}] if listed else {"discover": ["me"]}
+    franchise.reset_stats()
+    found = run(monkeypatch, franchise, config_for(tmp_path, accounts, {"discover": ["promoted"]}))
+    assert {f.id for f in found.pages} == {*big["promote_page_ids"], *small["promote_page_ids"]}
+    assert found.warnings == []
+    calls = franchise.stats()["by_endpoint"]
+    assert calls.get("GET /act_{id}/promote_pages") == (3 if listed else 1)  # 2 batch items + 1, or 1
+    assert sorted(r["page_id"] for r in read(tmp_path, "discovered_pages").to_pylist()) == sorted(
+        {*big["promote_page_ids"], *small["promote_page_ids"]}
+    )
+
+
+@pytest.mark.parametrize("listed", [False, True], ids=["discovered_accounts", "listed_accounts"])
+def test_promoted_pages_still_failing_after_the_hooks_retries_fail_discovery_for_a_retry_naming_the_account(
+    franchise, tmp_path, monkeypatch, listed
+):
+    """A transient error (codes 1/2) on ``promote_pages`` that outlives the hook's retries fails the
+    discover task with a retryable error naming the account: a warning would leave that account's Pages
+    undiscovered, their leads and conversations never extracted. The retry then discovers them all."""
+    from airflow.sdk.exceptions import AirflowFailException
+    from meta_ads_elt.errors import MetaRetryableError
+
+    big, small = franchise.world()["accounts"]
+    accounts = [{"id": big["id"]}, {"id": small["id"]}] if listed else {"discover": ["me"]}
+    config = config_for(tmp_path, accounts, {"discover": ["promoted"]})
+    franchise.set_faults({"transient_error_rate": 1.0, "endpoints": ["GET /act_{id}/promote_pages"]})
+    try:
+        with pytest.raises(MetaRetryableError) as failed:
+            run(monkeypatch, franchise, config, max_attempts=2, backoff_base=0.01)
+    finally:
+        franchise.clear_faults()
+    assert not isinstance(failed.value, AirflowFailException)  # Airflow retries the task
+    message = str(failed.value)
+    assert f"pages.discover 'promoted': {big['id']}/promote_pages" in message
+    assert "after the hook's retries" in message
+    assert not (tmp_path / "discovered_pages").exists(), "nothing written from a partial discovery"
+
+    found = run(monkeypatch, franchise, config)  # the Airflow retry
+    assert {f.id for f in found.pages} == {*big["promote_page_ids"], *small["promote_page_ids"]}
