@@ -231,6 +231,20 @@ in the run summary instead (``accounts.account_status`` chooses otherwise)."""
 
 ACCOUNT_SOURCE = re.compile(r"me|business:\d+:(owned|client)")
 PAGE_SOURCE = re.compile(r"me|promoted|business:\d+:(owned|client)")
+_AD_ACCOUNT_AS_BUSINESS = re.compile(r"business:(act_\d+)(:.*)?")
+
+
+def _source_error(source: str, listing: str) -> str:
+    """The error for a ``discover:`` source that is not one of ``listing``, with the fix when the user put
+    an ad account id (``act_<id>``) where a Business id belongs."""
+    wrong = _AD_ACCOUNT_AS_BUSINESS.fullmatch(str(source))
+    hint = (
+        f"; {wrong.group(1)} is an ad account, not a Business: list it under accounts: (- id: {wrong.group(1)}), "
+        "or put the id of the Business that owns it here (Business Settings > Business info)"
+        if wrong
+        else ""
+    )
+    return f"source {source!r} is not one of: {listing}{hint}"
 
 
 class IdNameFilter(_Strict):
@@ -267,8 +281,11 @@ class AccountDiscovery(_Discovery):
         for source in value:
             if not ACCOUNT_SOURCE.fullmatch(str(source)):
                 raise ValueError(
-                    f"source {source!r} is not one of: 'me' (GET /me/adaccounts), 'business:<business id>:owned' "
-                    "(/<business id>/owned_ad_accounts), 'business:<business id>:client' (/<business id>/client_ad_accounts)"
+                    _source_error(
+                        source,
+                        "'me' (GET /me/adaccounts), 'business:<business id>:owned' (/<business id>/owned_ad_accounts), "
+                        "'business:<business id>:client' (/<business id>/client_ad_accounts)",
+                    )
                 )
         return value
 
@@ -296,9 +313,12 @@ class PageDiscovery(_Discovery):
         for source in value:
             if not PAGE_SOURCE.fullmatch(str(source)):
                 raise ValueError(
-                    f"source {source!r} is not one of: 'me' (GET /me/accounts), 'promoted' (the Pages the extracted "
-                    "ad accounts promote, /act_<id>/promote_pages), 'business:<business id>:owned' "
-                    "(/<business id>/owned_pages), 'business:<business id>:client' (/<business id>/client_pages)"
+                    _source_error(
+                        source,
+                        "'me' (GET /me/accounts), 'promoted' (the Pages the extracted ad accounts promote, "
+                        "/act_<id>/promote_pages), 'business:<business id>:owned' (/<business id>/owned_pages), "
+                        "'business:<business id>:client' (/<business id>/client_pages)",
+                    )
                 )
         return value
 

@@ -48,6 +48,14 @@ def test_defaults_are_the_documented_ones():
             {"accounts": [{"id": "act_1"}], "max_rate_limit_wait_minutes": 0},
             "max_rate_limit_wait_minutes = 0",
         ),
+        (  # an ad account id where a Business id belongs: the fix names where it goes
+            {"accounts": {"discover": ["business:act_123:owned"]}},
+            "act_123 is an ad account, not a Business: list it under accounts: (- id: act_123)",
+        ),
+        (
+            {"accounts": [{"id": "act_1"}], "pages": {"discover": ["business:act_123"]}},
+            "source 'business:act_123' is not one of: 'me' (GET /me/accounts)",
+        ),
     ],
 )
 def test_a_bad_key_or_value_is_named_in_the_error(data, expected):
