@@ -299,7 +299,8 @@ def classify(
         error = {}
     code = _int(error.get("code"))
     subcode = _int(error.get("error_subcode"))
-    meta_msg = str(error.get("error_user_msg") or error.get("message") or "").strip()
+    # without its full stop: the messages below add their own ("... Unknown fields: x. Fix ...", not "x..")
+    meta_msg = str(error.get("error_user_msg") or error.get("message") or "").strip().rstrip(".")
     fbtrace = error.get("fbtrace_id")
     transient = bool(error.get("is_transient"))
     common: ReplyFields = {

@@ -369,3 +369,9 @@ def test_operator_argument_errors_fail_at_once_naming_argument_and_value():
     assert isinstance(info.value, AirflowFailException) and isinstance(info.value, ValueError)
     with pytest.raises(MetaArgumentError, match="data_interval_day='YYYY-MM-DD'"):
         interval_day({}, None)
+
+
+def test_meta_s_full_stop_is_not_doubled_before_the_fix():
+    err = classify(400, {"error": {"code": 100, "message": "(#100) Tried accessing nonexisting field (x)."}})
+    assert "nonexisting field (x). Fix the parameter" in err.message
+    assert ".." not in err.message
