@@ -503,21 +503,7 @@ class World:
                         self.by_id[ad.id] = ad
                         (page.lead_ads if kind == "leads" else page.messaging_ads).append(ad)
         for i, (name, has_forms) in enumerate(UNPROMOTED_PAGES):
-            slug = name.lower().replace(" ", "")
-            page = Page(
-                index=len(self.pages),
-                id=rng.numeric_id(seed, "unpromoted-page", i),
-                name=name,
-                username=slug,
-                account=None,
-                ig_id=rng.numeric_id(seed, "unpromoted-ig", i, digits=17),
-                ig_username=slug + ".shop",
-                tz=zoneinfo.ZoneInfo("UTC"),
-                collects_leads=False,
-            )
-            self.pages.append(page)
-            self.by_id[page.id] = page
-            self.ig_pages[page.ig_id] = page
+            page = self._organic_page(seed, "unpromoted", i, name, name.lower().replace(" ", ""))
             for f in range(config.forms_per_page if has_forms else 0):
                 form = LeadForm(
                     index=f,
@@ -532,20 +518,7 @@ class World:
                 self.by_id[form.id] = form
         for i in range(config.extra_promoted_pages if self.accounts else 0):
             slug = f"{BRANDS[0].lower().replace(' ', '')}franchise{i + 1}"
-            page = Page(
-                index=len(self.pages),
-                id=rng.numeric_id(seed, "franchise-page", i),
-                name=f"{BRANDS[0]} Franchise {i + 1}",
-                username=slug,
-                account=None,  # runs no ads: its conversations are organic
-                ig_id=rng.numeric_id(seed, "franchise-ig", i, digits=17),
-                ig_username=slug + ".shop",
-                tz=zoneinfo.ZoneInfo("UTC"),
-                collects_leads=False,
-            )
-            self.pages.append(page)
-            self.by_id[page.id] = page
-            self.ig_pages[page.ig_id] = page
+            page = self._organic_page(seed, "franchise", i, f"{BRANDS[0]} Franchise {i + 1}", slug)
             self.accounts[0].franchise_pages.append(page)
         self.ads: list[Ad] = [ad for acct in self.accounts for ad in acct.ads()]
         self.ads_by_gindex = {ad.gindex: ad for ad in self.ads}
@@ -573,6 +546,25 @@ class World:
                         "ad",
                         slot,
                     )
+
+    def _organic_page(self, seed: int, kind: str, i: int, name: str, slug: str) -> Page:
+        """A Page no ad account's ads run for (its conversations are organic, its dates UTC), registered;
+        ``kind`` keys its ids (``<kind>-page``, ``<kind>-ig``)."""
+        page = Page(
+            index=len(self.pages),
+            id=rng.numeric_id(seed, f"{kind}-page", i),
+            name=name,
+            username=slug,
+            account=None,
+            ig_id=rng.numeric_id(seed, f"{kind}-ig", i, digits=17),
+            ig_username=slug + ".shop",
+            tz=zoneinfo.ZoneInfo("UTC"),
+            collects_leads=False,
+        )
+        self.pages.append(page)
+        self.by_id[page.id] = page
+        self.ig_pages[page.ig_id] = page
+        return page
 
     def account(self, ident: str) -> Account | None:
         ident = ident if ident.startswith("act_") else "act_" + ident
