@@ -672,6 +672,9 @@ class Sandbox:
         items_kind, items = objects.edge_items(kind, obj, edge, ctx)
         objects.check_fields(items_kind, specs)
         start, end = paging.window(ctx.params, len(items))
+        page_limit = self.faults.max_page_rows()
+        if page_limit is not None and end - start > page_limit:
+            raise errors.reduce_data()  # on any edge: Meta's code 1 "reduce the amount of data" (HTTP 500)
         rendered = [objects.render(items_kind, it, specs, ctx) for it in items[start:end]]
         summary = None
         if str(ctx.params.get("summary", "")).lower() in ("true", "1", "total_count"):

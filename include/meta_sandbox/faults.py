@@ -22,7 +22,8 @@ Schema (YAML or JSON; every key optional; rates are probabilities per request in
       unreadable_reads: 0         # the first N result reads of a completed job still answer 2601/1815107
     too_much_data:
       max_rows: null              # rows above which sync -> 100/1487534, async -> Job Failed
-      max_page_rows: null         # result page limit above which -> code 1, HTTP 500 "reduce the amount"
+      max_page_rows: null         # rows of a page (results, or any edge) above which -> code 1, HTTP 500
+                                  # "reduce the amount of data" (nested expansions are not faulted)
     dropped_connection_rate: 0.0  # close the socket without a response
     null_batch_item_rate: 0.0     # batch items answered with null
     endpoints: []                 # if set, only these endpoints (stats names, e.g. "GET /{report_run_id}") get

@@ -27,7 +27,14 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.sdk.exceptions import AirflowFailException
 
-from meta_ads_elt.errors import MetaApiError, MetaFatalError, MetaParameterError, MetaTokenError
+from meta_ads_elt.errors import (
+    MetaApiError,
+    MetaFatalError,
+    MetaParameterError,
+    MetaTokenError,
+    in_context,
+    is_retryable,
+)
 
 if TYPE_CHECKING:
     from meta_ads_elt.config import PipelineConfig
@@ -244,10 +251,18 @@ def _probe(
 
 
 def form_of_another_page(hook: MetaGraphApiHook, form_id: str, page_id: str) -> str | None:
-    """None if ``form_id`` is a lead form of ``page_id``; else what it is, and the fix."""
+    """None if ``form_id`` is a lead form of ``page_id``; else what it is, and the fix. An error still
+    retryable after the hook's retries is raised (naming the form), never worded as "not a lead form": a
+    retry of the task can read it, and a config problem would fail it for good."""
     try:
         body = hook.call("GET", (form_id,), {"fields": "id,page"})
-    except MetaApiError:
+    except MetaApiError as exc:
+        if is_retryable(exc):
+            raise in_context(
+                exc,
+                f"pages[{page_id}].forms: form {form_id} could not be looked up (still failing after "
+                "the hook's retries)",
+            ) from exc
         kind = node_type(hook, form_id)
         what = f"a {kind}" if kind else "not readable with this token"
         return f"pages[{page_id}].forms: {form_id} is not a lead form ({what}). List only ids from GET /{page_id}/leadgen_forms."

@@ -32,7 +32,8 @@ message and its own fix; nothing left to extract after the filters fails naming 
 account's ``promote_pages`` that stays unreadable after the hook's retries (a transient error, a
 throttle) fails discovery with that retryable error, naming the account, so Airflow's retry reads them
 again rather than never discovering those Pages; a permanent refusal of one account (100/33, a bare
-#200) is a warning. Nothing here deletes lake data.
+#200) is a warning, any other refusal fails naming the account; Meta's "reduce the amount of data" on
+a batched first page has the edge read from its start in halved pages. Nothing here deletes lake data.
 
 The result is written to the lake (``discovered_accounts`` / ``discovered_pages``, partition
 ``date=<D>``, replaced on a rerun) and returned for the mapped extraction tasks.
@@ -58,8 +59,10 @@ from meta_ads_elt.config import (
 from meta_ads_elt.errors import (
     MetaApiError,
     MetaConfigError,
+    MetaDataTooLargeError,
     MetaParameterError,
     MetaPermissionError,
+    MetaRetryableError,
     in_context,
     is_missing_object,
     is_retryable,
@@ -413,7 +416,7 @@ def _promoted_pages(hook: Any, accounts: list[Found], warnings: list[str]) -> li
     """Every Page the ``accounts`` promote: each account's first page of ``promote_pages`` (expanded in
     the listing, else one Graph batch for all the accounts without it), then, for an account whose first
     page has ``paging.next``, the rest of its edge after that page's cursor."""
-    first_pages = {a.id: a.promoted for a in accounts if a.promoted is not None}
+    first_pages: dict[str, dict | None] = {a.id: a.promoted for a in accounts if a.promoted is not None}
     unexpanded = [a for a in accounts if a.promoted is None]  # listed accounts: ask each (batched)
     replies = hook.batch(
         [
@@ -425,6 +428,8 @@ def _promoted_pages(hook: Any, accounts: list[Found], warnings: list[str]) -> li
         body, error = reply.get("body"), reply.get("error")  # error: classified once, by the hook
         if error is None and isinstance(body, dict):
             first_pages[account.id] = body
+        elif isinstance(error, MetaDataTooLargeError):
+            first_pages[account.id] = None  # read from the edge's start: paginate halves the page size
         else:
             _unreadable(account, error, warnings)
     rows: list[dict] = []
@@ -442,15 +447,22 @@ def _promoted_pages(hook: Any, accounts: list[Found], warnings: list[str]) -> li
 
 def _unreadable(account: Found, error: MetaApiError | None, warnings: list[str]) -> None:
     """An account whose ``promote_pages`` Meta did not give: a refused token fails at once (no other
-    account can succeed); an error still retryable after the hook's retries fails naming the account (a
-    retry of the task reads them again: skipping would lose those Pages silently); a permanent refusal of
-    this account (100/33, a bare #200) is a warning."""
+    account can succeed); a permanent refusal of this account alone (100/33, a bare #200) is a warning;
+    anything else fails naming the account: an error still retryable after the hook's retries (a retry
+    of the task reads them again: skipping would lose those Pages silently) or a refusal that is no
+    "absent" (e.g. another code 100), with its own fix."""
     if error is not None and is_token_refusal(error):
         raise error
     what = f"pages.discover 'promoted': act_{account.id}/promote_pages"
-    if error is not None and is_retryable(error):
-        raise in_context(error, f"{what} (still failing after the hook's retries)") from error
-    warnings.append(f"{what} not readable")
+    if error is not None and (is_missing_object(error) or isinstance(error, MetaPermissionError)):
+        warnings.append(f"{what} not readable")
+        return
+    if error is None or is_retryable(error):
+        raise in_context(
+            error or MetaRetryableError(f"GET /act_{account.id}/promote_pages answered no page"),
+            f"{what} (still failing after the hook's retries)",
+        ) from error
+    raise in_context(error, f"{what} (refused; not retried)") from error
 
 
 def discover(hook: Any, config: PipelineConfig, day: dt.date, run_id: str = "manual") -> Discovery:

@@ -21,11 +21,12 @@ from meta_ads_elt import fields
 from meta_ads_elt.config import check_operator_arguments, operator_default
 from meta_ads_elt.errors import (
     MetaArgumentError,
+    MetaDataTooLargeError,
     MetaPermissionError,
     MetaRetryableError,
     MetaTokenError,
     in_context,
-    is_retryable,
+    is_missing_object,
 )
 from meta_ads_elt.operators._pages import (
     MetaPageOperator,
@@ -152,6 +153,7 @@ class ConversationState:
         self.messages: dict[str, Mapping[str, Any]] = {}  # with details (sender known)
         self.listed: list[Mapping[str, Any]] = []  # every message listed so far, newest first
         self.cursor: str | None = None
+        self.max_limit: int | None = None  # a smaller page size, once Meta asked for less data
         self.complete = False  # the walk reached the conversation's first message
         self.errors = 0
         messages, paging = _edge(record.get("messages"))
@@ -189,21 +191,28 @@ class ConversationState:
         oldest = self._oldest_time()
         return self.window_start is not None and oldest is not None and oldest >= self.window_start
 
+    def _next_page(self) -> tuple[tuple[str, ...], int]:
+        """The fields and page size of this conversation's next page of messages."""
+        page_fields: tuple[str, ...] = fields.MESSAGE_FIELDS
+        limit = fields.MESSAGES_WITH_DETAILS - self.position
+        if self.position >= fields.MESSAGES_WITH_DETAILS:
+            page_fields, limit = fields.MESSAGE_LISTING_FIELDS, fields.MESSAGES_LISTING_PAGE_LIMIT
+        return page_fields, min(limit, self.max_limit or limit)
+
     def more_request(self) -> dict:
         """The batch operation reading this conversation's next page of messages."""
-        if self.position < fields.MESSAGES_WITH_DETAILS:
-            params = {
-                "fields": ",".join(fields.MESSAGE_FIELDS),
-                "limit": fields.MESSAGES_WITH_DETAILS - self.position,
-                "after": self.cursor,
-            }
-        else:
-            params = {
-                "fields": ",".join(fields.MESSAGE_LISTING_FIELDS),
-                "limit": fields.MESSAGES_LISTING_PAGE_LIMIT,
-                "after": self.cursor,
-            }
+        page_fields, limit = self._next_page()
+        params = {"fields": ",".join(page_fields), "limit": limit, "after": self.cursor}
         return {"method": "GET", "relative_url": f"{self.id}/messages?{urlencode(params)}"}
+
+    def smaller_pages(self) -> bool:
+        """Meta asked for less data ("reduce the amount of data"): halve the page size, as the hook's
+        ``paginate`` does, and ask the same page again; ``False`` when it is 1 already."""
+        _, limit = self._next_page()
+        if limit <= 1:
+            return False
+        self.max_limit = limit // 2
+        return True
 
     def rows_to_keep(self) -> list[Mapping[str, Any]]:
         """Messages with details, and those without from the window start on plus one older anchor."""
@@ -400,24 +409,26 @@ class MetaConversationsOperator(MetaPageOperator):
                 batch_calls += 1
                 for state, item in zip(chunk, results, strict=True):
                     body, error = item.get("body"), item.get("error")  # classified once, by the hook
-                    if error is not None or not isinstance(body, Mapping):
-                        if isinstance(error, MetaPermissionError | MetaTokenError):
-                            raise error
-                        if error is None or is_retryable(error):
-                            # Transient (it outlived the hook's retries): the task fails and Airflow's
-                            # retry walks the conversation again, rather than losing its start.
-                            raise in_context(
-                                error or MetaRetryableError(f"GET /{state.id}/messages answered no page"),
-                                f"Page {page_id}: conversation {state.id}: a page of its messages could not "
-                                "be read; the task fails and its Airflow retry reads it again",
-                            )
-                        # Refused for good (e.g. the conversation is gone, 100/33): this conversation's
-                        # walk ends; its first message stays unknown (first_message_id null), which the
-                        # marts never count as a start, and the run's manifest counts it (listing_errors).
+                    if error is None and isinstance(body, Mapping):
+                        state.add_page(*_edge(body))
+                    elif error is not None and is_missing_object(error):
+                        # Meta says the conversation is gone for this token (100/33): its walk ends; its
+                        # first message stays unknown (first_message_id null), which the marts never count
+                        # as a start, and the run's manifest counts it (listing_errors).
                         state.stop()
-                        continue
-                    messages, paging = _edge(body)
-                    state.add_page(messages, paging)
+                    elif isinstance(error, MetaDataTooLargeError) and state.smaller_pages():
+                        continue  # the same page again, smaller (the state stays pending)
+                    elif isinstance(error, MetaPermissionError | MetaTokenError):
+                        raise error  # worded by raise_for_page, naming the Page and the permission
+                    else:
+                        # Anything else can succeed on a retry (a transient error that outlived the hook's
+                        # retries) or needs a fix (a token, a permission, a refused parameter): the task
+                        # fails rather than losing the conversation's start; Airflow retries the transient.
+                        raise in_context(
+                            error or MetaRetryableError(f"GET /{state.id}/messages answered no page"),
+                            f"Page {page_id}: conversation {state.id}: a page of its messages could not "
+                            "be read; the task fails (a transient error: its Airflow retry reads it again)",
+                        )
             pending = [s for s in pending if s.wants_more()]
         return batch_calls
 

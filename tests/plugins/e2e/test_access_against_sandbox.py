@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 import requests
-from meta_ads_elt.access import AccessCheckError, PageAccess, preflight
+from meta_ads_elt.access import AccessCheckError, PageAccess, form_of_another_page, preflight
+from meta_ads_elt.errors import MetaRetryableError
 from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 from sandbox_lake import use_connection
 
@@ -74,6 +75,28 @@ def test_bad_ids_and_a_foreign_form_are_all_named_at_once(sandbox, world, monkey
     assert "Page 999000111 was not found" in message
     assert f"lead form {other['forms'][0]} belongs to Page {other['id']}, not to Page {page['id']}" in message
     assert "nothing was extracted" in message
+
+
+def test_a_form_lookup_still_failing_after_the_retries_is_raised_not_called_a_foreign_form(
+    sandbox_factory, world, monkeypatch
+):
+    """A configured form the Page's listing does not show is looked up by id (the leads task and the
+    access check). A transient error (code 1/2, HTTP 500) that outlives the hook's retries is raised as
+    retryable, naming the form: it is no config problem ("not a lead form"), which would fail the leads
+    task for good and leave the Page out of the run."""
+    sb = sandbox_factory()
+    use_connection(monkeypatch, sb)
+    page, other = sb.world()["pages"][0], sb.world()["pages"][1]
+    foreign = other["forms"][0]
+    hook = MetaGraphApiHook(meta_conn_id="meta_default", max_attempts=2, backoff_base=0.01)
+    sb.set_faults({"transient_error_rate": 1.0, "endpoints": ["GET /{id}"]})
+
+    with pytest.raises(MetaRetryableError, match=rf"pages\[{page['id']}\]\.forms: form {foreign} could not"):
+        form_of_another_page(hook, foreign, page["id"])
+
+    sb.clear_faults()  # the retry reads it and says what it is
+    problem = form_of_another_page(hook, foreign, page["id"])
+    assert problem is not None and f"belongs to Page {other['id']}, not to Page {page['id']}" in problem
 
 
 def test_a_page_token_in_the_connection_names_its_page(sandbox, world, monkeypatch):

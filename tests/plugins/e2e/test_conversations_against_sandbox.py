@@ -300,6 +300,32 @@ def test_a_messages_page_still_failing_after_the_retries_fails_the_task_and_lose
         assert sorted_rows(read(tmp_path / "short", name)) == sorted_rows(read(tmp_path / "full", name))
 
 
+def test_a_messages_page_meta_asks_to_make_smaller_is_read_in_smaller_pages_and_loses_no_start(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Meta's "Please reduce the amount of data you're asking for" (code 1, HTTP 500; meta_api_facts.md
+    section 3, seed 001) on a conversation's messages page read in a batch: the same page is asked again
+    with half the page size, as the hook's paginate does, instead of ending the walk (which kept the
+    conversation with an unknown first message and dropped its start). Same rows as the full read."""
+    sb = sandbox_factory()
+    use_connection(monkeypatch, sb)
+    page_id = sb.world()["pages"][1]["id"]
+    day = today(sb)
+    run_conversations(tmp_path / "full", page_id, day, lookback_days=7)
+    # every edge page of more than 10 rows answers "reduce the amount of data" (the 17 remaining recent
+    # messages after a nested page of 3, the 100-message listing pages, the 100-conversation listing)
+    sb.set_faults({"too_much_data": {"max_page_rows": 10}})
+
+    summary = run_conversations(
+        tmp_path / "small", page_id, day, lookback_days=7, messages_per_conversation=3
+    )
+
+    assert json.loads(_manifest(tmp_path / "small"))["platforms"]["messenger"]["listing_errors"] == 0
+    for name in ("conversations", "messages"):
+        assert sorted_rows(read(tmp_path / "small", name)) == sorted_rows(read(tmp_path / "full", name))
+    assert summary["rows"]["messages"] > 0
+
+
 def _manifest(lake: Path) -> str:
     (path,) = (lake / "_manifests" / "messages").glob("*.json")
     return path.read_text()

@@ -375,3 +375,20 @@ def test_promoted_pages_still_failing_after_the_hooks_retries_fail_discovery_for
 
     found = run(monkeypatch, franchise, config)  # the Airflow retry
     assert {f.id for f in found.pages} == {*big["promote_page_ids"], *small["promote_page_ids"]}
+
+
+def test_promoted_pages_meta_asks_to_read_in_smaller_pages_are_read_whole_in_halved_pages(
+    franchise, tmp_path, monkeypatch
+):
+    """Meta's "Please reduce the amount of data you're asking for" (code 1, HTTP 500; meta_api_facts.md
+    section 3) on a listed account's ``promote_pages`` batch item: that edge is read from its start in
+    halved pages (the hook's paginate), not warned about as "not readable" (its Pages never discovered)."""
+    big, small = franchise.world()["accounts"]
+    config = config_for(tmp_path, [{"id": big["id"]}, {"id": small["id"]}], {"discover": ["promoted"]})
+    franchise.set_faults({"too_much_data": {"max_page_rows": 40}})  # 131 Pages, 100 a page asked
+    try:
+        found = run(monkeypatch, franchise, config)
+    finally:
+        franchise.clear_faults()
+    assert found.warnings == []
+    assert {f.id for f in found.pages} == {*big["promote_page_ids"], *small["promote_page_ids"]}
