@@ -141,9 +141,20 @@ class Schedule:
         return "ACTIVE"
 
     def changed_on(self, day: int) -> int:
-        """The first day of the status run that ``day`` is in (its ``updated_time``)."""
+        """The first day of the status run that ``day`` is in (its ``updated_time``): fixed however long
+        the run lasts, as Meta's ``updated_time`` of an object nobody changed does not move."""
         current = self.status(day)
-        first = day
+        if self.end is not None and day >= self.end:
+            return self.end  # ARCHIVED / DELETED for good
+        if self.weekly_pause is None:  # the status changes only where a pause begins or ends
+            edges = sorted({self.start, *(b for pause in self.pauses for b in pause if b <= day)})
+            first = self.start
+            for edge in reversed(edges):
+                if edge == self.start or self.status(edge - 1) != current:
+                    first = edge
+                    break
+            return first
+        first = day  # a weekly pause: the run is at most a few weeks long
         while first > self.start and self.status(first - 1) == current and day - first < 400:
             first -= 1
         return first

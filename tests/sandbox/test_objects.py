@@ -255,3 +255,21 @@ def test_same_seed_gives_same_world_and_other_seed_differs():
     c = Sandbox(Options(seed=7, now="2026-03-01T12:00:00Z")).world.summary()
     assert a == b
     assert a["accounts"][0]["id"] != c["accounts"][0]["id"]
+
+
+def test_updated_time_is_the_day_of_the_last_status_change_whatever_the_day_it_is_read():
+    """Meta's ``updated_time`` of an object nobody changed does not move from one day to the next: the
+    run of a status starts where it started, however long ago (it moved with the clock past 400 days,
+    so two pulls a day apart differed: tests/e2e/test_pipeline_in_airflow.py across a midnight)."""
+    from meta_sandbox.world import Schedule
+
+    never_changed = Schedule(start=100)
+    assert {never_changed.changed_on(day) for day in (120, 600, 601, 5000)} == {100}
+    ended = Schedule(start=100, end=200, end_status="ARCHIVED")
+    assert {ended.changed_on(day) for day in (200, 700, 701)} == {200}
+    paused = Schedule(start=100, pauses=((150, 160), (160, 170)))
+    assert paused.changed_on(155) == paused.changed_on(169) == 150  # two pauses back to back: one run
+    assert paused.changed_on(120) == 100
+    assert paused.changed_on(900) == paused.changed_on(901) == 170
+    weekly = Schedule(start=0, weekly_pause=(4, 1))
+    assert weekly.status(7) == "PAUSED" and weekly.changed_on(10) == 7 and weekly.changed_on(20) == 14
