@@ -234,16 +234,20 @@ PAGE_SOURCE = re.compile(r"me|promoted|business:\d+:(owned|client)")
 _AD_ACCOUNT_AS_BUSINESS = re.compile(r"business:(act_\d+)(:.*)?")
 
 
+def ad_account_as_business_fix(account: str) -> str:
+    """The fix for an ad account id (``act_<id>``) given where a Business id belongs (a ``business:``
+    source): found here in the config, or by discovery when Meta says what the id is."""
+    return (
+        f"{account} is an ad account, not a Business: list it under accounts: (- id: {account}), or put "
+        "the id of the Business that owns it here (Business Settings > Business info)"
+    )
+
+
 def _source_error(source: str, listing: str) -> str:
     """The error for a ``discover:`` source that is not one of ``listing``, with the fix when the user put
     an ad account id (``act_<id>``) where a Business id belongs."""
     wrong = _AD_ACCOUNT_AS_BUSINESS.fullmatch(str(source))
-    hint = (
-        f"; {wrong.group(1)} is an ad account, not a Business: list it under accounts: (- id: {wrong.group(1)}), "
-        "or put the id of the Business that owns it here (Business Settings > Business info)"
-        if wrong
-        else ""
-    )
+    hint = f"; {ad_account_as_business_fix(wrong.group(1))}" if wrong else ""
     return f"source {source!r} is not one of: {listing}{hint}"
 
 

@@ -55,6 +55,7 @@ from meta_ads_elt.config import (
     IdNameFilter,
     PageDiscovery,
     PipelineConfig,
+    ad_account_as_business_fix,
 )
 from meta_ads_elt.errors import (
     MetaApiError,
@@ -164,11 +165,7 @@ def _not_a_business(hook: Any, node: str) -> str | None:
     if kind is None:
         kind = "adaccount" if node_type(hook, f"act_{node}") == "adaccount" else None
     if kind == "adaccount":
-        return (
-            f"business:{node} expects a Business id; act_{node} is an ad account: list it under accounts: "
-            f"(- id: act_{node}), or put the id of the Business that owns it here (Business Settings > "
-            "Business info)"
-        )
+        return f"business:{node} expects a Business id; {ad_account_as_business_fix(f'act_{node}')}"
     if kind in (None, "business"):
         return None
     listed = f'list it under pages: (- id: "{node}")' if kind == "page" else "remove it"

@@ -173,7 +173,7 @@ def test_an_ad_account_or_page_id_as_a_business_source_is_named_with_the_fix(
     acct = account["account_id"]
     with pytest.raises(
         DiscoveryError,
-        match=rf"business:{acct} expects a Business id; act_{acct} is an ad account: list it under accounts:",
+        match=rf"business:{acct} expects a Business id; act_{acct} is an ad account, not a Business: list it under accounts:",
     ) as wrong:
         run(monkeypatch, agency, config_for(tmp_path, {"discover": [f"business:{acct}:owned"]}))
     assert "does not exist or this token cannot see it" not in str(wrong.value)
