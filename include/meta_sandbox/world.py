@@ -142,7 +142,10 @@ class Schedule:
 
     def changed_on(self, day: int) -> int:
         """The first day of the status run that ``day`` is in (its ``updated_time``): fixed however long
-        the run lasts, as Meta's ``updated_time`` of an object nobody changed does not move."""
+        the run lasts. Meta's ``updated_time`` is the time of the object's last update (Marketing API
+        reference, Campaign / Ad Set / Ad fields; a ``datetime`` field in facebook_business.adobjects), so
+        it does not move while nobody changes the object; the status changes are this sandbox's only
+        updates."""
         current = self.status(day)
         if self.end is not None and day >= self.end:
             return self.end  # ARCHIVED / DELETED for good
