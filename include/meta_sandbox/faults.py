@@ -28,6 +28,9 @@ Schema (YAML or JSON; every key optional; rates are probabilities per request in
     null_batch_item_rate: 0.0     # batch items answered with null
     endpoints: []                 # if set, only these endpoints (stats names, e.g. "GET /{report_run_id}") get
                                   # latency/transient/throttle/drop faults
+    conversations_order: newest_first  # pairs_swapped: /<page>/conversations lists each adjacent pair the
+                                  # other way round (Meta documents newest-first for a conversation's
+                                  # messages, not for this list: meta_api_facts.md section 6)
     lost_access:                  # the token lost access to these ad accounts / Pages (not a rate: every request)
       accounts: []                # ad account ids (with or without act_): every request about the account, its
                                   # objects and report runs answers `account_error`
@@ -76,6 +79,8 @@ PROFILES: dict[str, dict] = {
     "jobs_half_fail": {"jobs": {"failed_rate": 0.5}},
 }
 
+CONVERSATIONS_ORDERS = ("newest_first", "pairs_swapped")
+
 _THROTTLE_MESSAGES = {
     4: ("(#4) Application request limit reached", None),
     17: ("(#17) User request limit reached", 2446079),
@@ -119,6 +124,7 @@ class Profile:
     lost_accounts: frozenset = frozenset()
     account_error: str = "missing"
     lost_pages: frozenset = frozenset()
+    conversations_order: str = "newest_first"
     source: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -137,6 +143,7 @@ class Profile:
             "endpoints",
             "profile",
             "lost_access",
+            "conversations_order",
         }
         unknown = set(data) - known
         if unknown:
@@ -167,6 +174,9 @@ class Profile:
             raise ValueError(
                 f"lost_access.account_error must be 'missing' or 'permissions', got {lost['account_error']!r}"
             )
+        order = str(data.get("conversations_order") or "newest_first")
+        if order not in CONVERSATIONS_ORDERS:
+            raise ValueError(f"conversations_order must be one of {CONVERSATIONS_ORDERS}, got {order!r}")
         p = cls(
             name=str(data.get("name") or name or "custom"),
             latency_ms=float(data.get("latency_ms") or 0),
@@ -191,6 +201,7 @@ class Profile:
             lost_accounts=frozenset(str(a).removeprefix("act_") for a in lost.get("accounts") or ()),
             account_error=str(lost.get("account_error") or "missing"),
             lost_pages=frozenset(str(p) for p in lost.get("pages") or ()),
+            conversations_order=order,
             source=data,
         )
         for code in p.throttle_codes:

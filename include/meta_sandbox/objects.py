@@ -696,6 +696,9 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
         user_id = params.get("user_id")
         if user_id:
             convs = [c for c in convs if c.user_id == str(user_id)]
+        if sb.faults.profile.conversations_order == "pairs_swapped":
+            for i in range(0, len(convs) - 1, 2):
+                convs[i], convs[i + 1] = convs[i + 1], convs[i]
         return "conversation", convs
     if kind == "conversation" and edge == "messages":
         auth.require_conversations(p, obj.page.id, obj.platform)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
-from meta_ads_elt.operators.conversations import ConversationState, message_row, next_cursor
+from meta_ads_elt.operators.conversations import ConversationState, ListingPage, message_row, next_cursor
 
 EXTRACTED = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -129,3 +129,31 @@ def test_message_rows_flag_the_pages_own_messages_and_drop_text_by_default():
     assert user_row["is_from_page"] is False and user_row["message"] == "hello"
     assert user_row["to_ids"] == ["p1"]
     assert user_row["created_time"] == datetime(2026, 2, 12, 10, tzinfo=UTC)
+
+
+def _listed(day: int, hour: int = 10) -> dict:
+    return {"id": f"t_{day}_{hour}", "updated_time": f"2026-02-{day:02d}T{hour:02d}:00:00+0000"}
+
+
+def test_a_listing_page_in_newest_first_order_keeps_the_window_and_says_it_reached_older():
+    page = ListingPage.of(
+        [_listed(9), _listed(7), _listed(5), _listed(4), _listed(3)], WINDOW_START, after=None
+    )
+    assert [r["id"] for r, _ in page.in_window] == ["t_9_10", "t_7_10", "t_5_10"]
+    assert page.reached_older and page.out_of_order == 0
+    assert page.last_listed == datetime(2026, 2, 3, 10, tzinfo=UTC)
+
+
+def test_a_listing_page_out_of_order_keeps_an_in_window_conversation_listed_after_an_older_one():
+    """Meta does not state the list's order: a conversation in the window after an older one is kept, and
+    the break is counted, against this page's rows and the last one of the page before."""
+    page = ListingPage.of(
+        [_listed(9), _listed(4), _listed(8), _listed(3)], WINDOW_START, after=_listed_time(8)
+    )
+    assert [r["id"] for r, _ in page.in_window] == ["t_9_10", "t_8_10"]
+    assert page.reached_older
+    assert page.out_of_order == 2  # t_9 after the previous page's 8th, t_8 after the 4th
+
+
+def _listed_time(day: int) -> datetime:
+    return datetime(2026, 2, day, 10, tzinfo=UTC)

@@ -2,8 +2,9 @@
 
 Why it is cheap: ``/<page_id>/conversations`` with field expansion
 (``messages.limit(N){id,created_time,from,to,message}``) returns each conversation *and* its recent
-messages in one request, and the edge is ordered newest-updated first, so paging stops at the first
-conversation not updated since the window start. Per-id reads that remain (a conversation's messages
+messages in one request, and the edge lists conversations newest-updated first, so paging stops at the
+first conversation not updated since the window start (the order is checked as pages are read:
+:class:`ListingPage`). Per-id reads that remain (a conversation's messages
 beyond the first nested page, when ``messages_per_conversation`` < 20) go through Graph batch requests,
 at most 50 per call. The naive path of seed 004 (list, then each conversation, then each message)
 costs one call per message.
@@ -45,6 +46,39 @@ PLATFORM_PERMISSIONS = {"messenger": "pages_messaging", "instagram": "instagram_
 """The permission named in errors (the full list each platform needs: ``access.REQUIRED_PERMISSIONS``)."""
 
 
+@dataclass(frozen=True)
+class ListingPage:
+    """One page of ``/<page_id>/conversations``, read against the window.
+
+    The walk stops at the first page that reaches a conversation older than the window start, because the
+    edge lists conversations newest-updated first (the order the Inbox shows, and the one Meta documents
+    for a conversation's messages; the Conversations API page does not state it for the list). That
+    order is checked, not trusted: a conversation updated later than the one listed before it is counted
+    (``out_of_order``, in the run's manifest and a warning), every conversation of a page read is kept
+    when it is in the window (even after an older one), and once the order was seen broken the walk
+    reads on to the end of the edge instead of stopping early."""
+
+    in_window: list[tuple[dict, datetime]]
+    reached_older: bool
+    out_of_order: int
+    last_listed: datetime | None
+
+    @classmethod
+    def of(cls, records: Iterable[dict], start: datetime, *, after: datetime | None) -> ListingPage:
+        in_window: list[tuple[dict, datetime]] = []
+        reached_older, out_of_order, previous = False, 0, after
+        for record in records:
+            updated = parse_meta_time(record["updated_time"])
+            if previous is not None and updated > previous:
+                out_of_order += 1
+            previous = updated
+            if updated < start:
+                reached_older = True
+            else:
+                in_window.append((record, updated))
+        return cls(in_window, reached_older, out_of_order, previous)
+
+
 @dataclass
 class ConversationPull:
     """What one (Page, platform) pull produced: rows plus the counts the manifest reports."""
@@ -55,6 +89,9 @@ class ConversationPull:
     batch_requests: int = 0
     listing_errors: int = 0
     watermark: datetime | None = None
+    out_of_order: int = 0
+    """Conversations listed after one updated later than themselves: Meta's newest-first order broken."""
+    last_listed: datetime | None = None
 
     @property
     def messages_out_of_reach(self) -> int:
@@ -361,16 +398,14 @@ class MetaConversationsOperator(MetaPageOperator):
         try:
             for batch in page_hook.paginate(f"{page_id}/conversations", params, scope=page_id):
                 pull.pages_read += 1
-                older = False
-                for record in batch:
-                    updated = parse_meta_time(record["updated_time"])
-                    if updated < start:
-                        older = True  # newest-updated first: everything after is older still
-                        break
+                page = ListingPage.of(batch, start, after=pull.last_listed)
+                for record, updated in page.in_window:
                     pull.watermark = max(pull.watermark or updated, updated)
                     states.append(ConversationState(record, start))
-                if older:
-                    break
+                pull.last_listed = page.last_listed or pull.last_listed
+                pull.out_of_order += page.out_of_order
+                if page.reached_older and not pull.out_of_order:
+                    break  # newest-updated first: every later page is older still
             pull.batch_requests = self._read_more_messages(page_hook, page_id, states)
         except Exception as exc:
             raise_for_page(exc, page_id, permission)
@@ -388,6 +423,12 @@ class MetaConversationsOperator(MetaPageOperator):
             page_id, platform, len(pull.conversations), len(pull.messages), pull.messages_without_sender,
             pull.messages_out_of_reach, pull.pages_read, pull.batch_requests,
         )  # fmt: skip
+        if pull.out_of_order:
+            self.log.warning(
+                "Page %s %s: %d conversations were listed after one updated later (Meta's newest-first order "
+                "broken): the walk read the whole edge instead of stopping at the window start",
+                page_id, platform, pull.out_of_order,
+            )  # fmt: skip
         if pull.listing_errors:
             self.log.warning(
                 "Page %s %s: %d message pages could not be read; those conversations keep no first message, "
@@ -452,6 +493,7 @@ class MetaConversationsOperator(MetaPageOperator):
                     "messages_out_of_reach": pull.messages_out_of_reach,
                     "messages_without_sender": pull.messages_without_sender,
                     "listing_errors": pull.listing_errors,
+                    "out_of_order": pull.out_of_order,
                     "list_pages": pull.pages_read,
                     "batch_calls": pull.batch_requests,
                     # newest updated_time seen: where the next run's newest-first walk begins

@@ -242,6 +242,35 @@ def test_paging_stops_at_the_window_start_and_reruns_leave_identical_data(sandbo
     ]
 
 
+def test_a_listing_not_newest_first_is_counted_and_read_to_the_end_losing_no_conversation(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Meta documents newest-first for a conversation's messages, not for the conversations list
+    (meta_api_facts.md section 6). With each adjacent pair listed the other way round, a walk that stopped
+    at the first conversation older than the window lost the in-window one listed after it. The break is
+    counted in the manifest (`out_of_order`) and the walk reads on: the same conversations as in order."""
+    sb = sandbox_factory()
+    use_connection(monkeypatch, sb)
+    day = today(sb)
+    pages = [p["id"] for p in sb.world()["pages"]]
+    for page_id in pages:
+        run_conversations(tmp_path / "ordered", page_id, day, lookback_days=2, page_limit=25)
+    sb.set_faults({"conversations_order": "pairs_swapped"})
+    for page_id in pages:
+        run_conversations(tmp_path / "swapped", page_id, day, lookback_days=2, page_limit=25)
+
+    for name in ("conversations", "messages"):
+        assert sorted_rows(read(tmp_path / "swapped", name)) == sorted_rows(read(tmp_path / "ordered", name))
+    manifests = [
+        json.loads(p.read_text()) for p in (tmp_path / "swapped" / "_manifests" / "messages").glob("*.json")
+    ]
+    assert sum(m["platforms"][p]["out_of_order"] for m in manifests for p in m["platforms"]) > 0
+    ordered = [
+        json.loads(p.read_text()) for p in (tmp_path / "ordered" / "_manifests" / "messages").glob("*.json")
+    ]
+    assert all(m["platforms"][p]["out_of_order"] == 0 for m in ordered for p in m["platforms"])
+
+
 def test_short_nested_pages_are_completed_with_batch_requests(sandbox, world, conn, tmp_path):
     page_id = world["pages"][1]["id"]
     day = today(sandbox)
