@@ -382,3 +382,55 @@ def test_the_first_status_read_in_the_triggerer_waits_the_settle_time():
     event = run(trig)
     assert event["status"] == "done" and fake.calls == 1
     assert time.monotonic() - started >= 0.4
+
+
+TRANSIENT = {"code": 500, "headers": [], "body": {"error": {"message": "try later", "code": 2}}}
+
+
+def test_a_transient_status_read_error_leaves_the_job_running_and_a_good_read_resets_its_count():
+    now = time.time()
+    progressed = job(
+        "2026-11-01", "r1", percent=30.0, first_percent=30.0, first_progress_at=now, due_at=now + 9
+    )
+    trig, fake = make(
+        [[TRANSIENT, status("Job Running", 50)], [TRANSIENT, status("Job Running", 60)]],
+        jobs=[progressed, job("2026-11-02", "r2")],
+    )
+    before = dict(trig.jobs[0])
+    assert asyncio.run(trig.poll(first_delay=0, max_polls=2)) is None  # no event: nothing to act on
+    unread = trig.jobs[0]
+    assert unread["status"] == "running" and unread["read_errors"] == 2
+    assert {k: unread[k] for k in before} == before  # progress and due time untouched
+    assert trig.jobs[1]["read_errors"] == 0 and trig.jobs[1]["percent"] == 60.0
+    fake.script = [[status("Job Running", 70), status("Job Completed", 100)]]
+    assert asyncio.run(trig.poll(first_delay=0, max_polls=1)) is None
+    assert trig.jobs[0]["read_errors"] == 0 and trig.jobs[0]["percent"] == 70.0
+
+
+def test_a_status_read_unreadable_read_error_limit_times_in_a_row_ends_in_a_retryable_error():
+    from meta_ads_elt.errors import is_retryable
+    from meta_ads_elt.triggers.insights import READ_ERROR_LIMIT
+
+    trig, fake = make([[TRANSIENT, status("Job Running", 5)]])
+    ev = run(trig)
+    assert ev["status"] == "error" and fake.calls == READ_ERROR_LIMIT
+    error = from_event(ev["error"])
+    assert is_retryable(error) and not isinstance(error, MetaFatalError)  # Airflow retries the task
+    assert error.code == 2 and "2026-11-01" in error.message and "r1" in error.message
+    assert [j["status"] for j in ev["jobs"]] == ["running", "running"]  # nothing resubmitted
+
+
+def test_a_batch_call_failing_after_the_hooks_retries_leaves_every_job_running():
+    from meta_ads_elt.errors import classify_transport
+
+    trig, _ = make([classify_transport(ConnectionResetError("peer"))])
+    assert asyncio.run(trig.poll(first_delay=0, max_polls=1)) is None
+    assert [(j["status"], j["read_errors"]) for j in trig.jobs] == [("running", 1), ("running", 1)]
+
+
+def test_a_refused_appsecret_proof_on_a_status_read_ends_the_poll():
+    wrong_proof = {"error": {"message": "Invalid appsecret_proof provided in the API argument", "code": 100}}
+    trig, _ = make([[{"code": 400, "headers": [], "body": wrong_proof}]], jobs=[job("2026-11-01", "r1")])
+    ev = run(trig)
+    assert ev["status"] == "error" and isinstance(from_event(ev["error"]), MetaFatalError)
+    assert ev["jobs"][0]["status"] == "running"  # not resubmitted: a new run would be read the same way

@@ -110,6 +110,7 @@ class ReportJob:
     probe_failed: bool = False  # its first results page was refused as not ready: poll it to the end
     expected_seconds: float | None = None  # how long the account's last job of this size took (a prior)
     done_by: float | None = None  # when it was seen completed
+    read_errors: int = 0  # status reads in a row that failed with a retryable error (this try's)
     attempts: int = 0
     error: str | None = None
     error_subcode: int | None = None
@@ -430,7 +431,7 @@ class MetaInsightsOperator(MetaAccountOperator):
         job.report_run_id, job.status, job.percent = run_id, "running", 0.0
         job.submitted_at = job.progress_at = now
         job.first_progress_at, job.first_percent, job.zero_at = None, 0.0, None
-        job.due_at, job.probe_failed, job.done_by = None, False, None
+        job.due_at, job.probe_failed, job.done_by, job.read_errors = None, False, None, 0
         job.expected_seconds = self._pace.get(str(job.days))
         job.attempts += 1
         job.async_status = "submitted"
@@ -480,6 +481,8 @@ class MetaInsightsOperator(MetaAccountOperator):
         jobs = self._load_jobs(name)
         reattached = bool(jobs)
         if jobs:
+            for job in jobs:  # each try gets the trigger's whole READ_ERROR_LIMIT of unreadable status reads
+                job.read_errors = 0
             self.log.info(
                 "act_%s: re-attaching to %d report job(s) of a previous try: %s",
                 self.numeric_account_id,

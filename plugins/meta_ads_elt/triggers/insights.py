@@ -9,8 +9,9 @@ meaning (:data:`EVENT_STATUSES`):
 
 * ``done`` - every job is ``Job Completed`` (or was given up by the operator: ``given_up`` jobs are never
   polled); the operator reads the results;
-* ``failed`` - some job ended ``Job Failed`` / ``Job Skipped`` or its report can no longer be read; the
-  operator splits it (or gives its day up);
+* ``failed`` - some job ended ``Job Failed`` / ``Job Skipped`` or its report run no longer exists (an
+  unknown or expired id: :func:`~meta_ads_elt.errors.is_missing_object`); the operator splits it (or
+  gives its day up);
 * ``stalled`` - some running job made no progress for ``stall_timeout_minutes``; the operator resubmits
   it. A job still waiting in Meta's queue (``Job Not Started`` / ``Job Started`` at 0 %), or at 100 % but
   not yet ``Job Completed``, is left alone for ``queued_timeout_minutes`` (default 60): resubmitting a
@@ -22,10 +23,16 @@ meaning (:data:`EVENT_STATUSES`):
   each job's first results page, which is that confirmation (Meta answers a results read of a job not
   ``Job Completed`` with code 2601, :data:`~meta_ads_elt.errors.REPORT_NOT_READY`). A job whose first page
   is not ready is marked ``probe_failed`` and polled to the end like any other;
-* ``error`` - a call failed (e.g. an expired token) or the trigger met an unexpected exception:
+* ``error`` - a call failed (e.g. an expired token), a job's status stayed unreadable for
+  :data:`READ_ERROR_LIMIT` reads in a row, or the trigger met an unexpected exception:
   ``error`` holds it as :func:`meta_ads_elt.errors.to_event` wrote it, and the operator raises
   :func:`~meta_ads_elt.errors.from_event` of it: the class decided where the error was raised, so a
   fatal error fails the task without Airflow retries and a transient one is retried.
+
+A status read that still fails with a retryable error after the hook's own retries (codes 1/2, HTTP
+5xx, ``is_transient``, a dropped connection, a batch item Meta left null) says nothing about the report
+run: the job stays as it was (``running``, its progress and due time untouched), ``read_errors`` counts
+its consecutive unreadable reads (reset by a good one), and the poll goes on at its next delay.
 
 Every event also carries ``jobs`` (as last polled), ``account_id``, ``polls``, ``calls`` and a scrubbed
 ``message`` for the log.
@@ -44,9 +51,12 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from meta_ads_elt.errors import (
     MetaApiError,
+    MetaConfigError,
     MetaPermissionError,
     MetaRateLimitWaitError,
     MetaTokenError,
+    in_context,
+    is_retryable,
     to_event,
 )
 from meta_ads_elt.fields import JOB_DONE, JOB_FAILED_STATUSES, JOB_STATUS_FIELDS
@@ -82,9 +92,20 @@ EVENT_STATUSES = (DONE, FAILED, STALLED, SLOTS_FREE, DUE, ERROR)
 """The ``status`` of a trigger event, one meaning each (module docstring)."""
 OPERATOR_ACTS = (FAILED, STALLED, SLOTS_FREE)
 """Statuses after which the operator re-plans its jobs and defers again."""
-ENDS_THE_POLL = (MetaTokenError, MetaPermissionError, MetaRateLimitWaitError)
-"""Errors of a status read that end the poll (an ``error`` event); any other error of one job's read
-(an unknown or expired report id: report ids live 30 days) marks that job ``failed``, to be resubmitted."""
+ENDS_THE_POLL = (MetaTokenError, MetaPermissionError, MetaRateLimitWaitError, MetaConfigError)
+"""Errors of a status read that end the poll (an ``error`` event): their fix is the token, a permission,
+the Connection or time, and every other job's read (or a resubmitted job's) would meet them too. A
+retryable error leaves the job ``running`` (:data:`READ_ERROR_LIMIT`); any other error of one job's read
+(an unknown or expired report id, 100/33: report ids live 30 days; or another refusal of that one run)
+marks that job ``failed``, to be resubmitted."""
+READ_ERROR_LIMIT = 5
+"""Consecutive status reads of one job that may fail with a retryable error before the poll ends with that
+error (an ``error`` event: the error is not fatal, so Airflow retries the task, and the retry re-attaches to
+the same report runs). Each of these reads was already retried by the hook (``max_attempts``, with
+backoff), so five in a row, spread over the poll's delays, is an outage of the API rather than a blip:
+holding the task longer would only hide it. Marking the job ``failed`` instead would resubmit a report
+run that is most likely fine on Meta's side, spending the account's resubmissions up to
+:class:`~meta_ads_elt.errors.MetaDaysFailedError`."""
 
 
 def _eta(job: dict, now: float) -> tuple[float, bool]:
@@ -245,13 +266,10 @@ class MetaInsightsTrigger(BaseTrigger):
         """Fold one status read (the body, or the error the hook classified) into the job dict."""
         if answer is None:
             return
-        if isinstance(answer, ENDS_THE_POLL):
-            raise answer
         if isinstance(answer, MetaApiError):
-            job["status"] = "failed"
-            job["async_status"] = f"unreadable ({answer.code})"
-            job["error"] = answer.message
+            self._unreadable(job, answer)
             return
+        job["read_errors"] = 0
         body = answer if isinstance(answer, dict) else {}
         status = str(body.get("async_status") or "")
         pct = float(body.get("async_percent_completion") or 0.0)
@@ -282,6 +300,29 @@ class MetaInsightsTrigger(BaseTrigger):
             limit = self.queued_timeout_minutes if waiting_in_queue else self.stall_timeout_minutes
             if waited > limit * 60:
                 job["status"] = "stalled"
+        job["due_at"] = due_at(job, now)
+
+    def _unreadable(self, job: dict, error: MetaApiError) -> None:
+        """A status read of ``job`` that failed with ``error`` (module docstring, :data:`ENDS_THE_POLL`)."""
+        if isinstance(error, ENDS_THE_POLL):
+            raise error
+        if is_retryable(error):
+            job["read_errors"] = int(job.get("read_errors") or 0) + 1
+            what = f"act_{self.account_id}: status of report run {job.get('report_run_id')} ({job['key']})"
+            if job["read_errors"] >= READ_ERROR_LIMIT:
+                raise in_context(error, f"{what} unreadable {job['read_errors']} times in a row")
+            self.log.warning(
+                "%s unreadable (%d of %d in a row), still polled as running: %s",
+                what,
+                job["read_errors"],
+                READ_ERROR_LIMIT,
+                scrub(error.message),
+            )
+            return
+        job["status"] = "failed"
+        job["async_status"] = f"unreadable ({error.code})"
+        job["error"] = error.message
+        job["due_at"] = None
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         """Yield :meth:`poll`'s event once it has returned: at the yield this generator holds no session
@@ -319,7 +360,6 @@ class MetaInsightsTrigger(BaseTrigger):
                         now = time.time()
                         for job, answer in zip(running, answers, strict=True):
                             self._apply(job, answer, now)
-                            job["due_at"] = due_at(job, now)
                         self.log.info(
                             "act_%s: %s",
                             self.account_id,
@@ -349,7 +389,8 @@ class MetaInsightsTrigger(BaseTrigger):
 
     async def _poll(self, hook, running: list[dict], session) -> list[dict | MetaApiError]:
         """Each running job's status read: its body, or the error the hook classified. One plain GET
-        for one job, one Graph batch call for several."""
+        for one job, one Graph batch call for several; a retryable error of the batch itself (the call,
+        or items Meta still left null at the hook's last attempt) is every job's answer."""
         if len(running) == 1:
             try:
                 body = await hook.acall(
@@ -362,14 +403,19 @@ class MetaInsightsTrigger(BaseTrigger):
             except MetaApiError as err:
                 return [err]
             return [body]
-        items = await hook.abatch(
-            [
-                {"method": "GET", "path": (j["report_run_id"],), "params": {"fields": JOB_STATUS_FIELDS}}
-                for j in running
-            ],
-            scope=self.account_id,
-            session=session,
-        )
+        try:
+            items = await hook.abatch(
+                [
+                    {"method": "GET", "path": (j["report_run_id"],), "params": {"fields": JOB_STATUS_FIELDS}}
+                    for j in running
+                ],
+                scope=self.account_id,
+                session=session,
+            )
+        except MetaApiError as err:
+            if not is_retryable(err):
+                raise
+            return [err] * len(running)
         return [item["error"] or item["body"] for item in items]
 
     def _results_due(self, now: float) -> bool:
