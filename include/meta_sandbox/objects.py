@@ -454,7 +454,13 @@ def metadata(kind: str) -> dict:
 
 def check_fields(kind: str, specs: list[FieldSpec]) -> None:
     k = KINDS[kind]
-    bad = [s.name for s in specs if s.name not in k.known and s.name not in k.edges and s.name != "insights"]
+    bad = [
+        s.name
+        for s in specs
+        if s.name not in k.known
+        and s.name not in k.edges
+        and not (s.name == "insights" and kind in INSIGHTS_NODES)
+    ]
     if bad:
         raise unknown_fields(bad)
 

@@ -191,6 +191,18 @@ def test_unknown_field_is_a_meta_error(graph, world, error_of):
     assert "bogus_field" in err["message"]
 
 
+def test_insights_expands_only_on_nodes_that_have_insights(graph, world, error_of):
+    """Ads Insights is an edge of ad accounts, campaigns, ad sets and ads (seed 002, field expansion): on a
+    lead form, say, Meta refuses it as an unknown field rather than leaving it out of the answer."""
+    acct = world["accounts"][0]["id"]
+    status, body, _ = graph.get(acct, fields="name,insights.date_preset(last_7d){spend}")
+    assert status == 200 and "insights" in body
+    form = world["pages"][0]["forms"][0]
+    status, body, _ = graph.get(form, fields="name,insights{spend}")
+    err = error_of(body)
+    assert status == 400 and err["code"] == 100 and "insights" in err["message"]
+
+
 def test_bad_id_and_bad_edge_are_meta_errors(graph, world, error_of):
     status, body, _ = graph.get("123456789")
     err = error_of(body)
