@@ -646,7 +646,7 @@ class Sandbox:
             auth.require(p, "business_management")
         if kind in ("lead",):
             auth.require_page_token(p, obj.page.id)
-            auth.require(p, "leads_retrieval")
+            auth.require_leads(p)
         if kind in ("conversation", "message"):
             conv = obj if kind == "conversation" else obj[0]
             auth.require_conversations(p, conv.page.id, conv.platform)

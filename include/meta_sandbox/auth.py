@@ -176,6 +176,24 @@ def require(principal: Principal, permission: str) -> None:
     )
 
 
+LEAD_PERMISSIONS = (
+    "leads_retrieval",
+    "ads_management",
+    "pages_show_list",
+    "pages_read_engagement",
+    "pages_manage_ads",
+)
+"""What reading leads needs (Retrieving Leads, research/meta_api_facts.md section 5.2: "Permissions (docs):
+`leads_retrieval`, `ads_management`, `pages_show_list`, `pages_read_engagement`, `pages_manage_ads`");
+``leads_retrieval`` first, so a token lacking it hears about it first."""
+
+
+def require_leads(principal: Principal) -> None:
+    """Every permission of ``LEAD_PERMISSIONS``: the first one missing answers as ``require`` does."""
+    for permission in LEAD_PERMISSIONS:
+        require(principal, permission)
+
+
 CONVERSATION_PERMISSIONS = {
     "messenger": ("pages_messaging",),
     "instagram": ("instagram_basic", "instagram_manage_messages", "pages_manage_metadata"),  # seed 004

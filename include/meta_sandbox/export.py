@@ -5,7 +5,7 @@ Tab-separated, UTF-8, one header line. ``from_date`` defaults to (and is clamped
 creation, ``to_date`` to now. Columns: id, created_time, ad_id, ad_name, adset_id, adset_name,
 campaign_id, campaign_name, form_id, form_name, is_organic (1/0), platform, then every field_data
 name of the form (full_name, email, phone_number, custom questions). Organic and ad-preview leads
-leave the ad columns empty, and so do leads of an account the requester is no advertiser on (seed 003). Needs ``leads_retrieval``; charged to the Page's leadgen budget.
+leave the ad columns empty, and so do leads of an account the requester is no advertiser on (seed 003). Needs the lead permissions (``auth.LEAD_PERMISSIONS``); charged to the Page's leadgen budget.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ def export_csv(sandbox, ctx):
     from meta_sandbox.app import Response
 
     params = ctx.params
-    auth.require(ctx.principal, "leads_retrieval")
+    auth.require_leads(ctx.principal)
     if str(params.get("type", "form")) != "form":
         raise param_error("Param type must be 'form'")
     form = sandbox.world.by_id.get(str(params.get("id", "")))

@@ -714,7 +714,7 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
     if edge == "leads" and kind in ("form", "ad"):
         page = obj.page if kind == "form" else obj.account.page
         auth.require_page_token(p, page.id)
-        auth.require(p, "leads_retrieval")
+        auth.require_leads(p)
         items = sb.page_leads(page)
         items = [lead for lead in items if (lead.form is obj if kind == "form" else lead.ad is obj)]
         return "lead", filter_leads(items, params)

@@ -204,3 +204,26 @@ def test_lead_retrieval_budget_rises_and_ends_in_80005(sandbox_factory, graph_fo
     err = error_of(body)
     assert status == 400 and err["code"] == 80005
     assert pct == sorted(pct) and pct[-1] == 100 and entry["estimated_time_to_regain_access"] > 0
+
+
+@pytest.mark.parametrize(
+    "missing", ["pages_manage_ads", "pages_read_engagement", "pages_show_list", "ads_management"]
+)
+def test_reading_leads_needs_every_lead_permission_not_only_leads_retrieval(
+    sb, pg, page, graph_for, error_of, missing
+):
+    """Retrieving Leads (meta_api_facts.md section 5.2): leads_retrieval, ads_management, pages_show_list,
+    pages_read_engagement and pages_manage_ads. A Page token of a user with leads_retrieval but not one
+    of the others is refused on the form's leads edge, a lead node and the TSV export, naming what it lacks."""
+    lead_id = pg.ok(f"{page['forms'][0]}/leads", limit=1)["data"][0]["id"]
+    user = graph_for(sb, token=f"sandbox-token-without-{missing}")
+    lacking = graph_for(sb, token=user.page_token(page["id"]))
+    for path in (f"{page['forms'][0]}/leads", lead_id):
+        status, body, _ = lacking.get(path)
+        err = error_of(body)
+        assert status == 400 and missing in err["message"], (path, body)
+        assert err["code"] == (200 if missing == "ads_management" else 10)
+    status, body, _ = lacking.call(
+        "GET", "ads/lead_gen/export_csv/", version="", id=page["forms"][0], type="form"
+    )
+    assert status == 400 and missing in error_of(body)["message"]
