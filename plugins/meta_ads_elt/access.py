@@ -42,7 +42,15 @@ if TYPE_CHECKING:
 
 REQUIRED_PERMISSIONS: dict[str, tuple[str, ...]] = {
     "accounts": ("ads_read",),  # seed 002, permissions reference: Ads Insights
-    "leads": ("leads_retrieval",),  # seed 003: required to read leads
+    # seed 003: leads_retrieval is required to read leads; Retrieving Leads (meta_api_facts.md section 5.2)
+    # lists all five: Meta refuses the leads to a token lacking any (its forms still list)
+    "leads": (
+        "leads_retrieval",
+        "ads_management",
+        "pages_show_list",
+        "pages_read_engagement",
+        "pages_manage_ads",
+    ),
     "messenger": ("pages_messaging",),
     "instagram": ("instagram_basic", "instagram_manage_messages", "pages_manage_metadata"),  # seed 004
 }

@@ -84,6 +84,7 @@ def page_error(exc: BaseException, page_id: str, permission: str) -> BaseExcepti
             **state,
         )
     if isinstance(exc, MetaPermissionError):
+        permission = "', '".join(exc.permissions) or permission  # the one(s) Meta names, else the usual one
         return MetaPermissionError(
             f"Page {page_id}: permission '{permission}' is missing (or the token cannot act for this Page). "
             f"Grant '{permission}' to the app / user, give the user a role on Page {page_id}, then issue a "

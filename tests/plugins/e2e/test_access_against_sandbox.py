@@ -51,6 +51,18 @@ def test_missing_permissions_are_each_named_with_what_needs_them(sandbox, world,
     assert len(problems) == 2, "an edge needing a missing permission is not probed (and reported) again"
 
 
+def test_every_permission_reading_leads_needs_is_checked_not_only_leads_retrieval(
+    sandbox, world, monkeypatch
+):
+    """Retrieving Leads (meta_api_facts.md section 5.2) needs leads_retrieval, ads_management,
+    pages_show_list, pages_read_engagement and pages_manage_ads: a token lacking pages_manage_ads lists the
+    forms but is refused the leads, so the check names it instead of letting every leads task fail."""
+    with pytest.raises(AccessCheckError) as caught:
+        check(monkeypatch, sandbox, pages_of(world), token="sandbox-token-without-pages_manage_ads")
+    (problem,) = caught.value.problems
+    assert "permission 'pages_manage_ads' is not granted" in problem and "leads of Page" in problem
+
+
 def test_a_user_without_the_messaging_task_is_named_per_page(sandbox, world, monkeypatch):
     with pytest.raises(AccessCheckError) as caught:
         check(monkeypatch, sandbox, pages_of(world)[:2], token="sandbox-token-without-MESSAGING+MODERATE")

@@ -320,6 +320,17 @@ def test_a_token_without_leads_retrieval_names_the_page_and_the_permission(
         run_leads(tmp_path, page_id, today(sandbox), lookback_days=2)
 
 
+def test_a_token_without_pages_manage_ads_names_that_permission(sandbox, world, monkeypatch, tmp_path):
+    """Meta names the permission it misses (meta_api_facts.md section 5.2 lists five for leads): the error
+    names that one, not leads_retrieval, which the token has."""
+    use_connection(monkeypatch, sandbox, token="sandbox-token-without-pages_manage_ads")
+    page_id = world["pages"][0]["id"]
+    with pytest.raises(
+        MetaPermissionError, match=rf"Page {page_id}: permission 'pages_manage_ads' is missing"
+    ):
+        run_leads(tmp_path, page_id, today(sandbox), lookback_days=2)
+
+
 def lake_files(lake: Path) -> dict[str, bytes]:
     return {str(p.relative_to(lake)): p.read_bytes() for p in sorted(lake.rglob("*.parquet"))}
 
