@@ -722,12 +722,12 @@ def edge_items(kind: str, obj, edge: str, ctx: Ctx, nested: bool = False) -> tup
 
 
 _OPS = {
-    "GREATER_THAN": lambda a, b: a > b,
     "LESS_THAN": lambda a, b: a < b,
+    "GREATER_THAN": lambda a, b: a > b,
     "GREATER_THAN_OR_EQUAL": lambda a, b: a >= b,
-    "LESS_THAN_OR_EQUAL": lambda a, b: a <= b,
-    "EQUAL": lambda a, b: a == b,
 }
+"""The operators of a leads ``time_created`` filter, and only those (seed 003: "El parámetro operator tiene
+uno de los siguientes valores: LESS_THAN ... GREATER_THAN ... GREATER_THAN_OR_EQUAL")."""
 
 
 def filter_leads(items: list, params: dict) -> list:
@@ -745,9 +745,7 @@ def filter_leads(items: list, params: dict) -> list:
             )
         op = str(f.get("operator", "")).upper()
         if op not in _OPS:
-            raise param_error(
-                "Filtering operator must be one of LESS_THAN, GREATER_THAN, GREATER_THAN_OR_EQUAL"
-            )
+            raise param_error(f"Filtering operator {op} is invalid: it must be one of {', '.join(_OPS)}")
         try:
             value = int(float(f.get("value")))
         except (TypeError, ValueError) as exc:

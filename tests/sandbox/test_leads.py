@@ -109,6 +109,18 @@ def test_form_leads_with_time_created_filters(pg, page):
     assert {lead["platform"] for lead in everything} <= {"fb", "ig"}
 
 
+@pytest.mark.parametrize("op", ["LESS_THAN_OR_EQUAL", "EQUAL"])
+def test_a_time_created_filter_takes_only_the_three_documented_operators(pg, page, error_of, op):
+    """Seed 003: "El parámetro operator tiene uno de los siguientes valores": LESS_THAN, GREATER_THAN,
+    GREATER_THAN_OR_EQUAL. Any other operator is refused, not applied."""
+    status, body, _ = pg.get(
+        f"{page['forms'][0]}/leads",
+        filtering=[{"field": "time_created", "operator": op, "value": 1773500000}],
+    )
+    err = error_of(body)
+    assert status == 400 and err["code"] == 100 and op in err["message"], body
+
+
 def test_field_data_has_pii_and_custom_questions(pg, page):
     lead = pg.ok(f"{page['forms'][1]}/leads", fields="field_data", limit=1)["data"][0]
     names = [f["name"] for f in lead["field_data"]]
