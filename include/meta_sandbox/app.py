@@ -411,7 +411,8 @@ class Sandbox:
         if isinstance(obj, Ad):
             return Scope("leadgen", page_id=obj.account.page.id)
         if isinstance(obj, Page):
-            return Scope("pages", page_id=obj.id)
+            instagram = edge == "conversations" and str(params.get("platform") or "").lower() == "instagram"
+            return Scope("pages", page_id=obj.id, ig_id=obj.ig_id if instagram else None)
         if isinstance(obj, LeadForm):
             return Scope("leadgen" if edge == "leads" else "pages", page_id=obj.page.id)
         job = self.jobs.get(head)
@@ -435,8 +436,19 @@ class Sandbox:
                 return Scope("leadgen", page_id=ad.account.page.id)
         parsed = conv_mod.parse_id(head)
         if parsed and parsed[0] < len(self.world.pages):
-            return Scope("pages", page_id=self.world.pages[parsed[0]].id)
+            page = self.world.pages[parsed[0]]
+            return Scope(
+                "pages", page_id=page.id, ig_id=page.ig_id if self._is_instagram(page, parsed) else None
+            )
         return Scope()
+
+    def _is_instagram(self, page: Page, parsed: tuple[int, ...]) -> bool:
+        """Whether a conversation or message id (``conversations.parse_id``) is of an Instagram conversation."""
+        day, seq = parsed[1], parsed[2]
+        convs = self._cached(
+            ("day-convs", page.index, day), lambda: conv_mod.day_conversations(self, page, day)
+        )
+        return seq < len(convs) and convs[seq].platform == "instagram"
 
     def _expands_insights(self, params: dict) -> bool:
         """``fields=insights.level(account)...{...}`` on a node: an Insights read (seed 002, field expansion)."""

@@ -7,7 +7,14 @@ Budgets are calls per rolling window (``window_s`` seconds, default 300) per key
 - ``ads_management``: other ads calls per ad account (code 80004, subcode 2446079);
 - ``pages``: Page/conversation calls per Page (code 80001);
 - ``leadgen``: lead-retrieval calls per Page over 24 h: 200 x 24 x leads created on the Page in the
-  last 90 days x ``leadgen_scale`` (code 80005), as Meta documents.
+  last 90 days x ``leadgen_scale`` (code 80005), as Meta documents;
+- ``instagram``: Conversations API calls about Instagram (the ``platform=instagram`` listing, an
+  Instagram conversation or message read by id) per Instagram professional account, over
+  ``instagram_window_s`` (code 80002): Meta's quota "Instagram Conversations API: 2 calls per second per
+  IG professional account" (research/meta_api_facts.md section 2.2; 80002 is the Instagram BUC code,
+  section 2.3). Batch items count one by one (section 8), so a batch of 50 Instagram reads is 50 calls.
+  The usage headers leave this type out and its throttle says 0 minutes to regain (Meta documents
+  neither for a per-second quota).
 Headers report percentages of these budgets; ``estimated_time_to_regain_access`` is in minutes.
 ``x-business-use-case-usage`` is keyed by "the ID of the business associated with the token"
 (Meta's rate-limiting docs) for the ads types when ``usage_key="business"`` (default), by the ad
@@ -38,6 +45,8 @@ class Budgets:
     ads_management: int = 5_000
     pages: int = 5_000
     leadgen_scale: float = 1.0
+    instagram: int = 2
+    instagram_window_s: float = 1.0
 
     @classmethod
     def parse(cls, text: str | dict | None) -> Budgets:
@@ -56,7 +65,8 @@ class Budgets:
                 raise ValueError(
                     f"unknown budget {name!r}; known: {[f.name for f in dataclasses.fields(cls)]}"
                 )
-            setattr(b, name, float(value) if name in ("window_s", "leadgen_scale") else int(float(value)))
+            floats = ("window_s", "leadgen_scale", "instagram_window_s")
+            setattr(b, name, float(value) if name in floats else int(float(value)))
         return b
 
 
@@ -84,6 +94,12 @@ CODES = {
         "again. For more info, please refer to "
         "https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
     ),
+    "instagram": (
+        80002,
+        None,
+        "(#80002) There have been too many calls to this Instagram account. Wait a bit and try again. "
+        "For more info, please refer to https://developers.facebook.com/docs/graph-api/overview/rate-limiting.",
+    ),
     "leadgen": (
         80005,
         None,
@@ -103,6 +119,7 @@ class Scope:
     page_id: str | None = None
     insights: bool = False
     business_id: str | None = None  # the business owning the account (keys the ads usage header)
+    ig_id: str | None = None  # an Instagram Conversations API call: the IG professional account it is about
 
 
 USAGE_KEYS = ("business", "account")
@@ -118,6 +135,8 @@ class RateLimiter:
         self._calls: dict[tuple, collections.deque] = collections.defaultdict(collections.deque)
 
     def _window(self, kind: str) -> float:
+        if kind == "instagram":
+            return self.budgets.instagram_window_s
         return LEADGEN_WINDOW_S if kind == "leadgen" else self.budgets.window_s
 
     def _count(self, key: tuple, now: float) -> int:
@@ -150,6 +169,8 @@ class RateLimiter:
             keys.append((("pages", scope.page_id), b.pages))
         elif scope.buc == "leadgen" and scope.page_id:
             keys.append((("leadgen", scope.page_id), leadgen_budget or 0))
+        if scope.ig_id:
+            keys.append((("instagram", scope.ig_id), b.instagram))
         return keys
 
     def charge(self, scope: Scope, user_key: str | None, leadgen_budget: int | None = None) -> None:
@@ -160,7 +181,10 @@ class RateLimiter:
             for key, budget in keys:
                 if self._count(key, now) >= budget:
                     code, sub, msg = CODES[key[0]]
-                    regain = self._regain_minutes(key, now, budget) if budget > 0 else 1440
+                    if key[0] == "instagram":
+                        regain = 0  # a per-second quota: back within the minute
+                    else:
+                        regain = self._regain_minutes(key, now, budget) if budget > 0 else 1440
                     err = GraphError(msg, code, subcode=sub, transient=True if code in (4, 17) else None)
                     err.throttle = (key, regain)
                     raise err

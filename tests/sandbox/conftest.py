@@ -111,3 +111,10 @@ def module_sandbox_factory():
     yield _start
     for handle in started:
         handle.stop()
+
+
+@pytest.fixture(scope="session")
+def instagram_unpaced() -> str:
+    """``budgets=`` for a sandbox whose tests read Instagram conversations as fast as they can, about
+    something else than Meta's 2 calls a second per Instagram account (test_ratelimit.py tests that quota)."""
+    return "instagram=100000"

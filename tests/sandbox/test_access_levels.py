@@ -7,6 +7,22 @@ import pytest
 
 
 @pytest.fixture(scope="module")
+def sandbox(module_sandbox_factory, instagram_unpaced):
+    """This module's own default world: its reads of Instagram conversations are not paced."""
+    return module_sandbox_factory(budgets=instagram_unpaced)
+
+
+@pytest.fixture(scope="module")
+def graph(sandbox, graph_for):
+    return graph_for(sandbox)
+
+
+@pytest.fixture(scope="module")
+def world(sandbox):
+    return sandbox.world()
+
+
+@pytest.fixture(scope="module")
 def page(world):
     return world["pages"][0]
 

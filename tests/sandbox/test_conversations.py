@@ -13,8 +13,8 @@ NESTED = "id,updated_time,message_count,participants,messages.limit(500){id,crea
 
 
 @pytest.fixture(scope="module")
-def sb(module_sandbox_factory):
-    return module_sandbox_factory(now=NOW)
+def sb(module_sandbox_factory, instagram_unpaced):
+    return module_sandbox_factory(now=NOW, budgets=instagram_unpaced)
 
 
 @pytest.fixture(scope="module")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 
@@ -114,3 +115,31 @@ def test_the_ads_usage_header_can_be_keyed_by_the_ad_account(sandbox_factory, gr
     acct = sb.world()["accounts"][0]
     _, _, headers = graph_for(sb).get(f"{acct['id']}/insights", fields="spend")
     assert set(json.loads(headers["x-business-use-case-usage"])) == {acct["account_id"]}
+
+
+def test_instagram_conversations_calls_are_two_a_second_per_instagram_account(
+    sandbox_factory, graph_for, error_of
+):
+    """Meta: "Instagram Conversations API: 2 calls per second per IG professional account" (meta_api_facts.md
+    section 2.2), 80002 the Instagram code (section 2.3), each batch item counted (section 8). Messenger
+    reads of the same Page are not part of it."""
+    sb = sandbox_factory(job_base_seconds=0, job_seconds_per_1k_rows=0)
+    g = graph_for(sb)
+    page = sb.world()["pages"][0]
+    pg = graph_for(sb, token=g.page_token(page["id"]))
+    listing = {"platform": "instagram", "fields": "id", "limit": 5}
+    answers = [pg.get(f"{page['id']}/conversations", **listing) for _ in range(3)]
+    assert [status for status, _, _ in answers] == [200, 200, 400]
+    err = error_of(answers[2][1])
+    assert err["code"] == 80002 and "Instagram" in err["message"]
+    assert pg.get(f"{page['id']}/conversations", platform="messenger", fields="id", limit=5)[0] == 200
+    ids = [c["id"] for c in answers[0][1]["data"]]
+    assert len(ids) == 5
+    time.sleep(1.2)
+    status, items, _ = pg.post("", batch=[{"method": "GET", "relative_url": f"{i}?fields=id"} for i in ids])
+    assert status == 200
+    codes = [item["code"] for item in items]
+    assert codes == [200, 200, 400, 400, 400], codes
+    assert {json.loads(item["body"])["error"]["code"] for item in items[2:]} == {80002}
+    time.sleep(1.2)
+    assert pg.get(ids[0], fields="id")[0] == 200

@@ -19,8 +19,8 @@ NOW = "2026-03-15T12:00:00Z"
 
 
 @pytest.fixture(scope="module")
-def sb(module_sandbox_factory):
-    return module_sandbox_factory(now=NOW, job_base_seconds=1.0)
+def sb(module_sandbox_factory, instagram_unpaced):
+    return module_sandbox_factory(now=NOW, job_base_seconds=1.0, budgets=instagram_unpaced)
 
 
 @pytest.fixture

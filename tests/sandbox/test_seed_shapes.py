@@ -128,8 +128,8 @@ def same_shape(example, actual, path="$", optional=frozenset()):
 
 
 @pytest.fixture(scope="module")
-def sb(module_sandbox_factory):
-    return module_sandbox_factory(now=NOW)
+def sb(module_sandbox_factory, instagram_unpaced):
+    return module_sandbox_factory(now=NOW, budgets=instagram_unpaced)
 
 
 @pytest.fixture(scope="module")
