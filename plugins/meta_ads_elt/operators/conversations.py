@@ -6,13 +6,14 @@ messages in one request, and the edge lists conversations newest-updated first, 
 first conversation not updated since the window start (the order is checked as pages are read:
 :class:`ListingPage`). Per-id reads that remain (a conversation's messages
 beyond the first nested page, when ``messages_per_conversation`` < 20) go through Graph batch requests,
-at most 50 per call. The naive path of seed 004 (list, then each conversation, then each message)
+at most 50 per call. Instagram calls are paced to Meta's quota of 2 calls per second per Instagram
+account, batch items counted one by one (:class:`~meta_ads_elt.pacing.CallPacer`). The naive path of seed 004 (list, then each conversation, then each message)
 costs one call per message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -35,6 +36,7 @@ from meta_ads_elt.operators._pages import (
     parse_meta_time,
     raise_for_page,
 )
+from meta_ads_elt.pacing import CallPacer
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -117,6 +119,17 @@ class ConversationPull:
             pa.Table.from_pylist(conversations, schema=schemas.CONVERSATIONS),
             pa.Table.from_pylist(messages, schema=schemas.MESSAGES),
         )
+
+
+def _paced(pages: Iterator[list[dict]], pacer: CallPacer | None) -> Iterator[list[dict]]:
+    """``pages`` (one call each), each fetched only once ``pacer`` lets one more call out."""
+    while True:
+        if pacer:
+            pacer.wait()
+        try:
+            yield next(pages)
+        except StopIteration:
+            return
 
 
 def _edge(value: Any) -> tuple[list[dict], Mapping[str, Any]]:
@@ -302,7 +315,8 @@ class MetaConversationsOperator(MetaPageOperator):
       atomically (lake writer swap), with identical rows ``_extracted_at`` aside.
     * Calls: conversations arrive with up to ``messages_per_conversation`` (<= 20) recent messages
       per request, paging stops at the first conversation older than the window (newest first),
-      and the remaining per-conversation reads are Graph batches of at most 50.
+      and the remaining per-conversation reads are Graph batches of at most 50. Instagram calls
+      (listing pages and batch items) keep to Meta's 2 calls per second per Instagram account.
     * Meta serves details only for a conversation's 20 most recent messages (seed 004). Older ones
       are listed with ``id`` and ``created_time`` back to the window start (plus one older message),
       stored with an unknown sender; ``conversations.messages_out_of_reach`` counts the messages
@@ -395,8 +409,9 @@ class MetaConversationsOperator(MetaPageOperator):
             "fields": fields.conversation_fields(int(self.messages_per_conversation)),
             "limit": self.page_limit,
         }
+        pacer = CallPacer(fields.INSTAGRAM_CALLS_PER_SECOND) if platform == "instagram" else None
         try:
-            for batch in page_hook.paginate(f"{page_id}/conversations", params, scope=page_id):
+            for batch in _paced(page_hook.paginate(f"{page_id}/conversations", params, scope=page_id), pacer):
                 pull.pages_read += 1
                 page = ListingPage.of(batch, start, after=pull.last_listed)
                 for record, updated in page.in_window:
@@ -406,7 +421,7 @@ class MetaConversationsOperator(MetaPageOperator):
                 pull.out_of_order += page.out_of_order
                 if page.reached_older and not pull.out_of_order:
                     break  # newest-updated first: every later page is older still
-            pull.batch_requests = self._read_more_messages(page_hook, page_id, states)
+            pull.batch_requests = self._read_more_messages(page_hook, page_id, states, pacer)
         except Exception as exc:
             raise_for_page(exc, page_id, permission)
 
@@ -437,15 +452,23 @@ class MetaConversationsOperator(MetaPageOperator):
         return pull
 
     def _read_more_messages(
-        self, page_hook: MetaGraphApiHook, page_id: str, states: list[ConversationState]
+        self,
+        page_hook: MetaGraphApiHook,
+        page_id: str,
+        states: list[ConversationState],
+        pacer: CallPacer | None = None,
     ) -> int:
         """Walk the conversations' ``messages`` edges beyond the first nested page, 50 operations per
-        batch call: the rest of the 20 most recent with details, then ids and times back to the window."""
+        batch call (``pacer.calls``, paced, with a pacer): the rest of the 20 most recent with details, then
+        ids and times back to the window."""
         batch_calls = 0
+        size = pacer.calls if pacer else fields.CONVERSATIONS_BATCH_MAX
         pending = [s for s in states if s.wants_more()]
         while pending:
-            for chunk_start in range(0, len(pending), 50):
-                chunk = pending[chunk_start : chunk_start + 50]
+            for chunk_start in range(0, len(pending), size):
+                chunk = pending[chunk_start : chunk_start + size]
+                if pacer:
+                    pacer.wait(len(chunk))
                 results = page_hook.batch([s.more_request() for s in chunk], scope=page_id)
                 batch_calls += 1
                 for state, item in zip(chunk, results, strict=True):
