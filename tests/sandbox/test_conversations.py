@@ -73,7 +73,9 @@ def test_user_id_filter_finds_one_conversation(pg, page, all_convs):
     conv = all_convs["messenger"][3]
     user = conv["participants"]["data"][0]["id"]
     found = pg.ok(f"{page['id']}/conversations", platform="messenger", user_id=user)["data"]
-    assert [c["id"] for c in found] == [conv["id"]]
+    assert found == [{"id": conv["id"]}], "seed 004: the lookup answers the conversation's id alone"
+    asked = pg.ok(f"{page['id']}/conversations", platform="messenger", user_id=user, fields="id,updated_time")
+    assert set(asked["data"][0]) == {"id", "updated_time"}
 
 
 def test_nested_messages_expand_with_details_only_for_the_20_most_recent(all_convs, pg):
