@@ -61,7 +61,8 @@ def parser() -> argparse.ArgumentParser:
         "--budgets",
         default=None,
         help="rate-limit budgets, e.g. 'ads_insights=100,window_s=60' "
-        "(keys: window_s, app, user, ads_insights, ads_management, pages, leadgen_scale)",
+        "(keys: window_s, app, user, ads_insights, ads_management, pages, leadgen_scale, instagram, "
+        "instagram_window_s)",
     )
     p.add_argument(
         "--leadgen-budget-scale",
