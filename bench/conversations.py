@@ -106,7 +106,7 @@ def _naive(sb, page_id: str) -> dict:
 def run(conversations_per_day: float = 37.0) -> dict:
     sb = start_sandbox(
         accounts=1, history_days=DAYS, now=NOW, conversations_per_day=conversations_per_day,
-        budgets="app=10000000,user=10000000,pages=10000000",
+        budgets="app=10000000,user=10000000,pages=10000000,instagram=10000000",
     )  # fmt: skip
     try:
         page_id = sb.world()["pages"][0]["id"]
