@@ -86,9 +86,22 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         print(message)
 
 
+UNPACED_INSTAGRAM = "instagram=100000"
+"""The sandboxes of the pipeline's tests let Instagram conversations be read as fast as the tests go (their
+Connections say so: ``instagram_calls_per_second``); Meta's quota of 2 a second is the sandbox's default,
+kept by the tests that pass ``budgets`` with ``instagram`` (the quota's own tests, and one paced pull)."""
+
+
+def _unpaced(options: dict) -> dict:
+    budgets = str(options.get("budgets") or "")
+    if "instagram=" not in budgets:
+        options["budgets"] = ",".join(b for b in (budgets, UNPACED_INSTAGRAM) if b)
+    return options
+
+
 @pytest.fixture(scope="session")
 def sandbox() -> SandboxHandle:
-    handle = start_sandbox()
+    handle = start_sandbox(**_unpaced({}))
     yield handle
     handle.stop()
 
@@ -98,7 +111,7 @@ def sandbox_factory():
     started: list[SandboxHandle] = []
 
     def _start(**options) -> SandboxHandle:
-        handle = start_sandbox(**options)
+        handle = start_sandbox(**_unpaced(options))
         started.append(handle)
         return handle
 

@@ -42,6 +42,7 @@ class SandboxHandle:
         self.app_id = DEFAULT_APP_ID
         self.app_secret = DEFAULT_APP_SECRET
         self.process = process
+        self.instagram_calls_per_second = 2  # Meta's quota, the sandbox's default ``instagram`` budget
 
     def __repr__(self) -> str:
         return f"SandboxHandle({self.url!r})"
@@ -175,6 +176,10 @@ def start_sandbox(timeout: float = 30.0, **options) -> SandboxHandle:
     for stream in (proc.stdout, proc.stderr):
         threading.Thread(target=lambda s=stream: [None for _ in s], daemon=True).start()
     handle = SandboxHandle(line.split("=", 1)[1], proc)
+    for budget in str(opts.get("budgets") or "").split(","):  # what a client may send it each second
+        name, _, value = budget.partition("=")
+        if name.strip() == "instagram":
+            handle.instagram_calls_per_second = int(value)
     deadline = time.monotonic() + timeout
     while True:
         try:

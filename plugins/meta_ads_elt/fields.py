@@ -125,11 +125,9 @@ MESSAGE_LISTING_FIELDS = ("id", "created_time")
 MESSAGES_LISTING_PAGE_LIMIT = 100
 """Messages per page when walking a long conversation's ids and times back to the window start."""
 CONVERSATIONS_PAGE_LIMIT = 100
-INSTAGRAM_CALLS_PER_SECOND = 2
-"""Meta's quota: "Instagram Conversations API: 2 calls per second per IG professional account" (rate-limiting
-docs, research/meta_api_facts.md section 2.2); each batch item is a call."""
 CONVERSATIONS_BATCH_MAX = 50
-"""Operations per Graph batch call (Meta's limit); Instagram reads go ``INSTAGRAM_CALLS_PER_SECOND`` at a time."""
+"""Operations per Graph batch call (Meta's limit); Instagram batches hold at most the Connection's
+``instagram_calls_per_second`` (Meta's quota: 2 a second per Instagram account, each item a call)."""
 PAGE_INSTAGRAM_FIELD = "instagram_business_account"
 
 

@@ -16,6 +16,9 @@ CONN_TYPE = "meta_graph_api"
 DEFAULT_API_VERSION = "v26.0"
 DEFAULT_BASE_URL = "https://graph.facebook.com"
 DEFAULT_TIMEOUT_SECONDS = 60
+DEFAULT_INSTAGRAM_CALLS_PER_SECOND = 2
+"""Meta's quota: "Instagram Conversations API: 2 calls per second per IG professional account" (research/
+meta_api_facts.md section 2.2); each batch item is a call."""
 
 CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
     # Stored in the Connection's extra under these names (the hook reads them from there).
@@ -44,6 +47,13 @@ CONNECTION_FIELDS: dict[str, dict[str, Any]] = {
         "label": "Timeout (seconds)",
         "description": "Per HTTP request.",
         "schema": {"type": ["number", "null"], "default": DEFAULT_TIMEOUT_SECONDS, "minimum": 1},
+    },
+    "instagram_calls_per_second": {
+        "label": "Instagram calls per second",
+        "description": f"Meta's quota for Instagram conversations: {DEFAULT_INSTAGRAM_CALLS_PER_SECOND} calls a "
+        "second per Instagram account, batch items counted. Raise it only for a server that allows more "
+        "(the bundled sandbox started with a larger 'instagram' budget).",
+        "schema": {"type": ["integer", "null"], "default": DEFAULT_INSTAGRAM_CALLS_PER_SECOND, "minimum": 1},
     },
 }
 """The Connection form's own fields (``conn-fields``), one declaration for the UI and the docs."""

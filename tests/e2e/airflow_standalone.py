@@ -81,6 +81,7 @@ def airflow_env(home: Path, config_path: Path, sandbox, api_port: int) -> dict[s
                     "base_url": sandbox.url,
                     "app_id": sandbox.app_id,
                     "app_secret": sandbox.app_secret,
+                    "instagram_calls_per_second": sandbox.instagram_calls_per_second,
                 },
             }
         ),

@@ -289,6 +289,17 @@ CONNECTION_CASES = [
         "Connection 'meta_default': extra timeout = 1000000000.0: must be a number of seconds above 0 and at most 3600",
     ),
     (
+        "instagram pace zero",
+        connection(extra={"instagram_calls_per_second": 0}),
+        "Connection 'meta_default': extra instagram_calls_per_second = 0: must be a whole number of calls of at "
+        "least 1; Meta allows 2",
+    ),
+    (
+        "instagram pace fraction",
+        connection(extra={"instagram_calls_per_second": 1.5}),
+        "Connection 'meta_default': extra instagram_calls_per_second = 1.5: must be a whole number",
+    ),
+    (
         "conn_type",
         connection(conn_type="http"),
         "Connection 'meta_default': conn_type = 'http': must be 'meta_graph_api'",

@@ -59,6 +59,7 @@ def test_the_form_labels_every_field_masks_the_secrets_and_hides_the_rest():
         "api_version": "API version",
         "base_url": "Base URL",
         "timeout": "Timeout (seconds)",
+        "instagram_calls_per_second": "Instagram calls per second",
     }
     assert connection_type["conn-fields"]["app_secret"]["schema"]["format"] == "password"
     behaviour = connection_type["ui-field-behaviour"]

@@ -123,7 +123,7 @@ def test_instagram_conversations_calls_are_two_a_second_per_instagram_account(
     """Meta: "Instagram Conversations API: 2 calls per second per IG professional account" (meta_api_facts.md
     section 2.2), 80002 the Instagram code (section 2.3), each batch item counted (section 8). Messenger
     reads of the same Page are not part of it."""
-    sb = sandbox_factory(job_base_seconds=0, job_seconds_per_1k_rows=0)
+    sb = sandbox_factory(budgets="instagram=2")  # Meta's quota (the tests' sandboxes raise it by default)
     g = graph_for(sb)
     page = sb.world()["pages"][0]
     pg = graph_for(sb, token=g.page_token(page["id"]))

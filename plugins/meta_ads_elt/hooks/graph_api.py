@@ -67,6 +67,7 @@ from meta_ads_elt.get_provider_info import (
     CONN_TYPE,
     DEFAULT_API_VERSION,
     DEFAULT_BASE_URL,
+    DEFAULT_INSTAGRAM_CALLS_PER_SECOND,
     DEFAULT_TIMEOUT_SECONDS,
 )
 from meta_ads_elt.governor import RateLimitGovernor, get_governor
@@ -95,6 +96,7 @@ class GraphSettings:
     api_version: str
     base_url: str
     timeout: float
+    instagram_calls_per_second: int = DEFAULT_INSTAGRAM_CALLS_PER_SECOND
 
     @property
     def appsecret_proof(self) -> str | None:
@@ -112,7 +114,15 @@ class GraphSettings:
         return params
 
 
-CONNECTION_EXTRAS = ("app_id", "app_secret", "api_version", "base_url", "timeout", "access_token")
+CONNECTION_EXTRAS = (
+    "app_id",
+    "app_secret",
+    "api_version",
+    "base_url",
+    "timeout",
+    "access_token",
+    "instagram_calls_per_second",
+)
 """The keys a ``meta_graph_api`` Connection's extras may hold (anything else is a typo we refuse)."""
 MAX_TIMEOUT = 3600.0
 _UI_PREFIX = "extra__meta_graph_api__"  # how Airflow 2-style connection forms store custom fields
@@ -250,6 +260,16 @@ def settings_from_connection(conn: Any, conn_id: str, access_token: str | None =
             f"{where}: extra timeout = {raw_timeout!r}: must be a number of seconds above 0 and at most "
             f"{MAX_TIMEOUT:.0f}, e.g. {DEFAULT_TIMEOUT:.0f}"
         ) from None
+    raw_pace = extra.get("instagram_calls_per_second", DEFAULT_INSTAGRAM_CALLS_PER_SECOND)
+    try:
+        pace = int(raw_pace)
+        if isinstance(raw_pace, bool) or pace != float(raw_pace) or pace < 1:
+            raise ValueError
+    except (TypeError, ValueError):
+        raise MetaConfigError(
+            f"{where}: extra instagram_calls_per_second = {raw_pace!r}: must be a whole number of calls of at "
+            f"least 1; Meta allows {DEFAULT_INSTAGRAM_CALLS_PER_SECOND} (leave it unset for Meta)"
+        ) from None
     app_secret = extra.get("app_secret")
     if app_secret is not None:
         app_secret = _check_secret(app_secret, "extra app_secret", where)
@@ -267,7 +287,7 @@ def settings_from_connection(conn: Any, conn_id: str, access_token: str | None =
         app_id = str(app_id)
     for secret in (token, app_secret):
         register_secret(secret)
-    settings = GraphSettings(token, app_id, app_secret, api_version, base_url, timeout)
+    settings = GraphSettings(token, app_id, app_secret, api_version, base_url, timeout, pace)
     register_secret(settings.appsecret_proof)
     return settings
 
@@ -848,7 +868,13 @@ class MetaGraphApiHook(BaseHook):
         )
         base = self.settings
         hook._settings_override = GraphSettings(
-            token, base.app_id, base.app_secret, base.api_version, base.base_url, base.timeout
+            token,
+            base.app_id,
+            base.app_secret,
+            base.api_version,
+            base.base_url,
+            base.timeout,
+            base.instagram_calls_per_second,
         )
         register_secret(hook._settings_override.appsecret_proof)
         hook.page_name = body.get("name")

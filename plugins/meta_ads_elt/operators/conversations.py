@@ -409,7 +409,7 @@ class MetaConversationsOperator(MetaPageOperator):
             "fields": fields.conversation_fields(int(self.messages_per_conversation)),
             "limit": self.page_limit,
         }
-        pacer = CallPacer(fields.INSTAGRAM_CALLS_PER_SECOND) if platform == "instagram" else None
+        pacer = CallPacer(page_hook.settings.instagram_calls_per_second) if platform == "instagram" else None
         try:
             for batch in _paced(page_hook.paginate(f"{page_id}/conversations", params, scope=page_id), pacer):
                 pull.pages_read += 1
@@ -462,7 +462,7 @@ class MetaConversationsOperator(MetaPageOperator):
         batch call (``pacer.calls``, paced, with a pacer): the rest of the 20 most recent with details, then
         ids and times back to the window."""
         batch_calls = 0
-        size = pacer.calls if pacer else fields.CONVERSATIONS_BATCH_MAX
+        size = min(pacer.calls, fields.CONVERSATIONS_BATCH_MAX) if pacer else fields.CONVERSATIONS_BATCH_MAX
         pending = [s for s in states if s.wants_more()]
         while pending:
             for chunk_start in range(0, len(pending), size):

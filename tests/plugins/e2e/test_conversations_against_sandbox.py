@@ -271,6 +271,29 @@ def test_a_listing_not_newest_first_is_counted_and_read_to_the_end_losing_no_con
     assert all(m["platforms"][p]["out_of_order"] == 0 for m in ordered for p in m["platforms"])
 
 
+def test_instagram_reads_keep_to_metas_two_calls_a_second_and_lose_nothing(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Meta: "Instagram Conversations API: 2 calls per second per IG professional account", each batch item
+    a call (meta_api_facts.md sections 2.2, 8). Against a sandbox keeping that quota (80002 above it) and
+    a Connection at Meta's pace (the default), the pull is never refused and equals an unpaced one."""
+    unpaced = sandbox_factory()
+    use_connection(monkeypatch, unpaced)
+    page_id = unpaced.world()["pages"][1]["id"]
+    day = today(unpaced)
+    run_conversations(tmp_path / "unpaced", page_id, day, lookback_days=2, messages_per_conversation=3)
+
+    paced = sandbox_factory(budgets="instagram=2")
+    assert paced.instagram_calls_per_second == 2
+    use_connection(monkeypatch, paced)
+    run_conversations(tmp_path / "paced", page_id, day, lookback_days=2, messages_per_conversation=3)
+
+    assert paced.stats()["errors"] == 0, paced.stats()
+    assert any(k.startswith("POST") for k in paced.stats()["by_endpoint"])  # batches were paced too
+    for name in ("conversations", "messages"):
+        assert sorted_rows(read(tmp_path / "paced", name)) == sorted_rows(read(tmp_path / "unpaced", name))
+
+
 def test_short_nested_pages_are_completed_with_batch_requests(sandbox, world, conn, tmp_path):
     page_id = world["pages"][1]["id"]
     day = today(sandbox)
