@@ -47,6 +47,17 @@ class SandboxHandle:
     def __repr__(self) -> str:
         return f"SandboxHandle({self.url!r})"
 
+    def connection_extra(self, **overrides) -> dict:
+        """The extras of a ``meta_graph_api`` Connection to this sandbox (its token goes in Password):
+        its URL, app, and the Instagram pace its ``instagram`` budget allows."""
+        return {
+            "base_url": self.url,
+            "app_id": self.app_id,
+            "app_secret": self.app_secret,
+            "instagram_calls_per_second": self.instagram_calls_per_second,
+            **overrides,
+        }
+
     # -- plumbing --
     def _call(
         self, method: str, path: str, body: dict | None = None, query: dict | None = None, timeout: float = 60

@@ -77,12 +77,7 @@ def airflow_env(home: Path, config_path: Path, sandbox, api_port: int) -> dict[s
             {
                 "conn_type": "meta_graph_api",
                 "password": sandbox.token,
-                "extra": {
-                    "base_url": sandbox.url,
-                    "app_id": sandbox.app_id,
-                    "app_secret": sandbox.app_secret,
-                    "instagram_calls_per_second": sandbox.instagram_calls_per_second,
-                },
+                "extra": sandbox.connection_extra(),
             }
         ),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "False",

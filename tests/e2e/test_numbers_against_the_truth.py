@@ -34,13 +34,7 @@ PERMANENT_MARTS = (
 
 
 def connect(monkeypatch, sb) -> None:
-    extra = {
-        "base_url": sb.url,
-        "app_id": sb.app_id,
-        "app_secret": sb.app_secret,
-        "timeout": 20,
-        "instagram_calls_per_second": sb.instagram_calls_per_second,
-    }
+    extra = sb.connection_extra(timeout=20)
     monkeypatch.setenv(
         "AIRFLOW_CONN_META_DEFAULT",
         json.dumps({"conn_type": "meta_graph_api", "password": sb.token, "extra": extra}),

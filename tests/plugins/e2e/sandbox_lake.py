@@ -21,12 +21,7 @@ def use_connection(monkeypatch, sandbox, token: str = USER_TOKEN, app_secret: st
     conn = {
         "conn_type": "meta_graph_api",
         "password": token,
-        "extra": {
-            "base_url": sandbox.url,
-            "app_id": sandbox.app_id,
-            "app_secret": secret,
-            "instagram_calls_per_second": sandbox.instagram_calls_per_second,
-        },
+        "extra": sandbox.connection_extra(app_secret=secret),
     }
     monkeypatch.setenv("AIRFLOW_CONN_META_DEFAULT", json.dumps(conn))
 

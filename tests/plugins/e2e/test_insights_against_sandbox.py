@@ -41,13 +41,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.dirname(os.path.a
 
 
 def connect(monkeypatch, sb, token=None, conn_id="meta_default"):
-    extra = {
-        "base_url": sb.url,
-        "app_id": sb.app_id,
-        "app_secret": sb.app_secret,
-        "timeout": 20,
-        "instagram_calls_per_second": sb.instagram_calls_per_second,
-    }
+    extra = sb.connection_extra(timeout=20)
     monkeypatch.setenv(
         f"AIRFLOW_CONN_{conn_id.upper()}",
         json.dumps({"conn_type": "meta_graph_api", "password": token or sb.token, "extra": extra}),
