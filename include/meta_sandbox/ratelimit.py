@@ -48,6 +48,11 @@ class Budgets:
     instagram: int = 2
     instagram_window_s: float = 1.0
 
+    @property
+    def instagram_per_second(self) -> int:
+        """The ``instagram`` budget as calls a second: what a client may send one Instagram account."""
+        return max(1, int(self.instagram / self.instagram_window_s))
+
     @classmethod
     def parse(cls, text: str | dict | None) -> Budgets:
         """``"ads_insights=5,window_s=60"`` or a dict."""

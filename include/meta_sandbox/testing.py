@@ -22,6 +22,7 @@ import urllib.parse
 import urllib.request
 
 from meta_sandbox import DEFAULT_APP_ID, DEFAULT_APP_SECRET, DEFAULT_TOKEN
+from meta_sandbox.ratelimit import Budgets
 
 _INCLUDE_DIR = str(pathlib.Path(__file__).resolve().parent.parent)
 # Fast jobs by default in tests; a test that wants real timing passes its own values.
@@ -42,7 +43,8 @@ class SandboxHandle:
         self.app_id = DEFAULT_APP_ID
         self.app_secret = DEFAULT_APP_SECRET
         self.process = process
-        self.instagram_calls_per_second = 2  # Meta's quota, the sandbox's default ``instagram`` budget
+        # what a client may send one Instagram account each second: the default budget (Meta's quota)
+        self.instagram_calls_per_second = Budgets().instagram_per_second
 
     def __repr__(self) -> str:
         return f"SandboxHandle({self.url!r})"
@@ -187,10 +189,7 @@ def start_sandbox(timeout: float = 30.0, **options) -> SandboxHandle:
     for stream in (proc.stdout, proc.stderr):
         threading.Thread(target=lambda s=stream: [None for _ in s], daemon=True).start()
     handle = SandboxHandle(line.split("=", 1)[1], proc)
-    for budget in str(opts.get("budgets") or "").split(","):  # what a client may send it each second
-        name, _, value = budget.partition("=")
-        if name.strip() == "instagram":
-            handle.instagram_calls_per_second = int(value)
+    handle.instagram_calls_per_second = Budgets.parse(opts.get("budgets")).instagram_per_second
     deadline = time.monotonic() + timeout
     while True:
         try:

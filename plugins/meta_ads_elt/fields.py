@@ -125,9 +125,6 @@ MESSAGE_LISTING_FIELDS = ("id", "created_time")
 MESSAGES_LISTING_PAGE_LIMIT = 100
 """Messages per page when walking a long conversation's ids and times back to the window start."""
 CONVERSATIONS_PAGE_LIMIT = 100
-CONVERSATIONS_BATCH_MAX = 50
-"""Operations per Graph batch call (Meta's limit); Instagram batches hold at most the Connection's
-``instagram_calls_per_second`` (Meta's quota: 2 a second per Instagram account, each item a call)."""
 PAGE_INSTAGRAM_FIELD = "instagram_business_account"
 
 

@@ -461,8 +461,11 @@ class MetaConversationsOperator(MetaPageOperator):
         """Walk the conversations' ``messages`` edges beyond the first nested page, 50 operations per
         batch call (``pacer.calls``, paced, with a pacer): the rest of the 20 most recent with details, then
         ids and times back to the window."""
+        from meta_ads_elt.hooks.graph_api import BATCH_MAX  # imported with the hook, not at DAG parse
+
         batch_calls = 0
-        size = min(pacer.calls, fields.CONVERSATIONS_BATCH_MAX) if pacer else fields.CONVERSATIONS_BATCH_MAX
+        # Instagram: a batch holds what the quota lets out at once (each item is a call to Meta)
+        size = min(pacer.calls, BATCH_MAX) if pacer else BATCH_MAX
         pending = [s for s in states if s.wants_more()]
         while pending:
             for chunk_start in range(0, len(pending), size):
