@@ -31,6 +31,10 @@ Schema (YAML or JSON; every key optional; rates are probabilities per request in
     conversations_order: newest_first  # pairs_swapped: /<page>/conversations lists each adjacent pair the
                                   # other way round (Meta documents newest-first for a conversation's
                                   # messages, not for this list: meta_api_facts.md section 6)
+    arrivals_between_pages: false # true: every page after the first of /<page>/conversations and
+                                  # /<conversation>/messages is served as if one item had arrived at the list's
+                                  # head since the page before: paged by position, it starts with the last item
+                                  # of the page before again (pages of one item are served as they are)
     lost_access:                  # the token lost access to these ad accounts / Pages (not a rate: every request)
       accounts: []                # ad account ids (with or without act_): every request about the account, its
                                   # objects and report runs answers `account_error`
@@ -125,6 +129,7 @@ class Profile:
     account_error: str = "missing"
     lost_pages: frozenset = frozenset()
     conversations_order: str = "newest_first"
+    arrivals_between_pages: bool = False
     source: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -144,6 +149,7 @@ class Profile:
             "profile",
             "lost_access",
             "conversations_order",
+            "arrivals_between_pages",
         }
         unknown = set(data) - known
         if unknown:
@@ -202,12 +208,20 @@ class Profile:
             account_error=str(lost.get("account_error") or "missing"),
             lost_pages=frozenset(str(p) for p in lost.get("pages") or ()),
             conversations_order=order,
+            arrivals_between_pages=_flag(data, "arrivals_between_pages"),
             source=data,
         )
         for code in p.throttle_codes:
             if code not in _THROTTLE_MESSAGES:
                 raise ValueError(f"throttle code {code} not one of {sorted(_THROTTLE_MESSAGES)}")
         return p
+
+
+def _flag(data: dict, key: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ValueError(f"{key} must be true or false, got {value!r}")
+    return value
 
 
 def load(spec: str | dict | None) -> Profile:

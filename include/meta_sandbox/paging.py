@@ -37,8 +37,10 @@ def decode_cursor(cursor: str) -> int:
         raise GraphError("(#100) The after parameter is not a valid cursor", 100) from exc
 
 
-def window(params: dict, total: int, limit: int | None = None) -> tuple[int, int]:
-    """(start, end) of the requested page within ``total`` items."""
+def window(params: dict, total: int, limit: int | None = None, *, arrived: int = 0) -> tuple[int, int]:
+    """(start, end) of the requested page within ``total`` items. ``arrived``: items that arrived at the
+    list's head since the page before (``after``) was served; paged by position, the page starts that many
+    items earlier and repeats the end of the page before (never by a page's whole size, so a walk ends)."""
     if limit is None:
         raw = params.get("limit")
         try:
@@ -50,6 +52,8 @@ def window(params: dict, total: int, limit: int | None = None) -> tuple[int, int
     start = decode_cursor(after) + 1 if after else 0
     if params.get("offset") not in (None, "") and not after:
         start = int(params["offset"])
+    if after:
+        start -= min(arrived, limit - 1)
     start = max(0, start)
     return start, min(total, start + limit)
 

@@ -178,9 +178,12 @@ class Standalone:
     def failure_report(self, dag_id: str, run: dict) -> str:
         instances = self.get(f"/dags/{dag_id}/dagRuns/{run['dag_run_id']}/taskInstances")["task_instances"]
         lines = [f"{ti['task_id']}: {ti['state']}" for ti in instances]
+        failed_tasks = {ti["task_id"] for ti in instances if ti["state"] == "failed"}
         logs = sorted(Path(self.env["AIRFLOW_HOME"], "logs").rglob("*.log"))
-        failing = [path for path in logs if f"run_id={run['dag_run_id']}" in str(path)]
-        tails = [f"--- {path}\n{path.read_text()[-2500:]}" for path in failing[-3:]]
+        of_the_run = [path for path in logs if f"run_id={run['dag_run_id']}" in str(path)]
+        # the failed tasks' own tries first: their cause is what the reader needs
+        failing = [path for path in of_the_run if path.parent.name.removeprefix("task_id=") in failed_tasks]
+        tails = [f"--- {path}\n{path.read_text()[-4000:]}" for path in (failing or of_the_run)[-4:]]
         return "\n".join(lines + tails)
 
     def log_tail(self) -> str:

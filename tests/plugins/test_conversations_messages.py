@@ -157,3 +157,14 @@ def test_a_listing_page_out_of_order_keeps_an_in_window_conversation_listed_afte
 
 def _listed_time(day: int) -> datetime:
     return datetime(2026, 2, day, 10, tzinfo=UTC)
+
+
+def test_a_message_a_later_page_lists_again_is_kept_once_and_counted():
+    """A message arriving at the head between two reads shifts a list paged by position: the next page
+    starts with the last message of the page before. It is one message, kept once; the walk's position
+    (the 20 with details, then ids and times) counts it once."""
+    state = ConversationState(_conversation(count=35, shown=5, more=True), WINDOW_START)
+    state.add_page([_msg(4), *(_msg(i) for i in range(5, 9))], {"cursors": {"after": "C2"}, "next": "n"})
+    assert state.relisted == 1
+    assert state.position == 9
+    assert [m["id"] for m in state.rows_to_keep()] == [f"m_{i}" for i in range(9)]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import time
 
@@ -281,3 +282,32 @@ def test_a_job_at_100_percent_can_still_be_running_and_unreadable(sandbox_factor
     assert g.ok(run + "/")["async_status"] == "Job Completed"
     assert g.get(f"{run}/insights")[0] == 400  # the first read after completion still fails (transient)...
     assert g.get(f"{run}/insights")[0] == 200  # ...then the results are served
+
+
+def test_arrivals_between_pages_repeat_the_end_of_the_page_before(sandbox_factory, graph_for):
+    """`arrivals_between_pages`: each page of a Page's conversations (and of a conversation's messages)
+    after the first starts with the last item of the page before, as a list paged by position does when
+    one item arrived at its head between the two reads; no item is lost and the walk ends."""
+    sb = sandbox_factory(faults={"arrivals_between_pages": True})
+    g = graph_for(sb)
+    page_id = sb.world()["pages"][0]["id"]
+    pg = graph_for(sb, token=g.page_token(page_id))
+    pages, after = [], None
+    while True:
+        body = pg.ok(
+            f"{page_id}/conversations", platform="messenger", limit=3, **({"after": after} if after else {})
+        )
+        pages.append([c["id"] for c in body["data"]])
+        if "next" not in body.get("paging", {}):
+            break
+        after = body["paging"]["cursors"]["after"]
+    assert len(pages) > 2
+    assert all(later[0] == earlier[-1] for earlier, later in itertools.pairwise(pages))
+    calm = graph_for(sandbox_factory(), token=None)
+    calm_token = calm.page_token(page_id)
+    every = graph_for(calm.handle, token=calm_token).page_all(
+        f"{page_id}/conversations", platform="messenger", limit=3
+    )
+    assert list(dict.fromkeys(cid for page in pages for cid in page)) == [c["id"] for c in every]
+    with pytest.raises(ValueError, match="arrivals_between_pages must be true or false"):
+        Profile.from_dict({"arrivals_between_pages": "yes"})

@@ -93,6 +93,8 @@ class ConversationPull:
     watermark: datetime | None = None
     out_of_order: int = 0
     """Conversations listed after one updated later than themselves: Meta's newest-first order broken."""
+    relisted: int = 0
+    """Conversations and messages listed a second time by a later page of the same walk (kept once)."""
     last_listed: datetime | None = None
 
     @property
@@ -206,6 +208,8 @@ class ConversationState:
         self.max_limit: int | None = None  # a smaller page size, once Meta asked for less data
         self.complete = False  # the walk reached the conversation's first message
         self.errors = 0
+        self.relisted = 0  # messages a later page listed again (kept once)
+        self._listed_ids: set[str] = set()
         messages, paging = _edge(record.get("messages"))
         self.add_page(messages, paging)
 
@@ -215,9 +219,17 @@ class ConversationState:
         return len(self.listed)
 
     def add_page(self, messages: Iterable[Mapping[str, Any]], paging: Mapping[str, Any]) -> None:
+        """Adds a page of the walk. A message already listed is skipped and counted (``relisted``): the
+        edge changes while it is read (a message arriving at its head shifts a list paged by position,
+        and Meta's cursor "will always point to the item", which may itself move), so a page can start
+        with messages the page before ended with."""
         for message in messages:
             if not message.get("id") or not message.get("created_time"):
                 continue
+            if str(message["id"]) in self._listed_ids:
+                self.relisted += 1
+                continue
+            self._listed_ids.add(str(message["id"]))
             if has_details(message) and self.position < fields.MESSAGES_WITH_DETAILS:
                 self.messages.setdefault(str(message["id"]), message)
             self.listed.append(message)
@@ -404,6 +416,7 @@ class MetaConversationsOperator(MetaPageOperator):
         actor_id = self._actor_id(page_hook, page_id, platform)
         pull = ConversationPull()
         states: list[ConversationState] = []
+        listed_ids: set[str] = set()
         params = {
             "platform": platform,
             "fields": fields.conversation_fields(int(self.messages_per_conversation)),
@@ -415,6 +428,10 @@ class MetaConversationsOperator(MetaPageOperator):
                 pull.pages_read += 1
                 page = ListingPage.of(batch, start, after=pull.last_listed)
                 for record, updated in page.in_window:
+                    if str(record["id"]) in listed_ids:
+                        pull.relisted += 1  # a later page listed it again (the list changed meanwhile)
+                        continue
+                    listed_ids.add(str(record["id"]))
                     pull.watermark = max(pull.watermark or updated, updated)
                     states.append(ConversationState(record, start))
                 pull.last_listed = page.last_listed or pull.last_listed
@@ -432,6 +449,7 @@ class MetaConversationsOperator(MetaPageOperator):
                 for m in state.rows_to_keep()
             )
             pull.listing_errors += state.errors
+            pull.relisted += state.relisted
         self.log.info(
             "Page %s %s: %d conversations, %d messages (%d without details, %d out of reach) in %d list pages"
             " + %d batch calls",
@@ -443,6 +461,11 @@ class MetaConversationsOperator(MetaPageOperator):
                 "Page %s %s: %d conversations were listed after one updated later (Meta's newest-first order "
                 "broken): the walk read the whole edge instead of stopping at the window start",
                 page_id, platform, pull.out_of_order,
+            )  # fmt: skip
+        if pull.relisted:
+            self.log.info(
+                "Page %s %s: %d conversations or messages were listed again by a later page (the edge changed "
+                "while it was read); each is kept once", page_id, platform, pull.relisted,
             )  # fmt: skip
         if pull.listing_errors:
             self.log.warning(
@@ -520,6 +543,7 @@ class MetaConversationsOperator(MetaPageOperator):
                     "messages_without_sender": pull.messages_without_sender,
                     "listing_errors": pull.listing_errors,
                     "out_of_order": pull.out_of_order,
+                    "relisted": pull.relisted,
                     "list_pages": pull.pages_read,
                     "batch_calls": pull.batch_requests,
                     # newest updated_time seen: where the next run's newest-first walk begins

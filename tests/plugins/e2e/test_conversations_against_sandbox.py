@@ -271,6 +271,34 @@ def test_a_listing_not_newest_first_is_counted_and_read_to_the_end_losing_no_con
     assert all(m["platforms"][p]["out_of_order"] == 0 for m in ordered for p in m["platforms"])
 
 
+def test_items_listed_again_by_a_later_page_are_kept_once(sandbox_factory, monkeypatch, tmp_path):
+    """An Inbox changes while it is paged: a message or conversation arriving at the head of a list paged
+    by position makes the next page repeat the end of the one before (a CI run met it: one message twice
+    in a partition, and dbt's uniqueness test failed the build). With that on every page (sandbox fault
+    `arrivals_between_pages`), the lake holds each conversation and message once, the same rows as a
+    calm read, and the manifest counts what was listed again (`relisted`)."""
+    sb = sandbox_factory()
+    use_connection(monkeypatch, sb)
+    day = today(sb)
+    pages = [p["id"] for p in sb.world()["pages"]]
+    small_pages = {"lookback_days": 3, "page_limit": 5, "messages_per_conversation": 4}
+    for page_id in pages:
+        run_conversations(tmp_path / "calm", page_id, day, **small_pages)
+    sb.set_faults({"arrivals_between_pages": True})
+    for page_id in pages:
+        run_conversations(tmp_path / "arrivals", page_id, day, **small_pages)
+
+    conversations = read(tmp_path / "arrivals", "conversations").column("conversation_id").to_pylist()
+    messages = read(tmp_path / "arrivals", "messages").column("message_id").to_pylist()
+    assert len(set(conversations)) == len(conversations) and len(set(messages)) == len(messages)
+    for name in ("conversations", "messages"):
+        assert sorted_rows(read(tmp_path / "arrivals", name)) == sorted_rows(read(tmp_path / "calm", name))
+    manifests = [
+        json.loads(p.read_text()) for p in (tmp_path / "arrivals" / "_manifests" / "messages").glob("*.json")
+    ]
+    assert sum(m["platforms"][p]["relisted"] for m in manifests for p in m["platforms"]) > 0
+
+
 def test_instagram_reads_keep_to_metas_two_calls_a_second_and_lose_nothing(
     sandbox_factory, monkeypatch, tmp_path
 ):
