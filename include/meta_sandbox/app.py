@@ -686,11 +686,9 @@ class Sandbox:
         if edge == "conversations" and ctx.params.get("user_id") and not specs:
             # seed 004, "Buscar una conversación con un usuario concreto": the answer is {"data": [{"id": ...}]}
             specs = [FieldSpec("id")]
-        # Items arriving while a client pages a changing edge (a message, a conversation): the sandbox's cursor
-        # is the item's position, so the next page repeats the end of the one before (README, "Faults")
-        arrived = int(
-            self.faults.profile.arrivals_between_pages and items_kind in ("conversation", "message")
-        )
+        # Items arriving while a client pages an edge (a message, a conversation, an ad, a lead): the sandbox's
+        # cursor is the item's position, so the next page repeats the end of the one before (README, "Faults")
+        arrived = int(self.faults.profile.arrivals_between_pages)
         start, end = paging.window(ctx.params, len(items), arrived=arrived)
         page_limit = self.faults.max_page_rows()
         if page_limit is not None and end - start > page_limit:

@@ -31,10 +31,11 @@ Schema (YAML or JSON; every key optional; rates are probabilities per request in
     conversations_order: newest_first  # pairs_swapped: /<page>/conversations lists each adjacent pair the
                                   # other way round (Meta documents newest-first for a conversation's
                                   # messages, not for this list: meta_api_facts.md section 6)
-    arrivals_between_pages: false # true: every page after the first of /<page>/conversations and
-                                  # /<conversation>/messages is served as if one item had arrived at the list's
-                                  # head since the page before: paged by position, it starts with the last item
-                                  # of the page before again (pages of one item are served as they are)
+    arrivals_between_pages: false # true: every page after the first of a list edge (conversations, messages,
+                                  # campaigns, ad sets, ads, forms, leads, accounts, Pages; not a report's
+                                  # results) is served as if one item had arrived at the list's head since the
+                                  # page before: paged by position, it starts with the last item of the page
+                                  # before again (pages of one item are served as they are)
     lost_access:                  # the token lost access to these ad accounts / Pages (not a rate: every request)
       accounts: []                # ad account ids (with or without act_): every request about the account, its
                                   # objects and report runs answers `account_error`

@@ -292,6 +292,17 @@ def settings_from_connection(conn: Any, conn_id: str, access_token: str | None =
     return settings
 
 
+def _listed_before(item: Any, listed_ids: set[str]) -> bool:
+    """Whether ``item`` (a row of a paged edge) carries an ``id`` this walk yielded already; records it."""
+    item_id = item.get("id") if isinstance(item, dict) else None
+    if item_id is None:
+        return False  # rows without ids (Insights rows, permissions) are never taken for one another
+    if str(item_id) in listed_ids:
+        return True
+    listed_ids.add(str(item_id))
+    return False
+
+
 def _path_tuple(path: str | Sequence[Any]) -> tuple[str, ...]:
     if isinstance(path, str):
         if "://" in path:
@@ -761,9 +772,16 @@ class MetaGraphApiHook(BaseHook):
         :class:`MetaRetryableError` (a loop would never end). When Meta asks to "reduce the amount of
         data", the page size (``limit``) is halved and the same page is asked again. ``first``: the first
         page's body when the caller has already read it with ``params``.
+
+        An item with an ``id`` is yielded once per walk: a list that changes while it is paged (an ad
+        edited, a lead or a conversation arriving) can list an item again on a later page (Meta's cursor
+        "will always point to the item", which may itself move; a list paged by position shifts). The
+        repeats are logged, never written twice.
         """
         params = dict(params or {})
         seen: set[str] = set()
+        listed_ids: set[str] = set()
+        relisted = 0
         while True:
             try:
                 body = first if first is not None else self.call("GET", path, params, scope=scope)
@@ -778,11 +796,18 @@ class MetaGraphApiHook(BaseHook):
             if not isinstance(body, dict):
                 raise MetaFatalError(f"Expected a paged object from /{'/'.join(_path_tuple(path))}")
             data = body.get("data") or []
-            if data:
-                yield data
+            fresh = [item for item in data if not _listed_before(item, listed_ids)]
+            relisted += len(data) - len(fresh)
+            if fresh:
+                yield fresh
             paging = body.get("paging") or {}
             after = (paging.get("cursors") or {}).get("after")
             if not paging.get("next") or not after:
+                if relisted:
+                    self.log.info(
+                        "/%s: %d items were listed again by a later page (the list changed while it was read); "
+                        "each is kept once", "/".join(_path_tuple(path)), relisted,
+                    )  # fmt: skip
                 return
             if after in seen:
                 raise MetaRetryableError(

@@ -94,7 +94,8 @@ class ConversationPull:
     out_of_order: int = 0
     """Conversations listed after one updated later than themselves: Meta's newest-first order broken."""
     relisted: int = 0
-    """Conversations and messages listed a second time by a later page of the same walk (kept once)."""
+    """Messages a later page of the same conversation's walk listed again (kept once; the listing's own
+    repeats are dropped, and logged, by the hook's ``paginate``)."""
     last_listed: datetime | None = None
 
     @property
@@ -416,7 +417,6 @@ class MetaConversationsOperator(MetaPageOperator):
         actor_id = self._actor_id(page_hook, page_id, platform)
         pull = ConversationPull()
         states: list[ConversationState] = []
-        listed_ids: set[str] = set()
         params = {
             "platform": platform,
             "fields": fields.conversation_fields(int(self.messages_per_conversation)),
@@ -428,10 +428,6 @@ class MetaConversationsOperator(MetaPageOperator):
                 pull.pages_read += 1
                 page = ListingPage.of(batch, start, after=pull.last_listed)
                 for record, updated in page.in_window:
-                    if str(record["id"]) in listed_ids:
-                        pull.relisted += 1  # a later page listed it again (the list changed meanwhile)
-                        continue
-                    listed_ids.add(str(record["id"]))
                     pull.watermark = max(pull.watermark or updated, updated)
                     states.append(ConversationState(record, start))
                 pull.last_listed = page.last_listed or pull.last_listed
@@ -464,8 +460,8 @@ class MetaConversationsOperator(MetaPageOperator):
             )  # fmt: skip
         if pull.relisted:
             self.log.info(
-                "Page %s %s: %d conversations or messages were listed again by a later page (the edge changed "
-                "while it was read); each is kept once", page_id, platform, pull.relisted,
+                "Page %s %s: %d messages were listed again by a later page (the conversation changed while it "
+                "was read); each is kept once", page_id, platform, pull.relisted,
             )  # fmt: skip
         if pull.listing_errors:
             self.log.warning(
