@@ -189,3 +189,23 @@ def test_a_partial_day_is_marked_partial_and_equals_the_truth_as_it_stood(
         assert statuses[(owner, day)] == {"partial"}, mart
         assert all("partial" not in s for (o, d), s in statuses.items() if (o, d) != (owner, day)), mart
     assert f"act {la['account_id']} {day}" in run_summary.summarize_marts(serving)
+
+
+def test_a_window_across_the_spring_clock_changes_reconciles_for_all_28_days(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Spring forward: Los Angeles on 2026-03-08 and Berlin on 2026-03-29 have 23-hour days. Every
+    account-day (account time zones) and Page-day (Page-local dates of messages) of a window holding both
+    equals the truth, the short days included."""
+    sb = sandbox_factory(now="2026-04-01T12:00:00Z")  # the 31st is over in every account's time zone
+    connect(monkeypatch, sb)
+    day = "2026-03-31"
+    extract(sb, tmp_path / "lake", day)
+    serving = build_and_publish(tmp_path, tmp_path / "lake", day)
+    since, until = window(day)
+    assert since <= "2026-03-08" and until >= "2026-03-29"
+    result = reconcile(str(serving), sb.truth(since, until), since, until)
+    assert result.equal, "\n".join(result.differences[:30])
+    assert result.account_days == 3 * LOOKBACK and result.page_days > 0
+    timezones = {a["timezone_name"] for a in sb.world()["accounts"]}
+    assert {"America/Los_Angeles", "Europe/Berlin"} <= timezones
