@@ -23,6 +23,9 @@ from meta_ads_elt.operators.conversations import MetaConversationsOperator
 from sandbox_lake import calm_governor_in, read, sorted_rows, today, use_connection
 
 API = "v26.0"
+STILL_CLOCK = "2026-11-20T12:00:00Z"
+"""A sandbox clock that does not tick, for tests comparing two reads: with the live clock a message can
+arrive between them (or during one), and the two reads differ by it."""
 START_GAP = dt.timedelta(hours=168)
 
 
@@ -249,7 +252,7 @@ def test_a_listing_not_newest_first_is_counted_and_read_to_the_end_losing_no_con
     (meta_api_facts.md section 6). With each adjacent pair listed the other way round, a walk that stopped
     at the first conversation older than the window lost the in-window one listed after it. The break is
     counted in the manifest (`out_of_order`) and the walk reads on: the same conversations as in order."""
-    sb = sandbox_factory()
+    sb = sandbox_factory(now=STILL_CLOCK)
     use_connection(monkeypatch, sb)
     day = today(sb)
     pages = [p["id"] for p in sb.world()["pages"]]
@@ -277,7 +280,7 @@ def test_items_listed_again_by_a_later_page_are_kept_once(sandbox_factory, monke
     in a partition, and dbt's uniqueness test failed the build). With that on every page (sandbox fault
     `arrivals_between_pages`), the lake holds each conversation and message once, the same rows as a
     calm read, and the manifest counts what was listed again (`relisted`)."""
-    sb = sandbox_factory()
+    sb = sandbox_factory(now=STILL_CLOCK)
     use_connection(monkeypatch, sb)
     day = today(sb)
     pages = [p["id"] for p in sb.world()["pages"]]
@@ -305,13 +308,13 @@ def test_instagram_reads_keep_to_metas_two_calls_a_second_and_lose_nothing(
     """Meta: "Instagram Conversations API: 2 calls per second per IG professional account", each batch item
     a call (meta_api_facts.md sections 2.2, 8). Against a sandbox keeping that quota (80002 above it) and
     a Connection at Meta's pace (the default), the pull is never refused and equals an unpaced one."""
-    unpaced = sandbox_factory()
+    unpaced = sandbox_factory(now=STILL_CLOCK)
     use_connection(monkeypatch, unpaced)
     page_id = unpaced.world()["pages"][1]["id"]
     day = today(unpaced)
     run_conversations(tmp_path / "unpaced", page_id, day, lookback_days=2, messages_per_conversation=3)
 
-    paced = sandbox_factory(budgets="instagram=2")
+    paced = sandbox_factory(now=STILL_CLOCK, budgets="instagram=2")
     assert paced.instagram_calls_per_second == 2
     use_connection(monkeypatch, paced)
     run_conversations(tmp_path / "paced", page_id, day, lookback_days=2, messages_per_conversation=3)
@@ -347,7 +350,7 @@ def test_a_messages_page_still_failing_after_the_retries_fails_the_task_and_lose
     """A transient error on a conversation's messages page (Meta's code 1/2, HTTP 500) that outlives the
     hook's retries fails the task for Airflow's retry; the conversation is not kept with an unknown first
     message (which would drop its start from the marts), and nothing is written until the retry."""
-    sb = sandbox_factory()
+    sb = sandbox_factory(now=STILL_CLOCK)
     use_connection(monkeypatch, sb)
     page_id = sb.world()["pages"][1]["id"]
     day = today(sb)
@@ -387,7 +390,7 @@ def test_a_messages_page_meta_asks_to_make_smaller_is_read_in_smaller_pages_and_
     section 3, seed 001) on a conversation's messages page read in a batch: the same page is asked again
     with half the page size, as the hook's paginate does, instead of ending the walk (which kept the
     conversation with an unknown first message and dropped its start). Same rows as the full read."""
-    sb = sandbox_factory()
+    sb = sandbox_factory(now=STILL_CLOCK)
     use_connection(monkeypatch, sb)
     page_id = sb.world()["pages"][1]["id"]
     day = today(sb)
@@ -401,9 +404,33 @@ def test_a_messages_page_meta_asks_to_make_smaller_is_read_in_smaller_pages_and_
     )
 
     assert json.loads(_manifest(tmp_path / "small"))["platforms"]["messenger"]["listing_errors"] == 0
-    for name in ("conversations", "messages"):
-        assert sorted_rows(read(tmp_path / "small", name)) == sorted_rows(read(tmp_path / "full", name))
+    assert sorted_rows(read(tmp_path / "small", "messages")) == sorted_rows(
+        read(tmp_path / "full", "messages")
+    )
     assert summary["rows"]["messages"] > 0
+
+    # A conversation's first message is known when a page of its walk reached it, which depends on where
+    # the pages end: a walk of smaller pages can stop at the anchor before it, as the rule allows (the
+    # anchor, older than the window, decides the window's first message). Everything else is the same,
+    # and so are the conversations started inside the window.
+    def without_first(rows: list[dict]) -> list[dict]:
+        return [{k: v for k, v in r.items() if k != "first_message_id"} for r in rows]
+
+    small, full = (sorted_rows(read(tmp_path / run, "conversations")) for run in ("small", "full"))
+    assert without_first(small) == without_first(full)
+    (page,) = [p for p in sb.world()["pages"] if p["id"] == page_id]
+    page_tz = {page_id: zoneinfo.ZoneInfo(page["timezone_name"])}
+    window_start = (day - dt.timedelta(days=6)).isoformat()
+
+    def starts_in_window(run: str) -> list[dict]:
+        lake = tmp_path / run
+        counts = starts_from_lake(
+            read(lake, "messages").to_pylist(), read(lake, "conversations").to_pylist(), page_tz
+        )
+        return [{key: n for key, n in c.items() if key[2] >= window_start} for c in counts]
+
+    assert starts_in_window("small") == starts_in_window("full")
+    assert sum(starts_in_window("full")[0].values()) > 0
 
 
 def _manifest(lake: Path) -> str:

@@ -34,7 +34,9 @@ def extract(lake, world, day) -> None:
 
 
 def test_objects_and_leads_a_later_page_lists_again_are_kept_once(sandbox_factory, monkeypatch, tmp_path):
-    sb = sandbox_factory(faults=SMALL_PAGES)
+    sb = sandbox_factory(
+        now="2026-11-20T12:00:00Z", faults=SMALL_PAGES
+    )  # a still clock: no arrival between the reads
     use_connection(monkeypatch, sb)
     world, day = sb.world(), today(sb)
     extract(tmp_path / "calm", world, day)
