@@ -5,7 +5,13 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import parse_qs, urlsplit
 
-from meta_ads_elt.operators.conversations import ConversationState, ListingPage, message_row, next_cursor
+from meta_ads_elt.operators.conversations import (
+    ConversationPull,
+    ConversationState,
+    ListingPage,
+    message_row,
+    next_cursor,
+)
 
 EXTRACTED = datetime(2026, 3, 1, tzinfo=UTC)
 
@@ -168,3 +174,42 @@ def test_a_message_a_later_page_lists_again_is_kept_once_and_counted():
     assert state.relisted == 1
     assert state.position == 9
     assert [m["id"] for m in state.rows_to_keep()] == [f"m_{i}" for i in range(9)]
+
+
+def _stored_conversation(cid: str, day: int) -> dict:
+    return {"conversation_id": cid, "updated_time": datetime(2026, 2, day, 10, tzinfo=UTC), "message_count": 2,
+            "participant_ids": ["u1"], "messages_out_of_reach": 0, "first_message_id": None,
+            "_extracted_at": EXTRACTED}  # fmt: skip
+
+
+def _stored_message(mid: str, cid: str, day: int, text: str | None = "hi") -> dict:
+    return {"message_id": mid, "conversation_id": cid, "created_time": datetime(2026, 2, day, 9, tzinfo=UTC),
+            "from_id": "u1", "to_ids": ["p1"], "is_from_page": False, "message": text,
+            "_extracted_at": EXTRACTED}  # fmt: skip
+
+
+def test_a_rerun_keeps_the_conversations_and_messages_meta_no_longer_lists_in_the_window():
+    pull = ConversationPull(
+        conversations=[_stored_conversation("t_listed", 20)],
+        messages=[_stored_message("m_new", "t_listed", 19)],
+    )
+    earlier_conversations = [
+        _stored_conversation("t_listed", 18),
+        _stored_conversation("t_gone", 12),  # in the window, not listed any more: kept
+        _stored_conversation("t_old", 2),  # before the window start (a longer lookback then): not kept
+    ]
+    earlier_messages = [
+        _stored_message("m_new", "t_listed", 19),  # listed again: this pull's row
+        _stored_message("m_deleted", "t_listed", 10),  # in the window, gone: kept
+        _stored_message("m_anchor", "t_listed", 3),  # older than the window: this pull has its own anchor
+        _stored_message("m_gone_1", "t_gone", 11),
+        _stored_message("m_gone_0", "t_gone", 1),  # the carried conversation's anchor comes with it
+        _stored_message("m_older", "t_old", 2),
+    ]
+    pull.keep_what_an_earlier_pull_saw(earlier_conversations, earlier_messages, WINDOW_START, keep_text=False)
+
+    assert [c["conversation_id"] for c in pull.conversations] == ["t_listed", "t_gone"]
+    assert pull.conversations[0]["updated_time"] == datetime(2026, 2, 20, 10, tzinfo=UTC)  # this pull's row
+    assert [m["message_id"] for m in pull.messages] == ["m_new", "m_deleted", "m_gone_1", "m_gone_0"]
+    assert all(m["message"] is None for m in pull.messages[1:])  # text is not kept when the config drops it
+    assert (pull.carried_conversations, pull.carried_messages) == (1, 3)

@@ -96,6 +96,10 @@ class ConversationPull:
     relisted: int = 0
     """Messages a later page of the same conversation's walk listed again (kept once; the listing's own
     repeats are dropped, and logged, by the hook's ``paginate``)."""
+    carried_conversations: int = 0
+    """Conversations an earlier pull of the same date held that Meta no longer lists (kept)."""
+    carried_messages: int = 0
+    """Messages an earlier pull of the same date held that Meta no longer lists (kept)."""
     last_listed: datetime | None = None
 
     @property
@@ -105,6 +109,35 @@ class ConversationPull:
     @property
     def messages_without_sender(self) -> int:
         return sum(1 for m in self.messages if m["is_from_page"] is None)
+
+    def keep_what_an_earlier_pull_saw(
+        self, conversations: Iterable[dict], messages: Iterable[dict], start: datetime, *, keep_text: bool
+    ) -> None:
+        """A rerun of a date replaces the date's snapshot. What the earlier pull of that date held and Meta
+        no longer lists still happened: a conversation deleted, hidden from an app that lost Advanced
+        Access or a Message Request inactive for 30 days (seed 004), a deleted message. It is kept with the
+        ``_extracted_at`` of the pull that saw it, and counted; the numbers never shrink because Meta
+        forgets. Kept: the earlier pull's conversations in the window that this pull did not list, with
+        their messages, and its messages from the window start on of the conversations it did list (a
+        walk that could not read them, or a message deleted since)."""
+        listed = {c["conversation_id"] for c in self.conversations}
+        carried = [
+            c for c in conversations if c["conversation_id"] not in listed and c["updated_time"] >= start
+        ]
+        carried_ids = {c["conversation_id"] for c in carried}
+        have = {m["message_id"] for m in self.messages}
+        kept = [
+            {**m, "message": m["message"] if keep_text else None}
+            for m in messages
+            if m["message_id"] not in have
+            and (
+                m["conversation_id"] in carried_ids
+                or (m["conversation_id"] in listed and m["created_time"] >= start)
+            )
+        ]
+        self.conversations.extend(carried)
+        self.messages.extend(kept)
+        self.carried_conversations, self.carried_messages = len(carried), len(kept)
 
     def tables(self) -> tuple[pa.Table, pa.Table]:
         """``conversations`` and ``messages`` tables, sorted so reruns write the same rows."""
@@ -325,7 +358,8 @@ class MetaConversationsOperator(MetaPageOperator):
     * For each platform, every conversation with ``updated_time >= D - lookback_days + 1`` (UTC
       midnight) and its reachable messages go to one partition per (page, platform, D):
       ``conversations/page_id=/platform=/date=D`` and ``messages/...``. A rerun of D replaces them
-      atomically (lake writer swap), with identical rows ``_extracted_at`` aside.
+      atomically (lake writer swap), with identical rows ``_extracted_at`` aside; what the earlier pull
+      of D held and Meta no longer lists is kept (``ConversationPull.keep_what_an_earlier_pull_saw``).
     * Calls: conversations arrive with up to ``messages_per_conversation`` (<= 20) recent messages
       per request, paging stops at the first conversation older than the window (newest first),
       and the remaining per-conversation reads are Graph batches of at most 50. Instagram calls
@@ -387,7 +421,32 @@ class MetaConversationsOperator(MetaPageOperator):
         pulls = {
             platform: self._pull(page_hook, page_id, platform, start, extracted_at) for platform in platforms
         }
+        for platform, pull in pulls.items():
+            self._keep_earlier_pull(pull, day, platform, start)
         return self._write(day, start, pulls, context, extracted_at)
+
+    def _keep_earlier_pull(self, pull: ConversationPull, day: date, platform: str, start: datetime) -> None:
+        """Keeps what an earlier pull of ``day`` saw and Meta no longer lists (``ConversationPull.keep_what_an_earlier_pull_saw``)."""
+        from meta_ads_elt import schemas
+        from meta_ads_elt.lake.partitions import read_rows
+
+        partition = {"page_id": str(self.page_id), "platform": platform, "date": day.isoformat()}
+        earlier = {
+            name: read_rows(self.lake_root, name, partition, schema.names)
+            for name, schema in (("conversations", schemas.CONVERSATIONS), ("messages", schemas.MESSAGES))
+        }
+        if not earlier["conversations"] and not earlier["messages"]:
+            return  # the date's first pull
+        pull.keep_what_an_earlier_pull_saw(
+            earlier["conversations"], earlier["messages"], start, keep_text=bool(self.keep_message_text)
+        )
+        if pull.carried_conversations or pull.carried_messages:
+            self.log.warning(
+                "Page %s %s: %d conversations and %d messages the earlier pull of %s held are no longer listed by "
+                "Meta (deleted, hidden from an app without Advanced Access, or Message Requests inactive for 30 "
+                "days); they are kept, with the time they were seen", self.page_id, platform,
+                pull.carried_conversations, pull.carried_messages, day.isoformat(),
+            )  # fmt: skip
 
     # -- API ------------------------------------------------------------------------------------
 
@@ -540,6 +599,8 @@ class MetaConversationsOperator(MetaPageOperator):
                     "listing_errors": pull.listing_errors,
                     "out_of_order": pull.out_of_order,
                     "relisted": pull.relisted,
+                    "carried_conversations": pull.carried_conversations,
+                    "carried_messages": pull.carried_messages,
                     "list_pages": pull.pages_read,
                     "batch_calls": pull.batch_requests,
                     # newest updated_time seen: where the next run's newest-first walk begins

@@ -302,6 +302,34 @@ def test_items_listed_again_by_a_later_page_are_kept_once(sandbox_factory, monke
     assert sum(m["platforms"][p]["relisted"] for m in manifests for p in m["platforms"]) > 0
 
 
+def test_a_rerun_keeps_what_meta_no_longer_lists(sandbox_factory, monkeypatch, tmp_path):
+    """A rerun of a date replaces its snapshot. When Meta no longer lists conversations the earlier pull of
+    that date held (here: the app lost Advanced Access, which hides conversations with people who have no
+    role on the app, seed 004; also deletions and Message Requests inactive 30 days), they still
+    happened: the rerun keeps them and their messages, counted in the manifest (`carried_*`), instead of
+    shrinking the date's snapshot to what the reduced token sees."""
+    sb = sandbox_factory(now=STILL_CLOCK)
+    day = today(sb)
+    page_id = sb.world()["pages"][0]["id"]
+    use_connection(monkeypatch, sb)
+    run_conversations(tmp_path / "lake", page_id, day, lookback_days=7)
+    first = {name: sorted_rows(read(tmp_path / "lake", name)) for name in ("conversations", "messages")}
+
+    use_connection(monkeypatch, sb, token="sandbox-token-standard-access")
+    run_conversations(tmp_path / "standard_only", page_id, day, lookback_days=7)
+    assert 0 < len(read(tmp_path / "standard_only", "conversations")) < len(first["conversations"])
+    run_conversations(tmp_path / "lake", page_id, day, lookback_days=7)  # the rerun
+
+    for name in ("conversations", "messages"):
+        assert sorted_rows(read(tmp_path / "lake", name)) == first[name]
+    (newest, *_) = sorted((tmp_path / "lake" / "_manifests" / "messages").glob("*.json"), reverse=True)
+    platforms = json.loads(newest.read_text())["platforms"].values()
+    assert sum(p["carried_conversations"] for p in platforms) == len(first["conversations"]) - len(
+        read(tmp_path / "standard_only", "conversations")
+    )
+    assert sum(p["carried_messages"] for p in platforms) > 0
+
+
 def test_instagram_reads_keep_to_metas_two_calls_a_second_and_lose_nothing(
     sandbox_factory, monkeypatch, tmp_path
 ):
