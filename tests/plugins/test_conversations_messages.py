@@ -213,3 +213,15 @@ def test_a_rerun_keeps_the_conversations_and_messages_meta_no_longer_lists_in_th
     assert [m["message_id"] for m in pull.messages] == ["m_new", "m_deleted", "m_gone_1", "m_gone_0"]
     assert all(m["message"] is None for m in pull.messages[1:])  # text is not kept when the config drops it
     assert (pull.carried_conversations, pull.carried_messages) == (1, 3)
+
+
+def test_a_message_now_listed_without_details_keeps_the_sender_an_earlier_pull_saw():
+    """Newer messages pushed it beyond the 20 most recent (seed 004): Meta lists its id and time only. The
+    sender the earlier pull of the date saw does not change; unknown, it would make a start inferred."""
+    bare = {**_stored_message("m_1", "t_listed", 19, text=None), "from_id": None, "to_ids": None,
+            "is_from_page": None}  # fmt: skip
+    pull = ConversationPull(conversations=[_stored_conversation("t_listed", 20)], messages=[bare])
+    seen = _stored_message("m_1", "t_listed", 19, text="hello")
+    pull.keep_what_an_earlier_pull_saw([], [seen], WINDOW_START, keep_text=False)
+    assert pull.messages == [{**seen, "message": None}]
+    assert (pull.senders_kept, pull.carried_messages) == (1, 0)

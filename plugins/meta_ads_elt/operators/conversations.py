@@ -100,6 +100,9 @@ class ConversationPull:
     """Conversations an earlier pull of the same date held that Meta no longer lists (kept)."""
     carried_messages: int = 0
     """Messages an earlier pull of the same date held that Meta no longer lists (kept)."""
+    senders_kept: int = 0
+    """Messages listed without details (beyond the 20 most recent now) whose sender an earlier pull of the
+    same date saw: the sender is kept."""
     last_listed: datetime | None = None
 
     @property
@@ -119,7 +122,10 @@ class ConversationPull:
         ``_extracted_at`` of the pull that saw it, and counted; the numbers never shrink because Meta
         forgets. Kept: the earlier pull's conversations in the window that this pull did not list, with
         their messages, and its messages from the window start on of the conversations it did list (a
-        walk that could not read them, or a message deleted since)."""
+        walk that could not read them, or a message deleted since). A message Meta now lists without
+        details (newer messages pushed it beyond the 20 most recent, seed 004) keeps the sender the earlier
+        pull saw: a sender does not change, and an unknown one would turn an observed start into an
+        inferred one (or a message from the Page into an inferred start)."""
         listed = {c["conversation_id"] for c in self.conversations}
         carried = [
             c for c in conversations if c["conversation_id"] not in listed and c["updated_time"] >= start
@@ -135,6 +141,12 @@ class ConversationPull:
                 or (m["conversation_id"] in listed and m["created_time"] >= start)
             )
         ]
+        with_sender = {m["message_id"]: m for m in messages if m["is_from_page"] is not None}
+        for index, message in enumerate(self.messages):
+            seen = with_sender.get(message["message_id"])
+            if message["is_from_page"] is None and seen is not None:
+                self.messages[index] = {**seen, "message": seen["message"] if keep_text else None}
+                self.senders_kept += 1
         self.conversations.extend(carried)
         self.messages.extend(kept)
         self.carried_conversations, self.carried_messages = len(carried), len(kept)
@@ -447,6 +459,11 @@ class MetaConversationsOperator(MetaPageOperator):
                 "days); they are kept, with the time they were seen", self.page_id, platform,
                 pull.carried_conversations, pull.carried_messages, day.isoformat(),
             )  # fmt: skip
+        if pull.senders_kept:
+            self.log.info(
+                "Page %s %s: %d messages Meta now lists without details keep the sender the earlier pull of %s "
+                "saw", self.page_id, platform, pull.senders_kept, day.isoformat(),
+            )  # fmt: skip
 
     # -- API ------------------------------------------------------------------------------------
 
@@ -601,6 +618,7 @@ class MetaConversationsOperator(MetaPageOperator):
                     "relisted": pull.relisted,
                     "carried_conversations": pull.carried_conversations,
                     "carried_messages": pull.carried_messages,
+                    "senders_kept": pull.senders_kept,
                     "list_pages": pull.pages_read,
                     "batch_calls": pull.batch_requests,
                     # newest updated_time seen: where the next run's newest-first walk begins

@@ -330,6 +330,38 @@ def test_a_rerun_keeps_what_meta_no_longer_lists(sandbox_factory, monkeypatch, t
     assert sum(p["carried_messages"] for p in platforms) > 0
 
 
+def test_a_rerun_keeps_the_senders_of_messages_pushed_beyond_the_20_most_recent(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Meta gives details for a conversation's 20 most recent messages only (seed 004). Rerun days later,
+    a date's pull finds newer messages in its conversations, and messages it saw with their sender come
+    without: the rerun keeps the sender the earlier pull saw (the manifest's `senders_kept`)."""
+    sb = sandbox_factory(now=STILL_CLOCK)
+    use_connection(monkeypatch, sb)
+    day = today(sb)
+    page_id = sb.world()["pages"][0]["id"]
+    run_conversations(tmp_path / "lake", page_id, day, lookback_days=7)
+    seen = {
+        m["message_id"]: m
+        for m in read(tmp_path / "lake", "messages").to_pylist()
+        if m["is_from_page"] is not None
+    }
+
+    sb.set_clock(advance_days=10)  # ten more days of messages
+    run_conversations(tmp_path / "fresh", page_id, day, lookback_days=7)
+    fresh = read(tmp_path / "fresh", "messages").to_pylist()
+    assert any(m["message_id"] in seen and m["is_from_page"] is None for m in fresh), "none pushed beyond 20"
+    run_conversations(tmp_path / "lake", page_id, day, lookback_days=7)  # the rerun of the date
+
+    rerun = {m["message_id"]: m for m in read(tmp_path / "lake", "messages").to_pylist()}
+    senders = ("from_id", "to_ids", "is_from_page")
+    assert all(
+        [rerun[i][k] for k in senders] == [m[k] for k in senders] for i, m in seen.items() if i in rerun
+    )
+    (newest, *_) = sorted((tmp_path / "lake" / "_manifests" / "messages").glob("*.json"), reverse=True)
+    assert sum(p["senders_kept"] for p in json.loads(newest.read_text())["platforms"].values()) > 0
+
+
 def test_instagram_reads_keep_to_metas_two_calls_a_second_and_lose_nothing(
     sandbox_factory, monkeypatch, tmp_path
 ):
