@@ -682,6 +682,8 @@ class Sandbox:
                 out["metadata"] = objects.metadata(kind)  # seed 002, "Metadatos del nodo"
             return out
         items_kind, items = objects.edge_items(kind, obj, edge, ctx)
+        if items_kind == "conversation" and ctx.params.get("after") and self.faults.take_update():
+            items = self._the_next_conversation_updated(items, kind, obj, edge, ctx)
         objects.check_fields(items_kind, specs)
         if edge == "conversations" and ctx.params.get("user_id") and not specs:
             # seed 004, "Buscar una conversación con un usuario concreto": the answer is {"data": [{"id": ...}]}
@@ -700,6 +702,18 @@ class Sandbox:
         return paging.page_dict(
             ctx, rendered, start, end, len(items), f"{segs[0]}/{edge}", ctx.params, summary
         )
+
+    def _the_next_conversation_updated(self, items: list, kind: str, obj, edge: str, ctx) -> list:
+        """Fault ``updates_between_pages`` (one of its N): before this page is served, the first conversation
+        from this page on that has a message to come receives it (the clock moves on to that message), so it leaves
+        its place for the head of the newest-first list, behind the client's cursor (README, "Faults")."""
+        now = self.now_ts()
+        for conversation in items[paging.decode_cursor(str(ctx.params["after"])) + 1 :]:
+            upcoming = [m.ts for m in conversation.messages if m.ts >= now]
+            if upcoming:
+                self.clock.set(now=dt.datetime.fromtimestamp((min(upcoming) // 60 + 1) * 60, dt.UTC))
+                return objects.edge_items(kind, obj, edge, ctx)[1]
+        return items
 
     # ---- insights -----------------------------------------------------------------------------
 

@@ -36,6 +36,9 @@ Schema (YAML or JSON; every key optional; rates are probabilities per request in
                                   # results) is served as if one item had arrived at the list's head since the
                                   # page before: paged by position, it starts with the last item of the page
                                   # before again (pages of one item are served as they are)
+    updates_between_pages: 0      # N: before each of the next N pages after a first of /<page>/conversations,
+                                  # the first conversation from that page on with a message to come receives it
+                                  # (the clock moves on to it): it goes to the list's head, behind the cursor
     lost_access:                  # the token lost access to these ad accounts / Pages (not a rate: every request)
       accounts: []                # ad account ids (with or without act_): every request about the account, its
                                   # objects and report runs answers `account_error`
@@ -131,6 +134,7 @@ class Profile:
     lost_pages: frozenset = frozenset()
     conversations_order: str = "newest_first"
     arrivals_between_pages: bool = False
+    updates_between_pages: int = 0
     source: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -151,6 +155,7 @@ class Profile:
             "lost_access",
             "conversations_order",
             "arrivals_between_pages",
+            "updates_between_pages",
         }
         unknown = set(data) - known
         if unknown:
@@ -210,6 +215,7 @@ class Profile:
             lost_pages=frozenset(str(p) for p in lost.get("pages") or ()),
             conversations_order=order,
             arrivals_between_pages=_flag(data, "arrivals_between_pages"),
+            updates_between_pages=_count(data, "updates_between_pages"),
             source=data,
         )
         for code in p.throttle_codes:
@@ -222,6 +228,13 @@ def _flag(data: dict, key: str) -> bool:
     value = data.get(key, False)
     if not isinstance(value, bool):
         raise ValueError(f"{key} must be true or false, got {value!r}")
+    return value
+
+
+def _count(data: dict, key: str) -> int:
+    value = data.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"{key} must be a whole number >= 0, got {value!r}")
     return value
 
 
@@ -265,6 +278,7 @@ class Faults:
         self._burst_code = 0
         self._bursts = 0
         self._jobs = 0
+        self._updates_left = self.profile.updates_between_pages
 
     def set(self, profile: Profile) -> None:
         with self._lock:
@@ -273,6 +287,15 @@ class Faults:
             self._burst_left = 0
             self._bursts = 0
             self._jobs = 0
+            self._updates_left = profile.updates_between_pages
+
+    def take_update(self) -> bool:
+        """Whether one more conversation is to be updated before a page (``updates_between_pages``)."""
+        with self._lock:
+            if self._updates_left <= 0:
+                return False
+            self._updates_left -= 1
+            return True
 
     def max_rows(self) -> int | None:
         return self.profile.max_rows

@@ -311,3 +311,28 @@ def test_arrivals_between_pages_repeat_the_end_of_the_page_before(sandbox_factor
     assert list(dict.fromkeys(cid for page in pages for cid in page)) == [c["id"] for c in every]
     with pytest.raises(ValueError, match="arrivals_between_pages must be true or false"):
         Profile.from_dict({"arrivals_between_pages": "yes"})
+
+
+def test_updates_between_pages_move_a_later_conversation_to_the_head(sandbox_factory, graph_for):
+    """`updates_between_pages: N`: before each of the next N pages after a first of a Page's conversations,
+    a conversation not yet served receives its next message (the clock moves on to it): it is at the head
+    of the list afterwards, behind the client's cursor, and the page served does not hold it."""
+    sb = sandbox_factory(now="2026-11-20T12:00:00Z", faults={"updates_between_pages": 1})
+    g = graph_for(sb)
+    page_id = sb.world()["pages"][0]["id"]
+    pg = graph_for(sb, token=g.page_token(page_id))
+    first = pg.ok(f"{page_id}/conversations", platform="messenger", limit=3, fields="updated_time")
+    second = pg.ok(
+        f"{page_id}/conversations", platform="messenger", limit=3, after=first["paging"]["cursors"]["after"]
+    )
+    assert sb.now() > "2026-11-20T12:00:00+00:00"
+    head = pg.ok(f"{page_id}/conversations", platform="messenger", limit=3, fields="updated_time")["data"][0]
+    assert head["updated_time"] > first["data"][0]["updated_time"]
+    assert head["id"] not in {c["id"] for c in first["data"] + second["data"]}
+    moved_to = sb.now()
+    third = pg.ok(  # the fault's one update is spent: the clock stays
+        f"{page_id}/conversations", platform="messenger", limit=3, after=second["paging"]["cursors"]["after"]
+    )
+    assert third["data"] and sb.now() == moved_to
+    with pytest.raises(ValueError, match="updates_between_pages must be a whole number >= 0"):
+        Profile.from_dict({"updates_between_pages": True})

@@ -100,6 +100,8 @@ class ConversationPull:
     """Conversations an earlier pull of the same date held that Meta no longer lists (kept)."""
     carried_messages: int = 0
     """Messages an earlier pull of the same date held that Meta no longer lists (kept)."""
+    updated_during_walk: int = 0
+    """Conversations updated while the listing was walked, taken from a second read of its head."""
     senders_kept: int = 0
     """Messages listed without details (beyond the 20 most recent now) whose sender an earlier pull of the
     same date saw: the sender is kept."""
@@ -499,6 +501,7 @@ class MetaConversationsOperator(MetaPageOperator):
             "limit": self.page_limit,
         }
         pacer = CallPacer(page_hook.settings.instagram_calls_per_second) if platform == "instagram" else None
+        head: datetime | None = None  # the newest updated_time the walk's first page showed
         try:
             for batch in _paced(page_hook.paginate(f"{page_id}/conversations", params, scope=page_id), pacer):
                 pull.pages_read += 1
@@ -506,10 +509,13 @@ class MetaConversationsOperator(MetaPageOperator):
                 for record, updated in page.in_window:
                     pull.watermark = max(pull.watermark or updated, updated)
                     states.append(ConversationState(record, start))
+                head = head or pull.watermark
                 pull.last_listed = page.last_listed or pull.last_listed
                 pull.out_of_order += page.out_of_order
                 if page.reached_older and not pull.out_of_order:
                     break  # newest-updated first: every later page is older still
+            if pull.pages_read > 1 and head is not None:
+                self._catch_up(page_hook, page_id, params, start, head, states, pull, pacer)
             pull.batch_requests = self._read_more_messages(page_hook, page_id, states, pacer)
         except Exception as exc:
             raise_for_page(exc, page_id, permission)
@@ -545,6 +551,38 @@ class MetaConversationsOperator(MetaPageOperator):
                 "so a start hidden there is not counted", page_id, platform, pull.listing_errors,
             )  # fmt: skip
         return pull
+
+    def _catch_up(
+        self,
+        page_hook: MetaGraphApiHook,
+        page_id: str,
+        params: dict[str, Any],
+        start: datetime,
+        head: datetime,
+        states: list[ConversationState],
+        pull: ConversationPull,
+        pacer: CallPacer | None,
+    ) -> None:
+        """A conversation that got a message while the walk was under way moved to the head of the list,
+        behind the cursor: a walk of several pages can miss it (Meta's cursor points to an item, the item
+        moved), or hold it as it was before. The list's head is read again, down to ``head`` (the newest
+        conversation the walk's first page showed): what was updated since is taken as it is now
+        (``updated_during_walk``), usually one call."""
+        index = {state.id: i for i, state in enumerate(states)}
+        for batch in _paced(page_hook.paginate(f"{page_id}/conversations", params, scope=page_id), pacer):
+            pull.pages_read += 1
+            for record in batch:
+                updated = parse_meta_time(record["updated_time"])
+                if updated <= head:
+                    return
+                state = ConversationState(record, start)
+                if state.id in index:
+                    states[index[state.id]] = state
+                else:
+                    index[state.id] = len(states)
+                    states.append(state)
+                pull.updated_during_walk += 1
+                pull.watermark = max(pull.watermark or updated, updated)
 
     def _read_more_messages(
         self,
@@ -616,6 +654,7 @@ class MetaConversationsOperator(MetaPageOperator):
                     "listing_errors": pull.listing_errors,
                     "out_of_order": pull.out_of_order,
                     "relisted": pull.relisted,
+                    "updated_during_walk": pull.updated_during_walk,
                     "carried_conversations": pull.carried_conversations,
                     "carried_messages": pull.carried_messages,
                     "senders_kept": pull.senders_kept,

@@ -362,6 +362,35 @@ def test_a_rerun_keeps_the_senders_of_messages_pushed_beyond_the_20_most_recent(
     assert sum(p["senders_kept"] for p in json.loads(newest.read_text())["platforms"].values()) > 0
 
 
+def test_conversations_updated_while_the_list_is_walked_are_taken_as_they_are_now(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """A conversation that gets a message while the list is paged moves to its head, behind the cursor:
+    a walk of several pages missed it (or held it as it was). With that before two pages (sandbox fault
+    `updates_between_pages`: the sandbox's clock moves on to the next conversation's next message), the
+    pull equals a calm one made afterwards at the same clock, and the manifest counts what the second
+    read of the head took (`updated_during_walk`)."""
+    sb = sandbox_factory(now=STILL_CLOCK)
+    use_connection(monkeypatch, sb)
+    day = today(sb)
+    page_id = sb.world()["pages"][0]["id"]
+    walk = {"lookback_days": 3, "page_limit": 5, "platforms": ["messenger"]}
+    sb.set_faults({"updates_between_pages": 2})  # before the walk's 2nd and 3rd pages
+    run_conversations(tmp_path / "walked", page_id, day, **walk)
+    assert sb.now() != sb_time(STILL_CLOCK), "the fault moved no conversation"
+    sb.set_faults({})
+    run_conversations(tmp_path / "calm", page_id, day, **walk)
+
+    for name in ("conversations", "messages"):
+        assert sorted_rows(read(tmp_path / "walked", name)) == sorted_rows(read(tmp_path / "calm", name))
+    manifest = json.loads(_manifest(tmp_path / "walked"))
+    assert manifest["platforms"]["messenger"]["updated_during_walk"] > 0
+
+
+def sb_time(text: str) -> str:
+    return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
+
+
 def test_instagram_reads_keep_to_metas_two_calls_a_second_and_lose_nothing(
     sandbox_factory, monkeypatch, tmp_path
 ):
