@@ -688,8 +688,9 @@ class Sandbox:
         if edge == "conversations" and ctx.params.get("user_id") and not specs:
             # seed 004, "Buscar una conversación con un usuario concreto": the answer is {"data": [{"id": ...}]}
             specs = [FieldSpec("id")]
-        # Items arriving while a client pages an edge (a message, a conversation, an ad, a lead): the sandbox's
-        # cursor is the item's position, so the next page repeats the end of the one before (README, "Faults")
+        # Items arriving while a client pages an edge (a message, a conversation, an ad, a lead): the
+        # sandbox's cursor is the item's position, so the next page repeats the end of the one before
+        # (README, "Faults")
         arrived = int(self.faults.profile.arrivals_between_pages)
         start, end = paging.window(ctx.params, len(items), arrived=arrived)
         page_limit = self.faults.max_page_rows()
@@ -705,8 +706,8 @@ class Sandbox:
 
     def _the_next_conversation_updated(self, items: list, kind: str, obj, edge: str, ctx) -> list:
         """Fault ``updates_between_pages`` (one of its N): before this page is served, the first conversation
-        from this page on that has a message to come receives it (the clock moves on to that message), so it leaves
-        its place for the head of the newest-first list, behind the client's cursor (README, "Faults")."""
+        from this page on that has a message to come receives it (the clock moves on to that message), so it
+        leaves its place for the head of the newest-first list, behind the client's cursor (README, "Faults")."""
         now = self.now_ts()
         for conversation in items[paging.decode_cursor(str(ctx.params["after"])) + 1 :]:
             upcoming = [m.ts for m in conversation.messages if m.ts >= now]

@@ -5,7 +5,8 @@ Tab-separated, UTF-8, one header line. ``from_date`` defaults to (and is clamped
 creation, ``to_date`` to now. Columns: id, created_time, ad_id, ad_name, adset_id, adset_name,
 campaign_id, campaign_name, form_id, form_name, is_organic (1/0), platform, then every field_data
 name of the form (full_name, email, phone_number, custom questions). Organic and ad-preview leads
-leave the ad columns empty, and so do leads of an account the requester is no advertiser on (seed 003). Needs the lead permissions (``auth.LEAD_PERMISSIONS``); charged to the Page's leadgen budget.
+leave the ad columns empty, and so do leads of an account the requester is no advertiser on (seed
+003). Needs the lead permissions (``auth.LEAD_PERMISSIONS``); charged to the Page's leadgen budget.
 """
 
 from __future__ import annotations

@@ -35,7 +35,7 @@ import random
 import re
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from typing import Any
 from urllib.parse import urlencode
@@ -891,16 +891,7 @@ class MetaGraphApiHook(BaseHook):
             backoff_max=self.backoff_max,
             max_wait_seconds=self.max_wait_seconds,
         )
-        base = self.settings
-        hook._settings_override = GraphSettings(
-            token,
-            base.app_id,
-            base.app_secret,
-            base.api_version,
-            base.base_url,
-            base.timeout,
-            base.instagram_calls_per_second,
-        )
+        hook._settings_override = replace(self.settings, access_token=token)
         register_secret(hook._settings_override.appsecret_proof)
         hook.page_name = body.get("name")
         self._page_hooks[page_id] = hook

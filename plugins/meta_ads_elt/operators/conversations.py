@@ -4,11 +4,11 @@ Why it is cheap: ``/<page_id>/conversations`` with field expansion
 (``messages.limit(N){id,created_time,from,to,message}``) returns each conversation *and* its recent
 messages in one request, and the edge lists conversations newest-updated first, so paging stops at the
 first conversation not updated since the window start (the order is checked as pages are read:
-:class:`ListingPage`). Per-id reads that remain (a conversation's messages
-beyond the first nested page, when ``messages_per_conversation`` < 20) go through Graph batch requests,
-at most 50 per call. Instagram calls are paced to Meta's quota of 2 calls per second per Instagram
-account, batch items counted one by one (:class:`~meta_ads_elt.pacing.CallPacer`). The naive path of seed 004 (list, then each conversation, then each message)
-costs one call per message.
+:class:`ListingPage`). Per-id reads that remain (a conversation's messages beyond the first nested page,
+when ``messages_per_conversation`` < 20) go through Graph batch requests, at most 50 per call. Instagram
+calls are paced to Meta's quota of 2 calls per second per Instagram account, batch items counted one by
+one (:class:`~meta_ads_elt.pacing.CallPacer`). The naive path of seed 004 (list, then each
+conversation, then each message) costs one call per message.
 """
 
 from __future__ import annotations
@@ -440,7 +440,8 @@ class MetaConversationsOperator(MetaPageOperator):
         return self._write(day, start, pulls, context, extracted_at)
 
     def _keep_earlier_pull(self, pull: ConversationPull, day: date, platform: str, start: datetime) -> None:
-        """Keeps what an earlier pull of ``day`` saw and Meta no longer lists (``ConversationPull.keep_what_an_earlier_pull_saw``)."""
+        """Keeps what an earlier pull of ``day`` saw and Meta no longer lists
+        (:meth:`ConversationPull.keep_what_an_earlier_pull_saw`)."""
         from meta_ads_elt import schemas
         from meta_ads_elt.lake.partitions import read_rows
 

@@ -264,13 +264,9 @@ def test_a_listing_not_newest_first_is_counted_and_read_to_the_end_losing_no_con
 
     for name in ("conversations", "messages"):
         assert sorted_rows(read(tmp_path / "swapped", name)) == sorted_rows(read(tmp_path / "ordered", name))
-    manifests = [
-        json.loads(p.read_text()) for p in (tmp_path / "swapped" / "_manifests" / "messages").glob("*.json")
-    ]
-    assert sum(m["platforms"][p]["out_of_order"] for m in manifests for p in m["platforms"]) > 0
-    ordered = [
-        json.loads(p.read_text()) for p in (tmp_path / "ordered" / "_manifests" / "messages").glob("*.json")
-    ]
+    swapped = manifests(tmp_path / "swapped")
+    assert sum(m["platforms"][p]["out_of_order"] for m in swapped for p in m["platforms"]) > 0
+    ordered = manifests(tmp_path / "ordered")
     assert all(m["platforms"][p]["out_of_order"] == 0 for m in ordered for p in m["platforms"])
 
 
@@ -296,10 +292,8 @@ def test_items_listed_again_by_a_later_page_are_kept_once(sandbox_factory, monke
     assert len(set(conversations)) == len(conversations) and len(set(messages)) == len(messages)
     for name in ("conversations", "messages"):
         assert sorted_rows(read(tmp_path / "arrivals", name)) == sorted_rows(read(tmp_path / "calm", name))
-    manifests = [
-        json.loads(p.read_text()) for p in (tmp_path / "arrivals" / "_manifests" / "messages").glob("*.json")
-    ]
-    assert sum(m["platforms"][p]["relisted"] for m in manifests for p in m["platforms"]) > 0
+    arrivals = manifests(tmp_path / "arrivals")
+    assert sum(m["platforms"][p]["relisted"] for m in arrivals for p in m["platforms"]) > 0
 
 
 def test_a_rerun_keeps_what_meta_no_longer_lists(sandbox_factory, monkeypatch, tmp_path):
@@ -322,8 +316,7 @@ def test_a_rerun_keeps_what_meta_no_longer_lists(sandbox_factory, monkeypatch, t
 
     for name in ("conversations", "messages"):
         assert sorted_rows(read(tmp_path / "lake", name)) == first[name]
-    (newest, *_) = sorted((tmp_path / "lake" / "_manifests" / "messages").glob("*.json"), reverse=True)
-    platforms = json.loads(newest.read_text())["platforms"].values()
+    platforms = manifests(tmp_path / "lake")[-1]["platforms"].values()  # the rerun's
     assert sum(p["carried_conversations"] for p in platforms) == len(first["conversations"]) - len(
         read(tmp_path / "standard_only", "conversations")
     )
@@ -358,8 +351,7 @@ def test_a_rerun_keeps_the_senders_of_messages_pushed_beyond_the_20_most_recent(
     assert all(
         [rerun[i][k] for k in senders] == [m[k] for k in senders] for i, m in seen.items() if i in rerun
     )
-    (newest, *_) = sorted((tmp_path / "lake" / "_manifests" / "messages").glob("*.json"), reverse=True)
-    assert sum(p["senders_kept"] for p in json.loads(newest.read_text())["platforms"].values()) > 0
+    assert sum(p["senders_kept"] for p in manifests(tmp_path / "lake")[-1]["platforms"].values()) > 0
 
 
 def test_conversations_updated_while_the_list_is_walked_are_taken_as_they_are_now(
@@ -383,7 +375,7 @@ def test_conversations_updated_while_the_list_is_walked_are_taken_as_they_are_no
 
     for name in ("conversations", "messages"):
         assert sorted_rows(read(tmp_path / "walked", name)) == sorted_rows(read(tmp_path / "calm", name))
-    manifest = json.loads(_manifest(tmp_path / "walked"))
+    manifest = only_manifest(tmp_path / "walked")
     assert manifest["platforms"]["messenger"]["updated_during_walk"] > 0
 
 
@@ -422,9 +414,7 @@ def test_short_nested_pages_are_completed_with_batch_requests(sandbox, world, co
     summary = run_conversations(
         tmp_path / "short", page_id, day, lookback_days=7, messages_per_conversation=3
     )
-    batch_calls = sum(
-        p["batch_calls"] for p in json.loads(_manifest(tmp_path / "short"))["platforms"].values()
-    )
+    batch_calls = sum(p["batch_calls"] for p in only_manifest(tmp_path / "short")["platforms"].values())
     assert batch_calls >= 1
     endpoints = sandbox.stats()["by_endpoint"]
     assert any(k.startswith("POST") for k in endpoints), endpoints
@@ -492,7 +482,7 @@ def test_a_messages_page_meta_asks_to_make_smaller_is_read_in_smaller_pages_and_
         tmp_path / "small", page_id, day, lookback_days=7, messages_per_conversation=3
     )
 
-    assert json.loads(_manifest(tmp_path / "small"))["platforms"]["messenger"]["listing_errors"] == 0
+    assert only_manifest(tmp_path / "small")["platforms"]["messenger"]["listing_errors"] == 0
     assert sorted_rows(read(tmp_path / "small", "messages")) == sorted_rows(
         read(tmp_path / "full", "messages")
     )
@@ -522,9 +512,16 @@ def test_a_messages_page_meta_asks_to_make_smaller_is_read_in_smaller_pages_and_
     assert sum(starts_in_window("full")[0].values()) > 0
 
 
-def _manifest(lake: Path) -> str:
-    (path,) = (lake / "_manifests" / "messages").glob("*.json")
-    return path.read_text()
+def manifests(lake: Path) -> list[dict]:
+    """The conversations runs' manifests of ``lake``, oldest first (their names begin with the time)."""
+    return [
+        json.loads(path.read_text()) for path in sorted((lake / "_manifests" / "messages").glob("*.json"))
+    ]
+
+
+def only_manifest(lake: Path) -> dict:
+    (manifest,) = manifests(lake)
+    return manifest
 
 
 def test_a_token_without_pages_messaging_names_the_page_and_permission(sandbox, world, monkeypatch, tmp_path):

@@ -4,7 +4,8 @@ An ad edited, a lead or a conversation arriving between two page reads can make 
 again: a list paged by position shifts, and Meta's cursor "will always point to the item" (Graph API
 "Paginated Results"), which may itself move. The sandbox fault ``arrivals_between_pages`` plays that on
 every page; ``too_much_data.max_page_rows`` makes the pages small (the hook halves them until Meta serves
-them), so every list takes many pages. Each snapshot must hold every object once, the same rows as a calm read.
+them), so every list takes many pages. Each snapshot must hold every object once, the same rows as a
+calm read.
 """
 
 from __future__ import annotations
