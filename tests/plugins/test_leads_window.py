@@ -92,3 +92,36 @@ def test_a_lead_row_matches_the_schema_and_carries_no_raw_pii():
     text = repr(leads.to_pylist()) + repr(answers.to_pylist())
     assert "X@Y.com" not in text and "x@y.com" not in text and "Ann Lee" not in text
     assert sorted(answers.column("question").to_pylist()) == ["email", "full_name"]
+
+
+def test_a_lead_served_without_ad_ids_keeps_those_an_earlier_pull_saw():
+    """Seed 003: a token whose user lost advertiser privileges on the ad account gets the account's leads
+    without ad, ad set and campaign ids. A lead's ad never changes: the earlier pull's ids (and names)
+    are kept, the rest of the row is the new pull's. A lead that came with ids keeps its own, and one no
+    pull saw with ids (organic) stays without."""
+    start, end = utc_window(date(2026, 3, 10), 1)
+    rows = LeadRows.empty(window_dates(start, end))
+    policy = PiiPolicy.build()
+    ad = {"ad_id": "a1", "ad_name": "Ad", "adset_id": "s1", "adset_name": "Set", "campaign_id": "c1",
+          "campaign_name": "Camp"}  # fmt: skip
+    rows.add(_lead("1", "2026-03-10T10:00:00+0000", platform="ig"), "f1", policy, {}, EXTRACTED)
+    rows.add(_lead("2", "2026-03-10T11:00:00+0000", ad_id="a9", adset_id="s9", campaign_id="c9"), "f1",
+             policy, {}, EXTRACTED)  # fmt: skip
+    rows.add(_lead("3", "2026-03-10T12:00:00+0000", is_organic=True), "f1", policy, {}, EXTRACTED)
+    earlier = [
+        {"lead_id": "1", **ad},
+        {"lead_id": "2", **ad},
+        {"lead_id": "3", **dict.fromkeys(ad)},
+        {"lead_id": "4", **ad},  # not served any more: not this rule's business
+    ]
+    assert rows.without_ad_ids() == {"1", "3"}
+
+    rows.keep_ad_ids_an_earlier_pull_saw(earlier)
+
+    by_id = {r["lead_id"]: r for r in rows.tables(date(2026, 3, 10))[0].to_pylist()}
+    assert sorted(by_id) == ["1", "2", "3"]
+    assert {k: by_id["1"][k] for k in ad} == ad
+    assert (by_id["1"]["platform"], by_id["1"]["_extracted_at"]) == ("ig", EXTRACTED)
+    assert (by_id["2"]["ad_id"], by_id["2"]["adset_id"], by_id["2"]["campaign_id"]) == ("a9", "s9", "c9")
+    assert not any(by_id["3"][k] for k in ad)
+    assert rows.ad_ids_kept == 1

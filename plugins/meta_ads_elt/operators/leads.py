@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 
 LEADS_PERMISSION = "leads_retrieval"
+AD_IDS = ("ad_id", "adset_id", "campaign_id")
+AD_FIELDS = ("ad_id", "ad_name", "adset_id", "adset_name", "campaign_id", "campaign_name")
+"""A lead's ad, ad set and campaign: set when the lead is created, never changed."""
 
 
 # --- turning API records into lake rows --------------------------------------------------------
@@ -66,6 +69,8 @@ class LeadRows:
 
     leads: dict[date, list[dict]]
     answers: dict[date, list[dict]]
+    ad_ids_kept: int = 0
+    """Leads Meta now serves without ad ids that an earlier pull of their date saw with them (kept)."""
 
     @classmethod
     def empty(cls, dates: Iterable[date]) -> LeadRows:
@@ -130,6 +135,24 @@ class LeadRows:
         )
         return True
 
+    def without_ad_ids(self) -> set[str]:
+        """The ids of the leads that came without ad, ad set and campaign ids."""
+        return {r["lead_id"] for rows in self.leads.values() for r in rows if not any(r[f] for f in AD_IDS)}
+
+    def keep_ad_ids_an_earlier_pull_saw(self, earlier: Iterable[Mapping[str, Any]]) -> None:
+        """A rerun of a date replaces the date's leads. A lead the earlier pull saw with ad ids and Meta now
+        serves without (the token's user lost advertiser privileges on the ad account, seed 003) keeps the
+        earlier pull's ad, ad set and campaign, ids and names: a lead's ad never changes, and without them
+        the lead would leave its ad's numbers. The rest of the row is this pull's; counted in
+        ``ad_ids_kept``. A lead no pull saw with ad ids (organic, an ad preview) stays without."""
+        seen = {r["lead_id"]: r for r in earlier if any(r[f] for f in AD_IDS)}
+        for rows in self.leads.values():
+            for index, row in enumerate(rows):
+                attribution = seen.get(row["lead_id"])
+                if attribution is not None and not any(row[f] for f in AD_IDS):
+                    rows[index] = {**row, **{f: attribution[f] for f in AD_FIELDS}}
+                    self.ad_ids_kept += 1
+
     def tables(self, day: date) -> tuple[pa.Table, pa.Table]:
         """The ``leads`` and ``lead_answers`` tables of one date, sorted so reruns write the same files."""
         import pyarrow as pa  # imported here, not when the DAG file is parsed
@@ -177,6 +200,8 @@ class MetaLeadsOperator(MetaPageOperator):
     * Idempotent and atomic: every ``leads/page_id=/date=`` and ``lead_answers/page_id=/date=``
       partition of the window is replaced, empty dates included, through the lake writer's swap;
       a rerun of D leaves identical rows (``_extracted_at`` aside). A manifest records the run.
+      A lead the earlier pull saw with ad ids that Meta now serves without (the token's user lost
+      advertiser privileges on the ad account, seed 003) keeps them (manifest ``ad_ids_kept``).
     * PII: see :mod:`meta_ads_elt.pii` (email/phone hashed, names and free text dropped unless a
       question key is in ``pii_allow_list``). No lead value is logged.
     * Nothing to fetch, no call: a form whose ``leads_count`` is 0 is skipped, and a Page without
@@ -260,7 +285,33 @@ class MetaLeadsOperator(MetaPageOperator):
             page_id, rows.lead_count, len(forms), start.date(), day, budget.calls_used,
             "unknown" if budget.reported_pct is None else f"{budget.reported_pct:g}",
         )  # fmt: skip
+        self._keep_earlier_ad_ids(rows)
         return self._write(day, rows, context, budget, len(forms), extracted_at)
+
+    def _keep_earlier_ad_ids(self, rows: LeadRows) -> None:
+        """Keeps the ad ids an earlier pull of the window's dates saw on leads Meta now serves without
+        (:meth:`LeadRows.keep_ad_ids_an_earlier_pull_saw`)."""
+        if not rows.without_ad_ids():
+            return  # every lead came with its ad: nothing to read
+        from meta_ads_elt.lake.partitions import read_rows
+
+        page_id, columns = str(self.page_id), ("lead_id", *AD_FIELDS)
+        earlier = [
+            row
+            for day in rows.leads  # the window's dates: the partitions this run replaces
+            for row in read_rows(
+                self.lake_root, "leads", {"page_id": page_id, "date": day.isoformat()}, columns
+            )
+        ]
+        rows.keep_ad_ids_an_earlier_pull_saw(earlier)
+        if rows.ad_ids_kept:
+            self.log.warning(
+                "Page %s: %d leads an earlier pull saw with their ad, ad set and campaign ids now come without "
+                "them: the token's user no longer has advertiser privileges on the ad account (seed 003). The "
+                "earlier ids are kept (a lead's ad never changes); leads created from now on will stay "
+                "unattributed until the user is given an advertiser role on the ad account",
+                page_id, rows.ad_ids_kept,
+            )  # fmt: skip
 
     # -- API ------------------------------------------------------------------------------------
 
@@ -334,6 +385,8 @@ class MetaLeadsOperator(MetaPageOperator):
             "lead_retrieval_limit": budget.ceiling,
             "leads_count_all_time": budget.leads_count,
             "leadgen_usage_pct": budget.reported_pct,
+            # leads served without ad ids that keep those an earlier pull saw (seed 003: no advertiser role)
+            "ad_ids_kept": rows.ad_ids_kept,
             "pii_allow_list": sorted(str(k) for k in self.pii_allow_list),
             "partitions": [p["date"] for p in partitions],
         }

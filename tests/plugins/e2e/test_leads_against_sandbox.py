@@ -15,10 +15,11 @@ from meta_ads_elt.errors import MetaConfigError, MetaParameterError, MetaPermiss
 from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 from meta_ads_elt.leadgen_budget import LeadRetrievalBudgetExceeded
 from meta_ads_elt.operators._pages import page_error, utc_window
-from meta_ads_elt.operators.leads import MetaLeadsOperator, discover_page_ids
+from meta_ads_elt.operators.leads import AD_FIELDS, MetaLeadsOperator, discover_page_ids
 from sandbox_lake import read, sorted_rows, today, use_connection
 
 API = "v26.0"
+STILL_CLOCK = "2026-11-20T12:00:00Z"
 
 
 # --- helpers ---------------------------------------------------------------------------------------
@@ -299,6 +300,44 @@ def test_leads_of_an_account_the_user_is_no_advertiser_on_keep_coming_without_ad
     got = collections.Counter(r["created_time"].astimezone(tz).date().isoformat() for r in mine)
     days = [d.isoformat() for d in whole_local_days(tz, start, end)]
     assert days and all(got[d] == expected[d] for d in days), [(d, got[d], expected[d]) for d in days]
+
+
+def test_a_rerun_after_the_user_lost_the_advertiser_role_keeps_the_ad_ids_of_the_earlier_pull(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Seed 003: once the token's user loses advertiser privileges on the ad account, Meta serves the
+    account's leads without ad, ad set and campaign ids. The next daily run replaces the lookback window's
+    leads: without the earlier ids they would drop out of cost_per_lead and lead_reconciliation. A lead's
+    ad never changes, so the rerun keeps the ids (and names) of the earlier pull; the rest of each row is
+    the rerun's, and the manifest counts the leads (`ad_ids_kept`). A still clock: no lead arrives
+    between the pulls."""
+    sb = sandbox_factory(now=STILL_CLOCK)
+    world = sb.world()
+    account = world["accounts"][1]
+    page = next(p for p in world["pages"] if p["id"] == account["page_id"])
+    day = today(sb)
+    use_connection(monkeypatch, sb)
+    run_leads(tmp_path / "lake", page["id"], day, lookback_days=10)
+    first = {r["lead_id"]: r for r in read(tmp_path / "lake", "leads").to_pylist()}
+
+    use_connection(monkeypatch, sb, token=f"sandbox-token-not-advertiser-on-{account['account_id']}")
+    run_leads(tmp_path / "without_role", page["id"], day, lookback_days=10)
+    served = {r["lead_id"]: r for r in read(tmp_path / "without_role", "leads").to_pylist()}
+    lost = [lead_id for lead_id, row in first.items() if row["ad_id"] and not served[lead_id]["ad_id"]]
+    assert lost, "without the advertiser role the account's leads come without ad ids"
+    summary = run_leads(tmp_path / "lake", page["id"], day, lookback_days=10)  # the rerun
+
+    rerun = {r["lead_id"]: r for r in read(tmp_path / "lake", "leads").to_pylist()}
+    assert sorted(rerun) == sorted(first) == sorted(served)
+    dropped = [lead_id for lead_id in lost if not rerun[lead_id]["ad_id"]]
+    assert not dropped, f"{len(dropped)} of {len(first)} leads lost the ad ids of the earlier pull"
+    for lead_id, row in rerun.items():
+        assert {f: row[f] for f in AD_FIELDS} == {f: first[lead_id][f] for f in AD_FIELDS}, lead_id
+        rest = {k: v for k, v in row.items() if k not in AD_FIELDS and k != "_extracted_at"}
+        assert rest == {k: v for k, v in served[lead_id].items() if k in rest}, lead_id
+    manifest = json.loads(Path(summary["manifest"]).read_text())
+    assert manifest["ad_ids_kept"] == len(lost)
+    assert {row["_extracted_at"].isoformat() for row in rerun.values()} == {manifest["extracted_at"]}
 
 
 # --- errors ------------------------------------------------------------------------------------------
