@@ -21,9 +21,10 @@ import time
 import uuid
 
 import pytest
-from meta_sandbox.testing import SandboxHandle, start_sandbox
+from meta_sandbox.testing import SandboxHandle
 
 from tests.processes import SESSION_MARKER, describe, left_behind, stop
+from tests.sandboxes import start_test_sandbox
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -86,22 +87,9 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
         print(message)
 
 
-UNPACED_INSTAGRAM = "instagram=100000"
-"""The sandboxes of the pipeline's tests let Instagram conversations be read as fast as the tests go (their
-Connections say so: ``instagram_calls_per_second``); Meta's quota of 2 a second is the sandbox's default,
-kept by the tests that pass ``budgets`` with ``instagram`` (the quota's own tests, and one paced pull)."""
-
-
-def _unpaced(options: dict) -> dict:
-    budgets = str(options.get("budgets") or "")
-    if "instagram=" not in budgets:
-        options["budgets"] = ",".join(b for b in (budgets, UNPACED_INSTAGRAM) if b)
-    return options
-
-
 @pytest.fixture(scope="session")
 def sandbox() -> SandboxHandle:
-    handle = start_sandbox(**_unpaced({}))
+    handle = start_test_sandbox()
     yield handle
     handle.stop()
 
@@ -111,7 +99,7 @@ def sandbox_factory():
     started: list[SandboxHandle] = []
 
     def _start(**options) -> SandboxHandle:
-        handle = start_sandbox(**_unpaced(options))
+        handle = start_test_sandbox(**options)
         started.append(handle)
         return handle
 

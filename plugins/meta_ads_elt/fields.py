@@ -89,8 +89,9 @@ DELETED_STATUS = "DELETED"
 
 # --- Lead Ads ----------------------------------------------------------------------------------
 
-LEADGEN_FORM_FIELDS = ("id", "name", "status", "leads_count", "questions")
-"""Per form: ``leads_count`` sizes the lead-retrieval budget, ``questions`` (with options) the PII rule."""
+LEADGEN_FORM_FIELDS = ("id", "name", "status", "leads_count", "organic_leads_count", "questions")
+"""Per form: the two lead counts size the lead-retrieval budget and say whether the form has anything to
+read (``operators.leads.leads_on_record``), ``questions`` (with options) give the PII rule."""
 
 LEAD_FIELDS = (
     "id",

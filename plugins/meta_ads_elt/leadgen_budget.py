@@ -10,11 +10,11 @@ What this module guarantees:
   share of the budget used, counting other runs' calls too) stops the run before a call once it
   reads 100 %; a refusal (a throttle error while that reading is full) ends the run at once with
   :class:`LeadRetrievalBudgetExceeded` naming the regain time, instead of sleeping for hours.
-* Our own count never blocks a call Meta would allow. The forms' ``leads_count`` is an *all-time*
-  count (Meta's budget counts 90 days), so ``200 x 24 x sum(leads_count)`` is only an upper bound
-  of the limit: the run stops on it only when even that bound is spent. A form that omits
-  ``leads_count`` makes the bound unknown (no local stop); a form whose ``leads_count`` is 0 has
-  nothing to fetch and costs no call (see ``operators/leads.py``).
+* Our own count never blocks a call Meta would allow. The forms' lead counts are *all-time* counts
+  (Meta's budget counts 90 days), so ``200 x 24 x`` their sum (``leads_count`` plus
+  ``organic_leads_count``: ``operators.leads.leads_on_record``) is only an upper bound of the limit:
+  the run stops on it only when even that bound is spent. A form that omits a count makes the bound
+  unknown (no local stop); a form whose counts are both 0 has nothing to fetch and costs no call.
 """
 
 from __future__ import annotations
@@ -63,8 +63,8 @@ class LeadRetrievalBudgetExceeded(AirflowFailException):
 class LeadRetrievalBudget:
     """Call counter for one Page's lead-retrieval budget (see the module docstring).
 
-    :param leads_count: the sum of the forms' all-time ``leads_count``, or None when a form did not
-        report it (unknown).
+    :param leads_count: the sum of the forms' all-time lead counts (``leads_on_record``), or None when a
+        form did not report them (unknown).
     """
 
     page_id: str

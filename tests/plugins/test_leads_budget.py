@@ -14,6 +14,7 @@ from meta_ads_elt.leadgen_budget import (
     leadgen_call_pct,
     leadgen_reading,
 )
+from meta_ads_elt.operators.leads import leads_on_record
 
 
 def test_the_ceiling_is_200_x_24_x_the_forms_leads_count():
@@ -121,3 +122,17 @@ def test_a_refusal_while_meta_reports_the_budget_spent_ends_the_task_instead_of_
     tap.block("p2", 5)  # other Pages are untouched
     assert inner.blocked == [("p1", 30), ("p2", 5)]
     assert leadgen_reading(spent, "p2") is None
+
+
+@pytest.mark.parametrize(
+    ("form", "expected"),
+    [
+        ({"leads_count": 0, "organic_leads_count": 3}, 3),  # organic-only: read, whatever leads_count means
+        ({"leads_count": 5, "organic_leads_count": 2}, 7),  # an upper bound if leads_count holds both
+        ({"leads_count": 0, "organic_leads_count": 0}, 0),  # collected nothing: skipped, no call
+        ({"leads_count": 0}, None),  # organic unknown: never skipped, the budget's bound unknown
+        ({"organic_leads_count": 0}, None),
+    ],
+)
+def test_a_form_is_skipped_only_when_it_collected_no_lead_paid_or_organic(form, expected):
+    assert leads_on_record(form) == expected

@@ -56,6 +56,18 @@ def leads_filtering(start: datetime, end: datetime, overlap: timedelta) -> str:
     )
 
 
+def leads_on_record(form: Mapping[str, Any]) -> int | None:
+    """The leads a form says it collected: ``leads_count`` plus ``organic_leads_count``, or None when it
+    did not report both. Meta's form reference lists the two as separate counters (research/meta_api_facts.md
+    section 5.1) and does not say whether the first includes organic leads; either way their sum is at
+    least the form's leads, so a form is skipped only when it collected none at all (organic-only forms
+    are read), and ``200 x 24 x`` the sum stays an upper bound of the lead-retrieval budget."""
+    paid, organic = form.get("leads_count"), form.get("organic_leads_count")
+    if paid is None or organic is None:
+        return None
+    return int(paid) + int(organic)
+
+
 def _truthy(value: Any) -> bool:
     # Meta sends booleans as JSON bools, but custom_disclaimer_responses uses "1" / "".
     if isinstance(value, str):
@@ -204,15 +216,16 @@ class MetaLeadsOperator(MetaPageOperator):
       advertiser privileges on the ad account, seed 003) keeps them (manifest ``ad_ids_kept``).
     * PII: see :mod:`meta_ads_elt.pii` (email/phone hashed, names and free text dropped unless a
       question key is in ``pii_allow_list``). No lead value is logged.
-    * Nothing to fetch, no call: a form whose ``leads_count`` is 0 is skipped, and a Page without
-      forms (or whose forms all report 0) writes its empty partitions and succeeds.
+    * Nothing to fetch, no call: a form whose ``leads_count`` and ``organic_leads_count`` are both 0
+      is skipped (:func:`leads_on_record`), and a Page without forms (or whose forms all report 0)
+      writes its empty partitions and succeeds.
     * Lead-retrieval budget (200 x 24 x L per Page per 24 h, L = leads created in the last 90
       days): Meta decides (:mod:`meta_ads_elt.leadgen_budget`). Before every lead read, the Page's
       ``leadgen`` reading in ``X-Business-Use-Case-Usage`` (which also sees other runs' calls) stops
       the run once it says 100 %, and a refusal while it says so ends the task at once; either way
       :class:`~meta_ads_elt.leadgen_budget.LeadRetrievalBudgetExceeded` is raised and nothing is
-      written. ``200 x 24 x sum(leads_count)`` (an all-time count: an upper bound of the limit) stops
-      it only when even that is spent; a form without ``leads_count`` never blocks a call.
+      written. ``200 x 24 x`` the forms' leads on record (all-time counts: an upper bound of the
+      limit) stops it only when even that is spent; a form without its counts never blocks a call.
     * ``form_ids``: only these forms of the Page (default: all); an id that is not one of the
       Page's forms fails before any lead is read, naming the Page it belongs to.
     * Errors: a bad Page id, a token that cannot act for the Page, or a missing
@@ -263,17 +276,17 @@ class MetaLeadsOperator(MetaPageOperator):
 
         page_hook = page_hook_or_raise(self.hook, page_id, LEADS_PERMISSION)
         forms = self._selected(self._forms(page_hook, page_id), page_id)
-        counts = [f.get("leads_count") for f in forms]
-        # Unknown (None) as soon as one form did not report its count: see LeadRetrievalBudget.
-        leads_count = None if None in counts else sum(int(c) for c in counts if c is not None)
+        counts = [leads_on_record(f) for f in forms]
+        # Unknown (None) as soon as one form did not report its counts: see LeadRetrievalBudget.
+        leads_count = None if None in counts else sum(c for c in counts if c is not None)
         # The form listing is counted as lead retrieval too: over-counting is the safe side.
         budget = LeadRetrievalBudget(page_id, leads_count, calls_used=page_hook.calls)
         rows = LeadRows.empty(window_dates(start, end))
         filtering = leads_filtering(start, end, timedelta(minutes=self.overlap_minutes))
         seen: set[str] = set()
         for form in forms:
-            if form.get("leads_count") is not None and int(form["leads_count"]) == 0:
-                continue  # Meta says the form never collected a lead: nothing to fetch
+            if leads_on_record(form) == 0:
+                continue  # Meta says the form never collected a lead, paid or organic: nothing to fetch
             options = form_question_options(_data(form.get("questions")))
             for lead in self._leads(page_hook, page_id, str(form["id"]), filtering, budget):
                 if str(lead["id"]) not in seen and rows.add(
