@@ -13,6 +13,10 @@ from meta_ads_elt import governor
 from meta_ads_elt.schemas import PARTITION_KEYS
 
 USER_TOKEN = "sandbox-token"
+STILL_CLOCK = "2026-11-20T12:00:00Z"
+"""A sandbox clock that does not tick (``sandbox_factory(now=STILL_CLOCK)``), for a test that moves it
+itself: on a ticking clock a lead or message can arrive between two reads (or during one), and the two
+reads differ by it."""
 
 
 def use_connection(monkeypatch, sandbox, token: str = USER_TOKEN, app_secret: str | None = None) -> None:

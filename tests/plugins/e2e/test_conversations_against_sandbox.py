@@ -20,12 +20,9 @@ from airflow.sdk.exceptions import AirflowFailException
 from meta_ads_elt.errors import MetaParameterError, MetaPermissionError, MetaRetryableError
 from meta_ads_elt.operators._pages import utc_window
 from meta_ads_elt.operators.conversations import MetaConversationsOperator
-from sandbox_lake import calm_governor_in, read, sorted_rows, today, use_connection
+from sandbox_lake import STILL_CLOCK, calm_governor_in, read, sorted_rows, today, use_connection
 
 API = "v26.0"
-STILL_CLOCK = "2026-11-20T12:00:00Z"
-"""A sandbox clock that does not tick, for tests comparing two reads: with the live clock a message can
-arrive between them (or during one), and the two reads differ by it."""
 START_GAP = dt.timedelta(hours=168)
 
 

@@ -16,10 +16,9 @@ from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
 from meta_ads_elt.leadgen_budget import LeadRetrievalBudgetExceeded
 from meta_ads_elt.operators._pages import page_error, utc_window
 from meta_ads_elt.operators.leads import AD_FIELDS, MetaLeadsOperator, discover_page_ids
-from sandbox_lake import read, sorted_rows, today, use_connection
+from sandbox_lake import STILL_CLOCK, read, sorted_rows, today, use_connection
 
 API = "v26.0"
-STILL_CLOCK = "2026-11-20T12:00:00Z"
 
 
 # --- helpers ---------------------------------------------------------------------------------------
