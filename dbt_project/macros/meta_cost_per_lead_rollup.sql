@@ -4,6 +4,7 @@
     DECIMAL(18,2) (a plain sum() would give HUGEINT / DECIMAL(38,2), which many BI drivers mishandle).
     `names` (e.g. account_name): those of the group's latest extraction. spend_reporting is recomputed
     from the summed spend with the account-day's rate (one currency and date per group).
+    attribution_settings: macros/meta_attribution_settings.sql.
 -#}
 with
 
@@ -33,17 +34,19 @@ rolled_up as (
         any_value(day_status) as day_status,  -- one status per account-day
         any_value(reporting_currency) as reporting_currency,
         any_value(fx_rate) as fx_rate,  -- one rate per currency and date
+        {{ meta_attribution_settings('attribution_setting') }} as attribution_settings,
     from cost_per_lead
     group by date, {{ keys | join(', ') }}
 
 )
 
 select
-    * exclude (reporting_currency, fx_rate),
+    * exclude (reporting_currency, fx_rate, attribution_settings),
     {{ meta_ratio('spend', 'leads_reported') }} as cost_per_lead_reported,
     {{ meta_ratio('spend', 'leads_collected') }} as cost_per_lead_collected,
     reporting_currency,
     fx_rate,
     cast(round(spend * fx_rate, 2) as decimal(18,2)) as spend_reporting,
+    attribution_settings,
 from rolled_up
 {%- endmacro %}

@@ -91,6 +91,7 @@ MART_COLUMNS = {
         "reporting_currency",
         "fx_rate",
         "spend_reporting",
+        "attribution_settings",
     ],
     "leads_by_page": [
         "date",
@@ -218,6 +219,17 @@ def test_lead_reconciliation_per_account_and_local_day(scenario: Build) -> None:
         (D("2026-11-07"), "1001", 0, 0, 0, 1, 0, 1, 0, False),
         (D("2026-11-07"), "1002", 0, 0, 0, 1, 0, 1, 0, False),
     ]
+
+
+def test_sums_of_leads_name_the_attribution_settings_they_were_counted_under(scenario: Build) -> None:
+    # every Insights row of the scenario has Meta's default setting (several settings: the unit test
+    # test_a_rollup_over_several_attribution_settings_names_them); days without delivery have none
+    for mart in ROLLUPS:
+        rows = scenario.query(f"select distinct attribution_settings from {mart}")
+        assert rows == [("7d_click,1d_view",)], mart
+    rows = scenario.query("select date, attribution_settings from lead_reconciliation order by all")
+    assert {r[1] for r in rows} == {"7d_click,1d_view", None}
+    assert all((setting is None) == (day == D("2026-11-07")) for day, setting in rows), rows
 
 
 def test_paid_leads_without_an_ad_are_kept_per_page_and_day(scenario: Build) -> None:

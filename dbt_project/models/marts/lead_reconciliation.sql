@@ -9,7 +9,8 @@
 -- starts Meta reports: the signature of a token with Standard Access (seed 004), which sees only
 -- conversations with people who have a role on the app.
 -- account_name and currency: the account's (currency: its cost_per_lead rows', else its snapshot's);
--- reporting currency columns: macros/meta_reporting_currency.sql.
+-- reporting currency columns: macros/meta_reporting_currency.sql; attribution_settings (the settings
+-- leads_reported was counted under): macros/meta_attribution_settings.sql.
 -- Rebuilt from the marts each run (small).
 with
 
@@ -23,6 +24,7 @@ leads as (
         sum(spend) as spend,
         sum(impressions) as impressions,
         any_value(currency) as currency,
+        {{ meta_attribution_settings('attribution_setting') }} as attribution_settings,
     from {{ ref('cost_per_lead') }}
     group by all
 
@@ -175,6 +177,7 @@ final as (
         {{ meta_reporting_columns(
             'coalesce(leads.spend, 0)', 'coalesce(leads.currency, accounts.currency)', 'fx_rates'
         ) }},
+        leads.attribution_settings,
     from spine
     left join leads
         on leads.date = spine.date and leads.account_id = spine.account_id
