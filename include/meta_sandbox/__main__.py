@@ -54,6 +54,13 @@ def parser() -> argparse.ArgumentParser:
         help=f"a profile name ({', '.join(sorted(PROFILES))}), a YAML/JSON path or inline JSON",
     )
     p.add_argument("--require-proof", action="store_true", help="reject calls without appsecret_proof")
+    p.add_argument(
+        "--page-token-seconds",
+        type=float,
+        default=d.page_token_seconds,
+        help="Page tokens expire this many seconds (wall time) after they are issued (190/463; "
+        "default: never)",
+    )
     p.add_argument("--latency-ms", type=float, default=d.latency_ms, help="added to every Graph request")
     p.add_argument("--job-base-seconds", type=float, default=d.job_base_seconds)
     p.add_argument("--job-seconds-per-1k-rows", type=float, default=d.job_seconds_per_1k_rows)

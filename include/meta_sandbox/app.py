@@ -99,6 +99,7 @@ class Options:
     conversations_per_day: float = 5.0
     faults: str | None = None
     require_proof: bool = False
+    page_token_seconds: float | None = None
     latency_ms: float = 0.0
     job_base_seconds: float = 1.0
     job_seconds_per_1k_rows: float = 0.2
@@ -120,6 +121,7 @@ class Request:
     base_url: str
     body: bytes = b""
     batch_item: bool = False
+    auth_time: float | None = None  # a batch item with the batch's token: when the batch came (wall time)
 
 
 @dataclasses.dataclass
@@ -510,7 +512,12 @@ class Sandbox:
                 raise decision.error
             token = auth.token_from(req.params, req.headers)
             principal = auth.authenticate(
-                token, self.app_secret, req.params.get("appsecret_proof"), self.options.require_proof
+                token,
+                self.app_secret,
+                req.params.get("appsecret_proof"),
+                self.options.require_proof,
+                self.options.page_token_seconds,
+                req.auth_time,
             )
             user_key = principal.rate_key
             # Every Page-scoped response reports the Page's leadgen usage against its real budget

@@ -12,6 +12,12 @@ Tokens (see DESIGN.md):
   privileges on that ad account: seed 003, its leads come without ad, ad set and campaign ids.
 - Page tokens: ``EAAP<base64 of page_id|user token>.<mac>``, served only by ``GET /me/accounts`` and
   ``GET /<page_id>?fields=access_token``; they carry the permissions of the user token they came from.
+  With ``--page-token-seconds N`` (off by default: Page tokens never expire) each one also carries the
+  wall time it was issued (``page_id|user token|issued ms``) and, older than N seconds, is answered as
+  ``sandbox-expired-token`` is (190/463): Meta, for Page tokens from a short-lived user token, "These Page
+  access tokens are valid for 1 hour" (research/meta_api_facts.md section 7, [DOC]
+  https://developers.facebook.com/documentation/business-sdk/common-scenarios/token-switch). Wall time,
+  not the sandbox's clock (which ``--now`` stops); a new read of the Page token issues a fresh one.
 - Anything else: code 190 "Invalid OAuth access token".
 The token is read from ``access_token`` (query or form body) or ``Authorization: Bearer|OAuth <token>``.
 ``appsecret_proof`` = HMAC-SHA256(key=app secret, msg=the token actually sent), checked when sent and
@@ -29,6 +35,7 @@ import base64
 import dataclasses
 import hashlib
 import hmac
+import time
 
 from meta_sandbox.errors import GraphError
 
@@ -68,6 +75,7 @@ class Principal:
     tasks: frozenset = frozenset(ALL_TASKS)  # what the user can do on every Page
     advanced_access: bool = True  # False: conversations with people without an app role are hidden
     not_advertiser_on: frozenset = frozenset()  # ad account ids (numeric) without advertiser privileges
+    issued_at: float | None = None  # page tokens of --page-token-seconds: when issued (wall time, s)
 
     @property
     def rate_key(self) -> str:
@@ -82,9 +90,22 @@ def proof(app_secret: str, token: str) -> str:
     return hmac.new(app_secret.encode(), token.encode(), hashlib.sha256).hexdigest()
 
 
-def page_token(app_secret: str, page_id: str, user_token: str) -> str:
-    payload = base64.urlsafe_b64encode(f"{page_id}|{user_token}".encode()).decode().rstrip("=")
+def page_token(app_secret: str, page_id: str, user_token: str, issued_at: float | None = None) -> str:
+    """A Page token of ``page_id`` derived from ``user_token``; with ``issued_at`` (wall time, s: only
+    under ``--page-token-seconds``) it expires, and each issue is a different token."""
+    text = f"{page_id}|{user_token}" + ("" if issued_at is None else f"|{int(issued_at * 1000)}")
+    payload = base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
     return f"EAAP{payload}.{_mac(app_secret, payload)}"
+
+
+def session_expired() -> GraphError:
+    """Meta's answer to an expired access token (``sandbox-expired-token``, an expired Page token)."""
+    return GraphError(
+        "Error validating access token: Session has expired on Friday, 01-Jan-21 00:00:00 PST. "
+        "The current time is later.",
+        190,
+        subcode=463,
+    )
 
 
 def token_from(params: dict, headers) -> str | None:
@@ -119,35 +140,46 @@ def _user(token: str) -> Principal | None:
 
 
 def authenticate(
-    token: str | None, app_secret: str, sent_proof: str | None, require_proof: bool
+    token: str | None,
+    app_secret: str,
+    sent_proof: str | None,
+    require_proof: bool,
+    page_token_seconds: float | None = None,
+    now: float | None = None,
 ) -> Principal:
-    """The principal behind a request, or the GraphError Meta would answer with."""
+    """The principal behind a request, or the GraphError Meta would answer with. ``page_token_seconds``:
+    the life of a Page token that carries its issue time, judged at ``now`` (wall time; default: now)."""
     if not token:
         raise GraphError("An access token is required to request this resource.", 104, type_="OAuthException")
     if token == EXPIRED:
-        raise GraphError(
-            "Error validating access token: Session has expired on Friday, 01-Jan-21 00:00:00 PST. "
-            "The current time is later.",
-            190,
-            subcode=463,
-        )
+        raise session_expired()
     principal = _user(token)
     if principal is None and token.startswith("EAAP") and "." in token:
         payload, _, mac = token[4:].rpartition(".")
         if hmac.compare_digest(mac, _mac(app_secret, payload)):
             try:
-                page_id, _, user_token = (
+                page_id, _, rest = (
                     base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)).decode().partition("|")
                 )
+                user_token, _, issued = rest.partition("|")
+                issued_at = int(issued) / 1000 if issued else None
             except (ValueError, UnicodeDecodeError):
-                page_id, user_token = "", ""
+                page_id, user_token, issued_at = "", "", None
             base = _user(user_token) if user_token else None
             if base is not None:
                 principal = dataclasses.replace(
-                    base, token=token, kind="page", page_id=page_id, user_token=user_token
+                    base,
+                    token=token,
+                    kind="page",
+                    page_id=page_id,
+                    user_token=user_token,
+                    issued_at=issued_at,
                 )
     if principal is None:
         raise GraphError("Invalid OAuth access token - Cannot parse access token", 190)
+    age = None if principal.issued_at is None else (time.time() if now is None else now) - principal.issued_at
+    if age is not None and page_token_seconds and age > page_token_seconds:
+        raise session_expired()
     if sent_proof:
         if not hmac.compare_digest(str(sent_proof), proof(app_secret, token)):
             raise GraphError(

@@ -2,7 +2,9 @@
 
 Guarantees: at most 50 operations (more -> a ``GraphBatchException``, code 100, HTTP 400); each item
 is served by ``Sandbox.handle`` as its own request (own token if its URL/body carries one, otherwise
-the top-level token and proof), so it is counted, rate-limited and faulted separately; results are
+the top-level token and proof, judged as of the batch's arrival, so that a Page token of
+``--page-token-seconds`` expires for a whole batch or none of it), so it is counted, rate-limited and
+faulted separately; results are
 ``{"code", "headers": [{"name", "value"}], "body": "<json string>"}`` in request order, or ``null``
 when the fault profile nulls the item (a partial timeout, which the SDK retries).
 ``include_headers=false`` drops the headers.
@@ -11,6 +13,7 @@ when the fault profile nulls the item (a partial timeout, which the SDK retries)
 from __future__ import annotations
 
 import json
+import time
 import urllib.parse
 
 from meta_sandbox import auth, paging
@@ -27,18 +30,22 @@ def handle_batch(sandbox, req, version: str):
     sandbox.stats.call("POST /batch")
     decision = sandbox.faults.decide("POST /batch")
     if decision.latency_s or sandbox.options.latency_ms:
-        import time
-
         time.sleep(decision.latency_s + sandbox.options.latency_ms / 1000.0)
     if decision.drop:
         sandbox.stats.drop()
         return Response(0, b"", drop=True)
     token = auth.token_from(req.params, req.headers)
+    arrived = time.time()  # items sent with the batch's token are judged with it (--page-token-seconds)
     try:
         if decision.error is not None:
             raise decision.error
         auth.authenticate(
-            token, sandbox.app_secret, req.params.get("appsecret_proof"), sandbox.options.require_proof
+            token,
+            sandbox.app_secret,
+            req.params.get("appsecret_proof"),
+            sandbox.options.require_proof,
+            sandbox.options.page_token_seconds,
+            arrived,
         )
         raw = req.params.get("batch")
         if raw in (None, ""):
@@ -75,7 +82,8 @@ def handle_batch(sandbox, req, version: str):
         params = dict(urllib.parse.parse_qsl(query, keep_blank_values=True))
         if op.get("body"):
             params.update(urllib.parse.parse_qsl(str(op["body"]), keep_blank_values=True))
-        if "access_token" not in params and token:
+        inherited = "access_token" not in params and bool(token)
+        if inherited:
             params["access_token"] = token
             if req.params.get("appsecret_proof"):
                 params["appsecret_proof"] = req.params["appsecret_proof"]
@@ -84,7 +92,9 @@ def handle_batch(sandbox, req, version: str):
             if path_part.startswith("v") and "." in path_part.split("/")[0]
             else f"/{version}/{path_part}"
         )
-        sub = Request(method, path, params, {}, req.base_url, batch_item=True)
+        sub = Request(
+            method, path, params, {}, req.base_url, batch_item=True, auth_time=arrived if inherited else None
+        )
         resp = sandbox.handle(sub)
         if resp.null or resp.drop:
             results.append(None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+import time
 
 from meta_sandbox import auth, conversations, leads, paging
 from meta_sandbox.clock import from_day_number, graph_time
@@ -572,7 +573,8 @@ def page_access_token(page: Page, ctx: Ctx) -> str:
             "Page access token",
             100,
         )
-    return auth.page_token(ctx.sandbox.app_secret, page.id, p.token)
+    life = ctx.sandbox.options.page_token_seconds
+    return auth.page_token(ctx.sandbox.app_secret, page.id, p.token, time.time() if life else None)
 
 
 # ---- edges --------------------------------------------------------------------------------------

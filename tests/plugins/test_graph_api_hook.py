@@ -374,6 +374,113 @@ def test_for_page_uses_the_page_token_and_its_own_proof(monkeypatch, stub, caplo
     assert page_token not in caplog.text
 
 
+EXPIRED = (
+    400,
+    {
+        "error": {
+            "message": "Error validating access token: Session has expired on Friday, 01-Jan-21 00:00:00 PST.",
+            "type": "OAuthException",
+            "code": 190,
+            "error_subcode": 463,
+        }
+    },
+)
+
+
+def page_tokens(*tokens: str):
+    """``GET /555?fields=access_token...`` answers: each read issues the next token."""
+    issued = list(tokens)
+    return [lambda query, form: (200, {"id": "555", "name": "Shop", "access_token": issued.pop(0)})]
+
+
+def test_a_refused_page_token_is_fetched_again_with_the_user_token_and_the_walk_goes_on(
+    monkeypatch, stub, caplog, capsys
+):
+    """Meta: Page tokens from a short-lived user token "are valid for 1 hour" (meta_api_facts.md section 7):
+    a call refused with 190 gets a new Page token from the user token and is made once more."""
+    stub.script["/v26.0/555"] = page_tokens("page-token-old-111", "page-token-new-222")
+
+    def conversations(query, form):
+        if query["access_token"] != "page-token-new-222":
+            return (
+                EXPIRED
+                if query.get("after")
+                else (200, {"data": [{"id": "t_1"}], "paging": {"next": "n", "cursors": {"after": "c1"}}})
+            )
+        return (200, {"data": [{"id": "t_2"}]})
+
+    stub.script["/v26.0/555/conversations"] = [conversations]
+    hook = connect(monkeypatch, stub)
+    caplog.set_level(logging.DEBUG)
+    page_hook = hook.for_page("555")
+    assert list(page_hook.paginate("555/conversations", scope="555")) == [[{"id": "t_1"}], [{"id": "t_2"}]]
+    assert page_hook.token_renewals == 1 and page_hook.page_name == "Shop"
+    renewal = [r for r in stub.requests if r["path"] == "/v26.0/555"][1]
+    assert renewal["query"]["access_token"] == TOKEN and renewal["query"]["fields"] == "access_token"
+    last = stub.requests[-1]["query"]
+    assert last["access_token"] == "page-token-new-222" and last["after"] == "c1"
+    assert (
+        last["appsecret_proof"]
+        == hmac.new(SECRET.encode(), b"page-token-new-222", hashlib.sha256).hexdigest()
+    )
+    logged = caplog.text + capsys.readouterr().out  # the hook's own log is structlog's, on stdout
+    assert "Page 555: Meta refused its Page access token (code 190/463" in logged
+    assert "page-token-old-111" not in logged and "page-token-new-222" not in logged
+
+
+def test_a_page_token_refused_when_the_user_token_is_refused_too_stays_fatal(monkeypatch, stub):
+    stub.script["/v26.0/555"] = [(200, {"id": "555", "access_token": "page-token-old-111"}), EXPIRED]
+    stub.script["/v26.0/555/leadgen_forms"] = [EXPIRED]
+    page_hook = connect(monkeypatch, stub).for_page("555")
+    with pytest.raises(MetaTokenError, match="Refresh the token") as raised:
+        page_hook.call("GET", "555/leadgen_forms")
+    assert "page-token" not in str(raised.value) and TOKEN not in str(raised.value)
+    assert page_hook.token_renewals == 0
+    assert [r["path"] for r in stub.requests] == ["/v26.0/555", "/v26.0/555/leadgen_forms", "/v26.0/555"]
+
+
+def test_a_page_token_refused_again_after_its_renewal_is_fatal_after_one_renewal(monkeypatch, stub):
+    stub.script["/v26.0/555"] = page_tokens("page-token-old-111", "page-token-new-222")
+    stub.script["/v26.0/555/leadgen_forms"] = [EXPIRED]
+    page_hook = connect(monkeypatch, stub).for_page("555")
+    with pytest.raises(MetaTokenError):
+        page_hook.call("GET", "555/leadgen_forms")
+    assert page_hook.token_renewals == 1
+    assert [r["path"] for r in stub.requests].count("/v26.0/555/leadgen_forms") == 2
+
+
+def test_a_user_token_refused_is_not_renewed(monkeypatch, stub):
+    stub.script["/v26.0/me"] = [EXPIRED]
+    hook = connect(monkeypatch, stub)
+    with pytest.raises(MetaTokenError):
+        hook.call("GET", "me")
+    assert len(stub.requests) == 1
+
+
+def test_batch_items_refused_for_the_page_token_are_asked_again_with_a_new_one(monkeypatch, stub):
+    stub.script["/v26.0/555"] = page_tokens("page-token-old-111", "page-token-new-222")
+
+    def serve(query, form):
+        fresh = query["access_token"] == "page-token-new-222"
+        out = []
+        for op in json.loads(form["batch"][0]):
+            if fresh or op["relative_url"].startswith("m_1"):
+                out.append(
+                    {"code": 200, "headers": [], "body": json.dumps({"id": op["relative_url"].split("?")[0]})}
+                )
+            else:
+                out.append({"code": 400, "headers": [], "body": json.dumps(EXPIRED[1])})
+        return (200, out)
+
+    stub.script["/v26.0/"] = [serve]
+    page_hook = connect(monkeypatch, stub).for_page("555")
+    out = page_hook.batch([{"method": "GET", "path": (f"m_{i}",)} for i in range(1, 4)], scope="555")
+    assert [(o["error"], o["body"]["id"]) for o in out] == [(None, "m_1"), (None, "m_2"), (None, "m_3")]
+    assert page_hook.token_renewals == 1
+    again = json.loads(stub.requests[-1]["form"]["batch"])
+    assert [op["relative_url"] for op in again] == ["m_2", "m_3"]
+
+
 def test_connection_is_validated_early(monkeypatch, stub):
     with pytest.raises(MetaConfigError, match="no access token"):
         _ = connect(monkeypatch, stub, password="").settings

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import time
 
 import requests
 
@@ -76,3 +77,40 @@ def test_require_proof_flag(sandbox_factory, graph_for, error_of):
     err = error_of(body)
     assert status == 400 and err["code"] == 100 and "appsecret_proof" in err["message"]
     assert g.get("me/adaccounts", appsecret_proof=_proof(sb.app_secret, sb.token))[0] == 200
+
+
+def test_page_tokens_expire_after_page_token_seconds_and_a_new_read_issues_a_fresh_one(
+    sandbox_factory, graph_for, graph, sandbox, world, error_of
+):
+    """Meta, for Page tokens from a short-lived user token: "These Page access tokens are valid for 1 hour"
+    (https://developers.facebook.com/documentation/business-sdk/common-scenarios/token-switch, research
+    meta_api_facts.md section 7). With ``page_token_seconds`` an older Page token is answered as an
+    expired token is (190/463), on plain calls and batches; the user token gets a fresh one."""
+    sb = sandbox_factory(page_token_seconds=1)
+    user = graph_for(sb)
+    page_id = sb.world()["pages"][0]["id"]
+    old = user.page_token(page_id)
+    page = graph_for(sb, token=old)
+    assert page.ok("me")["id"] == page_id
+    assert page.post("", batch=[{"method": "GET", "relative_url": "me"}])[0] == 200
+    time.sleep(1.2)
+    status, body, _ = page.get("me")
+    err = error_of(body)
+    assert status == 400 and (err["code"], err["error_subcode"]) == (190, 463)
+    assert err == {
+        **error_of(graph.get("me", token="sandbox-expired-token")[1]),
+        "fbtrace_id": err["fbtrace_id"],
+    }
+    status, body, _ = page.post("", batch=[{"method": "GET", "relative_url": "me"}])
+    assert status == 400 and (error_of(body)["code"], error_of(body)["error_subcode"]) == (190, 463)
+
+    fresh = user.page_token(page_id)
+    assert fresh != old
+    assert graph_for(sb, token=fresh).ok("me")["id"] == page_id
+    listed = {p["id"]: p["access_token"] for p in user.ok("me/accounts", fields="id,access_token")["data"]}
+    assert graph_for(sb, token=listed[page_id]).ok("me")["id"] == page_id
+
+    # the default world: Page tokens never expire (and are the same token at every read)
+    default_token = graph.page_token(world["pages"][0]["id"])
+    assert default_token == graph.page_token(world["pages"][0]["id"])
+    assert graph_for(sandbox, token=default_token).ok("me")["id"] == world["pages"][0]["id"]

@@ -19,7 +19,11 @@ Guarantees
   exponential backoff and jitter; throttles (4, 17, 32, 341, 613, 80000-80014) after the wait Meta
   announces. Fatal errors (190 token, 10/200-299 permission, 100 parameter, other 4xx) are raised at
   once as :class:`~meta_ads_elt.errors.MetaFatalError` subclasses with a message telling the user what
-  to do; Airflow does not retry them either.
+  to do; Airflow does not retry them either. One exception: a call of a Page hook (:meth:`for_page`) that
+  Meta refuses with a token error (190: a Page token from a short-lived user token lives one hour) gets a
+  new Page token with the Connection's user token and is made once more (plain calls, every page of a
+  :meth:`paginate`, :meth:`batch` calls and their items); if the user token is refused, that error stays
+  fatal.
 * Tokens and proofs never appear in a log line, exception message or returned URL (``redaction.scrub``),
   and they are registered with Airflow's secrets masker.
 * The hook holds no job state; it is safe to share between threads.
@@ -58,6 +62,7 @@ from meta_ads_elt.errors import (
     MetaFatalError,
     MetaRetryableError,
     MetaThrottledError,
+    MetaTokenError,
     classify,
     classify_transport,
     is_retryable,
@@ -515,6 +520,10 @@ class MetaGraphApiHook(BaseHook):
         self._page_hooks: dict[str, MetaGraphApiHook] = {}
         self._settings_override: GraphSettings | None = None
         self.page_name: str | None = None  # the Page's name, on a hook made by for_page
+        self._page_of: tuple[MetaGraphApiHook, str] | None = None  # (user hook, Page id), by for_page
+        self._token_lock = threading.Lock()
+        self.token_renewals = 0
+        """How many times a Page hook fetched its Page token again after Meta refused it (190)."""
         register_secret(access_token)
         # The HTTP libraries' loggers; the hook's own log is a structlog logger, masked by Airflow's
         # secrets masker (install_log_filter only filters logging.Logger objects).
@@ -737,13 +746,24 @@ class MetaGraphApiHook(BaseHook):
         :raises MetaDataTooLargeError: Meta asks for less data (caller reads smaller pages / splits).
         :raises MetaRetryableError: still failing after ``max_attempts``.
         """
-        request = graph_request(self.settings, method, path, params, scope)
         retry = _RETRY_IF_RETRYABLE if retry_if is None else retry_if_exception(retry_if)
+        settings = self.settings
+        try:
+            body, headers = self._call(graph_request(settings, method, path, params, scope), retry)
+        except MetaTokenError as exc:
+            if self._page_of is None:
+                raise
+            self._renew_page_token(settings.access_token, exc)
+            body, headers = self._call(graph_request(self.settings, method, path, params, scope), retry)
+        return (body, headers) if with_headers else body
+
+    def _call(self, request: GraphRequest, retry: Any) -> tuple[Any, Any]:
+        """One request under the retry policy: ``(body, headers)``, or its error raised."""
         for attempt in Retrying(**self._retry_policy(request.what, request.scope, retry)):
             with attempt:
                 self.governor.sleep(self._admit(request, attempt))
                 body, headers = self._answer(request, self._send(request))
-        return (body, headers) if with_headers else body
+        return body, headers
 
     async def acall(
         self, method: str, path: GraphPath, params: Params = None, *, scope: str | None = None, session=None
@@ -839,8 +859,21 @@ class MetaGraphApiHook(BaseHook):
 
         ``null`` items (Meta timed them out) and items with retryable errors are asked again (only
         those), in rounds under the hook's retry policy; items with other errors are returned as they
-        are, for the caller to act on ``item["error"]``.
+        are, for the caller to act on ``item["error"]``. On a Page hook, items refused with a token error
+        are asked once more with a new Page token (see :meth:`call`).
         """
+        token = self.settings.access_token
+        results = self._batch_rounds(requests, scope)
+        refused = [i for i, r in enumerate(results) if isinstance(r["error"], MetaTokenError)]
+        if refused and self._page_of is not None:
+            self._renew_page_token(token, results[refused[0]]["error"])
+            for i, answer in zip(
+                refused, self._batch_rounds([requests[i] for i in refused], scope), strict=True
+            ):
+                results[i] = answer
+        return results
+
+    def _batch_rounds(self, requests: list[dict], scope: str | None) -> list[dict]:
         run = _BatchRun(self, requests, scope)
         for attempt in Retrying(**self._retry_policy(BATCH_ITEMS, scope, _RETRY_IF_ITEMS_PENDING)):
             with attempt:
@@ -874,14 +907,7 @@ class MetaGraphApiHook(BaseHook):
         page_id = str(page_id)
         if page_id in self._page_hooks:
             return self._page_hooks[page_id]
-        body = self.call("GET", (page_id,), {"fields": "access_token,name"}, scope=page_id)
-        token = body.get("access_token") if isinstance(body, dict) else None
-        if not token:
-            raise MetaFatalError(
-                f"No Page access token for Page {page_id}: the connection's user must manage the Page "
-                "(pages_show_list / pages_read_engagement and a task on the Page)."
-            )
-        register_secret(token)
+        token, body = self._page_token(page_id, "access_token,name")
         hook = MetaGraphApiHook(
             self.meta_conn_id,
             access_token=token,
@@ -894,8 +920,47 @@ class MetaGraphApiHook(BaseHook):
         hook._settings_override = replace(self.settings, access_token=token)
         register_secret(hook._settings_override.appsecret_proof)
         hook.page_name = body.get("name")
+        hook._page_of = (self, page_id)
         self._page_hooks[page_id] = hook
         return hook
+
+    def _page_token(self, page_id: str, fields: str) -> tuple[str, dict]:
+        """The Page's access token (registered as a secret) and the body it came in, read with this hook's
+        (user) token: ``GET /<page_id>?fields=<fields>``."""
+        body = self.call("GET", (page_id,), {"fields": fields}, scope=page_id)
+        token = body.get("access_token") if isinstance(body, dict) else None
+        if not token:
+            raise MetaFatalError(
+                f"No Page access token for Page {page_id}: the connection's user must manage the Page "
+                "(pages_show_list / pages_read_engagement and a task on the Page)."
+            )
+        register_secret(token)
+        return token, body
+
+    def _renew_page_token(self, refused: str, exc: MetaTokenError) -> None:
+        """A Page hook's token ``refused`` was refused (``exc``): fetch the Page token again with the user
+        token, unless another thread already has. A refusal of the user token raises, fatal as ever."""
+        assert self._page_of is not None
+        user_hook, page_id = self._page_of
+        with self._token_lock:
+            if self.settings.access_token != refused:
+                return  # renewed meanwhile by another call of this hook
+            token, _ = user_hook._page_token(page_id, "access_token")
+            settings = replace(self.settings, access_token=token)
+            register_secret(settings.appsecret_proof)
+            self._settings_override = settings
+            self.__dict__["settings"] = settings  # the cached_property's value
+            self.token_renewals += 1
+        sub = f"/{exc.subcode}" if exc.subcode else ""
+        self.log.warning(
+            "Page %s: Meta refused its Page access token (code %s%s, e.g. expired: a Page token from a "
+            "short-lived user token lives 1 hour); fetched a new one with the connection's token and "
+            "repeating the call (%d renewal(s) so far)",
+            page_id,
+            exc.code,
+            sub,
+            self.token_renewals,
+        )
 
     def test_connection(self) -> tuple[bool, str]:
         """Airflow's "Test" button (and ``airflow connections test``): ``GET /me`` with the form's token.

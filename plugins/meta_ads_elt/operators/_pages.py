@@ -214,6 +214,7 @@ class MetaPageOperator(MetaOperator):
             "data_interval_day": day.isoformat(),
             "rows": counts,
             "calls": self.hook.calls + page_hook.calls,
+            "page_token_renewals": page_hook.token_renewals,  # Page token refused (190), fetched again
             "extracted_at": extracted_at.isoformat(),
         }
         for dataset in self.datasets:

@@ -376,6 +376,33 @@ def test_conversations_updated_while_the_list_is_walked_are_taken_as_they_are_no
     assert manifest["platforms"]["messenger"]["updated_during_walk"] > 0
 
 
+def test_a_page_token_that_expires_during_the_pull_is_fetched_again_and_the_pull_completes(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Meta: Page tokens from a short-lived user token "are valid for 1 hour" (meta_api_facts.md section 7,
+    [DOC] token-switch). Against a sandbox whose Page tokens live 1 s and a pull of many slow calls (small
+    pages, 150 ms each), Meta refuses the Page token mid-pull (190/463): the hook fetches a new one with the
+    Connection's user token and repeats the call, and the pull equals one made without expiry. On the old
+    code the task failed on the first refusal."""
+    walk = {"lookback_days": 3, "page_limit": 2, "messages_per_conversation": 3, "platforms": ["messenger"]}
+    steady = sandbox_factory(now=STILL_CLOCK)
+    use_connection(monkeypatch, steady)
+    page_id = steady.world()["pages"][0]["id"]
+    day = today(steady)
+    run_conversations(tmp_path / "steady", page_id, day, **walk)
+
+    expiring = sandbox_factory(now=STILL_CLOCK, page_token_seconds=1, latency_ms=150)
+    use_connection(monkeypatch, expiring)
+    run_conversations(tmp_path / "expiring", page_id, day, **walk)
+
+    assert expiring.stats()["by_error_code"].get("190", 0) >= 1, expiring.stats()
+    renewals = only_manifest(tmp_path / "expiring")["page_token_renewals"]
+    assert renewals == expiring.stats()["by_error_code"]["190"]
+    assert only_manifest(tmp_path / "steady")["page_token_renewals"] == 0
+    for name in ("conversations", "messages"):
+        assert sorted_rows(read(tmp_path / "expiring", name)) == sorted_rows(read(tmp_path / "steady", name))
+
+
 def sb_time(text: str) -> str:
     return dt.datetime.fromisoformat(text.replace("Z", "+00:00")).isoformat()
 
