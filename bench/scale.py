@@ -27,6 +27,7 @@ Command: ``PYTHONPATH=plugins:include:. .venv/bin/python -m bench scale`` (about
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import shutil
@@ -100,12 +101,12 @@ class PeakRss:
         self._thread.join(timeout=10)
 
 
-def single_account_plan_calls(sample: int = SINGLE_PLAN_SAMPLE) -> float:
+def single_account_plan_calls(sample: int = SINGLE_PLAN_SAMPLE) -> dict:
     """Calls of one account's extraction (Insights, snapshot, leads and conversations of its Page),
     in-process, one account at a time, averaged over ``sample`` accounts spread evenly over the
     accounts the scale run extracts, in a fresh sandbox of the same agency world (Pages differ in
     their conversations and leads, and accounts in their promo generations: the first few accounts
-    alone are a biased plan)."""
+    alone are a biased plan): ``calls`` (the mean), ``by_endpoint`` (means), ``errors_by_code`` (all)."""
     sandbox = _sandbox(agency=True, latency_ms=0)  # same job timing: status polls are part of the plan
     try:
         world = sandbox.world()
@@ -131,7 +132,9 @@ def single_account_plan_calls(sample: int = SINGLE_PLAN_SAMPLE) -> float:
                 }
             ),
         }
-        calls = []
+        calls: list[int] = []
+        by_endpoint: collections.Counter = collections.Counter()
+        errors: collections.Counter = collections.Counter()
         for account in world["accounts"]:
             code = f"""
 from meta_ads_elt.config import parse_config
@@ -151,8 +154,15 @@ extract_pages(config, [{{"page_id": "{account["page_id"]}"}}], context, "convers
             )
             if done.returncode:
                 raise RuntimeError(f"single-account extraction failed:\n{done.stderr[-3000:]}")
-            calls.append(int(sandbox.stats()["total"]))
-        return round(sum(calls) / len(calls), 2)
+            stats = sandbox.stats()
+            calls.append(int(stats["total"]))
+            by_endpoint.update(stats["by_endpoint"])
+            errors.update(stats["by_error_code"])
+        return {
+            "calls": round(sum(calls) / len(calls), 2),
+            "by_endpoint": {k: round(v / len(calls), 2) for k, v in sorted(by_endpoint.items())},
+            "errors_by_code": dict(errors),
+        }
     finally:
         sandbox.stop()
 
@@ -289,7 +299,10 @@ def run() -> dict:
             "scale_calls_per_account": round(calls["total"] / max(1, extracted), 2),
             "scale_peak_rss_mb": round(rss.peak_mb, 1),
             "scale_peak_rss_process": rss.peak_name,
-            "scale_single_account_plan_calls": single,
+            "scale_single_account_plan_calls": single["calls"],
+            "scale_single_account_plan_calls_by_endpoint": single["by_endpoint"],
+            "scale_single_account_plan_errors_by_code": single["errors_by_code"],
+            "scale_errors_by_code": calls["by_error_code"],
             "scale_calls_total": calls["total"],
             "scale_discovery_calls": found.get("calls"),
             "scale_flagged_accounts": {
