@@ -21,6 +21,8 @@ import threading
 import time
 import traceback
 
+from dateutil.relativedelta import relativedelta
+
 from meta_sandbox import (
     API_VERSION,
     DEFAULT_APP_ID,
@@ -79,6 +81,12 @@ JOB_FIELDS = {
     "time_completed",
     "time_ref",
 }
+
+REACH_FIELDS = ("reach", "frequency", "cpp")
+REACH_BREAKDOWN_MONTHS = 13
+REACH_BREAKDOWN_JOBS_PER_DAY = 10
+"""Meta's limit on async jobs with breakdowns asking reach further back than 13 months (per ad account
+per day): :meth:`Sandbox._charge_reach_breakdowns`."""
 
 
 @dataclasses.dataclass
@@ -166,6 +174,7 @@ class Sandbox:
         self.jobs = JobStore(o.seed)
         self.stats = Stats()
         self._cache_lock = threading.Lock()
+        self._reach_breakdown_jobs: collections.Counter = collections.Counter()  # (account, UTC date)
         self._cache: dict = {}
         self._sync_keys: collections.OrderedDict = collections.OrderedDict()
         self._prefetch: collections.OrderedDict = collections.OrderedDict()
@@ -798,6 +807,7 @@ class Sandbox:
 
     def submit_job(self, obj, ctx: objects.Ctx) -> dict:
         q = insights.parse(self, obj, ctx.params)
+        self._charge_reach_breakdowns(q, obj if isinstance(obj, Account) else obj.account)
         fate, stall = self.faults.job_fate()
         limit = self.faults.max_rows()
         if limit is not None and q.estimated_rows() > limit:
@@ -825,6 +835,27 @@ class Sandbox:
         if fate == "ok" and q.estimated_rows() >= PRERENDER_MIN_ROWS:
             self.jobs.start_prerender(self, job)
         return {"report_run_id": job.id}
+
+    def _charge_reach_breakdowns(self, q, account) -> None:
+        """Meta: "Since June 10 2025, reach (and frequency, cpp) is omitted for sync queries that have
+        breakdowns and a start date more than 13 months back. Async jobs are limited to 10 such requests
+        per ad account per day", with the message "Reach-related metric breakdowns are unavailable due to
+        rate limit threshold." (research/meta_api_facts.md section 1.4, [DOC]). The 11th such job of an
+        account on a (UTC) day is refused at submission with that message; Meta documents no code for it,
+        so the sandbox answers 100, and no header value (``x-Fb-Ads-Insights-Reach-Throttle``)."""
+        if not q.breakdowns or not set(q.fields) & set(REACH_FIELDS):
+            return
+        today = self.clock.now().date()
+        start = dt.date.fromisoformat(insights.date_str(min(b[0] for b in q.buckets)))
+        if start >= today - relativedelta(months=REACH_BREAKDOWN_MONTHS):
+            return
+        with self._cache_lock:
+            key = (account.account_id, today)
+            if self._reach_breakdown_jobs[key] >= REACH_BREAKDOWN_JOBS_PER_DAY:
+                raise GraphError(
+                    "(#100) Reach-related metric breakdowns are unavailable due to rate limit threshold.", 100
+                )
+            self._reach_breakdown_jobs[key] += 1
 
     def job_status(self, job: Job, ctx: objects.Ctx) -> dict:
         status, pct = job.status()

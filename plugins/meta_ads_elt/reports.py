@@ -26,9 +26,11 @@ import importlib.util
 import json
 import re
 from collections.abc import Iterable, Sequence
+from datetime import date
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
+import pendulum
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from meta_ads_elt import breakdowns as B
@@ -51,6 +53,15 @@ LEVEL_IDS: dict[str, tuple[str, ...]] = {
 
 REPORT_METRICS = ("spend", "impressions", "clicks", "reach", "actions")
 """What every report but the default requests: enough for cost per lead, and reach at its own grain."""
+
+REACH_FIELDS = ("reach", "frequency", "cpp")
+REACH_BREAKDOWN_MONTHS = 13
+"""Meta: "Since June 10 2025, ``reach`` (and ``frequency``, ``cpp``) is omitted for sync queries that have
+breakdowns and a start date more than 13 months back. Async jobs are limited to 10 such requests per ad
+account per day" ("Reach-related metric breakdowns are unavailable due to rate limit threshold."):
+research/meta_api_facts.md section 1.4. A report with breakdowns leaves these fields out of a job that
+starts that far back (:meth:`ReportConfig.withholds_reach`), so backfills of old dates are never refused."""
+
 
 PRESETS: dict[str, dict[str, Any]] = {
     "by_placement": {"level": "ad", "breakdowns": ("publisher_platform", "platform_position")},
@@ -320,6 +331,21 @@ class ReportConfig(BaseModel):
     @property
     def request_fields(self) -> list[str]:
         return [*self.base_fields, *self.fields]
+
+    def withholds_reach(self, since: date, today: date) -> bool:
+        """Whether a job of this report starting ``since`` (``today``: Meta's UTC date) leaves
+        :data:`REACH_FIELDS` out: it has breakdowns and starts more than 13 months back
+        (:data:`REACH_BREAKDOWN_MONTHS`); its rows land with ``reach`` null."""
+        return bool(self.breakdowns) and since < pendulum.Date(today.year, today.month, today.day).subtract(
+            months=REACH_BREAKDOWN_MONTHS
+        )
+
+    def fields_for(self, since: date, today: date) -> list[str]:
+        """The fields of a job starting ``since``: :attr:`request_fields`, less :data:`REACH_FIELDS` when
+        :meth:`withholds_reach`."""
+        if self.withholds_reach(since, today):
+            return [f for f in self.request_fields if f not in REACH_FIELDS]
+        return self.request_fields
 
     @property
     def object_id(self) -> str:

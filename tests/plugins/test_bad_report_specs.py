@@ -5,10 +5,13 @@ line (the style of tests/plugins/test_bad_inputs.py). Meta's rules come from the
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from meta_ads_elt import breakdowns as B
 from meta_ads_elt.config import ConfigError, load_config, parse_config
-from meta_ads_elt.reports import PRESETS, ReportConfig
+from meta_ads_elt.reports import DEFAULT as DEFAULT_REPORT_CONFIG
+from meta_ads_elt.reports import PRESETS, ReportConfig, preset
 
 VALID = {"accounts": [{"id": "act_101"}], "pages": [{"id": "201"}]}
 DEFAULT = {"name": "default"}
@@ -250,3 +253,20 @@ def test_the_sdk_names_read_from_its_source_equal_the_imported_sdk():
     assert action_breakdowns == values(AdsInsights.ActionBreakdowns)
     assert field_types == AdsInsights._field_types
     assert {"publisher_platform", "age"} <= breakdowns and "action_type" in action_breakdowns
+
+
+@pytest.mark.parametrize(
+    ("report", "since", "withheld"),
+    [
+        ("by_placement", "2025-10-19", True),  # 13 months and a day before 2026-11-20
+        ("by_placement", "2025-10-20", False),  # exactly 13 months: within
+        ("default", "2024-01-01", False),  # no breakdowns: reach is served however far back
+    ],
+)
+def test_reach_is_left_out_of_breakdown_jobs_starting_more_than_13_months_back(report, since, withheld):
+    spec = DEFAULT_REPORT_CONFIG if report == "default" else preset(report)
+    fields = spec.fields_for(dt.date.fromisoformat(since), dt.date(2026, 11, 20))
+    assert spec.withholds_reach(dt.date.fromisoformat(since), dt.date(2026, 11, 20)) is withheld
+    assert ("reach" not in fields) is withheld
+    if withheld:
+        assert fields == [f for f in spec.request_fields if f != "reach"]

@@ -191,3 +191,29 @@ def test_the_truth_gives_each_presets_rows_as_served(fixed, g, acct, breakdowns)
     for day, row in days.items():
         assert sum(Decimal(r["spend"]) for r in mine if r["date"] == day) == Decimal(row["spend"])
         assert sum(r["leads_reported"] for r in mine if r["date"] == day) == row["leads_reported"]
+
+
+def test_async_jobs_asking_reach_by_breakdown_over_13_months_back_are_ten_a_day(
+    module_sandbox_factory, graph_for
+):
+    """Meta (research/meta_api_facts.md section 1.4): since 2025-06-10, async jobs with breakdowns asking
+    reach for a start more than 13 months back are limited to 10 per ad account per day."""
+    sb = module_sandbox_factory(now=NOW, history_days=500)
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]["id"]
+    old = {"since": "2025-01-06", "until": "2025-01-06"}  # 14 months before 2026-03-15
+    recent = {"since": "2025-03-16", "until": "2025-03-16"}  # 12 months before
+
+    def submit(time_range, fields=("ad_id", "spend", "reach")):
+        params = {"level": "ad", "time_increment": 1, "fields": list(fields), "time_range": time_range}
+        return g.post(f"{acct}/insights", breakdowns=SETS[2], **params)
+
+    assert all(submit(old)[0] == 200 for _ in range(10))
+    status, body, _ = submit(old)
+    assert status == 400 and body["error"]["code"] == 100
+    assert (
+        "Reach-related metric breakdowns are unavailable due to rate limit threshold"
+        in body["error"]["message"]
+    )
+    assert submit(old, fields=("ad_id", "spend"))[0] == 200, "without reach the job is not limited"
+    assert submit(recent)[0] == 200, "nor is a job starting within 13 months"

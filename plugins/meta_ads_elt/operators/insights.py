@@ -148,6 +148,12 @@ def plan_window(day: dt.date, lookback_days: int) -> tuple[dt.date, dt.date]:
     return day - dt.timedelta(days=lookback_days - 1), day
 
 
+def _since_and_today(job: ReportJob) -> tuple[dt.date, dt.date]:
+    """The job's first date and Meta's (UTC) date now: what
+    :meth:`~meta_ads_elt.reports.ReportConfig.withholds_reach` compares."""
+    return dt.date.fromisoformat(job.since), dt.datetime.now(dt.UTC).date()
+
+
 def plan_chunks(since: dt.date, until: dt.date, chunk_days: int) -> list[ReportJob]:
     """Split ``[since, until]`` into consecutive jobs of at most ``chunk_days`` days (newest last)."""
     if chunk_days < 1:
@@ -320,7 +326,9 @@ class MetaInsightsOperator(MetaAccountOperator):
         report = self.report
         params: dict[str, Any] = {
             "level": F.INSIGHTS_LEVEL if report.is_default else report.level,
-            "fields": list(F.INSIGHTS_FIELDS) if report.is_default else report.request_fields,
+            "fields": list(F.INSIGHTS_FIELDS)
+            if report.is_default
+            else report.fields_for(*_since_and_today(job)),
             "time_range": {"since": job.since, "until": job.until},
             "time_increment": report.time_increment,
             "action_attribution_windows": report.windows(self.attribution_windows),
@@ -799,6 +807,10 @@ class MetaInsightsOperator(MetaAccountOperator):
             ],
             "level": F.INSIGHTS_LEVEL if report.is_default else report.level,
             "fields": list(F.INSIGHTS_FIELDS) if report.is_default else report.request_fields,
+            # jobs of a report with breakdowns starting over 13 months back: reach left out (reports.REACH_FIELDS)
+            "reach_withheld_jobs": sorted(
+                j.key for j in jobs if report.withholds_reach(*_since_and_today(j))
+            ),
             "extracted_at": extracted_at.isoformat(),
             "partitions": [p["date"] for p in partitions],
             "failed_dates": failed_dates,

@@ -18,6 +18,8 @@ from meta_ads_elt.reports import ReportConfig, preset
 from meta_ads_elt.schemas import report_schema
 from sandbox_lake import use_connection
 
+from tests.sandboxes import still_now
+
 pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("calm_governor")]
 
 NOW = "2026-11-20T12:00:00+00:00"
@@ -38,11 +40,10 @@ def report_op(report, account, lake, day=D, **kw):
         account_id=f"act_{account}",
         lake_root=str(lake),
         data_interval_day=day,
-        lookback_days=LOOKBACK,
         deferrable=False,
         first_poll=0.1,
         poll_interval=0.5,
-        **kw,
+        **{"lookback_days": LOOKBACK, **kw},
     )
 
 
@@ -215,3 +216,36 @@ def test_a_report_added_to_the_config_lands_and_its_staging_model_builds(fixed, 
         ).fetchone()
         total = con.execute("select sum(spend) from stg_meta__account_totals").fetchone()[0]
     assert n > 0 and regions > 1 and spend == total
+
+
+def test_old_dates_of_a_breakdown_report_come_without_reach_and_are_never_refused(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Meta limits async jobs with breakdowns asking reach for a start over 13 months back to 10 per ad
+    account per day (research/meta_api_facts.md section 1.4): a backfill of eleven such dates failed on the
+    eleventh. Their jobs now leave reach out (null in the lake) and every date lands, equal to the truth."""
+    sb = sandbox_factory(now=still_now(), history_days=500)
+    use_connection(monkeypatch, sb)
+    report, account = preset("by_country"), sb.world()["accounts"][0]["account_id"]
+    today = dt.date.fromisoformat(sb.now()[:10])
+    days = [today - dt.timedelta(days=430 + i) for i in range(11)]  # over 14 months back
+    for day in days:
+        result = report_op(report, account, tmp_path, day=day.isoformat(), lookback_days=1).execute(
+            {"run_id": f"backfill {day}"}
+        )
+        assert result["partitions"] == 1
+    rows = read(tmp_path, "insights_by_country").to_pylist()
+    assert rows and {r["reach"] for r in rows} == {None}
+    manifests = [
+        json.loads(Path(p).read_text())
+        for p in glob.glob(f"{tmp_path}/_manifests/insights_by_country/*.json")
+    ]
+    assert len(manifests) == 11 and all(len(m["reach_withheld_jobs"]) == 1 for m in manifests)
+    got = collections.Counter()
+    for r in rows:
+        got[str(r["date"])] += r["spend"]
+    truth = sb.truth(min(days).isoformat(), max(days).isoformat())["accounts"]
+    want = {
+        t["date"]: Decimal(t["spend"]) for t in truth if t["account_id"] == account and Decimal(t["spend"])
+    }
+    assert want and dict(got) == want
