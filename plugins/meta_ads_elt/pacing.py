@@ -4,21 +4,39 @@ For Meta's quotas counted per second rather than reported in usage headers, whic
 (:mod:`meta_ads_elt.governor`) cannot see coming: "Instagram Conversations API: 2 calls per second per
 IG professional account" (Meta's rate-limiting docs, research/meta_api_facts.md section 2.2), where each
 item of a batch counts as a call (Graph batch requests, section 8).
+
+Where it is waited in: in the hook, around each HTTP send (``MetaGraphApiHook._send``:
+:meth:`CallPacer.sending`), for every attempt of a call, retries and repeats included; callers hand their
+pacer to the hook's ``call``, ``paginate`` and ``batch`` (``pacer=``) and never wait in it themselves.
+
+When a call counts: Meta counts it at some moment between its send and its answer, and under load (Pages
+pulled in parallel threads, on the client and on the server) that moment can lag the send by more than
+any fixed margin. So a call is counted from the moment its answer is back, the latest moment Meta can
+have counted it, and the next call over the quota waits for that moment plus ``per_seconds``: two calls
+``calls`` apart then reach Meta at least ``per_seconds`` apart whatever the delays. The price is one
+call's round trip per ``calls`` calls (e.g. 2 Instagram calls per 1.1 s plus a round trip).
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 MARGIN_SECONDS = 0.1
-"""Added to each wait: the call reaches Meta a little after the client counts it."""
+"""Added to each wait, kept at 0.1 s (10 % of Meta's one-second window) rather than grown. It no longer has
+to cover the delay between the count and the moment Meta counts the call: a call counted at its send
+(the first version of this fix) and 0.1 s still got 2 refusals (80002) with 12 Pages' Instagram pulls in
+10 threads on 2 busy cores, as the server's own delay is unbounded; counted at its answer
+(:meth:`CallPacer.sending`), none. What is left to it is how Meta measures its second, which Meta does
+not document (research/meta_api_facts.md section 2.2)."""
 
 
 class CallPacer:
-    """Waits, before calls, so that at most ``calls`` go out in any ``per_seconds`` (not thread-safe:
-    one per sequential reader)."""
+    """Waits, before calls, so that at most ``calls`` reach Meta in any ``per_seconds`` (not thread-safe:
+    one per sequential reader, e.g. one per Page and platform walk; the hook sends a batch's calls one
+    after the other)."""
 
     def __init__(
         self,
@@ -52,3 +70,16 @@ class CallPacer:
             self.waited += pause
             now = self._clock()
         self._sent.extend([now] * n)
+
+    @contextlib.contextmanager
+    def sending(self, n: int = 1) -> Iterator[None]:
+        """:meth:`wait` for ``n`` calls, make them in the block, and count them from the block's end (their
+        answer, or their failure: the latest moment Meta can have counted them; see the module docstring)."""
+        self.wait(n)
+        try:
+            yield
+        finally:
+            answered = self._clock()
+            for _ in range(n):
+                self._sent.pop()
+            self._sent.extend([answered] * n)

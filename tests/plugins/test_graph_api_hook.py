@@ -21,6 +21,9 @@ from meta_ads_elt.errors import (
 )
 from meta_ads_elt.governor import RateLimitGovernor
 from meta_ads_elt.hooks.graph_api import MetaGraphApiHook
+from meta_ads_elt.pacing import MARGIN_SECONDS, CallPacer
+
+from tests.plugins.test_pacing import FakeTime
 
 TOKEN = "stub-user-token-123"
 SECRET = "stub-secret"
@@ -611,3 +614,72 @@ def test_async_batch_chunks_and_retries_like_the_sync_batch(monkeypatch, stub):
     out = asyncio.run(hook.abatch(reqs))
     assert [o["body"]["id"].split("?")[0] for o in out] == [str(i) for i in range(60)]
     assert [len(json.loads(r["form"]["batch"])) for r in stub.requests] == [50, 10, 1]
+
+
+def one_call_a_second() -> tuple[CallPacer, FakeTime]:
+    """A pacer of 1 call a second on a clock that only moves when the pacer sleeps: every send after the
+    first waits once, so the waits count the paced sends."""
+    t = FakeTime()
+    return CallPacer(1, 1.0, clock=t.clock, sleep=t.sleep), t
+
+
+def test_every_attempt_of_a_call_is_paced_right_before_it_is_sent(monkeypatch, stub):
+    """Meta's Instagram quota counts what reaches it: the hook's retries are calls too."""
+    stub.script["/v26.0/me"] = [
+        (500, {"error": {"code": 2, "message": "Service temporarily unavailable", "is_transient": True}}),
+        "drop",
+        (200, {"id": "1"}),
+    ]
+    pacer, t = one_call_a_second()
+    assert connect(monkeypatch, stub).call("GET", "me", pacer=pacer) == {"id": "1"}
+    assert len(stub.requests) == 3
+    assert t.slept == [pytest.approx(1.0 + MARGIN_SECONDS)] * 2
+
+
+def test_a_paced_batch_is_sent_in_calls_the_quota_lets_out_and_its_rounds_are_paced(monkeypatch, stub):
+    """Each batch item is a call to Meta (meta_api_facts.md section 8): a batch call holds at most the
+    quota, and waits for as many calls as it holds, in every round asking items again."""
+    asked: dict[str, int] = {}
+
+    def serve(query, form):
+        out = []
+        for op in json.loads(form["batch"][0]):
+            asked[op["relative_url"]] = asked.get(op["relative_url"], 0) + 1
+            if op["relative_url"] == "m_2" and asked["m_2"] == 1:
+                out.append(None)  # Meta timed this one out: asked again in the next round
+            else:
+                out.append({"code": 200, "headers": [], "body": json.dumps({"id": op["relative_url"]})})
+        return (200, out)
+
+    stub.script["/v26.0/"] = [serve]
+    pacer, t = one_call_a_second()
+    out = connect(monkeypatch, stub).batch(
+        [{"method": "GET", "path": (f"m_{i}",)} for i in range(3)], pacer=pacer
+    )
+    assert [o["body"]["id"] for o in out] == ["m_0", "m_1", "m_2"]
+    sent = [[op["relative_url"] for op in json.loads(r["form"]["batch"])] for r in stub.requests]
+    assert sent == [["m_0"], ["m_1"], ["m_2"], ["m_2"]]
+    assert len(t.slept) == 3
+    with pytest.raises(ValueError, match="2 calls do not fit a quota of 1"):  # a batch call sent directly
+        connect(monkeypatch, stub).call(
+            "POST", (), {"batch": [{"method": "GET", "relative_url": "m_0"}] * 2}, pacer=pacer
+        )
+
+
+def test_the_call_repeated_with_a_renewed_page_token_is_paced_and_the_renewal_is_not(monkeypatch, stub):
+    stub.script["/v26.0/555"] = page_tokens("page-token-old-111", "page-token-new-222")
+
+    def conversations(query, form):
+        if query["access_token"] != "page-token-new-222" and query.get("after"):
+            return EXPIRED
+        return (200, page([{"id": "t_2"}]) if query.get("after") else page([{"id": "t_1"}], after="c1"))
+
+    stub.script["/v26.0/555/conversations"] = [conversations]
+    page_hook = connect(monkeypatch, stub).for_page("555")
+    pacer, t = one_call_a_second()
+    assert list(page_hook.paginate("555/conversations", scope="555", pacer=pacer)) == [
+        [{"id": "t_1"}],
+        [{"id": "t_2"}],
+    ]
+    assert [r["path"] for r in stub.requests].count("/v26.0/555/conversations") == 3
+    assert page_hook.token_renewals == 1 and len(t.slept) == 2

@@ -1,4 +1,5 @@
-"""CallPacer: at most N calls in any window, batch items counted one by one (fake clock, no sleeping)."""
+"""CallPacer: at most N calls in any window, batch items counted one by one, a call counted from its answer
+(fake clock, no sleeping)."""
 
 from __future__ import annotations
 
@@ -49,3 +50,19 @@ def test_calls_spread_over_time_never_wait():
         pacer.wait()
         t.now += 0.6
     assert t.slept == []
+
+
+def test_a_call_made_in_sending_counts_from_its_answer_the_latest_moment_meta_can_have_counted_it():
+    t = FakeTime()
+    pacer = CallPacer(1, 1.0, clock=t.clock, sleep=t.sleep)
+    with pacer.sending():
+        t.now += 0.4  # the round trip: Meta counted the call somewhere in it
+    t.now += 0.5
+    with pacer.sending():
+        pass
+    assert t.slept == [pytest.approx(0.5 + MARGIN_SECONDS)]  # from the answer, not from the send
+    with pytest.raises(RuntimeError), pacer.sending():
+        raise RuntimeError("connection dropped")
+    with pacer.sending():
+        pass
+    assert t.slept[-1] == pytest.approx(1.0 + MARGIN_SECONDS)  # a failed send counts too

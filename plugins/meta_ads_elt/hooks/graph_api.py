@@ -15,6 +15,14 @@ Guarantees
   call, and reading usage headers after it, errors included). A wait longer than ``max_wait_seconds``
   (Meta's regain time, say) fails at once with :class:`~meta_ads_elt.errors.MetaRateLimitWaitError`
   naming the time to retry, instead of holding the worker.
+* Quotas counted per second (Instagram Conversations API: 2 calls a second per Instagram account,
+  research/meta_api_facts.md section 2.2), which usage headers do not announce, are kept by a
+  :class:`~meta_ads_elt.pacing.CallPacer` the caller passes (``pacer=`` of :meth:`call`,
+  :meth:`paginate`, :meth:`batch`): the hook waits in it right before each HTTP send, after the
+  governor, and counts the call from its answer (:meth:`~meta_ads_elt.pacing.CallPacer.sending`), for
+  every attempt (retries, pages asked again smaller, batch rounds re-asking items, the repeat after a
+  Page token renewal), a batch call counting one call per item (section 8). A batch paced so is sent in
+  calls of at most ``pacer.calls`` items (:func:`batch_call_size`).
 * Retries: transient errors (codes 1, 2, ``is_transient``, HTTP 5xx, timeouts, dropped connections) with
   exponential backoff and jitter; throttles (4, 17, 32, 341, 613, 80000-80014) after the wait Meta
   announces. Fatal errors (190 token, 10/200-299 permission, 100 parameter, other 4xx) are raised at
@@ -76,6 +84,7 @@ from meta_ads_elt.get_provider_info import (
     DEFAULT_TIMEOUT_SECONDS,
 )
 from meta_ads_elt.governor import RateLimitGovernor, get_governor
+from meta_ads_elt.pacing import CallPacer
 from meta_ads_elt.redaction import install_log_filter, register_secret, scrub
 
 DEFAULT_TIMEOUT = float(DEFAULT_TIMEOUT_SECONDS)
@@ -83,6 +92,7 @@ DEFAULT_MAX_WAIT_SECONDS = 30 * 60.0
 """Longest rate-limit wait a call accepts before failing with the time to retry (config:
 ``max_rate_limit_wait_minutes``)."""
 BATCH_MAX = 50
+"""Most operations Meta takes in one batch call."""
 BATCH_ITEMS = "batch items"
 """How retry warnings name a round of batch items asked again."""
 _API_VERSION_RE = re.compile(r"^v\d+\.\d+$")
@@ -362,6 +372,9 @@ class GraphRequest:
     """The ad account / Page id whose rate-limit budget the call spends (the governor's scope)."""
     what: str
     """``GET /act_1/insights``: how messages name the call (no token, no parameters)."""
+    calls: int = 1
+    """How many calls Meta counts this request as: one per item for a batch call (meta_api_facts.md
+    section 8), what a :class:`~meta_ads_elt.pacing.CallPacer` waits for."""
 
 
 def graph_request(
@@ -378,6 +391,7 @@ def graph_request(
     where = "/".join(tpath)
     encoded = _encode_params(params or {})
     in_query = method in ("GET", "DELETE")
+    batch = (params or {}).get("batch") if not tpath else None
     return GraphRequest(
         method=method,
         url=f"{settings.base_url}/{settings.api_version}/{where}",
@@ -385,7 +399,14 @@ def graph_request(
         data=None if in_query else encoded,
         scope=scope or _scope_of(tpath),
         what=f"{method} /{where}",
+        calls=len(batch) if isinstance(batch, list | tuple) and batch else 1,
     )
+
+
+def batch_call_size(pacer: CallPacer | None) -> int:
+    """Most operations in one batch call: ``BATCH_MAX``, or fewer under ``pacer`` (each item is a call to
+    Meta, so a batch call may hold no more than the quota lets out at once)."""
+    return min(pacer.calls, BATCH_MAX) if pacer is not None else BATCH_MAX
 
 
 @functools.cache
@@ -429,11 +450,13 @@ def _failed_attempt_error(state: RetryCallState) -> BaseException | None:
 class _BatchRun:
     """One :meth:`~MetaGraphApiHook.batch` / :meth:`~MetaGraphApiHook.abatch`: the operations, the
     answers so far and what is still pending. Each round asks the pending items again, in calls of up to
-    ``BATCH_MAX``; Meta's ``null`` items and retryable item errors stay pending until the last round,
-    where a retryable error is returned as the item's answer (``error``)."""
+    ``call_size`` (:func:`batch_call_size`); Meta's ``null`` items and retryable item errors stay pending
+    until the last round, where a retryable error is returned as the item's answer (``error``)."""
 
-    def __init__(self, hook: MetaGraphApiHook, requests: list[dict], scope: str | None) -> None:
-        self.hook, self.scope = hook, scope
+    def __init__(
+        self, hook: MetaGraphApiHook, requests: list[dict], scope: str | None, call_size: int = BATCH_MAX
+    ) -> None:
+        self.hook, self.scope, self.call_size = hook, scope, call_size
         self.ops = [hook.batch_op(r) for r in requests]
         self.results: list[dict | None] = [None] * len(requests)
         self.pending = list(range(len(requests)))
@@ -441,7 +464,8 @@ class _BatchRun:
 
     def payloads(self) -> list[dict[str, Any]]:
         """The parameters of this round's batch calls."""
-        self.chunks = [self.pending[i : i + BATCH_MAX] for i in range(0, len(self.pending), BATCH_MAX)]
+        size = self.call_size
+        self.chunks = [self.pending[i : i + size] for i in range(0, len(self.pending), size)]
         return [{"batch": [self.ops[i] for i in chunk], "include_headers": "true"} for chunk in self.chunks]
 
     def accept(self, attempt: AttemptManager, replies: list[Any]) -> None:
@@ -620,18 +644,22 @@ class MetaGraphApiHook(BaseHook):
         async with self.async_session() as own:
             yield own
 
-    def _send(self, request: GraphRequest) -> tuple[int, Any, bytes]:
+    def _send(self, request: GraphRequest, pacer: CallPacer | None = None) -> tuple[int, Any, bytes]:
+        """Send ``request``; with ``pacer``, once it lets ``request.calls`` more calls out, counted until
+        the answer is back (:meth:`CallPacer.sending`)."""
         from requests import RequestException
 
+        http, headers, timeout = self._http, _sdk_headers(), self.settings.timeout
         try:
-            response = self._http.request(
-                request.method,
-                request.url,
-                params=request.query,
-                data=request.data,
-                headers=_sdk_headers(),
-                timeout=self.settings.timeout,
-            )
+            with pacer.sending(request.calls) if pacer is not None else contextlib.nullcontext():
+                response = http.request(
+                    request.method,
+                    request.url,
+                    params=request.query,
+                    data=request.data,
+                    headers=headers,
+                    timeout=timeout,
+                )
         except RequestException as exc:
             raise classify_transport(exc, what=request.what) from None
         return response.status_code, response.headers, response.content
@@ -734,6 +762,7 @@ class MetaGraphApiHook(BaseHook):
         scope: str | None = None,
         with_headers: bool = False,
         retry_if: Callable[[BaseException], bool] | None = None,
+        pacer: CallPacer | None = None,
     ) -> Any:
         """One Graph call with governor, retries and error classification; returns the parsed JSON.
 
@@ -742,6 +771,8 @@ class MetaGraphApiHook(BaseHook):
         :param with_headers: return ``(body, response headers)`` (e.g. Meta's ``Date``: its clock).
         :param retry_if: which errors to retry, when not every retryable one (default
             :func:`~meta_ads_elt.errors.is_retryable`); e.g. a probe that must see "not ready" at once.
+        :param pacer: a per-second quota the call spends (see the module docstring), waited in before each
+            attempt is sent; a pacer is one sequential reader's (not thread-safe), never shared by threads.
         :raises MetaFatalError: token, permission, parameter or other non-retryable errors (at once).
         :raises MetaDataTooLargeError: Meta asks for less data (caller reads smaller pages / splits).
         :raises MetaRetryableError: still failing after ``max_attempts``.
@@ -749,20 +780,21 @@ class MetaGraphApiHook(BaseHook):
         retry = _RETRY_IF_RETRYABLE if retry_if is None else retry_if_exception(retry_if)
         settings = self.settings
         try:
-            body, headers = self._call(graph_request(settings, method, path, params, scope), retry)
+            body, headers = self._call(graph_request(settings, method, path, params, scope), retry, pacer)
         except MetaTokenError as exc:
             if self._page_of is None:
                 raise
             self._renew_page_token(settings.access_token, exc)
-            body, headers = self._call(graph_request(self.settings, method, path, params, scope), retry)
+            request = graph_request(self.settings, method, path, params, scope)
+            body, headers = self._call(request, retry, pacer)
         return (body, headers) if with_headers else body
 
-    def _call(self, request: GraphRequest, retry: Any) -> tuple[Any, Any]:
-        """One request under the retry policy: ``(body, headers)``, or its error raised."""
+    def _call(self, request: GraphRequest, retry: Any, pacer: CallPacer | None) -> tuple[Any, Any]:
+        """One request under the retry policy, every attempt paced: ``(body, headers)`` or its error."""
         for attempt in Retrying(**self._retry_policy(request.what, request.scope, retry)):
             with attempt:
                 self.governor.sleep(self._admit(request, attempt))
-                body, headers = self._answer(request, self._send(request))
+                body, headers = self._answer(request, self._send(request, pacer))
         return body, headers
 
     async def acall(
@@ -785,13 +817,15 @@ class MetaGraphApiHook(BaseHook):
         *,
         scope: str | None = None,
         first: dict | None = None,
+        pacer: CallPacer | None = None,
     ) -> Iterator[list[dict]]:
         """Yield each page's ``data``, following ``paging.cursors.after`` while ``paging.next`` is present.
 
         Never follows the server's ``next`` URL itself (it carries the token). A cursor seen twice raises
         :class:`MetaRetryableError` (a loop would never end). When Meta asks to "reduce the amount of
         data", the page size (``limit``) is halved and the same page is asked again. ``first``: the first
-        page's body when the caller has already read it with ``params``.
+        page's body when the caller has already read it with ``params``. ``pacer``: as for :meth:`call`,
+        every page's call (and each asked again) paced.
 
         An item with an ``id`` is yielded once per walk: a list that changes while it is paged (an ad
         edited, a lead or a conversation arriving) can list an item again on a later page (Meta's cursor
@@ -804,7 +838,9 @@ class MetaGraphApiHook(BaseHook):
         relisted = 0
         while True:
             try:
-                body = first if first is not None else self.call("GET", path, params, scope=scope)
+                body = (
+                    first if first is not None else self.call("GET", path, params, scope=scope, pacer=pacer)
+                )
                 first = None
             except MetaDataTooLargeError:
                 limit = int(params.get("limit") or 25)
@@ -853,9 +889,15 @@ class MetaGraphApiHook(BaseHook):
                 op["body"] = urlencode(params)
         return op
 
-    def batch(self, requests: list[dict], *, scope: str | None = None) -> list[dict]:
+    def batch(
+        self, requests: list[dict], *, scope: str | None = None, pacer: CallPacer | None = None
+    ) -> list[dict]:
         """Run Graph batch requests (chunks of <= 50); return per item ``{code, headers, body, error}`` in
         order, ``error`` being the item's classified error (a :class:`MetaApiError`) or ``None``.
+
+        ``pacer``: as for :meth:`call`; each batch call (every round's, every attempt) waits for as many
+        calls as it holds items, and holds at most ``pacer.calls`` (:func:`batch_call_size`). The calls
+        of a batch go one after the other, so one reader's pacer is never used by two threads.
 
         ``null`` items (Meta timed them out) and items with retryable errors are asked again (only
         those), in rounds under the hook's retry policy; items with other errors are returned as they
@@ -863,21 +905,22 @@ class MetaGraphApiHook(BaseHook):
         are asked once more with a new Page token (see :meth:`call`).
         """
         token = self.settings.access_token
-        results = self._batch_rounds(requests, scope)
+        results = self._batch_rounds(requests, scope, pacer)
         refused = [i for i, r in enumerate(results) if isinstance(r["error"], MetaTokenError)]
         if refused and self._page_of is not None:
             self._renew_page_token(token, results[refused[0]]["error"])
             for i, answer in zip(
-                refused, self._batch_rounds([requests[i] for i in refused], scope), strict=True
+                refused, self._batch_rounds([requests[i] for i in refused], scope, pacer), strict=True
             ):
                 results[i] = answer
         return results
 
-    def _batch_rounds(self, requests: list[dict], scope: str | None) -> list[dict]:
-        run = _BatchRun(self, requests, scope)
+    def _batch_rounds(self, requests: list[dict], scope: str | None, pacer: CallPacer | None) -> list[dict]:
+        run = _BatchRun(self, requests, scope, batch_call_size(pacer))
         for attempt in Retrying(**self._retry_policy(BATCH_ITEMS, scope, _RETRY_IF_ITEMS_PENDING)):
             with attempt:
-                run.accept(attempt, [self.call("POST", (), p, scope=scope) for p in run.payloads()])
+                replies = [self.call("POST", (), p, scope=scope, pacer=pacer) for p in run.payloads()]
+                run.accept(attempt, replies)
         return run.results  # type: ignore[return-value]
 
     async def abatch(

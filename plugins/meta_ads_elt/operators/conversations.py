@@ -7,13 +7,15 @@ first conversation not updated since the window start (the order is checked as p
 :class:`ListingPage`). Per-id reads that remain (a conversation's messages beyond the first nested page,
 when ``messages_per_conversation`` < 20) go through Graph batch requests, at most 50 per call. Instagram
 calls are paced to Meta's quota of 2 calls per second per Instagram account, batch items counted one by
-one (:class:`~meta_ads_elt.pacing.CallPacer`). The naive path of seed 004 (list, then each
-conversation, then each message) costs one call per message.
+one: each Instagram walk has its :class:`~meta_ads_elt.pacing.CallPacer`, handed to the hook's
+``paginate`` and ``batch``, which wait in it right before each send, retries included (the operator never
+waits itself). The naive path of seed 004 (list, then each conversation, then each message) costs one
+call per message.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import TYPE_CHECKING, Any
@@ -169,17 +171,6 @@ class ConversationPull:
             pa.Table.from_pylist(conversations, schema=schemas.CONVERSATIONS),
             pa.Table.from_pylist(messages, schema=schemas.MESSAGES),
         )
-
-
-def _paced(pages: Iterator[list[dict]], pacer: CallPacer | None) -> Iterator[list[dict]]:
-    """``pages`` (one call each), each fetched only once ``pacer`` lets one more call out."""
-    while True:
-        if pacer:
-            pacer.wait()
-        try:
-            yield next(pages)
-        except StopIteration:
-            return
 
 
 def _edge(value: Any) -> tuple[list[dict], Mapping[str, Any]]:
@@ -504,7 +495,7 @@ class MetaConversationsOperator(MetaPageOperator):
         pacer = CallPacer(page_hook.settings.instagram_calls_per_second) if platform == "instagram" else None
         head: datetime | None = None  # the newest updated_time the walk's first page showed
         try:
-            for batch in _paced(page_hook.paginate(f"{page_id}/conversations", params, scope=page_id), pacer):
+            for batch in page_hook.paginate(f"{page_id}/conversations", params, scope=page_id, pacer=pacer):
                 pull.pages_read += 1
                 page = ListingPage.of(batch, start, after=pull.last_listed)
                 for record, updated in page.in_window:
@@ -570,7 +561,7 @@ class MetaConversationsOperator(MetaPageOperator):
         conversation the walk's first page showed): what was updated since is taken as it is now
         (``updated_during_walk``), usually one call."""
         index = {state.id: i for i, state in enumerate(states)}
-        for batch in _paced(page_hook.paginate(f"{page_id}/conversations", params, scope=page_id), pacer):
+        for batch in page_hook.paginate(f"{page_id}/conversations", params, scope=page_id, pacer=pacer):
             pull.pages_read += 1
             for record in batch:
                 updated = parse_meta_time(record["updated_time"])
@@ -593,20 +584,17 @@ class MetaConversationsOperator(MetaPageOperator):
         pacer: CallPacer | None = None,
     ) -> int:
         """Walk the conversations' ``messages`` edges beyond the first nested page, 50 operations per
-        batch call (``pacer.calls``, paced, with a pacer): the rest of the 20 most recent with details, then
-        ids and times back to the window."""
-        from meta_ads_elt.hooks.graph_api import BATCH_MAX  # imported with the hook, not at DAG parse
+        batch call (``pacer.calls`` with a pacer, which the hook waits in before each send): the rest of the
+        20 most recent with details, then ids and times back to the window."""
+        from meta_ads_elt.hooks.graph_api import batch_call_size  # imported with the hook, not at DAG parse
 
         batch_calls = 0
-        # Instagram: a batch holds what the quota lets out at once (each item is a call to Meta)
-        size = min(pacer.calls, BATCH_MAX) if pacer else BATCH_MAX
+        size = batch_call_size(pacer)  # one batch call each: the manifest's batch_calls
         pending = [s for s in states if s.wants_more()]
         while pending:
             for chunk_start in range(0, len(pending), size):
                 chunk = pending[chunk_start : chunk_start + size]
-                if pacer:
-                    pacer.wait(len(chunk))
-                results = page_hook.batch([s.more_request() for s in chunk], scope=page_id)
+                results = page_hook.batch([s.more_request() for s in chunk], scope=page_id, pacer=pacer)
                 batch_calls += 1
                 for state, item in zip(chunk, results, strict=True):
                     body, error = item.get("body"), item.get("error")  # classified once, by the hook
