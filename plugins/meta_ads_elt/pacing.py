@@ -25,12 +25,11 @@ from collections import deque
 from collections.abc import Callable, Iterator
 
 MARGIN_SECONDS = 0.1
-"""Added to each wait, kept at 0.1 s (10 % of Meta's one-second window) rather than grown. It no longer has
-to cover the delay between the count and the moment Meta counts the call: a call counted at its send
-(the first version of this fix) and 0.1 s still got 2 refusals (80002) with 12 Pages' Instagram pulls in
-10 threads on 2 busy cores, as the server's own delay is unbounded; counted at its answer
-(:meth:`CallPacer.sending`), none. What is left to it is how Meta measures its second, which Meta does
-not document (research/meta_api_facts.md section 2.2)."""
+"""Added to each wait (10 % of Meta's one-second window): how Meta measures its second, which Meta does not
+document (research/meta_api_facts.md section 2.2). It does not cover the delay between a send and the
+moment Meta counts the call, which no fixed margin bounds under load: a call is counted from its answer
+instead (:meth:`CallPacer.sending`). Counted at its send with this margin, 12 Pages' Instagram pulls in 10
+threads on 2 busy cores still drew 2 refusals (80002) from the sandbox; counted at its answer, none."""
 
 
 class CallPacer:
