@@ -325,10 +325,8 @@ class MetaInsightsOperator(MetaAccountOperator):
     def _request_params(self, job: ReportJob) -> dict[str, Any]:
         report = self.report
         params: dict[str, Any] = {
-            "level": F.INSIGHTS_LEVEL if report.is_default else report.level,
-            "fields": list(F.INSIGHTS_FIELDS)
-            if report.is_default
-            else report.fields_for(*_since_and_today(job)),
+            "level": report.level,
+            "fields": report.fields_for(*_since_and_today(job)),
             "time_range": {"since": job.since, "until": job.until},
             "time_increment": report.time_increment,
             "action_attribution_windows": report.windows(self.attribution_windows),
@@ -805,8 +803,8 @@ class MetaInsightsOperator(MetaAccountOperator):
             "partial_dates": [
                 t["date"] for t in totals or () if dt.date.fromisoformat(t["date"]) >= t["served_local_date"]
             ],
-            "level": F.INSIGHTS_LEVEL if report.is_default else report.level,
-            "fields": list(F.INSIGHTS_FIELDS) if report.is_default else report.request_fields,
+            "level": report.level,
+            "fields": report.request_fields,
             # jobs of a report with breakdowns starting over 13 months back: reach left out (reports.REACH_FIELDS)
             "reach_withheld_jobs": sorted(
                 j.key for j in jobs if report.withholds_reach(*_since_and_today(j))

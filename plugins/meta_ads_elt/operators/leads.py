@@ -38,6 +38,11 @@ AD_FIELDS = ("ad_id", "ad_name", "adset_id", "adset_name", "campaign_id", "campa
 """A lead's ad, ad set and campaign: set when the lead is created, never changed."""
 
 
+def has_ad(row: Mapping[str, Any]) -> bool:
+    """Whether a lead row carries an ad, ad set or campaign id (seed 003: some come without)."""
+    return any(row[f] for f in AD_IDS)
+
+
 # --- turning API records into lake rows --------------------------------------------------------
 
 
@@ -149,7 +154,7 @@ class LeadRows:
 
     def without_ad_ids(self) -> set[str]:
         """The ids of the leads that came without ad, ad set and campaign ids."""
-        return {r["lead_id"] for rows in self.leads.values() for r in rows if not any(r[f] for f in AD_IDS)}
+        return {r["lead_id"] for rows in self.leads.values() for r in rows if not has_ad(r)}
 
     def keep_ad_ids_an_earlier_pull_saw(self, earlier: Iterable[Mapping[str, Any]]) -> None:
         """A rerun of a date replaces the date's leads. A lead the earlier pull saw with ad ids and Meta now
@@ -157,11 +162,11 @@ class LeadRows:
         earlier pull's ad, ad set and campaign, ids and names: a lead's ad never changes, and without them
         the lead would leave its ad's numbers. The rest of the row is this pull's; counted in
         ``ad_ids_kept``. A lead no pull saw with ad ids (organic, an ad preview) stays without."""
-        seen = {r["lead_id"]: r for r in earlier if any(r[f] for f in AD_IDS)}
+        seen = {r["lead_id"]: r for r in earlier if has_ad(r)}
         for rows in self.leads.values():
             for index, row in enumerate(rows):
                 attribution = seen.get(row["lead_id"])
-                if attribution is not None and not any(row[f] for f in AD_IDS):
+                if attribution is not None and not has_ad(row):
                     rows[index] = {**row, **{f: attribution[f] for f in AD_FIELDS}}
                     self.ad_ids_kept += 1
 
