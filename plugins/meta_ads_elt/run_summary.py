@@ -228,15 +228,16 @@ def failed_extraction_lines(con: Any) -> list[str]:
 
 def conversation_access_warnings(con: Any) -> list[str]:
     """Warnings for account-days whose first-party conversation starts are far below Meta's reported
-    paid starts (``lead_reconciliation.first_party_starts_far_below_reported``): the signature of a
-    token whose app has only Standard Access, which sees no conversation with people who have no
+    paid starts over the 7 days around them (``lead_reconciliation.first_party_starts_far_below_reported_7d``,
+    so a start Meta reports on another day than its own is not taken for a missing one): the signature
+    of a token whose app has only Standard Access, which sees no conversation with people who have no
     role on the app (seed 004). Never a silent zero."""
     flagged = con.execute(
         """
         select account_id, count(*) as days, sum(conversations_started), sum(conversations_started_reported),
             min(date), max(date),
         from lead_reconciliation
-        where first_party_starts_far_below_reported
+        where first_party_starts_far_below_reported_7d
         group by account_id
         order by account_id
         """

@@ -92,6 +92,7 @@ MART_COLUMNS = {
         "fx_rate",
         "spend_reporting",
         "attribution_settings",
+        "first_party_starts_far_below_reported_7d",
     ],
     "leads_by_page": [
         "date",
@@ -208,16 +209,17 @@ def test_lead_reconciliation_per_account_and_local_day(scenario: Build) -> None:
     rows = scenario.query(
         "select date, account_id, leads_collected, leads_reported, leads_difference, conversations_started, "
         "conversations_started_reported, conversations_started_difference, leads_collected_unattributed, "
-        "first_party_starts_far_below_reported from lead_reconciliation order by date, account_id"
+        "first_party_starts_far_below_reported, first_party_starts_far_below_reported_7d "
+        "from lead_reconciliation order by date, account_id"
     )
     assert rows == [
         # date, account, collected, reported, diff, conv first-party, conv reported, diff,
-        # unattributed leads, first-party far below reported
-        (D("2026-10-31"), "1001", 2, 5, -3, 1, 2, -1, 1, False),
-        (D("2026-11-01"), "1001", 0, 1, -1, 1, 0, 1, 0, False),
-        (D("2026-11-02"), "1002", 1, 0, 1, 1, 1, 0, 0, False),
-        (D("2026-11-07"), "1001", 0, 0, 0, 1, 0, 1, 0, False),
-        (D("2026-11-07"), "1002", 0, 0, 0, 1, 0, 1, 0, False),
+        # unattributed leads, first-party far below reported (the day, the 7 days around it)
+        (D("2026-10-31"), "1001", 2, 5, -3, 1, 2, -1, 1, False, False),
+        (D("2026-11-01"), "1001", 0, 1, -1, 1, 0, 1, 0, False, False),
+        (D("2026-11-02"), "1002", 1, 0, 1, 1, 1, 0, 0, False, False),
+        (D("2026-11-07"), "1001", 0, 0, 0, 1, 0, 1, 0, False, False),
+        (D("2026-11-07"), "1002", 0, 0, 0, 1, 0, 1, 0, False, False),
     ]
 
 

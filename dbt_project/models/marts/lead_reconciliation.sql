@@ -7,7 +7,11 @@
 -- the pipeline knows (seed 003: ad previews, no advertiser privileges); never in leads_collected.
 -- first_party_starts_far_below_reported flags days where first-party starts are far below the paid
 -- starts Meta reports: the signature of a token with Standard Access (seed 004), which sees only
--- conversations with people who have a role on the app.
+-- conversations with people who have a role on the app. first_party_starts_far_below_reported_7d
+-- applies the same rule to the sums over the account's 7 days centred on the date (days without a
+-- row count as zero): Meta may report a start on another day than the one it was started on (on the
+-- ad's impression day, research/transform_anchors.md), which one day's comparison takes for missing
+-- starts. The warnings (assert_first_party_starts_are_not_far_below_reported, the run summary) use it.
 -- account_name and currency: the account's (currency: its cost_per_lead rows', else its snapshot's);
 -- reporting currency columns: macros/meta_reporting_currency.sql; attribution_settings (the settings
 -- leads_reported was counted under): macros/meta_attribution_settings.sql.
@@ -197,6 +201,25 @@ final as (
     left join fx_rates  -- noqa: ST11
         on {{ meta_fx_join('fx_rates', 'coalesce(leads.currency, accounts.currency)', 'spine.date') }}
 
+),
+
+with_7_days_around as (
+
+    select
+        final.*,
+        (
+            sum(final.conversations_started_reported) over seven_days_around
+            >= {{ var('standard_access_min_reported_starts') }}
+            and sum(final.conversations_started) over seven_days_around
+            < {{ var('standard_access_max_first_party_share') }}
+            * sum(final.conversations_started_reported) over seven_days_around
+        ) as first_party_starts_far_below_reported_7d,
+    from final
+    window seven_days_around as (
+        partition by final.account_id order by final.date
+        range between interval 3 days preceding and interval 3 days following
+    )
+
 )
 
-select * from final
+select * from with_7_days_around
