@@ -188,6 +188,15 @@ def run_dbt(
     )
 
 
+PRODUCTION_BUILD_EXCLUDES = ("--exclude-resource-type", "unit_test")
+"""What a pipeline build leaves out: dbt's unit tests. Their inputs are static rows in the project, so their
+outcome is decided by the project's code, not by the lake, and dbt recommends running them in development
+and CI only ("Since the inputs of the unit tests are static, there's no need to use additional compute
+cycles running them in production", docs.getdbt.com/docs/build/unit-tests). ``make test`` runs them
+(tests/dbt/test_marts_definitions.py); the data tests, which check the lake's rows, still gate every
+build."""
+
+
 _DBT_LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warn": logging.WARNING, "error": logging.ERROR}
 
 
@@ -298,6 +307,7 @@ def run_dbt_build(
     reports: Sequence[Any] | None = None,
 ) -> dict[str, Any]:
     """Run ``dbt build`` over the lake into ``build_db_path``; return a summary, raise on failure.
+    The build leaves dbt's unit tests out (:data:`PRODUCTION_BUILD_EXCLUDES`).
 
     ``reports`` (``insights.reports`` of the config): when the project's dbt sources and report staging
     models differ from what they need (:mod:`meta_ads_elt.dbt_contract`), build a copy of the project
@@ -449,7 +459,7 @@ def _build(
     timeout: float | None,
 ) -> dict[str, Any]:
     """One ``dbt build``: its summary, or :class:`DbtBuildError` naming each failing node."""
-    args = ["build"]
+    args = ["build", *PRODUCTION_BUILD_EXCLUDES]
     if full_refresh:
         args.append("--full-refresh")
     if select:

@@ -56,6 +56,26 @@ def test_the_build_logs_each_node_as_it_finishes_and_returns_its_warnings(
     json.dumps(result)  # an XCom: plain JSON
 
 
+def test_the_pipelines_builds_leave_the_unit_tests_to_make_test_where_they_all_pass(tmp_path: Path) -> None:
+    """dbt's unit tests check the project's code on static rows, not the lake: a pipeline build leaves them
+    out (dbt_runner.PRODUCTION_BUILD_EXCLUDES, as dbt recommends), and here every declared one runs and
+    passes."""
+    lake = tmp_path / "lake"
+    write_scenario_lake(lake)
+    build = Build(tmp_path, lake)
+    build.build()
+    built = json.loads((build.target / "run_results.json").read_text())["results"]
+    assert any(r["unique_id"].startswith("model.") for r in built)
+    assert not [r["unique_id"] for r in built if r["unique_id"].startswith("unit_test.")]
+
+    declared = json.loads((build.target / "manifest.json").read_text())["unit_tests"]
+    tested = build.dbt("test", "--select", "test_type:unit")
+    assert tested.returncode == 0, tested.stdout[-3000:]
+    results = json.loads((build.target / "run_results.json").read_text())["results"]
+    assert len(declared) >= 9 and sorted(r["unique_id"] for r in results) == sorted(declared)
+    assert {r["status"] for r in results} == {"pass"}, [(r["unique_id"], r["message"]) for r in results]
+
+
 RATES_HEADER = "currency,reporting_currency,rate,valid_from,valid_to\n"
 
 
