@@ -178,6 +178,10 @@ class MetaArgumentError(MetaConfigError, ValueError):
     template): the message names the argument, its value and what is allowed."""
 
 
+class MetaBeyondRetentionError(MetaConfigError):
+    """Every date asked for is older than Meta keeps Insights (37 months): no call can serve it."""
+
+
 class MetaAppSecretProofError(MetaConfigError):
     """Meta refused the ``appsecret_proof``: the Connection's ``app_secret`` is not the secret of the app
     that issued the token, or the app requires a proof and the Connection has no ``app_secret``."""

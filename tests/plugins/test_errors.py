@@ -8,6 +8,7 @@ import pytest
 from airflow.sdk.exceptions import AirflowFailException
 from meta_ads_elt.errors import (
     MetaAppSecretProofError,
+    MetaBeyondRetentionError,
     MetaDataTooLargeError,
     MetaFatalError,
     MetaParameterError,
@@ -330,6 +331,7 @@ def test_every_error_that_cannot_succeed_on_retry_fails_the_task_at_once():
         MetaConfigError,
         MetaArgumentError,
         MetaAppSecretProofError,
+        MetaBeyondRetentionError,
         MetaJobFailedError,
         MetaDaysFailedError,
         MetaRateLimitWaitError,

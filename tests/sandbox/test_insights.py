@@ -117,7 +117,7 @@ def test_paging_block_shape(g, w):
 
 
 def test_empty_result_is_data_only(g, w):
-    body = g.ok(f"{w['accounts'][0]['id']}/insights", time_range=_range("2020-01-01", "2020-01-05"))
+    body = g.ok(f"{w['accounts'][0]['id']}/insights", time_range=_range("2025-01-01", "2025-01-05"))
     assert body == {"data": []}
 
 
@@ -294,7 +294,7 @@ def test_insights_expanded_in_fields_answers_as_the_edge_does(g, w, error_of):
         )["data"]
     ]
     # nothing in the range: the edge's empty answer; a bad parameter: the edge's error
-    empty = g.ok(acct["id"], fields='insights.time_range({"since":"2020-01-01","until":"2020-01-05"}){spend}')
+    empty = g.ok(acct["id"], fields='insights.time_range({"since":"2025-01-01","until":"2025-01-05"}){spend}')
     assert empty["insights"] == {"data": []}
     status, body, _ = g.get(acct["id"], fields="insights.level(galaxy){spend}")
     assert status == 400 and "level" in error_of(body)["message"]
@@ -329,6 +329,22 @@ def test_history_window_bounds_the_data(g, w):
     dates = sorted(r["date_start"] for r in rows)
     assert dates[0] == (dt.date(2026, 3, 15) - dt.timedelta(days=90)).isoformat()
     assert len(dates) == 90  # maximum ends yesterday, as the other presets do
+
+
+def test_a_time_range_starting_over_37_months_back_is_refused_with_3018(g, w, error_of):
+    """Meta keeps Insights 37 months (Graph API reference, Ad Account, "Error Codes": 3018), whatever the
+    world holds: on 2026-03-15 a range may start on 2023-02-15, not the day before, sync or async."""
+    acct = w["accounts"][0]["id"]
+    for since, served in (("2023-02-15", True), ("2023-02-14", False)):
+        params = {"fields": "impressions", "time_range": _range(since, "2026-03-01")}
+        for status, body, _ in (g.get(f"{acct}/insights", **params), g.post(f"{acct}/insights", **params)):
+            if served:
+                assert status == 200, body
+            else:
+                assert status == 400 and error_of(body)["code"] == 3018, body
+                assert error_of(body)["message"] == (
+                    "(#3018) The start date of the time range cannot be beyond 37 months from the current date"
+                )
 
 
 def test_the_current_day_grows_with_the_clock_and_is_restated_once_over(sandbox_factory, graph_for):

@@ -59,10 +59,13 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
+import pendulum
+
 from meta_ads_elt import fields as F
 from meta_ads_elt.config import check_operator_arguments, operator_default
 from meta_ads_elt.errors import (
     MetaApiError,
+    MetaBeyondRetentionError,
     MetaConfigError,
     MetaDataTooLargeError,
     MetaDaysFailedError,
@@ -146,6 +149,19 @@ def plan_window(day: dt.date, lookback_days: int) -> tuple[dt.date, dt.date]:
     if lookback_days < 1:
         raise MetaConfigError(f"lookback_days must be >= 1, got {lookback_days}")
     return day - dt.timedelta(days=lookback_days - 1), day
+
+
+INSIGHTS_RETENTION_MONTHS = 37
+"""Meta keeps Insights for 37 months: a time range starting further back is refused with code 3018, "The
+start date of the time range cannot be beyond 37 months from the current date" (Graph API reference, Ad
+Account, "Error Codes"). Older dates of a window are not asked for (:func:`oldest_served_date`)."""
+
+
+def oldest_served_date(today: dt.date) -> dt.date:
+    """The oldest date whose Insights Meta serves on (UTC) ``today``: :data:`INSIGHTS_RETENTION_MONTHS`
+    back, plus one day, because Meta does not say in which time zone its "current date" is."""
+    oldest = pendulum.Date(today.year, today.month, today.day).subtract(months=INSIGHTS_RETENTION_MONTHS)
+    return dt.date(oldest.year, oldest.month, oldest.day) + dt.timedelta(days=1)
 
 
 def _since_and_today(job: ReportJob) -> tuple[dt.date, dt.date]:
@@ -309,7 +325,24 @@ class MetaInsightsOperator(MetaAccountOperator):
 
     # -- small helpers ----------------------------------------------------------------------------
     def _window(self, context: Any) -> tuple[dt.date, dt.date]:
-        return plan_window(interval_day(context, self.data_interval_day), self.lookback_days)
+        """The run's window (:func:`plan_window`), less its dates older than Meta keeps Insights
+        (:func:`oldest_served_date`; they keep what the lake has). Raises
+        :class:`~meta_ads_elt.errors.MetaBeyondRetentionError` when that leaves none."""
+        since, until = plan_window(interval_day(context, self.data_interval_day), self.lookback_days)
+        oldest = oldest_served_date(dt.datetime.now(dt.UTC).date())
+        if until < oldest:
+            raise MetaBeyondRetentionError(
+                f"act_{self.numeric_account_id}: the window {since}..{until} is older than Meta keeps Insights "
+                f"(37 months; the oldest date it serves today is {oldest}, code 3018 for older ones). Nothing "
+                f"was asked for and the lake keeps what it has for these dates; backfill dates from {oldest} "
+                "on. This is not retried."
+            )
+        return max(since, oldest), until
+
+    def _dates_beyond_retention(self, context: Any, since: dt.date) -> list[str]:
+        """The dates of the run's window before ``since`` (the window :meth:`_window` kept)."""
+        first, _ = plan_window(interval_day(context, self.data_interval_day), self.lookback_days)
+        return [(first + dt.timedelta(days=i)).isoformat() for i in range((since - first).days)]
 
     def _status_filter(self) -> list[dict[str, Any]]:
         if not self.effective_statuses:
@@ -502,9 +535,17 @@ class MetaInsightsOperator(MetaAccountOperator):
                 self.numeric_account_id,
                 since,
                 until,
-                self.lookback_days,
+                (until - since).days + 1,
                 len(jobs),
             )
+            if beyond := self._dates_beyond_retention(context, since):
+                self.log.warning(
+                    "act_%s: %s..%s not asked for: older than Meta keeps Insights (37 months); the lake "
+                    "keeps what it has for these dates",
+                    self.numeric_account_id,
+                    beyond[0],
+                    beyond[-1],
+                )
         return self._advance(context, jobs, name, reattached=reattached)
 
     def _advance(
@@ -812,6 +853,8 @@ class MetaInsightsOperator(MetaAccountOperator):
             "extracted_at": extracted_at.isoformat(),
             "partitions": [p["date"] for p in partitions],
             "failed_dates": failed_dates,
+            # the window's dates older than Meta keeps Insights: not asked for, left as the lake had them
+            "dates_beyond_retention": self._dates_beyond_retention(context, since),
             "rate_limit_wait_seconds": round(self.hook.governor.waited(self.numeric_account_id), 3),
         }
         if not report.is_default:

@@ -23,14 +23,17 @@ import textwrap
 import time
 import warnings
 from decimal import Decimal
+from pathlib import Path
 
 import pyarrow.dataset as ds
 import pytest
 from airflow.sdk.exceptions import TaskDeferred
-from meta_ads_elt.errors import MetaTokenError
+from meta_ads_elt.errors import MetaBeyondRetentionError, MetaTokenError
 from meta_ads_elt.governor import get_governor
 from meta_ads_elt.operators.ad_objects import MetaAdObjectsOperator
-from meta_ads_elt.operators.insights import MetaInsightsOperator
+from meta_ads_elt.operators.insights import MetaInsightsOperator, oldest_served_date
+
+from tests.sandboxes import still_now
 
 pytestmark = pytest.mark.e2e
 
@@ -722,3 +725,45 @@ def test_a_task_killed_mid_write_leaves_the_lake_valid(sandbox_factory, tmp_path
     assert sb.stats()["by_endpoint"]["POST /act_{id}/insights"] == posted * 2
     assert lake_table(lake).num_rows == before
     no_duplicates(lake)
+
+
+def test_a_backfill_across_metas_37_months_lands_the_dates_meta_still_serves(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Meta keeps Insights 37 months and refuses an older start with code 3018 (Ad Account reference,
+    "Error Codes"). A backfill whose window crosses that line gets the dates Meta still serves, equal to
+    the truth, and leaves the older ones as the lake had them; a window wholly older fails at once,
+    naming the first date to backfill from, without a call."""
+    now = still_now()
+    sb = sandbox_factory(now=now, history_days=1160, accounts=1)
+    connect(monkeypatch, sb)
+    acct = accounts(sb)[0]
+    oldest = oldest_served_date(dt.date.fromisoformat(now[:10]))
+    day = oldest + dt.timedelta(days=9)  # a 28-day window with its 18 oldest dates beyond the line
+    beyond = [(day - dt.timedelta(days=27 - i)).isoformat() for i in range(18)]
+    # the lake already holds a day now beyond the line (extracted back when Meta served it)
+    kept_date = dt.date.fromisoformat(beyond[5])
+    kept = {"account_id": acct, "date": kept_date, "date_start": kept_date, "date_stop": kept_date, "ad_id": "9",
+            "adset_id": "8", "campaign_id": "7", "spend": Decimal("1.50"), "impressions": 10,
+            "_extracted_at": dt.datetime(2023, 1, 1, tzinfo=dt.UTC)}  # fmt: skip
+    from bench.lake_generator import write_rows
+
+    write_rows(tmp_path, "insights", [kept], replace=False)
+
+    result = insights_op(acct, tmp_path, data_interval_day=day.isoformat()).execute({"run_id": "old"})
+    manifest = json.loads(Path(result["manifest"]).read_text())
+    assert manifest["dates_beyond_retention"] == beyond and manifest["since"] == oldest.isoformat()
+    assert sb.stats()["by_error_code"].get("3018", 0) == 0
+    truth = {
+        (r["account_id"], r["date"]): (Decimal(r["spend"]), r["impressions"])
+        for r in sb.truth(oldest.isoformat(), day.isoformat())["accounts"]
+        if r["impressions"]
+    }
+    assert len(truth) == 10, "the world delivers on the 10 dates Meta still serves"
+    got = {k: (v["spend"], v["impressions"]) for k, v in lake_totals(tmp_path).items()}
+    assert got == {**truth, (acct, beyond[5]): (Decimal("1.50"), 10)}
+
+    sb.reset_stats()
+    with pytest.raises(MetaBeyondRetentionError, match=f"backfill dates from {oldest} on"):
+        insights_op(acct, tmp_path, data_interval_day=beyond[-1]).execute({"run_id": "older"})
+    assert sb.stats()["total"] == 0
