@@ -744,6 +744,10 @@ class Sandbox:
 
     def sync_insights(self, obj, obj_id: str, ctx: objects.Ctx) -> Response:
         q = insights.parse(self, obj, ctx.params)
+        if self._asks_reach_by_breakdown_over_13_months_back(q):
+            # Meta: "reach (and frequency, cpp) is omitted for sync queries that have breakdowns and a
+            # start date more than 13 months back" (_charge_reach_breakdowns)
+            q.fields = [f for f in q.fields if f not in REACH_FIELDS]
         limit = self.faults.max_rows()
         if limit is not None and q.estimated_rows() > limit:
             raise errors.too_much_data()
@@ -836,6 +840,14 @@ class Sandbox:
             self.jobs.start_prerender(self, job)
         return {"report_run_id": job.id}
 
+    def _asks_reach_by_breakdown_over_13_months_back(self, q) -> bool:
+        """Whether ``q`` has breakdowns, asks a field of REACH_FIELDS and starts more than 13 months
+        before the UTC date (:meth:`_charge_reach_breakdowns`)."""
+        if not q.breakdowns or not set(q.fields) & set(REACH_FIELDS):
+            return False
+        start = dt.date.fromisoformat(insights.date_str(min(b[0] for b in q.buckets)))
+        return start < self.clock.now().date() - relativedelta(months=REACH_BREAKDOWN_MONTHS)
+
     def _charge_reach_breakdowns(self, q, account) -> None:
         """Meta: "Since June 10 2025, reach (and frequency, cpp) is omitted for sync queries that have
         breakdowns and a start date more than 13 months back. Async jobs are limited to 10 such requests
@@ -843,12 +855,9 @@ class Sandbox:
         rate limit threshold." (research/meta_api_facts.md section 1.4, [DOC]). The 11th such job of an
         account on a (UTC) day is refused at submission with that message; Meta documents no code for it,
         so the sandbox answers 100, and no header value (``x-Fb-Ads-Insights-Reach-Throttle``)."""
-        if not q.breakdowns or not set(q.fields) & set(REACH_FIELDS):
+        if not self._asks_reach_by_breakdown_over_13_months_back(q):
             return
         today = self.clock.now().date()
-        start = dt.date.fromisoformat(insights.date_str(min(b[0] for b in q.buckets)))
-        if start >= today - relativedelta(months=REACH_BREAKDOWN_MONTHS):
-            return
         with self._cache_lock:
             key = (account.account_id, today)
             if self._reach_breakdown_jobs[key] >= REACH_BREAKDOWN_JOBS_PER_DAY:

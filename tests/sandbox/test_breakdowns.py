@@ -217,3 +217,29 @@ def test_async_jobs_asking_reach_by_breakdown_over_13_months_back_are_ten_a_day(
     )
     assert submit(old, fields=("ad_id", "spend"))[0] == 200, "without reach the job is not limited"
     assert submit(recent)[0] == 200, "nor is a job starting within 13 months"
+
+
+def test_sync_queries_by_breakdown_over_13_months_back_come_without_reach(module_sandbox_factory, graph_for):
+    """The same Meta note: "reach (and frequency, cpp) is omitted for sync queries that have breakdowns and
+    a start date more than 13 months back"; the other fields are served, and reach within 13 months."""
+    sb = module_sandbox_factory(now=NOW, history_days=500)
+    g = graph_for(sb)
+    acct = sb.world()["accounts"][0]["id"]
+    fields = "ad_id,spend,impressions,reach,frequency,cpp"
+
+    def rows(since):
+        return g.page_all(
+            f"{acct}/insights",
+            level="ad",
+            time_increment=1,
+            fields=fields,
+            breakdowns=SETS[2],
+            time_range={"since": since, "until": since},
+            limit=500,
+        )
+
+    old, recent = rows("2025-01-06"), rows("2025-03-16")  # 14 and 12 months before 2026-03-15
+    assert old and recent
+    assert all("spend" in r and "impressions" in r for r in old + recent)
+    assert not [r for r in old if {"reach", "frequency", "cpp"} & set(r)]
+    assert all("reach" in r for r in recent)
