@@ -112,6 +112,7 @@ class ReportJob:
     due_at: float | None = None  # when the job should have completed, by its progress rate
     probe_failed: bool = False  # its first results page was refused as not ready: poll it to the end
     expected_seconds: float | None = None  # how long the account's last job of this size took (a prior)
+    reach_withheld: bool = False  # submitted without reports.REACH_FIELDS (ReportConfig.withholds_reach)
     done_by: float | None = None  # when it was seen completed
     read_errors: int = 0  # status reads in a row that failed with a retryable error (this try's)
     attempts: int = 0
@@ -356,10 +357,13 @@ class MetaInsightsOperator(MetaAccountOperator):
         ]
 
     def _request_params(self, job: ReportJob) -> dict[str, Any]:
+        """The job's POST parameters; records on it whether they leave reach out (for the manifest)."""
         report = self.report
+        first_date, today = _since_and_today(job)
+        job.reach_withheld = report.withholds_reach(first_date, today)
         params: dict[str, Any] = {
             "level": report.level,
-            "fields": report.fields_for(*_since_and_today(job)),
+            "fields": report.fields_for(first_date, today),
             "time_range": {"since": job.since, "until": job.until},
             "time_increment": report.time_increment,
             "action_attribution_windows": report.windows(self.attribution_windows),
@@ -847,9 +851,7 @@ class MetaInsightsOperator(MetaAccountOperator):
             "level": report.level,
             "fields": report.request_fields,
             # jobs of a report with breakdowns starting over 13 months back: reach left out (reports.REACH_FIELDS)
-            "reach_withheld_jobs": sorted(
-                j.key for j in jobs if report.withholds_reach(*_since_and_today(j))
-            ),
+            "reach_withheld_jobs": sorted(j.key for j in jobs if j.reach_withheld),
             "extracted_at": extracted_at.isoformat(),
             "partitions": [p["date"] for p in partitions],
             "failed_dates": failed_dates,

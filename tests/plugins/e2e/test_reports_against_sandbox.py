@@ -249,3 +249,13 @@ def test_old_dates_of_a_breakdown_report_come_without_reach_and_are_never_refuse
         t["date"]: Decimal(t["spend"]) for t in truth if t["account_id"] == account and Decimal(t["spend"])
     }
     assert want and dict(got) == want
+    # a recent date's job keeps reach, and its manifest says so
+    recent = today - dt.timedelta(days=2)
+    result = report_op(report, account, tmp_path, day=recent.isoformat(), lookback_days=1).execute(
+        {"run_id": f"daily {recent}"}
+    )
+    assert json.loads(Path(result["manifest"]).read_text())["reach_withheld_jobs"] == []
+    recent_rows = [
+        r for r in read(tmp_path, "insights_by_country").to_pylist() if str(r["date"]) == str(recent)
+    ]
+    assert recent_rows and any(r["reach"] is not None for r in recent_rows)
