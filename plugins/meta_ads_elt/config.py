@@ -39,14 +39,13 @@ from pydantic import (
 from pydantic_core import ErrorDetails
 
 from meta_ads_elt.fields import AD_EFFECTIVE_STATUSES
-from meta_ads_elt.reports import DEFAULT, ReportConfig, check_opt_in, check_reports
+from meta_ads_elt.reports import DEFAULT, AttributionWindow, ReportConfig, check_opt_in, check_reports
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
 DEFAULT_CONFIG_PATH = PROJECT_DIR / "include" / "pipeline.yaml"
 CONFIG_PATH_ENV = "META_PIPELINE_CONFIG"
 
 Platform = Literal["messenger", "instagram"]
-AttributionWindow = Literal["1d_click", "7d_click", "28d_click", "1d_view"]
 if TYPE_CHECKING:  # mypy cannot read a Literal built from a tuple: str to it, the values checked by pydantic
     AdEffectiveStatus = str
 else:

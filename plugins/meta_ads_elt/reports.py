@@ -40,6 +40,9 @@ DEFAULT_REPORT = "default"
 Level = Literal["account", "campaign", "adset", "ad"]
 TimeIncrement = Literal[1, 7, "monthly", "all_days"]
 AttributionWindow = Literal["1d_click", "7d_click", "28d_click", "1d_view"]
+"""The windows a config may ask for. Not 7d_view / 28d_view: "On January 12, 2026 ... 7-day view (7d_view) and
+28-day view (28d_view) attribution windows will no longer be returned" (Meta developer blog, 2025-10-16,
+research/transform_anchors.md), so asking for them would land zeros."""
 LEVELS: tuple[str, ...] = ("account", "campaign", "adset", "ad")
 RESERVED_NAMES = {"account_totals": "its dataset insights_account_totals is the completeness control"}
 
