@@ -179,7 +179,13 @@ class MetaArgumentError(MetaConfigError, ValueError):
 
 
 class MetaBeyondRetentionError(MetaConfigError):
-    """Every date asked for is older than Meta keeps Insights (37 months): no call can serve it."""
+    """Every date asked for is older than Meta keeps Insights (37 months): no call, and no re-run, can
+    serve it. ``gap_action`` says so in the run's failure record (:func:`meta_ads_elt.failures.record_failed_task`)
+    instead of the usual "re-run the task"."""
+
+    def __init__(self, message: str, *, gap_action: str = "", **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.gap_action = gap_action
 
 
 class MetaAppSecretProofError(MetaConfigError):

@@ -167,7 +167,9 @@ def record_failed_task(context: Mapping[str, Any], exception: BaseException | No
             data_date=day.isoformat(),
             dates=sorted(dates),
             reason=scrub(cause),
-            action=fill_action(ti.dag_id, ti.task_id, day.isoformat()),
+            # an error no re-run can fix says what can be done instead (e.g. MetaBeyondRetentionError)
+            action=getattr(exception, "gap_action", None)
+            or fill_action(ti.dag_id, ti.task_id, day.isoformat()),
             run_id=str(ti.run_id),
             failed_at=dt.datetime.now(dt.UTC).isoformat(),
         )

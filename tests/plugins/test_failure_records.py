@@ -84,3 +84,31 @@ def test_a_publish_keeps_every_record_within_the_retention(tmp_path: Path) -> No
 
     assert state.names(RUNS) == before
     assert len(before) == 3
+
+
+def test_a_gap_no_re_run_can_fill_is_recorded_with_what_can_be_done_instead(tmp_path: Path) -> None:
+    """A backfilled day whose whole Insights window is older than Meta keeps (37 months) fails at once; its
+    failure record says that no re-run fills the gap and from which date to backfill, not "re-run the task"."""
+    from types import SimpleNamespace
+
+    import pytest
+    from meta_ads_elt.errors import MetaBeyondRetentionError
+    from meta_ads_elt.failures import record_failed_task
+    from meta_ads_elt.operators.insights import MetaInsightsOperator
+
+    lake = tmp_path / "lake"
+    task = MetaInsightsOperator(
+        task_id="insights.extract", account_id="act_1", lake_root=str(lake), lookback_days=3
+    )
+    day = dt.date(2020, 1, 3)
+    with pytest.raises(MetaBeyondRetentionError) as raised:
+        task._window({"data_interval_start": dt.datetime(2020, 1, 3, 12, tzinfo=dt.UTC)})
+    ti = SimpleNamespace(
+        task_id=task.task_id, dag_id="meta_ads_daily", run_id="backfill__2020-01-03", map_index=0
+    )
+    context = {"ti": ti, "task": task, "data_interval_start": dt.datetime(2020, 1, 3, 12, tzinfo=dt.UTC)}
+    record_failed_task(context, raised.value, f"MetaBeyondRetentionError: {raised.value}")
+    record = LakeState(lake).read(f"{RUNS}/backfill__2020-01-03/insights.extract_0")
+    assert record is not None and record["dates"] == ["2020-01-01", "2020-01-02", day.isoformat()]
+    assert record["action"].startswith("none: Meta no longer serves these dates")
+    assert "backfill dates from" in record["action"] and "airflow tasks clear" not in record["action"]

@@ -336,7 +336,9 @@ class MetaInsightsOperator(MetaAccountOperator):
                 f"act_{self.numeric_account_id}: the window {since}..{until} is older than Meta keeps Insights "
                 f"(37 months; the oldest date it serves today is {oldest}, code 3018 for older ones). Nothing "
                 f"was asked for and the lake keeps what it has for these dates; backfill dates from {oldest} "
-                "on. This is not retried."
+                "on. This is not retried.",
+                gap_action=f"none: Meta no longer serves these dates (Insights are kept 37 months); backfill dates "
+                f"from {oldest} on.",
             )
         return max(since, oldest), until
 
