@@ -193,7 +193,7 @@ PRODUCTION_BUILD_EXCLUDES = ("--exclude-resource-type", "unit_test")
 outcome is decided by the project's code, not by the lake, and dbt recommends running them in development
 and CI only ("Since the inputs of the unit tests are static, there's no need to use additional compute
 cycles running them in production", docs.getdbt.com/docs/build/unit-tests). ``make test`` runs them
-(tests/dbt/test_marts_definitions.py); the data tests, which check the lake's rows, still gate every
+(tests/dbt/test_build_options.py); the data tests, which check the lake's rows, still gate every
 build."""
 
 

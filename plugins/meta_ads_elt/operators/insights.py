@@ -334,11 +334,11 @@ class MetaInsightsOperator(MetaAccountOperator):
         if until < oldest:
             raise MetaBeyondRetentionError(
                 f"act_{self.numeric_account_id}: the window {since}..{until} is older than Meta keeps Insights "
-                f"(37 months; the oldest date it serves today is {oldest}, code 3018 for older ones). Nothing "
-                f"was asked for and the lake keeps what it has for these dates; backfill dates from {oldest} "
-                "on. This is not retried.",
-                gap_action=f"none: Meta no longer serves these dates (Insights are kept 37 months); backfill dates "
-                f"from {oldest} on.",
+                f"({INSIGHTS_RETENTION_MONTHS} months; the oldest date it serves today is {oldest}, code 3018 "
+                "for older ones). Nothing was asked for and the lake keeps what it has for these dates; "
+                f"backfill dates from {oldest} on. This is not retried.",
+                gap_action=f"none: Meta no longer serves these dates (Insights are kept {INSIGHTS_RETENTION_MONTHS} "
+                f"months); backfill dates from {oldest} on.",
             )
         return max(since, oldest), until
 
@@ -546,11 +546,12 @@ class MetaInsightsOperator(MetaAccountOperator):
             )
             if beyond := self._dates_beyond_retention(context, since):
                 self.log.warning(
-                    "act_%s: %s..%s not asked for: older than Meta keeps Insights (37 months); the lake "
+                    "act_%s: %s..%s not asked for: older than Meta keeps Insights (%d months); the lake "
                     "keeps what it has for these dates",
                     self.numeric_account_id,
                     beyond[0],
                     beyond[-1],
+                    INSIGHTS_RETENTION_MONTHS,
                 )
         return self._advance(context, jobs, name, reattached=reattached)
 
