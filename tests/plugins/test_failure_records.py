@@ -102,7 +102,9 @@ def test_a_gap_no_re_run_can_fill_is_recorded_with_what_can_be_done_instead(tmp_
     )
     day = dt.date(2020, 1, 3)
     with pytest.raises(MetaBeyondRetentionError) as raised:
-        task._window({"data_interval_start": dt.datetime(2020, 1, 3, 12, tzinfo=dt.UTC)})
+        task._served_window(
+            *task._window({"data_interval_start": dt.datetime(2020, 1, 3, 12, tzinfo=dt.UTC)})
+        )
     ti = SimpleNamespace(
         task_id=task.task_id, dag_id="meta_ads_daily", run_id="backfill__2020-01-03", map_index=0
     )

@@ -326,10 +326,14 @@ class MetaInsightsOperator(MetaAccountOperator):
 
     # -- small helpers ----------------------------------------------------------------------------
     def _window(self, context: Any) -> tuple[dt.date, dt.date]:
-        """The run's window (:func:`plan_window`), less its dates older than Meta keeps Insights
-        (:func:`oldest_served_date`; they keep what the lake has). Raises
-        :class:`~meta_ads_elt.errors.MetaBeyondRetentionError` when that leaves none."""
-        since, until = plan_window(interval_day(context, self.data_interval_day), self.lookback_days)
+        """The run's window (:func:`plan_window`): what its job state is keyed by."""
+        return plan_window(interval_day(context, self.data_interval_day), self.lookback_days)
+
+    def _served_window(self, since: dt.date, until: dt.date) -> tuple[dt.date, dt.date]:
+        """The window less its dates older than Meta keeps Insights (:func:`oldest_served_date`; they keep
+        what the lake has), decided once, when the jobs are planned: their dates are what the run writes
+        (:meth:`_load`), whenever it ends. Raises :class:`~meta_ads_elt.errors.MetaBeyondRetentionError`
+        when that leaves none."""
         oldest = oldest_served_date(dt.datetime.now(dt.UTC).date())
         if until < oldest:
             raise MetaBeyondRetentionError(
@@ -535,6 +539,7 @@ class MetaInsightsOperator(MetaAccountOperator):
                 ", ".join(f"{j.key}={j.report_run_id}" for j in jobs if j.report_run_id),
             )
         else:
+            since, until = self._served_window(since, until)
             jobs = plan_chunks(since, until, self.chunk_days or self.lookback_days)
             self.log.info(
                 "act_%s: window %s..%s (%d days) in %d job(s)",
@@ -728,7 +733,8 @@ class MetaInsightsOperator(MetaAccountOperator):
 
     # -- reading results into the lake ------------------------------------------------------------
     def _load(self, context: Any, jobs: list[ReportJob], name: str) -> dict[str, Any]:
-        since, until = self._window(context)
+        _, until = self._window(context)
+        since = min(dt.date.fromisoformat(j.since) for j in jobs)  # as planned (_served_window)
         given_up = [j for j in jobs if j.status == GIVEN_UP]
         failed_dates = sorted({j.since for j in given_up})
         jobs = [j for j in jobs if j.status != GIVEN_UP and not (j.days == 1 and j.since in failed_dates)]
