@@ -21,8 +21,6 @@ import threading
 import time
 import traceback
 
-from dateutil.relativedelta import relativedelta
-
 from meta_sandbox import (
     API_VERSION,
     DEFAULT_APP_ID,
@@ -845,8 +843,7 @@ class Sandbox:
         before the UTC date (:meth:`_charge_reach_breakdowns`)."""
         if not q.breakdowns or not set(q.fields) & set(REACH_FIELDS):
             return False
-        start = dt.date.fromisoformat(insights.date_str(min(b[0] for b in q.buckets)))
-        return start < self.clock.now().date() - relativedelta(months=REACH_BREAKDOWN_MONTHS)
+        return insights.starts_over_months_back(self, q.buckets, REACH_BREAKDOWN_MONTHS)
 
     def _charge_reach_breakdowns(self, q, account) -> None:
         """Meta: "Since June 10 2025, reach (and frequency, cpp) is omitted for sync queries that have

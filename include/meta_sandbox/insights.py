@@ -296,13 +296,19 @@ error fixtures record it). Meta does not say in which time zone its "current dat
 the UTC date, as for the reach limit."""
 
 
+def starts_over_months_back(sandbox, buckets: list[tuple[int, int]], months: int) -> bool:
+    """Whether the query's first date is more than ``months`` calendar months before the UTC date: the line
+    of Meta's limits counted in months (37 months of Insights; reach by breakdown, ``app.py``)."""
+    first = from_day_number(min(b[0] for b in buckets))
+    return first < sandbox.clock.now().date() - relativedelta(months=months)
+
+
 def _refuse_beyond_retention(sandbox, params: dict, buckets: list[tuple[int, int]]) -> None:
     """Code 3018 for a ``time_range`` / ``time_ranges`` starting over 37 months back (a ``date_preset``
     is Meta's own range)."""
     if not (json_param(params, "time_range") or json_param(params, "time_ranges")):
         return
-    first = from_day_number(min(b[0] for b in buckets))
-    if first < sandbox.clock.now().date() - relativedelta(months=RETENTION_MONTHS):
+    if starts_over_months_back(sandbox, buckets, RETENTION_MONTHS):
         raise GraphError(
             "(#3018) The start date of the time range cannot be beyond 37 months from the current date", 3018
         )

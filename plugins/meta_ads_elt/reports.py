@@ -66,6 +66,14 @@ research/meta_api_facts.md section 1.4. A report with breakdowns leaves these fi
 starts that far back (:meth:`ReportConfig.withholds_reach`), so backfills of old dates are never refused."""
 
 
+def months_back(day: date, months: int) -> date:
+    """``day`` less ``months`` calendar months (pendulum's arithmetic: the 31st goes to the month's last
+    day): the line of Meta's limits counted in months (:data:`REACH_BREAKDOWN_MONTHS`, and the 37 months of
+    Insights, :func:`meta_ads_elt.operators.insights.oldest_served_date`)."""
+    back = pendulum.Date(day.year, day.month, day.day).subtract(months=months)
+    return date(back.year, back.month, back.day)
+
+
 PRESETS: dict[str, dict[str, Any]] = {
     "by_placement": {"level": "ad", "breakdowns": ("publisher_platform", "platform_position")},
     "by_age_gender": {"level": "ad", "breakdowns": ("age", "gender")},
@@ -339,9 +347,7 @@ class ReportConfig(BaseModel):
         """Whether a job of this report starting ``since`` (``today``: Meta's UTC date) leaves
         :data:`REACH_FIELDS` out: it has breakdowns and starts more than 13 months back
         (:data:`REACH_BREAKDOWN_MONTHS`); its rows land with ``reach`` null."""
-        return bool(self.breakdowns) and since < pendulum.Date(today.year, today.month, today.day).subtract(
-            months=REACH_BREAKDOWN_MONTHS
-        )
+        return bool(self.breakdowns) and since < months_back(today, REACH_BREAKDOWN_MONTHS)
 
     def fields_for(self, since: date, today: date) -> list[str]:
         """The fields of a job starting ``since``: :attr:`request_fields`, less :data:`REACH_FIELDS` when

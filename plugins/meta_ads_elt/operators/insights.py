@@ -59,8 +59,6 @@ from dataclasses import asdict, dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import pendulum
-
 from meta_ads_elt import fields as F
 from meta_ads_elt.config import check_operator_arguments, operator_default
 from meta_ads_elt.errors import (
@@ -77,7 +75,7 @@ from meta_ads_elt.errors import (
 )
 from meta_ads_elt.operators._base import MetaAccountOperator, interval_day
 from meta_ads_elt.redaction import scrub
-from meta_ads_elt.reports import DEFAULT, ReportConfig
+from meta_ads_elt.reports import DEFAULT, ReportConfig, months_back
 
 if TYPE_CHECKING:
     from meta_ads_elt.lake.state import LakeState
@@ -161,8 +159,7 @@ Account, "Error Codes"). Older dates of a window are not asked for (:func:`oldes
 def oldest_served_date(today: dt.date) -> dt.date:
     """The oldest date whose Insights Meta serves on (UTC) ``today``: :data:`INSIGHTS_RETENTION_MONTHS`
     back, plus one day, because Meta does not say in which time zone its "current date" is."""
-    oldest = pendulum.Date(today.year, today.month, today.day).subtract(months=INSIGHTS_RETENTION_MONTHS)
-    return dt.date(oldest.year, oldest.month, oldest.day) + dt.timedelta(days=1)
+    return months_back(today, INSIGHTS_RETENTION_MONTHS) + dt.timedelta(days=1)
 
 
 def _since_and_today(job: ReportJob) -> tuple[dt.date, dt.date]:
