@@ -90,6 +90,12 @@ def parser() -> argparse.ArgumentParser:
         help="no rotating promo campaigns (no paused, archived or deleted objects)",
     )
     p.add_argument(
+        "--no-paging-gaps",
+        dest="paging_gaps",
+        action="store_false",
+        help="every page of an object edge full but the last (no short or empty pages: see paging.py)",
+    )
+    p.add_argument(
         "--agency",
         action="store_true",
         help="the agency world: two Businesses (owned and client ad accounts), disabled, unreadable "

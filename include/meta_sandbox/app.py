@@ -113,6 +113,7 @@ class Options:
     leadgen_budget_scale: float = 1.0
     usage_header_key: str = "business"
     promo_campaigns: bool = True
+    paging_gaps: bool = True  # short and empty pages on object edges (paging.py: Meta's "Paginated Results")
     agency: bool = False
     extra_promoted_pages: int = 0
     verbose: bool = False
@@ -706,16 +707,21 @@ class Sandbox:
         # sandbox's cursor is the item's position, so the next page repeats the end of the one before
         # (README, "Faults")
         arrived = int(self.faults.profile.arrivals_between_pages)
-        start, end = paging.window(ctx.params, len(items), arrived=arrived)
+        cut = paging.gapped_cut(
+            ctx.params,
+            objects.list_key(ctx, kind, obj, edge),
+            objects.item_keys(items_kind, items),
+            arrived=arrived,
+        )
         page_limit = self.faults.max_page_rows()
-        if page_limit is not None and end - start > page_limit:
+        if page_limit is not None and cut.end - cut.start > page_limit:
             raise errors.reduce_data()  # on any edge: Meta's code 1 "reduce the amount of data" (HTTP 500)
-        rendered = [objects.render(items_kind, it, specs, ctx) for it in items[start:end]]
+        rendered = [objects.render(items_kind, it, specs, ctx) for it in items[cut.start : cut.end]]
         summary = None
         if str(ctx.params.get("summary", "")).lower() in ("true", "1", "total_count"):
             summary = {"total_count": len(items)}
         return paging.page_dict(
-            ctx, rendered, start, end, len(items), f"{segs[0]}/{edge}", ctx.params, summary
+            ctx, rendered, cut.vstart, cut.vend, cut.vtotal, f"{segs[0]}/{edge}", ctx.params, summary
         )
 
     def _the_next_conversation_updated(self, items: list, kind: str, obj, edge: str, ctx) -> list:

@@ -11,7 +11,7 @@ import dataclasses
 import datetime as dt
 import time
 
-from meta_sandbox import auth, conversations, leads, paging
+from meta_sandbox import auth, conversations, leads, paging, rng
 from meta_sandbox.clock import from_day_number, graph_time
 from meta_sandbox.errors import GraphError, nonexisting_field, param_error, unknown_fields
 from meta_sandbox.params import FieldSpec, json_param
@@ -504,15 +504,22 @@ def render(kind: str, obj, specs: list[FieldSpec], ctx: Ctx, nested_path: str | 
         elif s.name in k.edges:
             items_kind, items = edge_items(kind, obj, s.name, ctx, nested=True)
             oid = out.get("id") or node_id(kind, obj)
-            start, end = paging.window({}, len(items), s.limit or paging.DEFAULT_LIMIT)
+            cut = paging.gapped_cut(
+                {},
+                list_key(ctx, kind, obj, s.name),
+                item_keys(items_kind, items),
+                s.limit or paging.DEFAULT_LIMIT,
+            )
             sub = s.subfields or []
-            rendered = [render(items_kind, it, sub, ctx) for it in items[start:end]]
+            rendered = [render(items_kind, it, sub, ctx) for it in items[cut.start : cut.end]]
             query = {"access_token": ctx.params.get("access_token")} if ctx.params.get("access_token") else {}
             if s.limit:
                 query["limit"] = s.limit
             if sub:
                 query["fields"] = ",".join(spec_text(x) for x in sub)
-            out[s.name] = paging.page_dict(ctx, rendered, start, end, len(items), f"{oid}/{s.name}", query)
+            out[s.name] = paging.page_dict(
+                ctx, rendered, cut.vstart, cut.vend, cut.vtotal, f"{oid}/{s.name}", query
+            )
     return out
 
 
@@ -521,6 +528,25 @@ def spec_text(s: FieldSpec) -> str:
     if s.subfields:
         text += "{" + ",".join(spec_text(x) for x in s.subfields) + "}"
     return text
+
+
+UNGAPPED_EDGES = frozenset({"messages", "permissions"})
+"""Lists without hidden entries: a conversation's messages (the Page takes part in the thread and sees
+every message; the 20-message rule limits details, not visibility) and the token's own permissions."""
+
+
+def list_key(ctx: Ctx, kind: str, obj, edge: str) -> int | None:
+    """The key of the hidden entries of ``obj``'s ``edge`` (``paging.gapped_cut``), the same whether the edge
+    is read as a route or expanded in a node's fields; None when the sandbox plays no hidden entries."""
+    sandbox = ctx.sandbox
+    if not sandbox.options.paging_gaps or edge in UNGAPPED_EDGES:
+        return None
+    return rng.key(sandbox.options.seed, "paging-gaps", node_id(kind, obj), edge)
+
+
+def item_keys(kind: str, items: list) -> list[str]:
+    """A stable key per item of a list edge: its id (its position when it has none)."""
+    return [(None if isinstance(it, dict) else node_id(kind, it)) or str(i) for i, it in enumerate(items)]
 
 
 def node_id(kind: str, obj) -> str:

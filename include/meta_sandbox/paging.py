@@ -1,17 +1,36 @@
 """Cursor paging as the SDK's ``Cursor`` expects it.
 
 Guarantees: every page but the last carries ``paging.cursors.after`` and ``paging.next``; the last
-page has cursors but no ``next``; a page is never empty unless the whole listing is empty (then the
-response is ``{"data": []}``). Cursors are opaque (base64 of the row position, Meta-style ``ZD``
-padding) and stable for a given listing.
+page has cursors but no ``next``; an empty listing is ``{"data": []}``. Cursors are opaque (base64 of the
+row position, Meta-style ``ZD`` padding) and stable for a given listing.
+
+**Short and empty pages** (object edges, :func:`gapped_cut`): Meta, Graph API "Paginated Results"
+(https://developers.facebook.com/docs/graph-api/results/, cursor-based pagination): "A query may return
+fewer than the value of ``limit`` due to filtering. Do not depend on the number of results being fewer
+than the ``limit`` value to indicate that your query reached the end of the list of data, use the absence
+of ``next`` instead"; "Due to how pagination works with visibility and privacy, it is possible that a page
+may be empty but contain a ``next`` paging link. Stop paging when the ``next`` link no longer appears."
+The sandbox plays it by cutting each page over a list that also holds entries the viewer may not see,
+then leaving those out: runs of hidden entries follow some items (and may open the list), so pages come
+back short, some empty with ``next``, and the last page with items may still have ``next`` (to an empty
+last page). The hidden entries are nothing else: not in ``summary.total_count``, the 20-message rule or
+the truth. Meta documents neither how often this happens nor how long the runs are (the rates below are
+this sandbox's choice); it does not say it of Insights result rows, which are not gapped. The SDK's
+``Cursor`` stops at an empty page even when it has ``next`` (research/meta_api_facts.md section 4): a
+client must page on ``next``. ``Options.paging_gaps`` (CLI ``--no-paging-gaps``) turns it off.
 """
 
 from __future__ import annotations
 
 import base64
+import bisect
+import dataclasses
 import json
 import urllib.parse
+import zlib
+from collections.abc import Sequence
 
+from meta_sandbox import rng
 from meta_sandbox.errors import GraphError
 
 DEFAULT_LIMIT = 25
@@ -56,6 +75,75 @@ def window(params: dict, total: int, limit: int | None = None, *, arrived: int =
         start -= min(arrived, limit - 1)
     start = max(0, start)
     return start, min(total, start + limit)
+
+
+SHORT_RUN_CHANCE = 0.05
+"""Share of items followed by one or two entries the viewer may not see: short pages. With the walls, about
+one entry in eight is hidden, near the document's only figure (``limit`` 10, 9 returned: "one item was
+removed due to privacy filtering")."""
+WALL_CHANCE = 0.0005
+"""Share of items followed by a long run (:data:`WALL_LENGTH`), and the chance the list opens with one."""
+WALL_LENGTH = 120
+"""A run longer than a 100-item page, shorter than a 500-item one: pages of 100 or fewer items that start
+in it come back empty (with ``next``), larger pages short."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Cut:
+    """A page of a gapped list: the visible items ``[start, end)`` and the cut ``[vstart, vend)`` over the
+    list with its hidden entries (``vtotal`` long), which the cursors and ``next`` are made of."""
+
+    start: int
+    end: int
+    vstart: int
+    vend: int
+    vtotal: int
+
+
+def _hidden_run(h: int) -> int:
+    u = rng.unit(h)
+    if u < WALL_CHANCE:
+        return WALL_LENGTH
+    if u < WALL_CHANCE + SHORT_RUN_CHANCE:
+        return 1 + rng.mix64(h) % 2
+    return 0
+
+
+def _positions(list_key: int, item_keys: Sequence[str]) -> tuple[list[int], int]:
+    """(position of each visible item, length) of the list with its hidden entries. The run after an item
+    follows the item's own key: an item that moves (a conversation updated to the head) takes its run
+    along, and the others keep theirs."""
+    position = _hidden_run(rng.mix64(list_key))
+    positions = []
+    for key in item_keys:
+        positions.append(position)
+        position += 1 + _hidden_run(rng.mix64(list_key ^ zlib.crc32(key.encode())))
+    return positions, position if positions else 0
+
+
+def gapped_cut(
+    params: dict,
+    list_key: int | None,
+    item_keys: Sequence[str],
+    limit: int | None = None,
+    *,
+    arrived: int = 0,
+) -> Cut:
+    """The page ``params`` ask for (``after``, ``offset``, ``limit``), cut over the list with its hidden
+    entries (module doc). ``item_keys``: a stable key per item (its id), in list order. ``list_key``
+    None: no hidden entries (every page full but the last)."""
+    if list_key is None:
+        start, end = window(params, len(item_keys), limit, arrived=arrived)
+        return Cut(start, end, start, end, len(item_keys))
+    positions, vtotal = _positions(list_key, item_keys)
+    offset = params.get("offset")
+    if offset not in (None, "") and not params.get("after"):
+        offset_index = int(offset)
+        params = {**params, "offset": positions[offset_index] if offset_index < len(positions) else vtotal}
+    vstart, vend = window(params, vtotal, limit, arrived=arrived)
+    return Cut(
+        bisect.bisect_left(positions, vstart), bisect.bisect_left(positions, vend), vstart, vend, vtotal
+    )
 
 
 def paging_block(ctx, start: int, end: int, total: int, edge_path: str, params: dict) -> dict | None:

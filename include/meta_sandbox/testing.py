@@ -141,8 +141,8 @@ def _args(options: dict) -> list[str]:
     out = []
     for name, value in options.items():
         flag = "--" + name.replace("_", "-")
-        if value is False and name == "promo_campaigns":
-            out.append("--no-promo-campaigns")
+        if value is False and name in ("promo_campaigns", "paging_gaps"):
+            out.append("--no-" + name.replace("_", "-"))
             continue
         if value is None or value is False:
             continue

@@ -287,8 +287,9 @@ def test_a_job_at_100_percent_can_still_be_running_and_unreadable(sandbox_factor
 def test_arrivals_between_pages_repeat_the_end_of_the_page_before(sandbox_factory, graph_for):
     """`arrivals_between_pages`: each page of a Page's conversations (and of a conversation's messages)
     after the first starts with the last item of the page before, as a list paged by position does when
-    one item arrived at its head between the two reads; no item is lost and the walk ends."""
-    sb = sandbox_factory(faults={"arrivals_between_pages": True})
+    one item arrived at its head between the two reads; no item is lost and the walk ends (pages without
+    hidden entries, whose runs would hide the repeated item: ``test_paging.py`` has both)."""
+    sb = sandbox_factory(faults={"arrivals_between_pages": True}, paging_gaps=False)
     g = graph_for(sb)
     page_id = sb.world()["pages"][0]["id"]
     pg = graph_for(sb, token=g.page_token(page_id))
@@ -303,7 +304,7 @@ def test_arrivals_between_pages_repeat_the_end_of_the_page_before(sandbox_factor
         after = body["paging"]["cursors"]["after"]
     assert len(pages) > 2
     assert all(later[0] == earlier[-1] for earlier, later in itertools.pairwise(pages))
-    calm = graph_for(sandbox_factory(), token=None)
+    calm = graph_for(sandbox_factory(paging_gaps=False), token=None)
     calm_token = calm.page_token(page_id)
     every = graph_for(calm.handle, token=calm_token).page_all(
         f"{page_id}/conversations", platform="messenger", limit=3
