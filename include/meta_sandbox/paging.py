@@ -1,4 +1,4 @@
-"""Cursor paging as the SDK's ``Cursor`` expects it.
+"""Cursor paging as Meta serves it (the SDK's ``Cursor`` reads it up to the first empty page).
 
 Guarantees: every page but the last carries ``paging.cursors.after`` and ``paging.next``; the last
 page has cursors but no ``next``; an empty listing is ``{"data": []}``. Cursors are opaque (base64 of the
