@@ -47,6 +47,29 @@ def _partial_days_line(con: Any) -> str:
     return f"Partial account-days (not over when extracted; the next run replaces them): {days}"
 
 
+def late_first_pull_line(con: Any) -> str:
+    """The account-days whose conversations were first pulled 30+ days after the day began
+    (``lead_reconciliation.first_party_starts_may_miss_message_requests``): Meta no longer returns
+    Message Requests inactive for 30 days (seed 004), so their first-party starts may lack some."""
+    late = con.execute(
+        """
+        select account_id, any_value(account_name), count(*), min(date), max(date)
+        from lead_reconciliation where first_party_starts_may_miss_message_requests
+        group by account_id order by account_id
+        """
+    ).fetchall()
+    if not late:
+        return "Conversations first pulled 30+ days after the day (Message Requests may be missing): none"
+    spans = "; ".join(
+        f"{_account_label(account_id, name)} {days} day(s) {lo} .. {hi}"
+        for account_id, name, days, lo, hi in late
+    )
+    return (
+        "Conversations first pulled 30+ days after the day: Meta no longer returns Message Requests inactive "
+        f"for 30 days (seed 004), so unanswered ones started then may be missing from the starts: {spans}"
+    )
+
+
 def coverage_gap_lines(con: Any) -> list[str]:
     """The account-days never extracted (extraction_coverage.coverage_status = 'missing'), as runs of
     consecutive days per account: the marts have no rows there (a gap, not a zero)."""
@@ -147,6 +170,7 @@ def summarize_marts(
             lines.append("  (no rows)")
         lines.extend(conversation_access_warnings(con))
         lines.append(_partial_days_line(con))
+        lines.append(late_first_pull_line(con))
         lines.extend(failed_extraction_lines(con))
         lines.extend(coverage_gap_lines(con))
         lines.extend(dbt_warning_lines(dbt_target))

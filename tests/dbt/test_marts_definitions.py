@@ -69,6 +69,7 @@ MART_COLUMNS = {
         "page_name",
         "account_id",
         "account_name",
+        "message_requests_may_be_missing",
     ],
     "lead_reconciliation": [
         "date",
@@ -93,6 +94,7 @@ MART_COLUMNS = {
         "spend_reporting",
         "attribution_settings",
         "first_party_starts_far_below_reported_7d",
+        "first_party_starts_may_miss_message_requests",
     ],
     "leads_by_page": [
         "date",
@@ -163,6 +165,18 @@ def test_messages_are_dated_in_the_promoting_account_timezone(scenario: Build) -
         # K5: its first message was never within reach: inferred, and the sender-less row is no message in
         (D("2026-11-07"), "P2", "instagram", 1, 0, 1, 300.0, 0, 1),
     ]
+
+
+def test_days_pulled_in_time_may_not_miss_message_requests(scenario: Build) -> None:
+    """The scenario's pulls (Nov 6 and Nov 10) come within days of every message date (Oct 31..Nov 7):
+    no page-day or account-day with conversations is flagged (int_page_days_first_pulled)."""
+    assert scenario.query(
+        "select distinct message_requests_may_be_missing from conversations_started_by_page"
+    ) == [(False,)]
+    assert scenario.query(
+        "select distinct first_party_starts_may_miss_message_requests from lead_reconciliation "
+        "where conversations_started > 0"
+    ) == [(False,)]
 
 
 def test_lead_is_never_summed_with_its_components(scenario: Build) -> None:

@@ -12,7 +12,9 @@
 -- int_messages_classified), messages in (from users) and out (from the Page; messages whose sender is
 -- beyond reach are in neither), and the median seconds from a conversation start to the Page's first
 -- reply. Names: the Page's (its latest snapshot) and the promoting account's (account_id, account_name;
--- null for a Page no account promotes).
+-- null for a Page no account promotes). message_requests_may_be_missing: the day's first conversations
+-- pull came 30+ days after the day began, when Meta no longer returns Message Requests left inactive
+-- for 30 days (seed 004; int_page_days_first_pulled).
 with
 
 messages as (
@@ -33,6 +35,12 @@ pages as (
 extracted_days as (
 
     select * from {{ ref('int_account_days_extracted') }}
+
+),
+
+first_pulls as (
+
+    select * from {{ ref('int_page_days_first_pulled') }}
 
 ),
 
@@ -87,10 +95,15 @@ final as (
         page_names.page_name,
         pages.account_id,
         accounts.account_name,
+        first_pulls.message_requests_may_be_missing,
     from per_page_day
     left join pages on pages.page_id = per_page_day.page_id
     left join page_names on page_names.page_id = per_page_day.page_id
     left join accounts on accounts.account_id = pages.account_id
+    left join first_pulls
+        on first_pulls.page_id = per_page_day.page_id
+        and first_pulls.platform = per_page_day.platform
+        and first_pulls.date = per_page_day.date
     left join extracted_days
         on extracted_days.account_id = pages.account_id
         and extracted_days.date = per_page_day.date

@@ -15,6 +15,9 @@
 -- account_name and currency: the account's (currency: its cost_per_lead rows', else its snapshot's);
 -- reporting currency columns: macros/meta_reporting_currency.sql; attribution_settings (the settings
 -- leads_reported was counted under): macros/meta_attribution_settings.sql.
+-- first_party_starts_may_miss_message_requests: some Page the account promotes was first pulled for the
+-- date 30+ days after it began (conversations_started_by_page.message_requests_may_be_missing; null when
+-- no conversations pull covered the date).
 -- Rebuilt from the marts each run (small).
 with
 
@@ -95,6 +98,18 @@ conversations_first_party as (
         sum(by_page.conversations_started) as conversations_started,
     from {{ ref('conversations_started_by_page') }} as by_page
     inner join pages on pages.page_id = by_page.page_id
+    group by all
+
+),
+
+first_pulls as (
+
+    select
+        first_pulls.date,
+        pages.account_id,
+        bool_or(first_pulls.message_requests_may_be_missing) as message_requests_may_be_missing,
+    from {{ ref('int_page_days_first_pulled') }} as first_pulls
+    inner join pages on pages.page_id = first_pulls.page_id
     group by all
 
 ),
@@ -214,7 +229,9 @@ with_7_days_around as (
             < {{ var('standard_access_max_first_party_share') }}
             * sum(final.conversations_started_reported) over seven_days_around
         ) as first_party_starts_far_below_reported_7d,
+        first_pulls.message_requests_may_be_missing as first_party_starts_may_miss_message_requests,
     from final
+    left join first_pulls on first_pulls.date = final.date and first_pulls.account_id = final.account_id
     window seven_days_around as (
         partition by final.account_id order by final.date
         range between interval 3 days preceding and interval 3 days following

@@ -103,3 +103,41 @@ def test_a_standard_access_token_is_warned_about_and_reconciles_with_what_it_can
                for r in truth["pages"] if r["conversations_started_standard_access"]}  # fmt: skip
     assert {k: v for k, v in ours.items() if v} == visible
     assert sum(r["conversations_started"] for r in truth["pages"]) > 5 * sum(visible.values())
+
+
+def test_days_first_pulled_30_days_on_say_message_requests_may_be_missing(
+    sandbox_factory, monkeypatch, tmp_path
+):
+    """Seed 004: "Conversations in the Requests folder that have not been active for 30 days are not
+    returned in API calls". A backfill of a date 40 days back pulls its conversations when Meta may no
+    longer return that day's unanswered Message Requests: its page-days and account-days say so; the
+    daily run's days, pulled in time, do not."""
+    sb = sandbox_factory(now=NOW)
+    use_connection(monkeypatch, sb)
+    world, lake = sb.world(), tmp_path / "lake"
+    backfilled = D1 - dt.timedelta(days=40)
+    run_day(lake, world, backfilled, LOOKBACK, run_id="backfill")
+    build_marts(tmp_path, lake, backfilled, LOOKBACK)
+    run_day(lake, world, D1, LOOKBACK, run_id="daily")
+    serving = build_marts(tmp_path, lake, D1, LOOKBACK)
+
+    old_days = {backfilled - dt.timedelta(days=n) for n in range(LOOKBACK)}
+    with duckdb.connect(str(serving), read_only=True) as con:
+        by_page = con.execute(
+            "select date, bool_and(message_requests_may_be_missing), bool_or(message_requests_may_be_missing) "
+            "from conversations_started_by_page group by date"
+        ).fetchall()
+        by_account = con.execute(
+            "select date, bool_and(first_party_starts_may_miss_message_requests), "
+            "bool_or(first_party_starts_may_miss_message_requests) from lead_reconciliation "
+            "where conversations_started > 0 group by date"
+        ).fetchall()
+    for rows in (by_page, by_account):
+        assert {date for date, _, _ in rows} & old_days, "the backfilled days have conversations"
+        for date, every, some in rows:
+            assert (every, some) == ((True, True) if date in old_days else (False, False)), date
+    [late] = [
+        line for line in summarize_marts(serving).splitlines() if line.startswith("Conversations first")
+    ]
+    assert late.startswith("Conversations first pulled 30+ days after the day: Meta no longer returns")
+    assert f"{min(old_days)} .. {max(old_days)}" in late and str(D1) not in late
