@@ -101,7 +101,7 @@ def test_leads_reconcile_with_the_truth_per_account_day_page_day_and_form(sandbo
     }
     page_tz = {p["id"]: zoneinfo.ZoneInfo(p["timezone_name"]) for p in world["pages"]}
     account_tz = {a["account_id"]: zoneinfo.ZoneInfo(a["timezone_name"]) for a in world["accounts"]}
-    truth = sandbox.truth((day - dt.timedelta(days=lookback)).isoformat(), day.isoformat())
+    truth = sandbox.truth((day - dt.timedelta(days=lookback)).isoformat(), end.date().isoformat())
 
     # paid leads: by the account-local date of created_time, attributed to the account of the ad
     paid = collections.Counter(
@@ -291,7 +291,7 @@ def test_leads_of_an_account_the_user_is_no_advertiser_on_keep_coming_without_ad
     assert any(r["ad_id"] for r in leads if r["page_id"] == other["id"]), "other accounts keep their ad ids"
     tz = zoneinfo.ZoneInfo(page["timezone_name"])
     start, end = utc_window(day, 10)
-    truth = sandbox.truth((day - dt.timedelta(days=12)).isoformat(), day.isoformat())
+    truth = sandbox.truth((day - dt.timedelta(days=12)).isoformat(), end.date().isoformat())
     expected = collections.Counter()
     for t in truth["pages"]:
         if t["page_id"] == page["id"]:
