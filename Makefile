@@ -15,7 +15,7 @@ export AIRFLOW_HOME ?= $(CURDIR)/.airflow
 
 help:
 	@echo "make run      set up, run the daily DAG against the sandbox, build + publish marts, print a summary"
-	@echo "make test     set up and run the whole test suite"
+	@echo "make test     set up and run the whole test suite (make lint included)"
 	@echo "make sandbox  serve the Graph API sandbox on 127.0.0.1:$(SANDBOX_PORT) (foreground)"
 	@echo "make airflow  the Airflow UI (standalone) with this project's DAGs and the sandbox, on 127.0.0.1:$(AIRFLOW_PORT)"
 	@echo "make report   a static HTML report of the published marts (data/report.html)"
@@ -62,8 +62,9 @@ $(DUCKDB_COMPAT)/.installed: $(STAMP)
 # more workers would not finish sooner. Files are handed out in the order
 # tests/conftest.py sorts them (longest first); xdist's own reordering (by number of tests) would put the
 # long one-test files last and leave workers idle at the end.
+# `make lint` is one of the tests (tests/test_lint.py): it runs on a worker beside the other files.
 TEST_WORKERS ?= 3
-test: lint compat
+test: compat
 	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=25
 
 test-fast: $(STAMP) compat
