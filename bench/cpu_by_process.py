@@ -1,26 +1,27 @@
 """Where a command's CPU goes, by kind of process: ``python -m bench.cpu_by_process OUT.json -- CMD ...``.
 
-Runs ``CMD`` and, until it ends, reads every process's own CPU time (user + system, ``/proc/<pid>/stat``)
-twice a second; each process that descends from ``CMD`` is put in a kind by its command line when first
-seen (dbt, Airflow's scheduler, a pytest worker, the sandbox, ...), and the CPU it used while seen is
-added to that kind. Writes ``{"wall_seconds", "cpu_seconds", "by_kind": {kind: seconds}}`` to
+Runs ``CMD`` and, until it ends, reads the own CPU time (user + system, psutil) of each process that
+descends from it twice a second; each is put in a kind by its command line when first seen (dbt,
+Airflow's scheduler, a pytest worker, the sandbox, ...), and the CPU it used while seen is added to that
+kind. Writes ``{"wall_seconds", "cpu_seconds", "by_kind": {kind: seconds}}`` to
 ``OUT.json`` and exits with ``CMD``'s status. A process that lives less than half a second between two
-readings, or whose last half second falls after the last reading, is partly missed; processes that left
-the tree (re-parented to init) are not counted. Used for the *Test suite* section of BENCHMARKS.md
+readings, or whose last half second falls after the last reading, is partly missed; a process that left
+the tree (re-parented to init) before it was first seen is not counted. Used for the *Test suite* section of BENCHMARKS.md
 (``python -m bench.cpu_by_process /tmp/cpu.json -- make test``).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
-import os
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
 
-CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
+import psutil
+
 SAMPLE_SECONDS = 0.5
 
 KINDS = (  # first match wins: linters before dbt (sqlfluff's command line names dbt_project)
@@ -54,43 +55,32 @@ def kind_of(command_line: str) -> str:
     return "other: " + command_line[:40]
 
 
-def _stat(pid: str) -> tuple[int, str, int] | None:
-    """(parent pid, start time, CPU ticks) of a process, or None when it is gone."""
-    try:
-        text = Path(f"/proc/{pid}/stat").read_text()
-    except OSError:
-        return None
-    fields = text[text.rindex(")") + 2 :].split()
-    return int(fields[1]), fields[19], int(fields[11]) + int(fields[12])
-
-
 def measure(command: list[str]) -> tuple[int, dict]:
     started = time.monotonic()
     child = subprocess.Popen(command)
-    tracked: dict[str, tuple[str, str, int]] = {}  # pid -> (start time, kind, ticks at last reading)
-    ours = {str(child.pid)}
+    root = psutil.Process(child.pid)
+    seen: dict[tuple[int, float], list] = {}  # (pid, created) -> [process, kind, CPU at last reading]
     by_kind: Counter[str] = Counter()
     while True:
         done = child.poll() is not None
-        for pid in filter(str.isdigit, os.listdir("/proc")):
-            stat = _stat(pid)
-            if stat is None:
+        if not done:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                for process in [root, *root.children(recursive=True)]:
+                    with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                        key = (process.pid, process.create_time())
+                        if key not in seen:
+                            seen[key] = [process, kind_of(" ".join(process.cmdline())), 0.0]
+        for key, entry in list(seen.items()):
+            process, kind, before = entry
+            try:
+                if not process.is_running():  # gone, or its pid reused: its last reading stands
+                    raise psutil.NoSuchProcess(process.pid)
+                times = process.cpu_times()
+            except (psutil.NoSuchProcess, psutil.AccessDenied):
+                del seen[key]
                 continue
-            parent, start, ticks = stat
-            known = tracked.get(pid)
-            if known is not None and known[0] != start:  # the pid was reused
-                known = None
-            if known is None:
-                if pid not in ours and str(parent) not in ours:
-                    continue
-                ours.add(pid)
-                try:
-                    command_line = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-                except OSError:
-                    continue
-                known = (start, kind_of(command_line), 0)
-            by_kind[known[1]] += (ticks - known[2]) / CLOCK_TICKS
-            tracked[pid] = (start, known[1], ticks)
+            entry[2] = times.user + times.system
+            by_kind[kind] += entry[2] - before
         if done:
             break
         time.sleep(SAMPLE_SECONDS)
